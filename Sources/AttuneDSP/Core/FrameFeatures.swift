@@ -1,0 +1,32 @@
+/// What the analysis knows about one 10 ms hop of one channel. A fixed-size value: it travels through
+/// the real-time path without touching the heap.
+public struct FrameFeatures: Sendable, Equatable {
+    /// Index of the frame; its window is centred on `index × hop` seconds.
+    public var index: Int
+    /// Fundamental frequency in Hz, or 0 when the frame is unvoiced.
+    public var f0: Float
+    /// Strength of periodicity, 0…1 (the winning candidate's normalised autocorrelation, clamped).
+    public var voicing: Float
+    /// Level of the frame in dBFS, a full-scale sine reading 0 dB (AES17). Digital silence reads −120 dB.
+    public var energyDB: Float
+    /// Level of the 300–2500 Hz band in dBFS: vowels carry most of their energy there, so syllable
+    /// nuclei show up as its peaks even when noise or fricatives dominate the broadband level.
+    public var bandEnergyDB: Float
+    /// Voice-activity decision for the frame.
+    public var speech: Bool
+
+    public init(index: Int, f0: Float = 0, voicing: Float = 0, energyDB: Float = -120, bandEnergyDB: Float = -120, speech: Bool = false) {
+        self.index = index
+        self.f0 = f0
+        self.voicing = voicing
+        self.energyDB = energyDB
+        self.bandEnergyDB = bandEnergyDB
+        self.speech = speech
+    }
+
+    /// Whether the pitch tracker found a fundamental.
+    public var isVoiced: Bool { f0 > 0 }
+}
+
+/// The lowest level any feature reports, standing for digital silence.
+public let silenceDB: Float = -120

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Attune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attune",
+        abstract: "Real-time prosody analysis of call audio.",
+        subcommands: [Analyze.self]
+    )
+}

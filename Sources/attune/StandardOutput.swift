@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Buffered writes to a file descriptor through write(2), so records leave in large chunks and nothing
+/// touches C's global `stdout`/`stderr` streams (shared mutable state to Swift's concurrency checker).
+final class FileDescriptorWriter {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private let capacity: Int
+
+    init(fd: Int32, capacity: Int = 1 << 16) {
+        self.fd = fd
+        self.capacity = capacity
+        buffer.reserveCapacity(capacity)
+    }
+
+    func write(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= capacity { flush() }
+    }
+
+    func write(_ text: String) { write(Array(text.utf8)) }
+
+    /// Writes out everything buffered. A reader that went away (EPIPE) or a full disk ends the program with
+    /// EX_IOERR, naming the call.
+    func flush() {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let why = String(cString: strerror(errno))
+                buffer.removeAll()
+                if fd != 2 { standardError.write("attune: write to fd \(fd): \(why)\n"); standardError.flush() }
+                exit(74)
+            }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+nonisolated(unsafe) let standardOutput = FileDescriptorWriter(fd: 1)
+nonisolated(unsafe) let standardError = FileDescriptorWriter(fd: 2, capacity: 1)
+
+/// Prints `message` on stderr and exits with a sysexits code.
+func fail(_ code: Int32, _ message: String) -> Never {
+    standardOutput.flush()
+    standardError.write(message + "\n")
+    standardError.flush()
+    exit(code)
+}
+
+/// Prints a warning on stderr and carries on.
+func warn(_ message: String) {
+    standardError.write("attune: warning: " + message + "\n")
+    standardError.flush()
+}

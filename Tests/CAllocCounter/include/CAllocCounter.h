@@ -1,0 +1,10 @@
+#ifndef ATTUNE_ALLOC_COUNTER_H
+#define ATTUNE_ALLOC_COUNTER_H
+#include <stdint.h>
+
+/// Starts counting heap allocations made by the calling thread (resets the count).
+void attune_alloc_counter_start(void);
+/// Stops counting on the calling thread and returns how many allocations it saw.
+uint64_t attune_alloc_counter_stop(void);
+
+#endif
