@@ -1,31 +1,132 @@
 import CSndFile
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Reads any file libsndfile decodes (WAV PCM/float/μ-law/A-law, FLAC, OGG, …) as Float frames, streaming.
-/// One `final class` per `SNDFILE*`, closed in `deinit`.
+/// Reads any file libsndfile decodes (WAV PCM 8/16/24/32-bit and float, μ-law and A-law, FLAC, OGG Vorbis,
+/// AIFF, AU, …) as Float frames in ±1, streaming: each ``read(into:)`` is one `sf_readf_float` into the
+/// caller's buffer, so memory stays flat however long the file.
+///
+/// One `final class` per `SNDFILE*`, closed in `deinit`. Problems are reported as ``AudioError``s that name
+/// the file and quote libsndfile's own reason:
+/// - missing, unreadable or a directory → ``AudioError/Kind/missing`` (66), checked with `stat`/`access`
+///   before `sf_open` so a missing file is never reported as bad data;
+/// - a 0-byte file, unknown or malformed data, more than 8 channels, a rate outside 8–48 kHz, or a decode
+///   error part-way → ``AudioError/Kind/badData`` (65);
+/// - an operating-system read failure part-way → ``AudioError/Kind/io`` (74).
+///
+/// A valid header that declares no frames is not an error: it is a recording of zero duration.
 public final class SoundFileReader: AudioSource {
     public let name: String
     public let sampleRate: Int
     public let channelCount: Int
+    /// Frames the header declares, or nil when the stream cannot tell (a pipe).
+    public let declaredFrames: Int?
+    public private(set) var warnings: [String] = []
+    /// Frames delivered so far.
+    public private(set) var framesRead = 0
     private let handle: OpaquePointer
+    private var ended = false
 
     /// Opens `path` for reading.
     public init(path: String) throws(AudioError) {
         name = path
+        try checkReadableFile(path, allowEmpty: false)
         var info = SF_INFO()
         guard let h = sf_open(path, Int32(SFM_READ), &info) else {
-            let why = String(cString: sf_strerror(nil))
-            throw AudioError(.badData, path: path, "sf_open: \(why)")
+            throw Self.openError(path: path, call: "sf_open")
         }
-        handle = h
-        sampleRate = Int(info.samplerate)
-        channelCount = Int(info.channels)
+        (handle, sampleRate, channelCount, declaredFrames) = try Self.adopt(h, info, path: path, seekable: true)
+    }
+
+    /// Reads a self-describing stream (WAV, AU, … whatever libsndfile can parse without seeking) from `fd`,
+    /// which stays open; `name` is what errors call it (`-` for stdin).
+    public init(fileDescriptor fd: Int32, name: String) throws(AudioError) {
+        self.name = name
+        var info = SF_INFO()
+        guard let h = sf_open_fd(fd, Int32(SFM_READ), &info, 0) else {
+            throw Self.openError(path: name, call: "sf_open_fd")
+        }
+        (handle, sampleRate, channelCount, declaredFrames) = try Self.adopt(h, info, path: name, seekable: info.seekable != 0)
     }
 
     deinit { sf_close(handle) }
 
     public func read(into buffer: UnsafeMutableBufferPointer<Float>) throws(AudioError) -> Int {
-        let frames = buffer.count / channelCount
-        let n = sf_readf_float(handle, buffer.baseAddress, sf_count_t(frames))
-        return Int(n)
+        if ended { return 0 }
+        let want = buffer.count / channelCount
+        guard want > 0 else { return 0 }
+        let got = Int(sf_readf_float(handle, buffer.baseAddress, sf_count_t(want)))
+        if got < want {
+            // A short read is either the end of the data or a failure; only sf_error tells them apart.
+            let code = sf_error(handle)
+            if code != 0 {
+                let why = String(cString: sf_strerror(handle))
+                let at = Self.seconds(framesRead + max(got, 0), rate: sampleRate)
+                let kind: AudioError.Kind = code == Int32(SF_ERR_SYSTEM) ? .io : .badData
+                let what = kind == .io ? "read failed after \(at) s" : "truncated or corrupt after \(at) s"
+                throw AudioError(kind, path: name, "\(what): sf_readf_float: \(why)")
+            }
+            ended = true
+            if let declared = declaredFrames, framesRead + max(got, 0) < declared {
+                warnings.append("\(name): audio ends after \(Self.seconds(framesRead + max(got, 0), rate: sampleRate)) s, "
+                                + "but the header declares \(Self.seconds(declared, rate: sampleRate)) s (truncated file?)")
+            }
+        }
+        framesRead += max(got, 0)
+        return max(got, 0)
+    }
+
+    // MARK: - Opening
+
+    private static func openError(path: String, call: String) -> AudioError {
+        let code = sf_error(nil)
+        let why = String(cString: sf_strerror(nil))
+        // SF_ERR_SYSTEM after our own stat/access checks means the read itself failed (EIO, a vanished mount).
+        let kind: AudioError.Kind = code == Int32(SF_ERR_SYSTEM) ? .io : .badData
+        return AudioError(kind, path: path, "\(call): \(why)")
+    }
+
+    /// Validates what the header says, closing the handle if the stream is refused.
+    private static func adopt(_ h: OpaquePointer, _ info: SF_INFO, path: String, seekable: Bool)
+        throws(AudioError) -> (OpaquePointer, Int, Int, Int?) {
+        do {
+            try AudioLimits.check(sampleRate: Int(info.samplerate), channelCount: Int(info.channels), path: path)
+        } catch {
+            sf_close(h)
+            throw error
+        }
+        // Integer formats come normalised to ±1 already; say so explicitly rather than rely on the default.
+        sf_command(h, Int32(SFC_SET_NORM_FLOAT), nil, Int32(SF_TRUE))
+        // libsndfile reports SF_COUNT_MAX frames for streams whose length it cannot know.
+        let frames: Int? = seekable && info.frames >= 0 && info.frames < Int64.max / 2 ? Int(info.frames) : nil
+        return (h, Int(info.samplerate), Int(info.channels), frames)
+    }
+
+    private static func seconds(_ frames: Int, rate: Int) -> String { formatSeconds(frames, rate: rate) }
+}
+
+/// `frames` at `rate` as seconds with exactly three decimals, for messages ("after 2.048 s").
+func formatSeconds(_ frames: Int, rate: Int) -> String {
+    let ms = Int((Double(frames) * 1000 / Double(rate)).rounded())
+    let frac = ms % 1000
+    return "\(ms / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
+}
+
+/// Tells "missing" (66) from "not audio" (65) before libsndfile, which reports both as an open failure.
+func checkReadableFile(_ path: String, allowEmpty: Bool) throws(AudioError) {
+    var st = stat()
+    if stat(path, &st) != 0 {
+        let e = errno
+        throw AudioError(.missing, path: path, "cannot open: \(String(cString: strerror(e)))")
+    }
+    if (st.st_mode & S_IFMT) == S_IFDIR {
+        throw AudioError(.missing, path: path, "is a directory, not an audio file")
+    }
+    if access(path, R_OK) != 0 {
+        throw AudioError(.missing, path: path, "cannot open: \(String(cString: strerror(errno)))")
+    }
+    if !allowEmpty && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0 {
+        throw AudioError(.badData, path: path, "empty file (0 bytes)")
     }
 }

@@ -9,33 +9,36 @@ import Glibc
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Analyse a recording and print frame, segment and summary records as NDJSON.",
-        discussion: "Exit codes: 0 ok, 64 usage, 65 bad data, 66 input missing, 74 I/O error."
+        discussion: """
+            FILE is anything libsndfile reads (WAV PCM/float/μ-law/A-law, FLAC, OGG, AIFF, AU, …), 1–8 channels, \
+            8000–48000 Hz. With --raw, FILE (or - for stdin) is headerless PCM, e.g. \
+            `sox call.wav -t raw - | attune analyze - --raw s16le:8000:2`. Without --raw, - reads a self-describing \
+            stream (e.g. WAV) from stdin.
+            Errors are one line on stderr, `attune: FILE: what went wrong`.
+            Exit codes: 0 ok, 64 usage, 65 bad data, 66 input missing, 74 I/O error.
+            """
     )
 
-    @Argument(help: "Audio file, or - for raw PCM on stdin (with --raw).")
+    @Argument(help: "Audio file, or - for stdin.")
     var file: String
 
     @Flag(help: "Also print one frame record per 10 ms hop.")
     var frames = false
 
-    @Option(help: "Roles of the channels in order, e.g. agent,customer.")
+    @Option(help: "Roles of the channels in order, e.g. agent,customer (each agent, customer or unknown).")
     var roles: String?
 
-    @Option(help: "Format of raw PCM on stdin: ENCODING:RATE:CHANNELS, e.g. s16le:8000:2.")
+    @Option(help: "Read headerless PCM: ENCODING:RATE:CHANNELS, e.g. s16le:8000:2 (encodings s16le, s24le, s32le, f32le, u8, mulaw, alaw).")
     var raw: String?
 
     func run() throws {
-        var parsedRoles: [Role] = []
-        if let roles {
-            for r in roles.split(separator: ",") {
-                guard let role = Role(rawValue: String(r).trimmingSpaces) else {
-                    fail(64, "attune: --roles: unknown role '\(r)' (use agent, customer or unknown)")
-                }
-                parsedRoles.append(role)
-            }
-        }
+        let parsedRoles = parseRoles()
         do {
-            let source = try SoundFileReader(path: file)
+            let source = try openSource()
+            if parsedRoles.count > source.channelCount {
+                fail(64, "attune: --roles: \(parsedRoles.count) roles given but \(file) has "
+                         + "\(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")")
+            }
             let options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles)
             var line = JSONLine()
             let warnings = try OfflineAnalysis(options: options).run(source) { record in
@@ -45,9 +48,43 @@ struct Analyze: ParsableCommand {
                 standardOutput.write(line.bytes)
             }
             standardOutput.flush()
+            for w in source.warnings { warn(w) }
             for w in warnings { warn("\(w)") }
         } catch {
             fail(error.exitCode, "attune: \(error)")
+        }
+    }
+
+    /// `agent,customer` → roles; an unknown or empty entry is a usage error (64).
+    private func parseRoles() -> [Role] {
+        guard let roles else { return [] }
+        var parsed: [Role] = []
+        for r in roles.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = String(r).trimmingSpaces
+            guard let role = Role(rawValue: name) else {
+                fail(64, "attune: --roles: unknown role '\(name)' in '\(roles)' (use agent, customer or unknown, comma-separated)")
+            }
+            parsed.append(role)
+        }
+        return parsed
+    }
+
+    /// The reader for `file`: raw PCM when `--raw` is given, libsndfile otherwise (also on stdin, for formats
+    /// it can parse from a pipe).
+    private func openSource() throws(AudioError) -> any AudioSource {
+        if let raw {
+            let format = try RawFormat(parsing: raw)
+            if file == "-" { return RawPCMReader(fileDescriptor: 0, name: "-", format: format) }
+            return try RawPCMReader(path: file, format: format)
+        }
+        guard file == "-" else { return try SoundFileReader(path: file) }
+        if isatty(0) != 0 {
+            throw AudioError(.usage, path: "-", "stdin is a terminal; pipe audio in, and give --raw \(RawFormat.usage) for headerless PCM")
+        }
+        do {
+            return try SoundFileReader(fileDescriptor: 0, name: "-")
+        } catch where error.kind == .badData {
+            throw AudioError(.usage, path: "-", "\(error.reason) For headerless PCM give --raw \(RawFormat.usage)")
         }
     }
 }
