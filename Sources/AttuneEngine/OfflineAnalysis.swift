@@ -89,8 +89,16 @@ public struct OfflineAnalysis {
             }
         }
 
-        while true {
-            let n = try source.read(into: interleaved)
+        // Blocks are always filled to `blockFrames` (short reads from pipes are topped up), so the
+        // interleaving of the channels' records depends only on the audio, never on how it arrived.
+        var ended = false
+        while !ended {
+            var n = 0
+            while n < Self.blockFrames {
+                let got = try source.read(into: UnsafeMutableBufferPointer(rebasing: interleaved[(n * channels)...]))
+                if got == 0 { ended = true; break }
+                n += got
+            }
             if n == 0 { break }
             for c in 0..<channels {
                 for i in 0..<n {

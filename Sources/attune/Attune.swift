@@ -5,6 +5,6 @@ struct Attune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attune",
         abstract: "Real-time prosody analysis of call audio.",
-        subcommands: [Analyze.self]
+        subcommands: [Analyze.self, Bench.self]
     )
 }

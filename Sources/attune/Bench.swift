@@ -1,0 +1,63 @@
+import ArgumentParser
+import AttuneAudio
+import AttuneEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the full analysis (no frame output) on one core and report multiples of real time.",
+        discussion: """
+        Each file is decoded into memory first, so the figure is the analysis alone: resampling, framing, \
+        FFTs, pitch, levels, activity, syllables, segments and records. Prints one JSON line per file.
+        """
+    )
+
+    @Argument(help: "Audio files to time.")
+    var files: [String]
+
+    @Option(help: "Runs per file; the fastest is reported.")
+    var runs: Int = 3
+
+    func run() throws {
+        guard runs >= 1 else { fail(64, "attune bench: --runs must be at least 1") }
+        for file in files {
+            do {
+                let source = try InMemorySource(reading: SoundFileReader(path: file))
+                let seconds = Double(source.frameCount) / Double(source.sampleRate)
+                var best = Double.infinity
+                var records = 0
+                for _ in 0..<runs {
+                    source.rewind()
+                    records = 0
+                    let start = monotonicSeconds()
+                    _ = try OfflineAnalysis(options: AnalysisOptions(call: "bench")).run(source) { _ in records += 1 }
+                    best = min(best, monotonicSeconds() - start)
+                }
+                let hops = seconds * 100 * Double(source.channelCount)
+                let line = "{\"file\":\"\(file)\",\"sample_rate\":\(source.sampleRate),\"channels\":\(source.channelCount),"
+                    + "\"audio_s\":\(fixed(seconds, 3)),\"wall_s\":\(fixed(best, 6)),\"x_realtime\":\(fixed(seconds / best, 1)),"
+                    + "\"x_realtime_per_channel\":\(fixed(seconds * Double(source.channelCount) / best, 1)),"
+                    + "\"us_per_frame\":\(fixed(best / hops * 1e6, 3)),\"records\":\(records)}\n"
+                standardOutput.write(line)
+                standardOutput.flush()
+            } catch {
+                fail(error.exitCode, "attune: \(error)")
+            }
+        }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func fixed(_ x: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let v = (x * scale).rounded() / scale
+    return "\(v)"
+}
