@@ -41,27 +41,390 @@ public struct ChannelTotals: Sendable, Equatable {
     public var articulationRateSPS: Double { speechS > 0 ? Double(syllables) / speechS : 0 }
 }
 
-/// PLACEHOLDER — voice activity, segmentation and syllable nuclei. Takes frames in order with pitch and
-/// levels filled in, decides `speech`, and reports frames (possibly later, when its look-ahead allows) and segments.
+/// Constants of the activity stage, in frames (10 ms) and dB. Internal: tests and tools tune them.
+struct ActivityParameters: Sendable {
+    /// The noise floor is the minimum level over `floorBlocks` blocks of `floorBlockFrames` frames.
+    var floorBlockFrames = 25
+    var floorBlocks = 8
+    /// Floor never assumed below this: digital silence between words must not make breath noise "speech".
+    var floorClampDB: Float = -80
+    /// How fast the loudest recent level forgets (dB per frame).
+    var peakDecayDB: Float = 0.01
+    /// Speech threshold above the floor: this fraction of the floor-to-peak distance, within [min, max] dB…
+    var thresholdFraction: Float = 0.3
+    var thresholdMinDB: Float = 4
+    var thresholdMaxDB: Float = 12
+    /// …and never more than this far below the recent peak level.
+    var thresholdBelowPeakDB: Float = 40
+    /// A stretch above threshold shorter than this is a click, not speech (unless a pause-bridge covers it).
+    var minBurstFrames = 5
+    /// Shorter gaps than this inside speech are not pauses (250 ms: stop closures and word joins stay inside
+    /// a segment, the breath and hesitation pauses of conversational speech separate segments).
+    var pauseFrames = 25
+    /// Segments are force-split at this length so their statistics arrive while the call is live.
+    var maxSegmentFrames = 3000
+    /// Nucleus: a peak of the smoothed band envelope standing `prominenceDB` above the higher of its two
+    /// surrounding dips, looked for within `prominenceWindow` frames each side…
+    var prominenceDB: Float = 3
+    var prominenceWindow = 20
+    /// …at least `minNucleusFrames` after the previous nucleus (the higher of two closer ones wins)…
+    var minNucleusFrames = 7
+    /// …no more than this far below the loudest recent band level…
+    var nucleusBelowPeakDB: Float = 25
+    /// …and voiced, once the pitch tracker has shown it reports voicing at all.
+    var voicingGate: Float = 0.3
+
+    init() {
+        #if DEBUG || true
+        if let spec = ProcessInfo.processInfo.environment["ATTUNE_RATE_TUNE"] { apply(spec) }
+        #endif
+    }
+
+    /// DEVELOPMENT ONLY: `name=value,...` overrides for tuning sweeps.
+    mutating func apply(_ spec: String) {
+        for item in spec.split(separator: ",") {
+            let kv = item.split(separator: "=")
+            guard kv.count == 2, let v = Float(kv[1]) else { continue }
+            switch kv[0] {
+            case "thresholdFraction": thresholdFraction = v
+            case "thresholdMinDB": thresholdMinDB = v
+            case "thresholdMaxDB": thresholdMaxDB = v
+            case "thresholdBelowPeakDB": thresholdBelowPeakDB = v
+            case "minBurstFrames": minBurstFrames = Int(v)
+            case "pauseFrames": pauseFrames = Int(v)
+            case "prominenceDB": prominenceDB = v
+            case "prominenceWindow": prominenceWindow = Int(v)
+            case "minNucleusFrames": minNucleusFrames = Int(v)
+            case "nucleusBelowPeakDB": nucleusBelowPeakDB = v
+            case "voicingGate": voicingGate = v
+            case "floorClampDB": floorClampDB = v
+            default: continue
+            }
+        }
+    }
+}
+
+/// Voice activity, speech/pause segmentation and syllable nuclei for one channel.
+///
+/// Stages, per frame, all in fixed preallocated storage:
+/// 1. **Noise floor**: minimum statistics — the lowest broadband level over the last ~2 s (blocks of 250 ms),
+///    clamped at `floorClampDB`, so it follows a rising noise within 2 s and a falling one at once.
+/// 2. **Raw activity**: level above a threshold placed between the floor and the loudest recent level
+///    (30 % of the distance, 4–12 dB above the floor, at most 40 dB below the peak), so it works both at
+///    5–10 dB SNR and on clean audio with digital silence; a voiced frame a few dB above the floor also counts.
+/// 3. **Smoothing with look-ahead**: runs shorter than 50 ms are dropped, gaps shorter than 250 ms between
+///    speech are filled. A segment is a maximal run of speech frames; a pause is a gap of ≥ 250 ms.
+/// 4. **Syllable nuclei**: peaks of the 300–2500 Hz band envelope (5-tap smoothed, in dB) that are
+///    prominent — at least `prominenceDB` above the higher of the dips on both sides, within ±200 ms —
+///    that lie inside speech, near the recent band peak, at least 70 ms apart, and voiced when voicing is known.
+///    Unlike De Jong & Wempe (2009), who look only at the dip after a peak on the broadband intensity, the
+///    two-sided prominence on the vowel band ignores fricative and burst energy and does not split a vowel
+///    whose level sags on one side.
+///
+/// Frames leave ``lookAhead`` frames after they arrive, in order, each once.
 public final class SpeechActivityAnalyzer {
     public let settings: AnalysisSettings
     public private(set) var totals = ChannelTotals()
-    private var frames = 0
+    let params: ActivityParameters
+    /// Frames between receiving a frame and emitting it.
+    public let lookAhead: Int
 
-    public init(settings: AnalysisSettings) {
+    // Look-ahead ring, indexed by `frame & mask`.
+    private let mask: Int
+    private let ring: UnsafeMutableBufferPointer<FrameFeatures>
+    private let raw: UnsafeMutableBufferPointer<Bool>
+    private let qualified: UnsafeMutableBufferPointer<Bool>
+    private let envelope: UnsafeMutableBufferPointer<Float>
+    private let speech: UnsafeMutableBufferPointer<Bool>
+
+    // Minimum statistics.
+    private let blockMinima: UnsafeMutableBufferPointer<Float>
+    private var blockMin: Float = .greatestFiniteMagnitude
+    private var blockFill = 0
+    private var blockIndex = 0
+    private var noiseFloor: Float = silenceDB
+    private var levelPeak: Float = silenceDB
+    private var bandPeak: Float = silenceDB
+    private var sawVoicing = false
+
+    private var received = 0          // frames taken by process (real ones)
+    private var pushed = 0            // frames through the pipeline, real and padding
+    private var runLength = 0
+    private var lastQualified = Int.min / 2
+
+    // Open segment.
+    private var segmentOpen = false
+    private var segmentStart = 0
+    private var segmentLast = 0
+    private var segmentSyllables = 0
+    private var segmentPower: Double = 0
+    private var segmentFrames = 0
+    private var lastNucleus = Int.min / 2
+    private var lastNucleusLevel: Float = 0
+    private var hadSegment = false
+    private var lastClosedByPause = false
+
+    // F0 histograms in 0.1-semitone bins above the pitch floor.
+    private let segmentF0: UnsafeMutableBufferPointer<Int32>
+    private let totalF0: UnsafeMutableBufferPointer<Int32>
+    private var segmentVoiced = 0
+    private var totalVoiced = 0
+    private let f0Floor: Float
+
+    public convenience init(settings: AnalysisSettings) {
+        self.init(settings: settings, parameters: ActivityParameters())
+    }
+
+    init(settings: AnalysisSettings, parameters: ActivityParameters) {
         self.settings = settings
+        params = parameters
+        lookAhead = max(parameters.pauseFrames + parameters.minBurstFrames, parameters.prominenceWindow + 2) + 1
+        var capacity = 1
+        while capacity < lookAhead + parameters.prominenceWindow + 8 { capacity <<= 1 }
+        mask = capacity - 1
+        ring = .allocate(capacity: capacity); ring.initialize(repeating: FrameFeatures(index: -1))
+        raw = .allocate(capacity: capacity); raw.initialize(repeating: false)
+        qualified = .allocate(capacity: capacity); qualified.initialize(repeating: false)
+        envelope = .allocate(capacity: capacity); envelope.initialize(repeating: silenceDB)
+        speech = .allocate(capacity: capacity); speech.initialize(repeating: false)
+        blockMinima = .allocate(capacity: parameters.floorBlocks); blockMinima.initialize(repeating: .greatestFiniteMagnitude)
+        f0Floor = Float(settings.pitchFloor)
+        let bins = Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1
+        segmentF0 = .allocate(capacity: bins); segmentF0.initialize(repeating: 0)
+        totalF0 = .allocate(capacity: bins); totalF0.initialize(repeating: 0)
+    }
+
+    deinit {
+        ring.deallocate(); raw.deallocate(); qualified.deallocate(); envelope.deallocate(); speech.deallocate()
+        blockMinima.deallocate(); segmentF0.deallocate(); totalF0.deallocate()
     }
 
     /// Takes the next frame; calls `onFrame` for frames now final and `onSegment` for segments now closed.
     public func process(_ frame: FrameFeatures, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
-        var f = frame
-        f.speech = f.energyDB > -50
-        frames += 1
-        onFrame(f)
+        received += 1
+        advance(frame, onFrame: onFrame, onSegment: onSegment)
     }
 
     /// Ends the stream (`durationSeconds` of audio) and flushes pending frames and the open segment.
     public func finish(durationSeconds: Double, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
+        // Silence after the end lets the look-ahead decide the last real frames like any others.
+        for _ in 0..<lookAhead {
+            advance(FrameFeatures(index: pushed), onFrame: onFrame, onSegment: onSegment)
+        }
+        if segmentOpen { closeSegment(onSegment: onSegment) }
         totals.durationS = durationSeconds
+        if let last = totals.lastSpeech, last > durationSeconds { totals.lastSpeech = durationSeconds }
+        totals.f0MedianHz = totalVoiced > 0 ? Double(percentile(totalF0, count: totalVoiced, 0.5)) : nil
+    }
+
+    // MARK: - Pipeline
+
+    @inline(__always)
+    private func advance(_ input: FrameFeatures, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
+        let n = pushed
+        pushed += 1
+        var frame = input
+        frame.index = n
+        ring[n & mask] = frame
+        if frame.f0 > 0 { sawVoicing = true }
+
+        // 1–2: floor, peak, raw decision (causal).
+        updateFloor(frame.energyDB)
+        levelPeak = max(frame.energyDB, levelPeak - params.peakDecayDB)
+        let above = min(params.thresholdMaxDB, max(params.thresholdMinDB, params.thresholdFraction * (levelPeak - noiseFloor)))
+        let threshold = max(noiseFloor + above, levelPeak - params.thresholdBelowPeakDB)
+        var isRaw = frame.energyDB > threshold
+        if !isRaw && sawVoicing && frame.f0 > 0 && frame.voicing >= 0.5 && frame.energyDB > noiseFloor + 3 { isRaw = true }
+        if frame.energyDB <= silenceDB + 1 { isRaw = false }
+        raw[n & mask] = isRaw
+        qualified[n & mask] = false
+        if isRaw {
+            runLength += 1
+            if runLength == params.minBurstFrames {
+                for j in (n - runLength + 1)...n { qualified[j & mask] = true }
+            } else if runLength > params.minBurstFrames {
+                qualified[n & mask] = true
+            }
+        } else {
+            runLength = 0
+        }
+
+        // Band envelope of frame n - 2 (5-tap [1 2 3 2 1] / 9, clamped at the stream start).
+        let m = n - 2
+        if m >= 0 {
+            var acc: Float = 0
+            let taps: (Float, Float, Float, Float, Float) = (1, 2, 3, 2, 1)
+            acc += taps.0 * ring[max(0, m - 2) & mask].bandEnergyDB
+            acc += taps.1 * ring[max(0, m - 1) & mask].bandEnergyDB
+            acc += taps.2 * ring[m & mask].bandEnergyDB
+            acc += taps.3 * ring[(m + 1) & mask].bandEnergyDB
+            acc += taps.4 * ring[(m + 2) & mask].bandEnergyDB
+            let env = acc / 9
+            envelope[m & mask] = env
+            bandPeak = max(env, bandPeak - params.peakDecayDB)
+        }
+
+        let k = n - lookAhead
+        if k >= 0 { finalize(k, newest: n, onFrame: onFrame, onSegment: onSegment) }
+    }
+
+    @inline(__always)
+    private func updateFloor(_ level: Float) {
+        blockMin = min(blockMin, level)
+        blockFill += 1
+        if blockFill == params.floorBlockFrames {
+            blockMinima[blockIndex] = blockMin
+            blockIndex = (blockIndex + 1) % blockMinima.count
+            blockFill = 0
+            blockMin = .greatestFiniteMagnitude
+        }
+        var floor = blockMin
+        for b in 0..<blockMinima.count { floor = min(floor, blockMinima[b]) }
+        noiseFloor = max(params.floorClampDB, floor)
+    }
+
+    @inline(__always)
+    private func finalize(_ k: Int, newest n: Int, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
+        // 3: speech = qualified, or inside a gap shorter than a pause between qualified frames.
+        var isSpeech = qualified[k & mask]
+        if !isSpeech && k - lastQualified < params.pauseFrames {
+            let limit = min(n, lastQualified + params.pauseFrames)
+            var j = k + 1
+            while j <= limit {
+                if qualified[j & mask] { isSpeech = true; break }
+                j += 1
+            }
+        }
+        if qualified[k & mask] { lastQualified = k }
+        speech[k & mask] = isSpeech
+
+        var frame = ring[k & mask]
+        frame.speech = isSpeech
+        let real = k < received
+
+        if isSpeech && real {
+            if !segmentOpen { openSegment(k) }
+            segmentLast = k
+            segmentFrames += 1
+            segmentPower += Double(powf(10, frame.energyDB / 10))
+            if frame.f0 > 0 { addF0(frame.f0) }
+            // 4: syllable nucleus at k?
+            if isNucleus(k, newest: n) {
+                let level = envelope[k & mask]
+                if k - lastNucleus < params.minNucleusFrames {
+                    if level > lastNucleusLevel { lastNucleus = k; lastNucleusLevel = level }
+                } else {
+                    segmentSyllables += 1
+                    lastNucleus = k
+                    lastNucleusLevel = level
+                }
+            }
+            if segmentFrames >= params.maxSegmentFrames {
+                closeSegment(onSegment: onSegment)
+                lastClosedByPause = false
+            }
+        } else if segmentOpen {
+            closeSegment(onSegment: onSegment)
+            lastClosedByPause = true
+        }
+        if real { onFrame(frame) }
+    }
+
+    @inline(__always)
+    private func isNucleus(_ k: Int, newest n: Int) -> Bool {
+        let env = envelope[k & mask]
+        let lastEnv = n - 2  // newest frame with an envelope
+        if k == 0 || k >= lastEnv { return false }
+        guard env > envelope[(k - 1) & mask], env >= envelope[(k + 1) & mask] else { return false }
+        guard env >= bandPeak - params.nucleusBelowPeakDB else { return false }
+        let w = params.prominenceWindow
+        var leftDip = env
+        var i = k - 1
+        while i >= max(0, k - w) {
+            let e = envelope[i & mask]
+            if e > env { break }
+            leftDip = min(leftDip, e)
+            i -= 1
+        }
+        var rightDip = env
+        i = k + 1
+        while i <= min(lastEnv, k + w) {
+            let e = envelope[i & mask]
+            if e > env { break }
+            rightDip = min(rightDip, e)
+            i += 1
+        }
+        guard env - max(leftDip, rightDip) >= params.prominenceDB else { return false }
+        if sawVoicing {
+            var best: Float = 0
+            for j in max(0, k - 2)...min(n, k + 2) where ring[j & mask].f0 > 0 { best = max(best, ring[j & mask].voicing) }
+            if best < params.voicingGate { return false }
+        }
+        return true
+    }
+
+    // MARK: - Segments
+
+    private func openSegment(_ k: Int) {
+        if hadSegment && lastClosedByPause { totals.pauses += 1 }
+        segmentOpen = true
+        segmentStart = k
+        segmentLast = k
+        segmentSyllables = 0
+        segmentPower = 0
+        segmentFrames = 0
+        segmentVoiced = 0
+        segmentF0.update(repeating: 0)
+    }
+
+    private func closeSegment(onSegment: (SegmentStats) -> Void) {
+        segmentOpen = false
+        hadSegment = true
+        let hop = settings.hopSeconds
+        let start = max(0, (Double(segmentStart) - 0.5) * hop)
+        let end = (Double(segmentLast) + 0.5) * hop
+        var median: Double?
+        var range: Double?
+        if segmentVoiced > 0 {
+            median = Double(percentile(segmentF0, count: segmentVoiced, 0.5))
+            let lo = percentileBin(segmentF0, count: segmentVoiced, 0.05)
+            let hi = percentileBin(segmentF0, count: segmentVoiced, 0.95)
+            range = Double(hi - lo) / 10
+        }
+        let meanPower = segmentPower / Double(max(1, segmentFrames))
+        let energy = meanPower > 0 ? max(Double(silenceDB), 10 * log10(meanPower)) : Double(silenceDB)
+        let stats = SegmentStats(start: start, end: end, syllables: segmentSyllables,
+                                 rateSPS: end > start ? Double(segmentSyllables) / (end - start) : 0,
+                                 f0MedianHz: median, f0RangeST: range, energyDB: energy)
+        totals.speechS += end - start
+        totals.syllables += segmentSyllables
+        if totals.firstSpeech == nil { totals.firstSpeech = start }
+        totals.lastSpeech = end
+        onSegment(stats)
+    }
+
+    @inline(__always)
+    private func addF0(_ f0: Float) {
+        let bin = Int((120 * log2f(f0 / f0Floor)).rounded(.down))
+        let b = min(max(0, bin), segmentF0.count - 1)
+        segmentF0[b] += 1
+        totalF0[b] += 1
+        segmentVoiced += 1
+        totalVoiced += 1
+    }
+
+    private func percentileBin(_ histogram: UnsafeMutableBufferPointer<Int32>, count: Int, _ p: Double) -> Int {
+        let target = max(1, Int((p * Double(count)).rounded(.up)))
+        var cumulative = 0
+        for b in 0..<histogram.count {
+            cumulative += Int(histogram[b])
+            if cumulative >= target { return b }
+        }
+        return histogram.count - 1
+    }
+
+    private func percentile(_ histogram: UnsafeMutableBufferPointer<Int32>, count: Int, _ p: Double) -> Float {
+        let b = percentileBin(histogram, count: count, p)
+        return f0Floor * exp2f((Float(b) + 0.5) / 120)
     }
 }

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Evaluates attune's syllable counter against the true syllable counts of known texts.
+
+Builds a corpus (espeak-ng and flite English, espeak-ng Vietnamese, each at four rate bands and several voices,
+clean and as 8 kHz μ-law telephone audio, optionally with noise; real read speech from pocketsphinx-testdata;
+real acted German from EmoDB when /work/shared/data/emodb exists), runs `attune analyze FILE` on each file, reads
+the `summary` record's `syllables`, and prints per group: files, MAPE (mean absolute percentage error of the
+count per file) and mean signed error (%), for attune and for the De Jong & Wempe (2009) baseline side by side.
+
+Sentences live in Tools/rate_eval_sentences.txt; even-numbered sentences of each language form the `tune`
+split, odd-numbered ones the `test` split (real read speech is too small to split and is in both).
+Audio is cached in --workdir (default out/rate_eval, git-ignored). Nothing is written into the repository.
+
+Examples:
+  Tools/rate_eval.py                      # release build, test split, with baseline
+  Tools/rate_eval.py --split tune --no-baseline
+  Tools/rate_eval.py --attune .build/release/attune --csv out/rate.csv
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import rate_eval_corpus  # noqa: E402
+
+REPO = os.path.dirname(HERE)
+GROUP_ORDER = ["espeak EN clean", "espeak EN tel", "espeak VI clean", "espeak VI tel", "flite EN clean", "flite EN tel",
+               "espeak EN noise 10dB", "espeak EN tel noise 10dB", "real read EN (pocketsphinx)",
+               "real read EN tel (pocketsphinx)", "real acted DE (EmoDB)",
+               "rate slow", "rate normal", "rate fast", "rate very fast"]
+
+
+def build_attune(scratch):
+    print(f"building attune (release, scratch path {scratch}) ...", file=sys.stderr)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "attune", "--scratch-path", scratch],
+                   cwd=REPO, check=True, stdout=sys.stderr)
+    out = subprocess.run(["swift", "build", "-c", "release", "--scratch-path", scratch, "--show-bin-path"],
+                         cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    return os.path.join(out, "attune")
+
+
+def attune_syllables(attune, path):
+    proc = subprocess.run([attune, "analyze", path], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"attune analyze {path} failed ({proc.returncode}): {proc.stderr.strip()}")
+    total = None
+    for line in proc.stdout.splitlines():
+        rec = json.loads(line)
+        if rec.get("type") == "summary":
+            total = (total or 0) + rec["syllables"]
+    if total is None:
+        raise RuntimeError(f"attune analyze {path}: no summary record")
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=["tune", "test", "all"], default="test",
+                    help="which sentences to report on (default: test; tune on 'tune')")
+    ap.add_argument("--attune", help="attune binary to run (default: build release into .build-rate-eval)")
+    ap.add_argument("--scratch-path", default=os.path.join(REPO, ".build-rate-eval"),
+                    help="swift build scratch path when building attune")
+    ap.add_argument("--workdir", default=os.path.join(REPO, "out", "rate_eval"), help="audio cache (default out/rate_eval)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the De Jong & Wempe baseline")
+    ap.add_argument("--no-noise", action="store_true", help="leave out the noisy groups")
+    ap.add_argument("--group", action="append", help="only groups containing this text (repeatable)")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    ap.add_argument("--csv", help="write per-file results to this CSV")
+    ap.add_argument("--worst", type=int, default=0, help="list the N files with the largest attune errors")
+    args = ap.parse_args()
+
+    attune = args.attune or build_attune(args.scratch_path)
+    items, unknown = rate_eval_corpus.build(args.workdir, include_noisy=not args.no_noise, jobs=args.jobs)
+    if unknown:
+        print(f"note: words not in the CMU dictionary (syllables guessed): {' '.join(unknown)}", file=sys.stderr)
+    items = [it for it in items if args.split == "all" or it["split"] == args.split]
+    if args.group:
+        items = [it for it in items if any(any(g in name for g in args.group) for name in it["groups"])]
+    # Real speech appears once per split; with --split all keep one copy.
+    seen = set()
+    unique = []
+    for it in items:
+        key = (it["path"], tuple(it["groups"]))
+        if key not in seen:
+            seen.add(key)
+            unique.append(it)
+    items = unique
+
+    def evaluate(it):
+        r = dict(it)
+        r["attune"] = attune_syllables(attune, it["path"])
+        if not args.no_baseline:
+            from rate_eval_dejong import count_syllables
+            r["dejong"] = count_syllables(it["path"])
+        return r
+
+    with ThreadPoolExecutor(args.jobs) as ex:
+        results = list(ex.map(evaluate, items))
+
+    def stats(rows, key):
+        errs = [(r[key] - r["truth"]) / r["truth"] * 100 for r in rows if r["truth"] > 0]
+        if not errs:
+            return float("nan"), float("nan")
+        return sum(abs(e) for e in errs) / len(errs), sum(errs) / len(errs)
+
+    groups = defaultdict(list)
+    for r in results:
+        for g in r["groups"]:
+            groups[g].append(r)
+    names = [g for g in GROUP_ORDER if g in groups] + sorted(g for g in groups if g not in GROUP_ORDER)
+    print(f"\nsplit: {args.split}    attune: {attune}")
+    head = f"{'group':34s} {'files':>5s} | {'attune MAPE':>11s} {'signed':>7s}"
+    if not args.no_baseline:
+        head += f" | {'DeJong MAPE':>11s} {'signed':>7s}"
+    print(head)
+    print("-" * len(head))
+    worst_mape = 0.0
+    for g in names:
+        rows = groups[g]
+        m, s = stats(rows, "attune")
+        worst_mape = max(worst_mape, m)
+        line = f"{g:34s} {len(rows):5d} | {m:10.1f}% {s:+6.1f}%"
+        if not args.no_baseline:
+            bm, bs = stats(rows, "dejong")
+            line += f" | {bm:10.1f}% {bs:+6.1f}%"
+        print(line)
+    m, s = stats(results, "attune")
+    line = f"{'ALL':34s} {len(results):5d} | {m:10.1f}% {s:+6.1f}%"
+    if not args.no_baseline:
+        bm, bs = stats(results, "dejong")
+        line += f" | {bm:10.1f}% {bs:+6.1f}%"
+    print("-" * len(head))
+    print(line)
+    print(f"worst group MAPE (attune): {worst_mape:.1f}%  (target <= 8% in every group)")
+
+    if args.worst:
+        ranked = sorted(results, key=lambda r: -abs(r["attune"] - r["truth"]) / r["truth"])
+        print(f"\nworst {args.worst} files:")
+        for r in ranked[: args.worst]:
+            print(f"  {r['attune']:3d} vs {r['truth']:3d}  {os.path.basename(r['path'])}  {r.get('voice', '')} {r.get('rate', '')}")
+    if args.csv:
+        import csv
+        with open(args.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "groups", "truth", "attune", "dejong", "text"])
+            for r in results:
+                w.writerow([r["path"], ";".join(r["groups"]), r["truth"], r["attune"], r.get("dejong", ""), r["text"]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Builds the evaluation corpus for rate_eval.py: synthetic speech (espeak-ng, flite) at several rates and voices,
+clean and telephone-band, plus real read speech from pocketsphinx-testdata and, when present, EmoDB.
+
+Every item is a dict: path, truth (syllables of the spoken text), groups (names it is reported under), split
+('tune' or 'test'), text. Audio is cached in the work directory and rebuilt only when missing.
+"""
+import csv
+import os
+import re
+import subprocess
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import lfilter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SENTENCES = os.path.join(HERE, "rate_eval_sentences.txt")
+CMUDICT = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
+PS_DATA = "/usr/share/pocketsphinx/test/data"
+EMODB = "/work/shared/data/emodb"
+
+# espeak-ng words per minute and flite duration stretch for each rate band (two settings per band, alternated by sentence).
+ESPEAK_RATES = {"slow": (80, 110), "normal": (160, 185), "fast": (240, 290), "very fast": (360, 450)}
+FLITE_STRETCH = {"slow": (1.8, 1.45), "normal": (1.0, 1.1), "fast": (0.75, 0.8), "very fast": (0.5, 0.6)}
+ESPEAK_EN_VOICES = ["en-us", "en", "en+f3", "en+m3", "en-us+f2", "en+m7"]
+ESPEAK_VI_VOICES = ["vi", "vi-vn-x-central", "vi-vn-x-south", "vi+f3"]
+
+# EmoDB's ten German sentences, syllables counted by hand from the published texts.
+EMODB_SYLLABLES = {
+    "a01": 8,   # Der Lap-pen liegt auf dem Eis-schrank.
+    "a02": 9,   # Das will sie am Mitt-woch ab-ge-ben.
+    "a04": 11,  # Heu-te a-bend könn-te ich es ihm sa-gen.
+    "a05": 18,  # Das schwar-ze Stück Pa-pier be-fin-det sich da o-ben ne-ben dem Holz-stück.
+    "a07": 10,  # In sie-ben Stun-den wird es so-weit sein.
+    "b01": 15,  # Was sind denn das für Tü-ten, die da un-ter dem Tisch ste-hen?
+    "b02": 20,  # Sie ha-ben es ge-ra-de hoch-ge-tra-gen und jetzt ge-hen sie wie-der run-ter.
+    "b03": 24,  # An den Wo-chen-en-den bin ich jetzt im-mer nach Hau-se ge-fah-ren und ha-be Ag-nes be-sucht.
+    "b09": 17,  # Ich will das e-ben weg-brin-gen und dann mit Karl was trin-ken ge-hen.
+    "b10": 14,  # Die wird auf dem Platz sein, wo wir sie im-mer hin-le-gen.
+}
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
+        "seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n):
+    """English words for 0 <= n < 1,000,000."""
+    if n < 20:
+        return [_ONES[n]]
+    if n < 100:
+        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
+    if n < 1000:
+        return [_ONES[n // 100], "hundred"] + (number_words(n % 100) if n % 100 else [])
+    return number_words(n // 1000) + ["thousand"] + (number_words(n % 1000) if n % 1000 else [])
+
+
+_cmu = None
+VOWEL_PHONES = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+
+
+def cmudict():
+    global _cmu
+    if _cmu is None:
+        _cmu = {}
+        with open(CMUDICT, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if not parts or "(" in parts[0]:
+                    continue  # keep the first pronunciation only
+                # This copy has no stress digits, so count vowel phones by name.
+                _cmu[parts[0].lower()] = sum(1 for p in parts[1:] if p.rstrip("012") in VOWEL_PHONES)
+    return _cmu
+
+
+def guess_syllables(word):
+    groups = re.findall(r"[aeiouy]+", word)
+    n = len(groups)
+    if word.endswith("e") and n > 1 and not word.endswith("le"):
+        n -= 1
+    return max(1, n)
+
+
+def english_syllables(text, unknown=None):
+    """Syllables of English text: vowel phones (ARPAbet vowels) of the CMU dictionary's first pronunciation; numbers spelled out."""
+    d = cmudict()
+    total = 0
+    for tok in re.findall(r"[A-Za-z']+|\d+", text):
+        words = number_words(int(tok)) if tok.isdigit() else [tok.lower()]
+        for w in words:
+            if w in d:
+                total += d[w]
+            elif w.strip("'") in d:
+                total += d[w.strip("'")]
+            else:
+                if unknown is not None:
+                    unknown.add(w)
+                total += guess_syllables(w)
+    return total
+
+
+def vietnamese_syllables(text):
+    """One syllable per written word."""
+    return len(re.findall(r"\w+", text))
+
+
+def read_sentences():
+    by_lang = {"en": [], "vi": []}
+    with open(SENTENCES, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            lang, text = line.split("|", 1)
+            by_lang[lang].append(text)
+    return by_lang
+
+
+def run(cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def to_telephone(src, dst):
+    """8 kHz μ-law, 300–3400 Hz: the narrow band of a phone call."""
+    run(["sox", src, "-r", "8000", "-c", "1", "-e", "u-law", dst, "sinc", "300-3400"])
+
+
+def add_noise(src, dst, snr_db, seed):
+    """Adds pink-ish stationary noise at `snr_db` relative to the speech's active power."""
+    x, sr = sf.read(src, dtype="float64")
+    if x.ndim > 1:
+        x = x[:, 0]
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal(len(x) + 4096)
+    # Crude pink: sum of first-order low-passes at a few corner frequencies.
+    pink = np.zeros_like(white)
+    for a in (0.99, 0.95, 0.8):
+        y = lfilter([1 - a], [1, -a], white)
+        pink += y / np.std(y)
+    pink = pink[4096:]
+    frame = int(0.02 * sr)
+    n = len(x) // frame
+    p = (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
+    active = p[p > p.max() * 10 ** (-30 / 10)]
+    speech_power = active.mean() if len(active) else 1e-10
+    noise = pink / np.sqrt((pink ** 2).mean()) * np.sqrt(speech_power / 10 ** (snr_db / 10))
+    y = x + noise
+    peak = np.abs(y).max()
+    if peak > 0.99:
+        y *= 0.99 / peak
+    sf.write(dst, y, sr, subtype="PCM_16")
+
+
+def build(workdir, include_noisy=True, jobs=2):
+    """Makes (or reuses) every file and returns the list of items."""
+    os.makedirs(workdir, exist_ok=True)
+    sentences = read_sentences()
+    items = []
+    tasks = []
+    unknown = set()
+
+    def split_of(i):
+        return "tune" if i % 2 == 0 else "test"
+
+    for lang, voices in (("en", ESPEAK_EN_VOICES), ("vi", ESPEAK_VI_VOICES)):
+        for i, text in enumerate(sentences[lang]):
+            truth = english_syllables(text, unknown) if lang == "en" else vietnamese_syllables(text)
+            for b, (band, speeds) in enumerate(ESPEAK_RATES.items()):
+                voice = voices[(i + b) % len(voices)]
+                speed = speeds[i % 2]
+                base = os.path.join(workdir, f"espeak_{lang}_{i:02d}_{band.replace(' ', '')}")
+                clean = base + ".wav"
+                tasks.append((["espeak-ng", "-v", voice, "-s", str(speed), "-w", clean, text], clean))
+                L = lang.upper()
+                meta = dict(truth=truth, split=split_of(i), text=text, voice=voice, rate=speed)
+                items.append(dict(meta, path=clean, groups=[f"espeak {L} clean", f"rate {band}"]))
+                items.append(dict(meta, path=base + "_tel.wav", groups=[f"espeak {L} tel", f"rate {band}"],
+                                  derive=("tel", clean)))
+                if include_noisy and lang == "en":
+                    items.append(dict(meta, path=base + "_n10.wav", groups=["espeak EN noise 10dB"],
+                                      derive=("noise", clean, 10, i * 7 + b)))
+                    items.append(dict(meta, path=base + "_n10_tel.wav", groups=["espeak EN tel noise 10dB"],
+                                      derive=("tel", base + "_n10.wav")))
+
+    flite_voices = [v for v in ("kal", "slt", "rms", "awb") if v in subprocess.run(
+        ["flite", "-lv"], capture_output=True, text=True).stdout.split()]
+    for i, text in enumerate(sentences["en"]):
+        truth = english_syllables(text, unknown)
+        for b, (band, stretches) in enumerate(FLITE_STRETCH.items()):
+            voice = flite_voices[(i + b) % len(flite_voices)]
+            stretch = stretches[i % 2]
+            base = os.path.join(workdir, f"flite_en_{i:02d}_{band.replace(' ', '')}")
+            clean = base + ".wav"
+            tasks.append((["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text, clean], clean))
+            meta = dict(truth=truth, split=split_of(i), text=text, voice=voice, rate=stretch)
+            items.append(dict(meta, path=clean, groups=["flite EN clean", f"rate {band}"]))
+            items.append(dict(meta, path=base + "_tel.wav", groups=["flite EN tel", f"rate {band}"], derive=("tel", clean)))
+
+    # Real read speech: pocketsphinx test data with transcripts. Too few files to split: both splits report it.
+    for sub in ("librivox", "cards"):
+        tfile = os.path.join(PS_DATA, sub, "transcription" if sub == "librivox" else "cards.transcription")
+        if not os.path.exists(tfile):
+            continue
+        with open(tfile) as f:
+            for line in f:
+                m = re.match(r"\s*(.*?)\s*\((\S+)\)\s*$", line)
+                if not m:
+                    continue
+                text = m.group(1).replace("<s>", "").replace("</s>", "").strip()
+                wav = os.path.join(PS_DATA, sub, m.group(2) + ".wav")
+                if os.path.exists(wav):
+                    truth = english_syllables(text, unknown)
+                    for split in ("tune", "test"):
+                        items.append(dict(path=wav, truth=truth, split=split, text=text, groups=["real read EN (pocketsphinx)"]))
+                        items.append(dict(path=os.path.join(workdir, f"ps_{sub}_{m.group(2)}_tel.wav"), truth=truth, split=split,
+                                          text=text, groups=["real read EN tel (pocketsphinx)"], derive=("tel", wav)))
+    goforward = os.path.join(PS_DATA, "goforward.raw")
+    if os.path.exists(goforward):
+        wav = os.path.join(workdir, "ps_goforward.wav")
+        tasks.append((["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1", goforward, wav], wav))
+        for split in ("tune", "test"):
+            items.append(dict(path=wav, truth=english_syllables("go forward ten meters"), split=split,
+                              text="go forward ten meters", groups=["real read EN (pocketsphinx)"]))
+
+    # EmoDB: real acted German; only files holding the whole sentence (some were cut at 2 s).
+    labels = os.path.join(EMODB, "labels.csv")
+    if os.path.exists(labels):
+        with open(labels) as f:
+            for row in csv.DictReader(f):
+                if "truncated" in row["note"] or row["text_id"] not in EMODB_SYLLABLES:
+                    continue
+                split = "tune" if zlib.crc32(row["file"].encode()) % 2 == 0 else "test"
+                items.append(dict(path=os.path.join(EMODB, row["file"]), truth=EMODB_SYLLABLES[row["text_id"]], split=split,
+                                  text=row["text_id"], groups=["real acted DE (EmoDB)"]))
+
+    def do_task(t):
+        cmd, out = t
+        if not os.path.exists(out):
+            run(cmd)
+
+    with ThreadPoolExecutor(jobs) as ex:
+        list(ex.map(do_task, tasks))
+
+    def do_derive(item):
+        d = item.get("derive")
+        if d is None or os.path.exists(item["path"]):
+            return
+        if d[0] == "tel":
+            to_telephone(d[1], item["path"])
+        elif d[0] == "noise":
+            add_noise(d[1], item["path"], d[2], d[3])
+
+    # Noise first: the noisy telephone files derive from noisy clean files.
+    with ThreadPoolExecutor(jobs) as ex:
+        list(ex.map(do_derive, [it for it in items if it.get("derive", ("",))[0] == "noise"]))
+    with ThreadPoolExecutor(jobs) as ex:
+        list(ex.map(do_derive, [it for it in items if it.get("derive", ("",))[0] == "tel"]))
+    return items, sorted(unknown)
