@@ -1,21 +1,472 @@
-/// PLACEHOLDER — replaced by the real tracker. Reports every frame unvoiced.
+import Foundation
+
+/// Pitch tracker for telephone and wide-band speech: Boersma's autocorrelation candidates and a
+/// Viterbi path search with a bounded look-ahead, so it can run live.
+///
+/// Stages, per 10 ms frame:
+/// 1. **Decimation.** The window is low-passed and decimated to 4 kHz (by 2 from 8 kHz, by 4 from 16 kHz)
+///    with a windowed-sinc FIR. Only the newest hop is filtered each frame; earlier output is kept in a
+///    ring. Nothing a pitch tracker needs lies above 2 kHz, and the short FFT keeps the stage within budget.
+/// 2. **Candidates** (Boersma 1993, Praat's `Sound_to_Pitch` AC method). A Hann window of three periods of
+///    the pitch floor is taken around the frame centre, its mean removed; its autocorrelation (FFT, zero
+///    padded) is divided by r(0) and by the window's own normalised autocorrelation, which undoes the
+///    taper's decay with lag. Local maxima between the ceiling's and the floor's period above half the
+///    voicing threshold are refined by parabolic interpolation. Each gets the strength
+///    `r − octaveCost · log2(floor / f)`, which slightly favours the higher of two octave-related peaks.
+///    A maximum whose half-lag also shows a strong peak is marked down: when the fundamental is
+///    cut off by the 300–3400 Hz telephone band, the period's double is nearly as periodic as the
+///    period itself, and this is where subharmonic errors come from.
+/// 3. **Unvoiced candidate.** Its strength is the voicing threshold, raised towards 2 as the window's peak
+///    falls below `silenceThreshold` of the channel's running peak level (a slowly decaying maximum, as
+///    there is no whole-file peak live).
+/// 4. **Path search** (Viterbi). Transitions cost `octaveJumpCost · |log2(f1/f2)|` between voiced
+///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Scores accumulate forward frame by
+///    frame; frame `k − latency` is decided by tracing back from the best state of frame `k`, so every
+///    frame is decided exactly once, in order, `latency` frames after it was analysed. ``finish(decided:)``
+///    traces back from the last frame. Everything depends on the sample stream alone, not on how it was
+///    cut into blocks.
+///
+/// All buffers are allocated in `init`; ``analyze(index:window:decided:)`` and ``finish(decided:)`` never
+/// touch the heap.
 public final class PitchTracker {
     public let settings: AnalysisSettings
-    /// Samples of the window ``analyze(index:window:decided:)`` wants, centred on the frame.
+    /// Samples of the window ``analyze(index:window:decided:)`` wants, centred on the frame (odd).
     public let windowLength: Int
     /// Frames between analysing a frame and deciding it (the path search's look-ahead).
-    public let latency: Int = 0
+    public let latency: Int
+
+    // Tuning, named after Praat's parameters (same meaning, same scale).
+    /// Below this autocorrelation peak a frame leans unvoiced.
+    public static let voicingThreshold: Float = 0.45
+    /// Fraction of the running peak below which a frame counts as silence.
+    public static let silenceThreshold: Float = 0.03
+    /// Strength bonus per octave up, so a period's multiples lose ties against it.
+    public static let octaveCost: Float = 0.01
+    /// Path cost per octave of F0 change between consecutive frames.
+    public static let octaveJumpCost: Float = 0.35
+    /// Path cost of switching between voiced and unvoiced.
+    public static let voicedUnvoicedCost: Float = 0.14
+    /// Voiced candidates kept per frame.
+    static let maxCandidates = 8
+    /// Rate of the candidate search.
+    static let searchRate = 4000
+    /// Autocorrelation FFT length at the search rate.
+    static let fftSize = 256
+
+    /// Decimation factor from `settings.sampleRate` to `searchRate`.
+    private let factor: Int
+    /// Half-length of the decimation FIR (taps = 2·firHalf + 1).
+    private let firHalf: Int
+    private let fir: UnsafeMutableBufferPointer<Float>
+    /// Decimated samples by decimated stream position `j` (full-rate position `j · factor`), at `j & ringMask`.
+    private let ring: UnsafeMutableBufferPointer<Float>
+    private let ringMask: Int
+    /// Next decimated position not yet computed.
+    private var nextDecimated = Int.min
+
+    /// Analysis window length at the search rate, and half of it (window covers centre − half ..< centre − half + n).
+    private let analysisLength: Int
+    private let analysisHalf: Int
+    private let minLag: Int
+    private let maxLag: Int
+    private let hann: UnsafeMutableBufferPointer<Float>
+    /// Reciprocal of the window's normalised autocorrelation, by lag.
+    private let windowACInverse: UnsafeMutableBufferPointer<Float>
+    private let fft: RealFFT
+    /// Normalised autocorrelation of the current frame, by lag (0...maxLag + 1).
+    private let r: UnsafeMutableBufferPointer<Float>
+
+    /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
+    private let hannFullSquared: UnsafeMutableBufferPointer<Float>
+    private let hannPower: Float
+    private let hannFullPower: Float
+
+    /// Path-search history: `slots` frames of `stride` states each, frame `k` at `(k & slotMask) · stride`.
+    /// State 0 is unvoiced; states 1..<count are voiced candidates.
+    private let slots: Int
+    private let slotMask: Int
+    private let stride: Int
+    private let candFrequency: UnsafeMutableBufferPointer<Float>
+    private let candCorrelation: UnsafeMutableBufferPointer<Float>
+    private let candStrength: UnsafeMutableBufferPointer<Float>
+    private let backPointer: UnsafeMutableBufferPointer<Int32>
+    private let candCount: UnsafeMutableBufferPointer<Int32>
+    /// Best periodicity of each frame (reported as voicing).
+    private let periodicity: UnsafeMutableBufferPointer<Float>
+    /// Peak level of each frame's window, turned into its unvoiced strength `peakLead` frames later.
+    private let framePeak: UnsafeMutableBufferPointer<Float>
+    /// Frames the path search trails the analysis by, so the running peak has seen a little of the future.
+    private let peakLead: Int
+    /// Accumulated path scores of the newest frame, and scratch for the next one.
+    private var score: UnsafeMutableBufferPointer<Float>
+    private var nextScore: UnsafeMutableBufferPointer<Float>
+    /// States along a traced-back path, by frame slot.
+    private let path: UnsafeMutableBufferPointer<Int32>
+
+    /// Last frame analysed, and the last decided.
+    private var lastAnalysed = -1
+    private var lastDecided = -1
+    /// Running peak level of the decimated signal, decaying by `peakDecay` per frame.
+    private var runningPeak: Float = 0
+    private let peakDecay: Float
 
     public init(settings: AnalysisSettings) {
         self.settings = settings
-        windowLength = Int((3 / settings.pitchFloor * Double(settings.sampleRate)).rounded(.up))
+        let rate = settings.sampleRate
+        precondition(rate % Self.searchRate == 0, "PitchTracker: sample rate \(rate) Hz is not a multiple of \(Self.searchRate) Hz")
+        factor = rate / Self.searchRate
+        latency = 40
+        peakLead = 15
+
+        let search = Double(Self.searchRate)
+        minLag = max(2, Int((search / settings.pitchCeiling).rounded(.down)))
+        maxLag = Int((search / settings.pitchFloor).rounded(.up))
+        // Three periods of the floor like Praat, but no longer than a 256-point FFT can correlate out to the
+        // floor's lag (43 ms at the 50 Hz default): the FFT pair is most of this stage's cost.
+        var fftLength = Self.fftSize
+        while fftLength - maxLag - 2 < 2 * maxLag { fftLength <<= 1 }
+        analysisLength = min(Int((3 * search / settings.pitchFloor).rounded(.up)), fftLength - maxLag - 2)
+        analysisHalf = analysisLength / 2
+
+        // Windowed-sinc low-pass, cut-off 1.8 kHz, Blackman window: ~60 dB stop band from about 2.2 kHz.
+        firHalf = factor == 1 ? 0 : 8 * factor
+        fir = .allocate(capacity: 2 * firHalf + 1)
+        if factor == 1 {
+            fir[0] = 1
+        } else {
+            let cutoff = 1800.0 / Double(rate)
+            var sum = 0.0
+            var taps = [Double](repeating: 0, count: 2 * firHalf + 1)
+            for i in 0...(2 * firHalf) {
+                let m = Double(i - firHalf)
+                let sinc = m == 0 ? 2 * cutoff : sin(2 * Double.pi * cutoff * m) / (Double.pi * m)
+                let x = Double(i) / Double(2 * firHalf)
+                let blackman = 0.42 - 0.5 * cos(2 * Double.pi * x) + 0.08 * cos(4 * Double.pi * x)
+                taps[i] = sinc * blackman
+                sum += taps[i]
+            }
+            for i in taps.indices { fir[i] = Float(taps[i] / sum) }
+        }
+
+        // The full-rate window must reach every input tap of every decimated sample in the analysis window.
+        let reachBack = analysisHalf * factor + firHalf
+        let reachForward = (analysisLength - analysisHalf - 1) * factor + firHalf
+        windowLength = 2 * max(reachBack, reachForward) + 1
+
+        var ringSize = 1
+        while ringSize < analysisLength + 2 * settings.hopSize { ringSize <<= 1 }
+        ring = .allocate(capacity: ringSize)
+        ring.initialize(repeating: 0)
+        ringMask = ringSize - 1
+
+        var fftSize = Self.fftSize
+        while fftSize - maxLag - 2 < 2 * maxLag { fftSize <<= 1 }
+        fft = RealFFT(size: fftSize)
+
+        hann = .allocate(capacity: analysisLength)
+        for i in 0..<analysisLength {
+            hann[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(analysisLength)))
+        }
+        // The window's own autocorrelation, the same way the signal's will be computed.
+        windowACInverse = .allocate(capacity: maxLag + 2)
+        for i in 0..<fftSize { fft.real[i] = i < analysisLength ? hann[i] : 0 }
+        fft.forward()
+        Self.powerSpectrum(fft.spectrum)
+        fft.inverse()
+        let w0 = fft.real[0]
+        for lag in 0..<(maxLag + 2) { windowACInverse[lag] = w0 / fft.real[lag] }
+        r = .allocate(capacity: maxLag + 2)
+        r.initialize(repeating: 0)
+        let fullLength = analysisLength * factor
+        hannFullSquared = .allocate(capacity: fullLength)
+        var fullPower: Float = 0
+        for i in 0..<fullLength {
+            let w = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(fullLength)))
+            hannFullSquared[i] = w * w
+            fullPower += w * w
+        }
+        hannFullPower = fullPower
+        var power: Float = 0
+        for i in 0..<analysisLength { power += hann[i] * hann[i] }
+        hannPower = power
+
+        var slotCount = 1
+        while slotCount < latency + 2 { slotCount <<= 1 }
+        slots = slotCount
+        slotMask = slotCount - 1
+        stride = Self.maxCandidates + 1
+        candFrequency = .allocate(capacity: slots * stride)
+        candFrequency.initialize(repeating: 0)
+        candCorrelation = .allocate(capacity: slots * stride)
+        candCorrelation.initialize(repeating: 0)
+        candStrength = .allocate(capacity: slots * stride)
+        candStrength.initialize(repeating: 0)
+        backPointer = .allocate(capacity: slots * stride)
+        backPointer.initialize(repeating: 0)
+        candCount = .allocate(capacity: slots)
+        candCount.initialize(repeating: 1)
+        periodicity = .allocate(capacity: slots)
+        periodicity.initialize(repeating: 0)
+        framePeak = .allocate(capacity: slots)
+        framePeak.initialize(repeating: 0)
+        score = .allocate(capacity: stride)
+        score.initialize(repeating: 0)
+        nextScore = .allocate(capacity: stride)
+        nextScore.initialize(repeating: 0)
+        path = .allocate(capacity: slots)
+        path.initialize(repeating: 0)
+        // Half-life of 10 s: long pauses do not make the line noise look loud, one click does not mute a call.
+        peakDecay = Float(pow(0.5, settings.hopSeconds / 10))
+    }
+
+    deinit {
+        fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); r.deallocate()
+        candFrequency.deallocate(); candCorrelation.deallocate(); candStrength.deallocate(); backPointer.deallocate()
+        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFullSquared.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
     /// Analyses frame `index` and calls `decided(frame, f0, voicing)` for every frame that is now final, in order.
+    /// Frames must be analysed in increasing order, starting at 0; `window` is `windowLength` samples centred on the frame.
     public func analyze(index: Int, window: UnsafeBufferPointer<Float>, decided: (Int, Float, Float) -> Void) {
-        decided(index, 0, 0)
+        precondition(index == lastAnalysed + 1, "PitchTracker: frames must arrive in order")
+        precondition(window.count == windowLength, "PitchTracker: window of \(window.count) samples, expected \(windowLength)")
+        decimate(index: index, window: window)
+        findCandidates(index: index, window: window)
+        lastAnalysed = index
+        let pathFrame = index - peakLead
+        if pathFrame >= 0 { advancePath(index: pathFrame) }
+        let target = index - latency
+        if target > lastDecided {
+            trace(from: pathFrame, downTo: target)
+            emit(through: target, decided: decided)
+        }
     }
 
     /// Decides every frame still pending.
-    public func finish(decided: (Int, Float, Float) -> Void) {}
+    public func finish(decided: (Int, Float, Float) -> Void) {
+        guard lastAnalysed > lastDecided else { return }
+        for k in max(0, lastAnalysed - peakLead + 1)...lastAnalysed { advancePath(index: k) }
+        trace(from: lastAnalysed, downTo: lastDecided + 1)
+        emit(through: lastAnalysed, decided: decided)
+    }
+
+    // MARK: - Stages
+
+    /// Brings the decimated ring up to the end of this frame's analysis window.
+    @inline(__always)
+    private func decimate(index: Int, window: UnsafeBufferPointer<Float>) {
+        let centreFull = index * settings.hopSize
+        let centre = centreFull / factor
+        let first = centre - analysisHalf
+        let last = first + analysisLength - 1
+        var j = max(nextDecimated, first)
+        let start = centreFull - windowLength / 2   // stream position of window[0]
+        let taps = 2 * firHalf + 1
+        let w = window.baseAddress!
+        let h = fir.baseAddress!
+        while j <= last {
+            let from = j * factor - firHalf - start
+            var acc: Float = 0
+            for t in 0..<taps { acc += h[t] * w[from + t] }
+            ring[j & ringMask] = acc
+            j += 1
+        }
+        nextDecimated = last + 1
+    }
+
+    /// Computes this frame's candidates into its path-search slot.
+    @inline(__always)
+    private func findCandidates(index: Int, window: UnsafeBufferPointer<Float>) {
+        let centre = index * settings.hopSize / factor
+        let first = centre - analysisHalf
+        let n = analysisLength
+        let x = fft.real
+        var mean: Float = 0
+        for i in 0..<n { mean += ring[(first + i) & ringMask] }
+        mean /= Float(n)
+        var localPeak: Float = 0
+        var lowEnergy: Float = 0
+        for i in 0..<n {
+            let v = ring[(first + i) & ringMask] - mean
+            localPeak = max(localPeak, abs(v))
+            let y = v * hann[i]
+            x[i] = y
+            lowEnergy += y * y
+        }
+        for i in n..<fft.size { x[i] = 0 }
+        runningPeak = max(runningPeak * peakDecay, localPeak)
+        framePeak[index & slotMask] = localPeak
+
+        // Share of the window's energy inside the search band. Fricatives and hiss live above it; the
+        // band's autocorrelation alone would call a fricative next to a vowel voiced. Praat's full-band
+        // autocorrelation amounts to scaling r by this share; its square root keeps most of the
+        // robustness the band gives against broadband noise.
+        let fullStart = windowLength / 2 - analysisHalf * factor
+        let fullCount = n * factor
+        var fullEnergy: Float = 0
+        let w = window.baseAddress! + fullStart
+        for i in 0..<fullCount {
+            let v = w[i] - mean
+            fullEnergy += v * v * hannFullSquared[i]
+        }
+        let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
+        let bandWeight = share.squareRoot()
+
+        let base = (index & slotMask) * stride
+        var count = 1
+        var best: Float = 0
+        if localPeak > 0 {
+            fft.forward()
+            Self.powerSpectrum(fft.spectrum)
+            fft.inverse()
+            let r0 = x[0]
+            if r0 > 0 {
+                let inv = 1 / r0
+                for lag in 0...(maxLag + 1) { r[lag] = x[lag] * inv * windowACInverse[lag] }
+                count = collectPeaks(base: base, weight: bandWeight, best: &best)
+            }
+        }
+        candFrequency[base] = 0
+        candCorrelation[base] = 0
+        candCount[index & slotMask] = Int32(count)
+        periodicity[index & slotMask] = min(1, max(0, best))
+    }
+
+    /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
+    @inline(__always)
+    private func collectPeaks(base: Int, weight: Float, best: inout Float) -> Int {
+        var count = 1
+        let threshold = 0.5 * Self.voicingThreshold
+        let search = Float(Self.searchRate)
+        let floor = Float(settings.pitchFloor)
+        var lag = minLag
+        while lag <= maxLag {
+            let c = r[lag]
+            if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
+                // Parabolic interpolation of the peak's position and height.
+                let a = r[lag - 1], b = r[lag + 1]
+                let denominator = a - 2 * c + b
+                var shift: Float = 0
+                var height = c
+                if denominator < 0 {
+                    shift = 0.5 * (a - b) / denominator
+                    height = c - 0.25 * (a - b) * shift
+                }
+                let period = Float(lag) + shift
+                let frequency = search / period
+                if frequency >= floor && frequency <= Float(settings.pitchCeiling) * 1.05 {
+                    // Above 1 only from the window normalisation at long lags; fold it back like Praat.
+                    let correlation = (height > 1 ? 1 / height : height) * weight
+                    best = max(best, correlation)
+                    let strength = correlation - Self.octaveCost * log2(floor / frequency)
+                    insert(base: base, count: &count, frequency: frequency, correlation: correlation, strength: strength)
+                }
+            }
+            lag += 1
+        }
+        return count
+    }
+
+    /// Adds a candidate, dropping the weakest when the slot is full.
+    @inline(__always)
+    private func insert(base: Int, count: inout Int, frequency: Float, correlation: Float, strength: Float) {
+        var at = count
+        if count == stride {
+            var weakest = 1
+            for i in 2..<stride where candStrength[base + i] < candStrength[base + weakest] { weakest = i }
+            if candStrength[base + weakest] >= strength { return }
+            at = weakest
+        } else {
+            count += 1
+        }
+        candFrequency[base + at] = frequency
+        candCorrelation[base + at] = correlation
+        candStrength[base + at] = strength
+    }
+
+    /// One Viterbi step: best predecessor and accumulated score for every state of frame `index`.
+    @inline(__always)
+    private func advancePath(index: Int) {
+        let base = (index & slotMask) * stride
+        let count = Int(candCount[index & slotMask])
+        // Unvoiced candidate (Praat's formula): the voicing threshold, raised as the frame nears silence.
+        let relative = runningPeak > 0 ? framePeak[index & slotMask] / runningPeak : 0
+        candStrength[base] = Self.voicingThreshold
+            + max(0, 2 - relative / (Self.silenceThreshold / (1 + Self.voicingThreshold)))
+        if index == 0 {
+            for s in 0..<count {
+                score[s] = candStrength[base + s]
+                backPointer[base + s] = 0
+            }
+            return
+        }
+        let previous = ((index - 1) & slotMask) * stride
+        let previousCount = Int(candCount[(index - 1) & slotMask])
+        var top = -Float.greatestFiniteMagnitude
+        for s in 0..<count {
+            let f = candFrequency[base + s]
+            var bestScore = -Float.greatestFiniteMagnitude
+            var bestFrom = 0
+            for p in 0..<previousCount {
+                let g = candFrequency[previous + p]
+                let cost: Float
+                if f == 0 {
+                    cost = g == 0 ? 0 : Self.voicedUnvoicedCost
+                } else if g == 0 {
+                    cost = Self.voicedUnvoicedCost
+                } else {
+                    cost = Self.octaveJumpCost * abs(log2(f / g))
+                }
+                let candidate = score[p] - cost
+                if candidate > bestScore { bestScore = candidate; bestFrom = p }
+            }
+            let total = bestScore + candStrength[base + s]
+            nextScore[s] = total
+            backPointer[base + s] = Int32(bestFrom)
+            top = max(top, total)
+        }
+        // Keep scores near zero so Float keeps its precision over hours of audio.
+        for s in 0..<count { nextScore[s] -= top }
+        swap(&score, &nextScore)
+    }
+
+    /// Traces the best path back from frame `from` down to frame `to`, into `path`.
+    @inline(__always)
+    private func trace(from: Int, downTo to: Int) {
+        let count = Int(candCount[from & slotMask])
+        var state = 0
+        for s in 1..<max(1, count) where score[s] > score[state] { state = s }
+        var k = from
+        while true {
+            path[k & slotMask] = Int32(state)
+            if k == to { break }
+            state = Int(backPointer[(k & slotMask) * stride + state])
+            k -= 1
+        }
+    }
+
+    /// Reports frames `lastDecided + 1 ... through` from the traced path.
+    @inline(__always)
+    private func emit(through: Int, decided: (Int, Float, Float) -> Void) {
+        var k = lastDecided + 1
+        while k <= through {
+            let slot = k & slotMask
+            let state = Int(path[slot])
+            decided(k, candFrequency[slot * stride + state], periodicity[slot])
+            k += 1
+        }
+        lastDecided = through
+    }
+
+    /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
+    @inline(__always)
+    private static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
+        var i = 0
+        while i < s.count {
+            let re = s[i], im = s[i + 1]
+            s[i] = re * re + im * im
+            s[i + 1] = 0
+            i += 2
+        }
+    }
 }

@@ -1,0 +1,210 @@
+"""Synthetic speech with a known F0 contour, for Tools/pitch_eval.py.
+
+An EmoDB utterance gives the contour (Praat AC, cleaned of octave jumps and blips, scaled by a random factor)
+and the loudness envelope; a band-limited harmonic source with a -12 dB/octave tilt, 0.5 % jitter and
+4 % shimmer follows the contour through four moving vowel formants; unvoiced stretches get fricative-like
+noise shaped by the original's envelope (silent where the original was silent).
+"""
+
+import csv
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+from scipy import signal
+
+FS = 16000
+HOP = 160
+VOWELS = [  # F1, F2, F3, F4 (Hz), adult average
+    (730, 1090, 2440, 3400), (530, 1840, 2480, 3500), (270, 2290, 3010, 3700),
+    (570, 840, 2410, 3300), (300, 870, 2240, 3300), (660, 1720, 2410, 3400), (490, 1350, 2500, 3500),
+]
+BANDWIDTHS = (80, 100, 140, 200)
+
+
+@dataclass
+class Item:
+    name: str
+    scale: float
+    x: np.ndarray        # 16 kHz speech
+    truth: np.ndarray    # F0 per 10 ms frame, 0 = unvoiced
+    voiced: np.ndarray   # bool per frame
+
+
+def pick_sources(root, n, rng):
+    """n EmoDB files, alternating male and female, any speaker and emotion."""
+    with open(os.path.join(root, "labels.csv")) as f:
+        rows = [r for r in csv.DictReader(f)]
+    by_gender = {g: [r for r in rows if r["gender"] == g] for g in ("male", "female")}
+    out = []
+    for i in range(n):
+        pool = by_gender["male" if i % 2 == 0 else "female"]
+        r = pool[rng.integers(len(pool))]
+        out.append({"path": os.path.join(root, r["file"]), "name": r["file"][:-4], "gender": r["gender"]})
+    return out
+
+
+def load_16k(path):
+    x, fs = sf.read(path, dtype="float64")
+    if x.ndim > 1:
+        x = x[:, 0]
+    if fs != FS:
+        g = np.gcd(fs, FS)
+        x = signal.resample_poly(x, FS // g, fs // g)
+    return x
+
+
+def contour(x16, gender):
+    import parselmouth
+    floor, ceiling = (60, 300) if gender == "male" else (100, 500)
+    p = parselmouth.Sound(x16, sampling_frequency=FS).to_pitch_ac(time_step=0.01, pitch_floor=floor,
+                                                                    pitch_ceiling=ceiling)
+    f = p.selected_array["frequency"]
+    t = p.xs()
+    n = len(x16) // HOP
+    k = np.rint((np.arange(n) * 0.01 - t[0]) / 0.01).astype(int)
+    f0 = np.where((k >= 0) & (k < len(f)), f[np.clip(k, 0, len(f) - 1)], 0.0)
+    f0 = np.nan_to_num(f0)
+    # Drop frames far from their voiced neighbourhood's median (octave errors of the measurement).
+    for i in range(n):
+        if f0[i] > 0:
+            nb = f0[max(0, i - 5):i + 6]
+            med = np.median(nb[nb > 0])
+            if abs(np.log2(f0[i] / med)) > 0.3:
+                f0[i] = 0
+    # Voiced runs shorter than 50 ms are not a reliable truth.
+    v = f0 > 0
+    i = 0
+    while i < n:
+        if v[i]:
+            j = i
+            while j < n and v[j]:
+                j += 1
+            if j - i < 5:
+                f0[i:j] = 0
+            i = j
+        else:
+            i += 1
+    return f0
+
+
+def smooth_noise(rng, n, cutoff_hz, fs):
+    w = rng.standard_normal(n + 2000)
+    b, a = signal.butter(2, cutoff_hz / (fs / 2))
+    y = signal.lfilter(b, a, w)[2000:]
+    return y / (np.std(y) + 1e-12)
+
+
+def make_item(src, rng):
+    x16 = load_16k(src["path"])
+    f0 = contour(x16, src["gender"])
+    scale = float(np.exp(rng.uniform(np.log(0.85), np.log(1.2))))
+    f0 = np.where(f0 > 0, np.clip(f0 * scale, 55, 480), 0.0)
+    pad = int(rng.integers(15, 30))
+    f0 = np.concatenate([np.zeros(pad), f0, np.zeros(pad)])
+    orig = np.concatenate([np.zeros(pad * HOP), x16[:(len(f0) - 2 * pad) * HOP], np.zeros(pad * HOP)])
+    n = len(f0)
+    N = n * HOP
+    voiced = f0 > 0
+
+    # Per-sample F0: linear between frame centres inside voiced runs, held at run edges.
+    centres = np.arange(n) * HOP
+    frame_of = np.minimum(np.rint(np.arange(N) / HOP).astype(int), n - 1)
+    vmask = voiced[frame_of]
+    fv = np.interp(np.arange(N), centres[voiced], f0[voiced]) if voiced.any() else np.zeros(N)
+    fv = fv * (1 + 0.005 * smooth_noise(rng, N, 60, FS))
+    phase = 2 * np.pi * np.cumsum(fv) / FS
+    src_v = np.zeros(N)
+    kmax = int(7600 / max(50.0, fv[vmask].min() if vmask.any() else 100))
+    for k in range(1, kmax + 1):
+        fk = k * fv
+        fade = np.clip((7600 - fk) / 400, 0, 1)
+        src_v += fade * np.sin(k * phase) / k ** 2
+    src_v *= 1 + 0.04 * smooth_noise(rng, N, 40, FS)
+
+    # Fricative-like noise for the unvoiced stretches.
+    lo = rng.uniform(1500, 3000)
+    sos = signal.butter(4, [lo / (FS / 2), 7000 / (FS / 2)], btype="band", output="sos")
+    src_u = signal.sosfilt(sos, rng.standard_normal(N))
+
+    # Moving vowel formants: a new target every 100-250 ms, cosine glides between targets.
+    fmt = np.zeros((n, 4))
+    i = 0
+    cur = np.array(VOWELS[rng.integers(len(VOWELS))], float) * rng.uniform(0.92, 1.12)
+    while i < n:
+        nxt = np.array(VOWELS[rng.integers(len(VOWELS))], float) * rng.uniform(0.92, 1.12)
+        length = int(rng.integers(10, 26))
+        w = 0.5 - 0.5 * np.cos(np.pi * np.arange(length) / length)
+        seg = cur[None, :] * (1 - w[:, None]) + nxt[None, :] * w[:, None]
+        fmt[i:i + length] = seg[:n - i]
+        cur = nxt
+        i += length
+    y = np.zeros(N)
+    zi = [np.zeros(2) for _ in range(4)]
+    for k in range(n):
+        blk = src_v[k * HOP:(k + 1) * HOP] * vmask[k * HOP:(k + 1) * HOP]
+        for j in range(4):
+            r = np.exp(-np.pi * BANDWIDTHS[j] / FS)
+            c = 2 * r * np.cos(2 * np.pi * fmt[k, j] / FS)
+            a = [1, -c, r * r]
+            blk, zi[j] = signal.lfilter([1 - c + r * r], a, blk, zi=zi[j])
+        y[k * HOP:(k + 1) * HOP] = blk
+
+    # Loudness from the original: frame RMS, applied as a smooth gain to the voiced and unvoiced parts.
+    env = np.sqrt(np.convolve(orig ** 2, np.ones(HOP * 3) / (HOP * 3), mode="same")[centres] + 1e-12)
+    env = np.maximum(env, 1e-4 * env.max())
+
+    def shaped(part, mask_frames):
+        rms = np.sqrt(np.convolve(part ** 2, np.ones(HOP * 3) / (HOP * 3), mode="same")[centres] + 1e-12)
+        g = np.where(mask_frames, env / rms, 0.0)
+        g = np.convolve(g, [0.25, 0.5, 0.25], mode="same")
+        return part * np.interp(np.arange(N), centres, g)
+
+    ramp = np.convolve(vmask.astype(float), np.hanning(161) / np.hanning(161).sum(), mode="same")
+    voiced_part = shaped(y, voiced) * ramp
+    unvoiced_part = shaped(src_u, ~voiced) * (1 - ramp) * 0.7
+    x = voiced_part + unvoiced_part
+    x = x / (np.abs(x).max() + 1e-12) * rng.uniform(0.3, 0.8)
+    return Item(name=src["name"], scale=scale, x=x, truth=f0, voiced=voiced)
+
+
+def voiced_power(x, voiced, hop):
+    n = min(len(voiced), len(x) // hop)
+    idx = np.concatenate([np.arange(k * hop, (k + 1) * hop) for k in range(n) if voiced[k]] or [np.arange(len(x))])
+    return np.mean(x[idx] ** 2)
+
+
+def pink(rng, n):
+    w = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(w))
+    w[1:] /= np.sqrt(f[1:])
+    w[0] = 0
+    return np.fft.irfft(w, n)
+
+
+def telephone(x16, rng, noise_db=None, voiced=None):
+    """8 kHz, 300-3400 Hz band-pass, optionally pink noise at `noise_db` SNR; μ-law is applied when written."""
+    x = signal.resample_poly(x16, 1, 2)
+    sos = signal.butter(6, [300 / 4000, 3400 / 4000], btype="band", output="sos")
+    x = signal.sosfilt(sos, x)
+    if noise_db is not None:
+        nz = signal.sosfilt(sos, pink(rng, len(x)))
+        p = voiced_power(x, voiced, 80) if voiced is not None else np.mean(x ** 2)
+        x = x + nz * np.sqrt(p / np.mean(nz ** 2) / 10 ** (noise_db / 10))
+    x = x / (np.abs(x).max() + 1e-12) * 0.7
+    return x, 8000
+
+
+def condition(item, name, rng):
+    if name == "clean":
+        return item.x, FS
+    if name == "noise":
+        p = voiced_power(item.x, item.voiced, HOP)
+        x = item.x + rng.standard_normal(len(item.x)) * np.sqrt(p / 10 ** 0.5)
+        return x / max(1.0, np.abs(x).max() / 0.95), FS
+    if name == "tel":
+        return telephone(item.x, rng)
+    if name == "telnoise":
+        return telephone(item.x, rng, noise_db=10, voiced=item.voiced)
+    raise ValueError(name)
