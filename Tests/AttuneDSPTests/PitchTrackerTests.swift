@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import AttuneDSP
+
+/// One decided frame.
+private struct Decision: Equatable {
+    var index: Int
+    var f0: Float
+    var voicing: Float
+}
+
+/// Runs the tracker over `samples` through a `Framer`, feeding blocks of `block` samples; checks every frame
+/// is decided exactly once, in order.
+private func track(_ samples: [Float], rate: Int, block: Int = 4096) -> [Decision] {
+    let settings = AnalysisSettings(sampleRate: rate)
+    let tracker = PitchTracker(settings: settings)
+    let framer = Framer(hop: settings.hopSize, maxWindow: tracker.windowLength)
+    var out: [Decision] = []
+    let record = { (k: Int, f0: Float, v: Float) in out.append(Decision(index: k, f0: f0, voicing: v)) }
+    samples.withUnsafeBufferPointer { all in
+        var offset = 0
+        while offset < all.count {
+            let n = min(block, all.count - offset)
+            framer.push(UnsafeBufferPointer(rebasing: all[offset..<(offset + n)])) { k in
+                tracker.analyze(index: k, window: framer.window(length: tracker.windowLength), decided: record)
+            }
+            offset += n
+        }
+    }
+    framer.finish { k in tracker.analyze(index: k, window: framer.window(length: tracker.windowLength), decided: record) }
+    tracker.finish(decided: record)
+    #expect(out.map(\.index) == Array(0..<out.count), "frames decided once each, in order")
+    #expect(out.count == (samples.isEmpty ? 0 : (samples.count - 1) / settings.hopSize + 1))
+    return out
+}
+
+/// A harmonic tone following `f0(t)`, harmonics 1/k in amplitude, those below `lowCut` Hz left out
+/// (the telephone band removes the fundamental), up to 0.45 × rate.
+private func harmonic(rate: Int, seconds: Double, lowCut: Double, f0: (Double) -> Double) -> [Float] {
+    let n = Int(seconds * Double(rate))
+    var phase = 0.0
+    var out = [Float](repeating: 0, count: n)
+    for i in 0..<n {
+        let f = f0(Double(i) / Double(rate))
+        phase += 2 * Double.pi * f / Double(rate)
+        var v = 0.0
+        var k = 1
+        while Double(k) * f < 0.45 * Double(rate) {
+            if Double(k) * f >= lowCut { v += sin(Double(k) * phase) / Double(k) }
+            k += 1
+        }
+        out[i] = Float(0.2 * v)
+    }
+    return out
+}
+
+/// Deterministic white noise in ±amplitude.
+private func noise(count: Int, amplitude: Float) -> [Float] {
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return amplitude * (Float(state >> 40) / Float(1 << 24) * 2 - 1)
+    }
+}
+
+private func median(_ values: [Float]) -> Float {
+    let s = values.sorted()
+    return s.isEmpty ? 0 : s[s.count / 2]
+}
+
+@Suite("PitchTracker")
+struct PitchTrackerTests {
+    @Test("steady tones without their fundamental", arguments: [(120.0, 8000), (220.0, 8000), (120.0, 16000), (220.0, 16000)])
+    func steadyTone(f0: Double, rate: Int) {
+        let out = track(harmonic(rate: rate, seconds: 1.5, lowCut: 300) { _ in f0 }, rate: rate)
+        // Frames whose window lies wholly inside the tone.
+        let inner = out.filter { $0.index >= 5 && $0.index < out.count - 5 }
+        let voiced = inner.filter { $0.f0 > 0 }
+        #expect(Double(voiced.count) >= 0.95 * Double(inner.count))
+        let m = median(voiced.map(\.f0))
+        #expect(abs(Double(m) - f0) <= 0.02 * f0, "median \(m) Hz for \(f0) Hz at \(rate) Hz")
+        let close = voiced.filter { abs(Double($0.f0) - f0) <= 0.2 * f0 }
+        #expect(Double(close.count) >= 0.95 * Double(voiced.count))
+        #expect(voiced.allSatisfy { $0.voicing > 0.5 && $0.voicing <= 1 })
+    }
+
+    @Test("silence and white noise are unvoiced", arguments: [8000, 16000])
+    func unvoiced(rate: Int) {
+        let silence = track([Float](repeating: 0, count: rate), rate: rate)
+        #expect(silence.allSatisfy { $0.f0 == 0 })
+        let hiss = track(noise(count: rate * 3 / 2, amplitude: 0.3), rate: rate)
+        let voiced = hiss.filter { $0.f0 > 0 }.count
+        #expect(Double(voiced) <= 0.05 * Double(hiss.count), "\(voiced) of \(hiss.count) noise frames voiced")
+    }
+
+    @Test("a glide from 100 to 200 Hz is followed", arguments: [8000, 16000])
+    func glide(rate: Int) {
+        let seconds = 1.5
+        let f0 = { (t: Double) in 100 * pow(2, t / seconds) }
+        let out = track(harmonic(rate: rate, seconds: seconds, lowCut: 300, f0: f0), rate: rate)
+        let inner = out.filter { $0.index >= 5 && $0.index < out.count - 5 }
+        let voiced = inner.filter { $0.f0 > 0 }
+        #expect(Double(voiced.count) >= 0.95 * Double(inner.count))
+        let close = voiced.filter { abs(Double($0.f0) / f0(Double($0.index) * 0.01) - 1) <= 0.05 }
+        #expect(Double(close.count) >= 0.95 * Double(voiced.count))
+    }
+
+    @Test("block size does not change the output", arguments: [8000, 16000])
+    func blockInvariance(rate: Int) {
+        // Tone, pause, noise, glide: every stage and the path search's voicing switches get exercised.
+        var audio = harmonic(rate: rate, seconds: 0.6, lowCut: 300) { _ in 140 }
+        audio += [Float](repeating: 0, count: rate / 5)
+        audio += noise(count: rate / 4, amplitude: 0.05)
+        audio += harmonic(rate: rate, seconds: 0.5, lowCut: 300) { 180 + 60 * $0 }
+        let reference = track(audio, rate: rate, block: 4096)
+        #expect(reference.contains { $0.f0 > 0 } && reference.contains { $0.f0 == 0 })
+        for block in [1, 37, 160] {
+            #expect(track(audio, rate: rate, block: block) == reference, "block \(block)")
+        }
+    }
+
+    @Test("short streams are decided in full")
+    func shortStreams() {
+        for count in [0, 1, 79, 81, 400] {
+            let out = track(harmonic(rate: 8000, seconds: Double(count) / 8000, lowCut: 300) { _ in 150 }, rate: 8000)
+            #expect(out.count == (count == 0 ? 0 : (count - 1) / 80 + 1))
+        }
+    }
+}
