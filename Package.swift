@@ -20,8 +20,9 @@ let package = Package(
 
         .target(name: "AttuneDSP", dependencies: ["CFFTW3"]),
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSampleRate", "CALSA"]),
+        .target(name: "AttuneText"),
         .target(name: "AttuneEvents"),
-        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneEvents"]),
+        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents"]),
         .executableTarget(
             name: "attune",
             dependencies: ["AttuneEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -31,6 +32,7 @@ let package = Package(
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(name: "AttuneDSPTests", dependencies: ["AttuneDSP", "CAllocCounter"]),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio"]),
+        .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents"]),
     ]

@@ -1,6 +1,7 @@
 import AttuneAudio
 import AttuneDSP
 import AttuneEvents
+import AttuneText
 
 /// One record of an analysis, in the order it is produced.
 public enum AnalysisRecord: Sendable {
@@ -26,11 +27,14 @@ public struct AnalysisOptions: Sendable {
     public var frames: Bool
     /// Role of each channel by index; channels beyond the list are `unknown`.
     public var roles: [Role]
+    /// Words to attach to the segments they fall in (by each word's midpoint).
+    public var transcript: Transcript?
 
-    public init(call: String, frames: Bool = false, roles: [Role] = []) {
+    public init(call: String, frames: Bool = false, roles: [Role] = [], transcript: Transcript? = nil) {
         self.call = call
         self.frames = frames
         self.roles = roles
+        self.transcript = transcript
     }
 }
 
@@ -70,6 +74,7 @@ public struct OfflineAnalysis {
 
         var nonFinite = 0
         let wantFrames = options.frames
+        let transcript = options.transcript
         func onFrame(_ c: Int, _ f: FrameFeatures) {
             guard wantFrames else { return }
             emit(.frame(FrameRecord(refs[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
@@ -77,7 +82,8 @@ public struct OfflineAnalysis {
         }
         func onSegment(_ c: Int, _ s: SegmentStats) {
             emit(.segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
-                                        f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB)))
+                                        f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
+                                        words: transcript?.words(channel: c, from: s.start, to: s.end) ?? [])))
         }
         func feed(_ c: Int, _ samples: UnsafeBufferPointer<Float>, end: Bool) {
             if let resampler = resamplers[c] {
