@@ -1,0 +1,203 @@
+import AttuneEvents
+import Foundation
+import Testing
+
+/// Runs the real `attune analyze` binary as a subprocess: exit codes, one-line errors, NDJSON output.
+@Suite("AnalyzeCLI")
+struct AnalyzeCLITests {
+    static let sampleCall = repoRoot + "/Samples/call-8k-mulaw.wav"
+    static let sampleHello = repoRoot + "/Samples/hello-16k.wav"
+
+    /// A harmonic "voice" in bursts: 150 Hz with 8 harmonics, on 250 ms / off 150 ms, 2 s at `rate`.
+    static func voiceLike(rate: Int, seconds: Double = 2, f0: Double = 150) -> [Float] {
+        let n = Int(Double(rate) * seconds)
+        return (0..<n).map { i in
+            let t = Double(i) / Double(rate)
+            guard t.truncatingRemainder(dividingBy: 0.4) < 0.25 else { return 0 }
+            var x = 0.0
+            for h in 1...8 { x += sin(2 * .pi * f0 * Double(h) * t) / Double(h) }
+            return Float(0.2 * x)
+        }
+    }
+
+    /// Exactly one stderr line, `attune: <path>: …`, and nothing on stdout.
+    func expectOneLineError(_ r: RunResult, code: Int32, naming path: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == code, "exit \(r.status), stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderrLines.count == 1, "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.hasPrefix("attune: \(path): "), "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stdout.isEmpty, sourceLocation: sourceLocation)
+    }
+
+    @Test func missingFileIs66() throws {
+        let dir = TempDir()
+        let path = dir.file("nope.wav")
+        let r = try runAttune(["analyze", path])
+        expectOneLineError(r, code: 66, naming: path)
+        #expect(r.stderr.contains("No such file"))
+    }
+
+    @Test func directoryIs66() throws {
+        let dir = TempDir()
+        expectOneLineError(try runAttune(["analyze", dir.path]), code: 66, naming: dir.path)
+    }
+
+    enum Bad: String, CaseIterable, Sendable {
+        case empty, randomBytes, truncatedHeader, textFile, nineChannels, fourKilohertz
+    }
+
+    @Test(arguments: Bad.allCases)
+    func badDataIs65(_ kind: Bad) throws {
+        let dir = TempDir()
+        let path = dir.file("\(kind.rawValue).wav")
+        let data: Data
+        switch kind {
+        case .empty: data = Data()
+        case .randomBytes:
+            var x: UInt32 = 2_463_534_242
+            data = Data((0..<4096).map { _ in x ^= x << 13; x ^= x >> 17; x ^= x << 5; return UInt8(truncatingIfNeeded: x) })
+        case .truncatedHeader: data = wavData(rate: 16000, channels: 1, samples: Self.voiceLike(rate: 16000)).prefix(30)
+        case .textFile: data = Data("call notes: customer was upset\nagent offered credit\n".utf8)
+        case .nineChannels: data = wavData(rate: 8000, channels: 9, samples: [Float](repeating: 0.1, count: 9 * 800))
+        case .fourKilohertz: data = wavData(rate: 4000, channels: 1, samples: [Float](repeating: 0.1, count: 4000))
+        }
+        try data.write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        expectOneLineError(r, code: 65, naming: path)
+        switch kind {
+        case .empty: #expect(r.stderr.contains("empty file (0 bytes)"))
+        case .nineChannels: #expect(r.stderr.contains("9 channels; at most 8 are supported"))
+        case .fourKilohertz: #expect(r.stderr.contains("sample rate 4000 Hz; 8000–48000 Hz supported"))
+        default: #expect(r.stderr.contains("sf_open: "))
+        }
+    }
+
+    @Test func nonFiniteFloatSamplesAreRepairedWithAWarning() throws {
+        let dir = TempDir()
+        let path = dir.file("nan.wav")
+        var samples = Self.voiceLike(rate: 16000, seconds: 1)
+        samples[100] = .nan
+        samples[2000] = .infinity
+        samples[3000] = -.infinity
+        try wavData(rate: 16000, channels: 1, float: true, samples: samples).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderrLines.count == 1)
+        #expect(r.stderr.hasPrefix("attune: warning: \(path): 3 NaN or infinite samples"), "stderr: \(r.stderr)")
+        let records = decodeRecords(r.stdout)
+        #expect(records.summaries.count == 1)
+    }
+
+    @Test func silenceHasNoSpeechAndNoSyllables() throws {
+        let dir = TempDir()
+        let path = dir.file("silence.wav")
+        try wavData(rate: 8000, channels: 2, samples: [Float](repeating: 0, count: 2 * 8000 * 3)).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderr.isEmpty)
+        let records = decodeRecords(r.stdout)
+        #expect(records.segments.isEmpty)
+        #expect(records.summaries.map(\.channel) == [0, 1])
+        for s in records.summaries {
+            #expect(s.speechS == 0)
+            #expect(s.syllables == 0)
+            #expect(abs(s.durationS - 3) < 0.011)
+        }
+    }
+
+    @Test func headerWithNoFramesIsAnEmptyAnalysis() throws {
+        let dir = TempDir()
+        let path = dir.file("zero.wav")
+        try wavData(rate: 16000, channels: 1, samples: []).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let records = decodeRecords(r.stdout)
+        #expect(records.summaries.count == 1)
+        #expect(records.summaries.first?.durationS == 0)
+    }
+
+    /// The real call sample as 16-bit stereo: WAV file vs the same samples as raw s16le on a pipe.
+    @Test func rawStdinGivesTheSameRecordsAsTheFile() throws {
+        let dir = TempDir()
+        let mulaw = try wavPayload(Data(contentsOf: URL(fileURLWithPath: Self.sampleCall)))
+        let samples = mulaw.map { Float(mulawToLinear($0)) / 32768 }
+        let path = dir.file("call-s16.wav")
+        try wavData(rate: 8000, channels: 2, samples: samples).write(to: URL(fileURLWithPath: path))
+        let fromFile = try runAttune(["analyze", path, "--roles", "agent,customer"])
+        let fromPipe = try runAttune(["analyze", "-", "--raw", "s16le:8000:2", "--roles", "agent,customer"],
+                                     stdin: pcmBytes(samples))
+        #expect(fromFile.status == 0 && fromPipe.status == 0, "\(fromFile.stderr) \(fromPipe.stderr)")
+        let a = decodeRecords(fromFile.stdout), b = decodeRecords(fromPipe.stdout)
+        #expect(a.summaries.count == 2)
+        #expect(a.summaries.contains { $0.speechS > 1 && $0.syllables > 5 }, "the call sample should contain speech")
+        func renamed(_ s: [SummaryRecord]) -> [SummaryRecord] { s.map { var x = $0; x.call = "stdin"; return x } }
+        func renamed(_ s: [SegmentRecord]) -> [SegmentRecord] { s.map { var x = $0; x.call = "stdin"; return x } }
+        #expect(renamed(a.summaries) == b.summaries)
+        #expect(renamed(a.segments) == b.segments)
+        // μ-law bytes straight from the sample's data chunk decode to the very same samples.
+        let fromMulaw = try runAttune(["analyze", "-", "--raw", "mulaw:8000:2", "--roles", "agent,customer"], stdin: mulaw)
+        #expect(decodeRecords(fromMulaw.stdout).summaries == b.summaries)
+    }
+
+    @Test func wavOnStdinWithoutRawIsReadByLibsndfile() throws {
+        let data = wavData(rate: 16000, channels: 1, samples: Self.voiceLike(rate: 16000))
+        let dir = TempDir()
+        let path = dir.file("voice.wav")
+        try data.write(to: URL(fileURLWithPath: path))
+        let fromPipe = try runAttune(["analyze", "-"], stdin: data)
+        let fromFile = try runAttune(["analyze", path])
+        #expect(fromPipe.status == 0, "stderr: \(fromPipe.stderr)")
+        let a = decodeRecords(fromFile.stdout).summaries.map { var x = $0; x.call = "stdin"; return x }
+        #expect(decodeRecords(fromPipe.stdout).summaries == a)
+    }
+
+    @Test func garbageOnStdinWithoutRawExplainsRaw() throws {
+        let r = try runAttune(["analyze", "-"], stdin: Data(repeating: 7, count: 1000))
+        expectOneLineError(r, code: 64, naming: "-")
+        #expect(r.stderr.contains("--raw ENCODING:RATE:CHANNELS"))
+    }
+
+    @Test func partialFrameAtTheEndOfRawStdinIsDroppedWithAWarning() throws {
+        var bytes = pcmBytes(Self.voiceLike(rate: 8000, seconds: 1))
+        bytes.append(contentsOf: [1, 2, 3])
+        let r = try runAttune(["analyze", "-", "--raw", "s16le:8000:2"], stdin: bytes)
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderr == "attune: warning: -: dropped an incomplete frame of 3 bytes at the end (s16le:8000:2 frames are 4 bytes)\n")
+        #expect(decodeRecords(r.stdout).summaries.count == 2)
+    }
+
+    @Test(arguments: ["s16le", "s16le:8000", "pcm:8000:1", "s16le:8000:x", "s16le:1000:1", "s16le:8000:12"])
+    func badRawSpecIs64(_ spec: String) throws {
+        let r = try runAttune(["analyze", "-", "--raw", spec], stdin: Data(count: 100))
+        expectOneLineError(r, code: 64, naming: "--raw")
+    }
+
+    @Test func rolesAreValidated() throws {
+        let unknown = try runAttune(["analyze", Self.sampleHello, "--roles", "agent,boss"])
+        #expect(unknown.status == 64)
+        #expect(unknown.stderrLines.count == 1)
+        #expect(unknown.stderr.contains("--roles: unknown role 'boss'"))
+        let empty = try runAttune(["analyze", Self.sampleCall, "--roles", "agent,"])
+        #expect(empty.status == 64)
+        let tooMany = try runAttune(["analyze", Self.sampleHello, "--roles", "agent,customer"])
+        #expect(tooMany.status == 64)
+        #expect(tooMany.stderr == "attune: --roles: 2 roles given but \(Self.sampleHello) has 1 channel\n")
+        #expect(tooMany.stdout.isEmpty)
+        let ok = try runAttune(["analyze", Self.sampleCall, "--roles", "agent, customer"])
+        #expect(ok.status == 0)
+        #expect(decodeRecords(ok.stdout).summaries.map(\.role) == [.agent, .customer])
+    }
+
+    @Test(arguments: ["call-8k-mulaw.wav", "hello-16k.wav", "xin-chao-vi-16k.flac"])
+    func samplesAnalyseToValidNDJSON(_ name: String) throws {
+        let r = try runAttune(["analyze", repoRoot + "/Samples/" + name, "--frames"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderr.isEmpty)
+        let records = decodeRecords(r.stdout)
+        #expect(!records.frames.isEmpty)
+        #expect(!records.summaries.isEmpty)
+        #expect(records.summaries.allSatisfy { $0.speechS > 0.5 }, "every sample channel holds speech")
+        // Summaries come last, one per channel.
+        let types = r.stdoutLines.suffix(records.summaries.count)
+        #expect(types.allSatisfy { $0.hasPrefix("{\"type\":\"summary\"") })
+    }
+}

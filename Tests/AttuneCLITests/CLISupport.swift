@@ -1,0 +1,154 @@
+import AttuneEvents
+import Foundation
+import Testing
+
+/// The `attune` executable SwiftPM built next to this test bundle (`<scratch>/debug/attune`), or `$ATTUNE_BIN`.
+/// The tests never build it themselves: `swift test` builds every product first.
+func attuneBinary() throws -> String {
+    if let env = ProcessInfo.processInfo.environment["ATTUNE_BIN"] { return env }
+    var candidates: [String] = []
+    for exe in [CommandLine.arguments.first, Bundle.main.executablePath].compactMap({ $0 }) {
+        let url = URL(fileURLWithPath: exe).resolvingSymlinksInPath()
+        // The bundle is `<scratch>/<triple>/debug/X.xctest` (a file on Linux, a directory elsewhere).
+        var dir = url.deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent("attune").path)
+            dir = dir.deletingLastPathComponent()
+        }
+    }
+    candidates.append(repoRoot + "/.build/debug/attune")
+    for c in candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
+    throw CLIFailure("attune binary not found (looked in \(candidates)); build it or set ATTUNE_BIN")
+}
+
+/// The package root, from this file's location.
+let repoRoot: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+struct CLIFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var stderrLines: [String] { stderr.split(separator: "\n").map(String.init) }
+    var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
+}
+
+/// Runs `attune` with `arguments`, feeding `stdin` through a pipe (or /dev/null), and waits for it.
+func runAttune(_ arguments: [String], stdin: Data? = nil) throws -> RunResult {
+    let dir = TempDir()
+    let outPath = dir.file("stdout"), errPath = dir.file("stderr")
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try attuneBinary())
+    process.arguments = arguments
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try process.run()
+    if let stdin {
+        // Feed from another thread so a child that stops reading early cannot deadlock the test.
+        let writer = input.fileHandleForWriting
+        let feeder = Thread {
+            try? writer.write(contentsOf: stdin)
+            try? writer.close()
+        }
+        feeder.start()
+    }
+    process.waitUntilExit()
+    try out.close(); try err.close()
+    return RunResult(status: process.terminationStatus,
+                     stdout: try String(contentsOfFile: outPath, encoding: .utf8),
+                     stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+}
+
+final class TempDir {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "attune-cli-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// A canonical WAV file: 16-bit PCM (`float: false`) or 32-bit float, interleaved `samples`.
+func wavData(rate: Int, channels: Int, float: Bool = false, samples: [Float]) -> Data {
+    var d = Data()
+    func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { d.append(contentsOf: $0) } }
+    func u16(_ v: Int) { withUnsafeBytes(of: UInt16(v).littleEndian) { d.append(contentsOf: $0) } }
+    let width = float ? 4 : 2
+    let dataBytes = samples.count * width
+    d.append(contentsOf: Array("RIFF".utf8)); u32(36 + dataBytes)
+    d.append(contentsOf: Array("WAVEfmt ".utf8)); u32(16)
+    u16(float ? 3 : 1); u16(channels); u32(rate); u32(rate * channels * width); u16(channels * width); u16(width * 8)
+    d.append(contentsOf: Array("data".utf8)); u32(dataBytes)
+    d.append(pcmBytes(samples, float: float))
+    return d
+}
+
+/// Headerless little-endian s16 (or f32) bytes of `samples`.
+func pcmBytes(_ samples: [Float], float: Bool = false) -> Data {
+    var d = Data(capacity: samples.count * 4)
+    for x in samples {
+        if float {
+            withUnsafeBytes(of: x.bitPattern.littleEndian) { d.append(contentsOf: $0) }
+        } else {
+            let v = Int16(max(-32768, min(32767, (x * 32768).rounded())))
+            withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) }
+        }
+    }
+    return d
+}
+
+/// The bytes of a RIFF file's `data` chunk.
+func wavPayload(_ file: Data) throws -> Data {
+    var i = 12
+    while i + 8 <= file.count {
+        let id = String(decoding: file[i..<(i + 4)], as: UTF8.self)
+        let size = Int(file[i + 4]) | Int(file[i + 5]) << 8 | Int(file[i + 6]) << 16 | Int(file[i + 7]) << 24
+        if id == "data" { return file[(i + 8)..<min(file.count, i + 8 + size)] }
+        i += 8 + size + (size & 1)
+    }
+    throw CLIFailure("no data chunk")
+}
+
+/// G.711 μ-law byte → 16-bit linear, as libsndfile decodes it.
+func mulawToLinear(_ byte: UInt8) -> Int16 {
+    let u = Int(~byte)
+    let magnitude = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return Int16(u & 0x80 != 0 ? 0x84 - magnitude : magnitude - 0x84)
+}
+
+/// Decodes every stdout line into its record type by `"type"`; records a test issue for any line that fails.
+@discardableResult
+func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [SegmentRecord], summaries: [SummaryRecord]) {
+    var frames: [FrameRecord] = [], segments: [SegmentRecord] = [], summaries: [SummaryRecord] = []
+    let decoder = JSONDecoder()
+    for line in stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.isEmpty { continue }
+        let data = Data(line.utf8)
+        do {
+            let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            #expect(object?["v"] as? Int == 1, "\(line)")
+            switch object?["type"] as? String {
+            case "frame": frames.append(try decoder.decode(FrameRecord.self, from: data))
+            case "segment": segments.append(try decoder.decode(SegmentRecord.self, from: data))
+            case "summary": summaries.append(try decoder.decode(SummaryRecord.self, from: data))
+            default: Issue.record("unexpected record type in \(line)")
+            }
+        } catch {
+            Issue.record("not a valid record line: \(line): \(error)")
+        }
+    }
+    #expect(stdout.isEmpty || stdout.hasSuffix("\n"), "output must end with a newline")
+    return (frames, segments, summaries)
+}
