@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import AttuneDSP
+import AttuneDSP
 
 /// One decided frame.
 private struct Decision: Equatable {
@@ -125,5 +125,44 @@ struct PitchTrackerTests {
             let out = track(harmonic(rate: 8000, seconds: Double(count) / 8000, lowCut: 300) { _ in 150 }, rate: 8000)
             #expect(out.count == (count == 0 ? 0 : (count - 1) / 80 + 1))
         }
+    }
+}
+
+/// Per-frame cost of the tracker alone. Meaningful only in a release build, so it runs on request:
+/// `ATTUNE_PITCH_BENCH=1 swift test -c release --scratch-path .build-pitch-rel --filter PitchTrackerBenchmark`.
+@Suite("PitchTrackerBenchmark", .serialized, .enabled(if: ProcessInfo.processInfo.environment["ATTUNE_PITCH_BENCH"] != nil))
+struct PitchTrackerBenchmark {
+    @Test("µs per frame", arguments: [8000, 16000])
+    func perFrame(rate: Int) {
+        // 20 s of tone, pause, glide and noise, repeated: a mix of voiced and unvoiced frames.
+        var unit = harmonic(rate: rate, seconds: 1.0, lowCut: 300) { 110 + 40 * $0 }
+        unit += noise(count: rate / 2, amplitude: 0.02)
+        unit += harmonic(rate: rate, seconds: 0.5, lowCut: 300) { _ in 230 }
+        var audio: [Float] = []
+        while audio.count < 20 * rate { audio += unit }
+        let settings = AnalysisSettings(sampleRate: rate)
+        var best = Double.infinity
+        var frames = 0
+        for _ in 0..<5 {
+            let tracker = PitchTracker(settings: settings)
+            let framer = Framer(hop: settings.hopSize, maxWindow: tracker.windowLength)
+            var voiced = 0
+            frames = 0
+            let start = ContinuousClock.now
+            audio.withUnsafeBufferPointer { all in
+                framer.push(all) { k in
+                    tracker.analyze(index: k, window: framer.window(length: tracker.windowLength)) { _, f0, _ in
+                        frames += 1
+                        if f0 > 0 { voiced += 1 }
+                    }
+                }
+            }
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            best = min(best, seconds)
+            #expect(voiced > 0)
+        }
+        let perFrame = best / Double(frames) * 1e6
+        print("PitchTracker at \(rate) Hz: \(String(format: "%.2f", perFrame)) µs per frame (best of 5, \(frames) frames)")
     }
 }

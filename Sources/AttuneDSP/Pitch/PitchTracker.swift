@@ -58,7 +58,10 @@ public final class PitchTracker {
     /// Half-length of the decimation FIR (taps = 2·firHalf + 1).
     private let firHalf: Int
     private let fir: UnsafeMutableBufferPointer<Float>
-    /// Decimated samples by decimated stream position `j` (full-rate position `j · factor`), at `j & ringMask`.
+    /// FIR length rounded up to a whole number of SIMD vectors (zero taps at the end).
+    private let firPadded: Int
+    /// Decimated samples by decimated stream position `j` (full-rate position `j · factor`), at `j & ringMask`
+    /// and again `ringMask + 1` further on.
     private let ring: UnsafeMutableBufferPointer<Float>
     private let ringMask: Int
     /// Next decimated position not yet computed.
@@ -88,6 +91,8 @@ public final class PitchTracker {
     private let stride: Int
     private let candFrequency: UnsafeMutableBufferPointer<Float>
     private let candCorrelation: UnsafeMutableBufferPointer<Float>
+    /// log2 of each candidate's frequency, so the path search's octave costs are subtractions.
+    private let candOctave: UnsafeMutableBufferPointer<Float>
     private let candStrength: UnsafeMutableBufferPointer<Float>
     private let backPointer: UnsafeMutableBufferPointer<Int32>
     private let candCount: UnsafeMutableBufferPointer<Int32>
@@ -130,7 +135,9 @@ public final class PitchTracker {
 
         // Windowed-sinc low-pass, cut-off 1.8 kHz, Blackman window: ~60 dB stop band from about 2.2 kHz.
         firHalf = factor == 1 ? 0 : 8 * factor
-        fir = .allocate(capacity: 2 * firHalf + 1)
+        firPadded = (2 * firHalf + 1 + 7) & ~7
+        fir = .allocate(capacity: firPadded)
+        fir.initialize(repeating: 0)
         if factor == 1 {
             fir[0] = 1
         } else {
@@ -150,12 +157,14 @@ public final class PitchTracker {
 
         // The full-rate window must reach every input tap of every decimated sample in the analysis window.
         let reachBack = analysisHalf * factor + firHalf
-        let reachForward = (analysisLength - analysisHalf - 1) * factor + firHalf
+        // Plus a vector's worth, read (and multiplied by zero) by the padded loops.
+        let reachForward = (analysisLength - analysisHalf - 1) * factor + firHalf + 8
         windowLength = 2 * max(reachBack, reachForward) + 1
 
         var ringSize = 1
         while ringSize < analysisLength + 2 * settings.hopSize { ringSize <<= 1 }
-        ring = .allocate(capacity: ringSize)
+        // Mirrored (each sample stored at p and p + ringSize) so any analysis window is one contiguous run.
+        ring = .allocate(capacity: 2 * ringSize)
         ring.initialize(repeating: 0)
         ringMask = ringSize - 1
 
@@ -163,7 +172,8 @@ public final class PitchTracker {
         while fftSize - maxLag - 2 < 2 * maxLag { fftSize <<= 1 }
         fft = RealFFT(size: fftSize)
 
-        hann = .allocate(capacity: analysisLength)
+        hann = .allocate(capacity: (analysisLength + 7) & ~7)
+        hann.initialize(repeating: 0)
         for i in 0..<analysisLength {
             hann[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(analysisLength)))
         }
@@ -178,7 +188,8 @@ public final class PitchTracker {
         r = .allocate(capacity: maxLag + 2)
         r.initialize(repeating: 0)
         let fullLength = analysisLength * factor
-        hannFullSquared = .allocate(capacity: fullLength)
+        hannFullSquared = .allocate(capacity: (fullLength + 7) & ~7)
+        hannFullSquared.initialize(repeating: 0)
         var fullPower: Float = 0
         for i in 0..<fullLength {
             let w = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(fullLength)))
@@ -199,6 +210,8 @@ public final class PitchTracker {
         candFrequency.initialize(repeating: 0)
         candCorrelation = .allocate(capacity: slots * stride)
         candCorrelation.initialize(repeating: 0)
+        candOctave = .allocate(capacity: slots * stride)
+        candOctave.initialize(repeating: 0)
         candStrength = .allocate(capacity: slots * stride)
         candStrength.initialize(repeating: 0)
         backPointer = .allocate(capacity: slots * stride)
@@ -221,7 +234,7 @@ public final class PitchTracker {
 
     deinit {
         fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); r.deallocate()
-        candFrequency.deallocate(); candCorrelation.deallocate(); candStrength.deallocate(); backPointer.deallocate()
+        candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); backPointer.deallocate()
         candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFullSquared.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
@@ -261,14 +274,13 @@ public final class PitchTracker {
         let last = first + analysisLength - 1
         var j = max(nextDecimated, first)
         let start = centreFull - windowLength / 2   // stream position of window[0]
-        let taps = 2 * firHalf + 1
         let w = window.baseAddress!
-        let h = fir.baseAddress!
+        let h = UnsafePointer(fir.baseAddress!)
+        let mirror = ringMask + 1
         while j <= last {
-            let from = j * factor - firHalf - start
-            var acc: Float = 0
-            for t in 0..<taps { acc += h[t] * w[from + t] }
+            let acc = Self.dot(h, w + (j * factor - firHalf - start), firPadded)
             ring[j & ringMask] = acc
+            ring[(j & ringMask) + mirror] = acc
             j += 1
         }
         nextDecimated = last + 1
@@ -281,19 +293,35 @@ public final class PitchTracker {
         let first = centre - analysisHalf
         let n = analysisLength
         let x = fft.real
-        var mean: Float = 0
-        for i in 0..<n { mean += ring[(first + i) & ringMask] }
-        mean /= Float(n)
-        var localPeak: Float = 0
-        var lowEnergy: Float = 0
-        for i in 0..<n {
-            let v = ring[(first + i) & ringMask] - mean
+        let d = UnsafePointer(ring.baseAddress! + (first & ringMask))
+        let mean = Self.sum(d, n) / Float(n)
+        // Mean removal, Hann window, peak and energy in one pass, eight samples at a time.
+        let meanVector = SIMD8<Float>(repeating: mean)
+        var peakVector = SIMD8<Float>()
+        var energyVector = SIMD8<Float>()
+        let xr = UnsafeMutableRawPointer(x.baseAddress!)
+        let hr = UnsafeRawPointer(hann.baseAddress!)
+        let dr = UnsafeRawPointer(d)
+        var i = 0
+        while i + 8 <= n {
+            let v = dr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - meanVector
+            peakVector = pointwiseMax(peakVector, pointwiseMax(v, -v))
+            let y = v * hr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            xr.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            energyVector += y * y
+            i += 8
+        }
+        var localPeak = peakVector.max()
+        var lowEnergy = energyVector.sum()
+        while i < n {
+            let v = d[i] - mean
             localPeak = max(localPeak, abs(v))
             let y = v * hann[i]
             x[i] = y
             lowEnergy += y * y
+            i += 1
         }
-        for i in n..<fft.size { x[i] = 0 }
+        (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
         runningPeak = max(runningPeak * peakDecay, localPeak)
         framePeak[index & slotMask] = localPeak
 
@@ -303,12 +331,8 @@ public final class PitchTracker {
         // robustness the band gives against broadband noise.
         let fullStart = windowLength / 2 - analysisHalf * factor
         let fullCount = n * factor
-        var fullEnergy: Float = 0
-        let w = window.baseAddress! + fullStart
-        for i in 0..<fullCount {
-            let v = w[i] - mean
-            fullEnergy += v * v * hannFullSquared[i]
-        }
+        let fullEnergy = Self.weightedEnergy(window.baseAddress! + fullStart, UnsafePointer(hannFullSquared.baseAddress!),
+                                             mean: mean, count: (fullCount + 7) & ~7)
         let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
         let bandWeight = share.squareRoot()
 
@@ -339,6 +363,7 @@ public final class PitchTracker {
         let threshold = 0.5 * Self.voicingThreshold
         let search = Float(Self.searchRate)
         let floor = Float(settings.pitchFloor)
+        let floorOctave = log2(floor)
         var lag = minLag
         while lag <= maxLag {
             let c = r[lag]
@@ -358,8 +383,9 @@ public final class PitchTracker {
                     // Above 1 only from the window normalisation at long lags; fold it back like Praat.
                     let correlation = (height > 1 ? 1 / height : height) * weight
                     best = max(best, correlation)
-                    let strength = correlation - Self.octaveCost * log2(floor / frequency)
-                    insert(base: base, count: &count, frequency: frequency, correlation: correlation, strength: strength)
+                    let octave = log2(frequency)
+                    let strength = correlation - Self.octaveCost * (floorOctave - octave)
+                    insert(base: base, count: &count, frequency: frequency, octave: octave, correlation: correlation, strength: strength)
                 }
             }
             lag += 1
@@ -369,7 +395,7 @@ public final class PitchTracker {
 
     /// Adds a candidate, dropping the weakest when the slot is full.
     @inline(__always)
-    private func insert(base: Int, count: inout Int, frequency: Float, correlation: Float, strength: Float) {
+    private func insert(base: Int, count: inout Int, frequency: Float, octave: Float, correlation: Float, strength: Float) {
         var at = count
         if count == stride {
             var weakest = 1
@@ -380,6 +406,7 @@ public final class PitchTracker {
             count += 1
         }
         candFrequency[base + at] = frequency
+        candOctave[base + at] = octave
         candCorrelation[base + at] = correlation
         candStrength[base + at] = strength
     }
@@ -403,22 +430,30 @@ public final class PitchTracker {
         let previous = ((index - 1) & slotMask) * stride
         let previousCount = Int(candCount[(index - 1) & slotMask])
         var top = -Float.greatestFiniteMagnitude
+        // Best way into the unvoiced state, and the best voiced-to-anything switch: unvoiced costs do not
+        // depend on the frequency, so they are found once.
+        let fromUnvoiced = score[0]
+        var bestVoiced = -Float.greatestFiniteMagnitude
+        var bestVoicedFrom = 0
+        for p in 1..<max(1, previousCount) where score[p] > bestVoiced { bestVoiced = score[p]; bestVoicedFrom = p }
         for s in 0..<count {
-            let f = candFrequency[base + s]
-            var bestScore = -Float.greatestFiniteMagnitude
-            var bestFrom = 0
-            for p in 0..<previousCount {
-                let g = candFrequency[previous + p]
-                let cost: Float
-                if f == 0 {
-                    cost = g == 0 ? 0 : Self.voicedUnvoicedCost
-                } else if g == 0 {
-                    cost = Self.voicedUnvoicedCost
-                } else {
-                    cost = Self.octaveJumpCost * abs(log2(f / g))
+            var bestScore: Float
+            var bestFrom: Int
+            if s == 0 {
+                bestScore = fromUnvoiced
+                bestFrom = 0
+                if bestVoiced - Self.voicedUnvoicedCost > bestScore {
+                    bestScore = bestVoiced - Self.voicedUnvoicedCost
+                    bestFrom = bestVoicedFrom
                 }
-                let candidate = score[p] - cost
-                if candidate > bestScore { bestScore = candidate; bestFrom = p }
+            } else {
+                let octave = candOctave[base + s]
+                bestScore = score[0] - Self.voicedUnvoicedCost
+                bestFrom = 0
+                for p in 1..<max(1, previousCount) {
+                    let candidate = score[p] - Self.octaveJumpCost * abs(octave - candOctave[previous + p])
+                    if candidate > bestScore { bestScore = candidate; bestFrom = p }
+                }
             }
             let total = bestScore + candStrength[base + s]
             nextScore[s] = total
@@ -456,6 +491,53 @@ public final class PitchTracker {
             k += 1
         }
         lastDecided = through
+    }
+
+    /// Σ a[i]·b[i] over `count` (a multiple of 8) samples, in vectors with two accumulators.
+    @inline(__always)
+    private static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+        let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(b)
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var i = 0
+        while i + 16 <= count {
+            acc0 += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc1 += ar.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
+            i += 16
+        }
+        if i < count {
+            acc0 += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        }
+        return (acc0 + acc1).sum()
+    }
+
+    /// Σ a[i] over `count` samples.
+    @inline(__always)
+    private static func sum(_ a: UnsafePointer<Float>, _ count: Int) -> Float {
+        let ar = UnsafeRawPointer(a)
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count {
+            acc += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        var total = acc.sum()
+        while i < count { total += a[i]; i += 1 }
+        return total
+    }
+
+    /// Σ (x[i] − mean)² · weight[i] over `count` (a multiple of 8) samples.
+    @inline(__always)
+    private static func weightedEnergy(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, mean: Float, count: Int) -> Float {
+        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(weight)
+        let m = SIMD8<Float>(repeating: mean)
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i < count {
+            let v = xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
+            acc += v * v * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        return acc.sum()
     }
 
     /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
