@@ -1,11 +1,15 @@
 import Foundation
 
-/// Broadband and 300–2500 Hz band level of each frame.
+/// Broadband level, 300–2500 Hz band level and the syllable-nucleus envelope of each frame.
 ///
-/// The band level comes from a 2nd-order Butterworth high-pass at 300 Hz followed by a 2nd-order Butterworth
-/// low-pass at 2500 Hz, run over the stream once: each call filters only the newest hop of its window (the
-/// samples no earlier call has seen) and keeps per-hop sums of squares, so a frame costs one hop of filtering
-/// instead of a whole window or an FFT. That is why ``measure(_:)`` must see every frame's window, in order.
+/// Five band-passes (each a 2nd-order Butterworth high-pass then a 2nd-order Butterworth low-pass) run side by
+/// side in the lanes of one `SIMD8`, over the stream once: each call filters only the newest hop of its window
+/// (the samples no earlier call has seen) and keeps per-hop sums of squares, so a frame costs one hop of
+/// vector filtering instead of a whole window or an FFT. That is why ``measure(_:)`` must see every frame's
+/// window, in order. Lane 4 is the 300–2500 Hz band of ``FrameFeatures/bandEnergyDB``; lanes 0–3 are the
+/// sub-bands 250–700, 700–1400, 1400–2800 and 2800–3800 Hz (capped below Nyquist) whose mean level in dB is
+/// ``FrameFeatures/nucleusEnvelopeDB``: averaging in dB (a geometric mean of powers) lets a consonant that
+/// empties any one band — a nasal, a liquid, a glide — pull the envelope down between two vowels.
 ///
 /// Levels are dBFS by AES17: the mean square is doubled so a full-scale sine reads 0 dB. A window of digital
 /// silence reads ``silenceDB``.
@@ -13,53 +17,61 @@ public final class LevelMeter {
     /// Samples of the window ``measure(_:)`` wants, centred on the frame: three hops (30 ms).
     public let windowLength: Int
     private let hop: Int
-    /// Per-hop sums of squares of the last three hops, raw and band-passed, indexed by `hopCount % 3`.
-    private var rawSums: (Float, Float, Float) = (0, 0, 0)
-    private var bandSums: (Float, Float, Float) = (0, 0, 0)
+    /// Per-hop sums of squares of the last three hops: lane 0–4 band-passed, lane 5 raw, indexed by `hopCount % 3`.
+    private var sums: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) = (.zero, .zero, .zero)
     private var hopCount = 0
     private let hp: BiquadCoefficients
     private let lp: BiquadCoefficients
     private var hpState = BiquadState()
     private var lpState = BiquadState()
 
+    /// Edges of the five bands (Hz): four nucleus sub-bands, then the 300–2500 Hz band.
+    static let bandEdges: [(low: Double, high: Double)] = [(250, 700), (700, 1400), (1400, 2800), (2800, 3800), (300, 2500)]
+
     public init(settings: AnalysisSettings) {
         hop = settings.hopSize
         windowLength = 3 * settings.hopSize
         let fs = Double(settings.sampleRate)
-        hp = .butterworth(highPass: true, cutoff: 300, sampleRate: fs)
-        // Keep the low-pass corner below Nyquist for any rate the engine might be given.
-        lp = .butterworth(highPass: false, cutoff: min(2500, 0.45 * fs), sampleRate: fs)
+        var h = [BiquadCoefficients.Scalar](), l = [BiquadCoefficients.Scalar]()
+        for band in Self.bandEdges {
+            // Keep every corner below Nyquist for any rate the engine might be given.
+            let high = min(band.high, 0.45 * fs)
+            h.append(BiquadCoefficients.butterworth(highPass: true, cutoff: min(band.low, 0.5 * high), sampleRate: fs))
+            l.append(BiquadCoefficients.butterworth(highPass: false, cutoff: high, sampleRate: fs))
+        }
+        hp = BiquadCoefficients(lanes: h)
+        lp = BiquadCoefficients(lanes: l)
     }
 
-    /// Returns (broadband dBFS, 300–2500 Hz band dBFS) of the window. Call once per frame, in frame order,
-    /// with windows `windowLength` long that advance by one hop each call (as ``Framer`` gives them).
+    /// Returns broadband dBFS, 300–2500 Hz band dBFS and the nucleus envelope (mean sub-band dB) of the window.
+    /// Call once per frame, in frame order, with windows `windowLength` long that advance by one hop each call
+    /// (as ``Framer`` gives them).
     @inline(__always)
-    public func measure(_ window: UnsafeBufferPointer<Float>) -> (energyDB: Float, bandEnergyDB: Float) {
+    public func measure(_ window: UnsafeBufferPointer<Float>) -> (energyDB: Float, bandEnergyDB: Float, nucleusEnvelopeDB: Float) {
         let n = min(hop, window.count)
         let base = window.baseAddress! + (window.count - n)
-        var raw: Float = 0
-        var band: Float = 0
+        var acc = SIMD8<Float>.zero
         var h = hpState
         var l = lpState
         for i in 0..<n {
             let x = base[i]
-            raw += x * x
-            let y = l.step(h.step(x, hp), lp)
-            band += y * y
+            var y = l.step(h.step(SIMD8(repeating: x), hp), lp)
+            y[5] = x
+            acc += y * y
         }
         // Denormals in a decaying filter after the audio stops would slow every later sample.
         h.flushTiny(); l.flushTiny()
         hpState = h
         lpState = l
         switch hopCount % 3 {
-        case 0: rawSums.0 = raw; bandSums.0 = band
-        case 1: rawSums.1 = raw; bandSums.1 = band
-        default: rawSums.2 = raw; bandSums.2 = band
+        case 0: sums.0 = acc
+        case 1: sums.1 = acc
+        default: sums.2 = acc
         }
         hopCount += 1
-        let scale = 2 / Float(windowLength)
-        return (Self.decibels(scale * (rawSums.0 + rawSums.1 + rawSums.2)),
-                Self.decibels(scale * (bandSums.0 + bandSums.1 + bandSums.2)))
+        let power = (sums.0 + sums.1 + sums.2) * (2 / Float(windowLength))
+        let envelope = (Self.decibels(power[0]) + Self.decibels(power[1]) + Self.decibels(power[2]) + Self.decibels(power[3])) / 4
+        return (Self.decibels(power[5]), Self.decibels(power[4]), envelope)
     }
 
     @inline(__always)
@@ -68,11 +80,24 @@ public final class LevelMeter {
     }
 }
 
-/// Coefficients of one biquad section, normalised so a0 = 1 (RBJ audio-EQ cookbook forms).
+/// Coefficients of up to eight biquad sections, one per SIMD lane, normalised so a0 = 1 (RBJ audio-EQ cookbook).
+/// Unused lanes are all zero and output zero.
 struct BiquadCoefficients {
-    var b0: Float, b1: Float, b2: Float, a1: Float, a2: Float
+    var b0 = SIMD8<Float>.zero, b1 = SIMD8<Float>.zero, b2 = SIMD8<Float>.zero
+    var a1 = SIMD8<Float>.zero, a2 = SIMD8<Float>.zero
 
-    static func butterworth(highPass: Bool, cutoff: Double, sampleRate: Double) -> BiquadCoefficients {
+    init(lanes: [BiquadCoefficients.Scalar]) {
+        precondition(lanes.count <= 8)
+        for (i, c) in lanes.enumerated() {
+            b0[i] = c.b0; b1[i] = c.b1; b2[i] = c.b2; a1[i] = c.a1; a2[i] = c.a2
+        }
+    }
+
+    struct Scalar {
+        var b0: Float, b1: Float, b2: Float, a1: Float, a2: Float
+    }
+
+    static func butterworth(highPass: Bool, cutoff: Double, sampleRate: Double) -> Scalar {
         let w0 = 2 * Double.pi * cutoff / sampleRate
         let q = 0.5.squareRoot()  // Butterworth
         let alpha = sin(w0) / (2 * q)
@@ -80,18 +105,18 @@ struct BiquadCoefficients {
         let a0 = 1 + alpha
         let b0 = highPass ? (1 + c) / 2 : (1 - c) / 2
         let b1 = highPass ? -(1 + c) : 1 - c
-        return BiquadCoefficients(b0: Float(b0 / a0), b1: Float(b1 / a0), b2: Float(b0 / a0),
-                                  a1: Float(-2 * c / a0), a2: Float((1 - alpha) / a0))
+        return Scalar(b0: Float(b0 / a0), b1: Float(b1 / a0), b2: Float(b0 / a0),
+                      a1: Float(-2 * c / a0), a2: Float((1 - alpha) / a0))
     }
 }
 
-/// Transposed direct form II state of one biquad section.
+/// Transposed direct form II state of eight biquad sections.
 struct BiquadState {
-    var z1: Float = 0
-    var z2: Float = 0
+    var z1 = SIMD8<Float>.zero
+    var z2 = SIMD8<Float>.zero
 
     @inline(__always)
-    mutating func step(_ x: Float, _ c: BiquadCoefficients) -> Float {
+    mutating func step(_ x: SIMD8<Float>, _ c: BiquadCoefficients) -> SIMD8<Float> {
         let y = c.b0 * x + z1
         z1 = c.b1 * x - c.a1 * y + z2
         z2 = c.b2 * x - c.a2 * y
@@ -100,7 +125,7 @@ struct BiquadState {
 
     @inline(__always)
     mutating func flushTiny() {
-        if abs(z1) < 1e-20 { z1 = 0 }
-        if abs(z2) < 1e-20 { z2 = 0 }
+        z1.replace(with: 0, where: (z1 .< 1e-20) .& (z1 .> -1e-20))
+        z2.replace(with: 0, where: (z2 .< 1e-20) .& (z2 .> -1e-20))
     }
 }

@@ -65,14 +65,16 @@ struct ActivityParameters: Sendable {
     var maxSegmentFrames = 3000
     /// Nucleus: a peak of the smoothed band envelope standing `prominenceDB` above the higher of its two
     /// surrounding dips, looked for within `prominenceWindow` frames each side…
-    var prominenceDB: Float = 3
+    var prominenceDB: Float = 2
     var prominenceWindow = 20
     /// …at least `minNucleusFrames` after the previous nucleus (the higher of two closer ones wins)…
-    var minNucleusFrames = 7
+    var minNucleusFrames = 5
     /// …no more than this far below the loudest recent band level…
     var nucleusBelowPeakDB: Float = 25
-    /// …and voiced, once the pitch tracker has shown it reports voicing at all.
-    var voicingGate: Float = 0.3
+    /// …and voiced within `voicingReach` frames (the tracker's voicing onsets lag the vowel's energy a little),
+    /// once the pitch tracker has shown it reports voicing at all.
+    var voicingGate: Float = 0
+    var voicingReach = 4
 
     init() {
         #if DEBUG || true
@@ -97,6 +99,7 @@ struct ActivityParameters: Sendable {
             case "minNucleusFrames": minNucleusFrames = Int(v)
             case "nucleusBelowPeakDB": nucleusBelowPeakDB = v
             case "voicingGate": voicingGate = v
+            case "voicingReach": voicingReach = Int(v)
             case "floorClampDB": floorClampDB = v
             default: continue
             }
@@ -254,11 +257,11 @@ public final class SpeechActivityAnalyzer {
         if m >= 0 {
             var acc: Float = 0
             let taps: (Float, Float, Float, Float, Float) = (1, 2, 3, 2, 1)
-            acc += taps.0 * ring[max(0, m - 2) & mask].bandEnergyDB
-            acc += taps.1 * ring[max(0, m - 1) & mask].bandEnergyDB
-            acc += taps.2 * ring[m & mask].bandEnergyDB
-            acc += taps.3 * ring[(m + 1) & mask].bandEnergyDB
-            acc += taps.4 * ring[(m + 2) & mask].bandEnergyDB
+            acc += taps.0 * ring[max(0, m - 2) & mask].nucleusEnvelopeDB
+            acc += taps.1 * ring[max(0, m - 1) & mask].nucleusEnvelopeDB
+            acc += taps.2 * ring[m & mask].nucleusEnvelopeDB
+            acc += taps.3 * ring[(m + 1) & mask].nucleusEnvelopeDB
+            acc += taps.4 * ring[(m + 2) & mask].nucleusEnvelopeDB
             let env = acc / 9
             envelope[m & mask] = env
             bandPeak = max(env, bandPeak - params.peakDecayDB)
@@ -356,9 +359,12 @@ public final class SpeechActivityAnalyzer {
         }
         guard env - max(leftDip, rightDip) >= params.prominenceDB else { return false }
         if sawVoicing {
-            var best: Float = 0
-            for j in max(0, k - 2)...min(n, k + 2) where ring[j & mask].f0 > 0 { best = max(best, ring[j & mask].voicing) }
-            if best < params.voicingGate { return false }
+            var voiced = false
+            for j in max(0, k - params.voicingReach)...min(n, k + params.voicingReach) {
+                let f = ring[j & mask]
+                if f.f0 > 0 && f.voicing >= params.voicingGate { voiced = true; break }
+            }
+            if !voiced { return false }
         }
         return true
     }

@@ -12,6 +12,9 @@ public struct FrameFeatures: Sendable, Equatable {
     /// Level of the 300–2500 Hz band in dBFS: vowels carry most of their energy there, so syllable
     /// nuclei show up as its peaks even when noise or fricatives dominate the broadband level.
     public var bandEnergyDB: Float
+    /// Mean level in dB of the sub-bands 250–700, 700–1400, 1400–2800 and 2800–3800 Hz: the envelope whose
+    /// prominent peaks are syllable nuclei (see ``LevelMeter``).
+    public var nucleusEnvelopeDB: Float = silenceDB
     /// Voice-activity decision for the frame.
     public var speech: Bool
 
