@@ -37,6 +37,24 @@ public final class SoundFileReader: AudioSource {
             throw Self.openError(path: path, call: "sf_open")
         }
         (handle, sampleRate, channelCount, declaredFrames) = try Self.adopt(h, info, path: path, seekable: true)
+        if let note = Self.lengthMismatch(h) {
+            warnings.append("\(path): the header claims more audio than the file holds (libsndfile: \"\(note)\"); "
+                            + "truncated file? Analysing the \(formatSeconds(declaredFrames ?? 0, rate: sampleRate)) s present")
+        }
+    }
+
+    /// libsndfile quietly shortens a WAV/AIFF whose header promises more data than the file holds, noting it only
+    /// in its log as `data : 131238 (should be 65597)`; that line, if any.
+    private static func lengthMismatch(_ h: OpaquePointer) -> String? {
+        var log = [CChar](repeating: 0, count: 4096)
+        let n = log.withUnsafeMutableBytes { sf_command(h, Int32(SFC_GET_LOG_INFO), $0.baseAddress, Int32($0.count)) }
+        guard n > 0 else { return nil }
+        let text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        for line in text.split(separator: "\n") {
+            let l = line.drop { $0 == " " }
+            if (l.hasPrefix("data") || l.hasPrefix("SSND")) && l.contains("(should be") { return String(l) }
+        }
+        return nil
     }
 
     /// Reads a self-describing stream (WAV, AU, … whatever libsndfile can parse without seeking) from `fd`,

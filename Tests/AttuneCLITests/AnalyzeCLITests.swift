@@ -71,6 +71,30 @@ struct AnalyzeCLITests {
         }
     }
 
+    @Test func corruptDataPartWayIs65WithTheTime() throws {
+        let dir = TempDir()
+        let flac = try Data(contentsOf: URL(fileURLWithPath: repoRoot + "/Samples/xin-chao-vi-16k.flac"))
+        let path = dir.file("cut.flac")
+        try flac.prefix(flac.count / 2).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        #expect(r.status == 65, "stderr: \(r.stderr)")
+        #expect(r.stderrLines.count == 1)
+        #expect(r.stderr.hasPrefix("attune: \(path): truncated or corrupt after "), "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("sf_readf_float: "))
+    }
+
+    @Test func truncatedWavIsAnalysedWithAWarning() throws {
+        let dir = TempDir()
+        let wav = wavData(rate: 16000, channels: 1, samples: Self.voiceLike(rate: 16000))
+        let path = dir.file("cut.wav")
+        try wav.prefix(44 + 32000).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderrLines.count == 1)
+        #expect(r.stderr.contains("warning: \(path): the header claims more audio than the file holds"), "stderr: \(r.stderr)")
+        #expect(decodeRecords(r.stdout).summaries.first.map { abs($0.durationS - 1) < 0.011 } == true)
+    }
+
     @Test func nonFiniteFloatSamplesAreRepairedWithAWarning() throws {
         let dir = TempDir()
         let path = dir.file("nan.wav")
