@@ -12,7 +12,7 @@ struct Analyze: ParsableCommand {
         discussion: """
             FILE is anything libsndfile reads (WAV PCM/float/μ-law/A-law, FLAC, OGG, AIFF, AU, …), 1–8 channels, \
             8000–48000 Hz. With --raw, FILE (or - for stdin) is headerless PCM, e.g. \
-            `sox call.wav -t raw - | attune analyze - --raw s16le:8000:2`. Without --raw, - reads a self-describing \
+            `sox call.wav -t s16 - | attune analyze - --raw s16le:8000:2`. Without --raw, - reads a self-describing \
             stream (e.g. WAV) from stdin.
             Errors are one line on stderr, `attune: FILE: what went wrong`.
             Exit codes: 0 ok, 64 usage, 65 bad data, 66 input missing, 74 I/O error.
@@ -32,6 +32,9 @@ struct Analyze: ParsableCommand {
     var raw: String?
 
     func run() throws {
+        // A reader that goes away (`attune analyze x | head`) must surface as EPIPE, which the writer reports
+        // with exit 74, not as a death by signal.
+        signal(SIGPIPE, SIG_IGN)
         let parsedRoles = parseRoles()
         do {
             let source = try openSource()

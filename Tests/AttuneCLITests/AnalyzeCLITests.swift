@@ -189,6 +189,38 @@ struct AnalyzeCLITests {
         #expect(decodeRecords(r.stdout).summaries.count == 2)
     }
 
+    @Test func rawFileByPath() throws {
+        let dir = TempDir()
+        let path = dir.file("voice.raw")
+        try pcmBytes(Self.voiceLike(rate: 16000)).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path, "--raw", "s16le:16000:1"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let summaries = decodeRecords(r.stdout).summaries
+        #expect(summaries.map(\.call) == ["voice"])
+        #expect(summaries.first.map { abs($0.durationS - 2) < 0.011 } == true)
+        let missing = try runAttune(["analyze", dir.file("none.raw"), "--raw", "s16le:16000:1"])
+        expectOneLineError(missing, code: 66, naming: dir.file("none.raw"))
+    }
+
+    /// A reader that goes away is an I/O error (74) with a message, never a death by SIGPIPE.
+    @Test func closedStdoutIs74NotASignal() throws {
+        let out = Pipe()
+        try out.fileHandleForReading.close()
+        let err = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try attuneBinary())
+        process.arguments = ["analyze", Self.sampleCall, "--frames"]
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 74)
+        #expect(message.hasPrefix("attune: write to fd 1: "), "\(message)")
+    }
+
     @Test(arguments: ["s16le", "s16le:8000", "pcm:8000:1", "s16le:8000:x", "s16le:1000:1", "s16le:8000:12"])
     func badRawSpecIs64(_ spec: String) throws {
         let r = try runAttune(["analyze", "-", "--raw", spec], stdin: Data(count: 100))
