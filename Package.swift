@@ -31,7 +31,7 @@ let package = Package(
         // Counts malloc calls on the calling thread only, so tests can prove the per-frame path allocates nothing.
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(name: "AttuneDSPTests", dependencies: ["AttuneDSP", "CAllocCounter"]),
-        .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio"]),
+        .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents"]),
