@@ -87,7 +87,11 @@ struct Analyze: ParsableCommand {
         do {
             return try SoundFileReader(fileDescriptor: 0, name: "-")
         } catch where error.kind == .badData {
-            throw AudioError(.usage, path: "-", "\(error.reason) For headerless PCM give --raw \(RawFormat.usage)")
+            // Formats that need seeking (FLAC, AIFF, …) fail on a pipe with misleading decoder errors.
+            let pipeNote = lseek(0, 0, SEEK_CUR) < 0
+                ? " On a pipe libsndfile reads only streamable formats (WAV, AIFF, AU, OGG); give FLAC and others by path or with < FILE."
+                : ""
+            throw AudioError(.usage, path: "-", "\(error.reason)\(pipeNote) For headerless PCM give --raw \(RawFormat.usage)")
         }
     }
 }
