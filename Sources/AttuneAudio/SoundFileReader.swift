@@ -43,20 +43,6 @@ public final class SoundFileReader: AudioSource {
         }
     }
 
-    /// libsndfile quietly shortens a WAV/AIFF whose header promises more data than the file holds, noting it only
-    /// in its log as `data : 131238 (should be 65597)`; that line, if any.
-    private static func lengthMismatch(_ h: OpaquePointer) -> String? {
-        var log = [CChar](repeating: 0, count: 4096)
-        let n = log.withUnsafeMutableBytes { sf_command(h, Int32(SFC_GET_LOG_INFO), $0.baseAddress, Int32($0.count)) }
-        guard n > 0 else { return nil }
-        let text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        for line in text.split(separator: "\n") {
-            let l = line.drop { $0 == " " }
-            if (l.hasPrefix("data") || l.hasPrefix("SSND")) && l.contains("(should be") { return String(l) }
-        }
-        return nil
-    }
-
     /// Reads a self-describing stream (WAV, AU, … whatever libsndfile can parse without seeking) from `fd`,
     /// which stays open; `name` is what errors call it (`-` for stdin).
     public init(fileDescriptor fd: Int32, name: String) throws(AudioError) {
@@ -119,6 +105,20 @@ public final class SoundFileReader: AudioSource {
         // libsndfile reports SF_COUNT_MAX frames for streams whose length it cannot know.
         let frames: Int? = seekable && info.frames >= 0 && info.frames < Int64.max / 2 ? Int(info.frames) : nil
         return (h, Int(info.samplerate), Int(info.channels), frames)
+    }
+
+    /// libsndfile quietly shortens a WAV/AIFF whose header promises more data than the file holds, noting it only
+    /// in its log as `data : 131238 (should be 65597)`; that line, if any.
+    private static func lengthMismatch(_ h: OpaquePointer) -> String? {
+        var log = [CChar](repeating: 0, count: 4096)
+        let n = log.withUnsafeMutableBytes { sf_command(h, Int32(SFC_GET_LOG_INFO), $0.baseAddress, Int32($0.count)) }
+        guard n > 0 else { return nil }
+        let text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        for line in text.split(separator: "\n") {
+            let l = line.drop { $0 == " " }
+            if (l.hasPrefix("data") || l.hasPrefix("SSND")) && l.contains("(should be") { return String(l) }
+        }
+        return nil
     }
 
     private static func seconds(_ frames: Int, rate: Int) -> String { formatSeconds(frames, rate: rate) }
