@@ -48,6 +48,10 @@ struct ActivityParameters: Sendable {
     var floorBlocks = 8
     /// Floor never assumed below this: digital silence between words must not make breath noise "speech".
     var floorClampDB: Float = -80
+    /// Frames the floor and peak trackers see past a frame before its raw decision.
+    var rawLag = 20
+    /// Frames in the mean level the floor tracks.
+    var floorSmoothingFrames = 3
     /// How fast the loudest recent level forgets (dB per frame).
     var peakDecayDB: Float = 0.01
     /// Speech threshold above the floor: this fraction of the floor-to-peak distance, within [min, max] dB…
@@ -99,6 +103,8 @@ struct ActivityParameters: Sendable {
             case "minNucleusFrames": minNucleusFrames = Int(v)
             case "nucleusBelowPeakDB": nucleusBelowPeakDB = v
             case "voicingGate": voicingGate = v
+            case "rawLag": rawLag = Int(v)
+            case "floorSmoothingFrames": floorSmoothingFrames = Int(v)
             case "voicingReach": voicingReach = Int(v)
             case "floorClampDB": floorClampDB = v
             default: continue
@@ -110,7 +116,7 @@ struct ActivityParameters: Sendable {
 /// Voice activity, speech/pause segmentation and syllable nuclei for one channel.
 ///
 /// Stages, per frame, all in fixed preallocated storage:
-/// 1. **Noise floor**: minimum statistics — the lowest broadband level over the last ~2 s (blocks of 250 ms),
+/// 1. **Noise floor**: minimum statistics — the lowest 50 ms-mean broadband level over the last ~2 s (blocks of 250 ms),
 ///    clamped at `floorClampDB`, so it follows a rising noise within 2 s and a falling one at once.
 /// 2. **Raw activity**: level above a threshold placed between the floor and the loudest recent level
 ///    (30 % of the distance, 4–12 dB above the floor, at most 40 dB below the peak), so it works both at
@@ -181,7 +187,7 @@ public final class SpeechActivityAnalyzer {
     init(settings: AnalysisSettings, parameters: ActivityParameters) {
         self.settings = settings
         params = parameters
-        lookAhead = max(parameters.pauseFrames + parameters.minBurstFrames, parameters.prominenceWindow + 2) + 1
+        lookAhead = max(parameters.rawLag + parameters.pauseFrames + parameters.minBurstFrames, parameters.prominenceWindow + 2) + 1
         var capacity = 1
         while capacity < lookAhead + parameters.prominenceWindow + 8 { capacity <<= 1 }
         mask = capacity - 1
@@ -231,25 +237,40 @@ public final class SpeechActivityAnalyzer {
         ring[n & mask] = frame
         if frame.f0 > 0 { sawVoicing = true }
 
-        // 1–2: floor, peak, raw decision (causal).
-        updateFloor(frame.energyDB)
-        levelPeak = max(frame.energyDB, levelPeak - params.peakDecayDB)
-        let above = min(params.thresholdMaxDB, max(params.thresholdMinDB, params.thresholdFraction * (levelPeak - noiseFloor)))
-        let threshold = max(noiseFloor + above, levelPeak - params.thresholdBelowPeakDB)
-        var isRaw = frame.energyDB > threshold
-        if !isRaw && sawVoicing && frame.f0 > 0 && frame.voicing >= 0.5 && frame.energyDB > noiseFloor + 3 { isRaw = true }
-        if frame.energyDB <= silenceDB + 1 { isRaw = false }
-        raw[n & mask] = isRaw
-        qualified[n & mask] = false
-        if isRaw {
-            runLength += 1
-            if runLength == params.minBurstFrames {
-                for j in (n - runLength + 1)...n { qualified[j & mask] = true }
-            } else if runLength > params.minBurstFrames {
-                qualified[n & mask] = true
+        // 1: floor and peak.
+        // The first two windows reach back before the stream (zeros) and would drag the floor down for
+        // seconds; a short mean keeps one dropout frame from doing the same.
+        // Padding frames after the end must not pull the floor down under the last real frames.
+        if n >= 2 && n < received {
+            var sum: Float = 0
+            let from = max(2, n - params.floorSmoothingFrames + 1)
+            for j in from...n { sum += ring[j & mask].energyDB }
+            updateFloor(sum / Float(n - from + 1))
+        }
+        if n < received { levelPeak = max(frame.energyDB, levelPeak - params.peakDecayDB) }
+
+        // 1–2: raw decision for frame r, with floor and peak that have seen `rawLag` frames past it (so audio
+        // that starts with speech still finds the floor in the first pause).
+        let r = n - params.rawLag
+        if r >= 0 {
+            let f = ring[r & mask]
+            let above = min(params.thresholdMaxDB, max(params.thresholdMinDB, params.thresholdFraction * (levelPeak - noiseFloor)))
+            let threshold = max(noiseFloor + above, levelPeak - params.thresholdBelowPeakDB)
+            var isRaw = f.energyDB > threshold
+            if !isRaw && sawVoicing && f.f0 > 0 && f.voicing >= 0.5 && f.energyDB > noiseFloor + 3 { isRaw = true }
+            if f.energyDB <= silenceDB + 1 { isRaw = false }
+            raw[r & mask] = isRaw
+            qualified[r & mask] = false
+            if isRaw {
+                runLength += 1
+                if runLength == params.minBurstFrames {
+                    for j in (r - runLength + 1)...r { qualified[j & mask] = true }
+                } else if runLength > params.minBurstFrames {
+                    qualified[r & mask] = true
+                }
+            } else {
+                runLength = 0
             }
-        } else {
-            runLength = 0
         }
 
         // Band envelope of frame n - 2 (5-tap [1 2 3 2 1] / 9, clamped at the stream start).
