@@ -77,7 +77,10 @@ struct Analyze: ParsableCommand {
     private func openSource() throws(AudioError) -> any AudioSource {
         if let raw {
             let format = try RawFormat(parsing: raw)
-            if file == "-" { return RawPCMReader(fileDescriptor: 0, name: "-", format: format) }
+            if file == "-" {
+                if isatty(0) != 0 { throw AudioError(.usage, path: "-", "stdin is a terminal; pipe the raw \(format) audio in") }
+                return RawPCMReader(fileDescriptor: 0, name: "-", format: format)
+            }
             return try RawPCMReader(path: file, format: format)
         }
         guard file == "-" else { return try SoundFileReader(path: file) }

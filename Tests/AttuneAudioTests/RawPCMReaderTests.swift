@@ -119,3 +119,59 @@ struct RawPCMReaderTests {
         #expect(reader.warnings.isEmpty)
     }
 }
+
+/// Signals interrupting a blocked read(2) (EINTR, since the handler is installed without SA_RESTART) must be
+/// retried, not reported as errors or taken for the end of the stream.
+@Suite("RawPCMReader EINTR")
+struct RawPCMReaderInterruptTests {
+    @Test func readRetriesAfterSignals() throws {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        var previous = sigaction()
+        #expect(sigaction(SIGUSR2, &action, &previous) == 0)
+        defer { sigaction(SIGUSR2, &previous, nil) }
+
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        defer { close(readEnd) }
+        // Handed to the consumer thread and used only there.
+        final class Shared: @unchecked Sendable {
+            let reader: RawPCMReader
+            init(_ reader: RawPCMReader) { self.reader = reader }
+            var thread = pthread_t()
+            var samples: [Float] = []
+            var error: (any Error)?
+            let started = DispatchSemaphore(value: 0)
+            let done = DispatchSemaphore(value: 0)
+        }
+        let shared = Shared(RawPCMReader(fileDescriptor: readEnd, name: "-", format: RawFormat(encoding: .u8, sampleRate: 8000, channelCount: 1)))
+        let consumer = Thread {
+            // Threads started from the test's (dispatch) thread inherit its blocked signal mask.
+            var unblock = sigset_t()
+            sigemptyset(&unblock)
+            sigaddset(&unblock, SIGUSR2)
+            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+            shared.thread = pthread_self()
+            shared.started.signal()
+            do { shared.samples = try readAll(shared.reader, block: 16) } catch { shared.error = error }
+            shared.done.signal()
+        }
+        consumer.start()
+        shared.started.wait()
+        // Interrupt the reader while it waits on the empty pipe, then between small writes.
+        for round in 0..<20 {
+            usleep(2000)
+            pthread_kill(shared.thread, SIGUSR2)
+            usleep(2000)
+            var byte = UInt8(128 + round)
+            _ = write(writeEnd, &byte, 1)
+        }
+        close(writeEnd)
+        #expect(shared.done.wait(timeout: .now() + 10) == .success)
+        #expect(shared.error == nil, "\(String(describing: shared.error))")
+        #expect(shared.samples == (0..<20).map { Float($0) / 128 })
+    }
+}
