@@ -13,13 +13,13 @@
 #                                  negative gaps are overlaps (the angry customer talks over the agent's last words).
 #                                  Both channels are band-limited to the telephone band (300–3400 Hz) before μ-law.
 #
-# Usage: Tools/make_samples.sh [OUTDIR]     (default: Samples/ next to this script's directory)
+# Usage: Tools/make_samples.sh [OUTDIR]     (default: the repository's Samples/)
 # Deterministic: espeak-ng is deterministic for a given version and sox runs with -D (no dither), so a rerun with
 # the same tool versions reproduces the files byte for byte. Intermediate files go to a temporary directory.
 set -eu
 
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 0
 fi
 for tool in espeak-ng sox soxi awk; do

@@ -5,7 +5,7 @@
 # Exit status is swift test's: 0 when every RingBuffer test passes and TSan reports no race.
 set -eu
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 0
 fi
 cd "$(dirname "$0")/.."

@@ -113,6 +113,10 @@ struct SoundFileReaderTests {
 
     @Test func tooManyChannelsAndBadRatesAreRefused() throws {
         let dir = TempDir()
+        let eight = dir.file("eight.wav")
+        try writeSoundFile(eight, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16), rate: 48000, channels: 8,
+                           samples: testSignal(frames: 480, channels: 8, rate: 48000))
+        #expect(try SoundFileReader(path: eight).channelCount == 8)
         let nine = dir.file("nine.wav")
         try writeSoundFile(nine, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16), rate: 8000, channels: 9,
                            samples: [Float](repeating: 0, count: 9 * 100))
