@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents"]),
         .executableTarget(
             name: "attune",
-            dependencies: ["AttuneEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AttuneEngine", "AttuneText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Counts malloc calls on the calling thread only, so tests can prove the per-frame path allocates nothing.

@@ -118,6 +118,8 @@ public struct OfflineAnalysis {
         }
         for c in 0..<channels {
             feed(c, UnsafeBufferPointer(start: channelBlock.baseAddress, count: 0), end: true)
+            // The resampler runs on the DSP path and cannot throw there; it parks its first failure instead.
+            if let failure = resamplers[c]?.failure { throw failure }
             analyzers[c].finish(onFrame: { onFrame(c, $0) }, onSegment: { onSegment(c, $0) })
         }
         for c in 0..<channels {

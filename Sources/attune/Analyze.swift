@@ -2,6 +2,7 @@ import ArgumentParser
 import AttuneAudio
 import AttuneEngine
 import AttuneEvents
+import AttuneText
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,18 +32,25 @@ struct Analyze: ParsableCommand {
     @Option(help: "Read headerless PCM: ENCODING:RATE:CHANNELS, e.g. s16le:8000:2 (encodings s16le, s24le, s32le, f32le, u8, mulaw, alaw).")
     var raw: String?
 
+    @Option(help: "Transcript whose words go into the segments they fall in: native NDJSON asr lines, Vosk or whisper.cpp JSON, WebVTT or SRT.")
+    var transcript: String?
+
     func run() throws {
         // A reader that goes away (`attune analyze x | head`) must surface as EPIPE, which the writer reports
         // with exit 74, not as a death by signal.
         signal(SIGPIPE, SIG_IGN)
         let parsedRoles = parseRoles()
+        var words: Transcript?
+        if let transcript {
+            do { words = try Transcript(contentsOf: transcript) } catch { fail(error.exitCode, "attune: \(error)") }
+        }
         do {
             let source = try openSource()
             if parsedRoles.count > source.channelCount {
                 fail(64, "attune: --roles: \(parsedRoles.count) roles given but \(file) has "
                          + "\(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")")
             }
-            let options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles)
+            let options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
             var line = JSONLine()
             let warnings = try OfflineAnalysis(options: options).run(source) { record in
                 line.begin()
