@@ -215,3 +215,52 @@ struct ActivityTests {
         if let median = activity.totals.f0MedianHz { #expect(median > 95 && median < 205) }
     }
 }
+
+/// Per-frame cost of the level meter and of the activity stage. Meaningful only in a release build, so it runs
+/// on request: `ATTUNE_ACTIVITY_BENCH=1 swift test -c release --scratch-path .build-rate-rel --filter ActivityBenchmark`.
+@Suite("ActivityBenchmark", .serialized, .enabled(if: ProcessInfo.processInfo.environment["ATTUNE_ACTIVITY_BENCH"] != nil))
+struct ActivityBenchmark {
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    @Test("µs per frame", arguments: [8000, 16000])
+    func perFrame(rate: Int) {
+        var audio: [Float] = []
+        var rng = ActivityTests.LCG(state: 5)
+        while audio.count < 20 * rate {
+            audio += ActivityTests.modulatedVowel(sampleRate: rate, seconds: 1.5, rate: 4.5)
+            audio += (0..<(rate / 2)).map { _ in 0.01 * rng.next() }
+        }
+        let settings = AnalysisSettings(sampleRate: rate)
+        var bestMeter = Double.infinity
+        var bestActivity = Double.infinity
+        var frames = 0
+        for _ in 0..<5 {
+            let meter = LevelMeter(settings: settings)
+            let framer = Framer(hop: settings.hopSize, maxWindow: meter.windowLength)
+            var levels: [FrameFeatures] = []
+            levels.reserveCapacity(audio.count / settings.hopSize + 2)
+            let start = ContinuousClock.now
+            audio.withUnsafeBufferPointer { all in
+                framer.push(all) { k in
+                    let l = meter.measure(framer.window(length: meter.windowLength))
+                    var f = FrameFeatures(index: k, f0: 0, voicing: 0, energyDB: l.energyDB, bandEnergyDB: l.bandEnergyDB)
+                    f.nucleusEnvelopeDB = l.nucleusEnvelopeDB
+                    levels.append(f)
+                }
+            }
+            bestMeter = min(bestMeter, Self.seconds(ContinuousClock.now - start))
+            frames = levels.count
+            let activity = SpeechActivityAnalyzer(settings: settings)
+            var out = 0
+            let start2 = ContinuousClock.now
+            for f in levels { activity.process(f, onFrame: { _ in out += 1 }, onSegment: { _ in }) }
+            activity.finish(durationSeconds: 20, onFrame: { _ in out += 1 }, onSegment: { _ in })
+            bestActivity = min(bestActivity, Self.seconds(ContinuousClock.now - start2))
+            #expect(out == levels.count)
+        }
+        print("LevelMeter at \(rate) Hz: \(String(format: "%.3f", bestMeter / Double(frames) * 1e6)) µs per frame (incl. framing); "
+              + "SpeechActivityAnalyzer: \(String(format: "%.3f", bestActivity / Double(frames) * 1e6)) µs per frame (best of 5, \(frames) frames)")
+    }
+}

@@ -67,12 +67,24 @@ struct ActivityParameters: Sendable {
     var pauseFrames = 25
     /// Segments are force-split at this length so their statistics arrive while the call is live.
     var maxSegmentFrames = 3000
-    /// Nucleus: a peak of the smoothed band envelope standing `prominenceDB` above the higher of its two
+    /// Nucleus: a peak of the smoothed nucleus envelope standing `prominenceDB` above the higher of its two
     /// surrounding dips, looked for within `prominenceWindow` frames each side…
     var prominenceDB: Float = 2
     var prominenceWindow = 20
     /// …at least `minNucleusFrames` after the previous nucleus (the higher of two closer ones wins)…
     var minNucleusFrames = 5
+    /// Three detectors run side by side on differently smoothed envelopes (3, 5 and 9 taps); the middle one's
+    /// rate over recent speech picks whose count a segment gets: above `fastRate` syllables/s the sharp one
+    /// (fast speech blurs the dips the middle one needs), below `slowRate` the smooth one (slow, drawn-out
+    /// vowels wobble enough to fake extra peaks).
+    var sharpProminenceDB: Float = 2.5
+    var sharpMinNucleusFrames = 4
+    var smoothProminenceDB: Float = 2
+    var smoothMinNucleusFrames = 8
+    var fastRate: Double = 6.5
+    var slowRate: Double = 4.0
+    /// Seconds of speech the rate estimate remembers.
+    var rateMemorySeconds: Double = 5
     /// …no more than this far below the loudest recent band level…
     var nucleusBelowPeakDB: Float = 25
     /// …and voiced within `voicingReach` frames (the tracker's voicing onsets lag the vowel's energy a little),
@@ -101,6 +113,13 @@ struct ActivityParameters: Sendable {
             case "prominenceDB": prominenceDB = v
             case "prominenceWindow": prominenceWindow = Int(v)
             case "minNucleusFrames": minNucleusFrames = Int(v)
+            case "sharpProminenceDB": sharpProminenceDB = v
+            case "sharpMinNucleusFrames": sharpMinNucleusFrames = Int(v)
+            case "smoothProminenceDB": smoothProminenceDB = v
+            case "smoothMinNucleusFrames": smoothMinNucleusFrames = Int(v)
+            case "fastRate": fastRate = Double(v)
+            case "slowRate": slowRate = Double(v)
+            case "rateMemorySeconds": rateMemorySeconds = Double(v)
             case "nucleusBelowPeakDB": nucleusBelowPeakDB = v
             case "voicingGate": voicingGate = v
             case "rawLag": rawLag = Int(v)
@@ -137,13 +156,20 @@ public final class SpeechActivityAnalyzer {
     let params: ActivityParameters
     /// Frames between receiving a frame and emitting it.
     public let lookAhead: Int
+    /// Frames between a frame's arrival and its smoothed envelopes (half the longest smoothing).
+    static let envelopeDelay = 4
 
     // Look-ahead ring, indexed by `frame & mask`.
     private let mask: Int
     private let ring: UnsafeMutableBufferPointer<FrameFeatures>
     private let raw: UnsafeMutableBufferPointer<Bool>
     private let qualified: UnsafeMutableBufferPointer<Bool>
-    private let envelope: UnsafeMutableBufferPointer<Float>
+    /// Smoothed nucleus envelopes: 3-tap, 5-tap, 9-tap.
+    private let envelopes: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>)
+    private var detectors: (NucleusDetector, NucleusDetector, NucleusDetector)
+    /// Decaying sums of the middle detector's nuclei and of speech time, for the rate estimate.
+    private var rateNuclei: Double = 0
+    private var rateSeconds: Double = 0
     private let speech: UnsafeMutableBufferPointer<Bool>
 
     // Minimum statistics.
@@ -165,11 +191,8 @@ public final class SpeechActivityAnalyzer {
     private var segmentOpen = false
     private var segmentStart = 0
     private var segmentLast = 0
-    private var segmentSyllables = 0
     private var segmentPower: Double = 0
     private var segmentFrames = 0
-    private var lastNucleus = Int.min / 2
-    private var lastNucleusLevel: Float = 0
     private var hadSegment = false
     private var lastClosedByPause = false
 
@@ -187,14 +210,18 @@ public final class SpeechActivityAnalyzer {
     init(settings: AnalysisSettings, parameters: ActivityParameters) {
         self.settings = settings
         params = parameters
-        lookAhead = max(parameters.rawLag + parameters.pauseFrames + parameters.minBurstFrames, parameters.prominenceWindow + 2) + 1
+        lookAhead = max(parameters.rawLag + parameters.pauseFrames + parameters.minBurstFrames, parameters.prominenceWindow + Self.envelopeDelay) + 1
         var capacity = 1
         while capacity < lookAhead + parameters.prominenceWindow + 8 { capacity <<= 1 }
         mask = capacity - 1
         ring = .allocate(capacity: capacity); ring.initialize(repeating: FrameFeatures(index: -1))
         raw = .allocate(capacity: capacity); raw.initialize(repeating: false)
         qualified = .allocate(capacity: capacity); qualified.initialize(repeating: false)
-        envelope = .allocate(capacity: capacity); envelope.initialize(repeating: silenceDB)
+        envelopes = (.allocate(capacity: capacity), .allocate(capacity: capacity), .allocate(capacity: capacity))
+        envelopes.0.initialize(repeating: silenceDB); envelopes.1.initialize(repeating: silenceDB); envelopes.2.initialize(repeating: silenceDB)
+        detectors = (NucleusDetector(prominenceDB: parameters.sharpProminenceDB, minFrames: parameters.sharpMinNucleusFrames),
+                     NucleusDetector(prominenceDB: parameters.prominenceDB, minFrames: parameters.minNucleusFrames),
+                     NucleusDetector(prominenceDB: parameters.smoothProminenceDB, minFrames: parameters.smoothMinNucleusFrames))
         speech = .allocate(capacity: capacity); speech.initialize(repeating: false)
         blockMinima = .allocate(capacity: parameters.floorBlocks); blockMinima.initialize(repeating: .greatestFiniteMagnitude)
         f0Floor = Float(settings.pitchFloor)
@@ -204,7 +231,8 @@ public final class SpeechActivityAnalyzer {
     }
 
     deinit {
-        ring.deallocate(); raw.deallocate(); qualified.deallocate(); envelope.deallocate(); speech.deallocate()
+        ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate()
+        envelopes.0.deallocate(); envelopes.1.deallocate(); envelopes.2.deallocate()
         blockMinima.deallocate(); segmentF0.deallocate(); totalF0.deallocate()
     }
 
@@ -273,19 +301,21 @@ public final class SpeechActivityAnalyzer {
             }
         }
 
-        // Band envelope of frame n - 2 (5-tap [1 2 3 2 1] / 9, clamped at the stream start).
-        let m = n - 2
+        // Nucleus envelopes of frame m: triangular smoothing over 3, 5 and 9 frames (clamped at the stream start).
+        let m = n - Self.envelopeDelay
         if m >= 0 {
-            var acc: Float = 0
-            let taps: (Float, Float, Float, Float, Float) = (1, 2, 3, 2, 1)
-            acc += taps.0 * ring[max(0, m - 2) & mask].nucleusEnvelopeDB
-            acc += taps.1 * ring[max(0, m - 1) & mask].nucleusEnvelopeDB
-            acc += taps.2 * ring[m & mask].nucleusEnvelopeDB
-            acc += taps.3 * ring[(m + 1) & mask].nucleusEnvelopeDB
-            acc += taps.4 * ring[(m + 2) & mask].nucleusEnvelopeDB
-            let env = acc / 9
-            envelope[m & mask] = env
-            bandPeak = max(env, bandPeak - params.peakDecayDB)
+            var e3: Float = 0, e5: Float = 0, e9: Float = 0
+            for d in -4...4 {
+                let x = ring[max(0, m + d) & mask].nucleusEnvelopeDB
+                let a = abs(d)
+                e9 += Float(5 - a) * x
+                if a <= 2 { e5 += Float(3 - a) * x }
+                if a <= 1 { e3 += Float(2 - a) * x }
+            }
+            envelopes.0[m & mask] = e3 / 4
+            envelopes.1[m & mask] = e5 / 9
+            envelopes.2[m & mask] = e9 / 25
+            bandPeak = max(e5 / 9, bandPeak - params.peakDecayDB)
         }
 
         let k = n - lookAhead
@@ -332,16 +362,13 @@ public final class SpeechActivityAnalyzer {
             segmentFrames += 1
             segmentPower += Double(powf(10, frame.energyDB / 10))
             if frame.f0 > 0 { addF0(frame.f0) }
-            // 4: syllable nucleus at k?
-            if isNucleus(k, newest: n) {
-                let level = envelope[k & mask]
-                if k - lastNucleus < params.minNucleusFrames {
-                    if level > lastNucleusLevel { lastNucleus = k; lastNucleusLevel = level }
-                } else {
-                    segmentSyllables += 1
-                    lastNucleus = k
-                    lastNucleusLevel = level
-                }
+            // 4: syllable nucleus at k, for each detector?
+            if passesGates(k, newest: n) {
+                let w = params.prominenceWindow
+                let newestEnvelope = n - Self.envelopeDelay
+                detectors.0.consider(k, envelope: envelopes.0, mask: mask, window: w, newest: newestEnvelope)
+                detectors.1.consider(k, envelope: envelopes.1, mask: mask, window: w, newest: newestEnvelope)
+                detectors.2.consider(k, envelope: envelopes.2, mask: mask, window: w, newest: newestEnvelope)
             }
             if segmentFrames >= params.maxSegmentFrames {
                 closeSegment(onSegment: onSegment)
@@ -354,38 +381,16 @@ public final class SpeechActivityAnalyzer {
         if real { onFrame(frame) }
     }
 
+    /// Conditions every detector shares: near the recent band peak, and voiced once voicing is known.
     @inline(__always)
-    private func isNucleus(_ k: Int, newest n: Int) -> Bool {
-        let env = envelope[k & mask]
-        let lastEnv = n - 2  // newest frame with an envelope
-        if k == 0 || k >= lastEnv { return false }
-        guard env > envelope[(k - 1) & mask], env >= envelope[(k + 1) & mask] else { return false }
-        guard env >= bandPeak - params.nucleusBelowPeakDB else { return false }
-        let w = params.prominenceWindow
-        var leftDip = env
-        var i = k - 1
-        while i >= max(0, k - w) {
-            let e = envelope[i & mask]
-            if e > env { break }
-            leftDip = min(leftDip, e)
-            i -= 1
-        }
-        var rightDip = env
-        i = k + 1
-        while i <= min(lastEnv, k + w) {
-            let e = envelope[i & mask]
-            if e > env { break }
-            rightDip = min(rightDip, e)
-            i += 1
-        }
-        guard env - max(leftDip, rightDip) >= params.prominenceDB else { return false }
+    private func passesGates(_ k: Int, newest n: Int) -> Bool {
+        guard envelopes.1[k & mask] >= bandPeak - params.nucleusBelowPeakDB else { return false }
         if sawVoicing {
-            var voiced = false
             for j in max(0, k - params.voicingReach)...min(n, k + params.voicingReach) {
                 let f = ring[j & mask]
-                if f.f0 > 0 && f.voicing >= params.voicingGate { voiced = true; break }
+                if f.f0 > 0 && f.voicing >= params.voicingGate { return true }
             }
-            if !voiced { return false }
+            return false
         }
         return true
     }
@@ -397,7 +402,7 @@ public final class SpeechActivityAnalyzer {
         segmentOpen = true
         segmentStart = k
         segmentLast = k
-        segmentSyllables = 0
+        detectors.0.count = 0; detectors.1.count = 0; detectors.2.count = 0
         segmentPower = 0
         segmentFrames = 0
         segmentVoiced = 0
@@ -418,6 +423,13 @@ public final class SpeechActivityAnalyzer {
             let hi = percentileBin(segmentF0, count: segmentVoiced, 0.95)
             range = Double(hi - lo) / 10
         }
+        // Rate of recent speech by the middle detector, this segment included, picks the count.
+        let duration = max(0, end - start)
+        let decay = exp(-duration / params.rateMemorySeconds)
+        rateNuclei = rateNuclei * decay + Double(detectors.1.count)
+        rateSeconds = rateSeconds * decay + duration
+        let rate = rateSeconds > 0 ? rateNuclei / rateSeconds : 0
+        let segmentSyllables = rate > params.fastRate ? detectors.0.count : rate < params.slowRate ? detectors.2.count : detectors.1.count
         let meanPower = segmentPower / Double(max(1, segmentFrames))
         let energy = meanPower > 0 ? max(Double(silenceDB), 10 * log10(meanPower)) : Double(silenceDB)
         let stats = SegmentStats(start: start, end: end, syllables: segmentSyllables,
@@ -453,5 +465,52 @@ public final class SpeechActivityAnalyzer {
     private func percentile(_ histogram: UnsafeMutableBufferPointer<Int32>, count: Int, _ p: Double) -> Float {
         let b = percentileBin(histogram, count: count, p)
         return f0Floor * exp2f((Float(b) + 0.5) / 120)
+    }
+}
+
+/// Peak picking on one smoothed envelope: a local maximum whose two-sided prominence (height above the higher
+/// of the lowest points reached on each side before the envelope climbs above it, within `window` frames) is
+/// at least `prominenceDB`; of two closer than `minFrames`, the higher wins.
+struct NucleusDetector {
+    let prominenceDB: Float
+    let minFrames: Int
+    var count = 0
+    var last = Int.min / 2
+    var lastLevel: Float = 0
+
+    init(prominenceDB: Float, minFrames: Int) {
+        self.prominenceDB = prominenceDB
+        self.minFrames = minFrames
+    }
+
+    @inline(__always)
+    mutating func consider(_ k: Int, envelope: UnsafeMutableBufferPointer<Float>, mask: Int, window w: Int, newest: Int) {
+        if k == 0 || k >= newest { return }
+        let env = envelope[k & mask]
+        guard env > envelope[(k - 1) & mask], env >= envelope[(k + 1) & mask] else { return }
+        var leftDip = env
+        var i = k - 1
+        while i >= max(0, k - w) {
+            let e = envelope[i & mask]
+            if e > env { break }
+            leftDip = min(leftDip, e)
+            i -= 1
+        }
+        var rightDip = env
+        i = k + 1
+        while i <= min(newest, k + w) {
+            let e = envelope[i & mask]
+            if e > env { break }
+            rightDip = min(rightDip, e)
+            i += 1
+        }
+        guard env - max(leftDip, rightDip) >= prominenceDB else { return }
+        if k - last < minFrames {
+            if env > lastLevel { last = k; lastLevel = env }
+        } else {
+            count += 1
+            last = k
+            lastLevel = env
+        }
     }
 }
