@@ -73,6 +73,25 @@ def contour(x16, gender):
             med = np.median(nb[nb > 0])
             if abs(np.log2(f0[i] / med)) > 0.3:
                 f0[i] = 0
+    # A jump of more than a quarter octave in 10 ms is a measurement error, not a voice: split the run there
+    # and keep only pieces long enough to trust (a real voice never jumps like that, so neither may the truth).
+    v = f0 > 0
+    i = 0
+    while i < n:
+        if not v[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and v[j]:
+            j += 1
+        cuts = [i] + [k for k in range(i + 1, j) if abs(np.log2(f0[k] / f0[k - 1])) > 0.25] + [j]
+        if len(cuts) > 2:
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                if b - a < 8:
+                    f0[a:b] = 0
+                else:
+                    f0[a] = 0      # leave a gap where the jump was
+        i = j
     # Voiced runs shorter than 50 ms are not a reliable truth.
     v = f0 > 0
     i = 0

@@ -1,30 +1,38 @@
 import Foundation
 
 /// Pitch tracker for telephone and wide-band speech: Boersma's autocorrelation candidates and a
-/// Viterbi path search with a bounded look-ahead, so it can run live.
+/// Viterbi path search with a bounded look-ahead, so it runs live with a fixed delay.
 ///
 /// Stages, per 10 ms frame:
-/// 1. **Decimation.** The window is low-passed and decimated to 4 kHz (by 2 from 8 kHz, by 4 from 16 kHz)
-///    with a windowed-sinc FIR. Only the newest hop is filtered each frame; earlier output is kept in a
-///    ring. Nothing a pitch tracker needs lies above 2 kHz, and the short FFT keeps the stage within budget.
-/// 2. **Candidates** (Boersma 1993, Praat's `Sound_to_Pitch` AC method). A Hann window of three periods of
-///    the pitch floor is taken around the frame centre, its mean removed; its autocorrelation (FFT, zero
-///    padded) is divided by r(0) and by the window's own normalised autocorrelation, which undoes the
-///    taper's decay with lag. Local maxima between the ceiling's and the floor's period above half the
-///    voicing threshold are refined by parabolic interpolation. Each gets the strength
-///    `r − octaveCost · log2(floor / f)`, which slightly favours the higher of two octave-related peaks.
-///    A maximum whose half-lag also shows a strong peak is marked down: when the fundamental is
-///    cut off by the 300–3400 Hz telephone band, the period's double is nearly as periodic as the
-///    period itself, and this is where subharmonic errors come from.
-/// 3. **Unvoiced candidate.** Its strength is the voicing threshold, raised towards 2 as the window's peak
-///    falls below `silenceThreshold` of the channel's running peak level (a slowly decaying maximum, as
-///    there is no whole-file peak live).
-/// 4. **Path search** (Viterbi). Transitions cost `octaveJumpCost · |log2(f1/f2)|` between voiced
-///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Scores accumulate forward frame by
-///    frame; frame `k − latency` is decided by tracing back from the best state of frame `k`, so every
-///    frame is decided exactly once, in order, `latency` frames after it was analysed. ``finish(decided:)``
-///    traces back from the last frame. Everything depends on the sample stream alone, not on how it was
-///    cut into blocks.
+/// 1. **Decimation.** The signal is low-passed (windowed-sinc FIR, cut-off 1.8 kHz) and decimated to
+///    4 kHz — by 2 from 8 kHz, by 4 from 16 kHz. Only the newest hop is filtered each frame; earlier output
+///    stays in a ring. Harmonics up to 1.8 kHz fix the period even when the telephone band has removed
+///    the fundamental, and the short FFT keeps the stage within its budget.
+/// 2. **Voiced candidates** (Boersma 1993, Praat's `Sound_to_Pitch` AC method). A Hann window around the
+///    frame centre — three periods of the floor, capped at 43 ms so a 256-point FFT reaches the floor's
+///    lag — has its mean removed. Its autocorrelation is divided by r(0) and by the window's own normalised
+///    autocorrelation, which undoes the taper's decay with lag. Local maxima between the ceiling's and the
+///    floor's period above half the voicing threshold are located by a parabola, then refined on a sinc
+///    interpolation of r. Above the search band the frame is measured at the full rate: the band's share
+///    of the energy `s` mixes the two, r = √s · r_low + (1 − √s) · r_high, with r_high taken from the
+///    full-rate autocorrelation at the same lag. Praat's full-band r would be s · r_low + (1 − s) · r_high;
+///    the square root keeps most of the band's robustness to broadband noise while a fricative next to a
+///    vowel (energy above the band, aperiodic) still reads as weakly periodic.
+///    Strength = r − `octaveCost` · log2(floor / f) − `lagCost` · (1 − r) · lag / maxLag: a slight
+///    preference for the higher of two octave-related peaks, and for shorter lags when r is unsure.
+/// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
+///    window's peak falls below `silenceThreshold` of the channel's running peak (a maximum that halves
+///    in 10 s, as there is no whole-file peak live). The path search trails the analysis by `peakLead`
+///    frames, so the running peak has already heard the loud syllable that follows a quiet onset.
+/// 4. **Path search** (Viterbi). Transitions cost `octaveJumpCost` · |log2(f1 / f2)| between voiced
+///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Scores accumulate frame by frame;
+///    frame `k − latency` is decided by tracing back from the best state of the newest frame, so every
+///    frame is decided exactly once, in order, `latency` frames after it was analysed (`latency − peakLead`
+///    frames of path look-ahead). ``finish(decided:)`` traces back from the last frame. Everything
+///    depends on the sample stream alone, not on how it was cut into blocks.
+///
+/// Voicing reported per frame is the frame's best periodicity r (0…1), whether or not the path chose
+/// to voice it, so later stages can use it as a soft cue.
 ///
 /// All buffers are allocated in `init`; ``analyze(index:window:decided:)`` and ``finish(decided:)`` never
 /// touch the heap.
@@ -42,14 +50,22 @@ public final class PitchTracker {
     public static let silenceThreshold: Float = 0.03
     /// Strength bonus per octave up, so a period's multiples lose ties against it.
     public static let octaveCost: Float = 0.01
-    /// Path cost per octave of F0 change between consecutive frames.
-    public static let octaveJumpCost: Float = 0.35
+    /// Path cost per octave of F0 change between consecutive frames. Above Praat's 0.35: without the
+    /// fundamental, onsets in noise often start an octave off, and the path must be willing to rejoin.
+    public static let octaveJumpCost: Float = 0.5
+    /// Strength penalty for long lags, scaled by how unsure the peak is (1 − r): a normalised
+    /// autocorrelation is estimated from fewer overlapping samples the longer the lag, so in noise the
+    /// multiples of the period win by chance more often than the period itself (RAPT's lag weight, but
+    /// vanishing for clean peaks, where an octave-up candidate must not gain from it).
+    public static let lagCost: Float = 0.3
     /// Path cost of switching between voiced and unvoiced.
     public static let voicedUnvoicedCost: Float = 0.14
     /// Voiced candidates kept per frame.
     static let maxCandidates = 8
     /// Rate of the candidate search.
     static let searchRate = 4000
+    /// Taps each side of a lag in the sinc interpolation of the autocorrelation.
+    static let sincDepth = 6
     /// Autocorrelation FFT length at the search rate.
     static let fftSize = 256
 
@@ -76,11 +92,18 @@ public final class PitchTracker {
     /// Reciprocal of the window's normalised autocorrelation, by lag.
     private let windowACInverse: UnsafeMutableBufferPointer<Float>
     private let fft: RealFFT
-    /// Normalised autocorrelation of the current frame, by lag (0...maxLag + 1).
+    /// Normalised autocorrelation of the current frame, by lag (0..<rLength).
+    private let rLength: Int
     private let r: UnsafeMutableBufferPointer<Float>
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
-    private let hannFullSquared: UnsafeMutableBufferPointer<Float>
+    private let hannFull: UnsafeMutableBufferPointer<Float>
+    /// The current frame at the full rate, mean removed and windowed by `hannFull`, zero-padded past
+    /// `fullLength` so a lagged product never reads outside it.
+    private let windowedFull: UnsafeMutableBufferPointer<Float>
+    private let fullLength: Int
+    /// Σ windowedFull² of the current frame.
+    private var fullEnergy: Float = 0
     private let hannPower: Float
     private let hannFullPower: Float
 
@@ -128,9 +151,12 @@ public final class PitchTracker {
         maxLag = Int((search / settings.pitchFloor).rounded(.up))
         // Three periods of the floor like Praat, but no longer than a 256-point FFT can correlate out to the
         // floor's lag (43 ms at the 50 Hz default): the FFT pair is most of this stage's cost.
+        // Lags up to the floor's period, plus room for the sinc interpolation around it.
+        rLength = maxLag + 2 + Self.sincDepth
         var fftLength = Self.fftSize
-        while fftLength - maxLag - 2 < 2 * maxLag { fftLength <<= 1 }
-        analysisLength = min(Int((3 * search / settings.pitchFloor).rounded(.up)), fftLength - maxLag - 2)
+        while fftLength - rLength < 2 * maxLag { fftLength <<= 1 }
+        // A zero-padded FFT of length N gives the linear autocorrelation out to lag N − n.
+        analysisLength = min(Int((3 * search / settings.pitchFloor).rounded(.up)), fftLength - rLength)
         analysisHalf = analysisLength / 2
 
         // Windowed-sinc low-pass, cut-off 1.8 kHz, Blackman window: ~60 dB stop band from about 2.2 kHz.
@@ -168,8 +194,7 @@ public final class PitchTracker {
         ring.initialize(repeating: 0)
         ringMask = ringSize - 1
 
-        var fftSize = Self.fftSize
-        while fftSize - maxLag - 2 < 2 * maxLag { fftSize <<= 1 }
+        let fftSize = fftLength
         fft = RealFFT(size: fftSize)
 
         hann = .allocate(capacity: (analysisLength + 7) & ~7)
@@ -178,22 +203,25 @@ public final class PitchTracker {
             hann[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(analysisLength)))
         }
         // The window's own autocorrelation, the same way the signal's will be computed.
-        windowACInverse = .allocate(capacity: maxLag + 2)
+        windowACInverse = .allocate(capacity: rLength)
         for i in 0..<fftSize { fft.real[i] = i < analysisLength ? hann[i] : 0 }
         fft.forward()
         Self.powerSpectrum(fft.spectrum)
         fft.inverse()
         let w0 = fft.real[0]
-        for lag in 0..<(maxLag + 2) { windowACInverse[lag] = w0 / fft.real[lag] }
-        r = .allocate(capacity: maxLag + 2)
+        for lag in 0..<rLength { windowACInverse[lag] = w0 / fft.real[lag] }
+        r = .allocate(capacity: rLength)
         r.initialize(repeating: 0)
         let fullLength = analysisLength * factor
-        hannFullSquared = .allocate(capacity: (fullLength + 7) & ~7)
-        hannFullSquared.initialize(repeating: 0)
+        self.fullLength = fullLength
+        hannFull = .allocate(capacity: (fullLength + 7) & ~7)
+        hannFull.initialize(repeating: 0)
+        windowedFull = .allocate(capacity: fullLength + (maxLag + 2) * factor + 16)
+        windowedFull.initialize(repeating: 0)
         var fullPower: Float = 0
         for i in 0..<fullLength {
             let w = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(fullLength)))
-            hannFullSquared[i] = w * w
+            hannFull[i] = w
             fullPower += w * w
         }
         hannFullPower = fullPower
@@ -235,7 +263,7 @@ public final class PitchTracker {
     deinit {
         fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); r.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); backPointer.deallocate()
-        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFullSquared.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
+        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFull.deallocate(); windowedFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
     /// Analyses frame `index` and calls `decided(frame, f0, voicing)` for every frame that is now final, in order.
@@ -325,16 +353,12 @@ public final class PitchTracker {
         runningPeak = max(runningPeak * peakDecay, localPeak)
         framePeak[index & slotMask] = localPeak
 
-        // Share of the window's energy inside the search band. Fricatives and hiss live above it; the
-        // band's autocorrelation alone would call a fricative next to a vowel voiced. Praat's full-band
-        // autocorrelation amounts to scaling r by this share; its square root keeps most of the
-        // robustness the band gives against broadband noise.
+        // Share of the window's energy inside the search band (see `collectPeaks`).
         let fullStart = windowLength / 2 - analysisHalf * factor
         let fullCount = n * factor
-        let fullEnergy = Self.weightedEnergy(window.baseAddress! + fullStart, UnsafePointer(hannFullSquared.baseAddress!),
-                                             mean: mean, count: (fullCount + 7) & ~7)
+        fullEnergy = Self.windowFull(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!),
+                                     into: windowedFull.baseAddress!, mean: mean, count: (fullCount + 7) & ~7)
         let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
-        let bandWeight = share.squareRoot()
 
         let base = (index & slotMask) * stride
         var count = 1
@@ -346,8 +370,8 @@ public final class PitchTracker {
             let r0 = x[0]
             if r0 > 0 {
                 let inv = 1 / r0
-                for lag in 0...(maxLag + 1) { r[lag] = x[lag] * inv * windowACInverse[lag] }
-                count = collectPeaks(base: base, weight: bandWeight, best: &best)
+                for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
+                count = collectPeaks(base: base, share: share, best: &best)
             }
         }
         candFrequency[base] = 0
@@ -358,7 +382,10 @@ public final class PitchTracker {
 
     /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
     @inline(__always)
-    private func collectPeaks(base: Int, weight: Float, best: inout Float) -> Int {
+    private func collectPeaks(base: Int, share: Float, best: inout Float) -> Int {
+        let lowWeight = share.squareRoot()
+        // Above the search band only when it holds enough of the energy to matter.
+        let useHigh = lowWeight < 0.99 && fullEnergy > 0
         var count = 1
         let threshold = 0.5 * Self.voicingThreshold
         let search = Float(Self.searchRate)
@@ -368,29 +395,82 @@ public final class PitchTracker {
         while lag <= maxLag {
             let c = r[lag]
             if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
-                // Parabolic interpolation of the peak's position and height.
-                let a = r[lag - 1], b = r[lag + 1]
-                let denominator = a - 2 * c + b
-                var shift: Float = 0
-                var height = c
-                if denominator < 0 {
-                    shift = 0.5 * (a - b) / denominator
-                    height = c - 0.25 * (a - b) * shift
-                }
-                let period = Float(lag) + shift
+                let (period, height) = refinePeak(lag: lag)
                 let frequency = search / period
                 if frequency >= floor && frequency <= Float(settings.pitchCeiling) * 1.05 {
                     // Above 1 only from the window normalisation at long lags; fold it back like Praat.
-                    let correlation = (height > 1 ? 1 / height : height) * weight
+                    let low = height > 1 ? 1 / height : height
+                    var high: Float = 0
+                    if useHigh {
+                        // The full band's r mixes both bands by energy: r_full = share·r_low + (1 − share)·r_high.
+                        let full = fullCorrelation(period: period)
+                        high = min(1, max(-1, (full - share * low) / max(1 - share, 1e-3)))
+                    }
+                    let correlation = lowWeight * low + (1 - lowWeight) * high
                     best = max(best, correlation)
                     let octave = log2(frequency)
                     let strength = correlation - Self.octaveCost * (floorOctave - octave)
+                        - Self.lagCost * (1 - correlation) * period / Float(maxLag)
                     insert(base: base, count: &count, frequency: frequency, octave: octave, correlation: correlation, strength: strength)
                 }
             }
             lag += 1
         }
         return count
+    }
+
+    /// Position and height of the autocorrelation maximum near integer lag `lag`: a parabola through the
+    /// three samples gives a first guess, then one parabolic step on sinc-interpolated values. At 4 kHz a
+    /// 300 Hz voice peaks between samples, and the parabola alone underrates the peak enough to hand
+    /// the win to the subharmonic (Boersma interpolates with a sinc for the same reason).
+    @inline(__always)
+    private func refinePeak(lag: Int) -> (Float, Float) {
+        let a = r[lag - 1], c = r[lag], b = r[lag + 1]
+        let denominator = a - 2 * c + b
+        var guess = Float(lag)
+        if denominator < 0 { guess += min(0.5, max(-0.5, 0.5 * (a - b) / denominator)) }
+        let step: Float = 0.25
+        let left = sincInterpolate(at: guess - step)
+        let middle = sincInterpolate(at: guess)
+        let right = sincInterpolate(at: guess + step)
+        let curvature = left - 2 * middle + right
+        var position = guess
+        var height = middle
+        if curvature < 0 {
+            let shift = min(1, max(-1, 0.5 * (left - right) / curvature)) * step
+            let refined = sincInterpolate(at: guess + shift)
+            if refined > height { position = guess + shift; height = refined }
+        }
+        if c > height { return (Float(lag), c) }
+        return (position, height)
+    }
+
+    /// `r` at fractional lag `t`: a sinc over `sincDepth` samples each side, tapered by (1 − (d/(D+1))²)².
+    @inline(__always)
+    private func sincInterpolate(at t: Float) -> Float {
+        let left = Int(t.rounded(.down))
+        let fraction = t - Float(left)
+        if fraction < 1e-6 { return r[left] }
+        // sin(π(t − m)) alternates in sign with m, so one sine serves every tap.
+        let sine = sin(Float.pi * fraction) / Float.pi
+        let depth = Self.sincDepth
+        let span = Float(depth + 1)
+        var total: Float = 0
+        var sign: Float = 1
+        for k in 0..<depth {
+            // Taps on the right: m = left + 1 + k, distance (k + 1) − fraction.
+            let dr = Float(k + 1) - fraction
+            let qr = dr / span
+            let wr = (1 - qr * qr) * (1 - qr * qr)
+            // Taps on the left: m = left − k, distance k + fraction.
+            let dl = Float(k) + fraction
+            let ql = dl / span
+            let wl = (1 - ql * ql) * (1 - ql * ql)
+            // Both sides carry (−1)^k; the autocorrelation is even, so a lag below zero mirrors.
+            total += sign * (r[abs(left - k)] * wl / dl + r[left + 1 + k] * wr / dr)
+            sign = -sign
+        }
+        return total * sine
     }
 
     /// Adds a candidate, dropping the weakest when the slot is full.
@@ -525,19 +605,44 @@ public final class PitchTracker {
         return total
     }
 
-    /// Σ (x[i] − mean)² · weight[i] over `count` (a multiple of 8) samples.
+    /// Writes (x[i] − mean) · window[i] to `out` for `count` (a multiple of 8) samples; returns Σ out².
     @inline(__always)
-    private static func weightedEnergy(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, mean: Float, count: Int) -> Float {
-        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(weight)
+    private static func windowFull(_ x: UnsafePointer<Float>, _ window: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                   mean: Float, count: Int) -> Float {
+        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(window), outr = UnsafeMutableRawPointer(out)
         let m = SIMD8<Float>(repeating: mean)
         var acc = SIMD8<Float>()
         var i = 0
         while i < count {
-            let v = xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
-            acc += v * v * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let v = (xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m) * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            outr.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc += v * v
             i += 8
         }
         return acc.sum()
+    }
+
+    /// Boersma's normalised autocorrelation of the full-rate frame at `period` (search-rate samples):
+    /// direct products at the three nearest full-rate lags, a parabola through them.
+    @inline(__always)
+    private func fullCorrelation(period: Float) -> Float {
+        let lag = period * Float(factor)
+        let centre = Int(lag.rounded())
+        let y = UnsafePointer(windowedFull.baseAddress!)
+        let inverseEnergy = 1 / fullEnergy
+        var values = SIMD4<Float>()
+        for k in 0..<3 {
+            let l = centre - 1 + k
+            let products = Self.dot(y, y + l, (fullLength - l + 7) & ~7)
+            // The taper's own autocorrelation at this lag, from the search-rate table.
+            let position = Float(l) / Float(factor)
+            let below = Int(position)
+            let fraction = position - Float(below)
+            let correction = windowACInverse[below] + fraction * (windowACInverse[below + 1] - windowACInverse[below])
+            values[k] = products * inverseEnergy * correction
+        }
+        let f = lag - Float(centre)
+        return values[1] + 0.5 * f * (values[2] - values[0]) + 0.5 * f * f * (values[2] - 2 * values[1] + values[0])
     }
 
     /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
