@@ -41,7 +41,7 @@ public struct ChannelTotals: Sendable, Equatable {
     public var articulationRateSPS: Double { speechS > 0 ? Double(syllables) / speechS : 0 }
 }
 
-/// Constants of the activity stage, in frames (10 ms) and dB. Internal: tests and tools tune them.
+/// Constants of the activity stage, in frames (10 ms) and dB. Internal: tests may vary them.
 struct ActivityParameters: Sendable {
     /// The noise floor is the minimum level over `floorBlocks` blocks of `floorBlockFrames` frames.
     var floorBlockFrames = 25
@@ -77,7 +77,7 @@ struct ActivityParameters: Sendable {
     /// rate over recent speech picks whose count a segment gets: above `fastRate` syllables/s the sharp one
     /// (fast speech blurs the dips the middle one needs), below `slowRate` the smooth one (slow, drawn-out
     /// vowels wobble enough to fake extra peaks).
-    var sharpProminenceDB: Float = 2.5
+    var sharpProminenceDB: Float = 2
     var sharpMinNucleusFrames = 4
     var smoothProminenceDB: Float = 2
     var smoothMinNucleusFrames = 8
@@ -92,62 +92,34 @@ struct ActivityParameters: Sendable {
     var voicingGate: Float = 0
     var voicingReach = 4
 
-    init() {
-        #if DEBUG || true
-        if let spec = ProcessInfo.processInfo.environment["ATTUNE_RATE_TUNE"] { apply(spec) }
-        #endif
-    }
-
-    /// DEVELOPMENT ONLY: `name=value,...` overrides for tuning sweeps.
-    mutating func apply(_ spec: String) {
-        for item in spec.split(separator: ",") {
-            let kv = item.split(separator: "=")
-            guard kv.count == 2, let v = Float(kv[1]) else { continue }
-            switch kv[0] {
-            case "thresholdFraction": thresholdFraction = v
-            case "thresholdMinDB": thresholdMinDB = v
-            case "thresholdMaxDB": thresholdMaxDB = v
-            case "thresholdBelowPeakDB": thresholdBelowPeakDB = v
-            case "minBurstFrames": minBurstFrames = Int(v)
-            case "pauseFrames": pauseFrames = Int(v)
-            case "prominenceDB": prominenceDB = v
-            case "prominenceWindow": prominenceWindow = Int(v)
-            case "minNucleusFrames": minNucleusFrames = Int(v)
-            case "sharpProminenceDB": sharpProminenceDB = v
-            case "sharpMinNucleusFrames": sharpMinNucleusFrames = Int(v)
-            case "smoothProminenceDB": smoothProminenceDB = v
-            case "smoothMinNucleusFrames": smoothMinNucleusFrames = Int(v)
-            case "fastRate": fastRate = Double(v)
-            case "slowRate": slowRate = Double(v)
-            case "rateMemorySeconds": rateMemorySeconds = Double(v)
-            case "nucleusBelowPeakDB": nucleusBelowPeakDB = v
-            case "voicingGate": voicingGate = v
-            case "rawLag": rawLag = Int(v)
-            case "floorSmoothingFrames": floorSmoothingFrames = Int(v)
-            case "voicingReach": voicingReach = Int(v)
-            case "floorClampDB": floorClampDB = v
-            default: continue
-            }
-        }
-    }
+    init() {}
 }
 
 /// Voice activity, speech/pause segmentation and syllable nuclei for one channel.
 ///
 /// Stages, per frame, all in fixed preallocated storage:
-/// 1. **Noise floor**: minimum statistics — the lowest 50 ms-mean broadband level over the last ~2 s (blocks of 250 ms),
-///    clamped at `floorClampDB`, so it follows a rising noise within 2 s and a falling one at once.
-/// 2. **Raw activity**: level above a threshold placed between the floor and the loudest recent level
-///    (30 % of the distance, 4–12 dB above the floor, at most 40 dB below the peak), so it works both at
-///    5–10 dB SNR and on clean audio with digital silence; a voiced frame a few dB above the floor also counts.
+/// 1. **Noise floor**: minimum statistics — the lowest 30 ms-mean broadband level over the last ~2 s (blocks
+///    of 250 ms), clamped at `floorClampDB`, so it follows a rising noise within 2 s and a falling one at once.
+///    Frames whose window reaches before the stream, and the padding after its end, are left out.
+/// 2. **Raw activity** (decided `rawLag` = 200 ms late, so the trackers have seen a little of what follows —
+///    audio that opens mid-word still finds its floor): level above a threshold placed between the floor and
+///    the loudest recent level (30 % of the distance, 4–12 dB above the floor, at most 40 dB below the peak),
+///    so it works both at 5–10 dB SNR and on clean audio with digital silence; a voiced frame a few dB above
+///    the floor also counts.
 /// 3. **Smoothing with look-ahead**: runs shorter than 50 ms are dropped, gaps shorter than 250 ms between
-///    speech are filled. A segment is a maximal run of speech frames; a pause is a gap of ≥ 250 ms.
-/// 4. **Syllable nuclei**: peaks of the 300–2500 Hz band envelope (5-tap smoothed, in dB) that are
-///    prominent — at least `prominenceDB` above the higher of the dips on both sides, within ±200 ms —
-///    that lie inside speech, near the recent band peak, at least 70 ms apart, and voiced when voicing is known.
-///    Unlike De Jong & Wempe (2009), who look only at the dip after a peak on the broadband intensity, the
-///    two-sided prominence on the vowel band ignores fricative and burst energy and does not split a vowel
-///    whose level sags on one side.
+///    speech are filled. A segment is a maximal run of speech frames; a pause is a gap of ≥ 250 ms (stop
+///    closures and word joins stay inside a segment; breath and hesitation pauses separate segments).
+///    Segments longer than 30 s are split (not counted as pauses).
+/// 4. **Syllable nuclei**: peaks of the nucleus envelope (``FrameFeatures/nucleusEnvelopeDB``, the mean dB of
+///    four sub-bands between 250 and 3800 Hz) that are prominent — at least ~2 dB above the higher of the
+///    dips on both sides, within ±200 ms — inside speech, within 25 dB of the recent envelope peak, and voiced
+///    (F0 within ±40 ms) once the pitch tracker has shown it reports voicing. Three detectors run on 3-, 5- and
+///    9-frame smoothings with 40, 50 and 80 ms minimum spacing; the syllable rate of recent speech by the
+///    middle one (decaying over ~5 s of speech) picks whose count each segment gets, so the detector adapts
+///    to fast and slow speakers.
+///    Unlike De Jong & Wempe (2009), who look only at the dip after a peak of broadband intensity, the
+///    two-sided prominence on sub-band levels ignores fricative and burst energy, sees nasals and liquids that
+///    empty one band, and does not split a vowel whose level sags on one side.
 ///
 /// Frames leave ``lookAhead`` frames after they arrive, in order, each once.
 public final class SpeechActivityAnalyzer {
