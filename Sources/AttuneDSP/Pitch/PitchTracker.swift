@@ -65,7 +65,7 @@ public final class PitchTracker {
     /// Rate of the candidate search.
     static let searchRate = 4000
     /// Taps each side of a lag in the sinc interpolation of the autocorrelation.
-    static let sincDepth = 6
+    static let sincDepth = 8
     /// Autocorrelation FFT length at the search rate.
     static let fftSize = 256
 
@@ -94,7 +94,9 @@ public final class PitchTracker {
     private let fft: RealFFT
     /// Normalised autocorrelation of the current frame, by lag (0..<rLength).
     private let rLength: Int
-    private let r: UnsafeMutableBufferPointer<Float>
+    /// Lags −sincDepth..<rLength (negative lags mirror positive ones, so interpolation needs no bounds checks).
+    private let rStorage: UnsafeMutableBufferPointer<Float>
+    private let r: UnsafeMutablePointer<Float>
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
     private let hannFull: UnsafeMutableBufferPointer<Float>
@@ -210,8 +212,9 @@ public final class PitchTracker {
         fft.inverse()
         let w0 = fft.real[0]
         for lag in 0..<rLength { windowACInverse[lag] = w0 / fft.real[lag] }
-        r = .allocate(capacity: rLength)
-        r.initialize(repeating: 0)
+        rStorage = .allocate(capacity: rLength + Self.sincDepth)
+        rStorage.initialize(repeating: 0)
+        r = rStorage.baseAddress! + Self.sincDepth
         let fullLength = analysisLength * factor
         self.fullLength = fullLength
         hannFull = .allocate(capacity: (fullLength + 7) & ~7)
@@ -261,7 +264,7 @@ public final class PitchTracker {
     }
 
     deinit {
-        fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); r.deallocate()
+        fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); rStorage.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); backPointer.deallocate()
         candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFull.deallocate(); windowedFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
@@ -333,13 +336,14 @@ public final class PitchTracker {
         var i = 0
         while i + 8 <= n {
             let v = dr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - meanVector
-            peakVector = pointwiseMax(peakVector, pointwiseMax(v, -v))
+            let magnitude = v.replacing(with: -v, where: v .< 0)
+            peakVector = peakVector.replacing(with: magnitude, where: magnitude .> peakVector)
             let y = v * hr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             xr.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
             energyVector += y * y
             i += 8
         }
-        var localPeak = peakVector.max()
+        var localPeak = peakVector.max()  // once per frame; the lane-wise loop above stays branch-free
         var lowEnergy = energyVector.sum()
         while i < n {
             let v = d[i] - mean
@@ -371,6 +375,7 @@ public final class PitchTracker {
             if r0 > 0 {
                 let inv = 1 / r0
                 for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
+                for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
                 count = collectPeaks(base: base, share: share, best: &best)
             }
         }
@@ -388,35 +393,62 @@ public final class PitchTracker {
         let useHigh = lowWeight < 0.99 && fullEnergy > 0
         var count = 1
         let threshold = 0.5 * Self.voicingThreshold
-        let search = Float(Self.searchRate)
-        let floor = Float(settings.pitchFloor)
-        let floorOctave = log2(floor)
+        let maxLagF = Float(maxLag)
+        // Pass 1: every local maximum, ranked by a quick parabolic strength; the slot keeps the best.
         var lag = minLag
         while lag <= maxLag {
             let c = r[lag]
             if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
-                let (period, height) = refinePeak(lag: lag)
-                let frequency = search / period
-                if frequency >= floor && frequency <= Float(settings.pitchCeiling) * 1.05 {
-                    // Above 1 only from the window normalisation at long lags; fold it back like Praat.
-                    let low = height > 1 ? 1 / height : height
-                    var high: Float = 0
-                    if useHigh {
-                        // The full band's r mixes both bands by energy: r_full = share·r_low + (1 − share)·r_high.
-                        let full = fullCorrelation(period: period)
-                        high = min(1, max(-1, (full - share * low) / max(1 - share, 1e-3)))
-                    }
-                    let correlation = lowWeight * low + (1 - lowWeight) * high
-                    best = max(best, correlation)
-                    let octave = log2(frequency)
-                    let strength = correlation - Self.octaveCost * (floorOctave - octave)
-                        - Self.lagCost * (1 - correlation) * period / Float(maxLag)
-                    insert(base: base, count: &count, frequency: frequency, octave: octave, correlation: correlation, strength: strength)
-                }
+                let a = r[lag - 1], b = r[lag + 1]
+                let shift = 0.5 * (a - b) / (a - 2 * c + b)
+                let height = c - 0.25 * (a - b) * shift
+                let low = height > 1 ? 1 / height : height
+                let period = Float(lag) + shift
+                // Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to a constant.
+                let strength = low + Self.octaveCost * log2(maxLagF / period) - Self.lagCost * (1 - low) * period / maxLagF
+                insert(base: base, count: &count, frequency: Float(lag), octave: 0, correlation: low, strength: strength)
             }
             lag += 1
         }
-        return count
+        // Pass 2: the kept maxima get the sinc-refined peak and the full-band correction, then their final strength.
+        let search = Float(Self.searchRate)
+        let floor = Float(settings.pitchFloor)
+        let ceiling = Float(settings.pitchCeiling) * 1.05
+        let floorOctave = log2(floor)
+        var kept = 1
+        var bestLow: Float = 0
+        for c in 1..<count {
+            let (period, height) = refinePeak(lag: Int(candFrequency[base + c]))
+            let frequency = search / period
+            if frequency < floor || frequency > ceiling { continue }
+            // Above 1 only from the window normalisation at long lags; fold it back like Praat.
+            let low = height > 1 ? 1 / height : height
+            candFrequency[base + kept] = period
+            candCorrelation[base + kept] = low
+            bestLow = max(bestLow, low)
+            kept += 1
+        }
+        for c in 1..<kept {
+            let period = candFrequency[base + c]
+            let low = candCorrelation[base + c]
+            var high: Float = 0
+            // The high band can move a candidate by at most 1 − √s; only those near the best need it.
+            if useHigh && low > bestLow - 2 * (1 - lowWeight) - 0.05 {
+                // The full band's r mixes both bands by energy: r_full = share·r_low + (1 − share)·r_high.
+                let full = fullCorrelation(period: period)
+                high = min(1, max(-1, (full - share * low) / max(1 - share, 1e-3)))
+            }
+            let correlation = lowWeight * low + (1 - lowWeight) * high
+            best = max(best, correlation)
+            let frequency = search / period
+            let octave = log2(frequency)
+            candFrequency[base + c] = frequency
+            candOctave[base + c] = octave
+            candCorrelation[base + c] = correlation
+            candStrength[base + c] = correlation - Self.octaveCost * (floorOctave - octave)
+                - Self.lagCost * (1 - correlation) * period / maxLagF
+        }
+        return kept
     }
 
     /// Position and height of the autocorrelation maximum near integer lag `lag`: a parabola through the
@@ -437,40 +469,35 @@ public final class PitchTracker {
         var position = guess
         var height = middle
         if curvature < 0 {
-            let shift = min(1, max(-1, 0.5 * (left - right) / curvature)) * step
-            let refined = sincInterpolate(at: guess + shift)
-            if refined > height { position = guess + shift; height = refined }
+            let shift = min(1, max(-1, 0.5 * (left - right) / curvature))
+            position = guess + shift * step
+            height = middle - 0.25 * (left - right) * shift
         }
         if c > height { return (Float(lag), c) }
         return (position, height)
     }
 
-    /// `r` at fractional lag `t`: a sinc over `sincDepth` samples each side, tapered by (1 − (d/(D+1))²)².
+    /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors.
     @inline(__always)
     private func sincInterpolate(at t: Float) -> Float {
         let left = Int(t.rounded(.down))
         let fraction = t - Float(left)
         if fraction < 1e-6 { return r[left] }
-        // sin(π(t − m)) alternates in sign with m, so one sine serves every tap.
-        let sine = sin(Float.pi * fraction) / Float.pi
-        let depth = Self.sincDepth
-        let span = Float(depth + 1)
-        var total: Float = 0
-        var sign: Float = 1
-        for k in 0..<depth {
-            // Taps on the right: m = left + 1 + k, distance (k + 1) − fraction.
-            let dr = Float(k + 1) - fraction
-            let qr = dr / span
-            let wr = (1 - qr * qr) * (1 - qr * qr)
-            // Taps on the left: m = left − k, distance k + fraction.
-            let dl = Float(k) + fraction
-            let ql = dl / span
-            let wl = (1 - ql * ql) * (1 - ql * ql)
-            // Both sides carry (−1)^k; the autocorrelation is even, so a lag below zero mirrors.
-            total += sign * (r[abs(left - k)] * wl / dl + r[left + 1 + k] * wr / dr)
-            sign = -sign
-        }
-        return total * sine
+        let k = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+        // Distances to the taps left (left − k) and right (left + 1 + k) of t.
+        let dl = k + fraction
+        let dr = k + (1 - fraction)
+        let ql = dl * (1 / 9 as Float), qr = dr * (1 / 9 as Float)
+        let wl = (1 - ql * ql) * (1 - ql * ql)
+        let wr = (1 - qr * qr) * (1 - qr * qr)
+        // r[left − 7 ... left] reversed, and r[left + 1 ... left + 8].
+        let below = UnsafeRawPointer(r + (left - 7)).loadUnaligned(as: SIMD8<Float>.self)
+        let leftTaps = SIMD8<Float>(below[7], below[6], below[5], below[4], below[3], below[2], below[1], below[0])
+        let rightTaps = UnsafeRawPointer(r + (left + 1)).loadUnaligned(as: SIMD8<Float>.self)
+        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance.
+        let signs = SIMD8<Float>(1, -1, 1, -1, 1, -1, 1, -1)
+        let terms = signs * (leftTaps * wl / dl + rightTaps * wr / dr)
+        return terms.sum() * (sin(Float.pi * fraction) / Float.pi)
     }
 
     /// Adds a candidate, dropping the weakest when the slot is full.
