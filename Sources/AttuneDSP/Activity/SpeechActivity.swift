@@ -166,6 +166,8 @@ public final class SpeechActivityAnalyzer {
     private var segmentPower: Double = 0
     private var segmentFrames = 0
     private var hadSegment = false
+    /// End of the audio in seconds, known once ``finish(durationSeconds:onFrame:onSegment:)`` starts.
+    private var streamEnd = Double.infinity
     private var lastClosedByPause = false
 
     // F0 histograms in 0.1-semitone bins above the pitch floor.
@@ -216,13 +218,13 @@ public final class SpeechActivityAnalyzer {
 
     /// Ends the stream (`durationSeconds` of audio) and flushes pending frames and the open segment.
     public func finish(durationSeconds: Double, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
+        streamEnd = durationSeconds
         // Silence after the end lets the look-ahead decide the last real frames like any others.
         for _ in 0..<lookAhead {
             advance(FrameFeatures(index: pushed), onFrame: onFrame, onSegment: onSegment)
         }
         if segmentOpen { closeSegment(onSegment: onSegment) }
         totals.durationS = durationSeconds
-        if let last = totals.lastSpeech, last > durationSeconds { totals.lastSpeech = durationSeconds }
         totals.f0MedianHz = totalVoiced > 0 ? Double(percentile(totalF0, count: totalVoiced, 0.5)) : nil
     }
 
@@ -386,7 +388,8 @@ public final class SpeechActivityAnalyzer {
         hadSegment = true
         let hop = settings.hopSeconds
         let start = max(0, (Double(segmentStart) - 0.5) * hop)
-        let end = (Double(segmentLast) + 0.5) * hop
+        // The last frame's half-hop may reach past the audio's end.
+        let end = min(streamEnd, (Double(segmentLast) + 0.5) * hop)
         var median: Double?
         var range: Double?
         if segmentVoiced > 0 {
