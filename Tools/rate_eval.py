@@ -8,7 +8,10 @@ the `summary` record's `syllables`, and prints per group: files, MAPE (mean abso
 count per file) and mean signed error (%), for attune and for the De Jong & Wempe (2009) baseline side by side.
 
 Sentences live in Tools/rate_eval_sentences.txt; even-numbered sentences of each language form the `tune`
-split, odd-numbered ones the `test` split (real read speech is too small to split and is in both).
+split, odd-numbered ones the `test` split. EmoDB files are split by a hash of the file name; the pocketsphinx
+read speech (11 files) is too small to split and is in both. The `rate ...` groups pool every synthetic file
+of that rate band (espeak-ng 80-110 / 160-185 / 240-290 / 360-450 wpm, flite duration_stretch 1.45-1.8 /
+1.0-1.1 / 0.75-0.8 / 0.5-0.6), clean and telephone.
 Audio is cached in --workdir (default out/rate_eval, git-ignored). Nothing is written into the repository.
 
 Examples:
