@@ -18,8 +18,8 @@ import Foundation
 ///    full-rate autocorrelation at the same lag. Praat's full-band r would be s · r_low + (1 − s) · r_high;
 ///    the square root keeps most of the band's robustness to broadband noise while a fricative next to a
 ///    vowel (energy above the band, aperiodic) still reads as weakly periodic.
-///    Strength = r − `octaveCost` · log2(floor / f) − `lagCost` · (1 − r) · lag / maxLag: a slight
-///    preference for the higher of two octave-related peaks, and for shorter lags when r is unsure.
+///    Strength = r − `octaveCost` · log2(floor / f) − `lagCost` · (1 − r) · lag / maxLag: no standing
+///    preference between octaves (see `octaveCost`), but one for shorter lags when r is unsure.
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
 ///    window's peak falls below `silenceThreshold` of the channel's running peak (a maximum that halves
 ///    in 10 s, as there is no whole-file peak live). The path search trails the analysis by `peakLead`
@@ -48,8 +48,11 @@ public final class PitchTracker {
     public static let voicingThreshold: Float = 0.45
     /// Fraction of the running peak below which a frame counts as silence.
     public static let silenceThreshold: Float = 0.03
-    /// Strength bonus per octave up, so a period's multiples lose ties against it.
-    public static let octaveCost: Float = 0.01
+    /// Strength bonus per octave up (Praat: 0.01). Zero here: without the fundamental, a voice whose odd
+    /// harmonics are weak correlates almost as well at half its period, so octave-up errors dominate on
+    /// telephone audio and a standing bias towards higher candidates only adds to them. The bias that
+    /// noise calls for comes from `lagCost`, which vanishes for clean peaks.
+    public static let octaveCost: Float = 0
     /// Path cost per octave of F0 change between consecutive frames. Above Praat's 0.35: without the
     /// fundamental, onsets in noise often start an octave off, and the path must be willing to rejoin.
     public static let octaveJumpCost: Float = 0.5
