@@ -4,20 +4,21 @@ import Foundation
 /// Viterbi path search with a bounded look-ahead, so it runs live with a fixed delay.
 ///
 /// Stages, per 10 ms frame:
-/// 1. **Decimation.** The signal is low-passed (windowed-sinc FIR, cut-off 1.8 kHz) and decimated to
-///    4 kHz — by 2 from 8 kHz, by 4 from 16 kHz. Only the newest hop is filtered each frame; earlier output
-///    stays in a ring. Harmonics up to 1.8 kHz fix the period even when the telephone band has removed
-///    the fundamental, and the short FFT keeps the stage within its budget.
+/// 1. **Decimation.** The signal is low-passed (Hamming-windowed sinc, 1.95 kHz cut-off, down by 2.2 kHz so
+///    nothing folds back onto the band as a non-harmonic) and decimated to 4 kHz — by 2 from 8 kHz, by 4
+///    from 16 kHz. Only the newest hop is filtered each frame; earlier output stays in a ring. Harmonics
+///    up to 1.8 kHz fix the period even when the telephone band has removed the fundamental, and the short
+///    FFT keeps the stage within its budget.
 /// 2. **Voiced candidates** (Boersma 1993, Praat's `Sound_to_Pitch` AC method). A Hann window around the
-///    frame centre — three periods of the floor, capped at 43 ms so a 256-point FFT reaches the floor's
+///    frame centre — three periods of the floor, capped at 41.5 ms so a 256-point FFT reaches the floor's
 ///    lag — has its mean removed. Its autocorrelation is divided by r(0) and by the window's own normalised
 ///    autocorrelation, which undoes the taper's decay with lag. Local maxima between the ceiling's and the
-///    floor's period above half the voicing threshold are located by a parabola, then refined on a sinc
-///    interpolation of r. Above the search band the frame is measured at the full rate: the band's share
-///    of the energy `s` mixes the two, r = √s · r_low + (1 − √s) · r_high, with r_high taken from the
-///    full-rate autocorrelation at the same lag. Praat's full-band r would be s · r_low + (1 − s) · r_high;
-///    the square root keeps most of the band's robustness to broadband noise while a fricative next to a
-///    vowel (energy above the band, aperiodic) still reads as weakly periodic.
+///    floor's period above half the voicing threshold are ranked by a parabola through three lags; the
+///    best eight are refined on a sinc interpolation of r (a 300 Hz voice peaks between 4 kHz samples,
+///    and the parabola underrates such peaks against their multiples). r is scaled by √s, s being the
+///    band's share of the frame's full-band energy: Praat's full-band r amounts to scaling by s (energy
+///    above the band is aperiodic in hiss and fricatives); the root keeps most of the band's robustness
+///    to broadband noise while a fricative next to a vowel still reads as weakly periodic.
 ///    Strength = r − `octaveCost` · log2(floor / f) − `lagCost` · (1 − r) · lag / maxLag: no standing
 ///    preference between octaves (see `octaveCost`), but one for shorter lags when r is unsure.
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
@@ -48,11 +49,12 @@ public final class PitchTracker {
     public static let voicingThreshold: Float = 0.45
     /// Fraction of the running peak below which a frame counts as silence.
     public static let silenceThreshold: Float = 0.03
-    /// Strength bonus per octave up (Praat: 0.01). Zero here: without the fundamental, a voice whose odd
-    /// harmonics are weak correlates almost as well at half its period, so octave-up errors dominate on
-    /// telephone audio and a standing bias towards higher candidates only adds to them. The bias that
-    /// noise calls for comes from `lagCost`, which vanishes for clean peaks.
-    public static let octaveCost: Float = 0
+    /// Strength bonus per octave up (Praat: 0.01). Only a tie-breaker here, for strictly periodic input
+    /// where every multiple of the period scores 1: without the fundamental, a voice whose odd harmonics
+    /// are weak correlates almost as well at half its period, so octave-up errors dominate on telephone
+    /// audio and a standing bias towards higher candidates adds to them. The bias that noise calls for
+    /// comes from `lagCost`, which vanishes for clean peaks.
+    public static let octaveCost: Float = 0.002
     /// Path cost per octave of F0 change between consecutive frames. Above Praat's 0.35: without the
     /// fundamental, onsets in noise often start an octave off, and the path must be willing to rejoin.
     public static let octaveJumpCost: Float = 0.5
@@ -103,12 +105,6 @@ public final class PitchTracker {
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
     private let hannFull: UnsafeMutableBufferPointer<Float>
-    /// The current frame at the full rate, mean removed and windowed by `hannFull`, zero-padded past
-    /// `fullLength` so a lagged product never reads outside it.
-    private let windowedFull: UnsafeMutableBufferPointer<Float>
-    private let fullLength: Int
-    /// Σ windowedFull² of the current frame.
-    private var fullEnergy: Float = 0
     private let hannPower: Float
     private let hannFullPower: Float
 
@@ -165,22 +161,25 @@ public final class PitchTracker {
         analysisHalf = analysisLength / 2
 
         // Windowed-sinc low-pass, cut-off 1.8 kHz, Blackman window: ~60 dB stop band from about 2.2 kHz.
-        firHalf = factor == 1 ? 0 : 8 * factor
+        // Anything from 2.2 kHz up would fold into the 0–1.8 kHz band at 4 kHz and, not being a harmonic
+        // there, spoil the periodicity, so the low-pass must be down by 2.2 kHz: windowed sinc with
+        // a cut-off of 1.95 kHz; a Hamming window needs ≈ 3.3 · rate / 500 Hz taps for that transition.
+        firHalf = factor == 1 ? 0 : Int((3.3 * Double(rate) / 500 / 2).rounded(.up))
         firPadded = (2 * firHalf + 1 + 7) & ~7
         fir = .allocate(capacity: firPadded)
         fir.initialize(repeating: 0)
         if factor == 1 {
             fir[0] = 1
         } else {
-            let cutoff = 1800.0 / Double(rate)
+            let cutoff = 1950.0 / Double(rate)
             var sum = 0.0
             var taps = [Double](repeating: 0, count: 2 * firHalf + 1)
             for i in 0...(2 * firHalf) {
                 let m = Double(i - firHalf)
                 let sinc = m == 0 ? 2 * cutoff : sin(2 * Double.pi * cutoff * m) / (Double.pi * m)
                 let x = Double(i) / Double(2 * firHalf)
-                let blackman = 0.42 - 0.5 * cos(2 * Double.pi * x) + 0.08 * cos(4 * Double.pi * x)
-                taps[i] = sinc * blackman
+                let hamming = 0.54 - 0.46 * cos(2 * Double.pi * x)
+                taps[i] = sinc * hamming
                 sum += taps[i]
             }
             for i in taps.indices { fir[i] = Float(taps[i] / sum) }
@@ -219,11 +218,8 @@ public final class PitchTracker {
         rStorage.initialize(repeating: 0)
         r = rStorage.baseAddress! + Self.sincDepth
         let fullLength = analysisLength * factor
-        self.fullLength = fullLength
         hannFull = .allocate(capacity: (fullLength + 7) & ~7)
         hannFull.initialize(repeating: 0)
-        windowedFull = .allocate(capacity: fullLength + (maxLag + 2) * factor + 16)
-        windowedFull.initialize(repeating: 0)
         var fullPower: Float = 0
         for i in 0..<fullLength {
             let w = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(fullLength)))
@@ -269,7 +265,7 @@ public final class PitchTracker {
     deinit {
         fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); rStorage.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); backPointer.deallocate()
-        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFull.deallocate(); windowedFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
+        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
     /// Analyses frame `index` and calls `decided(frame, f0, voicing)` for every frame that is now final, in order.
@@ -363,8 +359,8 @@ public final class PitchTracker {
         // Share of the window's energy inside the search band (see `collectPeaks`).
         let fullStart = windowLength / 2 - analysisHalf * factor
         let fullCount = n * factor
-        fullEnergy = Self.windowFull(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!),
-                                     into: windowedFull.baseAddress!, mean: mean, count: (fullCount + 7) & ~7)
+        let fullEnergy = Self.windowedEnergy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!),
+                                             mean: mean, count: (fullCount + 7) & ~7)
         let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
 
         let base = (index & slotMask) * stride
@@ -391,9 +387,11 @@ public final class PitchTracker {
     /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
     @inline(__always)
     private func collectPeaks(base: Int, share: Float, best: inout Float) -> Int {
+        // Scaling by the square root of the band's share of the energy: Praat's full-band r amounts to
+        // scaling by the share itself (the energy above the band being aperiodic in noise and fricatives);
+        // the root keeps most of the band's robustness to broadband noise while a fricative next to a
+        // vowel still reads as weakly periodic.
         let lowWeight = share.squareRoot()
-        // Above the search band only when it holds enough of the energy to matter.
-        let useHigh = lowWeight < 0.99 && fullEnergy > 0
         var count = 1
         let threshold = 0.5 * Self.voicingThreshold
         let maxLagF = Float(maxLag)
@@ -405,7 +403,7 @@ public final class PitchTracker {
                 let a = r[lag - 1], b = r[lag + 1]
                 let shift = 0.5 * (a - b) / (a - 2 * c + b)
                 let height = c - 0.25 * (a - b) * shift
-                let low = height > 1 ? 1 / height : height
+                let low = (height > 1 ? 1 / height : height) * lowWeight
                 let period = Float(lag) + shift
                 // Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to a constant.
                 let strength = low + Self.octaveCost * log2(maxLagF / period) - Self.lagCost * (1 - low) * period / maxLagF
@@ -419,37 +417,20 @@ public final class PitchTracker {
         let ceiling = Float(settings.pitchCeiling) * 1.05
         let floorOctave = log2(floor)
         var kept = 1
-        var bestLow: Float = 0
         for c in 1..<count {
             let (period, height) = refinePeak(lag: Int(candFrequency[base + c]))
             let frequency = search / period
             if frequency < floor || frequency > ceiling { continue }
             // Above 1 only from the window normalisation at long lags; fold it back like Praat.
-            let low = height > 1 ? 1 / height : height
-            candFrequency[base + kept] = period
-            candCorrelation[base + kept] = low
-            bestLow = max(bestLow, low)
-            kept += 1
-        }
-        for c in 1..<kept {
-            let period = candFrequency[base + c]
-            let low = candCorrelation[base + c]
-            var high: Float = 0
-            // The high band can move a candidate by at most 1 − √s; only those near the best need it.
-            if useHigh && low > bestLow - 2 * (1 - lowWeight) - 0.05 {
-                // The full band's r mixes both bands by energy: r_full = share·r_low + (1 − share)·r_high.
-                let full = fullCorrelation(period: period)
-                high = min(1, max(-1, (full - share * low) / max(1 - share, 1e-3)))
-            }
-            let correlation = lowWeight * low + (1 - lowWeight) * high
+            let correlation = (height > 1 ? 1 / height : height) * lowWeight
             best = max(best, correlation)
-            let frequency = search / period
             let octave = log2(frequency)
-            candFrequency[base + c] = frequency
-            candOctave[base + c] = octave
-            candCorrelation[base + c] = correlation
-            candStrength[base + c] = correlation - Self.octaveCost * (floorOctave - octave)
+            candFrequency[base + kept] = frequency
+            candOctave[base + kept] = octave
+            candCorrelation[base + kept] = correlation
+            candStrength[base + kept] = correlation - Self.octaveCost * (floorOctave - octave)
                 - Self.lagCost * (1 - correlation) * period / maxLagF
+            kept += 1
         }
         return kept
     }
@@ -635,44 +616,19 @@ public final class PitchTracker {
         return total
     }
 
-    /// Writes (x[i] − mean) · window[i] to `out` for `count` (a multiple of 8) samples; returns Σ out².
+    /// Σ ((x[i] − mean) · window[i])² over `count` (a multiple of 8) samples.
     @inline(__always)
-    private static func windowFull(_ x: UnsafePointer<Float>, _ window: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                                   mean: Float, count: Int) -> Float {
-        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(window), outr = UnsafeMutableRawPointer(out)
+    private static func windowedEnergy(_ x: UnsafePointer<Float>, _ window: UnsafePointer<Float>, mean: Float, count: Int) -> Float {
+        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(window)
         let m = SIMD8<Float>(repeating: mean)
         var acc = SIMD8<Float>()
         var i = 0
         while i < count {
             let v = (xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m) * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            outr.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
             acc += v * v
             i += 8
         }
         return acc.sum()
-    }
-
-    /// Boersma's normalised autocorrelation of the full-rate frame at `period` (search-rate samples):
-    /// direct products at the three nearest full-rate lags, a parabola through them.
-    @inline(__always)
-    private func fullCorrelation(period: Float) -> Float {
-        let lag = period * Float(factor)
-        let centre = Int(lag.rounded())
-        let y = UnsafePointer(windowedFull.baseAddress!)
-        let inverseEnergy = 1 / fullEnergy
-        var values = SIMD4<Float>()
-        for k in 0..<3 {
-            let l = centre - 1 + k
-            let products = Self.dot(y, y + l, (fullLength - l + 7) & ~7)
-            // The taper's own autocorrelation at this lag, from the search-rate table.
-            let position = Float(l) / Float(factor)
-            let below = Int(position)
-            let fraction = position - Float(below)
-            let correction = windowACInverse[below] + fraction * (windowACInverse[below + 1] - windowACInverse[below])
-            values[k] = products * inverseEnergy * correction
-        }
-        let f = lag - Float(centre)
-        return values[1] + 0.5 * f * (values[2] - values[0]) + 0.5 * f * f * (values[2] - 2 * values[1] + values[0])
     }
 
     /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
