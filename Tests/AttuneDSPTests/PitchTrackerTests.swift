@@ -1,3 +1,4 @@
+import CAllocCounter
 import Foundation
 import Testing
 import AttuneDSP
@@ -117,6 +118,34 @@ struct PitchTrackerTests {
         for block in [1, 37, 160] {
             #expect(track(audio, rate: rate, block: block) == reference, "block \(block)")
         }
+    }
+
+    @Test("analyze and finish do not allocate", arguments: [8000, 16000])
+    func noAllocation(rate: Int) {
+        let settings = AnalysisSettings(sampleRate: rate)
+        let tracker = PitchTracker(settings: settings)
+        let framer = Framer(hop: settings.hopSize, maxWindow: tracker.windowLength)
+        var audio = harmonic(rate: rate, seconds: 0.5, lowCut: 300) { 120 + 100 * $0 }
+        audio += noise(count: rate / 4, amplitude: 0.05)
+        var decided = 0
+        var voiced = 0
+        audio.withUnsafeBufferPointer { all in
+            attune_alloc_counter_start()
+            framer.push(all) { k in
+                tracker.analyze(index: k, window: framer.window(length: tracker.windowLength)) { _, f0, _ in
+                    decided += 1
+                    if f0 > 0 { voiced += 1 }
+                }
+            }
+            framer.finish { k in
+                tracker.analyze(index: k, window: framer.window(length: tracker.windowLength)) { _, _, _ in decided += 1 }
+            }
+            tracker.finish { _, _, _ in decided += 1 }
+            let allocations = attune_alloc_counter_stop()
+            #expect(allocations == 0)
+        }
+        #expect(decided == (audio.count - 1) / settings.hopSize + 1)
+        #expect(voiced > 0)
     }
 
     @Test("short streams are decided in full")
