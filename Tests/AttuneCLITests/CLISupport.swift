@@ -38,8 +38,13 @@ struct RunResult {
     var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
 }
 
+/// A child that exits before reading all its stdin (a usage error, say) closes the pipe under the feeder thread;
+/// the write must then fail with EPIPE, not kill the whole test process with SIGPIPE.
+let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN); return () }()
+
 /// Runs `attune` with `arguments`, feeding `stdin` through a pipe (or /dev/null), and waits for it.
 func runAttune(_ arguments: [String], stdin: Data? = nil) throws -> RunResult {
+    ignoreBrokenPipes
     let dir = TempDir()
     let outPath = dir.file("stdout"), errPath = dir.file("stderr")
     _ = FileManager.default.createFile(atPath: outPath, contents: nil)
