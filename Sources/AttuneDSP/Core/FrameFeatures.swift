@@ -5,7 +5,8 @@ public struct FrameFeatures: Sendable, Equatable {
     public var index: Int
     /// Fundamental frequency in Hz, or 0 when the frame is unvoiced.
     public var f0: Float
-    /// Strength of periodicity, 0…1 (the winning candidate's normalised autocorrelation, clamped).
+    /// Strength of periodicity, 0…1: the frame's best normalised autocorrelation peak, clamped. Reported for
+    /// unvoiced frames too, so a consumer can see how close to voiced they were.
     public var voicing: Float
     /// Level of the frame in dBFS, a full-scale sine reading 0 dB (AES17). Digital silence reads −120 dB.
     public var energyDB: Float
