@@ -210,6 +210,7 @@ struct ActivityTests {
         #expect(segments.allSatisfy { $0.end - $0.start <= 30.01 })
         let syllables = segments.reduce(0) { $0 + $1.syllables }
         #expect(abs(syllables - 256) <= 2, "\(syllables) nuclei at 4 Hz over 64 s")
+        #expect(syllables == activity.totals.syllables, "segment counts add up to the total (fractions carried)")
         #expect(activity.totals.pauses == 0, "a forced split is not a pause")
         if let range = segments.first?.f0RangeST { #expect(abs(range - 12) < 0.2, "range \(range) st") }
         if let median = activity.totals.f0MedianHz { #expect(median > 95 && median < 205) }

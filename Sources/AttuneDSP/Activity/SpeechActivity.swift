@@ -73,15 +73,17 @@ struct ActivityParameters: Sendable {
     var prominenceWindow = 20
     /// …at least `minNucleusFrames` after the previous nucleus (the higher of two closer ones wins)…
     var minNucleusFrames = 5
-    /// Three detectors run side by side on differently smoothed envelopes (3, 5 and 9 taps); the middle one's
-    /// rate over recent speech picks whose count a segment gets: above `fastRate` syllables/s the sharp one
-    /// (fast speech blurs the dips the middle one needs), below `slowRate` the smooth one (slow, drawn-out
-    /// vowels wobble enough to fake extra peaks).
-    var sharpProminenceDB: Float = 2
-    var sharpMinNucleusFrames = 4
-    var smoothProminenceDB: Float = 2
-    var smoothMinNucleusFrames = 8
-    var fastRate: Double = 6.5
+    /// Three detectors run side by side on differently smoothed envelopes (unsmoothed, 5 and 9 taps); the middle
+    /// one's rate over recent speech picks whose count a segment gets: above `fastRate` syllables/s the sharp one
+    /// (fast speech blurs the dips the middle one needs, so it looks at the raw envelope with a lower
+    /// prominence), below `slowRate` the smooth one (slow, drawn-out vowels and Vietnamese contour tones wobble
+    /// enough to fake extra peaks, so it wants 3 dB and 100 ms spacing).
+    /// Values chosen by grid search on the tune split (Tools/rate_fit.py).
+    var sharpProminenceDB: Float = 1.5
+    var sharpMinNucleusFrames = 5
+    var smoothProminenceDB: Float = 3
+    var smoothMinNucleusFrames = 10
+    var fastRate: Double = 5.5
     var slowRate: Double = 4.0
     /// Seconds of speech the rate estimate remembers.
     var rateMemorySeconds: Double = 5
@@ -91,6 +93,11 @@ struct ActivityParameters: Sendable {
     /// once the pitch tracker has shown it reports voicing at all.
     var voicingGate: Float = 0
     var voicingReach = 4
+    /// Peaks with prominence from this up to the detector's threshold are weak nuclei (see ``NucleusDetector``);
+    /// each counts `weakWeight` of a syllable: about half of them are unstressed syllables whose dip is shallow
+    /// beside a liquid or nasal, the rest are wobbles (fitted on the tune split by Tools/rate_fit.py).
+    var weakProminenceDB: Float = 0.75
+    var weakWeight: Double = 0.5
 
     init() {}
 }
@@ -111,12 +118,13 @@ struct ActivityParameters: Sendable {
 ///    closures and word joins stay inside a segment; breath and hesitation pauses separate segments).
 ///    Segments longer than 30 s are split (not counted as pauses).
 /// 4. **Syllable nuclei**: peaks of the nucleus envelope (``FrameFeatures/nucleusEnvelopeDB``, the mean dB of
-///    four sub-bands between 250 and 3800 Hz) that are prominent — at least ~2 dB above the higher of the
+///    four sub-bands between 250 and 3800 Hz) that are prominent — 1.5 to 3 dB above the higher of the
 ///    dips on both sides, within ±200 ms — inside speech, within 25 dB of the recent envelope peak, and voiced
-///    (F0 within ±40 ms) once the pitch tracker has shown it reports voicing. Three detectors run on 3-, 5- and
-///    9-frame smoothings with 40, 50 and 80 ms minimum spacing; the syllable rate of recent speech by the
-///    middle one (decaying over ~5 s of speech) picks whose count each segment gets, so the detector adapts
-///    to fast and slow speakers.
+///    (F0 within ±40 ms) once the pitch tracker has shown it reports voicing. Three detectors run on the raw
+///    envelope and on 5- and 9-frame smoothings (1.5, 2 and 3 dB; 50, 50 and 100 ms minimum spacing); the
+///    syllable rate of recent speech by the middle one (decaying over ~5 s of speech) picks whose count each
+///    segment gets, so the detector adapts to fast and slow speakers. Weaker peaks (0.75 dB up to the
+///    detector's threshold) count half a syllable each; fractions carry over from segment to segment.
 ///    Unlike De Jong & Wempe (2009), who look only at the dip after a peak of broadband intensity, the
 ///    two-sided prominence on sub-band levels ignores fricative and burst energy, sees nasals and liquids that
 ///    empty one band, and does not split a vowel whose level sags on one side.
@@ -130,13 +138,19 @@ public final class SpeechActivityAnalyzer {
     public let lookAhead: Int
     /// Frames between a frame's arrival and its smoothed envelopes (half the longest smoothing).
     static let envelopeDelay = 4
+    /// Tuning dump for Tools/rate_fit.py: with ATTUNE_SYLLABLE_FEATURES set, each frame and segment is written
+    /// to stderr (`F` and `SYLFEAT` lines). Off by default; never used in production.
+    private let dumpFeatures = ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil
+    /// Weighted syllables of all closed segments, unrounded; segment counts are the steps of its rounding, so
+    /// they always add up to the rounded total.
+    private var softSyllables: Double = 0
 
     // Look-ahead ring, indexed by `frame & mask`.
     private let mask: Int
     private let ring: UnsafeMutableBufferPointer<FrameFeatures>
     private let raw: UnsafeMutableBufferPointer<Bool>
     private let qualified: UnsafeMutableBufferPointer<Bool>
-    /// Smoothed nucleus envelopes: 3-tap, 5-tap, 9-tap.
+    /// Nucleus envelopes: unsmoothed, 5-tap, 9-tap.
     private let envelopes: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>)
     private var detectors: (NucleusDetector, NucleusDetector, NucleusDetector)
     /// Decaying sums of the middle detector's nuclei and of speech time, for the rate estimate.
@@ -193,9 +207,9 @@ public final class SpeechActivityAnalyzer {
         qualified = .allocate(capacity: capacity); qualified.initialize(repeating: false)
         envelopes = (.allocate(capacity: capacity), .allocate(capacity: capacity), .allocate(capacity: capacity))
         envelopes.0.initialize(repeating: silenceDB); envelopes.1.initialize(repeating: silenceDB); envelopes.2.initialize(repeating: silenceDB)
-        detectors = (NucleusDetector(prominenceDB: parameters.sharpProminenceDB, minFrames: parameters.sharpMinNucleusFrames),
-                     NucleusDetector(prominenceDB: parameters.prominenceDB, minFrames: parameters.minNucleusFrames),
-                     NucleusDetector(prominenceDB: parameters.smoothProminenceDB, minFrames: parameters.smoothMinNucleusFrames))
+        detectors = (NucleusDetector(prominenceDB: parameters.sharpProminenceDB, minFrames: parameters.sharpMinNucleusFrames, weakProminenceDB: parameters.weakProminenceDB),
+                     NucleusDetector(prominenceDB: parameters.prominenceDB, minFrames: parameters.minNucleusFrames, weakProminenceDB: parameters.weakProminenceDB),
+                     NucleusDetector(prominenceDB: parameters.smoothProminenceDB, minFrames: parameters.smoothMinNucleusFrames, weakProminenceDB: parameters.weakProminenceDB))
         speech = .allocate(capacity: capacity); speech.initialize(repeating: false)
         blockMinima = .allocate(capacity: parameters.floorBlocks); blockMinima.initialize(repeating: .greatestFiniteMagnitude)
         f0Floor = Float(settings.pitchFloor)
@@ -275,18 +289,18 @@ public final class SpeechActivityAnalyzer {
             }
         }
 
-        // Nucleus envelopes of frame m: triangular smoothing over 3, 5 and 9 frames (clamped at the stream start).
+        // Nucleus envelopes of frame m: as measured, and triangular smoothing over 5 and 9 frames (clamped at the
+        // stream start).
         let m = n - Self.envelopeDelay
         if m >= 0 {
-            var e3: Float = 0, e5: Float = 0, e9: Float = 0
+            var e5: Float = 0, e9: Float = 0
             for d in -4...4 {
                 let x = ring[max(0, m + d) & mask].nucleusEnvelopeDB
                 let a = abs(d)
                 e9 += Float(5 - a) * x
                 if a <= 2 { e5 += Float(3 - a) * x }
-                if a <= 1 { e3 += Float(2 - a) * x }
             }
-            envelopes.0[m & mask] = e3 / 4
+            envelopes.0[m & mask] = ring[m & mask].nucleusEnvelopeDB
             envelopes.1[m & mask] = e5 / 9
             envelopes.2[m & mask] = e9 / 25
             bandPeak = max(e5 / 9, bandPeak - params.peakDecayDB)
@@ -330,6 +344,11 @@ public final class SpeechActivityAnalyzer {
         frame.speech = isSpeech
         let real = k < received
 
+        if dumpFeatures && real {
+            let g = isSpeech ? (passesGates(k, newest: n) ? 1 : 0) : -1
+            let line = "F \(k) \(g) \(frame.f0 > 0 ? 1 : 0) \(envelopes.1[k & mask] >= bandPeak - params.nucleusBelowPeakDB ? 1 : 0) \(sawVoicing ? 1 : 0) \(frame.nucleusEnvelopeDB) \(envelopes.0[k & mask]) \(envelopes.1[k & mask]) \(envelopes.2[k & mask])\n"
+            FileHandle.standardError.write(line.data(using: .utf8)!)
+        }
         if isSpeech && real {
             if !segmentOpen { openSegment(k) }
             segmentLast = k
@@ -377,6 +396,9 @@ public final class SpeechActivityAnalyzer {
         segmentStart = k
         segmentLast = k
         detectors.0.count = 0; detectors.1.count = 0; detectors.2.count = 0
+        // A weak peak of the last segment cannot be the shoulder of this one's first nucleus.
+        detectors.0.weak = 0; detectors.1.weak = 0; detectors.2.weak = 0
+        detectors.0.lastWeak = Int.min / 2; detectors.1.lastWeak = Int.min / 2; detectors.2.lastWeak = Int.min / 2
         segmentPower = 0
         segmentFrames = 0
         segmentVoiced = 0
@@ -404,7 +426,14 @@ public final class SpeechActivityAnalyzer {
         rateNuclei = rateNuclei * decay + Double(detectors.1.count)
         rateSeconds = rateSeconds * decay + duration
         let rate = rateSeconds > 0 ? rateNuclei / rateSeconds : 0
-        let segmentSyllables = rate > params.fastRate ? detectors.0.count : rate < params.slowRate ? detectors.2.count : detectors.1.count
+        let chosen = rate > params.fastRate ? detectors.0 : rate < params.slowRate ? detectors.2 : detectors.1
+        let before = softSyllables.rounded()
+        softSyllables += Double(chosen.count) + params.weakWeight * Double(chosen.weak)
+        let segmentSyllables = Int(softSyllables.rounded() - before)
+        if dumpFeatures {
+            let line = "SYLFEAT \(segmentStart) \(segmentLast) \(duration) \(segmentFrames) \(segmentVoiced) \(rate) \(detectors.0.count) \(detectors.1.count) \(detectors.2.count) \(detectors.0.weak) \(detectors.1.weak) \(detectors.2.weak)\n"
+            FileHandle.standardError.write(line.data(using: .utf8)!)
+        }
         let meanPower = segmentPower / Double(max(1, segmentFrames))
         let energy = meanPower > 0 ? max(Double(silenceDB), 10 * log10(meanPower)) : Double(silenceDB)
         let stats = SegmentStats(start: start, end: end, syllables: segmentSyllables,
@@ -449,13 +478,19 @@ public final class SpeechActivityAnalyzer {
 struct NucleusDetector {
     let prominenceDB: Float
     let minFrames: Int
+    /// Peaks between `weakProminenceDB` and `prominenceDB`, at least `minFrames` from every counted peak, are
+    /// counted apart in `weak`: unstressed syllables beside liquids and nasals dip less than a strong peak needs.
+    let weakProminenceDB: Float
     var count = 0
+    var weak = 0
     var last = Int.min / 2
     var lastLevel: Float = 0
+    var lastWeak = Int.min / 2
 
-    init(prominenceDB: Float, minFrames: Int) {
+    init(prominenceDB: Float, minFrames: Int, weakProminenceDB: Float = 1) {
         self.prominenceDB = prominenceDB
         self.minFrames = minFrames
+        self.weakProminenceDB = weakProminenceDB
     }
 
     @inline(__always)
@@ -479,7 +514,16 @@ struct NucleusDetector {
             rightDip = min(rightDip, e)
             i += 1
         }
-        guard env - max(leftDip, rightDip) >= prominenceDB else { return }
+        let prominence = env - max(leftDip, rightDip)
+        guard prominence >= prominenceDB else {
+            if prominence >= weakProminenceDB && k - last >= minFrames && k - lastWeak >= minFrames {
+                weak += 1
+                lastWeak = k
+            }
+            return
+        }
+        // A strong peak right after a weak one is the same nucleus: the weak one was its shoulder.
+        if k - lastWeak < minFrames && lastWeak > last { weak -= 1; lastWeak = Int.min / 2 }
         if k - last < minFrames {
             if env > lastLevel { last = k; lastLevel = env }
         } else {
