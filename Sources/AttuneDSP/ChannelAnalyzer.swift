@@ -25,6 +25,12 @@ public final class ChannelAnalyzer {
 
     deinit { pending.deallocate() }
 
+    /// Receives the syllable counter's tuning lines (see ``SpeechActivityAnalyzer/tuningTrace``); nil in production.
+    public var syllableTuningTrace: ((String) -> Void)? {
+        get { activity.tuningTrace }
+        set { activity.tuningTrace = newValue }
+    }
+
     /// Totals for the summary record; final after ``finish(onFrame:onSegment:)``.
     public var totals: ChannelTotals { activity.totals }
 

@@ -30,6 +30,9 @@ public struct AnalysisOptions: Sendable {
     /// Words to attach to the segments they fall in (by each word's midpoint).
     public var transcript: Transcript?
 
+    /// Receives the syllable counter's tuning lines (Tools/rate_fit.py); nil in production.
+    public var syllableTuningTrace: (@Sendable (String) -> Void)?
+
     public init(call: String, frames: Bool = false, roles: [Role] = [], transcript: Transcript? = nil) {
         self.call = call
         self.frames = frames
@@ -63,6 +66,7 @@ public struct OfflineAnalysis {
         let hopSeconds = settings.hopSeconds
         let refs = (0..<channels).map { ChannelRef(call: options.call, channel: $0, role: $0 < options.roles.count ? options.roles[$0] : .unknown) }
         let analyzers = (0..<channels).map { _ in ChannelAnalyzer(settings: settings) }
+        if let trace = options.syllableTuningTrace { for a in analyzers { a.syllableTuningTrace = trace } }
         var resamplers: [Resampler?] = []
         for _ in 0..<channels {
             resamplers.append(source.sampleRate == rate ? nil : try Resampler(from: source.sampleRate, to: rate))

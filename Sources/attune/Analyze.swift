@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import AttuneAudio
 import AttuneEngine
 import AttuneEvents
@@ -50,7 +51,11 @@ struct Analyze: ParsableCommand {
                 fail(64, "attune: --roles: \(parsedRoles.count) roles given but \(file) has "
                          + "\(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")")
             }
-            let options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
+            var options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
+            if ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil {
+                // Tools/rate_fit.py replays the syllable detectors from these lines.
+                options.syllableTuningTrace = { standardError.write($0) }
+            }
             var line = JSONLine()
             let warnings = try OfflineAnalysis(options: options).run(source) { record in
                 line.begin()

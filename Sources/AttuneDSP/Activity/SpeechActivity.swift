@@ -138,9 +138,10 @@ public final class SpeechActivityAnalyzer {
     public let lookAhead: Int
     /// Frames between a frame's arrival and its smoothed envelopes (half the longest smoothing).
     static let envelopeDelay = 4
-    /// Tuning dump for Tools/rate_fit.py: with ATTUNE_SYLLABLE_FEATURES set, each frame and segment is written
-    /// to stderr (`F` and `SYLFEAT` lines). Off by default; never used in production.
-    private let dumpFeatures = ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil
+    /// Tuning trace for Tools/rate_fit.py: when set, receives one `F` line per frame and one `SYLFEAT` line per
+    /// segment with the syllable detectors' inputs and counts. nil in production; the DSP itself does no I/O,
+    /// the command-line tool decides where the lines go (`ATTUNE_SYLLABLE_FEATURES=1` sends them to stderr).
+    public var tuningTrace: ((String) -> Void)?
     /// Weighted syllables of all closed segments, unrounded; segment counts are the steps of its rounding, so
     /// they always add up to the rounded total.
     private var softSyllables: Double = 0
@@ -344,10 +345,10 @@ public final class SpeechActivityAnalyzer {
         frame.speech = isSpeech
         let real = k < received
 
-        if dumpFeatures && real {
+        if let trace = tuningTrace, real {
             let g = isSpeech ? (passesGates(k, newest: n) ? 1 : 0) : -1
             let line = "F \(k) \(g) \(frame.f0 > 0 ? 1 : 0) \(envelopes.1[k & mask] >= bandPeak - params.nucleusBelowPeakDB ? 1 : 0) \(sawVoicing ? 1 : 0) \(frame.nucleusEnvelopeDB) \(envelopes.0[k & mask]) \(envelopes.1[k & mask]) \(envelopes.2[k & mask])\n"
-            FileHandle.standardError.write(line.data(using: .utf8)!)
+            trace(line)
         }
         if isSpeech && real {
             if !segmentOpen { openSegment(k) }
@@ -430,9 +431,9 @@ public final class SpeechActivityAnalyzer {
         let before = softSyllables.rounded()
         softSyllables += Double(chosen.count) + params.weakWeight * Double(chosen.weak)
         let segmentSyllables = Int(softSyllables.rounded() - before)
-        if dumpFeatures {
+        if let trace = tuningTrace {
             let line = "SYLFEAT \(segmentStart) \(segmentLast) \(duration) \(segmentFrames) \(segmentVoiced) \(rate) \(detectors.0.count) \(detectors.1.count) \(detectors.2.count) \(detectors.0.weak) \(detectors.1.weak) \(detectors.2.weak)\n"
-            FileHandle.standardError.write(line.data(using: .utf8)!)
+            trace(line)
         }
         let meanPower = segmentPower / Double(max(1, segmentFrames))
         let energy = meanPower > 0 ? max(Double(silenceDB), 10 * log10(meanPower)) : Double(silenceDB)
