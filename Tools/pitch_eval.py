@@ -17,12 +17,19 @@ Secondary table (--real N): agreement on real EmoDB speech, Praat's contour on t
 
 Seeds: tune on seeds 1..9; the reported numbers use --seed 2026 (the default), never used for tuning.
 
-Writes nothing into the repository: audio goes to a temporary directory (or --keep DIR).
+Writes nothing into the repository: audio goes to a temporary directory (or --keep DIR). With --cache DIR the
+synthesised audio, its truth and Praat's and RAPT's contours are kept per seed and reused by later runs, so
+comparing attune builds on the same audio costs only attune's own runs.
+
+Gross-error breakdown (--errors): every gross error of each tracker, by kind (estimate/truth near 2, 3/2, 1/2,
+2/3 or other), by where it falls (within 3 frames of a voicing edge of the truth, or inside a voiced run) and by
+the true F0 (below 120 Hz, 120-200 Hz, above 200 Hz).
 
 Examples:
   python3 Tools/pitch_eval.py                       # builds attune (release), 24 files per condition
   python3 Tools/pitch_eval.py --files 40 --seed 7 --real 30
   python3 Tools/pitch_eval.py --attune .build-pitch-rel/release/attune --conditions tel,telnoise
+  python3 Tools/pitch_eval.py --attune BIN --seed 3 --cache /tmp/pitch_cache --errors
 """
 
 import argparse
@@ -116,6 +123,38 @@ def scores(truth, est):
     return gross.sum(), both.sum(), (tv != ev).sum(), n
 
 
+KINDS = [("x2", 0.8, 1.2), ("x3/2", 0.45, 0.75), ("x1/2", -1.2, -0.8), ("x2/3", -0.75, -0.45)]
+
+
+def error_breakdown(truth, est, acc):
+    """Adds this file's gross errors to acc[(kind, place, band)]."""
+    n = min(len(truth), len(est))
+    truth, est = truth[:n], est[:n]
+    tv = truth > 0
+    # Frames within 3 frames of a voicing edge of the truth.
+    edge = np.zeros(n, dtype=bool)
+    for k in np.nonzero(np.diff(tv.astype(int)))[0]:
+        edge[max(0, k - 2):k + 4] = True
+    for k in np.nonzero(tv & (est > 0))[0]:
+        if abs(est[k] - truth[k]) <= 0.2 * truth[k]:
+            continue
+        ratio = np.log2(est[k] / truth[k])
+        kind = next((name for name, lo, hi in KINDS if lo <= ratio <= hi), "other")
+        band = "<120" if truth[k] < 120 else ("120-200" if truth[k] < 200 else ">200")
+        key = (kind, "edge" if edge[k] else "inside", band)
+        acc[key] = acc.get(key, 0) + 1
+
+
+def print_breakdown(cond, tracker, acc, voiced_both):
+    total = sum(acc.values())
+    print("  %-9s %-7s %4d gross errors of %d frames:" % (cond, tracker, total, voiced_both), end="")
+    for title, idx, names in (("kind", 0, [k[0] for k in KINDS] + ["other"]), ("place", 1, ["edge", "inside"]),
+                              ("F0", 2, ["<120", "120-200", ">200"])):
+        parts = ["%s %d" % (nm, sum(v for k, v in acc.items() if k[idx] == nm)) for nm in names]
+        print("  %s: %s" % (title, ", ".join(parts)), end="")
+    print()
+
+
 def table(title, rows, columns, trackers):
     print()
     print(title)
@@ -133,54 +172,85 @@ def table(title, rows, columns, trackers):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=2026, help="synthesis seed (default 2026: the report seed; tune on 1..9)")
-    ap.add_argument("--files", type=int, default=24, help="synthetic files per condition (default 24)")
+    ap.add_argument("--files", type=int, default=48,
+                    help="synthetic files per condition (default 48: at 24, per-seed noise is about half a point)")
     ap.add_argument("--attune", help="attune binary (default: build release into .build-pitch-eval-rel)")
     ap.add_argument("--conditions", default="clean,noise,tel,telnoise", help="comma list of " + ",".join(CONDITIONS))
     ap.add_argument("--trackers", default="attune,praat,rapt", help="comma list of attune,praat,rapt")
     ap.add_argument("--real", type=int, default=0, help="also compare on N real EmoDB files (secondary table)")
     ap.add_argument("--keep", help="keep the synthesised audio in this directory")
     ap.add_argument("--per-file", action="store_true", help="print attune's and Praat's scores per file")
+    ap.add_argument("--cache", help="keep and reuse synthesised audio and Praat/RAPT contours here (per seed)")
+    ap.add_argument("--errors", action="store_true", help="print a breakdown of every tracker's gross errors")
     args = ap.parse_args()
 
     conds = [(c, CONDITIONS[c]) for c in args.conditions.split(",")]
     trackers = args.trackers.split(",")
     binary = args.attune or (build_attune() if "attune" in trackers else None)
-    workdir = args.keep or tempfile.mkdtemp(prefix="pitch_eval_")
+    if args.cache:
+        # Every condition is synthesised (the random stream runs through all four), so cached audio does not
+        # depend on --conditions.
+        workdir = os.path.join(args.cache, "seed%d" % args.seed)
+    else:
+        workdir = args.keep or tempfile.mkdtemp(prefix="pitch_eval_")
     os.makedirs(workdir, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     sources = synth.pick_sources(EMODB, args.files, rng)
 
     totals = {(c, t): np.zeros(4, dtype=np.int64) for c, _ in conds for t in trackers}
+    breakdown = {(c, t): {} for c, _ in conds for t in trackers}
     started = time.time()
     for i, src in enumerate(sources):
-        item = synth.make_item(src, rng)
-        for c, _ in conds:
-            x, fs = synth.condition(item, c, rng)
+        truth_path = os.path.join(workdir, "syn%02d_truth.npy" % i)
+        cached = args.cache and os.path.exists(truth_path) and all(
+            os.path.exists(os.path.join(workdir, "syn%02d_%s.wav" % (i, c))) for c in CONDITIONS)
+        if cached:
+            truth = np.load(truth_path)
+            name, scale = src["name"], float("nan")
+        else:
+            item = synth.make_item(src, rng)
+            truth, name, scale = item.truth, item.name, item.scale
+        for c in CONDITIONS if args.cache and not cached else [c for c, _ in conds]:
             path = os.path.join(workdir, "syn%02d_%s.wav" % (i, c))
-            if c.startswith("tel"):
-                sf.write(path, x, fs, subtype="ULAW")
-                x, _ = sf.read(path, dtype="float64")   # what every tracker hears
-            else:
-                sf.write(path, x, fs, subtype="PCM_16")
-                x, _ = sf.read(path, dtype="float64")
-            truth = item.truth
+            if not cached:
+                x, fs = synth.condition(item, c, rng)
+                if c.startswith("tel"):
+                    sf.write(path, x, fs, subtype="ULAW")
+                else:
+                    sf.write(path, x, fs, subtype="PCM_16")
+        if args.cache and not cached:
+            np.save(truth_path, truth)
+        for c, _ in conds:
+            path = os.path.join(workdir, "syn%02d_%s.wav" % (i, c))
+            x, fs = sf.read(path, dtype="float64")   # what every tracker hears
             n = len(truth)
             line = []
             for t in trackers:
                 if t == "attune":
                     est = run_attune(binary, path, n)
-                elif t == "praat":
-                    est = run_praat(x, fs, n)
                 else:
-                    est = run_rapt(x, fs, n, workdir)
+                    est_path = os.path.join(workdir, "syn%02d_%s_%s.npy" % (i, c, t))
+                    if args.cache and os.path.exists(est_path):
+                        est = np.load(est_path)
+                    else:
+                        est = run_praat(x, fs, n) if t == "praat" else run_rapt(x, fs, n, workdir)
+                        if args.cache:
+                            np.save(est_path, est)
                 s = scores(truth, est)
                 totals[(c, t)] += np.array(s)
+                if args.errors:
+                    error_breakdown(truth, est, breakdown[(c, t)])
                 line.append("%s %5.1f/%5.1f" % (t, 100.0 * s[0] / max(s[1], 1), 100.0 * s[2] / s[3]))
             if args.per_file:
-                print("%2d %-14s %-9s f0x%.2f  %s" % (i, item.name, c, item.scale, "  ".join(line)))
+                print("%2d %-14s %-9s f0x%.2f  %s" % (i, name, c, scale, "  ".join(line)))
     print("synthetic: %d files x %d conditions, seed %d, %.0f s" % (len(sources), len(conds), args.seed, time.time() - started))
     table("GPE / VDE in %% (lower is better), seed %d, %d files per condition" % (args.seed, len(sources)),
           {k: tuple(v) for k, v in totals.items()}, conds, trackers)
+    if args.errors:
+        print("\nGross errors by kind, place and true F0:")
+        for c, _ in conds:
+            for t in trackers:
+                print_breakdown(c, t, breakdown[(c, t)], totals[(c, t)][1])
 
     if args.real > 0:
         real_table(args, binary, trackers, workdir, rng)

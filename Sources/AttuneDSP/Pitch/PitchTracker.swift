@@ -26,7 +26,9 @@ import Foundation
 ///    in 10 s, as there is no whole-file peak live). The path search trails the analysis by `peakLead`
 ///    frames, so the running peak has already heard the loud syllable that follows a quiet onset.
 /// 4. **Path search** (Viterbi). Transitions cost `octaveJumpCost` · |log2(f1 / f2)| between voiced
-///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Scores accumulate frame by frame;
+///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Entering voicing also costs
+///    `speakerCost` · (1 − r) per octave that the candidate lies beyond `speakerTolerance` from the
+///    speaker's running mean F0 (see `speakerCost`). Scores accumulate frame by frame;
 ///    frame `k − latency` is decided by tracing back from the best state of the newest frame, so every
 ///    frame is decided exactly once, in order, `latency` frames after it was analysed (`latency − peakLead`
 ///    frames of path look-ahead). ``finish(decided:)`` traces back from the last frame. Everything
@@ -65,6 +67,24 @@ public final class PitchTracker {
     public static let lagCost: Float = 0.3
     /// Path cost of switching between voiced and unvoiced.
     public static let voicedUnvoicedCost: Float = 0.14
+    /// Path cost of starting a voiced run at a candidate far from the speaker's usual F0: per octave beyond
+    /// `speakerTolerance` from the running mean log F0 of the frames decided voiced so far, times (1 − r),
+    /// r being the candidate's correlation within the search band. Inside a voiced run the octave-jump cost
+    /// keeps the path on one octave, but nothing links a run to the previous one across a pause, so a short
+    /// or weak run decides its octave alone — and without the fundamental (telephone band) a voice's
+    /// harmonics correlate almost as well at half or twice its period. Such whole runs an octave off were
+    /// most of the remaining gross errors on telephone audio. Paid once per run, so a long, clear excursion
+    /// away from the mean still wins, and scaled by the in-band doubt so clean peaks pay almost nothing.
+    /// The in-band r (before the energy-share scaling) keeps broadband noise above the search band, which
+    /// says nothing about the octave, from raising the doubt.
+    public static let speakerCost: Float = 2
+    /// Octaves either side of the speaker's running mean F0 that cost nothing on entering a voiced run.
+    public static let speakerTolerance: Float = 0.3
+    /// Weight of each newly decided voiced frame in the speaker's running mean (about 1 s of voicing);
+    /// the first frames are averaged equally.
+    static let speakerAdapt: Float = 0.01
+    /// Voiced frames decided before the speaker's mean is used.
+    static let speakerWarmUp: Float = 10
     /// Voiced candidates kept per frame.
     static let maxCandidates = 8
     /// Rate of the candidate search.
@@ -122,6 +142,8 @@ public final class PitchTracker {
     private let candCount: UnsafeMutableBufferPointer<Int32>
     /// Best periodicity of each frame (reported as voicing).
     private let periodicity: UnsafeMutableBufferPointer<Float>
+    /// Each frame's scaling of its correlations by the band's energy share (√ share, see `collectPeaks`).
+    private let bandWeight: UnsafeMutableBufferPointer<Float>
     /// Peak level of each frame's window, turned into its unvoiced strength `peakLead` frames later.
     private let framePeak: UnsafeMutableBufferPointer<Float>
     /// Frames the path search trails the analysis by, so the running peak has seen a little of the future.
@@ -131,6 +153,11 @@ public final class PitchTracker {
     private var nextScore: UnsafeMutableBufferPointer<Float>
     /// States along a traced-back path, by frame slot.
     private let path: UnsafeMutableBufferPointer<Int32>
+
+    /// Running mean of log2 F0 over the frames decided voiced (see `speakerCost`), and how many it has seen.
+    /// Fed from decided frames only, so it is the same however the stream is cut into blocks.
+    private var speakerOctave: Float = 0
+    private var speakerFrames: Float = 0
 
     /// Last frame analysed, and the last decided.
     private var lastAnalysed = -1
@@ -250,6 +277,8 @@ public final class PitchTracker {
         candCount.initialize(repeating: 1)
         periodicity = .allocate(capacity: slots)
         periodicity.initialize(repeating: 0)
+        bandWeight = .allocate(capacity: slots)
+        bandWeight.initialize(repeating: 1)
         framePeak = .allocate(capacity: slots)
         framePeak.initialize(repeating: 0)
         score = .allocate(capacity: stride)
@@ -265,7 +294,7 @@ public final class PitchTracker {
     deinit {
         fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); rStorage.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); backPointer.deallocate()
-        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); hannFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
+        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandWeight.deallocate(); hannFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
     /// Analyses frame `index` and calls `decided(frame, f0, voicing)` for every frame that is now final, in order.
@@ -392,6 +421,7 @@ public final class PitchTracker {
         // the root keeps most of the band's robustness to broadband noise while a fricative next to a
         // vowel still reads as weakly periodic.
         let lowWeight = share.squareRoot()
+        bandWeight[(base / stride) & slotMask] = lowWeight
         var count = 1
         let threshold = 0.5 * Self.voicingThreshold
         let maxLagF = Float(maxLag)
@@ -540,6 +570,11 @@ public final class PitchTracker {
             } else {
                 let octave = candOctave[base + s]
                 bestScore = score[0] - Self.voicedUnvoicedCost
+                if speakerFrames >= Self.speakerWarmUp {
+                    let inBand = min(1, candCorrelation[base + s] / max(1e-6, bandWeight[index & slotMask]))
+                    let excess = max(0, abs(octave - speakerOctave) - Self.speakerTolerance)
+                    bestScore -= Self.speakerCost * (1 - inBand) * excess
+                }
                 bestFrom = 0
                 for p in 1..<max(1, previousCount) {
                     let candidate = score[p] - Self.octaveJumpCost * abs(octave - candOctave[previous + p])
@@ -578,6 +613,11 @@ public final class PitchTracker {
         while k <= through {
             let slot = k & slotMask
             let state = Int(path[slot])
+            if state != 0 {
+                // Counted only until the fixed weight takes over, so hours of speech never exhaust Float.
+                if speakerFrames < 1 / Self.speakerAdapt { speakerFrames += 1 }
+                speakerOctave += max(Self.speakerAdapt, 1 / speakerFrames) * (candOctave[slot * stride + state] - speakerOctave)
+            }
             decided(k, candFrequency[slot * stride + state], periodicity[slot])
             k += 1
         }
