@@ -103,12 +103,13 @@ def nearest(times, values, nframes):
 
 def run_rapt(x, fs, nframes, workdir):
     hop = int(round(HOP * fs))
-    raw = os.path.join(workdir, "rapt_in.f32")
+    raw = os.path.join(workdir, "rapt_in_%d.f32" % os.getpid())   # runs sharing a --cache must not collide
     # SPTK's RAPT expects 16-bit-scaled samples.
     (x * 32768.0).astype("<f4").tofile(raw)
     out = subprocess.run(["sptk", "pitch", "-a", "0", "-s", "%g" % (fs / 1000.0), "-p", str(hop),
                           "-L", "%g" % FLOOR, "-H", "%g" % CEILING, "-o", "1", raw],
                          check=True, capture_output=True).stdout
+    os.remove(raw)
     values = np.frombuffer(out, dtype="<f4").astype(np.float64)
     # SPTK frame i is centred at i * hop (checked with --check-alignment).
     return nearest(np.arange(len(values)) * HOP, values, nframes)
@@ -253,7 +254,8 @@ def main():
                 print_breakdown(c, t, breakdown[(c, t)], totals[(c, t)][1])
 
     if args.real > 0:
-        real_table(args, binary, trackers, workdir, rng)
+        # Its own random stream, so the real files do not depend on whether the synthetic audio was cached.
+        real_table(args, binary, trackers, workdir, np.random.default_rng([args.seed, 1]))
 
 
 def real_table(args, binary, trackers, workdir, rng):
