@@ -47,7 +47,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pitch_eval_synth as synth  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EMODB = "/work/shared/data/emodb"
+# EmoDB lives in the workspace's shared/ folder, beside the repository (never inside it); ATTUNE_EMODB overrides.
+EMODB = os.environ.get("ATTUNE_EMODB") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
 HOP = 0.01
 FLOOR, CEILING = 50.0, 500.0
 CONDITIONS = {

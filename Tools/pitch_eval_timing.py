@@ -24,7 +24,9 @@ import soundfile as sf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pitch_eval_synth as synth  # noqa: E402
 
-EMODB = "/work/shared/data/emodb"
+# EmoDB lives in the workspace's shared/ folder, beside the repository (never inside it); ATTUNE_EMODB overrides.
+EMODB = os.environ.get("ATTUNE_EMODB") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
 
 
 def make_audio(minutes, workdir, seed):

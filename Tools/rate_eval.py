@@ -3,7 +3,7 @@
 
 Builds a corpus (espeak-ng and flite English, espeak-ng Vietnamese, each at four rate bands and several voices,
 clean and as 8 kHz μ-law telephone audio, optionally with noise; real read speech from pocketsphinx-testdata;
-real acted German from EmoDB when /work/shared/data/emodb exists), runs `attune analyze FILE` on each file, reads
+real acted German from EmoDB when ../shared/data/emodb (or $ATTUNE_EMODB) exists), runs `attune analyze FILE` on each file, reads
 the `summary` record's `syllables`, and prints per group: files, MAPE (mean absolute percentage error of the
 count per file) and mean signed error (%), for attune and for the De Jong & Wempe (2009) baseline side by side.
 

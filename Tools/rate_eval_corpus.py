@@ -19,7 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SENTENCES = os.path.join(HERE, "rate_eval_sentences.txt")
 CMUDICT = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
 PS_DATA = "/usr/share/pocketsphinx/test/data"
-EMODB = "/work/shared/data/emodb"
+# EmoDB lives in the workspace's shared/ folder, beside the repository (never inside it); ATTUNE_EMODB overrides.
+EMODB = os.environ.get("ATTUNE_EMODB") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
 
 # espeak-ng words per minute and flite duration stretch for each rate band (two settings per band, alternated by sentence).
 ESPEAK_RATES = {"slow": (80, 110), "normal": (160, 185), "fast": (240, 290), "very fast": (360, 450)}
