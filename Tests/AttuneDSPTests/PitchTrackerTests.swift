@@ -106,6 +106,27 @@ struct PitchTrackerTests {
         #expect(Double(close.count) >= 0.95 * Double(voiced.count))
     }
 
+    @Test("a short high run after a low voice keeps its octave in wide-band noise")
+    func highRunInNoise() {
+        // A 150 Hz voice sets the speaker's mean; after a pause, 120 ms at 390 Hz, all under white noise at
+        // about 5 dB SNR. The sub-octave (195 Hz) correlates as well and lies near the mean, but the run
+        // must read 390 Hz: the speaker cost is waived above the mean on a wide-band line.
+        let rate = 16000
+        var audio = harmonic(rate: rate, seconds: 1.0, lowCut: 0) { _ in 150 }
+        audio += [Float](repeating: 0, count: rate * 3 / 10)
+        let highStart = audio.count / (rate / 100)
+        audio += harmonic(rate: rate, seconds: 0.12, lowCut: 0) { _ in 390 }
+        let highEnd = audio.count / (rate / 100)
+        audio += [Float](repeating: 0, count: rate * 3 / 10)
+        let hiss = noise(count: audio.count, amplitude: 0.3)
+        for i in audio.indices { audio[i] += hiss[i] }
+        let out = track(audio, rate: rate)
+        let high = out.filter { $0.index >= highStart + 2 && $0.index < highEnd - 2 && $0.f0 > 0 }
+        #expect(high.count >= 4, "\(high.count) voiced frames in the high run")
+        let m = median(high.map(\.f0))
+        #expect(abs(m - 390) <= 0.05 * 390, "median \(m) Hz for 390 Hz")
+    }
+
     @Test("block size does not change the output", arguments: [8000, 16000])
     func blockInvariance(rate: Int) {
         // Tone, pause, noise, glide: every stage and the path search's voicing switches get exercised.
