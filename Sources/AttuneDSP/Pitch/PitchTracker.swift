@@ -29,7 +29,9 @@ import Foundation
 ///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Entering voicing also costs
 ///    `speakerCost` · (1 − r) per octave that the candidate lies beyond `speakerTolerance` from the
 ///    speaker's running mean F0 (see `speakerCost`), waived above the mean on a wide-band line when the
-///    candidate's sub-octave correlates no better (see `wideBandShare`). Scores accumulate frame by frame;
+///    candidate's sub-octave correlates no better (see `wideBandShare`); in broadband noise on such a line a
+///    sub-octave must correlate clearly better to outrank its octave (see `subOctaveMargin`). Scores
+///    accumulate frame by frame;
 ///    frame `k − latency` is decided by tracing back from the best state of the newest frame, so every
 ///    frame is decided exactly once, in order, `latency` frames after it was analysed (`latency − peakLead`
 ///    frames of path look-ahead). ``finish(decided:)`` traces back from the last frame. Everything
@@ -88,6 +90,14 @@ public final class PitchTracker {
     /// correlates almost as well at half its period, and the octave above is the error the speaker cost
     /// is there to prevent.
     static let subOctaveTolerance: Float = 0.1
+    /// On a wide-band line, in a frame with broadband noise (band weight, the root of the band's energy share,
+    /// below `noisyBandWeight`), a sub-octave that correlates less than `subOctaveMargin` better than its
+    /// octave is ranked `subOctaveStep` below it. White noise lets the longer lag win by chance, and a short
+    /// high run decides its octave from a few such frames. Telephone frames keep most of their energy in
+    /// the band (and are not wide band), so the octave-up risk there is untouched.
+    static let subOctaveMargin: Float = 0.1
+    static let subOctaveStep: Float = 0.01
+    static let noisyBandWeight: Float = 0.9
     /// Level-gated running mean of the share of in-band energy between 45 and 190 Hz above which the line
     /// counts as wide band. Behind a 300 Hz telephone high-pass only the tail of a fundamental near 200 Hz
     /// is left there: on synthetic telephone speech (`Tools/pitch_eval.py`) the mean stayed under 1.5 %
@@ -516,9 +526,11 @@ public final class PitchTracker {
             var weight: Float = 1
             if wideBand {
                 let half = 0.5 * candFrequency[base + c]
-                for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half
-                    && candCorrelation[base + d] <= candCorrelation[base + c] {
-                    weight = 0
+                for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half {
+                    if candCorrelation[base + d] <= candCorrelation[base + c] { weight = 0 }
+                    if lowWeight < Self.noisyBandWeight && candCorrelation[base + d] < candCorrelation[base + c] + Self.subOctaveMargin {
+                        candStrength[base + d] = min(candStrength[base + d], candStrength[base + c] - Self.subOctaveStep)
+                    }
                 }
             }
             candAboveWeight[base + c] = weight
