@@ -54,9 +54,8 @@ public final class ChannelAnalyzer {
     @inline(__always)
     private func analyzeFrame(_ index: Int, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
         let level = levels.measure(framer.window(length: levels.windowLength))
-        var features = FrameFeatures(index: index, energyDB: level.energyDB, bandEnergyDB: level.bandEnergyDB)
-        features.nucleusEnvelopeDB = level.nucleusEnvelopeDB
-        pending[index % pending.count] = features
+        pending[index % pending.count] = FrameFeatures(index: index, energyDB: level.energyDB, bandEnergyDB: level.bandEnergyDB,
+                                                       nucleusEnvelopeDB: level.nucleusEnvelopeDB)
         pitch.analyze(index: index, window: framer.window(length: pitch.windowLength)) { frame, f0, voicing in
             decide(frame, f0, voicing, onFrame: onFrame, onSegment: onSegment)
         }

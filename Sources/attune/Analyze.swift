@@ -76,7 +76,7 @@ struct Analyze: ParsableCommand {
         guard let roles else { return [] }
         var parsed: [Role] = []
         for r in roles.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = String(r).trimmingSpaces
+            let name = r.trimmingCharacters(in: .whitespaces)
             guard let role = Role(rawValue: name) else {
                 fail(64, "attune: --roles: unknown role '\(name)' in '\(roles)' (use agent, customer or unknown, comma-separated)")
             }
@@ -118,13 +118,4 @@ func callName(_ path: String) -> String {
     let base = path.split(separator: "/").last.map(String.init) ?? path
     if let dot = base.lastIndex(of: "."), dot != base.startIndex { return String(base[..<dot]) }
     return base
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
-        return String(s)
-    }
 }

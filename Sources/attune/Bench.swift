@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttuneAudio
 import AttuneEngine
+import AttuneEvents
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,11 +37,19 @@ struct Bench: ParsableCommand {
                     best = min(best, monotonicSeconds() - start)
                 }
                 let hops = seconds * 100 * Double(source.channelCount)
-                let line = "{\"file\":\"\(file)\",\"sample_rate\":\(source.sampleRate),\"channels\":\(source.channelCount),"
-                    + "\"audio_s\":\(fixed(seconds, 3)),\"wall_s\":\(fixed(best, 6)),\"x_realtime\":\(fixed(seconds / best, 1)),"
-                    + "\"x_realtime_per_channel\":\(fixed(seconds * Double(source.channelCount) / best, 1)),"
-                    + "\"us_per_frame\":\(fixed(best / hops * 1e6, 3)),\"records\":\(records)}\n"
-                standardOutput.write(line)
+                var line = JSONLine()
+                line.begin()
+                line.field("file", file)
+                line.field("sample_rate", source.sampleRate)
+                line.field("channels", source.channelCount)
+                line.field("audio_s", seconds, decimals: 3)
+                line.field("wall_s", best, decimals: 6)
+                line.field("x_realtime", seconds / best, decimals: 1)
+                line.field("x_realtime_per_channel", seconds * Double(source.channelCount) / best, decimals: 1)
+                line.field("us_per_frame", best / hops * 1e6, decimals: 3)
+                line.field("records", records)
+                line.end()
+                standardOutput.write(line.bytes)
                 standardOutput.flush()
             } catch {
                 fail(error.exitCode, "attune: \(error)")
@@ -53,11 +62,4 @@ func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
-func fixed(_ x: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let v = (x * scale).rounded() / scale
-    return "\(v)"
 }

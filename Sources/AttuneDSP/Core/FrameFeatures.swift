@@ -15,14 +15,16 @@ public struct FrameFeatures: Sendable, Equatable {
     public var bandEnergyDB: Float
     /// Mean level in dB of the sub-bands 250–700, 700–1400, 1400–2800 and 2800–3800 Hz: the envelope whose
     /// prominent peaks are syllable nuclei (see ``LevelMeter``).
-    public var nucleusEnvelopeDB: Float = silenceDB
+    public var nucleusEnvelopeDB: Float
     /// Voice-activity decision for the frame.
     public var speech: Bool
 
-    public init(index: Int, f0: Float = 0, voicing: Float = 0, energyDB: Float = -120, bandEnergyDB: Float = -120, speech: Bool = false) {
+    public init(index: Int, f0: Float = 0, voicing: Float = 0, energyDB: Float = -120, bandEnergyDB: Float = -120,
+                nucleusEnvelopeDB: Float = -120, speech: Bool = false) {
         self.index = index
         self.f0 = f0
         self.voicing = voicing
+        self.nucleusEnvelopeDB = nucleusEnvelopeDB
         self.energyDB = energyDB
         self.bandEnergyDB = bandEnergyDB
         self.speech = speech
