@@ -9,7 +9,7 @@
 2. Replays the nucleus detectors and the per-segment choice in Python (checked against the binary: the script
    prints how many files' counts differ for the built-in constants; it must be 0), and grid-searches the few
    constants: sharp prominence, smooth prominence and spacing, the fast/slow rate thresholds, the weak-peak
-   threshold and weight, and the voicing reach. Tune only on the tune split: the objective is the worst MAPE over
+   threshold and weight, and the periodicity gate (threshold 9 = tracker's voicing only) and its reach. Tune only on the tune split: the objective is the worst MAPE over
    the required groups (synthetic EN/VI clean and telephone, rate bands, real read speech) plus half the mean
    MAPE over all groups, so no single group dominates. The test split is printed for information only.
 3. Prints the best few settings with per-group MAPE (tune/test, signed test error in brackets).
@@ -40,10 +40,12 @@ import rate_eval_corpus  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 # Columns of an F line after the tag: 0 frame, 1 gates (-1 outside speech), 2 voiced, 3 band gate, 4 voicing seen,
-# 5 raw envelope, 6 sharp detector's envelope (raw), 7 5-tap, 8 9-tap.
+# 5 raw envelope, 6 sharp detector's envelope (raw), 7 5-tap, 8 9-tap, 9 F0 (Hz, 0 unvoiced), 10 voicing strength,
+# 11 energy (dBFS), 12 recent peak of the 5-tap envelope.
 RAW, E5, E9 = 5, 7, 8
 # Constants as built into SpeechActivity.swift: (envelope, prominence dB, minimum spacing frames) per detector.
-CURRENT = dict(regimes=((RAW, 1.5, 5), (E5, 2.0, 5), (E9, 3.0, 10)), fast=5.5, slow=4.0, weak_db=0.75, ww=0.5, reach=4)
+CURRENT = dict(regimes=((RAW, 1.5, 5), (E5, 2.0, 5), (E9, 3.0, 10)), fast=5.5, slow=5.0, weak_db=0.75, ww=0.5, reach=3,
+               periodicity=0.5)
 
 
 def dump(attune, path):
@@ -58,7 +60,7 @@ def dump(attune, path):
         elif line.startswith("SYLFEAT "):
             segs.append([float(x) for x in line.split()[1:]])
     summary = sum(json.loads(l)["syllables"] for l in proc.stdout.splitlines() if '"summary"' in l)
-    return np.array(frames).reshape(-1, 9), np.array(segs).reshape(-1, 12), summary
+    return np.array(frames).reshape(-1, 13), np.array(segs).reshape(-1, 12), summary
 
 
 def peaks(env, gate, window=20):
@@ -113,22 +115,23 @@ class Replay:
         self.data = data
         self._peaks = {}
 
-    def segment_peaks(self, reach):
-        if reach not in self._peaks:
+    def segment_peaks(self, reach, periodicity):
+        if (reach, periodicity) not in self._peaks:
             from scipy.ndimage import maximum_filter1d
             table = {}
             for path, (F, S, _) in self.data.items():
-                voiced = maximum_filter1d((F[:, 2] == 1).astype(np.uint8), 2 * reach + 1) > 0
+                periodic = (F[:, 2] == 1) | (F[:, 10] >= periodicity)
+                voiced = maximum_filter1d(periodic.astype(np.uint8), 2 * reach + 1) > 0
                 gate = (F[:, 1] >= 0) & (F[:, 3] == 1) & ((F[:, 4] == 0) | voiced)
                 per_env = {c: peaks(F[:, c], gate) for c in (RAW, E5, E9)}
                 table[path] = [{c: [x for x in pk if int(s[0]) <= x[0] <= int(s[1])] for c, pk in per_env.items()}
                                for s in S]
-            self._peaks[reach] = table
-        return self._peaks[reach]
+            self._peaks[(reach, periodicity)] = table
+        return self._peaks[(reach, periodicity)]
 
-    def file_count(self, path, regimes, fast, slow, weak_db, ww, reach):
+    def file_count(self, path, regimes, fast, slow, weak_db, ww, reach, periodicity):
         F, S, _ = self.data[path]
-        segpk = self.segment_peaks(reach)[path]
+        segpk = self.segment_peaks(reach, periodicity)[path]
         states = [[-10**9, 0.0, -10**9] for _ in range(3)]
         rate_nuclei = rate_seconds = soft = 0.0
         for si, s in enumerate(S):
@@ -203,12 +206,14 @@ def main():
 
     if args.no_grid:
         return
-    grid = itertools.product((1.25, 1.5, 2.0), ((3.0, 10), (2.5, 8)), (5.5, 6.0, 6.5), (3.5, 4.0, 4.5),
-                             ((0.75, 0.5), (1.0, 0.5), (1.0, 0.0)), (4, 5, 6))
+    grid = itertools.product((1.5, 2.0), ((3.0, 10), (3.0, 8)), (5.0, 5.5, 6.0), (4.0, 4.5, 5.0),
+                             ((0.75, 0.5), (1.0, 0.5)), (2, 3, 4), (0.45, 0.5, 0.55, 9.0))
     results = []
-    for sharp, (smooth, smooth_frames), fast, slow, (weak_db, ww), reach in grid:
+    for sharp, (smooth, smooth_frames), fast, slow, (weak_db, ww), reach, periodicity in grid:
+        if slow > fast:
+            continue
         cfg = dict(regimes=((RAW, sharp, 5), (E5, 2.0, 5), (E9, smooth, smooth_frames)), fast=fast, slow=slow,
-                   weak_db=weak_db, ww=ww, reach=reach)
+                   weak_db=weak_db, ww=ww, reach=reach, periodicity=periodicity)
         obj, table = score(items, {p: replay.file_count(p, **cfg) for p in paths})
         results.append((obj, cfg, table))
     results.sort(key=lambda r: r[0])

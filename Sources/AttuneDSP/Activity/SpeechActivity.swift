@@ -84,15 +84,18 @@ struct ActivityParameters: Sendable {
     var smoothProminenceDB: Float = 3
     var smoothMinNucleusFrames = 10
     var fastRate: Double = 5.5
-    var slowRate: Double = 4.0
+    var slowRate: Double = 5.0
     /// Seconds of speech the rate estimate remembers.
     var rateMemorySeconds: Double = 5
     /// …no more than this far below the loudest recent band level…
     var nucleusBelowPeakDB: Float = 25
-    /// …and voiced within `voicingReach` frames (the tracker's voicing onsets lag the vowel's energy a little),
-    /// once the pitch tracker has shown it reports voicing at all.
-    var voicingGate: Float = 0
-    var voicingReach = 4
+    /// …and periodic within `voicingReach` frames, once the pitch tracker has shown it reports voicing at all:
+    /// voiced by the tracker, or with a normalised autocorrelation peak of at least `periodicityGate`. The
+    /// tracker's path search drops short voiced runs between consonants in fast and telephone speech (its
+    /// transition costs are there to keep octave jumps out), yet those runs are vowels; the raw periodicity
+    /// still sees them.
+    var periodicityGate: Float = 0.5
+    var voicingReach = 3
     /// Peaks with prominence from this up to the detector's threshold are weak nuclei (see ``NucleusDetector``);
     /// each counts `weakWeight` of a syllable: about half of them are unstressed syllables whose dip is shallow
     /// beside a liquid or nasal, the rest are wobbles (fitted on the tune split by Tools/rate_fit.py).
@@ -119,8 +122,9 @@ struct ActivityParameters: Sendable {
 ///    Segments longer than 30 s are split (not counted as pauses).
 /// 4. **Syllable nuclei**: peaks of the nucleus envelope (``FrameFeatures/nucleusEnvelopeDB``, the mean dB of
 ///    four sub-bands between 250 and 3800 Hz) that are prominent — 1.5 to 3 dB above the higher of the
-///    dips on both sides, within ±200 ms — inside speech, within 25 dB of the recent envelope peak, and voiced
-///    (F0 within ±40 ms) once the pitch tracker has shown it reports voicing. Three detectors run on the raw
+///    dips on both sides, within ±200 ms — inside speech, within 25 dB of the recent envelope peak, and periodic
+///    within ±30 ms (voiced, or a normalised autocorrelation peak of at least 0.5) once the pitch tracker has
+///    shown it reports voicing. Three detectors run on the raw
 ///    envelope and on 5- and 9-frame smoothings (1.5, 2 and 3 dB; 50, 50 and 100 ms minimum spacing); the
 ///    syllable rate of recent speech by the middle one (decaying over ~5 s of speech) picks whose count each
 ///    segment gets, so the detector adapts to fast and slow speakers. Weaker peaks (0.75 dB up to the
@@ -347,7 +351,7 @@ public final class SpeechActivityAnalyzer {
 
         if let trace = tuningTrace, real {
             let g = isSpeech ? (passesGates(k, newest: n) ? 1 : 0) : -1
-            let line = "F \(k) \(g) \(frame.f0 > 0 ? 1 : 0) \(envelopes.1[k & mask] >= bandPeak - params.nucleusBelowPeakDB ? 1 : 0) \(sawVoicing ? 1 : 0) \(frame.nucleusEnvelopeDB) \(envelopes.0[k & mask]) \(envelopes.1[k & mask]) \(envelopes.2[k & mask])\n"
+            let line = "F \(k) \(g) \(frame.f0 > 0 ? 1 : 0) \(envelopes.1[k & mask] >= bandPeak - params.nucleusBelowPeakDB ? 1 : 0) \(sawVoicing ? 1 : 0) \(frame.nucleusEnvelopeDB) \(envelopes.0[k & mask]) \(envelopes.1[k & mask]) \(envelopes.2[k & mask]) \(frame.f0) \(frame.voicing) \(frame.energyDB) \(bandPeak)\n"
             trace(line)
         }
         if isSpeech && real {
@@ -382,7 +386,7 @@ public final class SpeechActivityAnalyzer {
         if sawVoicing {
             for j in max(0, k - params.voicingReach)...min(n, k + params.voicingReach) {
                 let f = ring[j & mask]
-                if f.f0 > 0 && f.voicing >= params.voicingGate { return true }
+                if f.f0 > 0 || f.voicing >= params.periodicityGate { return true }
             }
             return false
         }
