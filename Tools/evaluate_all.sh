@@ -2,7 +2,7 @@
 # Runs every accuracy and speed comparison of the offline engine on a release build, one after the other,
 # and leaves their tables in out/evaluation-<date>.txt. Takes roughly 15–30 minutes on 2 cores.
 #   Tools/evaluate_all.sh            all of them
-#   Tools/evaluate_all.sh speed      only the named ones (pitch, rate, speed, memory)
+#   Tools/evaluate_all.sh speed      only the named ones (pitch, rate, rate-heldout, speed, memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Tools/setup --eval
@@ -11,15 +11,16 @@ attune="$(swift build -c release --show-bin-path)/attune"
 mkdir -p out
 log="out/evaluation-$(date +%Y%m%d-%H%M%S).txt"
 which=("$@")
-[[ ${#which[@]} -eq 0 ]] && which=(pitch rate speed memory)
+[[ ${#which[@]} -eq 0 ]] && which=(pitch rate rate-heldout speed memory)
 status=0
 for name in "${which[@]}"; do
     case "$name" in
         pitch)  cmd=(python3 Tools/pitch_eval.py --attune "$attune") ;;
         rate)   cmd=(python3 Tools/rate_eval.py --attune "$attune") ;;
+        rate-heldout) cmd=(python3 Tools/rate_eval.py --heldout --attune "$attune") ;;
         speed)  cmd=(python3 Tools/speed_compare.py --attune "$attune") ;;
         memory) cmd=(python3 Tools/memory_check.py --attune "$attune") ;;
-        *) echo "unknown evaluation '$name' (pitch, rate, speed, memory)" >&2; exit 64 ;;
+        *) echo "unknown evaluation '$name' (pitch, rate, rate-heldout, speed, memory)" >&2; exit 64 ;;
     esac
     echo "== $name: ${cmd[*]}" | tee -a "$log"
     "${cmd[@]}" 2>&1 | tee -a "$log" || status=1

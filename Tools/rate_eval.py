@@ -18,6 +18,7 @@ Examples:
   Tools/rate_eval.py                      # release build, test split, with baseline
   Tools/rate_eval.py --split tune --no-baseline
   Tools/rate_eval.py --attune .build/release/attune --csv out/rate.csv
+  Tools/rate_eval.py --heldout            # other sentences, voices and rates, never used for tuning
 """
 import argparse
 import json
@@ -65,10 +66,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=["tune", "test", "all"], default="test",
                     help="which sentences to report on (default: test; tune on 'tune')")
+    ap.add_argument("--heldout", action="store_true",
+                    help="evaluate on the held-out corpus instead (other sentences, voices and rates; synthetic only; "
+                         "audio in out/rate_eval_heldout unless --workdir)")
     ap.add_argument("--attune", help="attune binary to run (default: build release into .build-rate-eval)")
     ap.add_argument("--scratch-path", default=os.path.join(REPO, ".build-rate-eval"),
                     help="swift build scratch path when building attune")
-    ap.add_argument("--workdir", default=os.path.join(REPO, "out", "rate_eval"), help="audio cache (default out/rate_eval)")
+    ap.add_argument("--workdir", help="audio cache (default out/rate_eval, or out/rate_eval_heldout with --heldout)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the De Jong & Wempe baseline")
     ap.add_argument("--no-noise", action="store_true", help="leave out the noisy groups")
     ap.add_argument("--group", action="append", help="only groups containing this text (repeatable)")
@@ -78,10 +82,13 @@ def main():
     args = ap.parse_args()
 
     attune = args.attune or build_attune(args.scratch_path)
-    items, unknown = rate_eval_corpus.build(args.workdir, include_noisy=not args.no_noise, jobs=args.jobs)
+    workdir = args.workdir or os.path.join(REPO, "out", "rate_eval_heldout" if args.heldout else "rate_eval")
+    items, unknown = rate_eval_corpus.build(workdir, include_noisy=not args.no_noise, jobs=args.jobs, heldout=args.heldout)
     if unknown:
         print(f"note: words not in the CMU dictionary (syllables guessed): {' '.join(unknown)}", file=sys.stderr)
-    items = [it for it in items if args.split == "all" or it["split"] == args.split]
+    if args.heldout:
+        args.split = "heldout"
+    items = [it for it in items if args.split in ("all", "heldout") or it["split"] == args.split]
     if args.group:
         items = [it for it in items if any(any(g in name for g in args.group) for name in it["groups"])]
     # Real speech appears once per split; with --split all keep one copy.

@@ -28,6 +28,13 @@ ESPEAK_RATES = {"slow": (80, 110), "normal": (160, 185), "fast": (240, 290), "ve
 FLITE_STRETCH = {"slow": (1.8, 1.45), "normal": (1.0, 1.1), "fast": (0.75, 0.8), "very fast": (0.5, 0.6)}
 ESPEAK_EN_VOICES = ["en-us", "en", "en+f3", "en+m3", "en-us+f2", "en+m7"]
 ESPEAK_VI_VOICES = ["vi", "vi-vn-x-central", "vi-vn-x-south", "vi+f3"]
+# Held-out corpus (--heldout): other sentences, voices and rates inside the same bands, never used for tuning.
+HELDOUT_SENTENCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rate_eval_heldout_sentences.txt")
+HELDOUT_ESPEAK_RATES = {"slow": (95,), "normal": (175,), "fast": (265,), "very fast": (400,)}
+HELDOUT_FLITE_STRETCH = {"slow": (1.6,), "normal": (1.05,), "fast": (0.7,), "very fast": (0.55,)}
+HELDOUT_ESPEAK_EN_VOICES = ["en-gb-x-rp", "en+f1", "en-us+m1", "en+f4", "en-gb-scotland", "en-us+f5"]
+HELDOUT_ESPEAK_VI_VOICES = ["vi+m1", "vi-vn-x-central+f4", "vi-vn-x-south+f2", "vi+m4"]
+HELDOUT_FLITE_VOICES = ["kal16", "slt", "rms", "awb"]
 
 # EmoDB's ten German sentences, syllables counted by hand from the published texts.
 EMODB_SYLLABLES = {
@@ -108,9 +115,9 @@ def vietnamese_syllables(text):
     return len(re.findall(r"\w+", text))
 
 
-def read_sentences():
+def read_sentences(path=SENTENCES):
     by_lang = {"en": [], "vi": []}
-    with open(SENTENCES, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.strip()
             if not line or line.startswith("#"):
@@ -155,23 +162,30 @@ def add_noise(src, dst, snr_db, seed):
     sf.write(dst, y, sr, subtype="PCM_16")
 
 
-def build(workdir, include_noisy=True, jobs=2):
-    """Makes (or reuses) every file and returns the list of items."""
+def build(workdir, include_noisy=True, jobs=2, heldout=False):
+    """Makes (or reuses) every file and returns the list of items.
+
+    With `heldout`, the corpus is the held-out one: its own sentences, voices and rates (split "heldout"), synthetic
+    speech only (the real recordings are the same files either way)."""
     os.makedirs(workdir, exist_ok=True)
-    sentences = read_sentences()
+    sentences = read_sentences(HELDOUT_SENTENCES if heldout else SENTENCES)
+    espeak_rates = HELDOUT_ESPEAK_RATES if heldout else ESPEAK_RATES
+    flite_stretch = HELDOUT_FLITE_STRETCH if heldout else FLITE_STRETCH
+    espeak_voices = (("en", HELDOUT_ESPEAK_EN_VOICES), ("vi", HELDOUT_ESPEAK_VI_VOICES)) if heldout else \
+        (("en", ESPEAK_EN_VOICES), ("vi", ESPEAK_VI_VOICES))
     items = []
     tasks = []
     unknown = set()
 
     def split_of(i):
-        return "tune" if i % 2 == 0 else "test"
+        return "heldout" if heldout else "tune" if i % 2 == 0 else "test"
 
-    for lang, voices in (("en", ESPEAK_EN_VOICES), ("vi", ESPEAK_VI_VOICES)):
+    for lang, voices in espeak_voices:
         for i, text in enumerate(sentences[lang]):
             truth = english_syllables(text, unknown) if lang == "en" else vietnamese_syllables(text)
-            for b, (band, speeds) in enumerate(ESPEAK_RATES.items()):
+            for b, (band, speeds) in enumerate(espeak_rates.items()):
                 voice = voices[(i + b) % len(voices)]
-                speed = speeds[i % 2]
+                speed = speeds[i % len(speeds)]
                 base = os.path.join(workdir, f"espeak_{lang}_{i:02d}_{band.replace(' ', '')}")
                 clean = base + ".wav"
                 tasks.append((["espeak-ng", "-v", voice, "-s", str(speed), "-w", clean, text], clean))
@@ -186,13 +200,13 @@ def build(workdir, include_noisy=True, jobs=2):
                     items.append(dict(meta, path=base + "_n10_tel.wav", groups=["espeak EN tel noise 10dB"],
                                       derive=("tel", base + "_n10.wav")))
 
-    flite_voices = [v for v in ("kal", "slt", "rms", "awb") if v in subprocess.run(
+    flite_voices = [v for v in (HELDOUT_FLITE_VOICES if heldout else ("kal", "slt", "rms", "awb")) if v in subprocess.run(
         ["flite", "-lv"], capture_output=True, text=True).stdout.split()]
     for i, text in enumerate(sentences["en"]):
         truth = english_syllables(text, unknown)
-        for b, (band, stretches) in enumerate(FLITE_STRETCH.items()):
+        for b, (band, stretches) in enumerate(flite_stretch.items()):
             voice = flite_voices[(i + b) % len(flite_voices)]
-            stretch = stretches[i % 2]
+            stretch = stretches[i % len(stretches)]
             base = os.path.join(workdir, f"flite_en_{i:02d}_{band.replace(' ', '')}")
             clean = base + ".wav"
             tasks.append((["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text, clean], clean))
@@ -201,7 +215,7 @@ def build(workdir, include_noisy=True, jobs=2):
             items.append(dict(meta, path=base + "_tel.wav", groups=["flite EN tel", f"rate {band}"], derive=("tel", clean)))
 
     # Real read speech: pocketsphinx test data with transcripts. Too few files to split: both splits report it.
-    for sub in ("librivox", "cards"):
+    for sub in () if heldout else ("librivox", "cards"):
         tfile = os.path.join(PS_DATA, sub, "transcription" if sub == "librivox" else "cards.transcription")
         if not os.path.exists(tfile):
             continue
@@ -219,7 +233,7 @@ def build(workdir, include_noisy=True, jobs=2):
                         items.append(dict(path=os.path.join(workdir, f"ps_{sub}_{m.group(2)}_tel.wav"), truth=truth, split=split,
                                           text=text, groups=["real read EN tel (pocketsphinx)"], derive=("tel", wav)))
     goforward = os.path.join(PS_DATA, "goforward.raw")
-    if os.path.exists(goforward):
+    if os.path.exists(goforward) and not heldout:
         wav = os.path.join(workdir, "ps_goforward.wav")
         tasks.append((["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1", goforward, wav], wav))
         for split in ("tune", "test"):
@@ -228,7 +242,7 @@ def build(workdir, include_noisy=True, jobs=2):
 
     # EmoDB: real acted German; only files holding the whole sentence (some were cut at 2 s).
     labels = os.path.join(EMODB, "labels.csv")
-    if os.path.exists(labels):
+    if os.path.exists(labels) and not heldout:
         with open(labels) as f:
             for row in csv.DictReader(f):
                 if "truncated" in row["note"] or row["text_id"] not in EMODB_SYLLABLES:

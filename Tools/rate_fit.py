@@ -6,20 +6,24 @@
    per frame (index, gate, voiced, band gate, voicing seen, raw / raw / 5-tap / 9-tap nucleus envelopes) and one
    `SYLFEAT` line per segment (first and last frame, duration, frames, voiced frames, rate, strong and weak counts
    of the three detectors). The dump is cached in --cache (out/rate_fit/frames.pkl); --refresh reruns attune.
-2. Replays the nucleus detectors and the per-segment choice in Python (checked against the binary: the script
-   prints how many files' counts differ for the built-in constants; it must be 0), and grid-searches the few
-   constants: sharp prominence, smooth prominence and spacing, the fast/slow rate thresholds, the weak-peak
-   threshold and weight, and the periodicity gate (threshold 9 = tracker's voicing only) and its reach. Tune only on the tune split: the objective is the worst MAPE over
-   the required groups (synthetic EN/VI clean and telephone, rate bands, real read speech) plus half the mean
-   MAPE over all groups, so no single group dominates. The test split is printed for information only.
-3. Prints the best few settings with per-group MAPE (tune/test, signed test error in brackets).
+2. Replays the nucleus detectors and the per-segment blend in Python (checked against the binary: the script
+   prints how many files' counts differ for the built-in constants; it must be 0).
+3. --fit-blend: fits SyllableBlend's weights (six counts: strong and weak peaks of the sharp, middle and smooth
+   detectors, with weights linear between rate knots) by ridge regression of the true count on the tune split,
+   pulled towards a hard switch between detectors, and prints them as a Swift literal with per-group MAPE on the
+   tune and test splits and, with --heldout, on the held-out corpus (rate_eval.py --heldout).
+4. --grid: searches the detector constants (sharp prominence, smooth prominence and spacing, weak-peak threshold,
+   periodicity gate and reach), fitting a blend for each. Tune only on the tune split: the objective is the worst
+   MAPE over the required groups (synthetic EN/VI clean and telephone, rate bands, real read speech) plus half the
+   mean MAPE over all groups, so no single group dominates.
 
 The pitch tracker's voicing gates the nuclei, so refit after pitch changes.
 
 Examples:
   swift build -c release --product attune --scratch-path .build-rate-fit
   Tools/rate_fit.py --attune .build-rate-fit/release/attune --refresh
-  Tools/rate_fit.py --attune .build-rate-fit/release/attune --top 10
+  Tools/rate_fit.py --attune .build-rate-fit/release/attune --fit-blend --heldout
+  Tools/rate_fit.py --attune .build-rate-fit/release/attune --grid --top 5
 """
 import argparse
 import itertools
@@ -27,6 +31,7 @@ import json
 import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -44,9 +49,26 @@ REPO = os.path.dirname(HERE)
 # 11 energy (dBFS), 12 recent peak of the 5-tap envelope.
 RAW, E5, E9 = 5, 7, 8
 # Constants as built into SpeechActivity.swift: (envelope, prominence dB, minimum spacing frames) per detector.
-CURRENT = dict(regimes=((RAW, 1.5, 5), (E5, 2.0, 5), (E9, 3.0, 10)), fast=5.5, slow=5.0, weak_db=0.75, ww=0.5, reach=3,
-               periodicity=0.5)
+CURRENT = dict(regimes=((RAW, 1.5, 5), (E5, 2.0, 5), (E9, 3.0, 10)), weak_db=0.75, reach=3, periodicity=0.5)
+# SyllableBlend's rate knots and weights (per count: sharp, middle, smooth strong; then weak; one weight per knot),
+# read from the Swift source so the replay can never drift from the binary.
+SWIFT_SOURCE = os.path.join(REPO, "Sources", "AttuneDSP", "Activity", "SpeechActivity.swift")
 
+
+def swift_blend():
+    with open(SWIFT_SOURCE, encoding="utf-8") as f:
+        text = f.read()
+    body = text[text.index("struct SyllableBlend"):]
+    knots = re.search(r"var knots: \[Double\] = \[([^\]]*)\]", body).group(1)
+    rows = re.search(r"var weights: \[\[Double\]\] = \[(.*?)\n    \]", body, re.S).group(1)
+    weights = [[float(x) for x in row.split(",")] for row in re.findall(r"\[([^\]]*)\]", rows)]
+    return np.array([float(x) for x in knots.split(",")]), np.array(weights)
+
+
+KNOTS, BLEND = swift_blend()
+# The blend's prior: the hard switch it replaced (sharp above 5.5 syl/s, smooth below 5.0, weak peaks worth half).
+PRIOR_FAST, PRIOR_SLOW = 5.5, 5.0
+RIDGE = 0.1
 
 def dump(attune, path):
     env = dict(os.environ, ATTUNE_SYLLABLE_FEATURES="1")
@@ -129,11 +151,13 @@ class Replay:
             self._peaks[(reach, periodicity)] = table
         return self._peaks[(reach, periodicity)]
 
-    def file_count(self, path, regimes, fast, slow, weak_db, ww, reach, periodicity):
+    def segment_counts(self, path, regimes, weak_db, reach, periodicity):
+        """Per segment: the middle detector's recent rate and the six counts, as SpeechActivityAnalyzer has them."""
         F, S, _ = self.data[path]
         segpk = self.segment_peaks(reach, periodicity)[path]
         states = [[-10**9, 0.0, -10**9] for _ in range(3)]
-        rate_nuclei = rate_seconds = soft = 0.0
+        rate_nuclei = rate_seconds = 0.0
+        out = []
         for si, s in enumerate(S):
             for st in states:
                 st[2] = -10**9  # openSegment forgets the last weak peak
@@ -142,10 +166,68 @@ class Replay:
             rate_nuclei = rate_nuclei * decay + counts[1][0]
             rate_seconds = rate_seconds * decay + s[2]
             rate = rate_nuclei / rate_seconds if rate_seconds > 0 else 0
-            strong, weak = counts[0] if rate > fast else counts[2] if rate < slow else counts[1]
-            soft += strong + ww * weak
-        return math.floor(soft + 0.5)  # Swift's .rounded(): halves away from zero
+            out.append((rate, np.array([c[0] for c in counts] + [c[1] for c in counts], dtype=float)))
+        return out
 
+
+def knot_weights(rate):
+    """Linear interpolation weights over KNOTS (nearest knot outside them), as SyllableBlend.syllables does."""
+    r = min(max(rate, KNOTS[0]), KNOTS[-1])
+    i = 0
+    while i < len(KNOTS) - 2 and r >= KNOTS[i + 1]:
+        i += 1
+    a = (r - KNOTS[i]) / (KNOTS[i + 1] - KNOTS[i])
+    w = np.zeros(len(KNOTS))
+    w[i], w[i + 1] = 1 - a, a
+    return w
+
+
+def blend_count(segments, blend):
+    soft = sum(max(0.0, float(c @ blend @ knot_weights(rate))) for rate, c in segments)
+    return math.floor(soft + 0.5)  # Swift's .rounded(): halves away from zero
+
+
+def fit_blend(items, segcounts, ridge=RIDGE):
+    """Ridge regression of the true count on the knot-weighted counts over the tune split, each group weighted
+    equally, relative error (rows divided by the truth), pulled towards the hard switch it replaced."""
+    tune = [it for it in items if it["split"] == "tune"]
+    per_group = defaultdict(int)
+    for it in tune:
+        per_group[it["groups"][0]] += 1
+    rows, weights = [], []
+    for it in tune:
+        x = sum(np.outer(c, knot_weights(rate)).ravel() for rate, c in segcounts[it["path"]]) if segcounts[it["path"]] \
+            else np.zeros(6 * len(KNOTS))
+        rows.append(x / it["truth"])
+        weights.append(1 / per_group[it["groups"][0]])
+    w = np.sqrt(np.array(weights) / np.mean(weights))
+    prior = np.zeros((6, len(KNOTS)))
+    for j, r in enumerate(KNOTS):
+        d = 0 if r > PRIOR_FAST else 2 if r < PRIOR_SLOW else 1
+        prior[d, j], prior[3 + d, j] = 1, 0.5
+    # At every knot the three strong weights add up to 1: where the detectors agree (clear syllables) the blend
+    # counts exactly what they count, and only their disagreements and the weak peaks are weighed.
+    agree = np.zeros((len(KNOTS), prior.size))
+    for j in range(len(KNOTS)):
+        agree[j, [d * len(KNOTS) + j for d in range(3)]] = 1
+    a = np.vstack([np.array(rows) * w[:, None], math.sqrt(ridge) * np.eye(prior.size), 1e3 * agree])
+    b = np.concatenate([w, math.sqrt(ridge) * prior.ravel(), 1e3 * np.ones(len(KNOTS))])
+    return np.linalg.lstsq(a, b, rcond=None)[0].reshape(6, len(KNOTS)).round(3)
+
+
+def load_dump(attune, paths, cache, refresh, jobs):
+    if os.path.exists(cache) and not refresh:
+        with open(cache, "rb") as f:
+            data = pickle.load(f)
+        if set(paths) <= set(data):
+            return data
+    print(f"running attune on {len(paths)} files ...", file=sys.stderr)
+    with ThreadPoolExecutor(jobs) as ex:
+        data = dict(zip(paths, ex.map(lambda p: dump(attune, p), paths)))
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache, "wb") as f:
+        pickle.dump(data, f)
+    return data
 
 CORE = lambda g: "noise" not in g and "EmoDB" not in g  # noqa: E731  (the groups the requirement names)
 
@@ -163,13 +245,23 @@ def score(items, counts):
     return worst + 0.5 * mean, table
 
 
-def show(label, table):
+def show(label, table, heldout=None):
     print(label)
     for g in sorted(table["tune"]):
         a, b = table["tune"][g], table["test"].get(g, (float("nan"), float("nan")))
-        print(f"    {g:34s} tune {a[0]:5.1f}%   test {b[0]:5.1f}% ({b[1]:+5.1f}%)")
+        line = f"    {g:34s} tune {a[0]:5.1f}%   test {b[0]:5.1f}% ({b[1]:+5.1f}%)"
+        if heldout and g in heldout:
+            line += f"   held-out {heldout[g][0]:5.1f}% ({heldout[g][1]:+5.1f}%)"
+        print(line)
     for sp in ("tune", "test"):
         print(f"    worst required group, {sp}: {max(m for g, (m, _) in table[sp].items() if CORE(g)):.1f}%")
+    if heldout:
+        print(f"    worst required group, held-out: {max(m for g, (m, _) in heldout.items() if CORE(g)):.1f}%")
+
+
+def swift_literal(blend):
+    rows = ",\n".join("        [" + ", ".join(f"{x:.3f}" for x in row) + "]" for row in blend)
+    return f"    var weights: [[Double]] = [\n{rows},\n    ]"
 
 
 def main():
@@ -179,46 +271,59 @@ def main():
     ap.add_argument("--cache", default=os.path.join(REPO, "out", "rate_fit", "frames.pkl"), help="dump cache")
     ap.add_argument("--refresh", action="store_true", help="rerun attune even when the dump is cached")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--top", type=int, default=5, help="settings to print")
-    ap.add_argument("--no-grid", action="store_true", help="only check the replay and show the built-in constants")
+    ap.add_argument("--fit-blend", action="store_true", help="fit SyllableBlend's weights on the tune split")
+    ap.add_argument("--heldout", action="store_true", help="also score on the held-out corpus (rate_eval.py --heldout)")
+    ap.add_argument("--grid", action="store_true", help="search the detector constants, fitting a blend for each")
+    ap.add_argument("--top", type=int, default=5, help="settings to print with --grid")
     args = ap.parse_args()
 
     items, _ = rate_eval_corpus.build(args.workdir, include_noisy=True, jobs=args.jobs)
     paths = sorted({it["path"] for it in items})
-    if os.path.exists(args.cache) and not args.refresh:
-        with open(args.cache, "rb") as f:
-            data = pickle.load(f)
-    else:
-        print(f"running attune on {len(paths)} files ...", file=sys.stderr)
-        with ThreadPoolExecutor(args.jobs) as ex:
-            data = dict(zip(paths, ex.map(lambda p: dump(args.attune, p), paths)))
-        os.makedirs(os.path.dirname(args.cache), exist_ok=True)
-        with open(args.cache, "wb") as f:
-            pickle.dump(data, f)
+    data = load_dump(args.attune, paths, args.cache, args.refresh, args.jobs)
     replay = Replay(data)
+    held_items, held = [], None
+    if args.heldout:
+        held_items, _ = rate_eval_corpus.build(os.path.join(REPO, "out", "rate_eval_heldout"), jobs=args.jobs, heldout=True)
+        held_paths = sorted({it["path"] for it in held_items})
+        held = Replay(load_dump(args.attune, held_paths, args.cache.replace(".pkl", "_heldout.pkl"), args.refresh, args.jobs))
 
-    current = {p: replay.file_count(p, **CURRENT) for p in paths}
+    def evaluate(cfg, blend):
+        obj, table = score(items, {p: blend_count(replay.segment_counts(p, **cfg), blend) for p in paths})
+        held_table = None
+        if held:
+            errs = defaultdict(list)
+            for it in held_items:
+                e = (blend_count(held.segment_counts(it["path"], **cfg), blend) - it["truth"]) / it["truth"]
+                for g in it["groups"]:
+                    errs[g].append(e)
+            held_table = {g: (np.mean(np.abs(v)) * 100, np.mean(v) * 100) for g, v in errs.items()}
+        return obj, table, held_table
+
+    current = {p: blend_count(replay.segment_counts(p, **CURRENT), BLEND) for p in paths}
     mismatch = sum(1 for p in paths if current[p] != data[p][2])
     print(f"replay vs binary with the built-in constants: {mismatch} of {len(paths)} files differ "
           f"(0 expected unless the binary has other constants)")
-    _, table = score(items, current)
-    show("built-in constants:", table)
+    _, table, held_table = evaluate(CURRENT, BLEND)
+    show("built-in constants:", table, held_table)
 
-    if args.no_grid:
+    if args.fit_blend:
+        blend = fit_blend(items, {p: replay.segment_counts(p, **CURRENT) for p in paths})
+        _, table, held_table = evaluate(CURRENT, blend)
+        show("fitted blend (SyllableBlend.weights):\n" + swift_literal(blend), table, held_table)
+
+    if not args.grid:
         return
-    grid = itertools.product((1.5, 2.0), ((3.0, 10), (3.0, 8)), (5.0, 5.5, 6.0), (4.0, 4.5, 5.0),
-                             ((0.75, 0.5), (1.0, 0.5)), (2, 3, 4), (0.45, 0.5, 0.55, 9.0))
+    grid = itertools.product((1.5, 2.0), ((3.0, 10), (3.0, 8)), (0.75, 1.0), (2, 3, 4), (0.45, 0.5, 0.55, 9.0))
     results = []
-    for sharp, (smooth, smooth_frames), fast, slow, (weak_db, ww), reach, periodicity in grid:
-        if slow > fast:
-            continue
-        cfg = dict(regimes=((RAW, sharp, 5), (E5, 2.0, 5), (E9, smooth, smooth_frames)), fast=fast, slow=slow,
-                   weak_db=weak_db, ww=ww, reach=reach, periodicity=periodicity)
-        obj, table = score(items, {p: replay.file_count(p, **cfg) for p in paths})
-        results.append((obj, cfg, table))
+    for sharp, (smooth, smooth_frames), weak_db, reach, periodicity in grid:
+        cfg = dict(regimes=((RAW, sharp, 5), (E5, 2.0, 5), (E9, smooth, smooth_frames)), weak_db=weak_db, reach=reach,
+                   periodicity=periodicity)
+        blend = fit_blend(items, {p: replay.segment_counts(p, **cfg) for p in paths})
+        obj, table, held_table = evaluate(cfg, blend)
+        results.append((obj, cfg, blend, table, held_table))
     results.sort(key=lambda r: r[0])
-    for obj, cfg, table in results[: args.top]:
-        show(f"objective {obj:.2f}: {cfg}", table)
+    for obj, cfg, blend, table, held_table in results[: args.top]:
+        show(f"objective {obj:.2f}: {cfg}\n" + swift_literal(blend), table, held_table)
 
 
 if __name__ == "__main__":

@@ -73,18 +73,16 @@ struct ActivityParameters: Sendable {
     var prominenceWindow = 20
     /// …at least `minNucleusFrames` after the previous nucleus (the higher of two closer ones wins)…
     var minNucleusFrames = 5
-    /// Three detectors run side by side on differently smoothed envelopes (unsmoothed, 5 and 9 taps); the middle
-    /// one's rate over recent speech picks whose count a segment gets: above `fastRate` syllables/s the sharp one
-    /// (fast speech blurs the dips the middle one needs, so it looks at the raw envelope with a lower
-    /// prominence), below `slowRate` the smooth one (slow, drawn-out vowels and Vietnamese contour tones wobble
-    /// enough to fake extra peaks, so it wants 3 dB and 100 ms spacing).
-    /// Values chosen by grid search on the tune split (Tools/rate_fit.py).
+    /// Three detectors run side by side on differently smoothed envelopes (unsmoothed, 5 and 9 taps). The sharp
+    /// one looks at the raw envelope with a lower prominence, because fast speech blurs the dips the others need;
+    /// the smooth one wants 3 dB and 100 ms spacing, because slow, drawn-out vowels and Vietnamese contour tones
+    /// wobble enough to fake extra peaks. How much each one's count is worth depends on the speaking rate:
+    /// see ``SyllableBlend``. Values chosen on the tune split (Tools/rate_fit.py).
     var sharpProminenceDB: Float = 1.5
     var sharpMinNucleusFrames = 5
     var smoothProminenceDB: Float = 3
     var smoothMinNucleusFrames = 10
-    var fastRate: Double = 5.5
-    var slowRate: Double = 5.0
+    var blend = SyllableBlend()
     /// Seconds of speech the rate estimate remembers.
     var rateMemorySeconds: Double = 5
     /// …no more than this far below the loudest recent band level…
@@ -96,11 +94,10 @@ struct ActivityParameters: Sendable {
     /// still sees them.
     var periodicityGate: Float = 0.5
     var voicingReach = 3
-    /// Peaks with prominence from this up to the detector's threshold are weak nuclei (see ``NucleusDetector``);
-    /// each counts `weakWeight` of a syllable: about half of them are unstressed syllables whose dip is shallow
-    /// beside a liquid or nasal, the rest are wobbles (fitted on the tune split by Tools/rate_fit.py).
+    /// Peaks with prominence from this up to the detector's threshold are weak nuclei (see ``NucleusDetector``):
+    /// some are unstressed syllables whose dip is shallow beside a liquid or nasal, the rest are wobbles, so
+    /// ``SyllableBlend`` gives them their own weights.
     var weakProminenceDB: Float = 0.75
-    var weakWeight: Double = 0.5
 
     init() {}
 }
@@ -125,10 +122,11 @@ struct ActivityParameters: Sendable {
 ///    dips on both sides, within ±200 ms — inside speech, within 25 dB of the recent envelope peak, and periodic
 ///    within ±30 ms (voiced, or a normalised autocorrelation peak of at least 0.5) once the pitch tracker has
 ///    shown it reports voicing. Three detectors run on the raw
-///    envelope and on 5- and 9-frame smoothings (1.5, 2 and 3 dB; 50, 50 and 100 ms minimum spacing); the
-///    syllable rate of recent speech by the middle one (decaying over ~5 s of speech) picks whose count each
-///    segment gets, so the detector adapts to fast and slow speakers. Weaker peaks (0.75 dB up to the
-///    detector's threshold) count half a syllable each; fractions carry over from segment to segment.
+///    envelope and on 5- and 9-frame smoothings (1.5, 2 and 3 dB; 50, 50 and 100 ms minimum spacing), each also
+///    counting weaker peaks (0.75 dB up to its threshold) apart. A segment's syllables are a weighted sum of
+///    the six counts whose weights depend on the syllable rate of recent speech by the middle detector (decaying
+///    over ~5 s of speech), so the counter adapts to fast and slow speakers (``SyllableBlend``). Fractions carry
+///    over from segment to segment.
 ///    Unlike De Jong & Wempe (2009), who look only at the dip after a peak of broadband intensity, the
 ///    two-sided prominence on sub-band levels ignores fricative and burst energy, sees nasals and liquids that
 ///    empty one band, and does not split a vowel whose level sags on one side.
@@ -162,6 +160,8 @@ public final class SpeechActivityAnalyzer {
     private var rateNuclei: Double = 0
     private var rateSeconds: Double = 0
     private let speech: UnsafeMutableBufferPointer<Bool>
+    /// ``SyllableBlend/table`` of the parameters.
+    private let blendTable: UnsafeMutableBufferPointer<Double>
 
     // Minimum statistics.
     private let blockMinima: UnsafeMutableBufferPointer<Float>
@@ -216,6 +216,9 @@ public final class SpeechActivityAnalyzer {
                      NucleusDetector(prominenceDB: parameters.prominenceDB, minFrames: parameters.minNucleusFrames, weakProminenceDB: parameters.weakProminenceDB),
                      NucleusDetector(prominenceDB: parameters.smoothProminenceDB, minFrames: parameters.smoothMinNucleusFrames, weakProminenceDB: parameters.weakProminenceDB))
         speech = .allocate(capacity: capacity); speech.initialize(repeating: false)
+        let table = parameters.blend.table
+        precondition(table.count == 7 * parameters.blend.knots.count && parameters.blend.knots.count >= 2, "SyllableBlend needs six weight rows of one weight per knot")
+        blendTable = .allocate(capacity: table.count); _ = blendTable.initialize(from: table)
         blockMinima = .allocate(capacity: parameters.floorBlocks); blockMinima.initialize(repeating: .greatestFiniteMagnitude)
         f0Floor = Float(settings.pitchFloor)
         let bins = Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1
@@ -224,7 +227,7 @@ public final class SpeechActivityAnalyzer {
     }
 
     deinit {
-        ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate()
+        ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate(); blendTable.deallocate()
         envelopes.0.deallocate(); envelopes.1.deallocate(); envelopes.2.deallocate()
         blockMinima.deallocate(); segmentF0.deallocate(); totalF0.deallocate()
     }
@@ -431,9 +434,10 @@ public final class SpeechActivityAnalyzer {
         rateNuclei = rateNuclei * decay + Double(detectors.1.count)
         rateSeconds = rateSeconds * decay + duration
         let rate = rateSeconds > 0 ? rateNuclei / rateSeconds : 0
-        let chosen = rate > params.fastRate ? detectors.0 : rate < params.slowRate ? detectors.2 : detectors.1
         let before = softSyllables.rounded()
-        softSyllables += Double(chosen.count) + params.weakWeight * Double(chosen.weak)
+        softSyllables += SyllableBlend.syllables(table: blendTable, rate: rate,
+                                                 counts: (detectors.0.count, detectors.1.count, detectors.2.count,
+                                                          detectors.0.weak, detectors.1.weak, detectors.2.weak))
         let segmentSyllables = Int(softSyllables.rounded() - before)
         if let trace = tuningTrace {
             let line = "SYLFEAT \(segmentStart) \(segmentLast) \(duration) \(segmentFrames) \(segmentVoiced) \(rate) \(detectors.0.count) \(detectors.1.count) \(detectors.2.count) \(detectors.0.weak) \(detectors.1.weak) \(detectors.2.weak)\n"
@@ -474,6 +478,59 @@ public final class SpeechActivityAnalyzer {
     private func percentile(_ histogram: UnsafeMutableBufferPointer<Int32>, count: Int, _ p: Double) -> Float {
         let b = percentileBin(histogram, count: count, p)
         return f0Floor * exp2f((Float(b) + 0.5) / 120)
+    }
+}
+
+/// How a segment's syllables follow from its detectors' counts: a weighted sum of the strong and weak peak counts of
+/// the sharp, middle and smooth detectors, with weights that move linearly between speaking-rate knots.
+///
+/// A hard switch between detectors at fixed rates made errors of opposite sign on either side of each threshold,
+/// and which detector is right at a given rate varies from voice to voice, so the counts are blended instead.
+/// The weights are a ridge regression (towards such a switch) of the true syllable counts on the six counts,
+/// fitted on the tune split of Tools/rate_eval.py's corpus by `Tools/rate_fit.py --fit-blend`; they are checked on
+/// the test split and on a held-out corpus of other sentences, voices and rates (`Tools/rate_eval.py --heldout`).
+/// Some weights are negative (a detector's count corrects another's where they overlap); a segment never counts
+/// below zero.
+struct SyllableBlend: Sendable {
+    /// Rates (syllables per second by the middle detector) where the weights below hold exactly, ascending.
+    var knots: [Double] = [3.0, 4.5, 6.0, 7.5, 9.0]
+    /// Weights per knot of: sharp, middle, smooth strong counts, then sharp, middle, smooth weak counts. At each
+    /// knot the three strong weights add up to 1, so where the detectors agree (clear syllables) the blend counts
+    /// exactly what they count; only their disagreements and the weak peaks are weighed.
+    var weights: [[Double]] = [
+        [0.051, 0.149, 0.657, 0.933, 0.833],
+        [0.357, -0.094, 0.051, 0.088, 0.203],
+        [0.592, 0.945, 0.292, -0.021, -0.036],
+        [-0.053, 0.074, 0.264, 0.503, 0.372],
+        [0.042, 0.276, 0.441, 0.146, 0.013],
+        [0.099, 0.861, 0.313, 0.365, 0.091],
+    ]
+
+    /// Knots, then the weights row by row, for ``syllables(table:rate:counts:)``.
+    var table: [Double] { knots + weights.flatMap { $0 } }
+
+    /// Syllables of a segment from its detectors' counts (sharp, middle, smooth strong; then weak) at the recent
+    /// speaking rate, from a ``table`` kept in preallocated storage: the segment path must not touch the heap.
+    static func syllables(table: UnsafeMutableBufferPointer<Double>, rate: Double, counts: (Int, Int, Int, Int, Int, Int)) -> Double {
+        let k = table.count / 7
+        // Outside the knots the nearest knot's weights hold.
+        let r = min(max(rate, table[0]), table[k - 1])
+        var i = 0
+        while i < k - 2 && r >= table[i + 1] { i += 1 }
+        let a = (r - table[i]) / (table[i + 1] - table[i])
+        let at = (knots: k, knot: i, fraction: a)
+        let total = term(table, at, 0, counts.0) + term(table, at, 1, counts.1) + term(table, at, 2, counts.2)
+            + term(table, at, 3, counts.3) + term(table, at, 4, counts.4) + term(table, at, 5, counts.5)
+        return max(0, total)
+    }
+
+    /// One count times its row's weight, interpolated between knots `at.knot` and `at.knot + 1`. A static function
+    /// rather than a closure: a closure capturing a `var` boxes it on the heap in debug builds.
+    @inline(__always)
+    private static func term(_ table: UnsafeMutableBufferPointer<Double>, _ at: (knots: Int, knot: Int, fraction: Double),
+                             _ row: Int, _ count: Int) -> Double {
+        let base = at.knots * (row + 1) + at.knot
+        return Double(count) * ((1 - at.fraction) * table[base] + at.fraction * table[base + 1])
     }
 }
 
