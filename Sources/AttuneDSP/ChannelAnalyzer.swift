@@ -19,8 +19,7 @@ public final class ChannelAnalyzer {
         pitch = PitchTracker(settings: settings)
         activity = SpeechActivityAnalyzer(settings: settings)
         framer = Framer(hop: settings.hopSize, maxWindow: max(levels.windowLength, pitch.windowLength))
-        pending = .allocate(capacity: pitch.latency + 2)
-        pending.initialize(repeating: FrameFeatures(index: -1))
+        pending = .allocate(pitch.latency + 2, filledWith: FrameFeatures(index: -1))
     }
 
     deinit { pending.deallocate() }

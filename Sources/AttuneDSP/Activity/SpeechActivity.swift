@@ -207,23 +207,22 @@ public final class SpeechActivityAnalyzer {
         var capacity = 1
         while capacity < lookAhead + parameters.prominenceWindow + 8 { capacity <<= 1 }
         mask = capacity - 1
-        ring = .allocate(capacity: capacity); ring.initialize(repeating: FrameFeatures(index: -1))
-        raw = .allocate(capacity: capacity); raw.initialize(repeating: false)
-        qualified = .allocate(capacity: capacity); qualified.initialize(repeating: false)
-        envelopes = (.allocate(capacity: capacity), .allocate(capacity: capacity), .allocate(capacity: capacity))
-        envelopes.0.initialize(repeating: silenceDB); envelopes.1.initialize(repeating: silenceDB); envelopes.2.initialize(repeating: silenceDB)
+        ring = .allocate(capacity, filledWith: FrameFeatures(index: -1))
+        raw = .allocate(capacity, filledWith: false)
+        qualified = .allocate(capacity, filledWith: false)
+        envelopes = (.allocate(capacity, filledWith: silenceDB), .allocate(capacity, filledWith: silenceDB), .allocate(capacity, filledWith: silenceDB))
         detectors = (NucleusDetector(prominenceDB: parameters.sharpProminenceDB, minFrames: parameters.sharpMinNucleusFrames, weakProminenceDB: parameters.weakProminenceDB),
                      NucleusDetector(prominenceDB: parameters.prominenceDB, minFrames: parameters.minNucleusFrames, weakProminenceDB: parameters.weakProminenceDB),
                      NucleusDetector(prominenceDB: parameters.smoothProminenceDB, minFrames: parameters.smoothMinNucleusFrames, weakProminenceDB: parameters.weakProminenceDB))
-        speech = .allocate(capacity: capacity); speech.initialize(repeating: false)
+        speech = .allocate(capacity, filledWith: false)
         let table = parameters.blend.table
         precondition(table.count == 7 * parameters.blend.knots.count && parameters.blend.knots.count >= 2, "SyllableBlend needs six weight rows of one weight per knot")
-        blendTable = .allocate(capacity: table.count); _ = blendTable.initialize(from: table)
-        blockMinima = .allocate(capacity: parameters.floorBlocks); blockMinima.initialize(repeating: .greatestFiniteMagnitude)
+        blendTable = .allocate(copying: table)
+        blockMinima = .allocate(parameters.floorBlocks, filledWith: .greatestFiniteMagnitude)
         f0Floor = Float(settings.pitchFloor)
         let bins = Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1
-        segmentF0 = .allocate(capacity: bins); segmentF0.initialize(repeating: 0)
-        totalF0 = .allocate(capacity: bins); totalF0.initialize(repeating: 0)
+        segmentF0 = .allocate(bins, filledWith: 0)
+        totalF0 = .allocate(bins, filledWith: 0)
     }
 
     deinit {

@@ -31,8 +31,7 @@ public final class Framer {
         self.maxWindow = maxWindow
         reach = (maxWindow + 1) / 2
         // Room for one full window plus a hop, twice, so the history moves back at most once per hop.
-        storage = .allocate(capacity: 2 * (maxWindow + 2 * hop) + 2 * reach)
-        storage.initialize(repeating: 0)
+        storage = .allocate(2 * (maxWindow + 2 * hop) + 2 * reach, filledWith: 0)
         filled = reach          // the zeros before the stream
         origin = -reach
     }

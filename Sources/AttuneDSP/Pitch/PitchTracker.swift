@@ -232,8 +232,7 @@ public final class PitchTracker {
         // a cut-off of 1.95 kHz; a Hamming window needs ≈ 3.3 · rate / 500 Hz taps for that transition.
         firHalf = factor == 1 ? 0 : Int((3.3 * Double(rate) / 500 / 2).rounded(.up))
         firPadded = (2 * firHalf + 1 + 7) & ~7
-        fir = .allocate(capacity: firPadded)
-        fir.initialize(repeating: 0)
+        fir = .allocate(firPadded, filledWith: 0)
         if factor == 1 {
             fir[0] = 1
         } else {
@@ -260,8 +259,7 @@ public final class PitchTracker {
         var ringSize = 1
         while ringSize < analysisLength + 2 * settings.hopSize { ringSize <<= 1 }
         // Mirrored (each sample stored at p and p + ringSize) so any analysis window is one contiguous run.
-        ring = .allocate(capacity: 2 * ringSize)
-        ring.initialize(repeating: 0)
+        ring = .allocate(2 * ringSize, filledWith: 0)
         ringMask = ringSize - 1
 
         let fftSize = fftLength
@@ -269,8 +267,7 @@ public final class PitchTracker {
         lowBandFirst = Int((45 * Double(fftSize) / search).rounded(.up))
         lowBandLast = Int(190 * Double(fftSize) / search)
 
-        hann = .allocate(capacity: (analysisLength + 7) & ~7)
-        hann.initialize(repeating: 0)
+        hann = .allocate((analysisLength + 7) & ~7, filledWith: 0)
         for i in 0..<analysisLength {
             hann[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(analysisLength)))
         }
@@ -282,12 +279,10 @@ public final class PitchTracker {
         fft.inverse()
         let w0 = fft.real[0]
         for lag in 0..<rLength { windowACInverse[lag] = w0 / fft.real[lag] }
-        rStorage = .allocate(capacity: rLength + Self.sincDepth)
-        rStorage.initialize(repeating: 0)
+        rStorage = .allocate(rLength + Self.sincDepth, filledWith: 0)
         r = rStorage.baseAddress! + Self.sincDepth
         let fullLength = analysisLength * factor
-        hannFull = .allocate(capacity: (fullLength + 7) & ~7)
-        hannFull.initialize(repeating: 0)
+        hannFull = .allocate((fullLength + 7) & ~7, filledWith: 0)
         var fullPower: Float = 0
         for i in 0..<fullLength {
             let w = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(fullLength)))
@@ -304,32 +299,19 @@ public final class PitchTracker {
         slots = slotCount
         slotMask = slotCount - 1
         stride = Self.maxCandidates + 1
-        candFrequency = .allocate(capacity: slots * stride)
-        candFrequency.initialize(repeating: 0)
-        candCorrelation = .allocate(capacity: slots * stride)
-        candCorrelation.initialize(repeating: 0)
-        candOctave = .allocate(capacity: slots * stride)
-        candOctave.initialize(repeating: 0)
-        candStrength = .allocate(capacity: slots * stride)
-        candStrength.initialize(repeating: 0)
-        candAboveWeight = .allocate(capacity: slots * stride)
-        candAboveWeight.initialize(repeating: 1)
-        backPointer = .allocate(capacity: slots * stride)
-        backPointer.initialize(repeating: 0)
-        candCount = .allocate(capacity: slots)
-        candCount.initialize(repeating: 1)
-        periodicity = .allocate(capacity: slots)
-        periodicity.initialize(repeating: 0)
-        bandWeight = .allocate(capacity: slots)
-        bandWeight.initialize(repeating: 1)
-        framePeak = .allocate(capacity: slots)
-        framePeak.initialize(repeating: 0)
-        score = .allocate(capacity: stride)
-        score.initialize(repeating: 0)
-        nextScore = .allocate(capacity: stride)
-        nextScore.initialize(repeating: 0)
-        path = .allocate(capacity: slots)
-        path.initialize(repeating: 0)
+        candFrequency = .allocate(slots * stride, filledWith: 0)
+        candCorrelation = .allocate(slots * stride, filledWith: 0)
+        candOctave = .allocate(slots * stride, filledWith: 0)
+        candStrength = .allocate(slots * stride, filledWith: 0)
+        candAboveWeight = .allocate(slots * stride, filledWith: 1)
+        backPointer = .allocate(slots * stride, filledWith: 0)
+        candCount = .allocate(slots, filledWith: 1)
+        periodicity = .allocate(slots, filledWith: 0)
+        bandWeight = .allocate(slots, filledWith: 1)
+        framePeak = .allocate(slots, filledWith: 0)
+        score = .allocate(stride, filledWith: 0)
+        nextScore = .allocate(stride, filledWith: 0)
+        path = .allocate(slots, filledWith: 0)
         // Half-life of 10 s: long pauses do not make the line noise look loud, one click does not mute a call.
         peakDecay = Float(pow(0.5, settings.hopSeconds / 10))
     }
