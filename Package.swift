@@ -30,10 +30,11 @@ let package = Package(
 
         // Counts malloc calls on the calling thread only, so tests can prove the per-frame path allocates nothing.
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
+        .target(name: "AttuneTestSupport", path: "Tests/AttuneTestSupport"),
         .testTarget(name: "AttuneDSPTests", dependencies: ["AttuneDSP", "CAllocCounter"]),
-        .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter"]),
+        .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter"]),
-        .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents"]),
+        .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
     ]
 )

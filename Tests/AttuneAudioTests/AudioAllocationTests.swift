@@ -1,4 +1,5 @@
 import AttuneAudio
+import AttuneTestSupport
 import CAllocCounter
 import CSndFile
 import Foundation

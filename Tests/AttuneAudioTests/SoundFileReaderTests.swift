@@ -1,4 +1,5 @@
 import AttuneAudio
+import AttuneTestSupport
 import CSndFile
 import Foundation
 import Testing

@@ -1,17 +1,7 @@
 import AttuneAudio
+import AttuneTestSupport
 import CSndFile
 import Foundation
-
-/// A fresh temporary directory per test, removed when the value goes away.
-final class TempDir {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "attune-audio-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
-}
 
 /// Deterministic test signal: channel c is a sine at 220·(c+1) Hz with amplitude 0.5.
 func testSignal(frames: Int, channels: Int, rate: Int) -> [Float] {

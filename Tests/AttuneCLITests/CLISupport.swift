@@ -1,4 +1,5 @@
 import AttuneEvents
+import AttuneTestSupport
 import Foundation
 import Testing
 
@@ -73,16 +74,6 @@ func runAttune(_ arguments: [String], stdin: Data? = nil) throws -> RunResult {
     return RunResult(status: process.terminationStatus,
                      stdout: try String(contentsOfFile: outPath, encoding: .utf8),
                      stderr: try String(contentsOfFile: errPath, encoding: .utf8))
-}
-
-final class TempDir {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "attune-cli-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
 }
 
 /// A canonical WAV file: 16-bit PCM (`float: false`) or 32-bit float, interleaved `samples`.

@@ -1,4 +1,5 @@
 import AttuneEvents
+import AttuneTestSupport
 import Foundation
 import Testing
 
