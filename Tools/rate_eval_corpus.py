@@ -162,6 +162,46 @@ def add_noise(src, dst, snr_db, seed):
     sf.write(dst, y, sr, subtype="PCM_16")
 
 
+def add_real_speech(workdir, items, tasks, unknown):
+    """Adds the real recordings: read English from pocketsphinx-testdata and, when present, acted German from EmoDB."""
+    # Real read speech: pocketsphinx test data with transcripts. Too few files to split: both splits report it.
+    for sub in ("librivox", "cards"):
+        tfile = os.path.join(PS_DATA, sub, "transcription" if sub == "librivox" else "cards.transcription")
+        if not os.path.exists(tfile):
+            continue
+        with open(tfile) as f:
+            for line in f:
+                m = re.match(r"\s*(.*?)\s*\((\S+)\)\s*$", line)
+                if not m:
+                    continue
+                text = m.group(1).replace("<s>", "").replace("</s>", "").strip()
+                wav = os.path.join(PS_DATA, sub, m.group(2) + ".wav")
+                if os.path.exists(wav):
+                    truth = english_syllables(text, unknown)
+                    for split in ("tune", "test"):
+                        items.append(dict(path=wav, truth=truth, split=split, text=text, groups=["real read EN (pocketsphinx)"]))
+                        items.append(dict(path=os.path.join(workdir, f"ps_{sub}_{m.group(2)}_tel.wav"), truth=truth, split=split,
+                                          text=text, groups=["real read EN tel (pocketsphinx)"], derive=("tel", wav)))
+    goforward = os.path.join(PS_DATA, "goforward.raw")
+    if os.path.exists(goforward):
+        wav = os.path.join(workdir, "ps_goforward.wav")
+        tasks.append((["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1", goforward, wav], wav))
+        for split in ("tune", "test"):
+            items.append(dict(path=wav, truth=english_syllables("go forward ten meters"), split=split,
+                              text="go forward ten meters", groups=["real read EN (pocketsphinx)"]))
+
+    # EmoDB: real acted German; only files holding the whole sentence (some were cut at 2 s).
+    labels = os.path.join(EMODB, "labels.csv")
+    if os.path.exists(labels):
+        with open(labels) as f:
+            for row in csv.DictReader(f):
+                if "truncated" in row["note"] or row["text_id"] not in EMODB_SYLLABLES:
+                    continue
+                split = "tune" if zlib.crc32(row["file"].encode()) % 2 == 0 else "test"
+                items.append(dict(path=os.path.join(EMODB, row["file"]), truth=EMODB_SYLLABLES[row["text_id"]], split=split,
+                                  text=row["text_id"], groups=["real acted DE (EmoDB)"]))
+
+
 def build(workdir, include_noisy=True, jobs=2, heldout=False):
     """Makes (or reuses) every file and returns the list of items.
 
@@ -214,42 +254,8 @@ def build(workdir, include_noisy=True, jobs=2, heldout=False):
             items.append(dict(meta, path=clean, groups=["flite EN clean", f"rate {band}"]))
             items.append(dict(meta, path=base + "_tel.wav", groups=["flite EN tel", f"rate {band}"], derive=("tel", clean)))
 
-    # Real read speech: pocketsphinx test data with transcripts. Too few files to split: both splits report it.
-    for sub in () if heldout else ("librivox", "cards"):
-        tfile = os.path.join(PS_DATA, sub, "transcription" if sub == "librivox" else "cards.transcription")
-        if not os.path.exists(tfile):
-            continue
-        with open(tfile) as f:
-            for line in f:
-                m = re.match(r"\s*(.*?)\s*\((\S+)\)\s*$", line)
-                if not m:
-                    continue
-                text = m.group(1).replace("<s>", "").replace("</s>", "").strip()
-                wav = os.path.join(PS_DATA, sub, m.group(2) + ".wav")
-                if os.path.exists(wav):
-                    truth = english_syllables(text, unknown)
-                    for split in ("tune", "test"):
-                        items.append(dict(path=wav, truth=truth, split=split, text=text, groups=["real read EN (pocketsphinx)"]))
-                        items.append(dict(path=os.path.join(workdir, f"ps_{sub}_{m.group(2)}_tel.wav"), truth=truth, split=split,
-                                          text=text, groups=["real read EN tel (pocketsphinx)"], derive=("tel", wav)))
-    goforward = os.path.join(PS_DATA, "goforward.raw")
-    if os.path.exists(goforward) and not heldout:
-        wav = os.path.join(workdir, "ps_goforward.wav")
-        tasks.append((["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1", goforward, wav], wav))
-        for split in ("tune", "test"):
-            items.append(dict(path=wav, truth=english_syllables("go forward ten meters"), split=split,
-                              text="go forward ten meters", groups=["real read EN (pocketsphinx)"]))
-
-    # EmoDB: real acted German; only files holding the whole sentence (some were cut at 2 s).
-    labels = os.path.join(EMODB, "labels.csv")
-    if os.path.exists(labels) and not heldout:
-        with open(labels) as f:
-            for row in csv.DictReader(f):
-                if "truncated" in row["note"] or row["text_id"] not in EMODB_SYLLABLES:
-                    continue
-                split = "tune" if zlib.crc32(row["file"].encode()) % 2 == 0 else "test"
-                items.append(dict(path=os.path.join(EMODB, row["file"]), truth=EMODB_SYLLABLES[row["text_id"]], split=split,
-                                  text=row["text_id"], groups=["real acted DE (EmoDB)"]))
+    if not heldout:  # the real recordings are the same files either way
+        add_real_speech(workdir, items, tasks, unknown)
 
     def do_task(t):
         cmd, out = t
