@@ -35,6 +35,12 @@ public final class InMemorySource: AudioSource {
     /// Frames held.
     public var frameCount: Int { samples.count / channelCount }
 
+    /// The samples of one channel, de-interleaved.
+    public func channel(_ c: Int) -> [Float] {
+        precondition(c >= 0 && c < channelCount, "InMemorySource: no channel \(c) in \(channelCount)")
+        return stride(from: c, to: samples.count, by: channelCount).map { samples[$0] }
+    }
+
     /// Starts reading from the beginning again.
     public func rewind() { position = 0 }
 

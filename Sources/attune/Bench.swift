@@ -11,7 +11,9 @@ struct Bench: ParsableCommand {
         abstract: "Time the full analysis (no frame output) on one core and report multiples of real time.",
         discussion: """
         Each file is decoded into memory first, so the figure is the analysis alone: resampling, framing, \
-        FFTs, pitch, levels, activity, syllables, segments and records. Prints one JSON line per file.
+        FFTs, pitch, levels, activity, syllables, segments and records. Prints one JSON line per file. \
+        With --stages the line also carries each stage's cost on the first channel, run alone: resample_us, \
+        levels_us, pitch_us and activity_us per frame.
         """
     )
 
@@ -20,6 +22,9 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Runs per file; the fastest is reported.")
     var runs: Int = 3
+
+    @Flag(help: "Also time each stage alone on the first channel (resample, levels, pitch, activity), in µs per frame.")
+    var stages = false
 
     func run() throws {
         guard runs >= 1 else { fail(64, "attune bench: --runs must be at least 1") }
@@ -48,6 +53,14 @@ struct Bench: ParsableCommand {
                 line.field("x_realtime_per_channel", seconds * Double(source.channelCount) / best, decimals: 1)
                 line.field("us_per_frame", best / hops * 1e6, decimals: 3)
                 line.field("records", records)
+                if stages {
+                    let profile = try StageProfile.measure(source, runs: runs)
+                    line.field("analysis_rate", profile.analysisRate)
+                    line.field("resample_us", profile.resample * 1e6, decimals: 3)
+                    line.field("levels_us", profile.levels * 1e6, decimals: 3)
+                    line.field("pitch_us", profile.pitch * 1e6, decimals: 3)
+                    line.field("activity_us", profile.activity * 1e6, decimals: 3)
+                }
                 line.end()
                 standardOutput.write(line.bytes)
                 standardOutput.flush()

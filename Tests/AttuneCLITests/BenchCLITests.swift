@@ -1,0 +1,53 @@
+import AttuneTestSupport
+import Foundation
+import Testing
+
+/// Runs the real `attune bench` binary: one JSON line per file, and with `--stages` each stage's cost.
+/// The figures themselves depend on the machine and the build, so only their presence and sense are checked.
+@Suite("BenchCLI")
+struct BenchCLITests {
+    func object(_ line: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    @Test func stagesNameEveryStageAndTheRateTheyRanAt() throws {
+        let dir = TempDir()
+        // 44.1 kHz is resampled to 16 kHz, so every stage, the resampler included, does work.
+        let path = dir.file("voice-44k.wav")
+        try wavData(rate: 44100, channels: 1, samples: AnalyzeCLITests.voiceLike(rate: 44100, seconds: 1)).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["bench", "--stages", "--runs", "1", path, AnalyzeCLITests.sampleCall])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stdoutLines.count == 2)
+        let resampled = try object(try #require(r.stdoutLines.first))
+        #expect(resampled["file"] as? String == path)
+        #expect(resampled["analysis_rate"] as? Int == 16000)
+        for key in ["resample_us", "levels_us", "pitch_us", "activity_us", "us_per_frame"] {
+            let v = try #require(resampled[key] as? Double, "\(key) missing")
+            #expect(v > 0, "\(key) = \(v)")
+        }
+        let call = try object(try #require(r.stdoutLines.last))
+        #expect(call["analysis_rate"] as? Int == 8000)
+        #expect(call["resample_us"] as? Double == 0, "8 kHz input is analysed as it is")
+    }
+
+    @Test func withoutStagesTheLineHasNoStageFields() throws {
+        let r = try runAttune(["bench", "--runs", "1", AnalyzeCLITests.sampleHello])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let line = try object(try #require(r.stdoutLines.first))
+        #expect(line["x_realtime"] is Double)
+        #expect(line["pitch_us"] == nil)
+    }
+
+    @Test func zeroRunsIsAUsageError() throws {
+        let r = try runAttune(["bench", "--runs", "0", AnalyzeCLITests.sampleHello])
+        #expect(r.status == 64)
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func missingFileIs66() throws {
+        let path = TempDir().file("gone.wav")
+        let r = try runAttune(["bench", "--stages", path])
+        #expect(r.status == 66)
+        #expect(r.stderr.contains(path))
+    }
+}
