@@ -52,9 +52,7 @@ public final class ChannelAnalyzer {
 
     @inline(__always)
     private func analyzeFrame(_ index: Int, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
-        let level = levels.measure(framer.window(length: levels.windowLength))
-        pending[index % pending.count] = FrameFeatures(index: index, energyDB: level.energyDB, bandEnergyDB: level.bandEnergyDB,
-                                                       nucleusEnvelopeDB: level.nucleusEnvelopeDB)
+        pending[index % pending.count] = FrameFeatures(index: index, levels: levels.measure(framer.window(length: levels.windowLength)))
         pitch.analyze(index: index, window: framer.window(length: pitch.windowLength)) { frame, f0, voicing in
             decide(frame, f0, voicing, onFrame: onFrame, onSegment: onSegment)
         }

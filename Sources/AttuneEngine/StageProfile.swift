@@ -21,7 +21,7 @@ public struct StageProfile: Sendable {
     /// Seconds per frame of ``SpeechActivityAnalyzer`` (voice activity, segments, syllables, statistics).
     public var activity: Double
 
-    /// Profiles `channel` of `source` (read from its start; the source is rewound first and left at its end).
+    /// Profiles `channel` of `source`: all of its samples, whatever the source's read position (which it leaves alone).
     public static func measure(_ source: InMemorySource, channel: Int = 0, runs: Int = 3) throws(AudioError) -> StageProfile {
         precondition(runs >= 1 && channel >= 0 && channel < source.channelCount)
         let rate = AnalysisSettings.analysisRate(forInputRate: source.sampleRate)
@@ -36,7 +36,7 @@ public struct StageProfile: Sendable {
                 let resampler = try Resampler(from: source.sampleRate, to: rate)
                 var out: [Float] = []
                 out.reserveCapacity(input.count * rate / source.sampleRate + Resampler.blockFrames)
-                resampleBest = min(resampleBest, time {
+                resampleBest = min(resampleBest, elapsedSeconds {
                     input.withUnsafeBufferPointer { all in
                         resampler.process(all, end: true) { out.append(contentsOf: $0) }
                     }
@@ -53,11 +53,9 @@ public struct StageProfile: Sendable {
             let framer = Framer(hop: settings.hopSize, maxWindow: meter.windowLength)
             var frames: [FrameFeatures] = []
             frames.reserveCapacity(audio.count / settings.hopSize + 2)
-            levelsBest = min(levelsBest, time {
+            levelsBest = min(levelsBest, elapsedSeconds {
                 let measure = { (k: Int) in
-                    let l = meter.measure(framer.window(length: meter.windowLength))
-                    frames.append(FrameFeatures(index: k, energyDB: l.energyDB, bandEnergyDB: l.bandEnergyDB,
-                                                nucleusEnvelopeDB: l.nucleusEnvelopeDB))
+                    frames.append(FrameFeatures(index: k, levels: meter.measure(framer.window(length: meter.windowLength))))
                 }
                 audio.withUnsafeBufferPointer { framer.push($0, onFrame: measure) }
                 framer.finish(onFrame: measure)
@@ -71,7 +69,7 @@ public struct StageProfile: Sendable {
             let tracker = PitchTracker(settings: settings)
             let framer = Framer(hop: settings.hopSize, maxWindow: tracker.windowLength)
             frames = levelFrames
-            pitchBest = min(pitchBest, time {
+            pitchBest = min(pitchBest, elapsedSeconds {
                 let decided = { (k: Int, f0: Float, voicing: Float) in
                     if k < frames.count { frames[k].f0 = f0; frames[k].voicing = voicing }
                 }
@@ -86,22 +84,14 @@ public struct StageProfile: Sendable {
         let seconds = Double(audio.count) / Double(rate)
         for _ in 0..<runs {
             let activity = SpeechActivityAnalyzer(settings: settings)
-            var out = 0
-            activityBest = min(activityBest, time {
-                for f in frames { activity.process(f, onFrame: { _ in out += 1 }, onSegment: { _ in }) }
-                activity.finish(durationSeconds: seconds, onFrame: { _ in out += 1 }, onSegment: { _ in })
+            activityBest = min(activityBest, elapsedSeconds {
+                for f in frames { activity.process(f, onFrame: { _ in }, onSegment: { _ in }) }
+                activity.finish(durationSeconds: seconds, onFrame: { _ in }, onSegment: { _ in })
             })
         }
 
         let n = Double(max(frames.count, 1))
         return StageProfile(frames: frames.count, analysisRate: rate, resample: resampleBest / n, levels: levelsBest / n,
                             pitch: pitchBest / n, activity: activityBest / n)
-    }
-
-    private static func time(_ body: () -> Void) -> Double {
-        let start = ContinuousClock.now
-        body()
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 }

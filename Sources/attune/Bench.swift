@@ -2,9 +2,6 @@ import ArgumentParser
 import AttuneAudio
 import AttuneEngine
 import AttuneEvents
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,9 +34,9 @@ struct Bench: ParsableCommand {
                 for _ in 0..<runs {
                     source.rewind()
                     records = 0
-                    let start = monotonicSeconds()
-                    _ = try OfflineAnalysis(options: AnalysisOptions(call: "bench")).run(source) { _ in records += 1 }
-                    best = min(best, monotonicSeconds() - start)
+                    best = min(best, try elapsedSeconds { () throws(AudioError) in
+                        _ = try OfflineAnalysis(options: AnalysisOptions(call: "bench")).run(source) { _ in records += 1 }
+                    })
                 }
                 let hops = seconds * 100 * Double(source.channelCount)
                 var line = JSONLine()
@@ -69,10 +66,4 @@ struct Bench: ParsableCommand {
             }
         }
     }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -14,6 +14,9 @@ import Foundation
 /// Levels are dBFS by AES17: the mean square is doubled so a full-scale sine reads 0 dB. A window of digital
 /// silence reads ``silenceDB``.
 public final class LevelMeter {
+    /// One frame's levels, as ``measure(_:)`` returns them.
+    public typealias Reading = (energyDB: Float, bandEnergyDB: Float, nucleusEnvelopeDB: Float)
+
     /// Samples of the window ``measure(_:)`` wants, centred on the frame: three hops (30 ms).
     public let windowLength: Int
     private let hop: Int
@@ -47,7 +50,7 @@ public final class LevelMeter {
     /// Call once per frame, in frame order, with windows `windowLength` long that advance by one hop each call
     /// (as ``Framer`` gives them).
     @inline(__always)
-    public func measure(_ window: UnsafeBufferPointer<Float>) -> (energyDB: Float, bandEnergyDB: Float, nucleusEnvelopeDB: Float) {
+    public func measure(_ window: UnsafeBufferPointer<Float>) -> Reading {
         let n = min(hop, window.count)
         let base = window.baseAddress! + (window.count - n)
         var acc = SIMD8<Float>.zero

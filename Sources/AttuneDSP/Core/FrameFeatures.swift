@@ -30,6 +30,12 @@ public struct FrameFeatures: Sendable, Equatable {
         self.speech = speech
     }
 
+    /// A frame the level meter has measured and the pitch tracker has not yet decided.
+    @inline(__always)
+    public init(index: Int, levels: LevelMeter.Reading) {
+        self.init(index: index, energyDB: levels.energyDB, bandEnergyDB: levels.bandEnergyDB, nucleusEnvelopeDB: levels.nucleusEnvelopeDB)
+    }
+
     /// Whether the pitch tracker found a fundamental.
     public var isVoiced: Bool { f0 > 0 }
 }
