@@ -39,6 +39,12 @@ GROUP_ORDER = ["espeak EN clean", "espeak EN tel", "espeak VI clean", "espeak VI
                "rate slow", "rate normal", "rate fast", "rate very fast"]
 
 
+def required(group):
+    """The groups the speech-rate requirement names: synthetic English and Vietnamese, clean and telephone, by
+    rate band, and real read English. Noisy copies and EmoDB's acted German are reported beside them."""
+    return "noise" not in group and "EmoDB" not in group
+
+
 def build_attune(scratch):
     print(f"building attune (release, scratch path {scratch}) ...", file=sys.stderr)
     subprocess.run(["swift", "build", "-c", "release", "--product", "attune", "--scratch-path", scratch],
@@ -129,11 +135,14 @@ def main():
         head += f" | {'DeJong MAPE':>11s} {'signed':>7s}"
     print(head)
     print("-" * len(head))
-    worst_mape = 0.0
+    worst_mape, worst_extra = 0.0, 0.0
     for g in names:
         rows = groups[g]
         m, s = stats(rows, "attune")
-        worst_mape = max(worst_mape, m)
+        if required(g):
+            worst_mape = max(worst_mape, m)
+        else:
+            worst_extra = max(worst_extra, m)
         line = f"{g:34s} {len(rows):5d} | {m:10.1f}% {s:+6.1f}%"
         if not args.no_baseline:
             bm, bs = stats(rows, "dejong")
@@ -146,7 +155,9 @@ def main():
         line += f" | {bm:10.1f}% {bs:+6.1f}%"
     print("-" * len(head))
     print(line)
-    print(f"worst group MAPE (attune): {worst_mape:.1f}%  (target <= 8% in every group)")
+    print(f"worst group MAPE (attune): {worst_mape:.1f}%  (target <= 8% in every group the issue names)")
+    if worst_extra:
+        print(f"worst extra group (noise, German acted speech; no target): {worst_extra:.1f}%")
 
     if args.worst:
         ranked = sorted(results, key=lambda r: -abs(r["attune"] - r["truth"]) / r["truth"])

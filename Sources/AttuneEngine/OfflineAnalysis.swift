@@ -30,7 +30,7 @@ public struct AnalysisOptions: Sendable {
     /// Words to attach to the segments they fall in (by each word's midpoint).
     public var transcript: Transcript?
 
-    /// Receives the syllable counter's tuning lines (Tools/rate_fit.py); nil in production.
+    /// Receives the syllable counter's tuning lines (Tools/rate_train.py); nil in production.
     public var syllableTuningTrace: (@Sendable (String) -> Void)?
 
     public init(call: String, frames: Bool = false, roles: [Role] = [], transcript: Transcript? = nil) {

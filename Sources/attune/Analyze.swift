@@ -53,7 +53,7 @@ struct Analyze: ParsableCommand {
             }
             var options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
             if ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil {
-                // Tools/rate_fit.py replays the syllable detectors from these lines.
+                // Tools/rate_train.py trains the syllable-nucleus model on these lines.
                 options.syllableTuningTrace = { standardError.write($0) }
             }
             var line = JSONLine()

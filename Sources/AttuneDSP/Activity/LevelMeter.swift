@@ -1,52 +1,53 @@
 import Foundation
 
-/// Broadband level, 300–2500 Hz band level and the syllable-nucleus envelope of each frame.
+/// Broadband level and a coarse spectrum (eight band levels) of each frame.
 ///
-/// Five band-passes (each a 2nd-order Butterworth high-pass then a 2nd-order Butterworth low-pass) run side by
+/// Eight band-passes (each a 2nd-order Butterworth high-pass then a 2nd-order Butterworth low-pass) run side by
 /// side in the lanes of one `SIMD8`, over the stream once: each call filters only the newest hop of its window
 /// (the samples no earlier call has seen) and keeps per-hop sums of squares, so a frame costs one hop of
 /// vector filtering instead of a whole window or an FFT. That is why ``measure(_:)`` must see every frame's
-/// window, in order. Lane 4 is the 300–2500 Hz band of ``FrameFeatures/bandEnergyDB``; lanes 0–3 are the
-/// sub-bands 250–700, 700–1400, 1400–2800 and 2800–3800 Hz (capped below Nyquist) whose mean level in dB is
-/// ``FrameFeatures/nucleusEnvelopeDB``: averaging in dB (a geometric mean of powers) lets a consonant that
-/// empties any one band — a nasal, a liquid, a glide — pull the envelope down between two vowels.
+/// window, in order. The bands split 250–3800 Hz into eight of equal width on a log scale (``bandEdges``),
+/// every corner capped below Nyquist, so a telephone line and a wide-band line give the same picture of a
+/// vowel: the syllable-nucleus model (``NucleusModel``) reads them.
 ///
 /// Levels are dBFS by AES17: the mean square is doubled so a full-scale sine reads 0 dB. A window of digital
 /// silence reads ``silenceDB``.
 public final class LevelMeter {
     /// One frame's levels, as ``measure(_:)`` returns them.
-    public typealias Reading = (energyDB: Float, bandEnergyDB: Float, nucleusEnvelopeDB: Float)
+    public typealias Reading = (energyDB: Float, bandsDB: SIMD8<Float>)
 
     /// Samples of the window ``measure(_:)`` wants, centred on the frame: three hops (30 ms).
     public let windowLength: Int
     private let hop: Int
-    /// Per-hop sums of squares of the last three hops: lane 0–4 band-passed, lane 5 raw, indexed by `hopCount % 3`.
+    /// Per-hop sums of squares of the last three hops, band-passed, indexed by `hopCount % 3`…
     private var sums: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) = (.zero, .zero, .zero)
+    /// …and of the raw signal.
+    private var rawSums: (Float, Float, Float) = (0, 0, 0)
     private var hopCount = 0
     private let hp: BiquadCoefficients
     private let lp: BiquadCoefficients
     private var hpState = BiquadState()
     private var lpState = BiquadState()
 
-    /// Edges of the five bands (Hz): four nucleus sub-bands, then the 300–2500 Hz band.
-    static let bandEdges: [(low: Double, high: Double)] = [(250, 700), (700, 1400), (1400, 2800), (2800, 3800), (300, 2500)]
+    /// Edges of the eight bands (Hz): 250 · (3800 / 250)^(i / 8), i = 0…8.
+    public static let bandEdges: [Double] = (0...8).map { 250 * pow(3800.0 / 250, Double($0) / 8) }
 
     public init(settings: AnalysisSettings) {
         hop = settings.hopSize
         windowLength = 3 * settings.hopSize
         let fs = Double(settings.sampleRate)
         var h = [BiquadCoefficients.Scalar](), l = [BiquadCoefficients.Scalar]()
-        for band in Self.bandEdges {
+        for b in 0..<8 {
             // Keep every corner below Nyquist for any rate the engine might be given.
-            let high = min(band.high, 0.45 * fs)
-            h.append(BiquadCoefficients.butterworth(highPass: true, cutoff: min(band.low, 0.5 * high), sampleRate: fs))
+            let high = min(Self.bandEdges[b + 1], 0.45 * fs)
+            h.append(BiquadCoefficients.butterworth(highPass: true, cutoff: min(Self.bandEdges[b], 0.5 * high), sampleRate: fs))
             l.append(BiquadCoefficients.butterworth(highPass: false, cutoff: high, sampleRate: fs))
         }
         hp = BiquadCoefficients(lanes: h)
         lp = BiquadCoefficients(lanes: l)
     }
 
-    /// Returns broadband dBFS, 300–2500 Hz band dBFS and the nucleus envelope (mean sub-band dB) of the window.
+    /// Returns the broadband level and the eight band levels of the window, in dBFS.
     /// Call once per frame, in frame order, with windows `windowLength` long that advance by one hop each call
     /// (as ``Framer`` gives them).
     @inline(__always)
@@ -54,27 +55,30 @@ public final class LevelMeter {
         let n = min(hop, window.count)
         let base = window.baseAddress! + (window.count - n)
         var acc = SIMD8<Float>.zero
+        var raw: Float = 0
         var h = hpState
         var l = lpState
         for i in 0..<n {
             let x = base[i]
-            var y = l.step(h.step(SIMD8(repeating: x), hp), lp)
-            y[5] = x
+            let y = l.step(h.step(SIMD8(repeating: x), hp), lp)
             acc += y * y
+            raw += x * x
         }
         // Denormals in a decaying filter after the audio stops would slow every later sample.
         h.flushTiny(); l.flushTiny()
         hpState = h
         lpState = l
         switch hopCount % 3 {
-        case 0: sums.0 = acc
-        case 1: sums.1 = acc
-        default: sums.2 = acc
+        case 0: sums.0 = acc; rawSums.0 = raw
+        case 1: sums.1 = acc; rawSums.1 = raw
+        default: sums.2 = acc; rawSums.2 = raw
         }
         hopCount += 1
-        let power = (sums.0 + sums.1 + sums.2) * (2 / Float(windowLength))
-        let envelope = (Self.decibels(power[0]) + Self.decibels(power[1]) + Self.decibels(power[2]) + Self.decibels(power[3])) / 4
-        return (Self.decibels(power[5]), Self.decibels(power[4]), envelope)
+        let scale = 2 / Float(windowLength)
+        let power = (sums.0 + sums.1 + sums.2) * scale
+        var bands = SIMD8<Float>()
+        for b in 0..<8 { bands[b] = Self.decibels(power[b]) }
+        return (Self.decibels((rawSums.0 + rawSums.1 + rawSums.2) * scale), bands)
     }
 
     @inline(__always)

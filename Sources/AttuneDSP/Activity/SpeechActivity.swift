@@ -67,37 +67,10 @@ struct ActivityParameters: Sendable {
     var pauseFrames = 25
     /// Segments are force-split at this length so their statistics arrive while the call is live.
     var maxSegmentFrames = 3000
-    /// Nucleus: a peak of the smoothed nucleus envelope standing `prominenceDB` above the higher of its two
-    /// surrounding dips, looked for within `prominenceWindow` frames each side…
-    var prominenceDB: Float = 2
-    var prominenceWindow = 20
-    /// …at least `minNucleusFrames` after the previous nucleus (the higher of two closer ones wins)…
-    var minNucleusFrames = 5
-    /// Three detectors run side by side on differently smoothed envelopes (unsmoothed, 5 and 9 taps). The sharp
-    /// one looks at the raw envelope with a lower prominence, because fast speech blurs the dips the others need;
-    /// the smooth one wants 3 dB and 100 ms spacing, because slow, drawn-out vowels and Vietnamese contour tones
-    /// wobble enough to fake extra peaks. How much each one's count is worth depends on the speaking rate:
-    /// see ``SyllableBlend``. Values chosen on the tune split (Tools/rate_fit.py).
-    var sharpProminenceDB: Float = 1.5
-    var sharpMinNucleusFrames = 5
-    var smoothProminenceDB: Float = 3
-    var smoothMinNucleusFrames = 10
-    var blend = SyllableBlend()
-    /// Seconds of speech the rate estimate remembers.
+    /// Seconds of speech the recent syllable rate remembers (it picks the model's gain, see stage 4).
     var rateMemorySeconds: Double = 5
-    /// …no more than this far below the loudest recent band level…
-    var nucleusBelowPeakDB: Float = 25
-    /// …and periodic within `voicingReach` frames, once the pitch tracker has shown it reports voicing at all:
-    /// voiced by the tracker, or with a normalised autocorrelation peak of at least `periodicityGate`. The
-    /// tracker's path search drops short voiced runs between consonants in fast and telephone speech (its
-    /// transition costs are there to keep octave jumps out), yet those runs are vowels; the raw periodicity
-    /// still sees them.
-    var periodicityGate: Float = 0.5
-    var voicingReach = 3
-    /// Peaks with prominence from this up to the detector's threshold are weak nuclei (see ``NucleusDetector``):
-    /// some are unstressed syllables whose dip is shallow beside a liquid or nasal, the rest are wobbles, so
-    /// ``SyllableBlend`` gives them their own weights.
-    var weakProminenceDB: Float = 0.75
+    /// How fast the loudest recent mean band level, the model's level reference, forgets (dB per frame).
+    var bandPeakDecayDB: Float = 0.01
 
     init() {}
 }
@@ -117,19 +90,15 @@ struct ActivityParameters: Sendable {
 ///    speech are filled. A segment is a maximal run of speech frames; a pause is a gap of ≥ 250 ms (stop
 ///    closures and word joins stay inside a segment; breath and hesitation pauses separate segments).
 ///    Segments longer than 30 s are split (not counted as pauses).
-/// 4. **Syllable nuclei**: peaks of the nucleus envelope (``FrameFeatures/nucleusEnvelopeDB``, the mean dB of
-///    four sub-bands between 250 and 3800 Hz) that are prominent — 1.5 to 3 dB above the higher of the
-///    dips on both sides, within ±200 ms — inside speech, within 25 dB of the recent envelope peak, and periodic
-///    within ±30 ms (voiced, or a normalised autocorrelation peak of at least 0.5) once the pitch tracker has
-///    shown it reports voicing. Three detectors run on the raw
-///    envelope and on 5- and 9-frame smoothings (1.5, 2 and 3 dB; 50, 50 and 100 ms minimum spacing), each also
-///    counting weaker peaks (0.75 dB up to its threshold) apart. A segment's syllables are a weighted sum of
-///    the six counts whose weights depend on the syllable rate of recent speech by the middle detector (decaying
-///    over ~5 s of speech), so the counter adapts to fast and slow speakers (``SyllableBlend``). Fractions carry
-///    over from segment to segment.
-///    Unlike De Jong & Wempe (2009), who look only at the dip after a peak of broadband intensity, the
-///    two-sided prominence on sub-band levels ignores fricative and burst energy, sees nasals and liquids that
-///    empty one band, and does not split a vowel whose level sags on one side.
+/// 4. **Syllables**: ``NucleusModel`` gives every frame a syllable-nucleus density from the spectrum, level,
+///    periodicity and voicing of the frames within ±100 ms; a segment's syllables are the sum over its speech
+///    frames, times a gain that depends on the syllable rate of recent speech (``NucleusModelWeights/gains``,
+///    linear between rate knots, decaying over ~5 s of speech): the model, seeing only ±100 ms, cannot know
+///    the speaker's tempo, and its errors lean one way for very fast speech. Fractions carry over from
+///    segment to segment.
+///    Unlike De Jong & Wempe (2009), who count peaks of broadband intensity with a dip after them, the model
+///    looks at what lies between two level peaks: a vowel whose pitch breaks (Vietnamese contour tones) keeps
+///    one spectrum and counts once; two vowels joined by a liquid in fast speech change spectrum and count twice.
 ///
 /// Frames leave ``lookAhead`` frames after they arrive, in order, each once.
 public final class SpeechActivityAnalyzer {
@@ -138,10 +107,9 @@ public final class SpeechActivityAnalyzer {
     let params: ActivityParameters
     /// Frames between receiving a frame and emitting it.
     public let lookAhead: Int
-    /// Frames between a frame's arrival and its smoothed envelopes (half the longest smoothing).
-    static let envelopeDelay = 4
-    /// Tuning trace for Tools/rate_fit.py: when set, receives one `F` line per frame and one `SYLFEAT` line per
-    /// segment with the syllable detectors' inputs and counts. nil in production; the DSP itself does no I/O,
+    /// Tuning trace for Tools/rate_train.py: when set, receives one `F` line per frame (index, speech, the
+    /// nucleus model's inputs) and one `SYLFEAT` line per segment (first and last frame, duration, density sum,
+    /// recent rate). nil in production; the DSP itself does no I/O,
     /// the command-line tool decides where the lines go (`ATTUNE_SYLLABLE_FEATURES=1` sends them to stderr).
     public var tuningTrace: ((String) -> Void)?
     /// Weighted syllables of all closed segments, unrounded; segment counts are the steps of its rounding, so
@@ -153,15 +121,15 @@ public final class SpeechActivityAnalyzer {
     private let ring: UnsafeMutableBufferPointer<FrameFeatures>
     private let raw: UnsafeMutableBufferPointer<Bool>
     private let qualified: UnsafeMutableBufferPointer<Bool>
-    /// Nucleus envelopes: unsmoothed, 5-tap, 9-tap.
-    private let envelopes: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>)
-    private var detectors: (NucleusDetector, NucleusDetector, NucleusDetector)
-    /// Decaying sums of the middle detector's nuclei and of speech time, for the rate estimate.
+    private let model: NucleusModel
+    /// Next frame whose hidden layer the model has not computed.
+    private var nextHidden = 0
+    /// Decaying sums of the model's raw syllables and of speech time, for the rate estimate.
     private var rateNuclei: Double = 0
     private var rateSeconds: Double = 0
     private let speech: UnsafeMutableBufferPointer<Bool>
-    /// ``SyllableBlend/table`` of the parameters.
-    private let blendTable: UnsafeMutableBufferPointer<Double>
+    /// ``NucleusModelWeights/gainKnots`` then ``NucleusModelWeights/gains``.
+    private let gainTable: UnsafeMutableBufferPointer<Double>
 
     // Minimum statistics.
     private let blockMinima: UnsafeMutableBufferPointer<Float>
@@ -170,6 +138,7 @@ public final class SpeechActivityAnalyzer {
     private var blockIndex = 0
     private var noiseFloor: Float = silenceDB
     private var levelPeak: Float = silenceDB
+    /// Loudest recent mean band level: the model's level reference.
     private var bandPeak: Float = silenceDB
     private var sawVoicing = false
 
@@ -184,6 +153,7 @@ public final class SpeechActivityAnalyzer {
     private var segmentLast = 0
     private var segmentPower: Double = 0
     private var segmentFrames = 0
+    private var segmentDensity: Double = 0
     private var hadSegment = false
     /// End of the audio in seconds, known once ``finish(durationSeconds:onFrame:onSegment:)`` starts.
     private var streamEnd = Double.infinity
@@ -203,21 +173,18 @@ public final class SpeechActivityAnalyzer {
     init(settings: AnalysisSettings, parameters: ActivityParameters) {
         self.settings = settings
         params = parameters
-        lookAhead = max(parameters.rawLag + parameters.pauseFrames + parameters.minBurstFrames, parameters.prominenceWindow + Self.envelopeDelay) + 1
+        lookAhead = max(parameters.rawLag + parameters.pauseFrames + parameters.minBurstFrames, NucleusModel.reach) + 1
         var capacity = 1
-        while capacity < lookAhead + parameters.prominenceWindow + 8 { capacity <<= 1 }
+        while capacity < lookAhead + 2 * NucleusModel.reach + 8 { capacity <<= 1 }
         mask = capacity - 1
         ring = .allocate(capacity, filledWith: FrameFeatures(index: -1))
         raw = .allocate(capacity, filledWith: false)
         qualified = .allocate(capacity, filledWith: false)
-        envelopes = (.allocate(capacity, filledWith: silenceDB), .allocate(capacity, filledWith: silenceDB), .allocate(capacity, filledWith: silenceDB))
-        detectors = (NucleusDetector(prominenceDB: parameters.sharpProminenceDB, minFrames: parameters.sharpMinNucleusFrames, weakProminenceDB: parameters.weakProminenceDB),
-                     NucleusDetector(prominenceDB: parameters.prominenceDB, minFrames: parameters.minNucleusFrames, weakProminenceDB: parameters.weakProminenceDB),
-                     NucleusDetector(prominenceDB: parameters.smoothProminenceDB, minFrames: parameters.smoothMinNucleusFrames, weakProminenceDB: parameters.weakProminenceDB))
+        model = NucleusModel(capacity: capacity)
         speech = .allocate(capacity, filledWith: false)
-        let table = parameters.blend.table
-        precondition(table.count == 7 * parameters.blend.knots.count && parameters.blend.knots.count >= 2, "SyllableBlend needs six weight rows of one weight per knot")
-        blendTable = .allocate(copying: table)
+        precondition(NucleusModelWeights.gainKnots.count >= 2 && NucleusModelWeights.gains.count == NucleusModelWeights.gainKnots.count,
+                     "one gain per rate knot")
+        gainTable = .allocate(copying: NucleusModelWeights.gainKnots + NucleusModelWeights.gains)
         blockMinima = .allocate(parameters.floorBlocks, filledWith: .greatestFiniteMagnitude)
         f0Floor = Float(settings.pitchFloor)
         let bins = Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1
@@ -226,8 +193,8 @@ public final class SpeechActivityAnalyzer {
     }
 
     deinit {
-        ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate(); blendTable.deallocate()
-        envelopes.0.deallocate(); envelopes.1.deallocate(); envelopes.2.deallocate()
+        ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate(); gainTable.deallocate()
+        model.deallocate()
         blockMinima.deallocate(); segmentF0.deallocate(); totalF0.deallocate()
     }
 
@@ -296,22 +263,11 @@ public final class SpeechActivityAnalyzer {
             }
         }
 
-        // Nucleus envelopes of frame m: as measured, and triangular smoothing over 5 and 9 frames (clamped at the
-        // stream start).
-        let m = n - Self.envelopeDelay
-        if m >= 0 {
-            var e5: Float = 0, e9: Float = 0
-            for d in -4...4 {
-                let x = ring[max(0, m + d) & mask].nucleusEnvelopeDB
-                let a = abs(d)
-                e9 += Float(5 - a) * x
-                if a <= 2 { e5 += Float(3 - a) * x }
-            }
-            envelopes.0[m & mask] = ring[m & mask].nucleusEnvelopeDB
-            envelopes.1[m & mask] = e5 / 9
-            envelopes.2[m & mask] = e9 / 25
-            bandPeak = max(e5 / 9, bandPeak - params.peakDecayDB)
+        // The model's inputs of frame n, against the loudest mean band level so far (padding frames read zero).
+        if n < received {
+            bandPeak = max(frame.bandsDB.sum() / 8, bandPeak - params.bandPeakDecayDB)
         }
+        model.setInputs(n, frame: frame, peakDB: bandPeak, real: n < received)
 
         let k = n - lookAhead
         if k >= 0 { finalize(k, newest: n, onFrame: onFrame, onSegment: onSegment) }
@@ -351,10 +307,16 @@ public final class SpeechActivityAnalyzer {
         frame.speech = isSpeech
         let real = k < received
 
+        // 4: the model's density of frame k needs the hidden layers of k ± taps2 / 2 (inputs up to k + reach,
+        // which the look-ahead holds).
+        while nextHidden <= k + NucleusModelWeights.taps2 / 2 {
+            model.computeHidden(nextHidden, end: received)
+            nextHidden += 1
+        }
         if let trace = tuningTrace, real {
-            let g = isSpeech ? (passesGates(k, newest: n) ? 1 : 0) : -1
-            let line = "F \(k) \(g) \(frame.f0 > 0 ? 1 : 0) \(envelopes.1[k & mask] >= bandPeak - params.nucleusBelowPeakDB ? 1 : 0) \(sawVoicing ? 1 : 0) \(frame.nucleusEnvelopeDB) \(envelopes.0[k & mask]) \(envelopes.1[k & mask]) \(envelopes.2[k & mask]) \(frame.f0) \(frame.voicing) \(frame.energyDB) \(bandPeak)\n"
-            trace(line)
+            var line = "F \(k) \(isSpeech ? 1 : 0)"
+            for i in 0..<NucleusModel.inputCount { line += " \(model.input(k, i))" }
+            trace(line + "\n")
         }
         if isSpeech && real {
             if !segmentOpen { openSegment(k) }
@@ -362,14 +324,7 @@ public final class SpeechActivityAnalyzer {
             segmentFrames += 1
             segmentPower += Double(powf(10, frame.energyDB / 10))
             if frame.f0 > 0 { addF0(frame.f0) }
-            // 4: syllable nucleus at k, for each detector?
-            if passesGates(k, newest: n) {
-                let w = params.prominenceWindow
-                let newestEnvelope = n - Self.envelopeDelay
-                detectors.0.consider(k, envelope: envelopes.0, mask: mask, window: w, newest: newestEnvelope)
-                detectors.1.consider(k, envelope: envelopes.1, mask: mask, window: w, newest: newestEnvelope)
-                detectors.2.consider(k, envelope: envelopes.2, mask: mask, window: w, newest: newestEnvelope)
-            }
+            segmentDensity += Double(model.density(k, end: received))
             if segmentFrames >= params.maxSegmentFrames {
                 closeSegment(onSegment: onSegment)
                 lastClosedByPause = false
@@ -381,20 +336,6 @@ public final class SpeechActivityAnalyzer {
         if real { onFrame(frame) }
     }
 
-    /// Conditions every detector shares: near the recent band peak, and voiced once voicing is known.
-    @inline(__always)
-    private func passesGates(_ k: Int, newest n: Int) -> Bool {
-        guard envelopes.1[k & mask] >= bandPeak - params.nucleusBelowPeakDB else { return false }
-        if sawVoicing {
-            for j in max(0, k - params.voicingReach)...min(n, k + params.voicingReach) {
-                let f = ring[j & mask]
-                if f.f0 > 0 || f.voicing >= params.periodicityGate { return true }
-            }
-            return false
-        }
-        return true
-    }
-
     // MARK: - Segments
 
     private func openSegment(_ k: Int) {
@@ -402,10 +343,7 @@ public final class SpeechActivityAnalyzer {
         segmentOpen = true
         segmentStart = k
         segmentLast = k
-        detectors.0.count = 0; detectors.1.count = 0; detectors.2.count = 0
-        // A weak peak of the last segment cannot be the shoulder of this one's first nucleus.
-        detectors.0.weak = 0; detectors.1.weak = 0; detectors.2.weak = 0
-        detectors.0.lastWeak = Int.min / 2; detectors.1.lastWeak = Int.min / 2; detectors.2.lastWeak = Int.min / 2
+        segmentDensity = 0
         segmentPower = 0
         segmentFrames = 0
         segmentVoiced = 0
@@ -427,20 +365,17 @@ public final class SpeechActivityAnalyzer {
             let hi = percentileBin(segmentF0, count: segmentVoiced, 0.95)
             range = Double(hi - lo) / 10
         }
-        // Rate of recent speech by the middle detector, this segment included, picks the count.
+        // Rate of recent speech by the model, this segment included, picks the gain.
         let duration = max(0, end - start)
         let decay = exp(-duration / params.rateMemorySeconds)
-        rateNuclei = rateNuclei * decay + Double(detectors.1.count)
+        rateNuclei = rateNuclei * decay + segmentDensity
         rateSeconds = rateSeconds * decay + duration
         let rate = rateSeconds > 0 ? rateNuclei / rateSeconds : 0
         let before = softSyllables.rounded()
-        softSyllables += SyllableBlend.syllables(table: blendTable, rate: rate,
-                                                 counts: (detectors.0.count, detectors.1.count, detectors.2.count,
-                                                          detectors.0.weak, detectors.1.weak, detectors.2.weak))
+        softSyllables += segmentDensity * Self.gain(gainTable, rate: rate)
         let segmentSyllables = Int(softSyllables.rounded() - before)
         if let trace = tuningTrace {
-            let line = "SYLFEAT \(segmentStart) \(segmentLast) \(duration) \(segmentFrames) \(segmentVoiced) \(rate) \(detectors.0.count) \(detectors.1.count) \(detectors.2.count) \(detectors.0.weak) \(detectors.1.weak) \(detectors.2.weak)\n"
-            trace(line)
+            trace("SYLFEAT \(segmentStart) \(segmentLast) \(duration) \(segmentDensity) \(rate)\n")
         }
         let meanPower = segmentPower / Double(max(1, segmentFrames))
         let energy = meanPower > 0 ? max(Double(silenceDB), 10 * log10(meanPower)) : Double(silenceDB)
@@ -452,6 +387,16 @@ public final class SpeechActivityAnalyzer {
         if totals.firstSpeech == nil { totals.firstSpeech = start }
         totals.lastSpeech = end
         onSegment(stats)
+    }
+
+    /// The gain at `rate`, linear between knots and constant beyond them; `table` holds the knots, then the gains.
+    static func gain(_ table: UnsafeMutableBufferPointer<Double>, rate: Double) -> Double {
+        let k = table.count / 2
+        let r = min(max(rate, table[0]), table[k - 1])
+        var i = 0
+        while i < k - 2 && r >= table[i + 1] { i += 1 }
+        let a = (r - table[i]) / (table[i + 1] - table[i])
+        return (1 - a) * table[k + i] + a * table[k + i + 1]
     }
 
     @inline(__always)
@@ -477,120 +422,5 @@ public final class SpeechActivityAnalyzer {
     private func percentile(_ histogram: UnsafeMutableBufferPointer<Int32>, count: Int, _ p: Double) -> Float {
         let b = percentileBin(histogram, count: count, p)
         return f0Floor * exp2f((Float(b) + 0.5) / 120)
-    }
-}
-
-/// How a segment's syllables follow from its detectors' counts: a weighted sum of the strong and weak peak counts of
-/// the sharp, middle and smooth detectors, with weights that move linearly between speaking-rate knots.
-///
-/// A hard switch between detectors at fixed rates made errors of opposite sign on either side of each threshold,
-/// and which detector is right at a given rate varies from voice to voice, so the counts are blended instead.
-/// The weights are a ridge regression (towards such a switch) of the true syllable counts on the six counts,
-/// fitted on the tune split of Tools/rate_eval.py's corpus by `Tools/rate_fit.py --fit-blend`; they are checked on
-/// the test split and on a held-out corpus of other sentences, voices and rates (`Tools/rate_eval.py --heldout`).
-/// Some weights are negative (a detector's count corrects another's where they overlap); a segment never counts
-/// below zero.
-struct SyllableBlend: Sendable {
-    /// Rates (syllables per second by the middle detector) where the weights below hold exactly, ascending.
-    var knots: [Double] = [3.0, 4.5, 6.0, 7.5, 9.0]
-    /// Weights per knot of: sharp, middle, smooth strong counts, then sharp, middle, smooth weak counts. At each
-    /// knot the three strong weights add up to 1, so where the detectors agree (clear syllables) the blend counts
-    /// exactly what they count; only their disagreements and the weak peaks are weighed.
-    var weights: [[Double]] = [
-        [0.051, 0.149, 0.657, 0.933, 0.833],
-        [0.357, -0.094, 0.051, 0.088, 0.203],
-        [0.592, 0.945, 0.292, -0.021, -0.036],
-        [-0.053, 0.074, 0.264, 0.503, 0.372],
-        [0.042, 0.276, 0.441, 0.146, 0.013],
-        [0.099, 0.861, 0.313, 0.365, 0.091],
-    ]
-
-    /// Knots, then the weights row by row, for ``syllables(table:rate:counts:)``.
-    var table: [Double] { knots + weights.flatMap { $0 } }
-
-    /// Syllables of a segment from its detectors' counts (sharp, middle, smooth strong; then weak) at the recent
-    /// speaking rate, from a ``table`` kept in preallocated storage: the segment path must not touch the heap.
-    static func syllables(table: UnsafeMutableBufferPointer<Double>, rate: Double, counts: (Int, Int, Int, Int, Int, Int)) -> Double {
-        let k = table.count / 7
-        // Outside the knots the nearest knot's weights hold.
-        let r = min(max(rate, table[0]), table[k - 1])
-        var i = 0
-        while i < k - 2 && r >= table[i + 1] { i += 1 }
-        let a = (r - table[i]) / (table[i + 1] - table[i])
-        let at = (knots: k, knot: i, fraction: a)
-        let total = term(table, at, 0, counts.0) + term(table, at, 1, counts.1) + term(table, at, 2, counts.2)
-            + term(table, at, 3, counts.3) + term(table, at, 4, counts.4) + term(table, at, 5, counts.5)
-        return max(0, total)
-    }
-
-    /// One count times its row's weight, interpolated between knots `at.knot` and `at.knot + 1`. A static function
-    /// rather than a closure: a closure capturing a `var` boxes it on the heap in debug builds.
-    @inline(__always)
-    private static func term(_ table: UnsafeMutableBufferPointer<Double>, _ at: (knots: Int, knot: Int, fraction: Double),
-                             _ row: Int, _ count: Int) -> Double {
-        let base = at.knots * (row + 1) + at.knot
-        return Double(count) * ((1 - at.fraction) * table[base] + at.fraction * table[base + 1])
-    }
-}
-
-/// Peak picking on one smoothed envelope: a local maximum whose two-sided prominence (height above the higher
-/// of the lowest points reached on each side before the envelope climbs above it, within `window` frames) is
-/// at least `prominenceDB`; of two closer than `minFrames`, the higher wins.
-struct NucleusDetector {
-    let prominenceDB: Float
-    let minFrames: Int
-    /// Peaks between `weakProminenceDB` and `prominenceDB`, at least `minFrames` from every counted peak, are
-    /// counted apart in `weak`: unstressed syllables beside liquids and nasals dip less than a strong peak needs.
-    let weakProminenceDB: Float
-    var count = 0
-    var weak = 0
-    var last = Int.min / 2
-    var lastLevel: Float = 0
-    var lastWeak = Int.min / 2
-
-    init(prominenceDB: Float, minFrames: Int, weakProminenceDB: Float = 1) {
-        self.prominenceDB = prominenceDB
-        self.minFrames = minFrames
-        self.weakProminenceDB = weakProminenceDB
-    }
-
-    @inline(__always)
-    mutating func consider(_ k: Int, envelope: UnsafeMutableBufferPointer<Float>, mask: Int, window w: Int, newest: Int) {
-        if k == 0 || k >= newest { return }
-        let env = envelope[k & mask]
-        guard env > envelope[(k - 1) & mask], env >= envelope[(k + 1) & mask] else { return }
-        var leftDip = env
-        var i = k - 1
-        while i >= max(0, k - w) {
-            let e = envelope[i & mask]
-            if e > env { break }
-            leftDip = min(leftDip, e)
-            i -= 1
-        }
-        var rightDip = env
-        i = k + 1
-        while i <= min(newest, k + w) {
-            let e = envelope[i & mask]
-            if e > env { break }
-            rightDip = min(rightDip, e)
-            i += 1
-        }
-        let prominence = env - max(leftDip, rightDip)
-        guard prominence >= prominenceDB else {
-            if prominence >= weakProminenceDB && k - last >= minFrames && k - lastWeak >= minFrames {
-                weak += 1
-                lastWeak = k
-            }
-            return
-        }
-        // A strong peak right after a weak one is the same nucleus: the weak one was its shoulder.
-        if k - lastWeak < minFrames && lastWeak > last { weak -= 1; lastWeak = Int.min / 2 }
-        if k - last < minFrames {
-            if env > lastLevel { last = k; lastLevel = env }
-        } else {
-            count += 1
-            last = k
-            lastLevel = env
-        }
     }
 }
