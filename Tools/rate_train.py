@@ -31,6 +31,7 @@ import json
 import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -47,6 +48,7 @@ from rate_eval import required  # noqa: E402
 REPO = os.path.dirname(HERE)
 WEIGHTS = os.path.join(REPO, "Sources", "AttuneDSP", "Activity", "NucleusModelWeights.swift")
 INPUTS = 11
+TINY_WEIGHT = 1e-12  # exported as 0 (see export)
 
 
 def dump(attune, path):
@@ -195,6 +197,9 @@ def fit_gains(knots, rows, truths, groups, ridge):
 def export(net, args, knots, gains, path):
     sd = {k: v.detach().numpy() for k, v in net.state_dict().items()}
     fmt = lambda v: ", ".join(f"{float(x):.7g}" for x in v)  # noqa: E731
+    # Weight decay leaves the weights of dead units at 1e-40 and the like: subnormal floats, which x86 multiplies
+    # through a slow microcode path on every frame. Their contribution is below anything a count can show.
+    sd = {k: np.where(np.abs(v) < TINY_WEIGHT, 0, v) for k, v in sd.items()}
 
     def array(name, values):
         rows = "".join(f"        {fmt(values[i:i + 8])},\n" for i in range(0, len(values), 8))
@@ -220,9 +225,8 @@ enum NucleusModelWeights {{
         f.write(text)
 
 
-def load_swift_weights(torch, args):
+def load_swift_weights(torch):
     """The network and gains as NucleusModelWeights.swift has them."""
-    import re
     text = open(WEIGHTS, encoding="utf-8").read()
     ints = {k: int(re.search(rf"static let {k} = (\d+)", text).group(1)) for k in ("hidden1", "taps1", "dilation1", "hidden2", "taps2")}
     arrays = {k: np.array([float(x) for x in re.search(rf"static let {k}: \[(?:Float|Double)\] = \[(.*?)\]", text, re.S).group(1).replace("\n", " ").split(",") if x.strip()])
@@ -295,7 +299,7 @@ def main():
             pickle.dump(data, f)
 
     if args.check:
-        net, knots, gains = load_swift_weights(torch, args)
+        net, knots, gains = load_swift_weights(torch)
     else:
         net = train(torch, data, titems, args)
         knots = np.array([float(x) for x in args.knots.split(",")])

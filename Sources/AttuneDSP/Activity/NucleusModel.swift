@@ -62,9 +62,7 @@ struct NucleusModel {
     }
 
     private static func chunked(_ values: [Float]) -> UnsafeMutableBufferPointer<SIMD8<Float>> {
-        let out = UnsafeMutableBufferPointer<SIMD8<Float>>.allocate(capacity: values.count / 8)
-        for c in 0..<out.count { out[c] = SIMD8(values[(8 * c)..<(8 * c + 8)]) }
-        return out
+        .allocate(copying: stride(from: 0, to: values.count, by: 8).map { SIMD8(values[$0..<($0 + 8)]) })
     }
 
     /// Sets frame `j`'s inputs from its features and the channel's recent peak band level (`peakDB`), or zeros
