@@ -46,10 +46,49 @@ public struct AnalysisWarning: Sendable, CustomStringConvertible {
     public var description: String
 }
 
-/// Runs the whole engine over one source in the calling thread, as fast as the CPU allows.
+/// Turns a session's outputs into records: the channel's call id and role, times in seconds, the words of the
+/// transcript that fall in each segment. Runs off the DSP path (it builds strings).
+public struct RecordBuilder: Sendable {
+    public let refs: [ChannelRef]
+    public let hopSeconds: Double
+    /// Whether `frame` records are wanted.
+    public let frames: Bool
+    public let transcript: Transcript?
+
+    public init(options: AnalysisOptions, channels: Int, hopSeconds: Double) {
+        refs = (0..<channels).map { ChannelRef(call: options.call, channel: $0, role: $0 < options.roles.count ? options.roles[$0] : .unknown) }
+        self.hopSeconds = hopSeconds
+        frames = options.frames
+        transcript = options.transcript
+    }
+
+    /// The record for `output`, or nil when none is wanted (a frame without `frames`, or a gap, which only
+    /// live calls have and which the daemon publishes itself).
+    public func record(for output: SessionOutput) -> AnalysisRecord? {
+        switch output {
+        case .frame(let c, let f):
+            guard frames else { return nil }
+            return .frame(FrameRecord(refs[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
+                                      voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech))
+        case .segment(let c, let s):
+            return .segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
+                                          f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
+                                          words: transcript?.words(channel: c, from: s.start, to: s.end) ?? []))
+        case .summary(let c, let t):
+            return .summary(SummaryRecord(refs[c], durationS: t.durationS, speechS: t.speechS, syllables: t.syllables,
+                                          speechRateSps: t.speechRateSPS, articulationRateSps: t.articulationRateSPS,
+                                          f0MedianHz: t.f0MedianHz, pauses: t.pauses))
+        case .gap:
+            return nil
+        }
+    }
+}
+
+/// Runs the whole engine over one source in the calling thread, as fast as the CPU allows: a thin driver
+/// over ``CallSession``, the same streaming path the daemon runs live.
 ///
-/// Memory stays flat however long the source: audio is read in blocks, split per channel, resampled to the
-/// analysis rate and analysed as it streams; only records leave.
+/// Memory stays flat however long the source: audio is read in blocks and pushed through the session as it
+/// streams; only records leave.
 public struct OfflineAnalysis {
     /// Frames read from the source per block.
     public static let blockFrames = 4096
@@ -61,80 +100,37 @@ public struct OfflineAnalysis {
     /// Analyses `source` to its end, calling `emit` for each record; returns warnings about repaired input.
     public func run(_ source: some AudioSource, emit: (AnalysisRecord) -> Void) throws(AudioError) -> [AnalysisWarning] {
         let channels = source.channelCount
-        let rate = AnalysisSettings.analysisRate(forInputRate: source.sampleRate)
-        let settings = AnalysisSettings(sampleRate: rate)
-        let hopSeconds = settings.hopSeconds
-        let refs = (0..<channels).map { ChannelRef(call: options.call, channel: $0, role: $0 < options.roles.count ? options.roles[$0] : .unknown) }
-        let analyzers = (0..<channels).map { _ in ChannelAnalyzer(settings: settings) }
-        if let trace = options.syllableTuningTrace { for a in analyzers { a.syllableTuningTrace = trace } }
-        var resamplers: [Resampler?] = []
-        for _ in 0..<channels {
-            resamplers.append(source.sampleRate == rate ? nil : try Resampler(from: source.sampleRate, to: rate))
+        let session = try CallSession(sampleRate: source.sampleRate, channels: channels)
+        if let trace = options.syllableTuningTrace { session.forEachAnalyzer { $1.syllableTuningTrace = trace } }
+        let builder = RecordBuilder(options: options, channels: channels, hopSeconds: session.settings.hopSeconds)
+        func drain() {
+            while let output = session.outputs.pop() {
+                if let record = builder.record(for: output) { emit(record) }
+            }
         }
 
         let interleaved = UnsafeMutableBufferPointer<Float>.allocate(capacity: Self.blockFrames * channels)
-        let channelBlock = UnsafeMutableBufferPointer<Float>.allocate(capacity: Self.blockFrames)
-        defer { interleaved.deallocate(); channelBlock.deallocate() }
-
-        var nonFinite = 0
-        let wantFrames = options.frames
-        let transcript = options.transcript
-        func onFrame(_ c: Int, _ f: FrameFeatures) {
-            guard wantFrames else { return }
-            emit(.frame(FrameRecord(refs[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
-                                    voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech)))
-        }
-        func onSegment(_ c: Int, _ s: SegmentStats) {
-            emit(.segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
-                                        f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
-                                        words: transcript?.words(channel: c, from: s.start, to: s.end) ?? [])))
-        }
-        func feed(_ c: Int, _ samples: UnsafeBufferPointer<Float>, end: Bool) {
-            if let resampler = resamplers[c] {
-                resampler.process(samples, end: end) {
-                    analyzers[c].push($0, onFrame: { onFrame(c, $0) }, onSegment: { onSegment(c, $0) })
-                }
-            } else {
-                analyzers[c].push(samples, onFrame: { onFrame(c, $0) }, onSegment: { onSegment(c, $0) })
+        defer { interleaved.deallocate() }
+        while true {
+            let got = try source.read(into: interleaved)
+            if got == 0 { break }
+            var done = 0
+            while done < got {
+                let n = min(got - done, max(session.acceptableFrames, 1))
+                session.push(interleaved: UnsafeBufferPointer(rebasing: interleaved[(done * channels)..<((done + n) * channels)]))
+                drain()
+                done += n
             }
         }
-
-        // Blocks are always filled to `blockFrames` (short reads from pipes are topped up), so the
-        // interleaving of the channels' records depends only on the audio, never on how it arrived.
-        var ended = false
-        while !ended {
-            var n = 0
-            while n < Self.blockFrames {
-                let got = try source.read(into: UnsafeMutableBufferPointer(rebasing: interleaved[(n * channels)...]))
-                if got == 0 { ended = true; break }
-                n += got
-            }
-            if n == 0 { break }
-            for c in 0..<channels {
-                for i in 0..<n {
-                    var x = interleaved[i * channels + c]
-                    // NaN or ±Inf would poison every sum it touches; the documented repair is silence.
-                    if !x.isFinite { x = 0; nonFinite += 1 }
-                    channelBlock[i] = x
-                }
-                feed(c, UnsafeBufferPointer(rebasing: channelBlock[0..<n]), end: false)
-            }
-        }
-        for c in 0..<channels {
-            feed(c, UnsafeBufferPointer(start: channelBlock.baseAddress, count: 0), end: true)
-            // The resampler runs on the DSP path and cannot throw there; it parks its first failure instead.
-            if let failure = resamplers[c]?.failure { throw failure }
-            analyzers[c].finish(onFrame: { onFrame(c, $0) }, onSegment: { onSegment(c, $0) })
-        }
-        for c in 0..<channels {
-            let t = analyzers[c].totals
-            emit(.summary(SummaryRecord(refs[c], durationS: t.durationS, speechS: t.speechS, syllables: t.syllables,
-                                        speechRateSps: t.speechRateSPS, articulationRateSps: t.articulationRateSPS,
-                                        f0MedianHz: t.f0MedianHz, pauses: t.pauses)))
-        }
+        session.finish()
+        drain()
+        if let failure = session.failure { throw failure }
         var warnings: [AnalysisWarning] = []
-        if nonFinite > 0 {
-            warnings.append(AnalysisWarning(description: "\(source.name): \(nonFinite) NaN or infinite samples replaced with silence"))
+        if session.nonFiniteSamples > 0 {
+            warnings.append(AnalysisWarning(description: "\(source.name): \(session.nonFiniteSamples) NaN or infinite samples replaced with silence"))
+        }
+        if session.clippedSamples > 0 {
+            warnings.append(AnalysisWarning(description: "\(source.name): \(session.clippedSamples) samples beyond ±\(Int(CallSession.clipLimit)) (60 dB above full scale) clipped"))
         }
         return warnings
     }

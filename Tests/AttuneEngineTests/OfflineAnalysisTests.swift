@@ -45,12 +45,27 @@ struct OfflineAnalysisTests {
         }
     }
 
-    @Test("records do not depend on how the audio is split into blocks")
-    func blockSizeIndependence() throws {
-        let audio = Self.call(sampleRate: 8000, seconds: 4)
-        let reference = Self.lines(try Self.analyse(audio, rate: 8000, maxFramesPerRead: 4096))
-        for block in [1, 37, 160, 1000] {
-            #expect(Self.lines(try Self.analyse(audio, rate: 8000, maxFramesPerRead: block)) == reference, "block of \(block) frames")
+    /// Uneven block sizes at every kind of rate (the resampler is in the path at 16 and 44.1 kHz input): any
+    /// dependence of the records on how the audio arrived — in the resampler, the framer or the merge of the
+    /// two channels — would show as a difference.
+    @Test("records do not depend on how the audio is split into blocks", arguments: [8000, 16000, 44100])
+    func blockSizeIndependence(rate: Int) throws {
+        let audio = Self.call(sampleRate: rate, seconds: 3)
+        let reference = Self.lines(try Self.analyse(audio, rate: rate, maxFramesPerRead: 4096))
+        #expect(reference.count > 600)
+        for block in [1, 37, 160, 1000, 4095] where rate == 8000 || block != 1 {
+            #expect(Self.lines(try Self.analyse(audio, rate: rate, maxFramesPerRead: block)) == reference, "block of \(block) frames")
+        }
+    }
+
+    @Test("both channels' frames come out merged in time order")
+    func channelsMergeFrameByFrame() throws {
+        let records = try Self.analyse(Self.call(sampleRate: 8000, seconds: 2), rate: 8000, maxFramesPerRead: 333)
+        let frames = records.compactMap { r -> FrameRecord? in if case .frame(let f) = r { return f } else { return nil } }
+        #expect(frames.count == 400)
+        for (i, f) in frames.enumerated() {
+            #expect(f.channel == i % 2)
+            #expect(abs(f.t - Double(i / 2) * 0.01) < 1e-9)
         }
     }
 

@@ -1,0 +1,302 @@
+import AttuneAudio
+import AttuneDSP
+
+/// What a call's analysis hands downstream, in time order: small fixed-size values, so they cross from the
+/// DSP worker to the record builder through an ``SPSCQueue`` without touching the heap.
+public enum SessionOutput: Sendable, Equatable {
+    /// One 10 ms hop of one channel, decided.
+    case frame(channel: Int, FrameFeatures)
+    /// A stretch of speech of one channel, closed.
+    case segment(channel: Int, SegmentStats)
+    /// Input audio lost before analysis (the capture side found the rings full), in seconds on the call's
+    /// timeline. The analysis heard silence there, so every later time stays where it belongs.
+    case gap(start: Double, end: Double)
+    /// A channel's totals, after ``CallSession/finish()``.
+    case summary(channel: Int, ChannelTotals)
+}
+
+/// One call's analysis, from interleaved input samples to time-ordered features: the one streaming path that
+/// `attune analyze` and the daemon share.
+///
+/// Per block of input it repairs samples (NaN/±Inf become silence, absurd magnitudes are clipped), splits
+/// the channels, resamples each to the analysis rate and runs each channel's ``ChannelAnalyzer``; the frames
+/// and segments of all channels are merged in time order (frame by frame, both sides of the call) into
+/// ``outputs``, a fixed-size queue another thread may drain. Records are built from those values off the DSP
+/// path.
+///
+/// Everything is allocated — and every FFT plan made — in `init`, on the thread that sets the call up;
+/// ``push(interleaved:)``, ``pull(from:)``, ``pushGap(frames:)`` and ``finish()`` never allocate, lock or
+/// log, so a DSP worker may run them. A session is used by one thread at a time: it is not `Sendable`, and
+/// moves to its worker as a `sending` value (Swift 6 checks that the setup thread keeps no reference).
+/// Release it off the worker too: its FFT plans are destroyed under FFTW's planner lock.
+public final class CallSession {
+    /// Input frames one internal step analyses; bounds the staging memory and the worst-case output per step.
+    public static let stepFrames = 1024
+    /// Outputs a step may stage per channel before the merge releases them.
+    private static let stagingCapacity = 1024
+
+    /// Native rate of the input (Hz).
+    public let inputRate: Int
+    public let channelCount: Int
+    /// Settings every channel is analysed with (the analysis rate is 8 or 16 kHz).
+    public let settings: AnalysisSettings
+    /// Features waiting for the record builder. **Consumer side** of the session: drain it with `pop()` from
+    /// one thread (the same as the DSP side's, offline).
+    public let outputs: SPSCQueue<SessionOutput>
+
+    private let analyzers: [ChannelAnalyzer]
+    private let resamplers: [Resampler?]
+    /// One channel's samples of the current step, per channel.
+    private let planar: UnsafeMutableBufferPointer<UnsafeMutableBufferPointer<Float>>
+    /// Per-channel FIFOs of outputs not yet merged: `staged[c * stagingCapacity + slot]`.
+    private let staged: UnsafeMutableBufferPointer<Staged>
+    private let stagedHead: UnsafeMutableBufferPointer<Int>
+    private let stagedCount: UnsafeMutableBufferPointer<Int>
+    /// Index of the newest frame each channel has handed out, −1 before the first.
+    private let newestFrame: UnsafeMutableBufferPointer<Int>
+    private var finished = false
+
+    /// Input frames consumed so far, gaps included: the call's clock, in input samples.
+    public private(set) var timelineFrames = 0
+    /// Samples that were NaN or ±Inf and became silence.
+    public private(set) var nonFiniteSamples = 0
+    /// Finite samples beyond ±``clipLimit`` that were clipped (a float file's garbage would otherwise
+    /// overflow every level to infinity).
+    public private(set) var clippedSamples = 0
+    /// Largest magnitude a sample keeps: 60 dB above full scale, far beyond any real float recording.
+    public static let clipLimit: Float = 1000
+
+    private struct Staged {
+        /// Frame index a frame sits at; for a segment, the index of the frame that follows it.
+        var position: Int
+        var output: SessionOutput
+        /// Within one position, segments (closed before the frame) come first.
+        var isFrame: Bool
+    }
+
+    /// Sets a call up: analyzers, FFT plans and resamplers for `channels` channels at `sampleRate`.
+    public init(sampleRate: Int, channels: Int) throws(AudioError) {
+        try AudioLimits.check(sampleRate: sampleRate, channelCount: channels, path: "call", kind: .usage)
+        inputRate = sampleRate
+        channelCount = channels
+        let settings = AnalysisSettings(sampleRate: AnalysisSettings.analysisRate(forInputRate: sampleRate))
+        self.settings = settings
+        let analyzers = (0..<channels).map { _ in ChannelAnalyzer(settings: settings) }
+        self.analyzers = analyzers
+        var resamplers: [Resampler?] = []
+        for _ in 0..<channels {
+            resamplers.append(sampleRate == settings.sampleRate ? nil : try Resampler(from: sampleRate, to: settings.sampleRate))
+        }
+        self.resamplers = resamplers
+        planar = .allocate(channels, filledWith: UnsafeMutableBufferPointer<Float>(start: nil, count: 0))
+        for c in 0..<channels { planar[c] = .allocate(Self.stepFrames, filledWith: 0) }
+        staged = .allocate(channels * Self.stagingCapacity,
+                           filledWith: Staged(position: 0, output: .gap(start: 0, end: 0), isFrame: false))
+        stagedHead = .allocate(channels, filledWith: 0)
+        stagedCount = .allocate(channels, filledWith: 0)
+        newestFrame = .allocate(channels, filledWith: -1)
+        // Room for a whole step of every channel plus the flush at the end, with margin: the worst case is a
+        // frame and a segment per hop per channel.
+        let stepHops = Self.stepFrames * settings.sampleRate / sampleRate / settings.hopSize + 2
+        let flushHops = analyzers[0].delayFrames + 8
+        outputs = SPSCQueue(minimumCapacity: 2 * channels * (stepHops + flushHops + Self.stagingCapacity / 4) + 16)
+    }
+
+    deinit {
+        for p in planar { p.deallocate() }
+        planar.deallocate()
+        staged.deallocate()
+        stagedHead.deallocate()
+        stagedCount.deallocate()
+        newestFrame.deallocate()
+    }
+
+    /// Delay from a sample entering the session to the frame record for its time leaving it (the pitch path's
+    /// and the activity stage's look-ahead, and the analysis window's half), in seconds. Fixed for the call.
+    public var fixedDelaySeconds: Double {
+        Double(analyzers[0].delayFrames) * settings.hopSeconds
+    }
+
+    /// Lets a tool reach each channel's analyzer before the first sample (e.g. to attach a tuning tap).
+    public func forEachAnalyzer(_ body: (Int, ChannelAnalyzer) -> Void) {
+        for (c, a) in analyzers.enumerated() { body(c, a) }
+    }
+
+    /// The first resampler failure, if any: the DSP path cannot throw, so it parks its error and produces
+    /// nothing more for that channel. Check it when the stream ends.
+    public var failure: AudioError? {
+        for r in resamplers { if let f = r?.failure { return f } }
+        return nil
+    }
+
+    /// Input frames that may be pushed now without overrunning ``outputs`` (which the caller must otherwise
+    /// drain first). **DSP side.**
+    public var acceptableFrames: Int {
+        let reserved = 2 * channelCount * (Self.stagingCapacity / 4) + 16
+        let free = outputs.freeCount - reserved
+        guard free > 0 else { return 0 }
+        let hopsPerStep = Self.stepFrames * settings.sampleRate / inputRate / settings.hopSize + 2
+        let steps = free / (2 * channelCount * hopsPerStep)
+        return steps * Self.stepFrames
+    }
+
+    // MARK: DSP side
+
+    /// Analyses interleaved frames (`channelCount` samples each, full scale ±1). At most ``acceptableFrames``
+    /// frames at a time. **DSP side.**
+    public func push(interleaved: UnsafeBufferPointer<Float>) {
+        precondition(!finished, "CallSession: push after finish")
+        let frames = interleaved.count / channelCount
+        var done = 0
+        while done < frames {
+            let n = min(Self.stepFrames, frames - done)
+            let base = interleaved.baseAddress! + done * channelCount
+            for c in 0..<channelCount {
+                let dst = planar[c]
+                for i in 0..<n { dst[i] = base[i * channelCount + c] }
+            }
+            step(n)
+            done += n
+        }
+    }
+
+    /// What ``pull(from:)`` did.
+    public enum Pull: Equatable, Sendable {
+        /// Analysed this many frames (gaps included).
+        case analysed(Int)
+        /// Nothing to read yet, or no room in ``outputs`` until they are drained.
+        case idle
+        /// The producer has finished and every sample has been analysed; call ``finish()``.
+        case ended
+    }
+
+    /// Reads what the capture side has written to `rings` (one per channel, as many as ``channelCount``) and
+    /// analyses it, gaps included, as far as ``outputs`` has room. **DSP side.**
+    public func pull(from rings: CallRings) -> Pull {
+        precondition(rings.channelCount == channelCount, "CallSession: \(rings.channelCount) rings for \(channelCount) channels")
+        var total = 0
+        while true {
+            let room = min(acceptableFrames, Self.stepFrames)
+            if room == 0 { break }
+            switch rings.read(into: planar, maxFrames: room) {
+            case .samples(let n):
+                step(n)
+                total += n
+            case .gap(let n):
+                pushGap(frames: n)
+                total += n
+            case .empty:
+                return total > 0 ? .analysed(total) : .idle
+            case .ended:
+                return total > 0 ? .analysed(total) : .ended
+            }
+        }
+        return total > 0 ? .analysed(total) : .idle
+    }
+
+    /// Accounts for `frames` input frames that were lost before analysis: announces the gap in ``outputs``
+    /// and analyses silence in its place, so every later frame keeps its time. **DSP side.**
+    public func pushGap(frames: Int) {
+        guard frames > 0 else { return }
+        let start = Double(timelineFrames) / Double(inputRate)
+        outputs.push(.gap(start: start, end: Double(timelineFrames + frames) / Double(inputRate)))
+        var left = frames
+        for c in 0..<channelCount { planar[c].update(repeating: 0) }
+        while left > 0 {
+            let n = min(Self.stepFrames, left)
+            // step() repairs in place; zeros stay zeros, so the buffers need no refill between steps.
+            step(n)
+            left -= n
+        }
+    }
+
+    /// Ends the call: flushes every channel's pending frames and segments, then its summary. **DSP side.**
+    public func finish() {
+        guard !finished else { return }
+        finished = true
+        for c in 0..<channelCount {
+            resamplers[c]?.process(UnsafeBufferPointer(start: planar[c].baseAddress, count: 0), end: true) {
+                analyzers[c].push($0, onFrame: { stageFrame(c, $0) }, onSegment: { stageSegment(c, $0) })
+            }
+            analyzers[c].finish(onFrame: { stageFrame(c, $0) }, onSegment: { stageSegment(c, $0) })
+        }
+        release(upTo: Int.max)
+        for c in 0..<channelCount { outputs.push(.summary(channel: c, analyzers[c].totals)) }
+    }
+
+    /// Repairs and analyses the first `n` samples of every planar buffer.
+    private func step(_ n: Int) {
+        for c in 0..<channelCount {
+            let samples = UnsafeMutableBufferPointer(rebasing: planar[c][0..<n])
+            repair(samples)
+            if let resampler = resamplers[c] {
+                resampler.process(UnsafeBufferPointer(samples), end: false) {
+                    analyzers[c].push($0, onFrame: { stageFrame(c, $0) }, onSegment: { stageSegment(c, $0) })
+                }
+            } else {
+                analyzers[c].push(UnsafeBufferPointer(samples), onFrame: { stageFrame(c, $0) }, onSegment: { stageSegment(c, $0) })
+            }
+        }
+        timelineFrames += n
+        var limit = Int.max
+        for c in 0..<channelCount { limit = min(limit, newestFrame[c]) }
+        release(upTo: limit)
+    }
+
+    @inline(__always)
+    private func repair(_ samples: UnsafeMutableBufferPointer<Float>) {
+        for i in samples.indices {
+            let x = samples[i]
+            if !x.isFinite {
+                // NaN or ±Inf would poison every sum it touches; the documented repair is silence.
+                samples[i] = 0
+                nonFiniteSamples += 1
+            } else if abs(x) > Self.clipLimit {
+                samples[i] = x > 0 ? Self.clipLimit : -Self.clipLimit
+                clippedSamples += 1
+            }
+        }
+    }
+
+    @inline(__always)
+    private func stageFrame(_ c: Int, _ f: FrameFeatures) {
+        newestFrame[c] = f.index
+        stage(c, Staged(position: f.index, output: .frame(channel: c, f), isFrame: true))
+    }
+
+    @inline(__always)
+    private func stageSegment(_ c: Int, _ s: SegmentStats) {
+        stage(c, Staged(position: newestFrame[c] + 1, output: .segment(channel: c, s), isFrame: false))
+    }
+
+    @inline(__always)
+    private func stage(_ c: Int, _ item: Staged) {
+        precondition(stagedCount[c] < Self.stagingCapacity, "CallSession: staging overflow (step too large)")
+        staged[c * Self.stagingCapacity + (stagedHead[c] + stagedCount[c]) % Self.stagingCapacity] = item
+        stagedCount[c] += 1
+    }
+
+    /// Moves staged outputs at positions up to `limit` into ``outputs``, merged across channels by (position,
+    /// segment before frame, channel). Holding back what lies beyond the slowest channel's newest frame makes
+    /// the merged order the same however the input was cut into blocks.
+    private func release(upTo limit: Int) {
+        while true {
+            var best = -1
+            var bestKey = (Int.max, true)
+            for c in 0..<channelCount where stagedCount[c] > 0 {
+                let item = staged[c * Self.stagingCapacity + stagedHead[c]]
+                guard item.position <= limit else { continue }
+                if item.position < bestKey.0 || (item.position == bestKey.0 && !item.isFrame && bestKey.1) {
+                    best = c
+                    bestKey = (item.position, item.isFrame)
+                }
+            }
+            guard best >= 0 else { return }
+            let item = staged[best * Self.stagingCapacity + stagedHead[best]]
+            stagedHead[best] = (stagedHead[best] + 1) % Self.stagingCapacity
+            stagedCount[best] -= 1
+            let pushed = outputs.push(item.output)
+            precondition(pushed, "CallSession: outputs full (push more than acceptableFrames)")
+        }
+    }
+}

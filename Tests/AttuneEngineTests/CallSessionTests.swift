@@ -1,0 +1,145 @@
+import AttuneAudio
+import Synchronization
+import AttuneDSP
+import AttuneEngine
+import Foundation
+import Testing
+
+@Suite("Call session")
+struct CallSessionTests {
+    /// Everything a session hands out, drained on the calling thread.
+    static func drain(_ session: CallSession, into out: inout [SessionOutput]) {
+        while let o = session.outputs.pop() { out.append(o) }
+    }
+
+    static func offline(_ audio: [Float], rate: Int) throws -> [SessionOutput] {
+        let session = try CallSession(sampleRate: rate, channels: 2)
+        var out: [SessionOutput] = []
+        audio.withUnsafeBufferPointer { all in
+            var done = 0
+            while done < all.count / 2 {
+                let n = min(all.count / 2 - done, 2048)
+                session.push(interleaved: UnsafeBufferPointer(rebasing: all[(2 * done)..<(2 * (done + n))]))
+                drain(session, into: &out)
+                done += n
+            }
+        }
+        session.finish()
+        drain(session, into: &out)
+        return out
+    }
+
+    /// The live path — a capture thread writing the rings, a worker thread pulling them into the session,
+    /// this thread draining the outputs — gives exactly what the offline path gives. Run under TSan by
+    /// `Tools/tsan_ring.sh`'s filter too (the hand-offs are the ring and the output queue).
+    @Test("live hand-off through rings and a worker thread equals offline, value for value")
+    func liveEqualsOffline() throws {
+        let rate = 16000
+        let audio = OfflineAnalysisTests.call(sampleRate: rate, seconds: 3)
+        let expected = try Self.offline(audio, rate: rate)
+        // Big enough never to overflow: this test is about equality, the next one about gaps.
+        let rings = CallRings(channels: 2, minimumFrames: audio.count)
+        let pool = DSPWorkerPool(workers: 2)
+        defer { pool.shutdown() }
+        let ticket = pool.adopt(try CallSession(sampleRate: rate, channels: 2), rings: rings)
+        audio.withUnsafeBufferPointer { all in
+            var done = 0, size = 7
+            while done < all.count / 2 {
+                size = size * 3 % 1013 + 1
+                let n = min(size, all.count / 2 - done)
+                let ok = rings.write(interleaved: all.baseAddress! + 2 * done, frames: n)
+                precondition(ok)
+                done += n
+            }
+        }
+        #expect(rings.finish())
+        var got: [SessionOutput] = []
+        while true {
+            let finished = ticket.isFinished
+            while let o = ticket.outputs.pop() { got.append(o) }
+            if finished { break }
+            usleep(1000)
+        }
+        #expect(pool.reapFinished().count == 1)
+        #expect(ticket.framesAnalysed == audio.count / 2)
+        #expect(got.count == expected.count)
+        #expect(got == expected)
+    }
+
+    /// The rings overflow on purpose (the worker is not running while 2 s of audio arrive); the lost stretch
+    /// becomes one gap at its true time, and every frame after it keeps its time.
+    @Test("an overflow keeps the timeline: the gap is announced where it was, later frames keep their times")
+    func overflowKeepsTimeline() throws {
+        let rate = 8000
+        let audio = OfflineAnalysisTests.call(sampleRate: rate, seconds: 4)
+        let session = try CallSession(sampleRate: rate, channels: 2)
+        let rings = CallRings(channels: 2, minimumFrames: 8192)   // about 1 s at 8 kHz
+        var out: [SessionOutput] = []
+        func feed(_ from: Int, _ to: Int, draining: Bool = false) -> Int {
+            var dropped = 0
+            audio.withUnsafeBufferPointer { all in
+                var i = from
+                while i < to {
+                    let n = min(800, to - i)
+                    if !rings.write(interleaved: all.baseAddress! + 2 * i, frames: n) { dropped += n }
+                    i += n
+                    while draining, case .analysed = session.pull(from: rings) { Self.drain(session, into: &out) }
+                }
+            }
+            return dropped
+        }
+        // 0.5 s is analysed as it arrives; then 2.0 s arrive with nobody reading: the first 1.0 s fits in
+        // the rings, the second is dropped; then the last 1.5 s is analysed as it arrives.
+        #expect(feed(0, 4000, draining: true) == 0)
+        #expect(feed(4000, 20000) == 8000)
+        while case .analysed = session.pull(from: rings) { Self.drain(session, into: &out) }   // the worker catches up
+        #expect(feed(20000, 32000, draining: true) == 0)
+        #expect(rings.finish())
+        while session.pull(from: rings) != .ended { Self.drain(session, into: &out) }
+        session.finish()
+        Self.drain(session, into: &out)
+
+        let gaps = out.compactMap { o -> (Double, Double)? in if case .gap(let s, let e) = o { return (s, e) } else { return nil } }
+        #expect(gaps.count == 1)
+        // The rings took whole 800-frame blocks up to 1.0 s of audio (8,000 of their 8,192 frames), so the
+        // first block dropped starts at 1.5 s, and the gap lasts the 1.0 s dropped.
+        #expect(abs(gaps[0].0 - 1.5) < 1e-9)
+        #expect(abs(gaps[0].1 - 2.5) < 1e-9)
+        let frames = out.compactMap { o -> FrameFeatures? in if case .frame(0, let f) = o { return f } else { return nil } }
+        // Channel 0 still has one frame per hop over the whole 4 s: the timeline did not shrink by the gap.
+        #expect(frames.count == 400)
+        #expect(frames.map(\.index) == Array(0..<400))
+        // Frames inside the gap heard silence; frames after it hear the audio that arrived after it, at its
+        // true time: the levels right after the gap match an uninterrupted analysis of the same audio.
+        let reference = try Self.offline(audio, rate: rate).compactMap { o -> FrameFeatures? in
+            if case .frame(0, let f) = o { return f } else { return nil }
+        }
+        let inGap = frames[155..<245].map(\.energyDB)
+        #expect(inGap.allSatisfy { $0 <= silenceDB + 1 })
+        for k in 255..<400 {
+            #expect(abs(frames[k].energyDB - reference[k].energyDB) < 0.01, "frame \(k)")
+        }
+        #expect(session.timelineFrames == 32000)
+    }
+
+    @Test("fixed delay is what the analysis holds back, and under a second")
+    func fixedDelay() throws {
+        for rate in [8000, 16000, 48000] {
+            let session = try CallSession(sampleRate: rate, channels: 1)
+            #expect(session.fixedDelaySeconds > 0.3 && session.fixedDelaySeconds < 1.0)
+            // Push exactly the delay's worth of audio plus one hop: the first frame is then out, not before.
+            let hopIn = rate / 100
+            let delayIn = Int((session.fixedDelaySeconds * Double(rate)).rounded())
+            var out: [SessionOutput] = []
+            let silence = [Float](repeating: 0.001, count: delayIn - hopIn)
+            silence.withUnsafeBufferPointer { session.push(interleaved: $0) }
+            Self.drain(session, into: &out)
+            #expect(out.isEmpty, "\(rate) Hz: nothing before the delay has passed")
+            let more = [Float](repeating: 0.001, count: 2 * hopIn)
+            more.withUnsafeBufferPointer { session.push(interleaved: $0) }
+            Self.drain(session, into: &out)
+            #expect(!out.isEmpty, "\(rate) Hz: the first frame once the delay has passed")
+        }
+    }
+}
+
