@@ -130,21 +130,24 @@ public enum CaptureSources {
     /// Opens what `uri` names, checking everything that can be checked before audio flows: an ALSA device that
     /// cannot be opened or configured is ``AudioError/Kind/unavailable`` (69); a missing file 66, a file that is
     /// not audio 65; roles that do not match the channel count 64.
-    public static func open(_ uri: SourceURI) throws(AudioError) -> any CaptureSource {
+    ///
+    /// `name` is what errors and logs call the source; by default the URI's canonical spelling.
+    public static func open(_ uri: SourceURI, name: String? = nil) throws(AudioError) -> any CaptureSource {
+        let name = name ?? uri.description
         switch uri.kind {
         case .alsa(let p):
-            return try ALSACapture(p, roles: uri.roles(channelCount: p.channelCount), name: uri.description)
+            return try ALSACapture(p, roles: uri.roles(channelCount: p.channelCount), name: name)
         case .file(let path, let speed):
-            return try FileReplayCapture(path: path, speed: speed, roles: uri.roles, name: uri.description)
+            return try FileReplayCapture(path: path, speed: speed, roles: uri.roles, name: name)
         case .stdin(let format):
-            return try PipeCapture(fileDescriptor: 0, name: uri.description, format: format,
+            return try PipeCapture(fileDescriptor: 0, name: name, format: format,
                                    roles: uri.roles(channelCount: format.channelCount))
         }
     }
 
-    /// Parses and opens `text` (see ``SourceURI``).
+    /// Parses and opens `text` (see ``SourceURI``); errors call the source by `text`, as the user wrote it.
     public static func open(_ text: String) throws(AudioError) -> any CaptureSource {
-        try open(SourceURI(parsing: text))
+        try open(SourceURI(parsing: text), name: SourceURI.quoted(text))
     }
 }
 

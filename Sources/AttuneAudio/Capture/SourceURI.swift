@@ -87,7 +87,8 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `text`; anything malformed throws a usage error (64) naming the URI and the problem.
     public init(parsing text: String) throws(AudioError) {
-        func fail(_ why: String) -> AudioError { AudioError(.usage, path: Self.quoted(text), why) }
+        // Both the URI and the reason (which may quote a value from it) are cut to a readable length.
+        func fail(_ why: String) -> AudioError { AudioError(.usage, path: Self.quoted(text), Self.quoted(why, limit: 400)) }
         guard let colon = text.firstIndex(of: ":") else {
             throw fail("no scheme; expected \(Self.usage)")
         }
@@ -214,8 +215,9 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
     // MARK: - Pieces
 
     /// URIs in messages are cut to a readable length (a fuzzer, or a paste gone wrong, can send megabytes).
-    static func quoted(_ text: String) -> String {
-        text.count <= 200 ? text : String(text.prefix(200)) + "…"
+    static func quoted(_ text: String, limit: Int = 200) -> String {
+        if text.isEmpty { return "\"\"" }  // so an empty URI still shows in "PATH: reason"
+        return text.count <= limit ? text : String(text.prefix(limit)) + "…"
     }
 
     private static func parseQuery(_ query: Substring?, allowed: [String],
