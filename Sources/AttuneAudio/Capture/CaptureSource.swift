@@ -132,13 +132,15 @@ public enum CaptureSources {
     /// not audio 65; roles that do not match the channel count 64.
     ///
     /// `name` is what errors and logs call the source; by default the URI's canonical spelling.
-    public static func open(_ uri: SourceURI, name: String? = nil) throws(AudioError) -> any CaptureSource {
+    public static func open(_ uri: SourceURI, name: String? = nil,
+                            options: CaptureOptions = CaptureOptions()) throws(AudioError) -> any CaptureSource {
         let name = name ?? uri.description
         switch uri.kind {
         case .alsa(let p):
             return try ALSACapture(p, roles: uri.roles(channelCount: p.channelCount), name: name)
         case .file(let path, let speed):
-            return try FileReplayCapture(path: path, speed: speed, roles: uri.roles, name: name)
+            return try FileReplayCapture(path: path, speed: speed, roles: uri.roles, name: name,
+                                         blockMilliseconds: options.pacedBlockMilliseconds)
         case .stdin(let format):
             return try PipeCapture(fileDescriptor: 0, name: name, format: format,
                                    roles: uri.roles(channelCount: format.channelCount))
@@ -146,8 +148,20 @@ public enum CaptureSources {
     }
 
     /// Parses and opens `text` (see ``SourceURI``); errors call the source by `text`, as the user wrote it.
-    public static func open(_ text: String) throws(AudioError) -> any CaptureSource {
-        try open(SourceURI(parsing: text), name: SourceURI.quoted(text))
+    public static func open(_ text: String, options: CaptureOptions = CaptureOptions()) throws(AudioError)
+        -> any CaptureSource {
+        try open(SourceURI(parsing: text), name: SourceURI.quoted(text), options: options)
+    }
+}
+
+/// Settings of the daemon, rather than of one URI, that shape capture.
+public struct CaptureOptions: Sendable, Equatable {
+    /// Wall time per block of a paced `file:` replay (1…1000 ms): longer blocks mean fewer wake-ups per call
+    /// and a slower stop.
+    public var pacedBlockMilliseconds: Int
+
+    public init(pacedBlockMilliseconds: Int = PacedTiming.blockMilliseconds) {
+        self.pacedBlockMilliseconds = pacedBlockMilliseconds
     }
 }
 

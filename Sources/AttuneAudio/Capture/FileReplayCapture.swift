@@ -4,9 +4,9 @@ import Glibc
 
 /// How paced replay cuts its blocks.
 public enum PacedTiming {
-    /// Wall-clock time per block when paced: short enough that `stop()` returns within it and the pipeline sees
-    /// audio at the cadence of a real device's periods, long enough that a thousand replays do not spend the
-    /// machine on wake-ups.
+    /// Default wall-clock time per block when paced: short enough that `stop()` returns within it and the
+    /// pipeline sees audio at the cadence of a real device's periods. A load test with a thousand replays may
+    /// want longer blocks (fewer wake-ups): ``CaptureOptions/pacedBlockMilliseconds``.
     public static let blockMilliseconds = 20
     /// Frames per block at `speed=max`.
     public static let maxSpeedBlockFrames = 4096
@@ -46,8 +46,9 @@ public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sen
 
     /// Opens `path`: missing 66, not audio 65 (``SoundFileReader``'s checks); roles that do not match its
     /// channels 64.
+    /// `blockMilliseconds` is the wall time per paced block (1…1000).
     public init(path: String, speed: ReplaySpeed = .paced(factor: 1), roles: [CaptureRole]? = nil,
-                name: String? = nil) throws(AudioError) {
+                name: String? = nil, blockMilliseconds: Int = PacedTiming.blockMilliseconds) throws(AudioError) {
         let name = name ?? SourceURI(kind: .file(path: path, speed: speed), roles: roles).description
         self.name = name
         self.path = path
@@ -62,7 +63,8 @@ public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sen
             blockFrames = PacedTiming.maxSpeedBlockFrames
         case .paced(let factor):
             // A block is blockMilliseconds of wall time: more audio per block when replaying faster.
-            let frames = Double(reader.sampleRate) * factor * Double(PacedTiming.blockMilliseconds) / 1000
+            let ms = min(1000, max(1, blockMilliseconds))
+            let frames = Double(reader.sampleRate) * factor * Double(ms) / 1000
             blockFrames = min(PacedTiming.maxSpeedBlockFrames, max(1, Int(frames)))
         }
         control = try CaptureThread(name: name)
