@@ -126,6 +126,8 @@ final class ALSAPCM {
 /// - Overruns (-EPIPE) and suspends (-ESTRPIPE) are recovered with `snd_pcm_recover` and counted in
 ///   ``counters``; the frames lost (estimated from the monotonic clock) are counted too and skipped in the
 ///   sink's `streamFrame`, so the timeline stays on the wall clock. Never silent.
+/// - A suspend is resumed the way `snd_pcm_recover` does it, retrying once a second while the driver says it is
+///   not ready yet; a `stop()` during that wait returns when the retry loop does.
 /// - A device that vanishes (-ENODEV, -ENXIO, -EIO, -EBADFD, or the PCM in state DISCONNECTED) ends the capture
 ///   with ``CaptureEnd/deviceLost(_:)``; any other failure, or a failed recovery, with ``CaptureEnd/error(_:)``.
 public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable {
@@ -162,23 +164,24 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         self.roles = roles
         pcm = try ALSAPCM(parameters, name: name)
         control = try CaptureThread(name: name)
+        // Poll descriptors first, into a local: a throw after every stored property is set would run deinit.
+        let n = max(0, Int(snd_pcm_poll_descriptors_count(pcm.handle)))
+        let fds = UnsafeMutableBufferPointer<pollfd>.allocate(capacity: n + 1)
+        fds.initialize(repeating: pollfd(fd: -1, events: 0, revents: 0))
+        if n > 0 {
+            let got = snd_pcm_poll_descriptors(pcm.handle, fds.baseAddress, UInt32(n))
+            if got < 0 {
+                fds.deallocate()
+                throw ALSAPCM.error(name, "snd_pcm_poll_descriptors", got)
+            }
+        }
+        fds[n] = pollfd(fd: control.wakeDescriptor, events: Int16(POLLIN), revents: 0)
+        alsaDescriptorCount = n
+        pollDescriptors = fds
         let width = Int(snd_pcm_format_physical_width(pcm.format)) / 8
         raw = .allocate(byteCount: pcm.periodFrames * pcm.channelCount * width, alignment: 16)
         samples = .allocate(capacity: pcm.periodFrames * pcm.channelCount)
         samples.initialize(repeating: 0)
-        let n = Int(snd_pcm_poll_descriptors_count(pcm.handle))
-        alsaDescriptorCount = max(0, n)
-        pollDescriptors = .allocate(capacity: alsaDescriptorCount + 1)
-        pollDescriptors.initialize(repeating: pollfd(fd: -1, events: 0, revents: 0))
-        if alsaDescriptorCount > 0 {
-            let got = snd_pcm_poll_descriptors(pcm.handle, pollDescriptors.baseAddress, UInt32(alsaDescriptorCount))
-            if got < 0 {
-                let e = ALSAPCM.error(name, "snd_pcm_poll_descriptors", got)
-                raw.deallocate(); samples.deallocate(); pollDescriptors.deallocate()
-                throw e
-            }
-        }
-        pollDescriptors[alsaDescriptorCount] = pollfd(fd: control.wakeDescriptor, events: Int16(POLLIN), revents: 0)
     }
 
     deinit {

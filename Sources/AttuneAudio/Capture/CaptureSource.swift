@@ -197,9 +197,9 @@ final class CaptureThread: Sendable {
         close(wakeWriter)
     }
 
-    /// Whether stop was asked; the capture loop checks it between blocks (relaxed: the wake-pipe write that
-    /// follows the store is what wakes a blocked loop, and the next check sees the flag).
-    @inline(__always) var stopRequested: Bool { stopFlag.load(ordering: .relaxed) }
+    /// Whether stop was asked; the capture loop checks it between blocks and after every wake-up (acquire, pairing
+    /// with stop()'s release, so a loop woken by the pipe byte sees the flag set before it).
+    @inline(__always) var stopRequested: Bool { stopFlag.load(ordering: .acquiring) }
 
     /// Runs `body` on a new joinable pthread named `attune-capture`.
     func start(name: String, _ body: @escaping @Sendable () -> Void) throws(AudioError) {
@@ -225,7 +225,7 @@ final class CaptureThread: Sendable {
 
     /// Asks the loop to end and joins it.
     func stop() {
-        stopFlag.store(true, ordering: .relaxed)
+        stopFlag.store(true, ordering: .releasing)
         var one: UInt8 = 1
         _ = write(wakeWriter, &one, 1)
         join()
