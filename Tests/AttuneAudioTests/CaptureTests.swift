@@ -329,6 +329,26 @@ struct PipeCaptureTests {
         withExtendedLifetime(pipe) {}
     }
 
+    @Test func aFailingReadEndsWithAnIOError() throws {
+        let dir = TempDir()
+        // A directory polls readable and then fails read(2) with EISDIR: a stand-in for a descriptor gone bad.
+        let fd = open(dir.path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        let source = try PipeCapture(fileDescriptor: fd, name: "-", format: RawFormat(encoding: .s16le, sampleRate: 8000, channelCount: 1))
+        let sink = RecordingSink(channels: 1, capacityFrames: 10)
+        try source.start(sink)
+        source.waitUntilEnded()
+        guard case .error(let e)? = sink.end else {
+            Issue.record("expected an error, got \(String(describing: sink.end))")
+            return
+        }
+        #expect(e.kind == .io)
+        #expect(e.exitCode == 74)
+        #expect(e.description.hasPrefix("-: read failed after 0.000 s: read: Is a directory"), "\(e)")
+        #expect(sink.end?.recordReason == "error")
+        #expect(sink.end?.message == e.description)
+    }
+
     @Test func stdinURIOpensFileDescriptorZero() throws {
         let source = try CaptureSources.open("stdin:alaw:16000:2?roles=agent,customer")
         #expect(source.sampleRate == 16000)
