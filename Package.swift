@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .target(name: "AttuneTestSupport", path: "Tests/AttuneTestSupport"),
         .testTarget(name: "AttuneDSPTests", dependencies: ["AttuneDSP", "CAllocCounter"]),
+        // Captures from a source URI in a process of its own, so ALSA tests can set ALSA_CONFIG_PATH for it.
+        .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter"]),

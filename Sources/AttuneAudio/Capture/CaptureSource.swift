@@ -1,0 +1,286 @@
+import CALSA
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Live capture: one real thread per source reads blocks of interleaved Float frames and hands each one to a
+// sink the engine provides. Opening (device, file, format checks) happens on the caller's thread and throws
+// typed errors; after `start`, the capture thread follows design.md's real-time rules: its buffers were
+// allocated at open, and per block it makes only the capture read (plus the wait that belongs to it: poll on
+// the device and the wake descriptor, or the pacing sleep), converts, and calls the sink. No allocation, no
+// lock, no String, no logging — `Tests/AttuneAudioTests/CaptureTests.swift` counts mallocs on the thread.
+
+/// Where a capture thread delivers audio. Both methods are called on the capture thread only, one at a time.
+///
+/// The sink must not block for long (a device overruns while it waits) and must follow the real-time rules
+/// itself: it is typically a de-interleaver into per-channel ``SPSCRingBuffer``s.
+public protocol CaptureSink: AnyObject, Sendable {
+    /// `frames` interleaved frames (`interleaved.count == frames * channelCount`), the first being frame
+    /// `streamFrame` of the stream (0-based, counted at the source's rate). Frames lost to a device overrun are
+    /// skipped in `streamFrame`, so it stays on the wall-clock timeline. The buffer is only valid during the call.
+    func capture(_ interleaved: UnsafeBufferPointer<Float>, frames: Int, at streamFrame: Int64)
+    /// Called exactly once, last, after the final ``capture(_:frames:at:)``. May allocate (it is the end).
+    func captureEnded(_ reason: CaptureEnd)
+}
+
+/// Why a capture ended.
+public enum CaptureEnd: Sendable, Equatable, CustomStringConvertible {
+    /// The file or pipe reached its end.
+    case eof
+    /// ``CaptureSource/stop()`` was called.
+    case stopped
+    /// The device went away (unplugged, driver gone); the message quotes ALSA.
+    case deviceLost(String)
+    /// Reading failed (a file truncated or corrupt mid-replay, an I/O error, an unrecoverable ALSA error).
+    case error(AudioError)
+
+    /// The `call_end` reason of design.md: `eof`, `stopped`, `device_lost` or `error`.
+    public var recordReason: String {
+        switch self {
+        case .eof: "eof"
+        case .stopped: "stopped"
+        case .deviceLost: "device_lost"
+        case .error: "error"
+        }
+    }
+
+    /// The message for `call_end`, when there is one.
+    public var message: String? {
+        switch self {
+        case .eof, .stopped: nil
+        case .deviceLost(let m): m
+        case .error(let e): e.description
+        }
+    }
+
+    public var description: String { message.map { "\(recordReason): \($0)" } ?? recordReason }
+}
+
+/// Counters a capture thread keeps, readable from any thread at any time (relaxed atomics: each is exact on its
+/// own, not a snapshot consistent with the others).
+public final class CaptureCounters: Sendable {
+    private let frames = Atomic<Int64>(0)
+    private let xruns = Atomic<Int>(0)
+    private let suspends = Atomic<Int>(0)
+    private let lost = Atomic<Int64>(0)
+    private let late = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Frames handed to the sink so far.
+    public var framesCaptured: Int64 { frames.load(ordering: .relaxed) }
+    /// Device overruns (ALSA -EPIPE) recovered with `snd_pcm_recover`.
+    public var xrunsRecovered: Int { xruns.load(ordering: .relaxed) }
+    /// Suspends (ALSA -ESTRPIPE, system sleep) recovered.
+    public var suspendsRecovered: Int { suspends.load(ordering: .relaxed) }
+    /// Frames the device dropped in overruns and suspends, estimated from the monotonic clock; `streamFrame`
+    /// skips them so the timeline stays aligned.
+    public var framesLost: Int64 { lost.load(ordering: .relaxed) }
+    /// Paced replay only: blocks delivered more than one block late (the sink or the machine fell behind; the
+    /// replay catches up from absolute deadlines rather than drifting).
+    public var lateBlocks: Int { late.load(ordering: .relaxed) }
+
+    func addFrames(_ n: Int) { frames.add(Int64(n), ordering: .relaxed) }
+    func addXrun() { xruns.add(1, ordering: .relaxed) }
+    func addSuspend() { suspends.add(1, ordering: .relaxed) }
+    func addLost(_ n: Int64) { lost.add(n, ordering: .relaxed) }
+    func addLate() { late.add(1, ordering: .relaxed) }
+}
+
+/// A live source: opened (and checked) by ``open(_:)``, then run on its own thread by ``start(_:)`` until
+/// ``stop()`` or its end.
+///
+/// ```swift
+/// let uri = try SourceURI(parsing: "alsa:hw:1,0?rate=8000&channels=2&roles=agent,customer")
+/// let source = try CaptureSources.open(uri)      // 69 if the device cannot be opened, 66/65 for files
+/// let rings = (0..<source.channelCount).map { _ in SPSCRingBuffer(minimumCapacity: …) }
+/// try source.start(MySink(rings: rings))         // one capture thread; blocks go to MySink.capture
+/// …
+/// source.stop()                                  // prompt; joins; the sink has had captureEnded(.stopped)
+/// ```
+public protocol CaptureSource: AnyObject, Sendable {
+    /// The source's canonical URI, for logs and `call_start`.
+    var name: String { get }
+    /// Frames per second the sink receives (an ALSA device may grant a rate near the one asked for).
+    var sampleRate: Int { get }
+    /// Interleaved channels per frame.
+    var channelCount: Int { get }
+    /// One role per channel.
+    var roles: [CaptureRole] { get }
+    /// Frames per sink call at most.
+    var blockFrames: Int { get }
+    /// Live counters.
+    var counters: CaptureCounters { get }
+    /// Things noticed when opening (e.g. a file whose header claims more audio than it holds).
+    var warnings: [String] { get }
+    /// Starts the capture thread, which calls `sink` until the end; a source starts once. Fails only if the
+    /// thread cannot be created or the source was already started.
+    func start<Sink: CaptureSink>(_ sink: Sink) throws(AudioError)
+    /// Asks the capture thread to end and waits for it (a blocked read is woken); the sink then has had
+    /// ``CaptureSink/captureEnded(_:)``, with `.stopped` unless the source had already ended. Idempotent; safe
+    /// from any thread but the capture thread itself (e.g. not from inside the sink).
+    func stop()
+    /// Waits for the capture thread to end by itself (EOF, device lost, error) without asking it to.
+    func waitUntilEnded()
+}
+
+/// Opens capture sources from URIs.
+public enum CaptureSources {
+    /// Opens what `uri` names, checking everything that can be checked before audio flows: an ALSA device that
+    /// cannot be opened or configured is ``AudioError/Kind/unavailable`` (69); a missing file 66, a file that is
+    /// not audio 65; roles that do not match the channel count 64.
+    ///
+    /// `name` is what errors and logs call the source; by default the URI's canonical spelling.
+    public static func open(_ uri: SourceURI, name: String? = nil,
+                            options: CaptureOptions = CaptureOptions()) throws(AudioError) -> any CaptureSource {
+        let name = name ?? uri.description
+        switch uri.kind {
+        case .alsa(let p):
+            return try ALSACapture(p, roles: uri.roles(channelCount: p.channelCount), name: name)
+        case .file(let path, let speed):
+            return try FileReplayCapture(path: path, speed: speed, roles: uri.roles, name: name,
+                                         blockMilliseconds: options.pacedBlockMilliseconds)
+        case .stdin(let format):
+            return try PipeCapture(fileDescriptor: 0, name: name, format: format,
+                                   roles: uri.roles(channelCount: format.channelCount))
+        }
+    }
+
+    /// Parses and opens `text` (see ``SourceURI``); errors call the source by `text`, as the user wrote it.
+    public static func open(_ text: String, options: CaptureOptions = CaptureOptions()) throws(AudioError)
+        -> any CaptureSource {
+        try open(SourceURI(parsing: text), name: SourceURI.quoted(text), options: options)
+    }
+}
+
+/// Settings of the daemon, rather than of one URI, that shape capture.
+public struct CaptureOptions: Sendable, Equatable {
+    /// Wall time per block of a paced `file:` replay (1…1000 ms): longer blocks mean fewer wake-ups per call
+    /// and a slower stop.
+    public var pacedBlockMilliseconds: Int
+
+    public init(pacedBlockMilliseconds: Int = PacedTiming.blockMilliseconds) {
+        self.pacedBlockMilliseconds = pacedBlockMilliseconds
+    }
+}
+
+// MARK: - The capture thread
+
+/// The thread, its stop flag and its wake descriptor, shared by every kind of source.
+///
+/// `stop()` sets the flag, then writes a byte into the wake pipe, which the capture loop polls beside its device or pipe, so a
+/// read blocked on a silent device returns at once; paced file replay checks the flag between blocks (each at
+/// most ``PacedTiming/blockMilliseconds`` long). Then it joins the pthread.
+final class CaptureThread: Sendable {
+    /// Read end of a pipe the capture loop polls alongside its input; readable once stop was asked.
+    let wakeDescriptor: Int32
+    /// Write end: stop() writes one byte.
+    private let wakeWriter: Int32
+    private let stopFlag = Atomic<Bool>(false)
+    /// The pthread once started; the mutex also serialises concurrent stop()/waitUntilEnded() callers so every
+    /// one of them returns only after the join. Control-plane only: the capture loop never takes it.
+    private let thread = Mutex<(started: Bool, handle: pthread_t?)>((false, nil))
+
+    init(name: String) throws(AudioError) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw AudioError(.io, path: name, "pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        (wakeDescriptor, wakeWriter) = (fds[0], fds[1])
+    }
+
+    deinit {
+        close(wakeDescriptor)
+        close(wakeWriter)
+    }
+
+    /// Whether stop was asked; the capture loop checks it between blocks and after every wake-up (acquire, pairing
+    /// with stop()'s release, so a loop woken by the pipe byte sees the flag set before it).
+    @inline(__always) var stopRequested: Bool { stopFlag.load(ordering: .acquiring) }
+
+    /// Runs `body` on a new joinable pthread named `attune-capture`.
+    func start(name: String, _ body: @escaping @Sendable () -> Void) throws(AudioError) {
+        let result: AudioError? = thread.withLock { t in
+            if t.started { return AudioError(.usage, path: name, "capture already started; a source starts once") }
+            let box = Unmanaged.passRetained(ThreadBody(body))
+            var handle = pthread_t()
+            let rc = pthread_create(&handle, nil, { raw in
+                let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+                _ = attune_set_thread_name("attune-capture")
+                body.run()
+                return nil
+            }, box.toOpaque())
+            if rc != 0 {
+                box.release()
+                return AudioError(.io, path: name, "pthread_create: \(String(cString: strerror(rc)))")
+            }
+            t = (true, handle)
+            return nil
+        }
+        if let result { throw result }
+    }
+
+    /// Asks the loop to end and joins it.
+    func stop() {
+        stopFlag.store(true, ordering: .releasing)
+        var one: UInt8 = 1
+        _ = write(wakeWriter, &one, 1)
+        join()
+    }
+
+    /// Joins the thread if it was started and not yet joined.
+    func join() {
+        thread.withLock { t in
+            guard let h = t.handle else { return }
+            if pthread_equal(h, pthread_self()) != 0 {
+                // On the capture thread itself — a sink calling stop, or the last reference to the source dropped
+                // as the thread's closure is released — a join would wait forever. The flag is set, the loop
+                // ends after this block, and the thread frees itself.
+                pthread_detach(h)
+            } else {
+                pthread_join(h, nil)
+            }
+            t.handle = nil
+        }
+    }
+}
+
+/// What each kind of source implements: its loop, run once on the capture thread.
+protocol CaptureLoop: AnyObject, Sendable {
+    /// Delivers blocks to `sink` until the end, the stop flag or a failure, and says which.
+    func run<Sink: CaptureSink>(_ sink: Sink) -> CaptureEnd
+}
+
+extension CaptureThread {
+    /// Starts `loop.run(sink)` on the thread and reports its end to the sink, last.
+    func start<Loop: CaptureLoop, Sink: CaptureSink>(_ loop: Loop, _ sink: Sink, name: String) throws(AudioError) {
+        try start(name: name) { sink.captureEnded(loop.run(sink)) }
+    }
+}
+
+/// The closure a pthread runs, boxed so it can cross `pthread_create`'s `void *`.
+private final class ThreadBody {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}
+
+// MARK: - Time
+
+/// CLOCK_MONOTONIC in nanoseconds (a vDSO call, no syscall, no allocation).
+@inline(__always)
+func monotonicNanoseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+/// Sleeps until the absolute CLOCK_MONOTONIC time `deadline` (ns); returns at once if it has passed. Absolute
+/// deadlines mean the time the loop spends working never accumulates as drift.
+@inline(__always)
+func sleepUntil(monotonicNanoseconds deadline: Int64) {
+    var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
+}

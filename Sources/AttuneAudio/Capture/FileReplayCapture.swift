@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How paced replay cuts its blocks.
+public enum PacedTiming {
+    /// Default wall-clock time per block when paced: short enough that `stop()` returns within it and the
+    /// pipeline sees audio at the cadence of a real device's periods. A load test with a thousand replays may
+    /// want longer blocks (fewer wake-ups): ``CaptureOptions/pacedBlockMilliseconds``.
+    public static let blockMilliseconds = 20
+    /// Frames per block at `speed=max`.
+    public static let maxSpeedBlockFrames = 4096
+}
+
+/// `file:PATH`: replays any file ``SoundFileReader`` reads, as if it were being captured live.
+///
+/// Paced replay delivers the block that ends at frame *f* at `t₀ + f / (rate × speed)` on CLOCK_MONOTONIC,
+/// where `t₀` is when the thread started: absolute deadlines slept to with
+/// `clock_nanosleep(TIMER_ABSTIME)`, so time spent reading, converting or in the sink never accumulates — an
+/// hour-long file ends an hour (± one block) after it started. A block is read before its deadline and handed
+/// over at it, like a device's period that has just been recorded. If the sink falls behind, later blocks go out
+/// at once until the schedule is met again (counted in ``CaptureCounters/lateBlocks`` when over a block late).
+/// `speed=max` does not sleep: blocks go as fast as the sink returns.
+///
+/// The end of the data is ``CaptureEnd/eof``; a decode or read failure, or the data ending before the length the
+/// header declared when the file was opened (a file truncated while it was replayed), is ``CaptureEnd/error(_:)``.
+public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sendable {
+    // @unchecked Sendable: `reader` and `buffer` are used by `init` and then only by the capture thread (handed
+    // over once by `start`; pthread_create/join order the accesses); everything else is immutable or atomic.
+    public let name: String
+    public var sampleRate: Int { reader.sampleRate }
+    public var channelCount: Int { reader.channelCount }
+    public let roles: [CaptureRole]
+    public let blockFrames: Int
+    public let counters = CaptureCounters()
+    public let warnings: [String]
+    public let speed: ReplaySpeed
+    /// The file's path.
+    public let path: String
+
+    private let reader: SoundFileReader
+    private let control: CaptureThread
+    private let buffer: UnsafeMutableBufferPointer<Float>
+    /// Frames the header declared at open (after libsndfile's own correction of a header that overstates).
+    private let declaredFrames: Int?
+
+    /// Opens `path`: missing 66, not audio 65 (``SoundFileReader``'s checks); roles that do not match its
+    /// channels 64.
+    /// `blockMilliseconds` is the wall time per paced block (1…1000).
+    public init(path: String, speed: ReplaySpeed = .paced(factor: 1), roles: [CaptureRole]? = nil,
+                name: String? = nil, blockMilliseconds: Int = PacedTiming.blockMilliseconds) throws(AudioError) {
+        let name = name ?? SourceURI(kind: .file(path: path, speed: speed), roles: roles).description
+        self.name = name
+        self.path = path
+        self.speed = speed
+        reader = try SoundFileReader(path: path)
+        let uri = SourceURI(kind: .file(path: path, speed: speed), roles: roles)
+        self.roles = try uri.roles(channelCount: reader.channelCount)
+        warnings = reader.warnings
+        declaredFrames = reader.declaredFrames
+        switch speed {
+        case .max:
+            blockFrames = PacedTiming.maxSpeedBlockFrames
+        case .paced(let factor):
+            // A block is blockMilliseconds of wall time: more audio per block when replaying faster.
+            let ms = min(1000, max(1, blockMilliseconds))
+            let frames = Double(reader.sampleRate) * factor * Double(ms) / 1000
+            blockFrames = min(PacedTiming.maxSpeedBlockFrames, max(1, Int(frames)))
+        }
+        control = try CaptureThread(name: name)
+        buffer = .allocate(capacity: blockFrames * reader.channelCount)
+        buffer.initialize(repeating: 0)
+    }
+
+    deinit {
+        control.stop()
+        buffer.deallocate()
+    }
+
+    public func start<Sink: CaptureSink>(_ sink: Sink) throws(AudioError) { try control.start(self, sink, name: name) }
+    public func stop() { control.stop() }
+    public func waitUntilEnded() { control.join() }
+
+    // MARK: - Replay loop (real-time: no allocation, lock, String or logging until it ends)
+
+    func run<Sink: CaptureSink>(_ sink: Sink) -> CaptureEnd {
+        let channels = reader.channelCount
+        // Nanoseconds of wall time per frame, as a Double: exact enough for 100 days of audio at 48 kHz.
+        let nsPerFrame: Double
+        switch speed {
+        case .max: nsPerFrame = 0
+        case .paced(let factor): nsPerFrame = 1e9 / (Double(reader.sampleRate) * factor)
+        }
+        let blockNanoseconds = Int64(Double(blockFrames) * nsPerFrame)
+        let start = monotonicNanoseconds()
+        var streamFrame: Int64 = 0
+        while !control.stopRequested {
+            let frames: Int
+            do {
+                frames = try reader.read(into: buffer)
+            } catch {
+                return .error(error)
+            }
+            if frames == 0 { return endOfData() }
+            if nsPerFrame > 0 {
+                let deadline = start + Int64(Double(streamFrame + Int64(frames)) * nsPerFrame)
+                let now = monotonicNanoseconds()
+                if now < deadline {
+                    sleepUntil(monotonicNanoseconds: deadline)
+                } else if now - deadline > blockNanoseconds {
+                    counters.addLate()
+                }
+                // A stop asked while we slept should not deliver one more block.
+                if control.stopRequested { break }
+            }
+            sink.capture(UnsafeBufferPointer(rebasing: buffer[0..<(frames * channels)]), frames: frames, at: streamFrame)
+            streamFrame += Int64(frames)
+            counters.addFrames(frames)
+        }
+        return .stopped
+    }
+
+    /// EOF, unless the data stopped short of what the header declared at open: then the file was cut while we
+    /// replayed it, which is an error the call's `call_end` should name.
+    private func endOfData() -> CaptureEnd {
+        if let declared = declaredFrames, reader.framesRead < declared {
+            let rate = reader.sampleRate
+            return .error(AudioError(.badData, path: path,
+                                     "audio ends after \(formatSeconds(reader.framesRead, rate: rate)) s, but the header "
+                                     + "declared \(formatSeconds(declared, rate: rate)) s when replay began "
+                                     + "(file truncated during replay?)"))
+        }
+        return .eof
+    }
+}
