@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Dependencies point one way (see design.md): C bridges → AttuneDSP → AttuneAudio → AttuneEngine → executables.
-// AttuneEvents (record types and their NDJSON codec) knows nothing of DSP.
+// AttuneEvents (record types and their NDJSON codec) knows nothing of DSP; AttuneBus (the daemon's Unix sockets, on
+// swift-nio) knows AttuneEvents' records and AttuneText's utterances, and nothing of DSP, audio or the engine.
 let package = Package(
     name: "Attune",
     products: [
@@ -11,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CFFTW3", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
@@ -22,6 +25,17 @@ let package = Package(
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSampleRate", "CALSA"]),
         .target(name: "AttuneText"),
         .target(name: "AttuneEvents"),
+        .target(
+            name: "AttuneBus",
+            dependencies: [
+                "AttuneEvents",
+                "AttuneText",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents"]),
         .executableTarget(
             name: "attune",
@@ -38,5 +52,13 @@ let package = Package(
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
+        .testTarget(
+            name: "AttuneBusTests",
+            dependencies: [
+                "AttuneBus", "AttuneEvents", "AttuneText", "AttuneTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
     ]
 )

@@ -152,3 +152,151 @@ public struct SummaryRecord: NDJSONRecord, Equatable {
         line.field("pauses", pauses)
     }
 }
+
+// MARK: - Live records (the daemon's event socket only)
+
+/// The first line every event-socket subscriber reads (`"type": "hello"`): who is talking and what to expect.
+public struct HelloRecord: NDJSONRecord, Equatable {
+    public var type = "hello"
+    public var v = recordSchemaVersion
+    /// The daemon's version, e.g. `"0.3.0"`.
+    public var version: String
+    /// The record schema version the stream follows; the same as every record's `v`.
+    public var schema: Int = recordSchemaVersion
+    /// The node name (the host name unless configured), as fleet subjects spell it.
+    public var node: String
+    /// The roles whose channels get emotion events; by default only `customer` (design.md, Privacy).
+    public var emotions: [Role]
+
+    public init(version: String, node: String, emotions: [Role] = [.customer]) {
+        self.version = version; self.node = node; self.emotions = emotions
+    }
+
+    public func write(to line: inout JSONLine) {
+        line.field("type", type)
+        line.field("v", v)
+        line.field("version", version)
+        line.field("schema", schema)
+        line.field("node", node)
+        line.field("emotions", emotions.map(\.rawValue))
+    }
+}
+
+/// A call's audio starts flowing (`"type": "call_start"`).
+public struct CallStartRecord: NDJSONRecord, Equatable {
+    public var type = "call_start"
+    public var v = recordSchemaVersion
+    public var call: String
+    /// The source URI it was started with (`alsa:hw:1,0`, `file:PATH`, `stdin:s16le:8000:2`).
+    public var source: String
+    /// One role per channel, in channel order.
+    public var roles: [Role]
+    public var sampleRate: Int
+    public var channels: Int
+    /// Seconds from the start of the call's audio: 0 unless the call joined a source already running.
+    public var t: Double
+
+    enum CodingKeys: String, CodingKey {
+        case type, v, call, source, roles, channels, t
+        case sampleRate = "sample_rate"
+    }
+
+    public init(call: String, source: String, roles: [Role], sampleRate: Int, channels: Int, t: Double = 0) {
+        self.call = call; self.source = source; self.roles = roles
+        self.sampleRate = sampleRate; self.channels = channels; self.t = t
+    }
+
+    public func write(to line: inout JSONLine) {
+        line.field("type", type)
+        line.field("v", v)
+        line.field("call", call)
+        line.field("source", source)
+        line.field("roles", roles.map(\.rawValue))
+        line.field("sample_rate", sampleRate)
+        line.field("channels", channels)
+        line.field("t", t, decimals: 3)
+    }
+}
+
+/// Why a call ended, as `call_end`'s `reason` spells it.
+public enum CallEndReason: String, Codable, Sendable, CaseIterable {
+    /// The file or pipe ran out.
+    case eof
+    /// A `stop` command.
+    case stopped
+    /// The capture device vanished or could not be recovered.
+    case deviceLost = "device_lost"
+    /// Anything else that went wrong; `message` says what.
+    case error
+    /// The daemon is shutting down.
+    case shutdown
+}
+
+/// A call is over (`"type": "call_end"`); the last record of the call.
+public struct CallEndRecord: NDJSONRecord, Equatable {
+    public var type = "call_end"
+    public var v = recordSchemaVersion
+    public var call: String
+    public var reason: CallEndReason
+    /// What went wrong, for `error` and `device_lost`; omitted from the line when nil.
+    public var message: String?
+    /// Seconds of the call's audio analysed when it ended.
+    public var t: Double
+
+    public init(call: String, reason: CallEndReason, message: String? = nil, t: Double) {
+        self.call = call; self.reason = reason; self.message = message; self.t = t
+    }
+
+    public func write(to line: inout JSONLine) {
+        line.field("type", type)
+        line.field("v", v)
+        line.field("call", call)
+        line.field("reason", reason.rawValue)
+        if let message { line.field("message", message) }
+        line.field("t", t, decimals: 3)
+    }
+}
+
+/// Something was lost and the stream says so (`"type": "gap"`), never silently.
+///
+/// - `what: "records"`: this subscriber fell behind and `count` records were dropped for it (it alone gets this
+///   line, just before the first record after the loss).
+/// - `what: "samples"`: a call's audio was dropped before analysis (capture or a worker fell behind);
+///   `start`/`end` are the lost stretch in the call's time, `channel` is omitted when every channel lost it.
+public struct GapRecord: NDJSONRecord, Equatable {
+    public var type = "gap"
+    public var v = recordSchemaVersion
+    /// `"records"` or `"samples"`.
+    public var what: String
+    public var count: Int?
+    public var call: String?
+    public var channel: Int?
+    public var start: Double?
+    public var end: Double?
+
+    /// `count` records were dropped for one subscriber.
+    public static func records(count: Int) -> GapRecord {
+        GapRecord(what: "records", count: count, call: nil, channel: nil, start: nil, end: nil)
+    }
+
+    /// A call's audio from `start` to `end` seconds was dropped before analysis.
+    public static func samples(call: String, channel: Int?, start: Double, end: Double) -> GapRecord {
+        GapRecord(what: "samples", count: nil, call: call, channel: channel, start: start, end: end)
+    }
+
+    private init(what: String, count: Int?, call: String?, channel: Int?, start: Double?, end: Double?) {
+        self.what = what; self.count = count; self.call = call; self.channel = channel
+        self.start = start; self.end = end
+    }
+
+    public func write(to line: inout JSONLine) {
+        line.field("type", type)
+        line.field("v", v)
+        line.field("what", what)
+        if let count { line.field("count", count) }
+        if let call { line.field("call", call) }
+        if let channel { line.field("channel", channel) }
+        if let start { line.field("start", start, decimals: 3) }
+        if let end { line.field("end", end, decimals: 3) }
+    }
+}

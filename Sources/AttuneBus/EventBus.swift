@@ -1,0 +1,536 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AttuneEvents
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Settings of the event socket (`events.sock`).
+public struct EventBusConfiguration: Sendable {
+    /// Where the socket file goes, e.g. `RunDirectory.defaultPath() + "/events.sock"`.
+    public var socketPath: String
+    /// The socket file's mode; design.md says 0660 (owner and group may subscribe).
+    public var mode: mode_t = 0o660
+    /// The socket file's group, or nil to keep the daemon's.
+    public var group: gid_t?
+    /// The first line every subscriber gets.
+    public var hello: HelloRecord
+    /// A subscriber's queue of records not yet taken by its socket is bounded by bytes and by records, whichever
+    /// comes first; beyond it records are dropped for that subscriber and reported in a `gap`.
+    public var queueBytes = 1 << 20
+    public var queueRecords = 10_000
+    /// Bytes the kernel-bound side of each subscriber may hold before its queue starts (NIO's write watermark).
+    public var socketBufferBytes = 64 * 1024
+    /// Records handed over by `publish` and not yet fanned out (the one hand-off between the engine's threads and
+    /// the bus's event loop). Past it, records are dropped for every subscriber and counted in their gaps.
+    public var inboxBytes = 64 << 20
+    /// Longest line a subscriber may send (its subscribe filter); longer lines get an error line and are skipped.
+    public var maximumLineLength = 64 * 1024
+
+    public init(socketPath: String, hello: HelloRecord) {
+        self.socketPath = socketPath
+        self.hello = hello
+    }
+}
+
+/// Counters of the event socket, for the control socket's `stats` and metrics.
+public struct EventBusStats: Sendable, Equatable {
+    /// Subscribers connected now.
+    public var subscribers: Int
+    /// Subscribers accepted since start.
+    public var subscribersAccepted: Int
+    /// Records handed to `publish` since start.
+    public var published: Int
+    /// Records dropped for slow subscribers, summed over subscribers.
+    public var droppedForSubscribers: Int
+    /// Records dropped before fan-out because the event loop fell behind the publishers.
+    public var droppedAtInbox: Int
+}
+
+/// The event socket: publishes NDJSON records to any number of Unix-socket subscribers.
+///
+/// Engine threads call `publish` from anywhere; it appends the encoded line to an inbox under a lock and wakes
+/// the bus's event loop at most once per batch, so a record costs one lock, one buffer copy and no JSON work per
+/// subscriber. The event loop fans each line out to the subscribers whose filter matches — the same
+/// reference-counted `ByteBuffer` to all of them, never re-encoded. Each subscriber has its own bounded queue; one
+/// that stops reading loses records (counted) instead of holding anyone up, and gets a `gap` record with the
+/// count once it has drained its queue.
+///
+/// ```swift
+/// let bus = EventBus(configuration: .init(socketPath: runDir + "/events.sock",
+///                                         hello: HelloRecord(version: "0.4.0", node: "node-1")))
+/// try await bus.start()                                    // throws BusError.socketHeld → exit 69
+/// var line = JSONLine()
+/// record.write(to: &line)
+/// bus.publish(line.bytes, route: RecordRoute(type: "segment", call: "c42"))   // any thread
+/// await bus.shutdown()                                      // stop accepting, drain (bounded), close
+/// ```
+public final class EventBus: Sendable {
+    public let configuration: EventBusConfiguration
+    let logger: Logger
+    /// The one event loop all subscribers live on, so fan-out state needs no locks.
+    let loop: EventLoop
+    private let inbox: NIOLockedValueBox<Inbox>
+    let fanOut: NIOLoopBoundBox<FanOut>
+    private let lifecycle: NIOLockedValueBox<Lifecycle>
+    private let allocator = ByteBufferAllocator()
+
+    private struct Inbox {
+        var records: [(ByteBuffer, RecordRoute)] = []
+        var bytes = 0
+        var drainScheduled = false
+        var dropped = 0
+        var published = 0
+        var closed = false
+    }
+
+    private enum Lifecycle {
+        case idle
+        case running(Channel, SocketFile)
+        case stopped
+    }
+
+    /// - Parameters:
+    ///   - group: where the bus's event loop comes from; it takes one loop of it.
+    ///   - logger: one line per subscriber connecting, misbehaving or leaving (at debug), and per start/stop.
+    public init(configuration: EventBusConfiguration,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "attune.bus")) {
+        self.configuration = configuration
+        self.logger = logger
+        let loop = group.next()
+        self.loop = loop
+        self.inbox = NIOLockedValueBox(Inbox())
+        var hello = JSONLine()
+        hello.begin()
+        configuration.hello.write(to: &hello)
+        hello.end()
+        let helloBytes = hello.bytes
+        self.fanOut = NIOLoopBoundBox.makeBoxSendingValue(FanOut(configuration: configuration, hello: helloBytes),
+                                                          eventLoop: loop)
+        self.lifecycle = NIOLockedValueBox(.idle)
+    }
+
+    /// Binds the socket (replacing a stale file, never a live daemon's) and starts accepting subscribers.
+    ///
+    /// - Throws: `BusError` (`.socketHeld` when another daemon listens there).
+    public func start() async throws {
+        let fanOut = self.fanOut
+        let configuration = self.configuration
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: loop, childGroup: loop)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            // A subscriber that sends its filter and shuts down its sending side (`echo … | socat`) still reads.
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelOption(
+                ChannelOptions.writeBufferWaterMark,
+                value: .init(low: configuration.socketBufferBytes / 2, high: configuration.socketBufferBytes)
+            )
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = SubscriberHandler(fanOut: fanOut.value, configuration: configuration, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        let (channel, file) = try await SocketFile.bind(
+            bootstrap, path: configuration.socketPath, mode: configuration.mode, group: configuration.group
+        )
+        lifecycle.withLockedValue { $0 = .running(channel, file) }
+        logger.info("listening for subscribers", metadata: ["socket": "\(configuration.socketPath)"])
+    }
+
+    /// Hands one encoded NDJSON line to every matching subscriber; callable from any thread, never blocks on a
+    /// subscriber. A missing final newline is added. After `shutdown` begins, records are ignored.
+    public func publish(_ line: [UInt8], route: RecordRoute) {
+        var buffer = allocator.buffer(capacity: line.count + 1)
+        buffer.writeBytes(line)
+        if line.last != UInt8(ascii: "\n") { buffer.writeInteger(UInt8(ascii: "\n")) }
+        enqueue(buffer, route: route)
+    }
+
+    /// Publishes a line already in a `ByteBuffer` (shared, not copied). It must end with a newline.
+    public func publish(_ buffer: ByteBuffer, route: RecordRoute) {
+        enqueue(buffer, route: route)
+    }
+
+    /// Encodes `record` and publishes it. Convenient for rare records (`call_start`, `call_end`, `gap`); the hot
+    /// path should reuse its own `JSONLine` and call `publish(_:route:)`.
+    public func publish(_ record: some NDJSONRecord, route: RecordRoute) {
+        var line = JSONLine()
+        line.begin()
+        record.write(to: &line)
+        line.end()
+        publish(line.bytes, route: route)
+    }
+
+    private func enqueue(_ buffer: ByteBuffer, route: RecordRoute) {
+        let limit = configuration.inboxBytes
+        let wake: Bool = inbox.withLockedValue { inbox in
+            guard !inbox.closed else { return false }
+            inbox.published += 1
+            guard inbox.bytes + buffer.readableBytes <= limit else {
+                inbox.dropped += 1
+                return false
+            }
+            inbox.records.append((buffer, route))
+            inbox.bytes += buffer.readableBytes
+            if inbox.drainScheduled { return false }
+            inbox.drainScheduled = true
+            return true
+        }
+        if wake {
+            let fanOut = self.fanOut
+            loop.execute { [self] in fanOut.value.deliver(self.takeInbox()) }
+        }
+    }
+
+    /// Swaps the inbox out under the lock; called on the loop.
+    private func takeInbox() -> (records: [(ByteBuffer, RecordRoute)], dropped: Int) {
+        inbox.withLockedValue { inbox in
+            let taken = (inbox.records, inbox.dropped)
+            inbox.records = []
+            inbox.records.reserveCapacity(taken.0.count)
+            inbox.bytes = 0
+            inbox.dropped = 0
+            inbox.drainScheduled = false
+            return taken
+        }
+    }
+
+    /// The bus's counters now.
+    public func stats() async -> EventBusStats {
+        let published = inbox.withLockedValue { $0.published }
+        let fanOut = self.fanOut
+        return (try? await loop.submit {
+            let f = fanOut.value
+            return EventBusStats(subscribers: f.subscribers.count, subscribersAccepted: f.accepted,
+                                 published: published, droppedForSubscribers: f.droppedForSubscribers,
+                                 droppedAtInbox: f.droppedAtInbox)
+        }.get()) ?? EventBusStats(subscribers: 0, subscribersAccepted: 0, published: published,
+                                  droppedForSubscribers: 0, droppedAtInbox: 0)
+    }
+
+    /// Stops accepting subscribers, removes the socket file, delivers what was published before the call and
+    /// lets every subscriber drain its queue (a `gap` included) for up to `timeout`, then closes them all.
+    /// Records published after this begins are ignored. Safe to call more than once.
+    public func shutdown(timeout: TimeAmount = .seconds(2)) async {
+        let running: (Channel, SocketFile)? = lifecycle.withLockedValue { state in
+            defer { state = .stopped }
+            if case .running(let channel, let file) = state { return (channel, file) }
+            return nil
+        }
+        inbox.withLockedValue { $0.closed = true }
+        guard let (server, file) = running else { return }
+        try? await server.close()
+        file.remove()
+        let fanOut = self.fanOut
+        let closeFutures = try? await loop.submit { [self] in
+            let f = fanOut.value
+            f.deliver(self.takeInbox())
+            return f.closeAllWhenDrained()
+        }.get()
+        guard let closeFutures else { return }
+        let deadline = loop.scheduleTask(in: timeout) {
+            fanOut.value.closeAllNow()
+        }
+        _ = try? await EventLoopFuture.andAllComplete(closeFutures, on: loop).get()
+        deadline.cancel()
+        logger.info("event socket closed", metadata: ["socket": "\(configuration.socketPath)"])
+    }
+}
+
+/// The subscribers and their counters; lives on the bus's event loop only.
+final class FanOut {
+    let configuration: EventBusConfiguration
+    let hello: [UInt8]
+    var subscribers: [SubscriberHandler] = []
+    /// Subscribers with writes to flush at the end of the current batch.
+    private var dirty: [SubscriberHandler] = []
+    var accepted = 0
+    var droppedForSubscribers = 0
+    var droppedAtInbox = 0
+    var closing = false
+
+    init(configuration: EventBusConfiguration, hello: [UInt8]) {
+        self.configuration = configuration
+        self.hello = hello
+    }
+
+    func add(_ subscriber: SubscriberHandler) {
+        subscriber.index = subscribers.count
+        subscribers.append(subscriber)
+        accepted += 1
+    }
+
+    func remove(_ subscriber: SubscriberHandler) {
+        let i = subscriber.index
+        guard i >= 0, i < subscribers.count, subscribers[i] === subscriber else { return }
+        // Swap-remove keeps removal O(1) with thousands of subscribers coming and going.
+        let last = subscribers.removeLast()
+        if i < subscribers.count {
+            subscribers[i] = last
+            last.index = i
+        }
+        subscriber.index = -1
+    }
+
+    func markDirty(_ subscriber: SubscriberHandler) {
+        dirty.append(subscriber)
+    }
+
+    func deliver(_ batch: (records: [(ByteBuffer, RecordRoute)], dropped: Int)) {
+        if batch.dropped > 0 {
+            // The loop fell behind the publishers; nobody knows which subscribers wanted the lost records, so all
+            // of them hear about the loss (the counts may overstate for narrow filters).
+            droppedAtInbox += batch.dropped
+            for s in subscribers { s.lose(batch.dropped) }
+        }
+        for (buffer, route) in batch.records {
+            for s in subscribers where s.filter.matches(route) {
+                s.send(buffer)
+            }
+        }
+        flushDirty()
+    }
+
+    func flushDirty() {
+        // Swapped out first, so a subscriber marked dirty while flushing is kept for the next round.
+        var flushing: [SubscriberHandler] = []
+        swap(&flushing, &dirty)
+        for s in flushing { s.flushIfNeeded() }
+        flushing.removeAll(keepingCapacity: true)
+        if dirty.isEmpty { swap(&flushing, &dirty) }
+    }
+
+    func closeAllWhenDrained() -> [EventLoopFuture<Void>] {
+        closing = true
+        let futures = subscribers.compactMap { $0.closeWhenDrained() }
+        flushDirty()
+        return futures
+    }
+
+    func closeAllNow() {
+        for s in subscribers { s.closeNow() }
+    }
+}
+
+/// One subscriber connection: its filter, its bounded queue and its count of dropped records.
+final class SubscriberHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let fanOut: FanOut
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    var index = -1
+    var filter = SubscriptionFilter.default
+    private var framer: LineFramer
+    /// Records the socket has not taken yet because NIO's buffer is above its watermark.
+    private var queue = CircularBuffer<ByteBuffer>(initialCapacity: 16)
+    private var queuedBytes = 0
+    /// Records dropped since the subscriber fell behind; once the queue drains, a `gap` says how many.
+    private var missed = 0
+    private var needsFlush = false
+    private var closing = false
+    private var closePromise: EventLoopPromise<Void>?
+    private let maximumBytes: Int
+    private let maximumRecords: Int
+
+    init(fanOut: FanOut, configuration: EventBusConfiguration, logger: Logger) {
+        self.fanOut = fanOut
+        self.logger = logger
+        self.framer = LineFramer(maximumLength: configuration.maximumLineLength)
+        self.maximumBytes = configuration.queueBytes
+        self.maximumRecords = configuration.queueRecords
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        if fanOut.closing {
+            context.close(promise: nil)
+            return
+        }
+        fanOut.add(self)
+        var hello = context.channel.allocator.buffer(capacity: fanOut.hello.count)
+        hello.writeBytes(fanOut.hello)
+        send(hello)
+        flushIfNeeded()
+        logger.debug("subscriber connected", metadata: ["subscribers": "\(fanOut.subscribers.count)"])
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fanOut.remove(self)
+        queue.removeAll()
+        queuedBytes = 0
+        self.context = nil
+        closePromise?.succeed()
+        closePromise = nil
+        logger.debug("subscriber left", metadata: ["subscribers": "\(fanOut.subscribers.count)"])
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        // Collected first: handling an event touches `self` while `feed` is still mutating `framer`.
+        var events: [LineFramer.Event] = []
+        framer.feed(buffer) { events.append($0) }
+        for event in events {
+            switch event {
+            case .line(let bytes):
+                do {
+                    filter = try SubscriptionFilter.parse(line: bytes)
+                    sendLine(filter.acknowledgement())
+                } catch {
+                    sendError(error.message + "; filter unchanged")
+                }
+            case .tooLong:
+                sendError("line longer than \(framer.maximumLength) bytes; skipped, filter unchanged")
+            }
+        }
+        flushIfNeeded()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The subscriber closed its sending side; it may still read, so keep the connection.
+        if let event = event as? ChannelEvent, event == .inputClosed { return }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A reset or broken pipe from a subscriber that went away; close and let channelInactive clean up.
+        logger.debug("subscriber error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    private func sendError(_ message: String) {
+        let line: JSONValue = ["type": "error", "v": 1, "error": .string(message)]
+        var bytes: [UInt8] = []
+        line.write(to: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
+        logger.debug("subscriber sent a bad line", metadata: ["error": "\(message)"])
+        sendLine(bytes)
+    }
+
+    private func sendLine(_ bytes: [UInt8]) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        send(buffer)
+    }
+
+    /// Queues or writes one record; drops it (counted) when the subscriber is behind.
+    func send(_ buffer: ByteBuffer) {
+        guard let context else { return }
+        if missed > 0 {
+            if queue.isEmpty && context.channel.isWritable {
+                writeGap(context: context)
+            } else {
+                // Still behind: keep dropping until the queue has drained, so the gap sits where the loss began.
+                lose(1)
+                return
+            }
+        }
+        if queue.isEmpty && context.channel.isWritable {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            if context.channel.isWritable {
+                markNeedsFlush()
+            } else {
+                // NIO's buffer is at its watermark: hand it to the kernel now rather than at the end of the batch,
+                // or a big batch would overflow the queue of a subscriber that reads perfectly well.
+                needsFlush = false
+                context.flush()
+            }
+            return
+        }
+        guard queuedBytes + buffer.readableBytes <= maximumBytes, queue.count < maximumRecords else {
+            lose(1)
+            return
+        }
+        queue.append(buffer)
+        queuedBytes += buffer.readableBytes
+    }
+
+    /// Counts `n` records this subscriber will never see.
+    func lose(_ n: Int) {
+        guard context != nil else { return }
+        missed += n
+        fanOut.droppedForSubscribers += n
+    }
+
+    private func markNeedsFlush() {
+        if !needsFlush {
+            needsFlush = true
+            fanOut.markDirty(self)
+        }
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    /// Moves queued records into the socket while it takes them; then reports a loss, then finishes a shutdown.
+    private func drain() {
+        guard let context else { return }
+        while context.channel.isWritable, let buffer = queue.popFirst() {
+            queuedBytes -= buffer.readableBytes
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            needsFlush = true
+        }
+        if queue.isEmpty && missed > 0 && context.channel.isWritable {
+            writeGap(context: context)
+        }
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        finishClosingIfDrained()
+    }
+
+    /// Tells the subscriber how many records it lost, and stops dropping.
+    private func writeGap(context: ChannelHandlerContext) {
+        var line = JSONLine()
+        line.begin()
+        GapRecord.records(count: missed).write(to: &line)
+        line.end()
+        missed = 0
+        var buffer = context.channel.allocator.buffer(capacity: line.bytes.count)
+        buffer.writeBytes(line.bytes)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        markNeedsFlush()
+    }
+
+    /// Starts a graceful close: the future completes when the subscriber has everything (or has gone).
+    func closeWhenDrained() -> EventLoopFuture<Void>? {
+        guard let context else { return nil }
+        closing = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        closePromise = promise
+        drain()
+        return promise.futureResult
+    }
+
+    private func finishClosingIfDrained() {
+        guard closing, let context, queue.isEmpty, missed == 0 else { return }
+        closing = false
+        // Writes complete in order, so this empty write's promise fires once everything before it is written.
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: done)
+        done.futureResult.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+    }
+
+    func closeNow() {
+        context?.close(promise: nil)
+    }
+}

@@ -1,0 +1,343 @@
+import AttuneBus
+import AttuneEvents
+import AttuneTestSupport
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The event socket with real Unix-socket subscribers. Serialized: the fd and RSS figures are process-wide, and
+/// the machine has two cores.
+@Suite(.serialized)
+struct EventBusTests {
+    @Test func helloComesFirstAndIsAHelloRecord() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let client = try UnixClient(path: dir.file("events.sock"))
+        let hello = try json(await client.line())
+        #expect(hello["type"] == "hello")
+        #expect(hello["v"] == 1)
+        #expect(hello["schema"] == 1)
+        #expect(hello["node"] == "n1")
+        #expect(hello["emotions"] == ["customer"])
+        await bus.shutdown()
+    }
+
+    @Test func socketFileHasMode0660() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        var st = stat()
+        #expect(stat(dir.file("events.sock"), &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o660)
+        #expect(st.st_mode & S_IFMT == S_IFSOCK)
+        await bus.shutdown()
+        #expect(access(dir.file("events.sock"), F_OK) != 0, "shutdown removes the socket file")
+    }
+
+    /// Three subscribers read while two threads publish: all three get the same bytes, nothing lost.
+    @Test func threeSubscribersGetByteIdenticalStreams() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let path = dir.file("events.sock")
+        let total = 6000
+        let readers = (0..<3).map { _ in try! UnixClient(path: path) }
+        for r in readers { _ = try await r.line() }  // hello
+        let tasks = readers.map { r in
+            let box = UncheckedBox(r)
+            return onThread { try box.value.readBytes(lines: total) }
+        }
+        let publishers = (0..<2).map { p in
+            onThread {
+                for i in stride(from: p, to: total, by: 2) {
+                    let (bytes, route) = record(i, padding: i % 97)
+                    bus.publish(bytes, route: route)
+                }
+            }
+        }
+        for p in publishers { _ = try await p.value }
+        var streams: [[UInt8]] = []
+        for t in tasks { streams.append(try await t.value) }
+        let lines = streams[0].split(separator: UInt8(ascii: "\n"))
+        #expect(lines.count == total)
+        #expect(Set(lines.map { try! json(String(decoding: $0, as: UTF8.self))["seq"]!.jsonText }).count == total)
+        #expect(streams[1] == streams[0])
+        #expect(streams[2] == streams[0])
+        let stats = await bus.stats()
+        #expect(stats.droppedForSubscribers == 0)
+        #expect(stats.published == total)
+        await bus.shutdown()
+    }
+
+    /// A fourth subscriber never reads: its queue fills, records are dropped for it alone, and when it finally
+    /// reads it gets an unbroken prefix, then a gap whose count is exactly what it missed, then live records.
+    @Test func subscriberThatNeverReadsGetsGapOthersLoseNothing() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir) { c in
+            c.queueRecords = 2000
+            c.socketBufferBytes = 8192
+        }
+        try await bus.start()
+        let path = dir.file("events.sock")
+        let total = 20_000, burst = 1000
+        let slow = try UnixClient(path: path)
+        let readers = (0..<3).map { _ in try! UnixClient(path: path) }
+        for r in readers { _ = try await r.line() }
+        #expect(await eventually { await bus.stats().subscribers == 4 })
+        let progress = NIOLockedValueBox([0, 0, 0])
+        let tasks = readers.enumerated().map { (i, r) in
+            let box = UncheckedBox(r)
+            return onThread {
+                try box.value.readBytes(lines: total) { n in progress.withLockedValue { $0[i] = n } }
+            }
+        }
+        // Bursts far larger than the slow subscriber's queue plus its socket buffer (~2,000 + ~1,500 records), but
+        // paced by the readers, so a subscriber that reads never falls a whole queue behind on this 2-core machine.
+        for start in stride(from: 0, to: total, by: burst) {
+            for i in start..<(start + burst) {
+                let (bytes, route) = record(i, padding: 100)
+                bus.publish(bytes, route: route)
+            }
+            #expect(await eventually(timeout: 10) { progress.withLockedValue { $0.min()! } >= start + burst })
+        }
+        var streams: [[UInt8]] = []
+        for t in tasks { streams.append(try await t.value) }
+        for s in streams {
+            #expect(s.split(separator: UInt8(ascii: "\n")).count == total, "a reading subscriber lost records")
+            #expect(s == streams[0])
+        }
+
+        // Now the slow one reads: hello, records 0..<k in order, then the gap.
+        #expect(try json(await slow.line())["type"] == "hello")
+        var next = 0
+        var gapCount: Int?
+        while let line = try await slow.line(timeout: 5) {
+            let v = try json(line)
+            if v["type"] == "gap" {
+                #expect(v["what"] == "records")
+                if case .number(let n)? = v["count"] { gapCount = Int(n) }
+                break
+            }
+            #expect(v["seq"] == .number(Double(next)), "prefix before the gap must be unbroken")
+            next += 1
+        }
+        let count = try #require(gapCount, "no gap record")
+        #expect(next > 0)
+        #expect(next + count == total, "records seen before the gap plus the gap count is everything published")
+        let stats = await bus.stats()
+        #expect(stats.droppedForSubscribers == count)
+
+        // After the gap the stream goes on normally.
+        for i in total..<(total + 10) {
+            let (bytes, route) = record(i)
+            bus.publish(bytes, route: route)
+        }
+        for i in total..<(total + 10) {
+            #expect(try json(await slow.line())["seq"] == .number(Double(i)))
+        }
+        await bus.shutdown()
+    }
+
+    /// A subscriber process killed with SIGKILL mid-stream: the others get everything, the daemon lives on.
+    @Test func subscriberKilledMidStreamChangesNothingForTheRest() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let path = dir.file("events.sock")
+        let total = 8000
+        let readers = (0..<2).map { _ in try! UnixClient(path: path) }
+        for r in readers { _ = try await r.line() }
+        // A real subscriber in another process that reads a little and then is killed.
+        let victim = Process()
+        victim.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        victim.arguments = ["python3", "-c", """
+            import socket, sys, time
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(sys.argv[1])
+            s.recv(100)
+            print("connected", flush=True)
+            time.sleep(60)
+            """, path]
+        let out = Pipe()
+        victim.standardOutput = out
+        try victim.run()
+        _ = out.fileHandleForReading.availableData  // waits for "connected"
+        #expect(await eventually { await bus.stats().subscribers == 3 })
+        let tasks = readers.map { r in
+            let box = UncheckedBox(r)
+            return onThread { try box.value.readBytes(lines: total) }
+        }
+        for i in 0..<total {
+            let (bytes, route) = record(i, padding: 200)
+            bus.publish(bytes, route: route)
+            if i == total / 4 { kill(victim.processIdentifier, SIGKILL) }
+        }
+        victim.waitUntilExit()
+        var streams: [[UInt8]] = []
+        for t in tasks { streams.append(try await t.value) }
+        #expect(streams[0].split(separator: UInt8(ascii: "\n")).count == total)
+        #expect(streams[1] == streams[0])
+        #expect(await eventually { await bus.stats().subscribers == 2 }, "the killed subscriber is cleaned up")
+        await bus.shutdown()
+    }
+
+    /// 1,000 subscribers connect, read hello and leave, one after another: sockets and RSS come back to where they
+    /// were (after a warm-up round, so allocator pools and NIO's caches are already grown).
+    @Test func thousandSubscribersComingAndGoingLeaveDescriptorsAndMemoryFlat() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let path = dir.file("events.sock")
+        func churn(_ n: Int) async throws {
+            for i in 0..<n {
+                let c = try UnixClient(path: path)
+                _ = try await c.line()
+                if i % 3 == 0 { try c.send("{\"subscribe\": {\"calls\": [\"c\(i)\"]}}\n") }
+                if i % 10 == 0 {
+                    let (bytes, route) = record(i)
+                    bus.publish(bytes, route: route)
+                }
+            }
+            #expect(await eventually { await bus.stats().subscribers == 0 })
+        }
+        try await churn(200)
+        let socketsBefore = openSocketCount(), fdsBefore = openDescriptorCount(), rssBefore = residentBytes()
+        try await churn(1000)
+        let socketsAfter = openSocketCount(), fdsAfter = openDescriptorCount(), rssAfter = residentBytes()
+        print("churn 1000 subscribers: sockets \(socketsBefore) -> \(socketsAfter), fds \(fdsBefore) -> \(fdsAfter),"
+            + " RSS \(rssBefore / 1024) KiB -> \(rssAfter / 1024) KiB")
+        #expect(socketsAfter == socketsBefore)
+        #expect(abs(rssAfter - rssBefore) < 8 << 20, "RSS grew by \((rssAfter - rssBefore) / 1024) KiB")
+        #expect(await bus.stats().subscribersAccepted == 1200)
+        await bus.shutdown()
+    }
+
+    @Test func garbageAndATenMegabyteLineGetOneErrorEachAndTheSubscriberStays() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let client = try UnixClient(path: dir.file("events.sock"))
+        _ = try await client.line()
+        try client.send("garbage\n")
+        let e1 = try json(await client.line())
+        #expect(e1["type"] == "error")
+        guard case .string(let m1)? = e1["error"] else { Issue.record("no error text"); return }
+        #expect(m1.contains("malformed JSON"))
+
+        try client.send([UInt8](repeating: UInt8(ascii: "a"), count: 10 << 20) + [UInt8(ascii: "\n")])
+        let e2 = try json(await client.line(timeout: 10))
+        #expect(e2["type"] == "error")
+        guard case .string(let m2)? = e2["error"] else { Issue.record("no error text"); return }
+        #expect(m2.contains("longer than"))
+
+        try client.send([0xFF, 0xFE, UInt8(ascii: "\n")])
+        guard case .string(let m3)? = try json(await client.line())["error"] else { Issue.record("no error"); return }
+        #expect(m3.contains("invalid UTF-8"))
+
+        try client.send("{\"subscribe\": {\"calls\": 3}}\n")
+        guard case .string(let m4)? = try json(await client.line())["error"] else { Issue.record("no error"); return }
+        #expect(m4.contains("calls"))
+
+        // Still subscribed with the default filter: records keep coming.
+        let (bytes, route) = record(7)
+        bus.publish(bytes, route: route)
+        #expect(try json(await client.line())["seq"] == 7)
+        // And a good filter after all that is taken.
+        try client.send("{\"subscribe\": {\"calls\": [\"c2\"]}}\n")
+        let ack = try json(await client.line())
+        #expect(ack["type"] == "subscribed")
+        #expect(ack["calls"] == ["c2"])
+        await bus.shutdown()
+    }
+
+    @Test func filtersByCallsKindsTypesAndFrames() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let path = dir.file("events.sock")
+        let filters: [(String, String?)] = [
+            ("default", nil),
+            ("calls", #"{"subscribe": {"calls": ["c2"]}}"#),
+            ("kinds", #"{"subscribe": {"kinds": ["frustration", "dead_air"]}}"#),
+            ("types", #"{"subscribe": {"types": ["call_start", "call_end"]}}"#),
+            ("frames", #"{"subscribe": {"frames": true, "calls": ["c1"]}}"#),
+            ("framesOnly", #"{"subscribe": {"frames": true, "types": ["frame"]}}"#),
+            ("empty lists", #"{"subscribe": {"calls": [], "kinds": null, "frames": false}}"#),
+        ]
+        var clients: [String: UnixClient] = [:]
+        for (name, filter) in filters {
+            let c = try UnixClient(path: path)
+            _ = try await c.line()
+            if let filter {
+                try c.send(filter + "\n")
+                #expect(try json(await c.line())["type"] == "subscribed", "\(name)")
+            }
+            clients[name] = c
+        }
+        // One of each: (seq, call, type, kind).
+        let mix: [(String, String, String?)] = [
+            ("c1", "call_start", nil), ("c2", "call_start", nil),
+            ("c1", "frame", nil), ("c2", "frame", nil),
+            ("c1", "segment", nil), ("c2", "segment", nil),
+            ("c1", "event", "frustration"), ("c2", "event", "dead_air"), ("c2", "event", "urgency"),
+            ("c1", "call_end", nil), ("c2", "call_end", nil),
+        ]
+        for (i, m) in mix.enumerated() {
+            let (bytes, route) = record(i, call: m.0, type: m.1, kind: m.2)
+            bus.publish(bytes, route: route)
+        }
+        // A final marker every filter lets through is not possible (filters differ), so stop with a shutdown:
+        // everything published before it is delivered, then the connections close.
+        await bus.shutdown()
+        func seqs(_ name: String) async throws -> [Int] {
+            var out: [Int] = []
+            while let line = try await clients[name]!.line(timeout: 5) {
+                if case .number(let n)? = try json(line)["seq"] { out.append(Int(n)) }
+            }
+            return out
+        }
+        #expect(try await seqs("default") == [0, 1, 4, 5, 6, 7, 8, 9, 10])
+        #expect(try await seqs("calls") == [1, 5, 7, 8, 10])
+        #expect(try await seqs("kinds") == [6, 7])
+        #expect(try await seqs("types") == [0, 1, 9, 10])
+        #expect(try await seqs("frames") == [0, 2, 4, 6, 9])
+        #expect(try await seqs("framesOnly") == [2, 3])
+        #expect(try await seqs("empty lists") == [0, 1, 4, 5, 6, 7, 8, 9, 10])
+    }
+
+    /// Shutdown delivers everything published before it to a subscriber that reads, then closes.
+    @Test func shutdownFlushesQueuesThenCloses() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir) { $0.socketBufferBytes = 4096 }
+        try await bus.start()
+        let client = try UnixClient(path: dir.file("events.sock"))
+        _ = try await client.line()
+        let total = 3000
+        for i in 0..<total {
+            let (bytes, route) = record(i, padding: 100)
+            bus.publish(bytes, route: route)
+        }
+        let box = UncheckedBox(client)
+        let reader = onThread { try box.value.readBytes(lines: total + 1, timeout: 10) }
+        await bus.shutdown(timeout: .seconds(5))
+        let bytes = try await reader.value
+        #expect(bytes.split(separator: UInt8(ascii: "\n")).count == total)
+        #expect(try await client.eofOffPool())
+        // Published after shutdown: ignored, no crash.
+        let (late, route) = record(total)
+        bus.publish(late, route: route)
+    }
+}
+
+/// Hands a non-Sendable test client to the one thread that uses it from then on.
+struct UncheckedBox<T>: @unchecked Sendable {
+    // Safe: each box is created for one reader thread and the creating test does not touch the value until that
+    // thread's task has finished (its `value` is awaited first).
+    let value: T
+    init(_ value: T) { self.value = value }
+}
