@@ -50,6 +50,12 @@ public final class CallRings: Sendable {
         return true
     }
 
+    /// Records `frames` frames as lost at the current end of the stream, in every channel (e.g. a device
+    /// overrun the capture side measured). **Producer only.**
+    public func skip(frames: Int) {
+        for c in 0..<rings.count { rings[c].skip(frames) }
+    }
+
     /// Ends the stream: publishes a trailing gap and lets the consumer see the end once it has read
     /// everything. Returns false (call again later) while a ring's gap log is full. **Producer only.**
     @discardableResult

@@ -9,6 +9,15 @@ public enum AnalysisRecord: Sendable {
     case segment(SegmentRecord)
     case summary(SummaryRecord)
 
+    /// The record's `type`.
+    public var type: String {
+        switch self {
+        case .frame: "frame"
+        case .segment: "segment"
+        case .summary: "summary"
+        }
+    }
+
     /// Writes the record as one NDJSON line.
     public func write(to line: inout JSONLine) {
         switch self {
@@ -65,6 +74,11 @@ public struct RecordBuilder: Sendable {
     /// The record for `output`, or nil when none is wanted (a frame without `frames`, or a gap, which only
     /// live calls have and which the daemon publishes itself).
     public func record(for output: SessionOutput) -> AnalysisRecord? {
+        record(for: output, transcript: transcript)
+    }
+
+    /// The same, with the words of `transcript` (a live call's text so far) instead of the builder's own.
+    public func record(for output: SessionOutput, transcript: Transcript?) -> AnalysisRecord? {
         switch output {
         case .frame(let c, let f):
             guard frames else { return nil }

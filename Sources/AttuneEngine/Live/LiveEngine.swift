@@ -1,0 +1,373 @@
+import AttuneAudio
+import AttuneDSP
+import AttuneEvents
+import AttuneText
+import Foundation
+import Synchronization
+
+/// Where the live engine's records go (the daemon's event socket; later the fleet publisher too).
+public protocol LiveRecordSink: Sendable {
+    /// One encoded NDJSON line, ending in a newline, with what subscriber filters route on. Called from the
+    /// engine's record thread only, in order.
+    func publish(_ line: [UInt8], route: LiveRecordRoute)
+    /// Whether anybody wants `frame` records now; when nobody does the engine does not even build them.
+    var wantsFrames: Bool { get }
+}
+
+/// What a subscriber filter needs to know about a record without parsing it.
+public struct LiveRecordRoute: Sendable, Equatable {
+    /// The call it belongs to (nil for records about no call).
+    public var call: String?
+    /// Its `type` (`frame`, `segment`, `summary`, `call_start`, `call_end`, `gap`, `event`, …).
+    public var type: String
+    /// Its `kind`, for events.
+    public var kind: String?
+
+    public init(call: String?, type: String, kind: String? = nil) {
+        self.call = call; self.type = type; self.kind = kind
+    }
+}
+
+/// A `start` command's content.
+public struct LiveCallRequest: Sendable, Equatable {
+    public var call: String
+    /// A source URI (`alsa:…`, `file:…`, `stdin:…`).
+    public var source: String
+    /// Roles by channel; overrides the URI's `roles`.
+    public var roles: [Role]?
+    /// `false`: publish nothing but `call_start`/`call_end` (design.md, Privacy).
+    public var consent: Bool
+
+    public init(call: String, source: String, roles: [Role]? = nil, consent: Bool = true) {
+        self.call = call; self.source = source; self.roles = roles; self.consent = consent
+    }
+}
+
+/// Why the engine refused a request: a message for the `{"ok": false, "error": …}` reply and a sysexits code
+/// for the command line.
+public struct LiveEngineError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var exitCode: Int32
+    public init(_ message: String, exitCode: Int32) { self.message = message; self.exitCode = exitCode }
+    public var description: String { message }
+}
+
+/// A running call, as `list` reports it.
+public struct LiveCallInfo: Sendable, Equatable {
+    public var call: String
+    public var source: String
+    public var roles: [Role]
+    public var sampleRate: Int
+    public var channels: Int
+    public var worker: Int
+    public var uptimeSeconds: Double
+    /// Seconds of audio analysed so far (gaps included).
+    public var analysedSeconds: Double
+    /// Seconds of audio captured but not yet analysed: the worker's lag.
+    public var lagSeconds: Double
+    /// Input frames dropped before analysis (rings full).
+    public var droppedFrames: Int
+    public var xruns: Int
+    public var consent: Bool
+}
+
+/// Totals across the engine, as `stats` and the metrics report them.
+public struct LiveEngineStats: Sendable, Equatable {
+    public var callsActive: Int
+    public var callsStarted: Int
+    public var callsEnded: Int
+    public var framesAnalysed: Int
+    public var droppedFrames: Int
+    public var xruns: Int
+    public var recordsPublished: Int
+    public var workers: Int
+}
+
+/// Settings of the live engine.
+public struct LiveEngineConfiguration: Sendable {
+    /// DSP worker threads.
+    public var workers: Int
+    /// Audio each call's rings hold before the capture side must drop: how far a worker may fall behind.
+    public var ringSeconds: Double = 2
+    /// Calls at once; one more is refused.
+    public var maximumCalls: Int = 4096
+    public var capture = CaptureOptions()
+
+    public init(workers: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) { self.workers = workers }
+}
+
+/// The daemon's engine: starts and stops calls (capture thread → rings → pinned DSP worker), turns every
+/// call's features into records on one record thread, and hands them to a ``LiveRecordSink``.
+///
+/// Threads: one capture thread per source, the worker pool, and the record thread, which builds records
+/// (strings, JSON) off the DSP path, publishes `call_end` when a call's worker has finished it, and releases
+/// the call. Control methods may be called from any thread.
+public final class LiveEngine: Sendable {
+    public let configuration: LiveEngineConfiguration
+    private let sink: any LiveRecordSink
+    private let pool: DSPWorkerPool
+    private let calls = Mutex<[String: LiveCall]>([:])
+    private let running = Atomic<Bool>(true)
+    private let shuttingDown = Atomic<Bool>(false)
+    private let recordThreadDone = Atomic<Bool>(false)
+    private let started = Atomic<Int>(0)
+    private let ended = Atomic<Int>(0)
+    private let published = Atomic<Int>(0)
+    /// Totals of calls that have ended, so `stats` stays monotonic.
+    private let endedFrames = Atomic<Int>(0)
+    private let endedDrops = Atomic<Int>(0)
+    private let endedXruns = Atomic<Int>(0)
+
+    public init(configuration: LiveEngineConfiguration, sink: some LiveRecordSink) {
+        self.configuration = configuration
+        self.sink = sink
+        pool = DSPWorkerPool(workers: configuration.workers)
+        let thread = Thread { [self] in
+            recordLoop()
+            recordThreadDone.store(true, ordering: .releasing)
+        }
+        thread.name = "attune-records"
+        thread.start()
+    }
+
+    /// Opens the source, sets up the call (FFT plans, resamplers: here, never on a worker), pins it to a worker,
+    /// publishes `call_start` and starts capture.
+    @discardableResult
+    public func start(_ request: LiveCallRequest) throws(LiveEngineError) -> LiveCallInfo {
+        guard !shuttingDown.load(ordering: .acquiring) else { throw LiveEngineError("the daemon is shutting down", exitCode: 69) }
+        try Self.checkCallID(request.call)
+        let taken = calls.withLock { $0[request.call] != nil || $0.count >= configuration.maximumCalls }
+        if taken {
+            let exists = calls.withLock { $0[request.call] != nil }
+            throw LiveEngineError(exists ? "call '\(request.call)' is already running"
+                                         : "\(configuration.maximumCalls) calls are running; no more are accepted",
+                                  exitCode: exists ? 64 : 69)
+        }
+        let source: any CaptureSource
+        do { source = try CaptureSources.open(request.source, options: configuration.capture) } catch {
+            throw LiveEngineError(error.description, exitCode: error.exitCode)
+        }
+        let roles: [Role]
+        if let r = request.roles {
+            guard r.count <= source.channelCount else {
+                source.stop()
+                throw LiveEngineError("\(r.count) roles given but \(source.name) has \(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")", exitCode: 64)
+            }
+            roles = r + Array(repeating: .unknown, count: source.channelCount - r.count)
+        } else {
+            roles = source.roles.map { Role(rawValue: $0.rawValue) ?? .unknown }
+        }
+        let session: CallSession
+        do { session = try CallSession(sampleRate: source.sampleRate, channels: source.channelCount) } catch {
+            source.stop()
+            throw LiveEngineError(error.description, exitCode: error.exitCode)
+        }
+        let frames = max(Int(configuration.ringSeconds * Double(source.sampleRate)), 4 * source.blockFrames)
+        let rings = CallRings(channels: source.channelCount, minimumFrames: frames)
+        let builder = RecordBuilder(options: AnalysisOptions(call: request.call, frames: true, roles: roles),
+                                    channels: source.channelCount, hopSeconds: session.settings.hopSeconds)
+        let ticket = pool.adopt(session, rings: rings)
+        let sink = RingSink(rings: rings)
+        let call = LiveCall(request: request, source: source, roles: roles, ticket: ticket, sink: sink, builder: builder)
+        let inserted = calls.withLock { table -> Bool in
+            guard table[request.call] == nil else { return false }
+            table[request.call] = call
+            return true
+        }
+        guard inserted else {
+            // Lost a race with a start of the same id: end this one quietly (its ticket finishes and is reaped).
+            sink.captureEnded(.stopped)
+            source.stop()
+            throw LiveEngineError("call '\(request.call)' is already running", exitCode: 64)
+        }
+        started.add(1, ordering: .relaxed)
+        call.pendingStart.store(true, ordering: .releasing)
+        do { try source.start(sink) } catch {
+            sink.captureEnded(.error(error))
+        }
+        return call.info
+    }
+
+    /// Stops a call's capture; its last frames, segments and summary follow, then `call_end` (`stopped`).
+    public func stop(call id: String) throws(LiveEngineError) {
+        guard let call = calls.withLock({ $0[id] }) else { throw LiveEngineError("no call '\(id)'", exitCode: 64) }
+        call.source.stop()
+    }
+
+    /// The running calls, by id.
+    public func list() -> [LiveCallInfo] {
+        calls.withLock { Array($0.values) }.map(\.info).sorted { $0.call < $1.call }
+    }
+
+    public func info(call id: String) -> LiveCallInfo? { calls.withLock { $0[id] }?.info }
+
+    public func stats() -> LiveEngineStats {
+        let live = calls.withLock { Array($0.values) }
+        return LiveEngineStats(
+            callsActive: live.count, callsStarted: started.load(ordering: .relaxed), callsEnded: ended.load(ordering: .relaxed),
+            framesAnalysed: endedFrames.load(ordering: .relaxed) + live.reduce(0) { $0 + $1.ticket.framesAnalysed },
+            droppedFrames: endedDrops.load(ordering: .relaxed) + live.reduce(0) { $0 + $1.ticket.rings.droppedFrames },
+            xruns: endedXruns.load(ordering: .relaxed) + live.reduce(0) { $0 + $1.source.counters.xrunsRecovered },
+            recordsPublished: published.load(ordering: .relaxed), workers: pool.workerCount)
+    }
+
+    /// Stores ASR text for a running call (for the emotion layer; words join the segments they fall in).
+    public func addTranscript(call id: String, _ utterance: TranscriptUtterance) throws(LiveEngineError) {
+        guard let call = calls.withLock({ $0[id] }) else { throw LiveEngineError("no call '\(id)'", exitCode: 64) }
+        guard utterance.channel < call.roles.count else {
+            throw LiveEngineError("call '\(id)' has \(call.roles.count) channel\(call.roles.count == 1 ? "" : "s"); no channel \(utterance.channel)", exitCode: 65)
+        }
+        call.addTranscript(utterance)
+    }
+
+    /// Stops every call (`call_end` reason `shutdown`), lets each flush its pending frames and segments, waits
+    /// up to `timeout` seconds for the records to be handed to the sink, then stops the threads. Returns
+    /// whether everything was flushed in time.
+    @discardableResult
+    public func shutdown(timeout: Double = 10) -> Bool {
+        shuttingDown.store(true, ordering: .releasing)
+        for call in calls.withLock({ Array($0.values) }) { call.source.stop() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while calls.withLock({ !$0.isEmpty }) && Date() < deadline { usleep(2000) }
+        let clean = calls.withLock { $0.isEmpty }
+        running.store(false, ordering: .releasing)
+        while !recordThreadDone.load(ordering: .acquiring) { usleep(1000) }
+        pool.shutdown()
+        return clean
+    }
+
+    /// Calls running now.
+    public var callCount: Int { calls.withLock { $0.count } }
+
+    /// Call ids go into JSON and NATS subjects: a short printable name without spaces, dots or wildcards.
+    static func checkCallID(_ id: String) throws(LiveEngineError) {
+        guard !id.isEmpty, id.utf8.count <= 128 else {
+            throw LiveEngineError("call id must be 1-128 bytes long", exitCode: 64)
+        }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:@+=")
+        guard id.allSatisfy({ allowed.contains($0) }) else {
+            throw LiveEngineError("call id '\(id)' may hold only letters, digits and - _ : @ + =", exitCode: 64)
+        }
+    }
+
+    // MARK: The record thread
+
+    private func recordLoop() {
+        var line = JSONLine()
+        var idle = timespec(tv_sec: 0, tv_nsec: 2_000_000)
+        while running.load(ordering: .acquiring) {
+            var worked = false
+            let snapshot = calls.withLock { Array($0.values) }
+            for call in snapshot where drain(call, &line) { worked = true }
+            // Sessions finished by the workers are released here, off the DSP threads.
+            _ = pool.reapFinished()
+            if !worked { nanosleep(&idle, nil) }
+        }
+    }
+
+    /// Publishes what `call` has produced; ends the call when its worker has finished it.
+    private func drain(_ call: LiveCall, _ line: inout JSONLine) -> Bool {
+        var worked = false
+        if call.pendingStart.exchange(false, ordering: .acquiring) {
+            let s = call.source
+            emit(CallStartRecord(call: call.id, source: s.name, roles: call.roles, sampleRate: s.sampleRate, channels: s.channelCount),
+                 route: LiveRecordRoute(call: call.id, type: "call_start"), &line)
+            worked = true
+        }
+        let finished = call.ticket.isFinished
+        let wantsFrames = sink.wantsFrames
+        while let output = call.ticket.outputs.pop() {
+            worked = true
+            guard call.request.consent else { continue }
+            switch output {
+            case .gap(let start, let end):
+                emit(GapRecord.samples(call: call.id, channel: nil, start: start, end: end),
+                     route: LiveRecordRoute(call: call.id, type: "gap"), &line)
+            case .frame where !wantsFrames:
+                continue
+            default:
+                guard let record = call.builder.record(for: output, transcript: call.transcript) else { continue }
+                line.begin()
+                record.write(to: &line)
+                line.end()
+                sink.publish(line.bytes, route: LiveRecordRoute(call: call.id, type: record.type))
+                published.add(1, ordering: .relaxed)
+            }
+        }
+        guard finished else { return worked }
+        let reason = call.sink.endReason ?? .stopped
+        var endReason: CallEndReason
+        switch reason {
+        case .eof: endReason = .eof
+        case .stopped: endReason = .stopped
+        case .deviceLost: endReason = .deviceLost
+        case .error: endReason = .error
+        }
+        if shuttingDown.load(ordering: .acquiring), endReason == .stopped { endReason = .shutdown }
+        let t = Double(call.ticket.framesAnalysed) / Double(call.source.sampleRate)
+        emit(CallEndRecord(call: call.id, reason: endReason, message: reason.message, t: t),
+             route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
+        endedFrames.add(call.ticket.framesAnalysed, ordering: .relaxed)
+        endedDrops.add(call.ticket.rings.droppedFrames, ordering: .relaxed)
+        endedXruns.add(call.source.counters.xrunsRecovered, ordering: .relaxed)
+        ended.add(1, ordering: .relaxed)
+        calls.withLock { _ = $0.removeValue(forKey: call.id) }
+        return true
+    }
+
+    private func emit(_ record: some NDJSONRecord, route: LiveRecordRoute, _ line: inout JSONLine) {
+        line.begin()
+        record.write(to: &line)
+        line.end()
+        sink.publish(line.bytes, route: route)
+        published.add(1, ordering: .relaxed)
+    }
+}
+
+/// One running call: what the control side, the record thread and the capture thread share.
+final class LiveCall: Sendable {
+    let request: LiveCallRequest
+    let source: any CaptureSource
+    let roles: [Role]
+    let ticket: CallTicket
+    let sink: RingSink
+    let builder: RecordBuilder
+    let startedAt = Date()
+    /// Set when the call is registered; the record thread publishes `call_start` first thing after.
+    let pendingStart = Atomic<Bool>(false)
+    private let words = Mutex<Transcript?>(nil)
+
+    var id: String { request.call }
+
+    init(request: LiveCallRequest, source: any CaptureSource, roles: [Role], ticket: CallTicket, sink: RingSink,
+         builder: RecordBuilder) {
+        self.request = request; self.source = source; self.roles = roles
+        self.ticket = ticket; self.sink = sink; self.builder = builder
+    }
+
+    /// Final utterances so far; a later final utterance over the same stretch and channel replaces earlier ones.
+    var transcript: Transcript? { words.withLock { $0 } }
+
+    func addTranscript(_ u: TranscriptUtterance) {
+        guard u.final else { return }
+        words.withLock { t in
+            var utterances = t?.utterances ?? []
+            utterances.removeAll { $0.channel == u.channel && $0.start < u.end && u.start < $0.end }
+            utterances.append(u)
+            // Bounded: a call's text is kept for the call only, and only its recent part matters to segments.
+            if utterances.count > 2000 { utterances.removeFirst(utterances.count - 2000) }
+            t = Transcript(utterances: utterances)
+        }
+    }
+
+    var info: LiveCallInfo {
+        let rate = Double(source.sampleRate)
+        let analysed = Double(ticket.framesAnalysed) / rate
+        let captured = Double(source.counters.framesCaptured + source.counters.framesLost) / rate
+        return LiveCallInfo(call: id, source: source.name, roles: roles, sampleRate: source.sampleRate,
+                            channels: source.channelCount, worker: ticket.worker,
+                            uptimeSeconds: Date().timeIntervalSince(startedAt), analysedSeconds: analysed,
+                            lagSeconds: max(0, captured - analysed), droppedFrames: ticket.rings.droppedFrames,
+                            xruns: source.counters.xrunsRecovered, consent: request.consent)
+    }
+}

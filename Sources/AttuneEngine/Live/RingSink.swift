@@ -1,0 +1,33 @@
+import AttuneAudio
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The capture side of a live call: de-interleaves each captured block into the call's rings, turns frames
+/// the source reports lost (a jump in `streamFrame`) into a gap at the right place, and closes the rings when
+/// the capture ends. Runs on the capture thread under the real-time rules, except ``captureEnded(_:)``.
+final class RingSink: CaptureSink {
+    let rings: CallRings
+    /// The next stream frame expected; only the capture thread touches it.
+    private let nextFrame = Atomic<Int64>(0)
+    private let end = Mutex<CaptureEnd?>(nil)
+
+    init(rings: CallRings) { self.rings = rings }
+
+    func capture(_ interleaved: UnsafeBufferPointer<Float>, frames: Int, at streamFrame: Int64) {
+        let expected = nextFrame.load(ordering: .relaxed)
+        if streamFrame > expected { rings.skip(frames: Int(streamFrame - expected)) }
+        rings.write(interleaved: interleaved.baseAddress!, frames: frames)
+        nextFrame.store(streamFrame + Int64(frames), ordering: .relaxed)
+    }
+
+    func captureEnded(_ reason: CaptureEnd) {
+        end.withLock { $0 = reason }
+        // The gap log has room again as soon as the worker reads past a gap; the end is rare, so wait politely.
+        while !rings.finish() { usleep(1000) }
+    }
+
+    /// Why the capture ended, once it has.
+    var endReason: CaptureEnd? { end.withLock { $0 } }
+}
