@@ -87,12 +87,18 @@ public struct Transcript: Sendable, Equatable {
 
     /// Reads and parses `path`; a FIFO or `/dev/fd/N` (`<(cmd)`) is read to its end like a file.
     public init(contentsOf path: String) throws(TranscriptError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        try self.init(contentsOf: Array(path.utf8CString), name: path)
+    }
+
+    /// Reads and parses the file at `path`, given as the bytes of a C string (so names that are not UTF-8 work);
+    /// `name` is what errors call it.
+    public init(contentsOf path: [CChar], name: String) throws(TranscriptError) {
+        let fd = path.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {
-            throw TranscriptError(path: path, "cannot open transcript: \(String(cString: strerror(errno)))", missing: true)
+            throw TranscriptError(path: name, "cannot open transcript: \(String(cString: strerror(errno)))", missing: true)
         }
         defer { close(fd) }
-        try self.init(reading: fd, path: path)
+        try self.init(reading: fd, path: name)
     }
 
     /// Reads `fd` (a file, a pipe, stdin) to its end and parses it; the descriptor stays open. `path` names the

@@ -8,4 +8,12 @@ struct Attune: ParsableCommand {
         version: "0.1.0",
         subcommands: [Analyze.self, Bench.self]
     )
+
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let problem = dashArgumentProblem(arguments, subcommand: "analyze", optionsWithValues: ["--roles", "--raw", "--transcript"]) {
+            fail(64, problem)
+        }
+        main(arguments)
+    }
 }

@@ -44,16 +44,16 @@ final class FileDescriptorWriter {
 nonisolated(unsafe) let standardOutput = FileDescriptorWriter(fd: 1)
 nonisolated(unsafe) let standardError = FileDescriptorWriter(fd: 2, capacity: 1)
 
-/// Prints `message` on stderr and exits with a sysexits code.
+/// Prints `message` on stderr as one line, control characters escaped, and exits with a sysexits code.
 func fail(_ code: Int32, _ message: String) -> Never {
     standardOutput.flush()
-    standardError.write(message + "\n")
+    standardError.write(escapedForTerminal(message) + "\n")
     standardError.flush()
     exit(code)
 }
 
-/// Prints a warning on stderr and carries on.
+/// Prints a warning on stderr as one line, control characters escaped, and carries on.
 func warn(_ message: String) {
-    standardError.write("attune: warning: " + message + "\n")
+    standardError.write("attune: warning: " + escapedForTerminal(message) + "\n")
     standardError.flush()
 }
