@@ -44,10 +44,14 @@ final class FileDescriptorWriter {
 nonisolated(unsafe) let standardOutput = FileDescriptorWriter(fd: 1)
 nonisolated(unsafe) let standardError = FileDescriptorWriter(fd: 2, capacity: 1)
 
-/// Prints `message` on stderr as one line, control characters escaped, and exits with a sysexits code.
-func fail(_ code: Int32, _ message: String) -> Never {
+/// Prints `message` on stderr as one line, control characters escaped (line breaks too, unless the message is
+/// several lines by design), and exits with a sysexits code.
+func fail(_ code: Int32, _ message: String, keepingLineBreaks: Bool = false) -> Never {
     standardOutput.flush()
-    standardError.write(escapedForTerminal(message) + "\n")
+    let text = keepingLineBreaks
+        ? message.split(separator: "\n", omittingEmptySubsequences: false).map { escapedForTerminal(String($0)) }.joined(separator: "\n")
+        : escapedForTerminal(message)
+    standardError.write(text + "\n")
     standardError.flush()
     exit(code)
 }

@@ -120,6 +120,16 @@ struct ContractCLITests {
         #expect(bad.stderrLines.count == 1)
     }
 
+    /// ArgumentParser's own errors quote what they refuse; that too arrives escaped, its line breaks kept.
+    @Test func argumentParserErrorsEscapeWhatTheyQuote() throws {
+        let r = try runAttune(["analyze", Self.hello, "extra\narg\u{1B}[31m"])
+        #expect(r.status == 64)
+        #expect(r.stderrLines.first == "Error: Unexpected argument 'extra\\narg\\x1b[31m'", "\(r.stderr)")
+        #expect(r.stderrLines.count == 3, "\(r.stderr)")
+        #expect(!r.stderr.contains("\u{1B}"))
+        #expect(r.stdout.isEmpty)
+    }
+
     static let transcript = "{\"start\": 0.1, \"end\": 1.9, \"text\": \"hello there friend\"}\n"
 
     @Test func transcriptFromStdin() throws {
