@@ -1,6 +1,7 @@
 import AttuneAudio
 import AttuneTestSupport
 import Foundation
+import CSndFile
 import Testing
 
 /// Headers whose sample rate libsndfile cannot even hold (0, 2³¹ Hz, 4 GHz) are refused as bad data that says
@@ -69,11 +70,8 @@ struct RawFormatFuzzTests {
         let pieces = ["s16le", "S16LE", "f32le", "mulaw", "u8", "pcm", "", ":", "::", "8000", "48000", "48001", "7999", "0", "-1",
                       "+8000", " 8000", "8000 ", "1e4", "8000.0", "0x1f40", "99999999999999999999999", "9223372036854775807",
                       "-9223372036854775808", "2", "8", "9", "NaN", "∞", "٨٠٠٠", "\u{0}", "\n", "\u{FFFD}", "ü", "s16le:8000:2"]
-        var state: UInt64 = 0x5EED
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(n))
-        }
+        var rng = SeededGenerator(seed: 0x5EED)
+        func next(_ n: Int) -> Int { Int.random(in: 0..<n, using: &rng) }
         var accepted = 0, refused = 0
         for _ in 0..<5000 {
             let spec = (0..<(1 + next(6))).map { _ in pieces[next(pieces.count)] }.joined(separator: next(3) == 0 ? "" : ":")
@@ -88,5 +86,61 @@ struct RawFormatFuzzTests {
             }
         }
         #expect(accepted > 0 && refused > 0, "\(accepted) accepted, \(refused) refused")
+    }
+}
+
+/// Audio files with mutated headers (WAV, AIFF, AU, FLAC, written by libsndfile, then bytes flipped, fields
+/// replaced by edge values, truncated) either open with a rate and channel count within the limits and read to
+/// their end or an ``AudioError``, or are refused with an ``AudioError``; nothing traps.
+@Suite("Audio header fuzzing")
+struct AudioHeaderFuzzTests {
+    @Test func mutatedHeadersOpenOrThrow() throws {
+        let dir = TempDir()
+        let formats: [(String, Int32)] = [
+            ("wav", Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)), ("aiff", Int32(SF_FORMAT_AIFF | SF_FORMAT_PCM_16)),
+            ("au", Int32(SF_FORMAT_AU | SF_FORMAT_ULAW)), ("flac", Int32(SF_FORMAT_FLAC | SF_FORMAT_PCM_16)),
+        ]
+        let edges: [[UInt8]] = [[0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0x80], [0x00, 0x28, 0x6B, 0xEE], [0x3F, 0x1F, 0, 0],
+                                [9, 0], [0, 0], [0xFF, 0x7F]]
+        var rng = SeededGenerator(seed: 0xA0D10)
+        var opened = 0, refused = 0
+        for (ext, format) in formats {
+            let seed = dir.file("seed.\(ext)")
+            try writeSoundFile(seed, format: format, rate: 8000, channels: 2, samples: testSignal(frames: 400, channels: 2, rate: 8000))
+            let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: seed)))
+            let path = dir.file("fuzz.\(ext)")
+            let file = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+            defer { close(file) }
+            for _ in 0..<1000 {
+                var bytes = original
+                for _ in 0..<Int.random(in: 1...3, using: &rng) where !bytes.isEmpty {
+                    let at = Int.random(in: 0..<min(bytes.count, 96), using: &rng)
+                    switch Int.random(in: 0..<4, using: &rng) {
+                    case 0: bytes[at] = UInt8.random(in: 0...255, using: &rng)
+                    case 1:
+                        let edge = edges.randomElement(using: &rng)!
+                        bytes.replaceSubrange(at..<min(bytes.count, at + edge.count), with: edge)
+                    case 2: bytes.removeSubrange(Int.random(in: at..<bytes.count, using: &rng)...)
+                    default: bytes[at] ^= 1 << UInt8.random(in: 0..<8, using: &rng)
+                    }
+                }
+                // One file rewritten in place; each reader gets its own descriptor, since libsndfile closes the one
+                // it refuses.
+                ftruncate(file, 0)
+                _ = bytes.withUnsafeBytes { pwrite(file, $0.baseAddress, $0.count, 0) }
+                lseek(file, 0, SEEK_SET)
+                let fd = dup(file)
+                do {
+                    let reader = try SoundFileReader(fileDescriptor: fd, name: path, closeWhenDone: true)
+                    #expect(AudioLimits.sampleRates.contains(reader.sampleRate) && AudioLimits.channelCounts.contains(reader.channelCount))
+                    _ = try? readAll(reader, block: 512)
+                    opened += 1
+                } catch {
+                    #expect(error.path == path && !error.reason.isEmpty)
+                    refused += 1
+                }
+            }
+        }
+        #expect(opened > 0 && refused > 0, "\(opened) opened, \(refused) refused")
     }
 }
