@@ -52,6 +52,7 @@ struct Analyze: ParsableCommand {
             }
             do {
                 if transcript == "-" {
+                    if isatty(0) != 0 { fail(64, "attune: --transcript -: stdin is a terminal; pipe the transcript in") }
                     transcriptName = "-"
                     words = try Transcript(reading: 0, path: "-")
                 } else {
