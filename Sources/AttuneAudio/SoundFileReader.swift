@@ -62,8 +62,8 @@ public final class SoundFileReader: AudioSource {
             }
             var notes: [String] = []
             if kind == S_IFIFO || kind == S_IFSOCK {
-                // Formats that need seeking (FLAC, AIFF, …) fail on a pipe with misleading decoder errors.
-                notes.append("On a pipe libsndfile reads only streamable formats (WAV, AU, OGG); "
+                // Formats that need seeking (FLAC, …) fail on a pipe with misleading decoder errors.
+                notes.append("On a pipe libsndfile reads only streamable formats (WAV, AIFF, AU, OGG); "
                              + "give FLAC and others by path or with < FILE.")
             }
             if let unrecognisedHint { notes.append(sentence(unrecognisedHint)) }
