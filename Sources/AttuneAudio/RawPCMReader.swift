@@ -86,20 +86,23 @@ public final class RawPCMReader: AudioSource {
     /// Frames converted per read(2) at most; the engine asks for this many.
     public static let blockFrames = 4096
 
-    /// Reads `format` from `fd`, which the caller keeps open until this reader is gone; `name` is what errors
-    /// call the stream (`-` for stdin).
-    public convenience init(fileDescriptor fd: Int32, name: String, format: RawFormat) {
-        self.init(fd: fd, owned: false, name: name, format: format)
+    /// Reads `format` from `fd`; `name` is what errors call the stream (`-` for stdin). With `closeWhenDone` the
+    /// reader owns the descriptor, also when this throws; otherwise the caller keeps it open until this reader is
+    /// gone. A directory is missing input (66).
+    public convenience init(fileDescriptor fd: Int32, name: String, format: RawFormat, closeWhenDone: Bool = false)
+        throws(AudioError) {
+        do {
+            try checkReadable(fd, name: name, allowEmpty: true)
+        } catch {
+            if closeWhenDone { close(fd) }
+            throw error
+        }
+        self.init(fd: fd, owned: closeWhenDone, name: name, format: format)
     }
 
     /// Opens `path` and reads it as headerless `format`; missing or unreadable → 66.
     public convenience init(path: String, format: RawFormat) throws(AudioError) {
-        try checkReadableFile(path, allowEmpty: true)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            throw AudioError(.missing, path: path, "open: \(String(cString: strerror(errno)))")
-        }
-        self.init(fd: fd, owned: true, name: path, format: format)
+        try self.init(fileDescriptor: openForReading(Array(path.utf8CString), name: path), name: path, format: format, closeWhenDone: true)
     }
 
     private init(fd: Int32, owned: Bool, name: String, format: RawFormat) {

@@ -9,10 +9,11 @@ import Glibc
 ///
 /// One `final class` per `SNDFILE*`, closed in `deinit`. Problems are reported as ``AudioError``s that name
 /// the file and quote libsndfile's own reason:
-/// - missing, unreadable or a directory → ``AudioError/Kind/missing`` (66), checked with `stat`/`access`
-///   before `sf_open` so a missing file is never reported as bad data;
-/// - a 0-byte file, unknown or malformed data, more than 8 channels, a rate outside 8–48 kHz, or a decode
-///   error part-way → ``AudioError/Kind/badData`` (65);
+/// - missing, unreadable or a directory → ``AudioError/Kind/missing`` (66), checked with `open`/`fstat`
+///   before `sf_open_fd` so a missing file is never reported as bad data;
+/// - a 0-byte file, unknown or malformed data, more than 8 channels, a rate outside 8–48 kHz (also one libsndfile
+///   itself refuses, such as 0 or 4 GHz, read from the header), or a decode error part-way →
+///   ``AudioError/Kind/badData`` (65);
 /// - an operating-system read failure part-way → ``AudioError/Kind/io`` (74).
 ///
 /// A valid header that declares no frames is not an error: it is a recording of zero duration.
@@ -29,29 +30,50 @@ public final class SoundFileReader: AudioSource {
     private var ended = false
 
     /// Opens `path` for reading.
-    public init(path: String) throws(AudioError) {
-        name = path
-        try checkReadableFile(path, allowEmpty: false)
-        var info = SF_INFO()
-        guard let h = sf_open(path, Int32(SFM_READ), &info) else {
-            throw Self.openError(path: path, call: "sf_open")
-        }
-        (handle, sampleRate, channelCount, declaredFrames) = try Self.adopt(h, info, path: path, seekable: true)
-        if let note = Self.lengthMismatch(h) {
-            warnings.append("\(path): the header claims more audio than the file holds (libsndfile: \"\(note)\"); "
-                            + "truncated file? Analysing the \(formatSeconds(declaredFrames ?? 0, rate: sampleRate)) s present")
-        }
+    public convenience init(path: String) throws(AudioError) {
+        try self.init(fileDescriptor: openForReading(Array(path.utf8CString), name: path), name: path, closeWhenDone: true)
     }
 
-    /// Reads a self-describing stream (WAV, AU, … whatever libsndfile can parse without seeking) from `fd`,
-    /// which stays open; `name` is what errors call it (`-` for stdin).
-    public init(fileDescriptor fd: Int32, name: String) throws(AudioError) {
+    /// Reads from `fd`: a file opened by the caller, or a self-describing stream (WAV, AU, … whatever libsndfile
+    /// can parse without seeking) on a pipe. `name` is what errors call it (`-` for stdin). With `closeWhenDone`
+    /// the reader owns the descriptor, also when this throws; otherwise it stays open (unless libsndfile refuses
+    /// the stream: libsndfile 1.2 then closes it whatever it was told). `unrecognisedHint` ends the error for
+    /// data libsndfile does not recognise, e.g. how to give headerless PCM instead.
+    public init(fileDescriptor fd: Int32, name: String, closeWhenDone: Bool = false, unrecognisedHint: String? = nil)
+        throws(AudioError) {
         self.name = name
+        let kind: mode_t
+        do {
+            kind = try checkReadable(fd, name: name, allowEmpty: false).st_mode & S_IFMT
+        } catch {
+            if closeWhenDone { close(fd) }
+            throw error
+        }
+        // Read before sf_open_fd: on failure libsndfile has already closed the descriptor.
+        let header = HeaderFields(peeking: fd)
         var info = SF_INFO()
-        guard let h = sf_open_fd(fd, Int32(SFM_READ), &info, 0) else {
-            throw Self.openError(path: name, call: "sf_open_fd")
+        guard let h = sf_open_fd(fd, Int32(SFM_READ), &info, closeWhenDone ? Int32(SF_TRUE) : Int32(SF_FALSE)) else {
+            if let problem = header?.problem { throw AudioError(.badData, path: name, problem) }
+            if String(cString: sf_strerror(nil)).contains("SF_INFO struct incomplete") {
+                // What libsndfile says when a header it parsed has a rate or channel count it cannot hold, on a
+                // pipe where the header could not be read again to say which.
+                throw Self.openError(path: name, call: "sf_open_fd",
+                                     notes: ["The header's sample rate or channel count is invalid."])
+            }
+            var notes: [String] = []
+            if kind == S_IFIFO || kind == S_IFSOCK {
+                // Formats that need seeking (FLAC, …) fail on a pipe with misleading decoder errors.
+                notes.append("On a pipe libsndfile reads only streamable formats (WAV, AIFF, AU, OGG); "
+                             + "give FLAC and others by path or with < FILE.")
+            }
+            if let unrecognisedHint { notes.append(sentence(unrecognisedHint)) }
+            throw Self.openError(path: name, call: "sf_open_fd", notes: notes)
         }
         (handle, sampleRate, channelCount, declaredFrames) = try Self.adopt(h, info, path: name, seekable: info.seekable != 0)
+        if kind == S_IFREG, let note = Self.lengthMismatch(h) {
+            warnings.append("\(name): the header claims more audio than the file holds (libsndfile: \"\(note)\"); "
+                            + "truncated file? Analysing the \(formatSeconds(declaredFrames ?? 0, rate: sampleRate)) s present")
+        }
     }
 
     deinit { sf_close(handle) }
@@ -83,12 +105,12 @@ public final class SoundFileReader: AudioSource {
 
     // MARK: - Opening
 
-    private static func openError(path: String, call: String) -> AudioError {
+    private static func openError(path: String, call: String, notes: [String]) -> AudioError {
         let code = sf_error(nil)
         let why = String(cString: sf_strerror(nil))
-        // SF_ERR_SYSTEM after our own stat/access checks means the read itself failed (EIO, a vanished mount).
-        let kind: AudioError.Kind = code == Int32(SF_ERR_SYSTEM) ? .io : .badData
-        return AudioError(kind, path: path, "\(call): \(why)")
+        // SF_ERR_SYSTEM after our own open/fstat checks means the read itself failed (EIO, a vanished mount).
+        if code == Int32(SF_ERR_SYSTEM) { return AudioError(.io, path: path, "\(call): \(why)") }
+        return AudioError(.badData, path: path, ([sentence("\(call): \(why)")] + notes).joined(separator: " "))
     }
 
     /// Validates what the header says, closing the handle if the stream is refused.
@@ -131,20 +153,33 @@ func formatSeconds(_ frames: Int, rate: Int) -> String {
     return "\(ms / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
 }
 
-/// Tells "missing" (66) from "not audio" (65) before libsndfile, which reports both as an open failure.
-func checkReadableFile(_ path: String, allowEmpty: Bool) throws(AudioError) {
+/// `text` ending in a full stop, so that sentences can follow it.
+func sentence(_ text: String) -> String {
+    let trimmed = text.hasSuffix(" ") ? String(text.reversed().drop { $0 == " " }.reversed()) : text
+    return trimmed.hasSuffix(".") ? trimmed : trimmed + "."
+}
+
+/// Opens a path given as the bytes of a C string (so names that are not UTF-8 work) for reading; a missing or
+/// unreadable path is ``AudioError/Kind/missing`` (66), named `name` in the error.
+public func openForReading(_ path: [CChar], name: String) throws(AudioError) -> Int32 {
+    let fd = path.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
+    guard fd >= 0 else { throw AudioError(.missing, path: name, "cannot open: \(String(cString: strerror(errno)))") }
+    return fd
+}
+
+/// Tells "missing" (66) from "not audio" (65) before libsndfile, which reports both as an open failure: a
+/// directory is missing input, an empty regular file bad data. Returns the descriptor's status.
+@discardableResult
+func checkReadable(_ fd: Int32, name: String, allowEmpty: Bool) throws(AudioError) -> stat {
     var st = stat()
-    if stat(path, &st) != 0 {
-        let e = errno
-        throw AudioError(.missing, path: path, "cannot open: \(String(cString: strerror(e)))")
+    if fstat(fd, &st) != 0 {
+        throw AudioError(.missing, path: name, "cannot open: fstat: \(String(cString: strerror(errno)))")
     }
     if (st.st_mode & S_IFMT) == S_IFDIR {
-        throw AudioError(.missing, path: path, "is a directory, not an audio file")
-    }
-    if access(path, R_OK) != 0 {
-        throw AudioError(.missing, path: path, "cannot open: \(String(cString: strerror(errno)))")
+        throw AudioError(.missing, path: name, "is a directory, not an audio file")
     }
     if !allowEmpty && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0 {
-        throw AudioError(.badData, path: path, "empty file (0 bytes)")
+        throw AudioError(.badData, path: name, "empty file (0 bytes)")
     }
+    return st
 }

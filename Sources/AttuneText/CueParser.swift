@@ -15,12 +15,13 @@ enum CueParser {
                 throw TranscriptError(path: path, line: i + 1, "bad cue timing '\(line)' (expected HH:MM:SS.mmm --> HH:MM:SS.mmm)")
             }
             var textLines: [String] = []
+            let timing = i
             i += 1
             while i < lines.count, !lines[i].trimmingCharacters(in: .whitespaces).isEmpty {
                 textLines.append(stripTags(String(lines[i])))
                 i += 1
             }
-            out.append(TranscriptUtterance(start: start, end: end, text: textLines.joined(separator: " ")))
+            out.append(TranscriptUtterance(start: start, end: end, text: textLines.joined(separator: " "), line: timing + 1))
         }
         return out
     }

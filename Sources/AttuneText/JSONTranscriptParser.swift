@@ -8,8 +8,10 @@ enum JSONTranscriptParser {
         if let whole = try? JSONSerialization.jsonObject(with: Data(text.utf8)) {
             if let dict = whole as? [String: Any] {
                 if let segments = dict["transcription"] as? [[String: Any]] { return try whisper(segments, path: path) }
-                if dict["result"] != nil { return try [vosk(dict, path: path, line: 1)] }
-                return try [native(dict, path: path, line: 1)]
+                // One object on one line: the line it is on, after any blank lines.
+                let line = text.prefix { $0.isWhitespace }.reduce(1) { $0 + ($1.isNewline ? 1 : 0) }
+                if dict["result"] != nil { return try [vosk(dict, path: path, line: line)] }
+                return try [native(dict, path: path, line: line)]
             }
             if let list = whole as? [[String: Any]] {
                 return try list.enumerated().map { (i, d) throws(TranscriptError) in
@@ -35,24 +37,25 @@ enum JSONTranscriptParser {
         return n.doubleValue
     }
 
+    /// The utterance's `"channel"`: 0 when absent, else a whole number ≥ 0. `Int(exactly:)` rather than `Int(_:)`,
+    /// which traps on 1e20, NaN or infinity.
+    static func channel(_ o: [String: Any], path: String, line: Int?) throws(TranscriptError) -> Int {
+        guard let value = o["channel"] else { return 0 }
+        guard let n = number(value).flatMap({ Int(exactly: $0) }), n >= 0 else {
+            throw TranscriptError(path: path, line: line, "\"channel\" must be a whole number ≥ 0 (got \(value))")
+        }
+        return n
+    }
+
     static func native(_ object: [String: Any], path: String, line: Int) throws(TranscriptError) -> TranscriptUtterance {
         let o = (object["asr"] as? [String: Any]) ?? object
         guard let start = number(o["start"]), let end = number(o["end"]) else {
             throw TranscriptError(path: path, line: line, "an utterance needs numeric \"start\" and \"end\" (seconds)")
         }
-        guard end >= start, start >= 0 else {
-            throw TranscriptError(path: path, line: line, "\"end\" (\(end)) must not be before \"start\" (\(start)) and times must be ≥ 0")
-        }
         guard let text = o["text"] as? String else {
             throw TranscriptError(path: path, line: line, "an utterance needs a \"text\" string")
         }
-        var channel = 0
-        if let c = o["channel"] {
-            guard let n = number(c), n >= 0, n == n.rounded() else {
-                throw TranscriptError(path: path, line: line, "\"channel\" must be a whole number ≥ 0")
-            }
-            channel = Int(n)
-        }
+        let channel = try channel(o, path: path, line: line)
         let final = (o["final"] as? Bool) ?? true
         var words: [TranscriptWord] = []
         if let list = o["words"] {
@@ -66,7 +69,7 @@ enum JSONTranscriptParser {
                 words.append(TranscriptWord(word: word, start: ws, end: we, confidence: number(w["conf"])))
             }
         }
-        return TranscriptUtterance(channel: channel, start: start, end: end, text: text, final: final, words: words)
+        return TranscriptUtterance(channel: channel, start: start, end: end, text: text, final: final, words: words, line: line)
     }
 
     static func vosk(_ o: [String: Any], path: String, line: Int) throws(TranscriptError) -> TranscriptUtterance {
@@ -81,8 +84,9 @@ enum JSONTranscriptParser {
             words.append(TranscriptWord(word: word, start: s, end: e, confidence: number(w["conf"])))
         }
         let text = (o["text"] as? String) ?? words.map(\.word).joined(separator: " ")
-        let channel = number(o["channel"]).map(Int.init) ?? 0
-        return TranscriptUtterance(channel: channel, start: words.first?.start ?? 0, end: words.last?.end ?? 0, text: text, words: words)
+        let channel = try channel(o, path: path, line: line)
+        return TranscriptUtterance(channel: channel, start: words.first?.start ?? 0, end: words.last?.end ?? 0, text: text,
+                                   words: words, line: line)
     }
 
     static func whisper(_ segments: [[String: Any]], path: String) throws(TranscriptError) -> [TranscriptUtterance] {
@@ -91,7 +95,12 @@ enum JSONTranscriptParser {
                   let text = s["text"] as? String else {
                 throw TranscriptError(path: path, line: nil, "whisper.cpp segment \(i) needs \"offsets\" {from, to} in ms and \"text\"")
             }
-            return TranscriptUtterance(start: from / 1000, end: to / 1000, text: text.trimmingCharacters(in: .whitespaces))
+            // One JSON document has no useful line numbers; the segment's index goes into the text of any error.
+            let u = TranscriptUtterance(start: from / 1000, end: to / 1000, text: text.trimmingCharacters(in: .whitespaces))
+            do throws(TranscriptError) { try Transcript.validate(u, path: path) } catch {
+                throw TranscriptError(path: path, "whisper.cpp segment \(i): \(error.reason)")
+            }
+            return u
         }
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One recognised word with its time span in seconds from the start of the call's audio.
 public struct TranscriptWord: Sendable, Equatable {
@@ -25,9 +28,14 @@ public struct TranscriptUtterance: Sendable, Equatable {
     public var final: Bool
     /// Word timings; when the source has none they are spread evenly over the utterance by ``Transcript``.
     public var words: [TranscriptWord]
+    /// The line of the file the utterance was read from (its cue timing for subtitles), for errors found later,
+    /// such as a channel the audio does not have; nil when the format has no useful line (one JSON document).
+    public var line: Int?
 
-    public init(channel: Int = 0, start: Double, end: Double, text: String, final: Bool = true, words: [TranscriptWord] = []) {
+    public init(channel: Int = 0, start: Double, end: Double, text: String, final: Bool = true, words: [TranscriptWord] = [],
+                line: Int? = nil) {
         self.channel = channel; self.start = start; self.end = end; self.text = text; self.final = final; self.words = words
+        self.line = line
     }
 }
 
@@ -36,14 +44,36 @@ public struct TranscriptError: Error, CustomStringConvertible, Sendable, Equatab
     public var path: String
     public var line: Int?
     public var reason: String
-    /// True when the file could not be opened at all (sysexits 66) rather than parsed (65).
-    public var missing: Bool
+    /// Why it failed, which decides the sysexits code.
+    public var kind: Kind
 
-    public init(path: String, line: Int? = nil, _ reason: String, missing: Bool = false) {
-        self.path = path; self.line = line; self.reason = reason; self.missing = missing
+    public enum Kind: Sendable, Equatable {
+        /// Malformed or invalid content (65).
+        case badData
+        /// The file could not be opened at all (66).
+        case missing
+        /// Reading failed part-way for a reason outside the data (74).
+        case io
     }
 
-    public var exitCode: Int32 { missing ? 66 : 65 }
+    public init(path: String, line: Int? = nil, _ reason: String, kind: Kind = .badData) {
+        self.path = path; self.line = line; self.reason = reason; self.kind = kind
+    }
+
+    public init(path: String, line: Int? = nil, _ reason: String, missing: Bool) {
+        self.init(path: path, line: line, reason, kind: missing ? .missing : .badData)
+    }
+
+    /// True when the file could not be opened at all (sysexits 66) rather than parsed (65).
+    public var missing: Bool { kind == .missing }
+
+    public var exitCode: Int32 {
+        switch kind {
+        case .badData: 65
+        case .missing: 66
+        case .io: 74
+        }
+    }
     public var description: String { line.map { "\(path):\($0): \(reason)" } ?? "\(path): \(reason)" }
 }
 
@@ -55,12 +85,45 @@ public struct Transcript: Sendable, Equatable {
 
     public init(utterances: [TranscriptUtterance]) { self.utterances = utterances }
 
-    /// Reads and parses `path`.
+    /// Reads and parses `path`; a FIFO or `/dev/fd/N` (`<(cmd)`) is read to its end like a file.
     public init(contentsOf path: String) throws(TranscriptError) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TranscriptError(path: path, "cannot open transcript (missing or unreadable)", missing: true)
+        try self.init(contentsOf: Array(path.utf8CString), name: path)
+    }
+
+    /// Reads and parses the file at `path`, given as the bytes of a C string (so names that are not UTF-8 work);
+    /// `name` is what errors call it.
+    public init(contentsOf path: [CChar], name: String) throws(TranscriptError) {
+        let fd = path.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else {
+            throw TranscriptError(path: name, "cannot open transcript: \(String(cString: strerror(errno)))", missing: true)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        defer { close(fd) }
+        try self.init(reading: fd, path: name)
+    }
+
+    /// Reads `fd` (a file, a pipe, stdin) to its end and parses it; the descriptor stays open. `path` names the
+    /// source in errors. A directory is missing input (66), a failing read an I/O error (74).
+    public init(reading fd: Int32, path: String) throws(TranscriptError) {
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            throw TranscriptError(path: path, "is a directory, not a transcript", missing: true)
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]); continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            let why = String(cString: strerror(errno))
+            throw TranscriptError(path: path, "read failed after \(bytes.count) bytes: read: \(why)", kind: .io)
+        }
+        try self.init(data: bytes, path: path)
+    }
+
+    /// Parses the bytes of a transcript file, which must be UTF-8 text.
+    public init(data: [UInt8], path: String = "-") throws(TranscriptError) {
+        guard let text = String(validating: data, as: UTF8.self) else {
             throw TranscriptError(path: path, "transcript is not UTF-8 text")
         }
         try self.init(parsing: text, path: path)
@@ -69,16 +132,56 @@ public struct Transcript: Sendable, Equatable {
     /// Parses transcript text; `path` only names the source in errors.
     public init(parsing text: String, path: String = "-") throws(TranscriptError) {
         let trimmed = text.drop { $0.isWhitespace || $0 == "\u{FEFF}" }
+        // The parsers count lines from the start of what they are given; the blank lines dropped before the
+        // content go back in so that errors name the file's own line numbers.
+        let skipped = text[..<trimmed.startIndex].reduce(0) { $0 + ($1.isNewline ? 1 : 0) }
+        let body = String(repeating: "\n", count: skipped) + trimmed
         if trimmed.hasPrefix("WEBVTT") || Self.looksLikeSRT(trimmed) {
-            utterances = try CueParser.parse(String(trimmed), path: path)
+            utterances = try CueParser.parse(body, path: path)
         } else if trimmed.hasPrefix("{") || trimmed.hasPrefix("[") {
-            utterances = try JSONTranscriptParser.parse(String(trimmed), path: path)
+            utterances = try JSONTranscriptParser.parse(body, path: path)
         } else if trimmed.isEmpty {
             utterances = []
         } else {
             throw TranscriptError(path: path, line: 1, "not a transcript: expected NDJSON asr lines, Vosk or whisper.cpp JSON, WebVTT or SRT")
         }
+        // Every format is held to the same rules here, interim utterances included, so a file is accepted or
+        // refused for what it says, not for the format it says it in.
+        for u in utterances { try Self.validate(u, path: path) }
         utterances = utterances.filter(\.final).map(Self.withWordTimes)
+    }
+
+    /// Times finite, ≥ 0 and not ending before they start, for the utterance and each word; confidence in 0…1.
+    static func validate(_ u: TranscriptUtterance, path: String) throws(TranscriptError) {
+        // Words first: a Vosk utterance takes its span from its words, so a bad word is the cause to name.
+        for w in u.words {
+            if let problem = span(w.start, w.end) {
+                throw TranscriptError(path: path, line: u.line, "word '\(w.word)' \(problem)")
+            }
+            if let c = w.confidence, !(0...1).contains(c) {
+                throw TranscriptError(path: path, line: u.line, "word '\(w.word)': confidence \(c) is not in 0…1")
+            }
+        }
+        if let problem = span(u.start, u.end) {
+            throw TranscriptError(path: path, line: u.line, "utterance \(problem)")
+        }
+    }
+
+    /// What is wrong with a time span, or nil when it is a valid one.
+    private static func span(_ start: Double, _ end: Double) -> String? {
+        guard start.isFinite, end.isFinite else { return "times must be finite numbers of seconds (start \(start), end \(end))" }
+        guard start >= 0 else { return "starts before the audio (start \(start) s)" }
+        guard end >= start else { return "ends before it starts (start \(start) s, end \(end) s)" }
+        return nil
+    }
+
+    /// Refuses an utterance on a channel the audio does not have (65), naming the transcript line and the audio.
+    public func check(channelCount: Int, audio: String, path: String) throws(TranscriptError) {
+        for u in utterances where u.channel >= channelCount {
+            throw TranscriptError(path: path, line: u.line,
+                                  "channel \(u.channel), but \(audio) has \(channelCount) channel\(channelCount == 1 ? "" : "s") "
+                                  + "(channels count from 0)")
+        }
     }
 
     /// Every word of `channel` whose midpoint lies in `start..<end`, in time order.

@@ -16,8 +16,10 @@ struct Analyze: ParsableCommand {
             8000–48000 Hz. With --raw, FILE (or - for stdin) is headerless PCM, e.g. \
             `sox call.wav -t s16 - | attune analyze - --raw s16le:8000:2`. Without --raw, - reads a self-describing \
             stream (e.g. WAV) from stdin.
-            Errors are one line on stderr, `attune: FILE: what went wrong`.
-            Exit codes: 0 ok, 64 usage, 65 bad data, 66 input missing, 74 I/O error.
+            --transcript - reads the transcript from stdin (then FILE must be a path); FIFOs and <(cmd) work too.
+            Errors are one line on stderr, `attune: FILE: what went wrong`, with control characters and bytes \
+            that are not UTF-8 in names escaped (\\n, \\x1b). A file whose name starts with - is ./-name or -- -name.
+            Exit codes: 0 ok, 64 usage, 65 bad data (audio or transcript), 66 input missing, 74 I/O error.
             """
     )
 
@@ -41,15 +43,34 @@ struct Analyze: ParsableCommand {
         // with exit 74, not as a death by signal.
         signal(SIGPIPE, SIG_IGN)
         let parsedRoles = parseRoles()
+        let audio = PathArgument(file)
         var words: Transcript?
+        var transcriptName = ""
         if let transcript {
-            do { words = try Transcript(contentsOf: transcript) } catch { fail(error.exitCode, "attune: \(error)") }
+            if transcript == "-" && file == "-" {
+                fail(64, "attune: --transcript -: stdin cannot be both the audio and the transcript; give one of them by path")
+            }
+            do {
+                if transcript == "-" {
+                    if isatty(0) != 0 { fail(64, "attune: --transcript -: stdin is a terminal; pipe the transcript in") }
+                    transcriptName = "-"
+                    words = try Transcript(reading: 0, path: "-")
+                } else {
+                    let path = PathArgument(transcript)
+                    transcriptName = path.name
+                    words = try Transcript(contentsOf: path.bytes, name: path.name)
+                }
+            } catch { fail(error.exitCode, "attune: \(error)") }
         }
         do {
-            let source = try openSource()
+            let source = try openSource(audio)
             if parsedRoles.count > source.channelCount {
-                fail(64, "attune: --roles: \(parsedRoles.count) roles given but \(file) has "
+                fail(64, "attune: --roles: \(parsedRoles.count) roles given but \(audio.name) has "
                          + "\(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")")
+            }
+            if let words {
+                do { try words.check(channelCount: source.channelCount, audio: audio.name, path: transcriptName) }
+                catch { fail(error.exitCode, "attune: \(error)") }
             }
             var options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
             if ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil {
@@ -85,30 +106,26 @@ struct Analyze: ParsableCommand {
         return parsed
     }
 
-    /// The reader for `file`: raw PCM when `--raw` is given, libsndfile otherwise (also on stdin, for formats
+    /// The reader for `audio`: raw PCM when `--raw` is given, libsndfile otherwise (also on stdin, for formats
     /// it can parse from a pipe).
-    private func openSource() throws(AudioError) -> any AudioSource {
+    private func openSource(_ audio: PathArgument) throws(AudioError) -> any AudioSource {
         if let raw {
             let format = try RawFormat(parsing: raw)
             if file == "-" {
                 if isatty(0) != 0 { throw AudioError(.usage, path: "-", "stdin is a terminal; pipe the raw \(format) audio in") }
-                return RawPCMReader(fileDescriptor: 0, name: "-", format: format)
+                return try RawPCMReader(fileDescriptor: 0, name: "-", format: format)
             }
-            return try RawPCMReader(path: file, format: format)
+            return try RawPCMReader(fileDescriptor: openForReading(audio.bytes, name: audio.name), name: audio.name, format: format,
+                                    closeWhenDone: true)
         }
-        guard file == "-" else { return try SoundFileReader(path: file) }
+        guard file == "-" else {
+            return try SoundFileReader(fileDescriptor: openForReading(audio.bytes, name: audio.name), name: audio.name, closeWhenDone: true)
+        }
         if isatty(0) != 0 {
             throw AudioError(.usage, path: "-", "stdin is a terminal; pipe audio in, and give --raw \(RawFormat.usage) for headerless PCM")
         }
-        do {
-            return try SoundFileReader(fileDescriptor: 0, name: "-")
-        } catch where error.kind == .badData {
-            // Formats that need seeking (FLAC, AIFF, …) fail on a pipe with misleading decoder errors.
-            let pipeNote = lseek(0, 0, SEEK_CUR) < 0
-                ? " On a pipe libsndfile reads only streamable formats (WAV, AIFF, AU, OGG); give FLAC and others by path or with < FILE."
-                : ""
-            throw AudioError(.usage, path: "-", "\(error.reason)\(pipeNote) For headerless PCM give --raw \(RawFormat.usage)")
-        }
+        // What is on stdin is data, not a usage error: unrecognised bytes are 65 like the same bytes in a file.
+        return try SoundFileReader(fileDescriptor: 0, name: "-", unrecognisedHint: "For headerless PCM give --raw \(RawFormat.usage)")
     }
 }
 

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Attune: ParsableCommand {
@@ -8,4 +11,28 @@ struct Attune: ParsableCommand {
         version: "0.1.0",
         subcommands: [Analyze.self, Bench.self]
     )
+
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let problem = dashArgumentProblem(arguments, subcommand: "analyze", optionsWithValues: ["--roles", "--raw", "--transcript"]) {
+            fail(64, problem)
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            // As ArgumentParser's own main, but its errors quote the arguments they refuse, and a newline or an
+            // escape sequence in one must neither split the message nor reach the terminal.
+            let code = exitCode(for: error)
+            var text = fullMessage(for: error)
+            if code == .success {
+                standardOutput.write(text + "\n")
+                standardOutput.flush()
+                Glibc.exit(0)
+            }
+            if text.isEmpty { Glibc.exit(code.rawValue) }
+            for a in arguments where escapedForTerminal(a) != a { text = text.replacingOccurrences(of: a, with: escapedForTerminal(a)) }
+            fail(code.rawValue, text, keepingLineBreaks: true)
+        }
+    }
 }

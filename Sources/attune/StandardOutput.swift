@@ -44,16 +44,20 @@ final class FileDescriptorWriter {
 nonisolated(unsafe) let standardOutput = FileDescriptorWriter(fd: 1)
 nonisolated(unsafe) let standardError = FileDescriptorWriter(fd: 2, capacity: 1)
 
-/// Prints `message` on stderr and exits with a sysexits code.
-func fail(_ code: Int32, _ message: String) -> Never {
+/// Prints `message` on stderr as one line, control characters escaped (line breaks too, unless the message is
+/// several lines by design), and exits with a sysexits code.
+func fail(_ code: Int32, _ message: String, keepingLineBreaks: Bool = false) -> Never {
     standardOutput.flush()
-    standardError.write(message + "\n")
+    let text = keepingLineBreaks
+        ? message.split(separator: "\n", omittingEmptySubsequences: false).map { escapedForTerminal(String($0)) }.joined(separator: "\n")
+        : escapedForTerminal(message)
+    standardError.write(text + "\n")
     standardError.flush()
     exit(code)
 }
 
-/// Prints a warning on stderr and carries on.
+/// Prints a warning on stderr as one line, control characters escaped, and carries on.
 func warn(_ message: String) {
-    standardError.write("attune: warning: " + message + "\n")
+    standardError.write("attune: warning: " + escapedForTerminal(message) + "\n")
     standardError.flush()
 }

@@ -97,7 +97,7 @@ struct RawPCMReaderTests {
             close(writeEnd)
         }
         writer.start()
-        let reader = RawPCMReader(fileDescriptor: readEnd, name: "-", format: RawFormat(encoding: .s16le, sampleRate: 8000, channelCount: 2))
+        let reader = try RawPCMReader(fileDescriptor: readEnd, name: "-", format: RawFormat(encoding: .s16le, sampleRate: 8000, channelCount: 2))
         let samples = try readAll(reader, block: 64)
         #expect(samples.count == 2000)
         #expect(samples == (0..<2000).map { Float($0) / 32768 })
@@ -148,7 +148,7 @@ struct RawPCMReaderInterruptTests {
             let started = DispatchSemaphore(value: 0)
             let done = DispatchSemaphore(value: 0)
         }
-        let shared = Shared(RawPCMReader(fileDescriptor: readEnd, name: "-", format: RawFormat(encoding: .u8, sampleRate: 8000, channelCount: 1)))
+        let shared = Shared(try RawPCMReader(fileDescriptor: readEnd, name: "-", format: RawFormat(encoding: .u8, sampleRate: 8000, channelCount: 1)))
         let consumer = Thread {
             // Threads started from the test's (dispatch) thread inherit its blocked signal mask.
             var unblock = sigset_t()

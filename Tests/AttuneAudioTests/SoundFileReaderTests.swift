@@ -100,7 +100,7 @@ struct SoundFileReaderTests {
         _ = FileManager.default.createFile(atPath: path, contents: Data("just some words\n".utf8))
         let error = try #require(throws: AudioError.self) { try SoundFileReader(path: path) }
         #expect(error.kind == .badData)
-        #expect(error.reason.hasPrefix("sf_open: "))
+        #expect(error.reason.hasPrefix("sf_open_fd: "))
     }
 
     @Test func validHeaderWithNoFramesIsZeroDuration() throws {

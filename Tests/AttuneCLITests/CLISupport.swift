@@ -43,8 +43,9 @@ struct RunResult {
 /// the write must then fail with EPIPE, not kill the whole test process with SIGPIPE.
 let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN); return () }()
 
-/// Runs `attune` with `arguments`, feeding `stdin` through a pipe (or /dev/null), and waits for it.
-func runAttune(_ arguments: [String], stdin: Data? = nil) throws -> RunResult {
+/// Runs `attune` with `arguments`, feeding `stdin` through a pipe (or `stdinFile` opened for reading, or
+/// /dev/null), in `directory` (the test's own when nil), and waits for it.
+func runAttune(_ arguments: [String], stdin: Data? = nil, stdinFile: String? = nil, in directory: String? = nil) throws -> RunResult {
     ignoreBrokenPipes
     let dir = TempDir()
     let outPath = dir.file("stdout"), errPath = dir.file("stderr")
@@ -57,8 +58,14 @@ func runAttune(_ arguments: [String], stdin: Data? = nil) throws -> RunResult {
     process.arguments = arguments
     process.standardOutput = out
     process.standardError = err
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let input = Pipe()
-    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    if let stdinFile {
+        guard let handle = FileHandle(forReadingAtPath: stdinFile) else { throw CLIFailure("cannot open \(stdinFile)") }
+        process.standardInput = handle
+    } else {
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    }
     try process.run()
     if let stdin {
         // Feed from another thread so a child that stops reading early cannot deadlock the test.
@@ -72,6 +79,37 @@ func runAttune(_ arguments: [String], stdin: Data? = nil) throws -> RunResult {
     process.waitUntilExit()
     try out.close(); try err.close()
     return RunResult(status: process.terminationStatus,
+                     stdout: try String(contentsOfFile: outPath, encoding: .utf8),
+                     stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+}
+
+/// Runs `attune` with arguments given as raw bytes, which need not be UTF-8 (Foundation's `Process` takes only
+/// `String`s), stdin from /dev/null. Output that is not UTF-8 fails the read, so a passing call has valid output.
+func runAttune(rawArguments: [[UInt8]]) throws -> RunResult {
+    let dir = TempDir()
+    let outPath = dir.file("stdout"), errPath = dir.file("stderr")
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let binary = try attuneBinary()
+    let argv: [UnsafeMutablePointer<CChar>?] = ([Array(binary.utf8)] + rawArguments).map { bytes in
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+        for (i, b) in bytes.enumerated() { p[i] = CChar(bitPattern: b) }
+        p[bytes.count] = 0
+        return p
+    } + [nil]
+    defer { for p in argv { p?.deallocate() } }
+    var pid = pid_t()
+    let rc = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+    guard rc == 0 else { throw CLIFailure("posix_spawn \(binary): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    // A death by signal shows as 128 + the signal, as a shell reports it.
+    let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return RunResult(status: code,
                      stdout: try String(contentsOfFile: outPath, encoding: .utf8),
                      stderr: try String(contentsOfFile: errPath, encoding: .utf8))
 }

@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A path as the user typed it: the exact bytes the kernel passed in argv, which is what must be opened, and a
+/// printable name for messages.
+///
+/// Swift decodes argv as UTF-8, replacing bytes that are not UTF-8 with U+FFFD; a path made of such bytes then
+/// names a file that does not exist. The raw bytes come from `CommandLine.unsafeArgv` instead.
+struct PathArgument {
+    /// The path as a NUL-terminated C string, byte for byte as given.
+    let bytes: [CChar]
+    /// The path for messages: bytes that are not UTF-8 shown as `\xNN`, the rest as typed (control characters are
+    /// escaped when the line is printed, see ``escapedForTerminal(_:)``).
+    let name: String
+
+    /// The argument ArgumentParser handed over as `value`: the argv entry (or the part after `=` of an
+    /// `--option=value` entry) that decodes to it.
+    init(_ value: String) {
+        var found: [UInt8]?
+        for i in 1..<Int(CommandLine.argc) where found == nil {
+            guard let p = CommandLine.unsafeArgv[i] else { continue }
+            let entry = Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
+            let afterEquals = entry.firstIndex(of: UInt8(ascii: "=")).map { Array(entry[($0 + 1)...]) }
+            found = [entry, afterEquals].compactMap { $0 }.first { String(decoding: $0, as: UTF8.self) == value }
+        }
+        let raw = found ?? Array(value.utf8)
+        bytes = raw.map { CChar(bitPattern: $0) } + [0]
+        name = Self.printable(raw)
+    }
+
+    /// `raw` as text, each byte that is not part of a valid UTF-8 sequence written `\xNN`.
+    static func printable(_ raw: [UInt8]) -> String {
+        if let valid = String(validating: raw, as: UTF8.self) { return valid }
+        var out = ""
+        var i = 0
+        while i < raw.count {
+            // A valid sequence has one length, set by its lead byte, so the first length that decodes is it.
+            let scalar = (1...4).lazy.compactMap { n -> (String, Int)? in
+                guard i + n <= raw.count, let s = String(validating: raw[i..<(i + n)], as: UTF8.self) else { return nil }
+                return (s, n)
+            }.first
+            if let (s, n) = scalar {
+                out += s
+                i += n
+            } else {
+                out += "\\x" + hex(raw[i])
+                i += 1
+            }
+        }
+        return out
+    }
+}
+
+/// Two lower-case hex digits.
+func hex(_ byte: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+}
+
+/// `text` safe to print as one line on a terminal: line breaks, tabs and other control characters (C0, DEL,
+/// C1, the Unicode line and paragraph separators) written as `\n`, `\r`, `\t` or `\xNN`/`\u{NNNN}`, so a file
+/// name can neither split an error line nor send escape sequences to the terminal.
+func escapedForTerminal(_ text: String) -> String {
+    var out = ""
+    out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
+    for s in text.unicodeScalars {
+        switch s.value {
+        case 0x0A: out += "\\n"
+        case 0x0D: out += "\\r"
+        case 0x09: out += "\\t"
+        case 0..<0x20, 0x7F...0x9F: out += "\\x" + hex(UInt8(s.value))
+        case 0x2028, 0x2029: out += "\\u{\(String(s.value, radix: 16))}"
+        default: out.unicodeScalars.append(s)
+        }
+    }
+    return out
+}
+
+/// ArgumentParser reads `-dash.wav` as the short flags `-d -a -s -h`, and `-h` prints help and exits 0, so a
+/// file whose name starts with `-` would silently not be analysed. A single-dash argument that is not `-` (stdin)
+/// or `-h` is refused before parsing, with the two ways to name such a file. Returns the message, or nil.
+func dashArgumentProblem(_ arguments: [String], subcommand: String, optionsWithValues: Set<String>) -> String? {
+    guard let at = arguments.firstIndex(of: subcommand) else { return nil }
+    var i = at + 1
+    while i < arguments.count {
+        let a = arguments[i]
+        if a == "--" { return nil }
+        if optionsWithValues.contains(a) { i += 2; continue }
+        if a.hasPrefix("-"), !a.hasPrefix("--"), a != "-", a != "-h" {
+            return "attune \(subcommand): '\(a)' is not an option; for a file whose name starts with '-', "
+                + "write ./\(a) or -- \(a)"
+        }
+        i += 1
+    }
+    return nil
+}

@@ -1,0 +1,133 @@
+import AttuneText
+import Foundation
+import Testing
+
+/// SplitMix64: a seeded generator, so every run mutates the same way and a failure can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Mutated transcripts of every format either parse to valid utterances or throw ``TranscriptError``; nothing
+/// traps. A crash ends the test process, which is the failure this suite exists to catch.
+@Suite("Transcript fuzzing")
+struct TranscriptFuzzTests {
+    static let seeds: [(format: String, text: String)] = [
+        ("native", """
+            {"asr": {"call": "c42", "channel": 1, "start": 3.2, "end": 4.0, "text": "cancel it", "final": true, "words": [{"w": "cancel", "start": 3.2, "end": 3.6, "conf": 0.92}, {"w": "it", "start": 3.6, "end": 4.0}]}}
+            {"channel": 0, "start": 0.5, "end": 1.5, "text": "hello there"}
+            {"start": 2, "end": 2.5, "text": "interim", "final": false}
+            """),
+        ("vosk", """
+            {"channel": 1, "result": [{"conf": 1.0, "end": 1.2, "start": 0.9, "word": "yeah"}, {"conf": 0.8, "end": 1.6, "start": 1.2, "word": "fine"}], "text": "yeah fine"}
+            {"result": [{"conf": 0.5, "end": 2.2, "start": 2.0, "word": "ok"}], "text": "ok"}
+            """),
+        ("vosk-array", #"[{"result": [{"conf": 1.0, "end": 1.2, "start": 0.9, "word": "yeah"}], "text": "yeah"}, {"result": [], "text": ""}]"#),
+        ("whisper", #"{"transcription": [{"timestamps": {"from": "00:00:00,000", "to": "00:00:02,000"}, "offsets": {"from": 0, "to": 2000}, "text": " whatever then"}, {"offsets": {"from": 2500, "to": 3000}, "text": " fine"}]}"#),
+        ("webvtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000 align:start\n<v Customer>I want a refund\n\n00:01:00.000 --> 00:01:01.000\nnow\n"),
+        ("srt", "1\n00:00:01,000 --> 00:00:02,500\nVâng, được rồi\n\n2\n00:00:03,000 --> 00:00:04,000\nxin cảm ơn\n"),
+    ]
+
+    /// Splices that reach the parsers' edges: numbers that overflow, trap an `Int` conversion or are not numbers,
+    /// structure out of place, invalid UTF-8 and deep nesting.
+    static let tokens: [[UInt8]] = [
+        "1e20", "-1", "-1.5", "1e400", "-1e400", "NaN", "nan", "inf", "-0", "0.5", "4294967296", "9223372036854775808",
+        "99999999999999999999999999999999", "1e-400", "null", "true", "false", "\"\"", "[]", "{}", "[", "{", "]", "}", ",",
+        ":", "\"", "\\", "\\u0000", "\\ud800", "-->", " --> ", "00:00:", "99:99:99.999", "\n", "\r\n", "\u{FEFF}", "WEBVTT\n",
+        "\"channel\": 1e20, ", "\"channel\": -1.5, ", "\"start\": 1e400, ", "\"words\": [{}], ", "\"result\": 7, ",
+        "\"transcription\": [{}], ", "\"offsets\": {\"from\": \"x\"}, ",
+    ].map { Array($0.utf8) } + [
+        [0xFF], [0xC3], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x00],
+        Array(String(repeating: "[", count: 10_000).utf8), Array(String(repeating: "{\"a\":", count: 2_000).utf8),
+    ]
+
+    static func mutate(_ input: [UInt8], _ rng: inout SeededGenerator) -> [UInt8] {
+        var bytes = input
+        for _ in 0..<Int.random(in: 1...3, using: &rng) {
+            let at = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &rng)
+            switch Int.random(in: 0..<7, using: &rng) {
+            case 0: if !bytes.isEmpty { bytes[at] = UInt8.random(in: 0...255, using: &rng) }
+            case 1: if !bytes.isEmpty { bytes[at] ^= 1 << UInt8.random(in: 0..<8, using: &rng) }
+            case 2: bytes.removeSubrange(at...)
+            case 3: bytes.insert(contentsOf: tokens.randomElement(using: &rng)!, at: at)
+            case 4:
+                // A number replaced by an edge value, where the parsers convert it.
+                if let digit = bytes[at...].firstIndex(where: { (0x30...0x39).contains($0) }) {
+                    let end = bytes[digit...].firstIndex { !(0x30...0x39).contains($0) && $0 != 0x2E } ?? bytes.endIndex
+                    bytes.replaceSubrange(digit..<end, with: tokens[Int.random(in: 0..<16, using: &rng)])
+                }
+            case 5: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...20, using: &rng)))
+            default: bytes.insert(contentsOf: bytes[at..<min(bytes.count, at + Int.random(in: 1...40, using: &rng))], at: at)
+            }
+        }
+        return bytes
+    }
+
+    /// What an accepted transcript must hold, whatever it was parsed from.
+    static func expectValid(_ t: Transcript, from bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+        for u in t.utterances {
+            let ok = u.final && u.channel >= 0 && u.start.isFinite && u.end.isFinite && u.start >= 0 && u.end >= u.start
+                && u.words.allSatisfy { w in
+                    w.start.isFinite && w.end.isFinite && w.start >= 0 && w.end >= w.start && (w.confidence.map { (0...1).contains($0) } ?? true)
+                }
+            #expect(ok, "accepted an invalid utterance \(u) from \(String(decoding: bytes.prefix(300), as: UTF8.self))",
+                    sourceLocation: sourceLocation)
+            _ = t.words(channel: u.channel, from: u.start, to: u.end)
+        }
+    }
+
+    @Test(arguments: seeds.indices)
+    func mutatedTranscriptsParseOrThrow(_ index: Int) {
+        let (format, text) = Self.seeds[index]
+        var rng = SeededGenerator(seed: 0xA77E_0000 + UInt64(index))
+        let original = Array(text.utf8)
+        #expect((try? Transcript(data: original, path: format)) != nil, "the \(format) seed itself must parse")
+        var accepted = 0, refused = 0
+        for _ in 0..<700 {
+            let bytes = Self.mutate(original, &rng)
+            do {
+                Self.expectValid(try Transcript(data: bytes, path: format), from: bytes)
+                accepted += 1
+            } catch {
+                // Typed throws: whatever arrives here is a TranscriptError; it must say where and why.
+                #expect(error.path == format && !error.reason.isEmpty)
+                refused += 1
+            }
+        }
+        // Both outcomes occur, so the mutations reach past the first check and the validation is exercised.
+        #expect(accepted > 0 && refused > 0, "\(format): \(accepted) accepted, \(refused) refused")
+    }
+
+    @Test("one-megabyte lines")
+    func hugeLines() {
+        let mb = 1 << 20
+        let text = String(repeating: "abcdefghijklmnopqrstuvwxyz01234 ", count: mb / 32)
+        let inputs: [[UInt8]] = [
+            Array("{\"start\": 0, \"end\": 1, \"text\": \"\(text)\"}".utf8),
+            Array("{\"start\": \(String(repeating: "9", count: mb)), \"end\": 1, \"text\": \"a\"}".utf8),
+            Array("{\"channel\": 0.\(String(repeating: "5", count: mb)), \"start\": 0, \"end\": 1, \"text\": \"a\"}".utf8),
+            Array(String(repeating: "[", count: mb).utf8),
+            Array(String(repeating: "{\"a\":", count: mb / 5).utf8),
+            Array("WEBVTT\n\n00:00:\(String(repeating: "1", count: mb)) --> 00:00:02.000\nhi\n".utf8),
+            Array("1\n00:00:01,000 --> 00:00:02,000\n\(text)\n".utf8),
+            [UInt8](repeating: 0xFF, count: mb),
+        ]
+        var accepted = 0
+        for bytes in inputs {
+            do {
+                Self.expectValid(try Transcript(data: bytes, path: "big"), from: bytes)
+                accepted += 1
+            } catch {
+                #expect(error.path == "big")
+            }
+        }
+        #expect(accepted == 2, "the two long texts are valid transcripts")
+    }
+}
