@@ -35,7 +35,7 @@ public final class PipeCapture: CaptureSource, CaptureLoop, @unchecked Sendable 
             throw AudioError(.usage, path: name, "\(roles.count) roles for \(format.channelCount) channels")
         }
         self.roles = roles
-        reader = RawPCMReader(fileDescriptor: fd, name: name, format: format)
+        reader = try RawPCMReader(fileDescriptor: fd, name: name, format: format)
         control = try CaptureThread(name: name)
         buffer = .allocate(capacity: RawPCMReader.blockFrames * format.channelCount)
         buffer.initialize(repeating: 0)
