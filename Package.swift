@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
-        .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter"]),
+        .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
         .testTarget(
             name: "AttuneBusTests",

@@ -40,13 +40,19 @@ public final class CallRings: Sendable {
     @discardableResult
     public func write(interleaved: UnsafePointer<Float>, frames: Int) -> Bool {
         guard frames > 0 else { return true }
-        for c in 0..<rings.count where !rings[c].canWrite(frames) {
-            for r in 0..<rings.count { rings[r].skip(frames) }
+        guard canWrite(frames: frames) else {
+            skip(frames: frames)
             return false
         }
         for c in 0..<rings.count {
             rings[c].write(interleaved: interleaved, channel: c, channels: rings.count, frames: frames)
         }
+        return true
+    }
+
+    /// Whether every ring would take a block of `frames` frames now. **Producer only.**
+    public func canWrite(frames: Int) -> Bool {
+        for c in 0..<rings.count where !rings[c].canWrite(frames) { return false }
         return true
     }
 

@@ -144,8 +144,18 @@ public final class LiveEngine: Sendable {
                                   exitCode: exists ? 64 : 69)
         }
         let source: any CaptureSource
-        do { source = try CaptureSources.open(request.source, options: configuration.capture) } catch {
+        let uri: SourceURI
+        do {
+            uri = try SourceURI(parsing: request.source)
+            source = try CaptureSources.open(uri, options: configuration.capture)
+        } catch {
             throw LiveEngineError(error.description, exitCode: error.exitCode)
+        }
+        let lossless: Bool
+        switch uri.kind {
+        case .file(_, let speed): lossless = speed == .max
+        case .stdin: lossless = true
+        case .alsa: lossless = false
         }
         let roles: [Role]
         if let r = request.roles {
@@ -167,7 +177,7 @@ public final class LiveEngine: Sendable {
         let builder = RecordBuilder(options: AnalysisOptions(call: request.call, frames: true, roles: roles),
                                     channels: source.channelCount, hopSeconds: session.settings.hopSeconds)
         let ticket = pool.adopt(session, rings: rings)
-        let sink = RingSink(rings: rings)
+        let sink = RingSink(rings: rings, lossless: lossless)
         let call = LiveCall(request: request, source: source, roles: roles, ticket: ticket, sink: sink, builder: builder)
         let inserted = calls.withLock { table -> Bool in
             guard table[request.call] == nil else { return false }

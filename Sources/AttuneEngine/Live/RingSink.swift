@@ -7,17 +7,29 @@ import Glibc
 /// The capture side of a live call: de-interleaves each captured block into the call's rings, turns frames
 /// the source reports lost (a jump in `streamFrame`) into a gap at the right place, and closes the rings when
 /// the capture ends. Runs on the capture thread under the real-time rules, except ``captureEnded(_:)``.
+///
+/// A live source (a device, a paced replay) never waits: a block the rings cannot take is dropped as a gap.
+/// A source that can wait (a file at `speed=max`, a pipe) is `lossless`: the capture thread waits for the
+/// worker instead, so such a call is analysed exactly like `attune analyze` would.
 final class RingSink: CaptureSink {
     let rings: CallRings
+    let lossless: Bool
     /// The next stream frame expected; only the capture thread touches it.
     private let nextFrame = Atomic<Int64>(0)
     private let end = Mutex<CaptureEnd?>(nil)
 
-    init(rings: CallRings) { self.rings = rings }
+    init(rings: CallRings, lossless: Bool) {
+        self.rings = rings
+        self.lossless = lossless
+    }
 
     func capture(_ interleaved: UnsafeBufferPointer<Float>, frames: Int, at streamFrame: Int64) {
         let expected = nextFrame.load(ordering: .relaxed)
         if streamFrame > expected { rings.skip(frames: Int(streamFrame - expected)) }
+        if lossless {
+            var pause = timespec(tv_sec: 0, tv_nsec: 200_000)
+            while !rings.canWrite(frames: frames) { nanosleep(&pause, nil) }
+        }
         rings.write(interleaved: interleaved.baseAddress!, frames: frames)
         nextFrame.store(streamFrame + Int64(frames), ordering: .relaxed)
     }
