@@ -8,12 +8,17 @@ let package = Package(
     name: "Attune",
     products: [
         .executable(name: "attune", targets: ["attune"]),
+        .executable(name: "attuned", targets: ["attuned"]),
         .library(name: "AttuneEngine", targets: ["AttuneEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CFFTW3", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
@@ -40,6 +45,23 @@ let package = Package(
         .executableTarget(
             name: "attune",
             dependencies: ["AttuneEngine", "AttuneText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .executableTarget(
+            name: "attuned",
+            dependencies: [
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
 
         // Counts malloc calls on the calling thread only, so tests can prove the per-frame path allocates nothing.

@@ -1,0 +1,101 @@
+import ArgumentParser
+import AttuneBus
+import Foundation
+import Logging
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Attuned: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attuned",
+        abstract: "The Attune daemon: analyses live calls and publishes their records on a Unix socket.",
+        discussion: """
+            Captures call audio (alsa:DEVICE, file:PATH[?speed=N|max], stdin:ENC:RATE:CHANNELS), analyses each \
+            channel and publishes NDJSON records to every subscriber of RUN_DIR/events.sock; takes start, stop, \
+            list, stats and asr commands on RUN_DIR/control.sock (see `attune ctl`, `attune tail`).
+            Every setting of the config file is also a flag; flags win.
+            Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT), 64 usage, 69 a socket held by a live daemon or a \
+            --source device that cannot be opened, 74 I/O error, 78 bad configuration.
+            """,
+        version: Daemon.version
+    )
+
+    @Option(help: "Configuration file (TOML).")
+    var config: String?
+
+    @Flag(help: "Validate the configuration, print what would run, and exit (0 ok, 78 bad).")
+    var checkConfig = false
+
+    @Option(help: "Directory for events.sock and control.sock (default: /run/attune as root, else $XDG_RUNTIME_DIR/attune).")
+    var runDir: String?
+
+    @Option(name: .customLong("source"), help: "Start a call at launch: CALL=URI, e.g. c1=alsa:tap or c1=file:call.wav. Repeatable.")
+    var sources: [String] = []
+
+    @Option(help: "DSP worker threads (default: one per core).")
+    var workers: Int?
+
+    @Option(help: "Node name in hello records and fleet subjects (default: the host name).")
+    var node: String?
+
+    @Option(help: "Serve Prometheus metrics on HOST:PORT (loopback only), e.g. 127.0.0.1:9464.")
+    var metrics: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "Seconds of audio each call's rings hold before samples are dropped (0.1-60).")
+    var ringSeconds: Double?
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        var settings = DaemonConfig()
+        do {
+            if let config { try settings.load(file: config) }
+            if let runDir { settings.runDir = runDir }
+            if let workers {
+                guard (1...256).contains(workers) else { throw ConfigError("--workers \(workers): 1…256") }
+                settings.workers = workers
+            }
+            if let node { settings.node = node }
+            if let metrics { settings.metrics = try DaemonConfig.listen(metrics, "--metrics") }
+            if let logLevel { settings.logLevel = try DaemonConfig.level(logLevel, "--log-level") }
+            if let ringSeconds {
+                guard (0.1...60).contains(ringSeconds) else { throw ConfigError("--ring-seconds \(ringSeconds): 0.1…60") }
+                settings.ringSeconds = ringSeconds
+            }
+            for s in sources { settings.sources.append(try DaemonConfig.source(flag: s)) }
+        } catch {
+            Self.fail(78, "attuned: \(error)")
+        }
+        if checkConfig {
+            print("attuned: configuration ok: run_dir \(settings.runDir), node \(settings.node), \(settings.workers) workers, "
+                  + "\(settings.sources.count) startup source\(settings.sources.count == 1 ? "" : "s"), metrics "
+                  + (settings.metrics.map { "\($0.host):\($0.port)" } ?? "off"))
+            return
+        }
+        DaemonLogLevel.current.store(settings.logLevel.index, ordering: .relaxed)
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
+        let logger = Logger(label: "attuned")
+        let daemon = Daemon(config: settings, configPath: config, logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch let failure as DaemonFailure {
+            Self.fail(failure.exitCode, failure.description)
+        } catch {
+            Self.fail(70, "attuned: \(error)")
+        }
+    }
+
+    static func fail(_ code: Int32, _ message: String) -> Never {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        Glibc.exit(code)
+    }
+}

@@ -1,0 +1,71 @@
+import AttuneBus
+import AttuneEngine
+import AttuneEvents
+import Logging
+
+/// What the control socket's commands do to the engine; one reply each.
+struct DaemonControl: ControlHandler {
+    let engine: LiveEngine
+    let bus: EventBus
+    let logger: Logger
+
+    func handle(_ command: ControlCommand, from peer: PeerCredentials) async -> ControlReply {
+        switch command {
+        case .start(let s):
+            if let asr = s.asr {
+                return .failure("asr '\(asr)' is not available in this build; send text with {\"asr\": {...}} lines instead")
+            }
+            if let lang = s.lang, !["en", "vi"].contains(lang) {
+                return .failure("lang '\(lang)' is not supported (en, vi)")
+            }
+            do {
+                let info = try engine.start(LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent))
+                logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)", "peer": "\(peer)"])
+                return .ok(Self.json(info))
+            } catch {
+                logger.notice("start refused", metadata: ["call": "\(s.call)", "error": "\(error.message)"])
+                return .failure(error.message)
+            }
+        case .stop(let call):
+            do {
+                try engine.stop(call: call)
+                logger.info("call stopped", metadata: ["call": "\(call)", "peer": "\(peer)"])
+                return .ok(["call": .string(call)])
+            } catch {
+                return .failure(error.message)
+            }
+        case .list:
+            return .ok(["calls": .array(engine.list().map { Self.json($0) })])
+        case .stats:
+            let e = engine.stats()
+            let b = await bus.stats()
+            return .ok([
+                "calls_active": .number(Double(e.callsActive)), "calls_started": .number(Double(e.callsStarted)),
+                "calls_ended": .number(Double(e.callsEnded)), "workers": .number(Double(e.workers)),
+                "frames_analysed": .number(Double(e.framesAnalysed)), "samples_dropped": .number(Double(e.droppedFrames)),
+                "xruns": .number(Double(e.xruns)), "records_published": .number(Double(e.recordsPublished)),
+                "subscribers": .number(Double(b.subscribers)), "subscriber_records_dropped": .number(Double(b.droppedForSubscribers)),
+            ])
+        case .asr(let call, let utterance):
+            do {
+                try engine.addTranscript(call: call, utterance)
+                return .ok(["call": .string(call)])
+            } catch {
+                return .failure(error.message)
+            }
+        }
+    }
+
+    static func json(_ i: LiveCallInfo) -> JSONValue {
+        .object([
+            ("call", .string(i.call)), ("source", .string(i.source)), ("roles", .array(i.roles.map { .string($0.rawValue) })),
+            ("sample_rate", .number(Double(i.sampleRate))), ("channels", .number(Double(i.channels))),
+            ("worker", .number(Double(i.worker))), ("uptime_s", .number(rounded(i.uptimeSeconds))),
+            ("analysed_s", .number(rounded(i.analysedSeconds))), ("lag_s", .number(rounded(i.lagSeconds))),
+            ("dropped_samples", .number(Double(i.droppedFrames))), ("xruns", .number(Double(i.xruns))),
+            ("consent", .bool(i.consent)),
+        ])
+    }
+
+    private static func rounded(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+}

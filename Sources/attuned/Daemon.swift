@@ -1,0 +1,173 @@
+import AttuneAudio
+import AttuneBus
+import AttuneEngine
+import AttuneEvents
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// Why the daemon could not run: the message for stderr and the sysexits code.
+struct DaemonFailure: Error, CustomStringConvertible {
+    var description: String
+    var exitCode: Int32
+}
+
+/// The running daemon as one swift-service-lifecycle service: it brings the parts up in order (sockets, engine,
+/// startup calls, metrics), waits for SIGTERM/SIGINT, and takes them down in reverse: capture stops first, every
+/// call flushes its frames, segments and summary and gets `call_end`, subscribers drain (bounded), sockets close.
+/// SIGHUP re-reads the config file and applies what can change while running (the log level).
+final class Daemon: Service, Sendable {
+    let config: DaemonConfig
+    let configPath: String?
+    let logger: Logger
+    static let version = "0.2.0"
+
+    init(config: DaemonConfig, configPath: String?, logger: Logger) {
+        self.config = config
+        self.configPath = configPath
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let runDir = config.runDir
+        do { try RunDirectory.create(runDir) } catch {
+            throw DaemonFailure(description: "attuned: run directory \(error)", exitCode: error.exitCode)
+        }
+        var eventsConfig = EventBusConfiguration(
+            socketPath: runDir + "/events.sock",
+            hello: HelloRecord(version: Self.version, node: config.node, emotions: config.emotionRoles))
+        eventsConfig.mode = config.eventsMode
+        eventsConfig.group = config.eventsGroup
+        eventsConfig.queueRecords = config.queueRecords
+        eventsConfig.queueBytes = config.queueBytes
+        let bus = EventBus(configuration: eventsConfig, logger: logger)
+        do { try await bus.start() } catch let error as BusError {
+            throw DaemonFailure(description: "attuned: \(error)", exitCode: error.exitCode)
+        }
+
+        var engineConfig = LiveEngineConfiguration(workers: config.workers)
+        engineConfig.ringSeconds = config.ringSeconds
+        engineConfig.maximumCalls = config.maxCalls
+        engineConfig.capture = CaptureOptions(pacedBlockMilliseconds: config.pacedBlockMilliseconds)
+        let engine = LiveEngine(configuration: engineConfig, sink: BusSink(bus: bus))
+
+        var controlConfig = ControlServerConfiguration(socketPath: runDir + "/control.sock")
+        controlConfig.mode = config.controlMode
+        controlConfig.group = config.controlGroup
+        controlConfig.policy = .standard(group: config.controlGroup)
+        let control = ControlServer(configuration: controlConfig,
+                                    handler: DaemonControl(engine: engine, bus: bus, logger: logger), logger: logger)
+        do { try await control.start() } catch let error as BusError {
+            engine.shutdown(timeout: 1)
+            await bus.shutdown()
+            throw DaemonFailure(description: "attuned: \(error)", exitCode: error.exitCode)
+        }
+        logger.info("attuned started", metadata: [
+            "version": "\(Self.version)", "node": "\(config.node)", "run_dir": "\(runDir)", "workers": "\(config.workers)",
+            "emotion_roles": "\(config.emotionRoles.map(\.rawValue).joined(separator: ","))",
+        ])
+        if config.emotionRoles != [.customer] {
+            // design.md, Privacy: inferring employees' emotions is prohibited in the EU; anything beyond the
+            // customer channel is the operator's explicit choice, and it is logged.
+            logger.warning("emotion events enabled beyond the customer channel by configuration",
+                           metadata: ["emotion_roles": "\(config.emotionRoles.map(\.rawValue))"])
+        }
+
+        for s in config.sources {
+            do {
+                let info = try engine.start(LiveCallRequest(call: s.call, source: s.uri, roles: s.roles))
+                logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)"])
+            } catch {
+                engine.shutdown(timeout: 5)
+                await control.shutdown()
+                await bus.shutdown()
+                throw DaemonFailure(description: "attuned: --source \(s.call)=\(s.uri): \(error.message)", exitCode: error.exitCode)
+            }
+        }
+
+        let metrics = DaemonMetrics()
+        var metricsChannel: Channel?
+        if let m = config.metrics {
+            do { metricsChannel = try await metrics.serve(host: m.host, port: m.port, logger: logger) } catch {
+                engine.shutdown(timeout: 5)
+                await control.shutdown()
+                await bus.shutdown()
+                throw DaemonFailure(description: "attuned: metrics \(m.host):\(m.port): \(error)", exitCode: 69)
+            }
+        }
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    await metrics.sample(engine: engine, bus: bus)
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            group.addTask { [self] in
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { reload() }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+
+        logger.info("shutting down: stopping capture and flushing calls", metadata: ["calls": "\(engine.callCount)"])
+        let flushed = engine.shutdown(timeout: 10)
+        if !flushed { logger.warning("some calls did not finish flushing in time") }
+        await control.shutdown()
+        await bus.shutdown(timeout: .seconds(3))
+        try? await metricsChannel?.close()
+        logger.info("attuned stopped")
+    }
+
+    /// SIGHUP: re-read the config file and apply the log level; everything else needs a restart (logged).
+    private func reload() {
+        guard let configPath else {
+            logger.notice("SIGHUP: no config file to reload")
+            return
+        }
+        var fresh = DaemonConfig()
+        do { try fresh.load(file: configPath) } catch {
+            logger.error("SIGHUP: config not reloaded", metadata: ["error": "\(error)"])
+            return
+        }
+        DaemonLogLevel.current.store(fresh.logLevel.index, ordering: .relaxed)
+        logger.notice("SIGHUP: reloaded log level; other settings take effect on restart",
+                      metadata: ["log_level": "\(fresh.logLevel)"])
+    }
+}
+
+/// The log level every handler reads, so SIGHUP can change it while the daemon runs.
+enum DaemonLogLevel {
+    static let current = Atomic<Int>(Logger.Level.info.index)
+}
+
+extension Logger.Level {
+    var index: Int { Logger.Level.allCases.firstIndex(of: self)! }
+}
+
+/// swift-log's stderr handler, one line per event (journald-friendly), with the daemon's reloadable level.
+struct DaemonLogHandler: LogHandler {
+    var inner: StreamLogHandler
+    init(label: String) { inner = StreamLogHandler.standardError(label: label) }
+
+    var logLevel: Logger.Level {
+        get { Logger.Level.allCases[DaemonLogLevel.current.load(ordering: .relaxed)] }
+        set { DaemonLogLevel.current.store(newValue.index, ordering: .relaxed) }
+    }
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+    func log(event: LogEvent) {
+        var forwarded = inner
+        forwarded.logLevel = .trace
+        forwarded.log(event: event)
+    }
+}

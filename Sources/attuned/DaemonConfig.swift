@@ -1,0 +1,218 @@
+import AttuneAudio
+import AttuneBus
+import AttuneEvents
+import Foundation
+import Logging
+import TOMLKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A call the daemon starts at launch (`--source CALL=URI` or a `[[source]]` table).
+struct StartupSource: Sendable, Equatable {
+    var call: String
+    var uri: String
+    var roles: [Role]?
+}
+
+/// Why a configuration was refused: the file (or flag), the key and the cause. Exit 78.
+struct ConfigError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Every setting of the daemon. Each comes from its default, then the config file, then a flag.
+struct DaemonConfig: Sendable {
+    var runDir = RunDirectory.defaultPath()
+    var node = DaemonConfig.hostName()
+    var workers = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    /// Audio each call's rings hold: how far a worker may fall behind before samples are dropped.
+    var ringSeconds = 2.0
+    var maxCalls = 4096
+    var logLevel = Logger.Level.info
+    var eventsMode: mode_t = 0o660
+    var eventsGroup: gid_t?
+    var controlMode: mode_t = 0o600
+    var controlGroup: gid_t?
+    /// Per-subscriber queue bounds.
+    var queueRecords = 10_000
+    var queueBytes = 1 << 20
+    /// `HOST:PORT` of the Prometheus endpoint; nil (the default) serves none.
+    var metrics: (host: String, port: Int)?
+    /// Roles whose channels get emotion events (design.md: customer only, unless an operator says otherwise).
+    var emotionRoles: [Role] = [.customer]
+    /// Wall time per block of a paced `file:` replay.
+    var pacedBlockMilliseconds = 20
+    var sources: [StartupSource] = []
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "attune" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "attune" : name
+    }
+
+    /// The keys a config file may hold, so a typo is an error rather than a silently ignored setting.
+    static let topKeys: Set<String> = ["run_dir", "node", "workers", "ring_seconds", "max_calls", "log_level",
+                                       "paced_block_ms", "events", "control", "metrics", "privacy", "source"]
+
+    /// Reads `path` over the defaults.
+    mutating func load(file path: String) throws(ConfigError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("\(path): cannot be read (\(String(cString: strerror(errno))))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw ConfigError("\(path): not UTF-8 text") }
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch let error as TOMLParseError {
+            throw ConfigError("\(path):\(error.source.begin.line): \(error.description)")
+        } catch {
+            throw ConfigError("\(path): \(error)")
+        }
+        let reader = ConfigReader(path: path, table: table, prefix: "")
+        try reader.allow(Self.topKeys)
+        if let v = try reader.string("run_dir") { runDir = v }
+        if let v = try reader.string("node") { node = v }
+        if let v = try reader.int("workers", 1...256) { workers = v }
+        if let v = try reader.double("ring_seconds", 0.1...60) { ringSeconds = v }
+        if let v = try reader.int("max_calls", 1...100_000) { maxCalls = v }
+        if let v = try reader.string("log_level") { logLevel = try Self.level(v, "\(path): log_level") }
+        if let v = try reader.int("paced_block_ms", 1...1000) { pacedBlockMilliseconds = v }
+        if let events = try reader.table("events") {
+            try events.allow(["mode", "group", "queue_records", "queue_bytes"])
+            if let v = try events.string("mode") { eventsMode = try events.mode(v, "mode") }
+            if let v = try events.string("group") { eventsGroup = try events.group(v, "group") }
+            if let v = try events.int("queue_records", 10...10_000_000) { queueRecords = v }
+            if let v = try events.int("queue_bytes", 4096...1 << 32) { queueBytes = v }
+        }
+        if let control = try reader.table("control") {
+            try control.allow(["mode", "group"])
+            if let v = try control.string("mode") { controlMode = try control.mode(v, "mode") }
+            if let v = try control.string("group") { controlGroup = try control.group(v, "group") }
+        }
+        if let m = try reader.table("metrics") {
+            try m.allow(["listen"])
+            if let v = try m.string("listen") { metrics = try Self.listen(v, "\(path): metrics.listen") }
+        }
+        if let p = try reader.table("privacy") {
+            try p.allow(["emotion_roles"])
+            if let v = try p.strings("emotion_roles") { emotionRoles = try Self.roles(v, "\(path): privacy.emotion_roles") }
+        }
+        for (i, s) in try reader.tables("source").enumerated() {
+            try s.allow(["call", "uri", "roles"])
+            guard let call = try s.string("call"), let uri = try s.string("uri") else {
+                throw ConfigError("\(path): source[\(i)]: needs both call and uri")
+            }
+            let roles = try s.strings("roles").map { v throws(ConfigError) in try Self.roles(v, "\(path): source[\(i)].roles") }
+            sources.append(StartupSource(call: call, uri: uri, roles: roles))
+        }
+    }
+
+    static func level(_ text: String, _ key: String) throws(ConfigError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text) else {
+            throw ConfigError("\(key): '\(text)' is not a log level (trace, debug, info, notice, warning, error, critical)")
+        }
+        return level
+    }
+
+    static func roles(_ names: [String], _ key: String) throws(ConfigError) -> [Role] {
+        var out: [Role] = []
+        for n in names {
+            guard let r = Role(rawValue: n) else { throw ConfigError("\(key): unknown role '\(n)' (agent, customer, unknown)") }
+            out.append(r)
+        }
+        return out
+    }
+
+    static func listen(_ text: String, _ key: String) throws(ConfigError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ConfigError("\(key): '\(text)' is not HOST:PORT")
+        }
+        let host = String(text[..<colon])
+        guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) else {
+            throw ConfigError("\(key): '\(text)': metrics are served on loopback only (127.0.0.1, ::1 or localhost)")
+        }
+        return (host == "[::1]" ? "::1" : host, port)
+    }
+
+    /// A `--source CALL=URI` flag.
+    static func source(flag: String) throws(ConfigError) -> StartupSource {
+        guard let eq = flag.firstIndex(of: "="), eq != flag.startIndex, flag.index(after: eq) != flag.endIndex else {
+            throw ConfigError("--source '\(flag)': expected CALL=URI, e.g. c1=alsa:hw:1,0 or c1=file:call.wav")
+        }
+        return StartupSource(call: String(flag[..<eq]), uri: String(flag[flag.index(after: eq)...]), roles: nil)
+    }
+}
+
+/// Reads typed values from one TOML table, naming the file and the key in every error.
+struct ConfigReader {
+    let path: String
+    let table: TOMLTable
+    let prefix: String
+
+    private func name(_ key: String) -> String { "\(path): \(prefix)\(key)" }
+
+    func allow(_ keys: Set<String>) throws(ConfigError) {
+        for key in table.keys where !keys.contains(key) {
+            throw ConfigError("\(name(key)): unknown setting (known here: \(keys.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func string(_ key: String) throws(ConfigError) -> String? {
+        guard let v = table[key] else { return nil }
+        guard let s = v.string else { throw ConfigError("\(name(key)): expected a string") }
+        return s
+    }
+
+    func int(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard let v = table[key] else { return nil }
+        guard let i = v.int else { throw ConfigError("\(name(key)): expected a whole number") }
+        guard range.contains(i) else { throw ConfigError("\(name(key)): \(i) is outside \(range.lowerBound)…\(range.upperBound)") }
+        return i
+    }
+
+    func double(_ key: String, _ range: ClosedRange<Double>) throws(ConfigError) -> Double? {
+        guard let v = table[key] else { return nil }
+        guard let d = v.double ?? v.int.map(Double.init) else { throw ConfigError("\(name(key)): expected a number") }
+        guard range.contains(d) else { throw ConfigError("\(name(key)): \(d) is outside \(range.lowerBound)…\(range.upperBound)") }
+        return d
+    }
+
+    func strings(_ key: String) throws(ConfigError) -> [String]? {
+        guard let v = table[key] else { return nil }
+        guard let a = v.array else { throw ConfigError("\(name(key)): expected an array of strings") }
+        var out: [String] = []
+        for e in a {
+            guard let s = e.string else { throw ConfigError("\(name(key)): expected an array of strings") }
+            out.append(s)
+        }
+        return out
+    }
+
+    func table(_ key: String) throws(ConfigError) -> ConfigReader? {
+        guard let v = table[key] else { return nil }
+        guard let t = v.table else { throw ConfigError("\(name(key)): expected a table ([\(key)])") }
+        return ConfigReader(path: path, table: t, prefix: "\(prefix)\(key).")
+    }
+
+    func tables(_ key: String) throws(ConfigError) -> [ConfigReader] {
+        guard let v = table[key] else { return [] }
+        guard let a = v.array else { throw ConfigError("\(name(key)): expected an array of tables ([[\(key)]])") }
+        var out: [ConfigReader] = []
+        for (i, e) in a.enumerated() {
+            guard let t = e.table else { throw ConfigError("\(name(key)): expected an array of tables ([[\(key)]])") }
+            out.append(ConfigReader(path: path, table: t, prefix: "\(prefix)\(key)[\(i)]."))
+        }
+        return out
+    }
+
+    func mode(_ text: String, _ key: String) throws(ConfigError) -> mode_t {
+        guard let m = mode_t(text, radix: 8), m <= 0o777 else { throw ConfigError("\(name(key)): '\(text)' is not an octal file mode like \"0660\"") }
+        return m
+    }
+
+    func group(_ text: String, _ key: String) throws(ConfigError) -> gid_t {
+        if let gid = gid_t(text) { return gid }
+        guard let g = getgrnam(text) else { throw ConfigError("\(name(key)): no group '\(text)' on this machine") }
+        return g.pointee.gr_gid
+    }
+}

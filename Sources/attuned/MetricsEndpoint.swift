@@ -1,0 +1,92 @@
+import AttuneBus
+import AttuneEngine
+import CoreMetrics
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import Synchronization
+
+/// The daemon's Prometheus metrics: swift-metrics instruments backed by swift-prometheus, sampled from the
+/// engine and the bus once a second, and served as text on a loopback HTTP port (off unless configured).
+final class DaemonMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let callsActive: CoreMetrics.Gauge
+    private let framesPerSecond: CoreMetrics.Gauge
+    private let framesTotal: CoreMetrics.Counter
+    private let droppedTotal: CoreMetrics.Counter
+    private let gapsTotal: CoreMetrics.Counter
+    private let xrunsTotal: CoreMetrics.Counter
+    private let subscribers: CoreMetrics.Gauge
+    private let lag: CoreMetrics.Recorder
+    private let last = Mutex<(frames: Int, dropped: Int, gaps: Int, xruns: Int)>((0, 0, 0, 0))
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets["attune_call_lag_seconds"] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]
+        callsActive = CoreMetrics.Gauge(label: "attune_calls_active", factory: factory)
+        framesPerSecond = CoreMetrics.Gauge(label: "attune_frames_per_second", factory: factory)
+        framesTotal = CoreMetrics.Counter(label: "attune_frames_analysed_total", factory: factory)
+        droppedTotal = CoreMetrics.Counter(label: "attune_samples_dropped_total", factory: factory)
+        gapsTotal = CoreMetrics.Counter(label: "attune_subscriber_records_dropped_total", factory: factory)
+        xrunsTotal = CoreMetrics.Counter(label: "attune_capture_xruns_total", factory: factory)
+        subscribers = CoreMetrics.Gauge(label: "attune_subscribers", factory: factory)
+        lag = CoreMetrics.Recorder(label: "attune_call_lag_seconds", aggregate: true, factory: factory)
+    }
+
+    /// Samples the engine and the bus; called once a second.
+    func sample(engine: LiveEngine, bus: EventBus) async {
+        let e = engine.stats()
+        let b = await bus.stats()
+        callsActive.record(e.callsActive)
+        subscribers.record(b.subscribers)
+        for call in engine.list() { lag.record(call.lagSeconds) }
+        last.withLock { l in
+            framesTotal.increment(by: max(0, e.framesAnalysed - l.frames))
+            framesPerSecond.record(max(0, e.framesAnalysed - l.frames))
+            droppedTotal.increment(by: max(0, e.droppedFrames - l.dropped))
+            gapsTotal.increment(by: max(0, b.droppedForSubscribers - l.gaps))
+            xrunsTotal.increment(by: max(0, e.xruns - l.xruns))
+            l = (e.framesAnalysed, e.droppedFrames, b.droppedForSubscribers, e.xruns)
+        }
+    }
+
+    /// Serves `GET /metrics` on `host:port` until the returned channel is closed.
+    func serve(host: String, port: Int, logger: Logger) async throws -> Channel {
+        let registry = self.registry
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(MetricsHTTPHandler(registry: registry))
+                }
+            }
+            .bind(host: host, port: port).get()
+        logger.info("serving metrics", metadata: ["listen": "\(host):\(port)"])
+        return channel
+    }
+}
+
+/// Answers `GET /metrics` with the Prometheus text format; anything else with 404.
+private final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let registry: PrometheusCollectorRegistry
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let request) = unwrapInboundIn(data) else { return }
+        let found = request.method == .GET && (request.uri == "/metrics" || request.uri.hasPrefix("/metrics?"))
+        let body = found ? registry.emitToBuffer() : Array("not found; try /metrics\n".utf8)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4" : "text/plain")
+        headers.add(name: "Content-Length", value: "\(body.count)")
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: found ? .ok : .notFound, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+    }
+}
