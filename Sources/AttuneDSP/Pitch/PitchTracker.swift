@@ -23,9 +23,9 @@ import Foundation
 ///    preference between octaves (see `octaveCost`), but one for shorter lags when r is unsure.
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
 ///    window's peak falls below `silenceThreshold` of the channel's level reference. Live there is no
-///    whole-file peak: the reference is the loudest *sustained* window peak — each frame's peak eroded by
-///    the minimum over `referenceFrames` frames, so a click or a knock shorter than ~40 ms cannot raise it —
-///    held with a 10 s half-life. The path search trails the analysis by `peakLead` frames, so the
+///    whole-file peak: the reference is the running window peak, held with a 10 s half-life, but a peak
+///    counts only up to 10 dB above a level that six of the last eight frames reach — a click or a knock
+///    shorter than ~18 ms cannot lift it further (see `referenceMargin`). The path search trails the analysis by `peakLead` frames, so the
 ///    reference has already heard the loud syllable that follows a quiet onset.
 /// 4. **Path search** (Viterbi). Transitions cost `octaveJumpCost` · |log2(f1 / f2)| between voiced
 ///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Entering voicing also costs
@@ -130,9 +130,14 @@ public final class PitchTracker {
     static let toneFrames = 10
     static let toneStep: Float = 0.003
     static let toneReach = 20
-    /// Frames over which a window peak must last to move the level reference (see stage 3): 80 ms, so a burst
-    /// of up to 80 − 41.5 ≈ 38 ms (the analysis window spreads it over that many frames) cannot.
+    /// A window peak moves the level reference (see stage 3) only up to `referenceMargin` (10 dB) above a
+    /// level that six of the last `referenceFrames` (8) window peaks reach: a burst of up to 60 − 41.5 ≈ 18 ms
+    /// (the analysis window spreads it over five frames) lifts it by 10 dB at most, leaving a voice 20 dB
+    /// above the reference's `silenceThreshold`; within speech, whose peaks seldom stand 10 dB above the
+    /// 60 ms around them, and at an onset, which six of the eight frames ahead already hear, the reference
+    /// is the plain running peak.
     static let referenceFrames = 8
+    static let referenceMargin: Float = 3.16
     /// Voiced candidates kept per frame.
     static let maxCandidates = 8
     /// Rate of the candidate search.
@@ -218,7 +223,7 @@ public final class PitchTracker {
     /// Last frame analysed, and the last decided.
     private var lastAnalysed = -1
     private var lastDecided = -1
-    /// Level reference (stage 3): the loudest sustained window peak, decaying by `peakDecay` per frame.
+    /// Level reference (stage 3): the running window peak, each capped by `referenceMargin`, decaying by `peakDecay` per frame.
     private var runningPeak: Float = 0
     private let peakDecay: Float
 
@@ -427,9 +432,14 @@ public final class PitchTracker {
         }
         (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
         framePeak[index & slotMask] = localPeak
-        var sustained = localPeak
-        for j in max(0, index - Self.referenceFrames + 1)..<index { sustained = min(sustained, framePeak[j & slotMask]) }
-        runningPeak = max(runningPeak * peakDecay, sustained)
+        // The third lowest of the last `referenceFrames` window peaks: a level that six of them reach.
+        var lowest = SIMD3<Float>(repeating: .greatestFiniteMagnitude)
+        for j in max(0, index - Self.referenceFrames + 1)...index {
+            let p = framePeak[j & slotMask]
+            if p < lowest[2] { lowest = p < lowest[0] ? SIMD3(p, lowest[0], lowest[1]) : p < lowest[1] ? SIMD3(lowest[0], p, lowest[1]) : SIMD3(lowest[0], lowest[1], p) }
+        }
+        let sustained = index + 1 >= Self.referenceFrames ? lowest[2] : 0
+        runningPeak = max(runningPeak * peakDecay, min(localPeak, Self.referenceMargin * sustained))
 
         // Share of the window's energy inside the search band (see `collectPeaks`).
         let fullStart = windowLength / 2 - analysisHalf * factor
