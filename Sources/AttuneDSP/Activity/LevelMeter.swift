@@ -36,9 +36,11 @@ public final class LevelMeter {
     private let lp: BiquadCoefficients
     private var hpState = BiquadState()
     private var lpState = BiquadState()
-    /// 50 Hz and 60 Hz notches before the broadband level, in lane 0 (a vector step costs what a scalar one does).
-    private let humFilter: (BiquadCoefficients, BiquadCoefficients)
-    private var humState = (BiquadState(), BiquadState())
+    /// 50 Hz notch in lane 0, 60 Hz notch in lane 1 fed with lane 0's previous output: the cascade in one
+    /// vector step per sample, its output one sample late (which a level does not notice).
+    private let humFilter: BiquadCoefficients
+    private var humState = BiquadState()
+    private var humBetween: Float = 0
 
     /// Edges of the eight bands (Hz): 250 · (3800 / 250)^(i / 8), i = 0…8.
     public static let bandEdges: [Double] = (0...8).map { 250 * pow(3800.0 / 250, Double($0) / 8) }
@@ -56,8 +58,7 @@ public final class LevelMeter {
         }
         hp = BiquadCoefficients(lanes: h)
         lp = BiquadCoefficients(lanes: l)
-        humFilter = (BiquadCoefficients(lanes: [.notch(frequency: 50, q: 3, sampleRate: fs)]),
-                     BiquadCoefficients(lanes: [.notch(frequency: 60, q: 3, sampleRate: fs)]))
+        humFilter = BiquadCoefficients(lanes: [.notch(frequency: 50, q: 3, sampleRate: fs), .notch(frequency: 60, q: 3, sampleRate: fs)])
     }
 
     /// Returns the broadband level and the eight band levels of the window, in dBFS.
@@ -71,19 +72,22 @@ public final class LevelMeter {
         var hop = BroadbandSums()
         var h = hpState
         var l = lpState
-        var (n50, n60) = humState
+        var notches = humState
+        var between = humBetween
         for i in 0..<n {
             let x = base[i]
             let y = l.step(h.step(SIMD8(repeating: x), hp), lp)
             acc += y * y
-            let clean = n60.step(n50.step(SIMD8(repeating: x), humFilter.0), humFilter.1)
-            hop.add(raw: x, clean: clean[0])
+            let hum = notches.step(SIMD8(x, between, 0, 0, 0, 0, 0, 0), humFilter)
+            between = hum[0]
+            hop.add(raw: x, clean: hum[1])
         }
         // Denormals in a decaying filter after the audio stops would slow every later sample.
-        h.flushTiny(); l.flushTiny(); n50.flushTiny(); n60.flushTiny()
+        h.flushTiny(); l.flushTiny(); notches.flushTiny()
         hpState = h
         lpState = l
-        humState = (n50, n60)
+        humState = notches
+        humBetween = between
         switch hopCount % 3 {
         case 0: sums.0 = acc; broadband.0 = hop
         case 1: sums.1 = acc; broadband.1 = hop
