@@ -2,8 +2,10 @@
 /// finished frames to voice-activity, segmentation and syllable counting.
 ///
 /// Everything is allocated in `init`; ``push(_:onFrame:onSegment:)`` does no heap work, so it may run on a
-/// real-time thread. Frames come out in order, each once, a fixed number of hops after its audio went in
-/// (the look-ahead of the pitch path search and of the activity stage).
+/// real-time thread. Frames come out in order, each once, a fixed delay after their audio went in
+/// (``fixedDelaySamples``: the framer's half-window, the pitch path search's look-ahead and the activity
+/// stage's; the activity stage's noise-floor look-ahead runs inside the pitch tracker's, on levels handed
+/// over as soon as they are measured).
 public final class ChannelAnalyzer {
     public let settings: AnalysisSettings
     private let framer: Framer
@@ -17,17 +19,34 @@ public final class ChannelAnalyzer {
         self.settings = settings
         levels = LevelMeter(settings: settings)
         pitch = PitchTracker(settings: settings)
-        activity = SpeechActivityAnalyzer(settings: settings)
+        activity = SpeechActivityAnalyzer(settings: settings, levelLead: pitch.latency)
         framer = Framer(hop: settings.hopSize, maxWindow: max(levels.windowLength, pitch.windowLength))
         pending = .allocate(pitch.latency + 2, filledWith: FrameFeatures(index: -1))
+        fixedDelaySamples = (pitch.latency + activity.lookAhead) * settings.hopSize + framer.reach
     }
+
+    /// Samples that must arrive after a frame's centre before ``push(_:onFrame:onSegment:)`` hands the frame
+    /// out: the frame centred on sample `c` comes out of the push that brings the stream to `c + fixedDelaySamples`
+    /// samples. The same for every frame (``finish(onFrame:onSegment:)`` flushes the last ones early).
+    public let fixedDelaySamples: Int
+
+    /// ``fixedDelaySamples`` in seconds: how long after a sound a live consumer can know about it
+    /// (0.735 s at 8 kHz, 0.734 s at 16 kHz).
+    public var fixedDelaySeconds: Double { Double(fixedDelaySamples) / Double(settings.sampleRate) }
 
     deinit { pending.deallocate() }
 
-    /// Receives the syllable counter's tuning lines (see ``SpeechActivityAnalyzer/tuningTrace``); nil in production.
+    /// Receives what the syllable counter saw, frame by frame and segment by segment
+    /// (see ``SpeechActivityAnalyzer/syllableTap``); nil in production.
+    public var syllableTap: ((SyllableTrace) -> Void)? {
+        get { activity.syllableTap }
+        set { activity.syllableTap = newValue }
+    }
+
+    /// The same as text lines (``SyllableTrace/line``), for callers that only pass lines on; setting it
+    /// replaces ``syllableTap``. Text is built only while it is set.
     public var syllableTuningTrace: ((String) -> Void)? {
-        get { activity.tuningTrace }
-        set { activity.tuningTrace = newValue }
+        didSet { activity.syllableTap = syllableTuningTrace.map { sink in { sink($0.line) } } }
     }
 
     /// Totals for the summary record; final after ``finish(onFrame:onSegment:)``.
@@ -60,7 +79,9 @@ public final class ChannelAnalyzer {
 
     @inline(__always)
     private func analyzeFrame(_ index: Int, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
-        pending[index % pending.count] = FrameFeatures(index: index, levels: levels.measure(framer.window(length: levels.windowLength)))
+        let frame = FrameFeatures(index: index, levels: levels.measure(framer.window(length: levels.windowLength)))
+        pending[index % pending.count] = frame
+        activity.observeLevels(energyDB: frame.energyDB)
         pitch.analyze(index: index, window: framer.window(length: pitch.windowLength)) { frame, f0, voicing in
             decide(frame, f0, voicing, onFrame: onFrame, onSegment: onSegment)
         }

@@ -38,9 +38,12 @@ struct AllocationTests {
         #expect(allocations >= 1)
     }
 
-    @Test("ChannelAnalyzer.push allocates nothing per frame", arguments: [8000, 16000])
-    func steadyStateIsAllocationFree(sampleRate: Int) {
+    @Test("ChannelAnalyzer.push allocates nothing per frame, with or without the syllable tap",
+          arguments: [(8000, false), (16000, false), (8000, true)])
+    func steadyStateIsAllocationFree(sampleRate: Int, tapped: Bool) {
         let analyzer = ChannelAnalyzer(settings: AnalysisSettings(sampleRate: sampleRate))
+        var taps = 0
+        if tapped { analyzer.syllableTap = { if case .frame = $0 { taps += 1 } } }
         let audio = Self.speechLike(sampleRate: sampleRate, seconds: 8)
         let warmUp = sampleRate * 2
         var frames = 0
@@ -59,5 +62,6 @@ struct AllocationTests {
             #expect(allocations == 0, "\(allocations) allocations while analysing \(all.count - warmUp) samples")
         }
         #expect(frames > 500)
+        #expect(taps == (tapped ? frames : 0))
     }
 }

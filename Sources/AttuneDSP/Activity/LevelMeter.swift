@@ -10,6 +10,14 @@ import Foundation
 /// every corner capped below Nyquist, so a telephone line and a wide-band line give the same picture of a
 /// vowel: the syllable-nucleus model (``NucleusModel``) reads them.
 ///
+/// The broadband level is that of the window less its mean, after notches at 50 and 60 Hz (Q 3, 17–20 Hz
+/// wide): DC offset and mains hum are not speech, yet hum at −28 dBFS under a −31 dBFS voice would leave the
+/// voice-activity stage nothing to see. Speech loses little (a 72 Hz fundamental 2 dB); hum harmonics (100,
+/// 150, 180 Hz …) are not removed. The notches ring for ~50 ms when a sound starts or stops, so the level is
+/// the lower of the notched and the unfiltered window's: a loud sound that stops into digital silence ends
+/// where it ends. What remains is ~100 ms of hum at the very start of a stream that begins with hum.
+/// The bands need no notch: their 250 Hz high-pass already holds 50 Hz some 28 dB down.
+///
 /// Levels are dBFS by AES17: the mean square is doubled so a full-scale sine reads 0 dB. A window of digital
 /// silence reads ``silenceDB``.
 public final class LevelMeter {
@@ -21,13 +29,18 @@ public final class LevelMeter {
     private let hop: Int
     /// Per-hop sums of squares of the last three hops, band-passed, indexed by `hopCount % 3`…
     private var sums: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) = (.zero, .zero, .zero)
-    /// …and of the raw signal.
-    private var rawSums: (Float, Float, Float) = (0, 0, 0)
+    /// …and of the signal, unfiltered and without hum, with their per-hop sums (for the window mean).
+    private var broadband: (BroadbandSums, BroadbandSums, BroadbandSums) = (.init(), .init(), .init())
     private var hopCount = 0
     private let hp: BiquadCoefficients
     private let lp: BiquadCoefficients
     private var hpState = BiquadState()
     private var lpState = BiquadState()
+    /// 50 Hz notch in lane 0, 60 Hz notch in lane 1 fed with lane 0's previous output: the cascade in one
+    /// vector step per sample, its output one sample late (which a level does not notice).
+    private let humFilter: BiquadCoefficients
+    private var humState = BiquadState()
+    private var humBetween: Float = 0
 
     /// Edges of the eight bands (Hz): 250 · (3800 / 250)^(i / 8), i = 0…8.
     public static let bandEdges: [Double] = (0...8).map { 250 * pow(3800.0 / 250, Double($0) / 8) }
@@ -45,6 +58,7 @@ public final class LevelMeter {
         }
         hp = BiquadCoefficients(lanes: h)
         lp = BiquadCoefficients(lanes: l)
+        humFilter = BiquadCoefficients(lanes: [.notch(frequency: 50, q: 3, sampleRate: fs), .notch(frequency: 60, q: 3, sampleRate: fs)])
     }
 
     /// Returns the broadband level and the eight band levels of the window, in dBFS.
@@ -55,35 +69,58 @@ public final class LevelMeter {
         let n = min(hop, window.count)
         let base = window.baseAddress! + (window.count - n)
         var acc = SIMD8<Float>.zero
-        var raw: Float = 0
+        var hop = BroadbandSums()
         var h = hpState
         var l = lpState
+        var notches = humState
+        var between = humBetween
         for i in 0..<n {
             let x = base[i]
             let y = l.step(h.step(SIMD8(repeating: x), hp), lp)
             acc += y * y
-            raw += x * x
+            let hum = notches.step(SIMD8(x, between, 0, 0, 0, 0, 0, 0), humFilter)
+            between = hum[0]
+            hop.add(raw: x, clean: hum[1])
         }
         // Denormals in a decaying filter after the audio stops would slow every later sample.
-        h.flushTiny(); l.flushTiny()
+        h.flushTiny(); l.flushTiny(); notches.flushTiny()
         hpState = h
         lpState = l
+        humState = notches
+        humBetween = between
         switch hopCount % 3 {
-        case 0: sums.0 = acc; rawSums.0 = raw
-        case 1: sums.1 = acc; rawSums.1 = raw
-        default: sums.2 = acc; rawSums.2 = raw
+        case 0: sums.0 = acc; broadband.0 = hop
+        case 1: sums.1 = acc; broadband.1 = hop
+        default: sums.2 = acc; broadband.2 = hop
         }
         hopCount += 1
         let scale = 2 / Float(windowLength)
         let power = (sums.0 + sums.1 + sums.2) * scale
         var bands = SIMD8<Float>()
         for b in 0..<8 { bands[b] = Self.decibels(power[b]) }
-        return (Self.decibels((rawSums.0 + rawSums.1 + rawSums.2) * scale), bands)
+        let window = broadband.0.squares + broadband.1.squares + broadband.2.squares
+        let sum = broadband.0.sums + broadband.1.sums + broadband.2.sums
+        // Energy about the window's mean, unfiltered (lane 0) and without hum (lane 1).
+        let energy = window - sum * sum / Float(windowLength)
+        return (Self.decibels(max(0, min(energy[0], energy[1])) * scale), bands)
     }
 
     @inline(__always)
     static func decibels(_ power: Float) -> Float {
         power > 1e-12 ? max(silenceDB, 10 * log10f(power)) : silenceDB
+    }
+}
+
+/// Per-hop sums for the broadband level: lane 0 the unfiltered signal, lane 1 the signal after the hum notches.
+struct BroadbandSums {
+    var squares = SIMD2<Float>.zero
+    var sums = SIMD2<Float>.zero
+
+    @inline(__always)
+    mutating func add(raw: Float, clean: Float) {
+        let v = SIMD2(raw, clean)
+        squares += v * v
+        sums += v
     }
 }
 
@@ -114,6 +151,17 @@ struct BiquadCoefficients {
         let b1 = highPass ? -(1 + c) : 1 - c
         return Scalar(b0: Float(b0 / a0), b1: Float(b1 / a0), b2: Float(b0 / a0),
                       a1: Float(-2 * c / a0), a2: Float((1 - alpha) / a0))
+    }
+}
+
+extension BiquadCoefficients.Scalar {
+    /// A notch (band-stop) at `frequency`, −3 dB points `frequency / q` apart.
+    static func notch(frequency: Double, q: Double, sampleRate: Double) -> Self {
+        let w0 = 2 * Double.pi * frequency / sampleRate
+        let alpha = sin(w0) / (2 * q)
+        let a0 = 1 + alpha
+        let b1 = -2 * cos(w0) / a0
+        return Self(b0: Float(1 / a0), b1: Float(b1), b2: Float(1 / a0), a1: Float(b1), a2: Float((1 - alpha) / a0))
     }
 }
 

@@ -41,6 +41,32 @@ public struct ChannelTotals: Sendable, Equatable {
     public var articulationRateSPS: Double { speechS > 0 ? Double(syllables) / speechS : 0 }
 }
 
+/// What the syllable counter saw, handed to ``SpeechActivityAnalyzer/syllableTap`` for `Tools/rate_train.py`.
+/// A fixed-size value: passing it allocates nothing.
+public enum SyllableTrace: Sendable, Equatable {
+    /// One frame: its index, the voice-activity decision and the nucleus model's ``inputCount`` inputs
+    /// (lanes beyond them are zero).
+    case frame(index: Int, speech: Bool, inputs: SIMD16<Float>)
+    /// One closed segment: first and last frame, duration (s), the model's density summed over it, and the
+    /// recent syllable rate that picked its gain.
+    case segment(first: Int, last: Int, seconds: Double, density: Double, recentRate: Double)
+
+    /// Inputs the nucleus model reads per frame.
+    public static let inputCount = NucleusModel.inputCount
+
+    /// The line `Tools/rate_train.py` reads: `F index speech inputs…` or `SYLFEAT first last seconds density rate`.
+    public var line: String {
+        switch self {
+        case let .frame(index, speech, inputs):
+            var line = "F \(index) \(speech ? 1 : 0)"
+            for i in 0..<Self.inputCount { line += " \(inputs[i])" }
+            return line + "\n"
+        case let .segment(first, last, seconds, density, recentRate):
+            return "SYLFEAT \(first) \(last) \(seconds) \(density) \(recentRate)\n"
+        }
+    }
+}
+
 /// Constants of the activity stage, in frames (10 ms) and dB. Internal: tests may vary them.
 struct ActivityParameters: Sendable {
     /// The noise floor is the minimum level over `floorBlocks` blocks of `floorBlockFrames` frames.
@@ -81,8 +107,10 @@ struct ActivityParameters: Sendable {
 /// 1. **Noise floor**: minimum statistics — the lowest 30 ms-mean broadband level over the last ~2 s (blocks
 ///    of 250 ms), clamped at `floorClampDB`, so it follows a rising noise within 2 s and a falling one at once.
 ///    Frames whose window reaches before the stream, and the padding after its end, are left out.
-/// 2. **Raw activity** (decided `rawLag` = 200 ms late, so the trackers have seen a little of what follows —
-///    audio that opens mid-word still finds its floor): level above a threshold placed between the floor and
+/// 2. **Raw activity** (against the floor and peak as they stood `rawLag` = 200 ms later, so the trackers have
+///    seen a little of what follows — audio that opens mid-word still finds its floor; when the caller hands
+///    over levels ahead of the decided frames, ``observeLevels(energyDB:)``, that costs no extra delay):
+///    level above a threshold placed between the floor and
 ///    the loudest recent level (30 % of the distance, 4–12 dB above the floor, at most 40 dB below the peak),
 ///    so it works both at 5–10 dB SNR and on clean audio with digital silence; a voiced frame a few dB above
 ///    the floor also counts.
@@ -101,17 +129,24 @@ struct ActivityParameters: Sendable {
 ///    one spectrum and counts once; two vowels joined by a liquid in fast speech change spectrum and count twice.
 ///
 /// Frames leave ``lookAhead`` frames after they arrive, in order, each once.
+/// ``ChannelAnalyzer`` hands each frame's level over as soon as it is measured, `levelLead` (the pitch
+/// tracker's latency) frames before the decided frame follows, so stage 2 needs no delay of its own.
 public final class SpeechActivityAnalyzer {
     public let settings: AnalysisSettings
     public private(set) var totals = ChannelTotals()
     let params: ActivityParameters
     /// Frames between receiving a frame and emitting it.
     public let lookAhead: Int
-    /// Tuning trace for Tools/rate_train.py: when set, receives one `F` line per frame (index, speech, the
-    /// nucleus model's inputs) and one `SYLFEAT` line per segment (first and last frame, duration, density sum,
-    /// recent rate). nil in production; the DSP itself does no I/O,
-    /// the command-line tool decides where the lines go (`ATTUNE_SYLLABLE_FEATURES=1` sends them to stderr).
-    public var tuningTrace: ((String) -> Void)?
+    /// Frames by which ``observeLevels(energyDB:)`` runs ahead of ``process(_:onFrame:onSegment:)``; 0 when
+    /// `process` takes each frame's level itself.
+    public let levelLead: Int
+    /// Frames between receiving a frame and its raw decision: what of `rawLag` the level lead does not cover.
+    private let rawDelay: Int
+    /// Tap for Tools/rate_train.py: when set, receives every real frame's model inputs and every closed
+    /// segment's density (``SyllableTrace``), as values; nil in production. The DSP does no I/O and builds
+    /// no text: the command-line tool formats ``SyllableTrace/line`` (`ATTUNE_SYLLABLE_FEATURES=1` sends
+    /// the lines to stderr).
+    public var syllableTap: ((SyllableTrace) -> Void)?
     /// Weighted syllables of all closed segments, unrounded; segment counts are the steps of its rounding, so
     /// they always add up to the rounded total.
     private var softSyllables: Double = 0
@@ -131,6 +166,13 @@ public final class SpeechActivityAnalyzer {
     /// ``NucleusModelWeights/gainKnots`` then ``NucleusModelWeights/gains``.
     private let gainTable: UnsafeMutableBufferPointer<Double>
 
+    /// Levels taken so far, and by level frame (`& mask`): the level, and the floor and speech threshold as
+    /// they stood once that level was taken.
+    private var observed = 0
+    private let levelAt: UnsafeMutableBufferPointer<Float>
+    private let floorAt: UnsafeMutableBufferPointer<Float>
+    private let thresholdAt: UnsafeMutableBufferPointer<Float>
+
     // Minimum statistics.
     private let blockMinima: UnsafeMutableBufferPointer<Float>
     private var blockMin: Float = .greatestFiniteMagnitude
@@ -140,7 +182,6 @@ public final class SpeechActivityAnalyzer {
     private var levelPeak: Float = silenceDB
     /// Loudest recent mean band level: the model's level reference.
     private var bandPeak: Float = silenceDB
-    private var sawVoicing = false
 
     private var received = 0          // frames taken by process (real ones)
     private var pushed = 0            // frames through the pipeline, real and padding
@@ -166,22 +207,30 @@ public final class SpeechActivityAnalyzer {
     private var totalVoiced = 0
     private let f0Floor: Float
 
-    public convenience init(settings: AnalysisSettings) {
-        self.init(settings: settings, parameters: ActivityParameters())
+    /// - Parameter levelLead: frames by which the caller hands over levels (``observeLevels(energyDB:)``) ahead
+    ///   of the decided frames; 0 (the default) when ``process(_:onFrame:onSegment:)`` should take them itself.
+    public convenience init(settings: AnalysisSettings, levelLead: Int = 0) {
+        self.init(settings: settings, parameters: ActivityParameters(), levelLead: levelLead)
     }
 
-    init(settings: AnalysisSettings, parameters: ActivityParameters) {
+    init(settings: AnalysisSettings, parameters: ActivityParameters, levelLead: Int = 0) {
+        precondition(levelLead >= 0)
         self.settings = settings
         params = parameters
-        lookAhead = max(parameters.rawLag + parameters.pauseFrames + parameters.minBurstFrames, NucleusModel.reach) + 1
+        self.levelLead = levelLead
+        rawDelay = max(0, parameters.rawLag - levelLead)
+        lookAhead = max(rawDelay + parameters.pauseFrames + parameters.minBurstFrames, NucleusModel.reach) + 1
         var capacity = 1
-        while capacity < lookAhead + 2 * NucleusModel.reach + 8 { capacity <<= 1 }
+        while capacity < lookAhead + max(levelLead, parameters.rawLag) + 2 * NucleusModel.reach + 8 { capacity <<= 1 }
         mask = capacity - 1
         ring = .allocate(capacity, filledWith: FrameFeatures(index: -1))
         raw = .allocate(capacity, filledWith: false)
         qualified = .allocate(capacity, filledWith: false)
         model = NucleusModel(capacity: capacity)
         speech = .allocate(capacity, filledWith: false)
+        levelAt = .allocate(capacity, filledWith: silenceDB)
+        floorAt = .allocate(capacity, filledWith: silenceDB)
+        thresholdAt = .allocate(capacity, filledWith: silenceDB)
         precondition(NucleusModelWeights.gainKnots.count >= 2 && NucleusModelWeights.gains.count == NucleusModelWeights.gainKnots.count,
                      "one gain per rate knot")
         gainTable = .allocate(copying: NucleusModelWeights.gainKnots + NucleusModelWeights.gains)
@@ -194,14 +243,48 @@ public final class SpeechActivityAnalyzer {
 
     deinit {
         ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate(); gainTable.deallocate()
+        levelAt.deallocate(); floorAt.deallocate(); thresholdAt.deallocate()
         model.deallocate()
         blockMinima.deallocate(); segmentF0.deallocate(); totalF0.deallocate()
     }
 
     /// Takes the next frame; calls `onFrame` for frames now final and `onSegment` for segments now closed.
+    /// With a `levelLead`, the frame's level must have been handed to ``observeLevels(energyDB:)`` already.
     public func process(_ frame: FrameFeatures, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
+        if levelLead == 0 { observeLevels(energyDB: frame.energyDB) }
+        precondition(observed > received, "SpeechActivityAnalyzer: a frame's level must be observed before the frame")
         received += 1
         advance(frame, onFrame: onFrame, onSegment: onSegment)
+    }
+
+    /// Takes the broadband level (dBFS) of the next frame as soon as it is measured, ahead of the frame itself
+    /// (only with a `levelLead`; at most that many frames ahead): stage 1 tracks the noise floor and the
+    /// loudest level on it, so stage 2 can judge a frame against what followed it without waiting.
+    public func observeLevels(energyDB: Float) {
+        let j = observed
+        precondition(j - received <= levelLead, "SpeechActivityAnalyzer: levels more than levelLead frames ahead")
+        observed += 1
+        levelAt[j & mask] = energyDB
+        // 1: floor and peak.
+        // The first two windows reach back before the stream (zeros) and would drag the floor down for
+        // seconds; a short mean keeps one dropout frame from doing the same.
+        if j >= 2 {
+            var sum: Float = 0
+            let from = max(2, j - params.floorSmoothingFrames + 1)
+            for i in from...j { sum += levelAt[i & mask] }
+            updateFloor(sum / Float(j - from + 1))
+        }
+        levelPeak = max(energyDB, levelPeak - params.peakDecayDB)
+        floorAt[j & mask] = noiseFloor
+        thresholdAt[j & mask] = threshold()
+    }
+
+    /// Speech threshold from the current floor and peak: 30 % of the distance, 4–12 dB above the floor, at most
+    /// 40 dB below the peak.
+    @inline(__always)
+    private func threshold() -> Float {
+        let above = min(params.thresholdMaxDB, max(params.thresholdMinDB, params.thresholdFraction * (levelPeak - noiseFloor)))
+        return max(noiseFloor + above, levelPeak - params.thresholdBelowPeakDB)
     }
 
     /// Ends the stream (`durationSeconds` of audio) and flushes pending frames and the open segment.
@@ -225,29 +308,18 @@ public final class SpeechActivityAnalyzer {
         var frame = input
         frame.index = n
         ring[n & mask] = frame
-        if frame.f0 > 0 { sawVoicing = true }
 
-        // 1: floor and peak.
-        // The first two windows reach back before the stream (zeros) and would drag the floor down for
-        // seconds; a short mean keeps one dropout frame from doing the same.
-        // Padding frames after the end must not pull the floor down under the last real frames.
-        if n >= 2 && n < received {
-            var sum: Float = 0
-            let from = max(2, n - params.floorSmoothingFrames + 1)
-            for j in from...n { sum += ring[j & mask].energyDB }
-            updateFloor(sum / Float(n - from + 1))
-        }
-        if n < received { levelPeak = max(frame.energyDB, levelPeak - params.peakDecayDB) }
-
-        // 1–2: raw decision for frame r, with floor and peak that have seen `rawLag` frames past it (so audio
-        // that starts with speech still finds the floor in the first pause).
-        let r = n - params.rawLag
+        // 2: raw decision for frame r, with floor and peak that have seen `rawLag` frames past it (so audio
+        // that starts with speech still finds the floor in the first pause). Past the end of the stream they
+        // stay as the last real frame left them: padding must not pull the floor down under it.
+        let r = n - rawDelay
         if r >= 0 {
             let f = ring[r & mask]
-            let above = min(params.thresholdMaxDB, max(params.thresholdMinDB, params.thresholdFraction * (levelPeak - noiseFloor)))
-            let threshold = max(noiseFloor + above, levelPeak - params.thresholdBelowPeakDB)
+            let j = r + params.rawLag
+            let noiseFloor = j < observed ? floorAt[j & mask] : self.noiseFloor
+            let threshold = j < observed ? thresholdAt[j & mask] : threshold()
             var isRaw = f.energyDB > threshold
-            if !isRaw && sawVoicing && f.f0 > 0 && f.voicing >= 0.5 && f.energyDB > noiseFloor + 3 { isRaw = true }
+            if !isRaw && f.f0 > 0 && f.voicing >= 0.5 && f.energyDB > noiseFloor + 3 { isRaw = true }
             if f.energyDB <= silenceDB + 1 { isRaw = false }
             raw[r & mask] = isRaw
             qualified[r & mask] = false
@@ -270,7 +342,7 @@ public final class SpeechActivityAnalyzer {
         model.setInputs(n, frame: frame, peakDB: bandPeak, real: n < received)
 
         let k = n - lookAhead
-        if k >= 0 { finalize(k, newest: n, onFrame: onFrame, onSegment: onSegment) }
+        if k >= 0 { finalize(k, decidedThrough: r, onFrame: onFrame, onSegment: onSegment) }
     }
 
     @inline(__always)
@@ -288,12 +360,14 @@ public final class SpeechActivityAnalyzer {
         noiseFloor = max(params.floorClampDB, floor)
     }
 
+    /// Emits frame `k`; raw decisions are known through frame `decided`.
     @inline(__always)
-    private func finalize(_ k: Int, newest n: Int, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
-        // 3: speech = qualified, or inside a gap shorter than a pause between qualified frames.
+    private func finalize(_ k: Int, decidedThrough decided: Int, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
+        // 3: speech = qualified, or inside a gap shorter than a pause between qualified frames. Frames past
+        // `decided` hold a lap-old `qualified` and must not be read.
         var isSpeech = qualified[k & mask]
         if !isSpeech && k - lastQualified < params.pauseFrames {
-            let limit = min(n, lastQualified + params.pauseFrames)
+            let limit = min(decided, lastQualified + params.pauseFrames)
             var j = k + 1
             while j <= limit {
                 if qualified[j & mask] { isSpeech = true; break }
@@ -313,10 +387,10 @@ public final class SpeechActivityAnalyzer {
             model.computeHidden(nextHidden, end: received)
             nextHidden += 1
         }
-        if let trace = tuningTrace, real {
-            var line = "F \(k) \(isSpeech ? 1 : 0)"
-            for i in 0..<NucleusModel.inputCount { line += " \(model.input(k, i))" }
-            trace(line + "\n")
+        if let tap = syllableTap, real {
+            var inputs = SIMD16<Float>()
+            for i in 0..<NucleusModel.inputCount { inputs[i] = model.input(k, i) }
+            tap(.frame(index: k, speech: isSpeech, inputs: inputs))
         }
         if isSpeech && real {
             if !segmentOpen { openSegment(k) }
@@ -374,8 +448,8 @@ public final class SpeechActivityAnalyzer {
         let before = softSyllables.rounded()
         softSyllables += segmentDensity * Self.gain(gainTable, rate: rate)
         let segmentSyllables = Int(softSyllables.rounded() - before)
-        if let trace = tuningTrace {
-            trace("SYLFEAT \(segmentStart) \(segmentLast) \(duration) \(segmentDensity) \(rate)\n")
+        if let tap = syllableTap {
+            tap(.segment(first: segmentStart, last: segmentLast, seconds: duration, density: segmentDensity, recentRate: rate))
         }
         let meanPower = segmentPower / Double(max(1, segmentFrames))
         let energy = meanPower > 0 ? max(Double(silenceDB), 10 * log10(meanPower)) : Double(silenceDB)

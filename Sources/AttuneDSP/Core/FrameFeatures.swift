@@ -8,7 +8,8 @@ public struct FrameFeatures: Sendable, Equatable {
     /// Strength of periodicity, 0…1: the frame's best normalised autocorrelation peak, clamped. Reported for
     /// unvoiced frames too, so a consumer can see how close to voiced they were.
     public var voicing: Float
-    /// Level of the frame in dBFS, a full-scale sine reading 0 dB (AES17). Digital silence reads −120 dB.
+    /// Level of the frame in dBFS, a full-scale sine reading 0 dB (AES17), without DC and 50/60 Hz mains hum
+    /// (``LevelMeter``). Digital silence reads −120 dB.
     public var energyDB: Float
     /// Levels in dBFS of eight log-spaced bands between 250 and 3800 Hz (``LevelMeter/bandEdges``): the coarse
     /// spectrum the syllable-nucleus model reads.

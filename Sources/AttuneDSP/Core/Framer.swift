@@ -8,8 +8,9 @@ public final class Framer {
     public let hop: Int
     /// Longest window any stage asks for; ``window(length:)`` serves any length up to this.
     public let maxWindow: Int
-    /// Half of the longest window, rounded up: how far a frame's window reaches past its centre.
-    private let reach: Int
+    /// Half of the longest window, rounded up: how far a frame's window reaches past its centre, so the
+    /// samples that must arrive after a frame's centre before the frame is emitted.
+    public let reach: Int
     private let storage: UnsafeMutableBufferPointer<Float>
     /// Samples in `storage`; the newest is at `filled - 1`.
     private var filled: Int

@@ -22,20 +22,24 @@ import Foundation
 ///    Strength = r − `octaveCost` · log2(floor / f) − `lagCost` · (1 − r) · lag / maxLag: no standing
 ///    preference between octaves (see `octaveCost`), but one for shorter lags when r is unsure.
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
-///    window's peak falls below `silenceThreshold` of the channel's running peak (a maximum that halves
-///    in 10 s, as there is no whole-file peak live). The path search trails the analysis by `peakLead`
-///    frames, so the running peak has already heard the loud syllable that follows a quiet onset.
+///    window's peak falls below `silenceThreshold` of the channel's level reference. Live there is no
+///    whole-file peak: the reference is the running window peak, held with a 10 s half-life, but a peak
+///    counts only up to 10 dB above a level that six of the last eight frames reach — a click or a knock
+///    shorter than ~18 ms cannot lift it further (see `referenceMargin`). The path search trails the analysis by `peakLead` frames, so the
+///    reference has already heard the loud syllable that follows a quiet onset.
 /// 4. **Path search** (Viterbi). Transitions cost `octaveJumpCost` · |log2(f1 / f2)| between voiced
 ///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Entering voicing also costs
 ///    `speakerCost` · (1 − r) per octave that the candidate lies beyond `speakerTolerance` from the
-///    speaker's running mean F0 (see `speakerCost`), waived above the mean on a wide-band line when the
+///    speaker's running mean F0 (see `speakerCost`; not learnt from runs that hold a steady tone, see
+///    `toneFrames`), waived above the mean on a wide-band line when the
 ///    candidate's sub-octave correlates no better (see `wideBandShare`); in broadband noise on such a line a
 ///    sub-octave must correlate clearly better to outrank its octave (see `subOctaveMargin`). Scores
 ///    accumulate frame by frame;
 ///    frame `k − latency` is decided by tracing back from the best state of the newest frame, so every
 ///    frame is decided exactly once, in order, `latency` frames after it was analysed (`latency − peakLead`
 ///    frames of path look-ahead). ``finish(decided:)`` traces back from the last frame. Everything
-///    depends on the sample stream alone, not on how it was cut into blocks.
+///    depends on the sample stream alone, not on how it was cut into blocks. Reported F0 is clamped to
+///    [floor, ceiling] (candidates reach 5 % past the ceiling so a voice at the ceiling keeps its peak).
 ///
 /// Voicing reported per frame is the frame's best periodicity r (0…1), whether or not the path chose
 /// to voice it, so later stages can use it as a soft cue.
@@ -116,6 +120,24 @@ public final class PitchTracker {
     static let speakerAdapt: Float = 0.01
     /// Voiced frames decided before the speaker's mean is used.
     static let speakerWarmUp: Float = 10
+    /// A voiced run holding `toneFrames` frames in a row (100 ms) whose F0 moves by less than `toneStep`
+    /// octaves (0.2 %) from frame to frame is a tone — ringback, a dial tone, hold music — and none of its
+    /// frames within `toneReach` of that stretch teaches the speaker's mean. Jitter alone moves a voice's
+    /// tracked F0 by 0.2–1 % from frame to frame, so ten steadier steps in a row are rare in speech; a pure
+    /// tone moves by 0.00003 %, two-tone ringback beats by up to 0.16 %. A tone learnt as the speaker's voice
+    /// pushes a low voice's later runs an octave or two up. (Ringback buried in noise at under ~20 dB SNR
+    /// jitters like a voice and is still learnt.)
+    static let toneFrames = 10
+    static let toneStep: Float = 0.003
+    static let toneReach = 20
+    /// A window peak moves the level reference (see stage 3) only up to `referenceMargin` (10 dB) above a
+    /// level that six of the last `referenceFrames` (8) window peaks reach: a burst of up to 60 − 41.5 ≈ 18 ms
+    /// (the analysis window spreads it over five frames) lifts it by 10 dB at most, leaving a voice 20 dB
+    /// above the reference's `silenceThreshold`; within speech, whose peaks seldom stand 10 dB above the
+    /// 60 ms around them, and at an onset, which six of the eight frames ahead already hear, the reference
+    /// is the plain running peak.
+    static let referenceFrames = 8
+    static let referenceMargin: Float = 3.16
     /// Voiced candidates kept per frame.
     static let maxCandidates = 8
     /// Rate of the candidate search.
@@ -201,7 +223,7 @@ public final class PitchTracker {
     /// Last frame analysed, and the last decided.
     private var lastAnalysed = -1
     private var lastDecided = -1
-    /// Running peak level of the decimated signal, decaying by `peakDecay` per frame.
+    /// Level reference (stage 3): the running window peak, each capped by `referenceMargin`, decaying by `peakDecay` per frame.
     private var runningPeak: Float = 0
     private let peakDecay: Float
 
@@ -295,7 +317,9 @@ public final class PitchTracker {
         hannPower = power
 
         var slotCount = 1
-        while slotCount < latency + 2 { slotCount <<= 1 }
+        // The tone test reads the path `toneReach` frames either side of the frame being decided, which may
+        // lie `latency` frames behind the newest.
+        while slotCount < latency + Self.toneReach + 2 { slotCount <<= 1 }
         slots = slotCount
         slotMask = slotCount - 1
         stride = Self.maxCandidates + 1
@@ -312,7 +336,7 @@ public final class PitchTracker {
         score = .allocate(stride, filledWith: 0)
         nextScore = .allocate(stride, filledWith: 0)
         path = .allocate(slots, filledWith: 0)
-        // Half-life of 10 s: long pauses do not make the line noise look loud, one click does not mute a call.
+        // Half-life of 10 s: long pauses do not make the line noise look loud.
         peakDecay = Float(pow(0.5, settings.hopSeconds / 10))
     }
 
@@ -335,7 +359,7 @@ public final class PitchTracker {
         let target = index - latency
         if target > lastDecided {
             trace(from: pathFrame, downTo: target)
-            emit(through: target, decided: decided)
+            emit(through: target, tracedTo: pathFrame, decided: decided)
         }
     }
 
@@ -344,7 +368,7 @@ public final class PitchTracker {
         guard lastAnalysed > lastDecided else { return }
         for k in max(0, lastAnalysed - peakLead + 1)...lastAnalysed { advancePath(index: k) }
         trace(from: lastAnalysed, downTo: lastDecided + 1)
-        emit(through: lastAnalysed, decided: decided)
+        emit(through: lastAnalysed, tracedTo: lastAnalysed, decided: decided)
     }
 
     // MARK: - Stages
@@ -407,8 +431,15 @@ public final class PitchTracker {
             i += 1
         }
         (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
-        runningPeak = max(runningPeak * peakDecay, localPeak)
         framePeak[index & slotMask] = localPeak
+        // The third lowest of the last `referenceFrames` window peaks: a level that six of them reach.
+        var lowest = SIMD3<Float>(repeating: .greatestFiniteMagnitude)
+        for j in max(0, index - Self.referenceFrames + 1)...index {
+            let p = framePeak[j & slotMask]
+            if p < lowest[2] { lowest = p < lowest[0] ? SIMD3(p, lowest[0], lowest[1]) : p < lowest[1] ? SIMD3(lowest[0], p, lowest[1]) : SIMD3(lowest[0], lowest[1], p) }
+        }
+        let sustained = index + 1 >= Self.referenceFrames ? lowest[2] : 0
+        runningPeak = max(runningPeak * peakDecay, min(localPeak, Self.referenceMargin * sustained))
 
         // Share of the window's energy inside the search band (see `collectPeaks`).
         let fullStart = windowLength / 2 - analysisHalf * factor
@@ -593,7 +624,8 @@ public final class PitchTracker {
         let base = (index & slotMask) * stride
         let count = Int(candCount[index & slotMask])
         // Unvoiced candidate (Praat's formula): the voicing threshold, raised as the frame nears silence.
-        let relative = runningPeak > 0 ? framePeak[index & slotMask] / runningPeak : 0
+        // A frame louder than the reference (it rose within the last `referenceFrames`) is not near silence.
+        let relative = framePeak[index & slotMask] / max(runningPeak, .leastNormalMagnitude)
         candStrength[base] = Self.voicingThreshold
             + max(0, 2 - relative / (Self.silenceThreshold / (1 + Self.voicingThreshold)))
         if index == 0 {
@@ -662,22 +694,56 @@ public final class PitchTracker {
         }
     }
 
-    /// Reports frames `lastDecided + 1 ... through` from the traced path.
+    /// Reports frames `lastDecided + 1 ... through` from the path, traced up to frame `tracedTo`.
     @inline(__always)
-    private func emit(through: Int, decided: (Int, Float, Float) -> Void) {
+    private func emit(through: Int, tracedTo: Int, decided: (Int, Float, Float) -> Void) {
+        let floor = Float(settings.pitchFloor), ceiling = Float(settings.pitchCeiling)
         var k = lastDecided + 1
         while k <= through {
             let slot = k & slotMask
             let state = Int(path[slot])
+            var f0: Float = 0
             if state != 0 {
-                // Counted only until the fixed weight takes over, so hours of speech never exhaust Float.
-                if speakerFrames < 1 / Self.speakerAdapt { speakerFrames += 1 }
-                speakerOctave += max(Self.speakerAdapt, 1 / speakerFrames) * (candOctave[slot * stride + state] - speakerOctave)
+                let octave = candOctave[slot * stride + state]
+                if !isTone(k, tracedTo: tracedTo) {
+                    // Counted only until the fixed weight takes over, so hours of speech never exhaust Float.
+                    if speakerFrames < 1 / Self.speakerAdapt { speakerFrames += 1 }
+                    speakerOctave += max(Self.speakerAdapt, 1 / speakerFrames) * (octave - speakerOctave)
+                }
+                f0 = min(ceiling, max(floor, candFrequency[slot * stride + state]))
             }
-            decided(k, candFrequency[slot * stride + state], periodicity[slot])
+            decided(k, f0, periodicity[slot])
             k += 1
         }
         lastDecided = through
+    }
+
+    /// Whether voiced frame `k` belongs to a tone (see `toneFrames`): the voiced run around it on the path,
+    /// as far as `toneReach` frames either side (back into decided frames, forward up to `tracedTo`), holds
+    /// `toneFrames` frames in a row whose F0 moves by less than `toneStep` from frame to frame.
+    @inline(__always)
+    private func isTone(_ k: Int, tracedTo: Int) -> Bool {
+        var first = k
+        while first > max(0, k - Self.toneReach) && path[(first - 1) & slotMask] != 0 { first -= 1 }
+        let last = min(tracedTo, k + Self.toneReach)
+        var steady = 1
+        var previous = octaveOnPath(first)
+        var j = first + 1
+        while j <= last {
+            let state = Int(path[j & slotMask])
+            if state == 0 { break }
+            let octave = candOctave[(j & slotMask) * stride + state]
+            steady = abs(octave - previous) < Self.toneStep ? steady + 1 : 1
+            if steady >= Self.toneFrames { return true }
+            previous = octave
+            j += 1
+        }
+        return false
+    }
+
+    @inline(__always)
+    private func octaveOnPath(_ j: Int) -> Float {
+        candOctave[(j & slotMask) * stride + Int(path[j & slotMask])]
     }
 
     /// Σ a[i]·b[i] over `count` (a multiple of 8) samples, in vectors with two accumulators.
