@@ -52,13 +52,6 @@ public final class ChannelAnalyzer {
     /// Totals for the summary record; final after ``finish(onFrame:onSegment:)``.
     public var totals: ChannelTotals { activity.totals }
 
-    /// Hops between a sample entering ``push(_:onFrame:onSegment:)`` and the frame centred on it leaving:
-    /// half the longest analysis window, the pitch path's look-ahead and the activity stage's. Fixed for the
-    /// analyzer's life; the delay every live record carries.
-    public var delayFrames: Int {
-        let halfWindow = (framer.maxWindow + 1) / 2
-        return (halfWindow + settings.hopSize - 1) / settings.hopSize + pitch.latency + activity.lookAhead
-    }
 
     /// Samples consumed so far.
     public var samplesIn: Int { framer.samplesIn }

@@ -98,7 +98,7 @@ public final class CallSession {
         // Room for a whole step of every channel plus the flush at the end, with margin: the worst case is a
         // frame and a segment per hop per channel.
         let stepHops = Self.stepFrames * settings.sampleRate / sampleRate / settings.hopSize + 2
-        let flushHops = analyzers[0].delayFrames + 8
+        let flushHops = analyzers[0].fixedDelaySamples / settings.hopSize + 8
         outputs = SPSCQueue(minimumCapacity: 2 * channels * (stepHops + flushHops + Self.stagingCapacity / 4) + 16)
     }
 
@@ -113,9 +113,7 @@ public final class CallSession {
 
     /// Delay from a sample entering the session to the frame record for its time leaving it (the pitch path's
     /// and the activity stage's look-ahead, and the analysis window's half), in seconds. Fixed for the call.
-    public var fixedDelaySeconds: Double {
-        Double(analyzers[0].delayFrames) * settings.hopSeconds
-    }
+    public var fixedDelaySeconds: Double { analyzers[0].fixedDelaySeconds }
 
     /// Lets a tool reach each channel's analyzer before the first sample (e.g. to attach a tuning tap).
     public func forEachAnalyzer(_ body: (Int, ChannelAnalyzer) -> Void) {
