@@ -116,7 +116,7 @@ def nearest(times, values, nframes):
     dt = times[1] - times[0] if len(times) > 1 else HOP
     t = np.arange(nframes) * HOP
     pos = (t - times[0]) / dt
-    idx = np.rint(pos).astype(int)
+    idx = np.ceil(pos - 0.5).astype(int)   # nearest frame; a tie goes to the earlier one
     ok = (idx >= 0) & (idx < len(times))
     f0[ok] = values[idx[ok]]
     lo = np.clip(np.floor(pos).astype(int), 0, len(times) - 1)
@@ -138,8 +138,10 @@ def run_rapt(x, fs, nframes, workdir):
                          check=True, capture_output=True).stdout
     os.remove(raw)
     values = np.frombuffer(out, dtype="<f4").astype(np.float64)
-    # SPTK frame i is centred at i * hop (checked with --check-alignment).
-    return nearest(np.arange(len(values)) * HOP, values, nframes)
+    # SPTK's RAPT frame i is centred at (i + 1/2) * hop: on synthetic audio (seed 1) its fine error against the
+    # truth is lowest there (40 cents against 49 read at i * hop, 50 at (i + 1) * hop), and its voicing agrees
+    # best with the truth's when the tie between the two frames around a grid point goes to the earlier one.
+    return nearest((np.arange(len(values)) + 0.5) * HOP, values, nframes)
 
 
 def edge_mask(tv, reach=3):
