@@ -22,8 +22,11 @@ import Foundation
 ///    Strength = r − `octaveCost` · log2(floor / f) − `lagCost` · (1 − r) · lag / maxLag: no standing
 ///    preference between octaves (see `octaveCost`), but one for shorter lags when r is unsure. Those two
 ///    terms only rank the voiced candidates among themselves: all of a frame's voiced strengths are then
-///    raised together until the best equals the frame's best r, so a low voice (long lags) is not pushed
-///    towards unvoiced by them.
+///    shifted together until the top one equals the frame's periodicity, the mean of the top candidate's r
+///    and of the correlation between two 16 ms stretches one period apart at the frame's centre (RAPT's
+///    short-window NCCF, which tells on which side of a voicing edge the frame lies). So a low voice (long
+///    lags) is not pushed towards unvoiced by the lag term, and a window straddling an edge is judged by
+///    its centre.
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
 ///    window's peak falls below `silenceThreshold` of the channel's running peak (a maximum that halves
 ///    in 10 s, as there is no whole-file peak live). The path search trails the analysis by `peakLead`
@@ -56,10 +59,10 @@ public final class PitchTracker {
     public let latency: Int
 
     // Tuning, named after Praat's parameters (same meaning, same scale).
-    /// Below this autocorrelation peak a frame leans unvoiced. Below Praat's 0.45: r here is the search
-    /// band's, scaled by the root of its energy share, and weak voiced frames at real onsets sit at 0.4–0.55
-    /// (see `transitionContrast`).
-    public static let voicingThreshold: Float = 0.42
+    /// Below this periodicity a frame leans unvoiced. Below Praat's 0.45: the periodicity here is the search
+    /// band's, scaled by the root of its energy share and averaged with a 16 ms correlation (see
+    /// `collectPeaks`), and weak voiced frames at real onsets sit at 0.4–0.55 (see `transitionContrast`).
+    public static let voicingThreshold: Float = 0.40
     /// Fraction of the running peak below which a frame counts as silence.
     public static let silenceThreshold: Float = 0.03
     /// Strength bonus per octave up (Praat: 0.01). Only a tie-breaker here, for strictly periodic input
@@ -136,6 +139,8 @@ public final class PitchTracker {
     static let speakerAdapt: Float = 0.01
     /// Voiced frames decided before the speaker's mean is used.
     static let speakerWarmUp: Float = 10
+    /// Samples (at `searchRate`, 16 ms; a multiple of 8 for the vector loop) of each stretch in `shortPeriodicity`.
+    static let shortLength = 64
     /// Voiced candidates kept per frame.
     static let maxCandidates = 8
     /// Rate of the candidate search.
@@ -454,7 +459,7 @@ public final class PitchTracker {
                 let inv = 1 / r0
                 for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
                 for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
-                count = collectPeaks(base: base, share: share, best: &best)
+                count = collectPeaks(base: base, share: share, centre: centre, best: &best)
             }
         }
         candFrequency[base] = 0
@@ -480,7 +485,7 @@ public final class PitchTracker {
 
     /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
     @inline(__always)
-    private func collectPeaks(base: Int, share: Float, best: inout Float) -> Int {
+    private func collectPeaks(base: Int, share: Float, centre: Int, best: inout Float) -> Int {
         // Scaling by the square root of the band's share of the energy: Praat's full-band r amounts to
         // scaling by the share itself (the energy above the band being aperiodic in noise and fricatives);
         // the root keeps most of the band's robustness to broadband noise while a fricative next to a
@@ -542,17 +547,51 @@ public final class PitchTracker {
             candAboveWeight[base + c] = weight
         }
         // The octave and lag terms rank the voiced candidates among themselves; against the unvoiced state the
-        // frame stands on its top-ranked candidate's correlation. Otherwise a low voice, whose period lies near
-        // the longest lag, pays up to `lagCost` · (1 − r) for being voiced at all, and its weaker frames read
-        // unvoiced. (Not the frame's best correlation: in breathy or noisy frames that is often a multiple of
-        // the period, whose chance peak would voice frames the ranking reads at the wrong octave.)
+        // frame stands on its top-ranked candidate's periodicity: the mean of its r and of the correlation of
+        // two short stretches one period apart at the frame's centre (`shortPeriodicity`). Otherwise a low
+        // voice, whose period lies near the longest lag, pays up to `lagCost` · (1 − r) for being voiced at
+        // all. The top candidate, not the frame's best r: in breathy or noisy frames that is often a multiple
+        // of the period, whose chance peak would voice frames the ranking reads at the wrong octave.
         if kept > 1 {
             var top = 1
             for c in 2..<kept where candStrength[base + c] > candStrength[base + top] { top = c }
-            let lift = max(0, candCorrelation[base + top] - candStrength[base + top])
-            for c in 1..<kept { candStrength[base + c] += lift }
+            let local = shortPeriodicity(centre: centre, period: Float(Self.searchRate) / candFrequency[base + top])
+            let voicing = 0.5 * (candCorrelation[base + top] + local * lowWeight)
+            let shift = voicing - candStrength[base + top]
+            for c in 1..<kept { candStrength[base + c] += shift }
         }
         return kept
+    }
+
+    /// Correlation coefficient of two `shortLength`-sample stretches one period apart, centred on the frame
+    /// (RAPT's NCCF over a short window), the best of the rounded period and its two neighbours (jitter).
+    /// The 41.5 ms window of r straddles a voicing edge for four frames either side, reading the voiced
+    /// side's periodicity into the silent one and diluting a weak onset; 16 ms around the centre see which
+    /// side of the edge the frame is on.
+    @inline(__always)
+    private func shortPeriodicity(centre: Int, period: Float) -> Float {
+        let n = Self.shortLength
+        let rounded = Int(period.rounded())
+        var best: Float = 0
+        for lag in max(1, rounded - 1)...(rounded + 1) {
+            // Mirrored ring: `n + lag` samples from any position are contiguous, and the analysis window
+            // (decimated up to `analysisHalf` past the centre) covers them.
+            let a = UnsafePointer(ring.baseAddress! + ((centre - (n + lag) / 2) & ringMask))
+            let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(a + lag)
+            var vx8 = SIMD8<Float>(), vy8 = SIMD8<Float>(), vxy8 = SIMD8<Float>(), vxx8 = SIMD8<Float>(), vyy8 = SIMD8<Float>()
+            var i = 0
+            while i < n {
+                let x = ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let y = br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                vx8 += x; vy8 += y; vxy8 += x * y; vxx8 += x * x; vyy8 += y * y
+                i += 8
+            }
+            let sx = vx8.sum(), sy = vy8.sum(), sxy = vxy8.sum(), sxx = vxx8.sum(), syy = vyy8.sum()
+            let inverse = 1 / Float(n)
+            let vx = sxx - sx * sx * inverse, vy = syy - sy * sy * inverse
+            if vx > 0 && vy > 0 { best = max(best, (sxy - sx * sy * inverse) / (vx * vy).squareRoot()) }
+        }
+        return best
     }
 
     /// Position and height of the autocorrelation maximum near integer lag `lag`: a parabola through the
