@@ -1,9 +1,16 @@
 """Synthetic speech with a known F0 contour, for Tools/pitch_eval.py.
 
-An EmoDB utterance gives the contour (Praat AC, cleaned of octave jumps and blips, scaled by a random factor)
-and the loudness envelope; a band-limited harmonic source with a -12 dB/octave tilt, 0.5 % jitter and
-4 % shimmer follows the contour through four moving vowel formants; unvoiced stretches get fricative-like
-noise shaped by the original's envelope (silent where the original was silent).
+An EmoDB utterance gives the contour (Praat AC, cleaned of octave jumps and blips, scaled by a factor that
+depends on the voice group) and the loudness envelope; a band-limited harmonic source with a -12 dB/octave
+tilt, jitter and shimmer follows the contour through four moving vowel formants; unvoiced stretches get
+fricative-like noise shaped by the original's envelope (silent where the original was silent).
+
+Voice groups (VOICES): `normal` (any speaker, contour x0.85-1.2, 0.5 % slow jitter, 4 % shimmer);
+`low` (male contours x0.5-0.7, clipped to 55 Hz: 55-100 Hz voices, with 2 % period-to-period jitter,
+12 % shimmer and creaky stretches where every other period is weaker and later); `high` (female contours
+x1.3-1.7, clipped to 450 Hz); `breathy` (any speaker, x0.85-1.2, aspiration noise 6-12 dB below the
+harmonics, a steeper tilt, and one or two stretches per file attenuated by 15-25 dB but still voiced).
+The truth is the contour itself: jitter moves single periods, never the contour.
 """
 
 import csv
@@ -23,25 +30,40 @@ VOWELS = [  # F1, F2, F3, F4 (Hz), adult average
 BANDWIDTHS = (80, 100, 140, 200)
 
 
+VOICES = ("normal", "low", "high", "breathy")
+
+
 @dataclass
 class Item:
     name: str
+    voice: str
     scale: float
     x: np.ndarray        # 16 kHz speech
     truth: np.ndarray    # F0 per 10 ms frame, 0 = unvoiced
     voiced: np.ndarray   # bool per frame
 
 
-def pick_sources(root, n, rng):
-    """n EmoDB files, alternating male and female, any speaker and emotion."""
+def pick_sources(root, n, rng, voices=False):
+    """n EmoDB files, alternating male and female, any speaker and emotion.
+
+    With `voices`, file i belongs to voice group VOICES[i % 4]: `low` takes male contours, `high` female ones,
+    the others alternate by their index within the group."""
     with open(os.path.join(root, "labels.csv")) as f:
         rows = [r for r in csv.DictReader(f)]
     by_gender = {g: [r for r in rows if r["gender"] == g] for g in ("male", "female")}
     out = []
     for i in range(n):
-        pool = by_gender["male" if i % 2 == 0 else "female"]
+        voice = VOICES[i % len(VOICES)] if voices else "normal"
+        if voice == "low":
+            gender = "male"
+        elif voice == "high":
+            gender = "female"
+        else:
+            gender = "male" if (i // len(VOICES) if voices else i) % 2 == 0 else "female"
+        pool = by_gender[gender]
         r = pool[rng.integers(len(pool))]
-        out.append({"path": os.path.join(root, r["file"]), "name": r["file"][:-4], "gender": r["gender"]})
+        out.append({"path": os.path.join(root, r["file"]), "name": r["file"][:-4], "gender": r["gender"],
+                    "voice": voice})
     return out
 
 
@@ -115,11 +137,16 @@ def smooth_noise(rng, n, cutoff_hz, fs):
     return y / (np.std(y) + 1e-12)
 
 
+SCALES = {"normal": (0.85, 1.2, 480), "low": (0.5, 0.7, 480), "high": (1.3, 1.7, 450), "breathy": (0.85, 1.2, 480)}
+
+
 def make_item(src, rng):
+    voice = src.get("voice", "normal")
     x16 = load_16k(src["path"])
     f0 = contour(x16, src["gender"])
-    scale = float(np.exp(rng.uniform(np.log(0.85), np.log(1.2))))
-    f0 = np.where(f0 > 0, np.clip(f0 * scale, 55, 480), 0.0)
+    lo_scale, hi_scale, top = SCALES[voice]
+    scale = float(np.exp(rng.uniform(np.log(lo_scale), np.log(hi_scale))))
+    f0 = np.where(f0 > 0, np.clip(f0 * scale, 55, top), 0.0)
     pad = int(rng.integers(15, 30))
     f0 = np.concatenate([np.zeros(pad), f0, np.zeros(pad)])
     orig = np.concatenate([np.zeros(pad * HOP), x16[:(len(f0) - 2 * pad) * HOP], np.zeros(pad * HOP)])
@@ -133,14 +160,40 @@ def make_item(src, rng):
     vmask = voiced[frame_of]
     fv = np.interp(np.arange(N), centres[voiced], f0[voiced]) if voiced.any() else np.zeros(N)
     fv = fv * (1 + 0.005 * smooth_noise(rng, N, 60, FS))
+    creak = np.zeros(N, dtype=bool)
+    if voice == "low":
+        # Period-to-period jitter: a rate error that changes about once a period (noise cut off near F0).
+        fv = fv * (1 + 0.02 * smooth_noise(rng, N, 80, FS))
+        # Creaky stretches (often phrase-final): 150-400 ms at the end of some voiced runs.
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(int), [0]])))
+        for a, b in zip(edges[::2], edges[1::2]):
+            if b - a >= 20 and rng.random() < 0.6:
+                length = min(b - a - 5, int(rng.integers(15, 41)))
+                creak[(b - length) * HOP:b * HOP] = True
     phase = 2 * np.pi * np.cumsum(fv) / FS
     src_v = np.zeros(N)
     kmax = int(7600 / max(50.0, fv[vmask].min() if vmask.any() else 100))
+    tilt = 2.4 if voice == "breathy" else 2.0
+    if creak.any():
+        # Creak: every other period comes a little late (phase lag) and weaker, the alternation that makes
+        # a creaky voice look like a period-doubled one to an autocorrelation.
+        cycle = np.floor(phase / (2 * np.pi)).astype(np.int64)
+        odd = creak & (cycle % 2 == 1)
+        phase = phase - np.where(odd, 2 * np.pi * 0.08, 0.0)
     for k in range(1, kmax + 1):
         fk = k * fv
         fade = np.clip((7600 - fk) / 400, 0, 1)
-        src_v += fade * np.sin(k * phase) / k ** 2
-    src_v *= 1 + 0.04 * smooth_noise(rng, N, 40, FS)
+        src_v += fade * np.sin(k * phase) / k ** tilt
+    shimmer = 0.12 if voice == "low" else 0.04
+    src_v *= 1 + shimmer * smooth_noise(rng, N, 40 if voice != "low" else 80, FS)
+    if creak.any():
+        src_v *= np.where(creak & (np.floor(phase / (2 * np.pi)).astype(np.int64) % 2 == 1), 0.6, 1.0)
+    if voice == "breathy":
+        # Aspiration: noise 6-12 dB below the harmonics, gated by the glottal cycle's open phase.
+        hnr = rng.uniform(6, 12)
+        asp = signal.sosfilt(signal.butter(2, 500 / (FS / 2), btype="high", output="sos"), rng.standard_normal(N))
+        asp *= 0.6 + 0.4 * np.cos(phase)
+        src_v += asp * np.sqrt(np.mean(src_v[vmask] ** 2) / np.mean(asp ** 2) / 10 ** (hnr / 10)) if vmask.any() else 0
 
     # Fricative-like noise for the unvoiced stretches.
     lo = rng.uniform(1500, 3000)
@@ -180,12 +233,20 @@ def make_item(src, rng):
         g = np.convolve(g, [0.25, 0.5, 0.25], mode="same")
         return part * np.interp(np.arange(N), centres, g)
 
+    if voice == "breathy":
+        # Low-energy stretches, still voiced: one or two of 150-400 ms, 15-25 dB down (a trailing-off voice).
+        for _ in range(int(rng.integers(1, 3))):
+            length = int(rng.integers(15, 41))
+            start = int(rng.integers(0, max(1, n - length)))
+            dip = np.ones(n)
+            dip[start:start + length] = 10 ** (-rng.uniform(15, 25) / 20)
+            env = env * np.convolve(dip, np.ones(5) / 5, mode="same")
     ramp = np.convolve(vmask.astype(float), np.hanning(161) / np.hanning(161).sum(), mode="same")
     voiced_part = shaped(y, voiced) * ramp
     unvoiced_part = shaped(src_u, ~voiced) * (1 - ramp) * 0.7
     x = voiced_part + unvoiced_part
     x = x / (np.abs(x).max() + 1e-12) * rng.uniform(0.3, 0.8)
-    return Item(name=src["name"], scale=scale, x=x, truth=f0, voiced=voiced)
+    return Item(name=src["name"], voice=voice, scale=scale, x=x, truth=f0, voiced=voiced)
 
 
 def voiced_power(x, voiced, hop):

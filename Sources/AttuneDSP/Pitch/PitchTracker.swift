@@ -20,7 +20,13 @@ import Foundation
 ///    above the band is aperiodic in hiss and fricatives); the root keeps most of the band's robustness
 ///    to broadband noise while a fricative next to a vowel still reads as weakly periodic.
 ///    Strength = r − `octaveCost` · log2(floor / f) − `lagCost` · (1 − r) · lag / maxLag: no standing
-///    preference between octaves (see `octaveCost`), but one for shorter lags when r is unsure.
+///    preference between octaves (see `octaveCost`), but one for shorter lags when r is unsure. Those two
+///    terms only rank the voiced candidates among themselves: all of a frame's voiced strengths are then
+///    shifted together until the top one equals the frame's periodicity, the mean of the top candidate's r
+///    and of the correlation between two 16 ms stretches one period apart at the frame's centre (RAPT's
+///    short-window NCCF, which tells on which side of a voicing edge the frame lies). So a low voice (long
+///    lags) is not pushed towards unvoiced by the lag term, and a window straddling an edge is judged by
+///    its centre.
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
 ///    window's peak falls below `silenceThreshold` of the channel's level reference. Live there is no
 ///    whole-file peak: the reference is the running window peak, held with a 10 s half-life, but a peak
@@ -28,7 +34,10 @@ import Foundation
 ///    shorter than ~18 ms cannot lift it further (see `referenceMargin`). The path search trails the analysis by `peakLead` frames, so the
 ///    reference has already heard the loud syllable that follows a quiet onset.
 /// 4. **Path search** (Viterbi). Transitions cost `octaveJumpCost` · |log2(f1 / f2)| between voiced
-///    candidates and `voicedUnvoicedCost` between voiced and unvoiced. Entering voicing also costs
+///    candidates; between voiced and unvoiced they follow the band energy E of the frame's window (RAPT's
+///    amplitude ratio, see `transitionContrast`): on q = (E(k + 2) / E(k − 2))^`transitionContrast`, entering
+///    voicing costs 2 · `voicedUnvoicedCost` / (1 + q), leaving it the rest of 2 · `voicedUnvoicedCost`, so
+///    voicing switches on cheaply where the band grows, off where it fades. Entering voicing also costs
 ///    `speakerCost` · (1 − r) per octave that the candidate lies beyond `speakerTolerance` from the
 ///    speaker's running mean F0 (see `speakerCost`; not learnt from runs that hold a steady tone, see
 ///    `toneFrames`), waived above the mean on a wide-band line when the
@@ -54,7 +63,9 @@ public final class PitchTracker {
     public let latency: Int
 
     // Tuning, named after Praat's parameters (same meaning, same scale).
-    /// Below this autocorrelation peak a frame leans unvoiced.
+    /// Below this periodicity a frame leans unvoiced. Below Praat's 0.45: the periodicity here is the search
+    /// band's, scaled by the root of its energy share and averaged with a 16 ms correlation (see
+    /// `collectPeaks`), and weak voiced frames at real onsets sit at 0.4–0.55 (see `transitionContrast`).
     public static let voicingThreshold: Float = 0.45
     /// Fraction of the running peak below which a frame counts as silence.
     public static let silenceThreshold: Float = 0.03
@@ -72,8 +83,20 @@ public final class PitchTracker {
     /// multiples of the period win by chance more often than the period itself (RAPT's lag weight, but
     /// vanishing for clean peaks, where an octave-up candidate must not gain from it).
     public static let lagCost: Float = 0.3
-    /// Path cost of switching between voiced and unvoiced.
-    public static let voicedUnvoicedCost: Float = 0.14
+    /// Path cost of switching between voiced and unvoiced where the band energy is steady (Praat: 0.14; see
+    /// `transitionContrast` for how it falls at onsets and offsets).
+    public static let voicedUnvoicedCost: Float = 0.3
+    /// How strongly the voicing switch follows the band energy (RAPT's amplitude-ratio transition cost): with
+    /// q = (E(k + 2) / E(k − 2))^`transitionContrast`, E the energy of the frame's window in the search band
+    /// (below 2 kHz), entering voicing at frame k costs 2 · `voicedUnvoicedCost` / (1 + q) and leaving it
+    /// 2 · `voicedUnvoicedCost` · q / (1 + q). A voice starts where the low band grows and stops where it
+    /// fades, so those switches are cheap there (a 3 dB rise over 40 ms makes entering cost a ninth of the
+    /// steady cost) and dear in steady stretches: a weak but periodic onset or offset joins its voiced run,
+    /// while a steady pause or fricative needs clear periodicity to flip. Tuned with `voicedUnvoicedCost`
+    /// and `voicingThreshold` on the tune halves of `Tools/pitch_eval.py` (seeds 1, 2) and
+    /// `Tools/pitch_eval_real.py` (tune speakers): against Praat's 0.14 and 0.45 they trade the misses at weak
+    /// onsets and offsets of real (male, telephone) voices for few false voicings.
+    public static let transitionContrast: Float = 3
     /// Path cost of starting a voiced run at a candidate far from the speaker's usual F0: per octave beyond
     /// `speakerTolerance` from the running mean log F0 of the frames decided voiced so far, times (1 − r),
     /// r being the candidate's correlation within the search band. Inside a voiced run the octave-jump cost
@@ -138,6 +161,8 @@ public final class PitchTracker {
     /// is the plain running peak.
     static let referenceFrames = 8
     static let referenceMargin: Float = 3.16
+    /// Samples (at `searchRate`, 16 ms; a multiple of 8 for the vector loop) of each stretch in `shortPeriodicity`.
+    static let shortLength = 64
     /// Voiced candidates kept per frame.
     static let maxCandidates = 8
     /// Rate of the candidate search.
@@ -205,6 +230,8 @@ public final class PitchTracker {
     private let lowBandLast: Int
     /// Running mean of the low band's share of in-band energy over loud frames (see `wideBandShare`).
     private var lowBandShare: Float = 0
+    /// Energy of each frame's window in the search band, for the voicing switch's cost (`transitionContrast`).
+    private let bandEnergy: UnsafeMutableBufferPointer<Float>
     /// Peak level of each frame's window, turned into its unvoiced strength `peakLead` frames later.
     private let framePeak: UnsafeMutableBufferPointer<Float>
     /// Frames the path search trails the analysis by, so the running peak has seen a little of the future.
@@ -333,6 +360,7 @@ public final class PitchTracker {
         periodicity = .allocate(slots, filledWith: 0)
         bandWeight = .allocate(slots, filledWith: 1)
         framePeak = .allocate(slots, filledWith: 0)
+        bandEnergy = .allocate(slots, filledWith: 0)
         score = .allocate(stride, filledWith: 0)
         nextScore = .allocate(stride, filledWith: 0)
         path = .allocate(slots, filledWith: 0)
@@ -343,7 +371,7 @@ public final class PitchTracker {
     deinit {
         fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); rStorage.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); candAboveWeight.deallocate(); backPointer.deallocate()
-        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandWeight.deallocate(); hannFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
+        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandEnergy.deallocate(); bandWeight.deallocate(); hannFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
     /// Analyses frame `index` and calls `decided(frame, f0, voicing)` for every frame that is now final, in order.
@@ -447,6 +475,7 @@ public final class PitchTracker {
         let fullEnergy = Self.windowedEnergy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!),
                                              mean: mean, count: (fullCount + 7) & ~7)
         let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
+        bandEnergy[index & slotMask] = lowEnergy
 
         let base = (index & slotMask) * stride
         var count = 1
@@ -461,7 +490,7 @@ public final class PitchTracker {
                 let inv = 1 / r0
                 for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
                 for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
-                count = collectPeaks(base: base, share: share, best: &best)
+                count = collectPeaks(base: base, share: share, centre: centre, best: &best)
             }
         }
         candFrequency[base] = 0
@@ -487,7 +516,7 @@ public final class PitchTracker {
 
     /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
     @inline(__always)
-    private func collectPeaks(base: Int, share: Float, best: inout Float) -> Int {
+    private func collectPeaks(base: Int, share: Float, centre: Int, best: inout Float) -> Int {
         // Scaling by the square root of the band's share of the energy: Praat's full-band r amounts to
         // scaling by the share itself (the energy above the band being aperiodic in noise and fricatives);
         // the root keeps most of the band's robustness to broadband noise while a fricative next to a
@@ -548,7 +577,52 @@ public final class PitchTracker {
             }
             candAboveWeight[base + c] = weight
         }
+        // The octave and lag terms rank the voiced candidates among themselves; against the unvoiced state the
+        // frame stands on its top-ranked candidate's periodicity: the mean of its r and of the correlation of
+        // two short stretches one period apart at the frame's centre (`shortPeriodicity`). Otherwise a low
+        // voice, whose period lies near the longest lag, pays up to `lagCost` · (1 − r) for being voiced at
+        // all. The top candidate, not the frame's best r: in breathy or noisy frames that is often a multiple
+        // of the period, whose chance peak would voice frames the ranking reads at the wrong octave.
+        if kept > 1 {
+            var top = 1
+            for c in 2..<kept where candStrength[base + c] > candStrength[base + top] { top = c }
+            let local = shortPeriodicity(centre: centre, period: Float(Self.searchRate) / candFrequency[base + top])
+            let voicing = 0.5 * (candCorrelation[base + top] + local * lowWeight)
+            let shift = voicing - candStrength[base + top]
+            for c in 1..<kept { candStrength[base + c] += shift }
+        }
         return kept
+    }
+
+    /// Correlation coefficient of two `shortLength`-sample stretches one period apart, centred on the frame
+    /// (RAPT's NCCF over a short window), the best of the rounded period and its two neighbours (jitter).
+    /// The 41.5 ms window of r straddles a voicing edge for four frames either side, reading the voiced
+    /// side's periodicity into the silent one and diluting a weak onset; 16 ms around the centre see which
+    /// side of the edge the frame is on.
+    @inline(__always)
+    private func shortPeriodicity(centre: Int, period: Float) -> Float {
+        let n = Self.shortLength
+        let rounded = Int(period.rounded())
+        var best: Float = 0
+        for lag in max(1, rounded - 1)...(rounded + 1) {
+            // Mirrored ring: `n + lag` samples from any position are contiguous, and the analysis window
+            // (decimated up to `analysisHalf` past the centre) covers them.
+            let a = UnsafePointer(ring.baseAddress! + ((centre - (n + lag) / 2) & ringMask))
+            let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(a + lag)
+            var vx8 = SIMD8<Float>(), vy8 = SIMD8<Float>(), vxy8 = SIMD8<Float>(), vxx8 = SIMD8<Float>(), vyy8 = SIMD8<Float>()
+            var i = 0
+            while i < n {
+                let x = ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let y = br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                vx8 += x; vy8 += y; vxy8 += x * y; vxx8 += x * x; vyy8 += y * y
+                i += 8
+            }
+            let sx = vx8.sum(), sy = vy8.sum(), sxy = vxy8.sum(), sxx = vxx8.sum(), syy = vyy8.sum()
+            let inverse = 1 / Float(n)
+            let vx = sxx - sx * sx * inverse, vy = syy - sy * sy * inverse
+            if vx > 0 && vy > 0 { best = max(best, (sxy - sx * sy * inverse) / (vx * vy).squareRoot()) }
+        }
+        return best
     }
 
     /// Position and height of the autocorrelation maximum near integer lag `lag`: a parabola through the
@@ -644,19 +718,20 @@ public final class PitchTracker {
         var bestVoiced = -Float.greatestFiniteMagnitude
         var bestVoicedFrom = 0
         for p in 1..<max(1, previousCount) where score[p] > bestVoiced { bestVoiced = score[p]; bestVoicedFrom = p }
+        let (onsetCost, offsetCost) = transitionCosts(index: index)
         for s in 0..<count {
             var bestScore: Float
             var bestFrom: Int
             if s == 0 {
                 bestScore = fromUnvoiced
                 bestFrom = 0
-                if bestVoiced - Self.voicedUnvoicedCost > bestScore {
-                    bestScore = bestVoiced - Self.voicedUnvoicedCost
+                if bestVoiced - offsetCost > bestScore {
+                    bestScore = bestVoiced - offsetCost
                     bestFrom = bestVoicedFrom
                 }
             } else {
                 let octave = candOctave[base + s]
-                bestScore = score[0] - Self.voicedUnvoicedCost
+                bestScore = score[0] - onsetCost
                 if speakerFrames >= Self.speakerWarmUp {
                     let inBand = min(1, candCorrelation[base + s] / max(1e-6, bandWeight[index & slotMask]))
                     var excess = max(0, abs(octave - speakerOctave) - Self.speakerTolerance)
@@ -677,6 +752,19 @@ public final class PitchTracker {
         // Keep scores near zero so Float keeps its precision over hours of audio.
         for s in 0..<count { nextScore[s] -= top }
         swap(&score, &nextScore)
+    }
+
+    /// Costs of entering and of leaving voicing at frame `index` (see `transitionContrast`). Frames up to
+    /// `peakLead` ahead have been analysed; at the end of the stream the newest frame stands in for later ones.
+    @inline(__always)
+    private func transitionCosts(index: Int) -> (Float, Float) {
+        let after = bandEnergy[min(index + 2, lastAnalysed) & slotMask]
+        let before = bandEnergy[max(index - 2, 0) & slotMask]
+        // Floor both sides alike, so digital silence against silence is steady, not an onset.
+        let floor = 1e-9 * max(after, before) + Float.leastNormalMagnitude
+        let q = pow((after + floor) / (before + floor), Self.transitionContrast)
+        let onset = 2 * Self.voicedUnvoicedCost / (1 + q)
+        return (onset, 2 * Self.voicedUnvoicedCost - onset)
     }
 
     /// Traces the best path back from frame `from` down to frame `to`, into `path`.

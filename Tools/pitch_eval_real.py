@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Pitch tracker evaluation on real speech, against a consensus reference: attune vs Praat (AC) vs SPTK RAPT.
+
+Real recordings have no exact F0, so the reference is where the trackers agree on the clean 16 kHz audio:
+a frame is voiced in the reference when Praat, RAPT and attune all call it voiced with values within 5 % of each
+other (max / min <= 1.05; the reference is their mean), unvoiced when all three call it unvoiced, and left out
+otherwise. The trackers are then run on degraded versions of the same audio and scored on the frames the
+reference keeps. Bias: attune is part of that consensus (it cannot be wrong on the clean audio, and the kept
+frames are the ones it finds easy), so every table is also given against a Praat+RAPT consensus (same rule
+with two trackers), which is biased towards those two instead. The attune whose clean track enters the
+consensus is pinned (--reference-attune, cached on first use) so that builds are compared on one reference.
+
+Audio: a fixed subset of EmoDB (4 utterances per speaker, one neutral and three other emotions, 10 speakers, both
+sexes) and the pocketsphinx test recordings (16 kHz: goforward/numbers/something, cards, librivox, tidigits).
+Conditions: clean 16 kHz; 16 kHz + white noise at 5 dB; 8 kHz μ-law telephone (300-3400 Hz); the telephone with
+pink noise at 10 dB (pitch_eval_synth.telephone); SNR is against the power of the reference's voiced frames.
+
+Tune/test split by speaker (SPLITS): tune on EmoDB speakers 03, 10 (male), 08, 09, 13 (female) and the pocketsphinx
+CMU and cards recordings; report on EmoDB speakers 11, 12, 15 (male), 14, 16 (female), librivox and tidigits.
+No tuning run may use --split test.
+
+Metrics as in pitch_eval.py (reading, GPE, VDE = miss + FV, FVin, fine RMS cents), over the kept frames.
+Tracks are read on a 10 ms grid as Praat reads its own (nearest frame decides voicing, values interpolated).
+
+Examples:
+  python3 Tools/pitch_eval_real.py --attune BIN --reference-attune BASE --cache /tmp/real_cache --split tune
+  python3 Tools/pitch_eval_real.py --attune BIN --reference-attune BASE --cache /tmp/real_cache --split test
+"""
+
+import argparse
+import concurrent.futures
+import csv
+import functools
+import os
+import sys
+import tempfile
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pitch_eval as pe  # noqa: E402
+import pitch_eval_synth as synth  # noqa: E402
+
+POCKETSPHINX = os.environ.get("ATTUNE_POCKETSPHINX_DATA", "/usr/share/pocketsphinx/test/data")
+SPLITS = {
+    "tune": {"emodb": {"03", "10", "08", "09", "13"}, "ps": {"cmu", "cards"}},
+    "test": {"emodb": {"11", "12", "15", "14", "16"}, "ps": {"librivox", "tidigits"}},
+}
+PS_FILES = {  # group -> files (raw = 16 kHz 16-bit little-endian mono)
+    "cmu": ["goforward.raw", "numbers.raw", "something.raw"],
+    "cards": ["cards/00%d.wav" % i for i in range(1, 6)],
+    "librivox": ["librivox/sense_and_sensibility_01_austen_64kb-0%d.wav" % i for i in (870, 880, 890, 920, 930)],
+    "tidigits": ["tidigits/dhd.2934z.raw"],
+}
+CONDITIONS = {"clean": "clean 16 kHz", "noise": "16 kHz + white 5 dB", "tel": "8 kHz μ-law tel.",
+              "telnoise": "tel. + pink 10 dB"}
+
+
+def pick_files(split):
+    """The fixed subset: [(id, path, group, speaker)] for the speakers of `split` (tune, test or all)."""
+    splits = ["tune", "test"] if split == "all" else [split]
+    speakers = set().union(*(SPLITS[s]["emodb"] for s in splits))
+    ps_groups = set().union(*(SPLITS[s]["ps"] for s in splits))
+    with open(os.path.join(pe.EMODB, "labels.csv")) as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: r["file"])
+    out = []
+    rng = np.random.default_rng(0)   # fixed: the subset never changes
+    for spk in sorted({r["speaker"] for r in rows}):
+        mine = [r for r in rows if r["speaker"] == spk]
+        neutral = [r for r in mine if r["emotion"] == "neutral"]
+        others = {}
+        for r in mine:
+            if r["emotion"] != "neutral":
+                others.setdefault(r["emotion"], []).append(r)
+        emotions = sorted(others)
+        chosen = [neutral[rng.integers(len(neutral))]]
+        for e in rng.permutation(emotions)[:3]:
+            chosen.append(others[e][rng.integers(len(others[e]))])
+        if spk in speakers:
+            for r in chosen:
+                out.append((r["file"][:-4], os.path.join(pe.EMODB, r["file"]), r["gender"], spk))
+    for group in sorted(ps_groups):
+        for name in PS_FILES[group]:
+            out.append(("ps-" + os.path.basename(name).split(".")[0] + ("" if group != "cards" else "c"),
+                        os.path.join(POCKETSPHINX, name), "pocketsphinx", group))
+    return out
+
+
+def load(path):
+    if path.endswith(".raw"):
+        return np.fromfile(path, dtype="<i2").astype(np.float64) / 32768.0
+    return synth.load_16k(path)
+
+
+def consensus(tracks, tolerance=0.05):
+    """Reference from agreeing tracks: (f0 with 0 = unvoiced, kept mask)."""
+    a = np.vstack(tracks)
+    voiced = (a > 0).all(axis=0)
+    unvoiced = (a <= 0).all(axis=0)
+    agree = voiced & (a.max(axis=0) <= (1 + tolerance) * np.where(voiced, a.min(axis=0), 1))
+    ref = np.where(agree, a.mean(axis=0), 0.0)
+    return ref, agree | unvoiced
+
+
+def evaluate_file(item, args, workdir):
+    name, path, gender, speaker = item
+    stem = os.path.join(workdir, name)
+    x16 = load(path)
+    x16 = x16 / (np.abs(x16).max() + 1e-12) * 0.7
+    n = int(len(x16) / 16000 / pe.HOP) + 1
+    clean_path = stem + "_clean.wav"
+    if not os.path.exists(clean_path):
+        sf.write(clean_path, x16, 16000, subtype="PCM_16")
+    x16, _ = sf.read(clean_path, dtype="float64")
+
+    def cached(tag, compute):
+        p = "%s_%s.npy" % (stem, tag)
+        if os.path.exists(p):
+            return np.load(p)
+        v = compute()
+        np.save(p, v)
+        return v
+
+    praat0 = cached("clean_praat", lambda: pe.run_praat(x16, 16000, n))
+    rapt0 = cached("clean_rapt", lambda: pe.run_rapt(x16, 16000, n, workdir))
+    attune0 = cached("clean_refattune", lambda: pe.run_attune(args.reference_attune, clean_path, n))
+    refs = {"3-way": consensus([praat0, rapt0, attune0]), "Praat+RAPT": consensus([praat0, rapt0])}
+    rng = np.random.default_rng([11, sum(map(ord, name))])
+    voiced = refs["3-way"][0] > 0
+    out = {}
+    for c in args.conditions:
+        p = "%s_%s.wav" % (stem, c)
+        if not os.path.exists(p):
+            if c == "clean":
+                pass
+            elif c == "noise":
+                power = synth.voiced_power(x16, voiced, 160)
+                y = x16 + rng.standard_normal(len(x16)) * np.sqrt(power / 10 ** 0.5)
+                sf.write(p, y / max(1.0, np.abs(y).max() / 0.95), 16000, subtype="PCM_16")
+            else:
+                y, fs = synth.telephone(x16, rng, noise_db=10 if c == "telnoise" else None, voiced=voiced)
+                sf.write(p, y, fs, subtype="ULAW")
+        x, fs = sf.read(p, dtype="float64")
+        for t in args.trackers:
+            if t == "attune":
+                est = pe.run_attune(args.attune, p, n)
+            elif t == "praat":
+                est = cached(c + "_praat", lambda: pe.run_praat(x, fs, n))
+            else:
+                est = cached(c + "_rapt", lambda: pe.run_rapt(x, fs, n, workdir))
+            for rname, (ref, kept) in refs.items():
+                out[(rname, c, t)] = pe.scores(ref, est, kept)
+    return gender, out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--attune", required=True, help="attune binary under test")
+    ap.add_argument("--reference-attune", help="attune binary whose clean track enters the 3-way consensus "
+                    "(default --attune; cached per file on first use, so pin it to compare builds)")
+    ap.add_argument("--split", default="test", choices=["tune", "test", "all"], help="speakers (default test)")
+    ap.add_argument("--conditions", default="clean,noise,tel,telnoise")
+    ap.add_argument("--trackers", default="attune,praat,rapt")
+    ap.add_argument("--cache", help="keep degraded audio, reference tracks and Praat/RAPT tracks here")
+    ap.add_argument("--jobs", type=int, default=1, help="files analysed in parallel")
+    ap.add_argument("--by-group", action="store_true", help="also a table per speaker group (male/female/other)")
+    args = ap.parse_args()
+    args.conditions = args.conditions.split(",")
+    args.trackers = args.trackers.split(",")
+    args.reference_attune = args.reference_attune or args.attune
+    workdir = os.path.join(args.cache, "real") if args.cache else tempfile.mkdtemp(prefix="pitch_eval_real_")
+    os.makedirs(workdir, exist_ok=True)
+    files = pick_files(args.split)
+    work = functools.partial(evaluate_file, args=args, workdir=workdir)
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        results = list(pool.map(work, files))
+    totals = {}
+    for gender, out in results:
+        for (rname, c, t), counts in out.items():
+            for g in ("all", gender):
+                totals[(rname, g, c, t)] = totals.get((rname, g, c, t), 0) + counts
+    genders = ["all"] + (["male", "female", "pocketsphinx"] if args.by_group else [])
+    print("real speech, split %s: %d files (%s)" % (args.split, len(files),
+                                                   ", ".join(sorted({f[3] for f in files}))))
+    for rname in ("3-way", "Praat+RAPT"):
+        for g in genders:
+            rows = {(c, t): totals[(rname, g, c, t)] for c in args.conditions for t in args.trackers
+                    if (rname, g, c, t) in totals}
+            pe.table("%s consensus reference, %s speakers (%s split): GPE, VDE = miss + FV, FVin (%%); fine ¢"
+                     % (rname, g, args.split), rows, [(c, CONDITIONS[c]) for c in args.conditions], args.trackers)
+
+
+if __name__ == "__main__":
+    main()
