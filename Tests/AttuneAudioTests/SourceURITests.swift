@@ -26,6 +26,20 @@ struct SourceURITests {
         #expect(p.channelCount == 2)
     }
 
+    /// Roles from beside the URI (the control socket's "roles") act as the URI's own, and never silently replace
+    /// different ones.
+    @Test func rolesGivenBesideTheURI() throws {
+        let tap = try SourceURI(parsing: "alsa:tap", roles: [.agent, .customer])
+        guard case .alsa(let p) = tap.kind else { Issue.record("not alsa"); return }
+        #expect(p.channelCount == 2)
+        #expect(tap.roles == [.agent, .customer])
+        #expect(try SourceURI(parsing: "stdin:s16le:8000:2?roles=agent,customer", roles: [.agent, .customer]).roles
+                == [.agent, .customer])
+        #expect(throws: AudioError.self) { try SourceURI(parsing: "stdin:s16le:8000:2?roles=agent,customer", roles: [.customer, .agent]) }
+        #expect(throws: AudioError.self) { try SourceURI(parsing: "stdin:s16le:8000:1", roles: [.customer, .agent]) }
+        #expect(throws: AudioError.self) { try SourceURI(parsing: "alsa:tap", roles: []) }
+    }
+
     @Test func fileForms() throws {
         #expect(try SourceURI(parsing: "file:/calls/a.wav").kind == .file(path: "/calls/a.wav", speed: .paced(factor: 1)))
         #expect(try SourceURI(parsing: "file:rel/a.wav?speed=4").kind == .file(path: "rel/a.wav", speed: .paced(factor: 4)))

@@ -86,7 +86,11 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
         + "or stdin:ENCODING:RATE:CHANNELS[?roles=]"
 
     /// Parses `text`; anything malformed throws a usage error (64) naming the URI and the problem.
-    public init(parsing text: String) throws(AudioError) {
+    ///
+    /// `roles` are roles given beside the URI (the control socket's `"roles"`, a config entry): they count as if
+    /// the URI said `roles=` — so `alsa:tap` with two roles is a two-channel tap — and a URI that names other
+    /// roles itself is refused rather than silently overridden.
+    public init(parsing text: String, roles extraRoles: [CaptureRole]? = nil) throws(AudioError) {
         // Both the URI and the reason (which may quote a value from it) are cut to a readable length.
         func fail(_ why: String) -> AudioError { AudioError(.usage, path: Self.quoted(text), Self.quoted(why, limit: 400)) }
         guard let colon = text.firstIndex(of: ":") else {
@@ -111,6 +115,16 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
         var roles: [CaptureRole]? = nil
         if let r = params["roles"] {
             roles = try Self.parseRoles(r, fail: fail)
+        }
+        if let extraRoles {
+            if let roles, roles != extraRoles {
+                throw fail("the URI names roles \(roles.map(\.rawValue).joined(separator: ",")) but "
+                           + "\(extraRoles.map(\.rawValue).joined(separator: ",")) were given beside it; name them once")
+            }
+            guard AudioLimits.channelCounts.contains(extraRoles.count) else {
+                throw fail("\(extraRoles.count) roles; 1 to \(AudioLimits.channelCounts.upperBound) channels are supported")
+            }
+            roles = extraRoles
         }
 
         switch scheme.lowercased() {
