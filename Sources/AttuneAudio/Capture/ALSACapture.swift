@@ -219,8 +219,9 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
             }
             rc = Int32(truncatingIfNeeded: n)
             switch -rc {
-            case EAGAIN:
-                // Nothing captured yet: wait for the device or a stop. poll's own failure (EINTR) just loops.
+            case 0, EAGAIN:
+                // Nothing captured yet (a non-blocking PCM says -EAGAIN; a plugin may just return 0): wait for
+                // the device or a stop. poll's own failure (EINTR) just loops.
                 _ = poll(pollDescriptors.baseAddress, nfds_t(alsaDescriptorCount + 1), -1)
                 if alsaDescriptorCount > 0 {
                     var revents: UInt16 = 0
