@@ -45,7 +45,10 @@ struct ALSACaptureTests {
         var stderr: String
     }
 
-    func runProbe(_ uri: String, frames: Int, config: String?, dir: TempDir) throws -> ProbeResult {
+    /// Runs the probe with `config` as ALSA_CONFIG_PATH and `environment` added to this process's environment
+    /// (which is never changed itself: other tests run in parallel).
+    func runProbe(_ uri: String, frames: Int, config: String?, dir: TempDir,
+                  environment: [String: String] = [:]) throws -> ProbeResult {
         let out = dir.file("out.f32"), errPath = dir.file("err.txt"), stdoutPath = dir.file("stdout.txt")
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -54,6 +57,7 @@ struct ALSACaptureTests {
         p.arguments = [uri, String(frames), out]
         var env = ProcessInfo.processInfo.environment
         if let config { env["ALSA_CONFIG_PATH"] = config }
+        env.merge(environment) { $1 }
         p.environment = env
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
@@ -120,6 +124,103 @@ struct ALSACaptureTests {
         #expect(r.status == 69)
         #expect(r.stderr.contains("alsa:speaker: snd_pcm_open: No such file or directory (ALSA: Unknown PCM speaker)"),
                 "\(r.stderr)")
+    }
+}
+
+/// A sound card without hardware: `Tests/ALSATickPlugin/attune_tick.c`, an ALSA I/O plugin whose pointer moves
+/// with CLOCK_MONOTONIC, whose poll descriptor is a timerfd ticking once a period, which overruns when the reader
+/// falls a buffer behind and which can be unplugged (`lose_after_ms`). Each sample is the device frame number it
+/// was captured at (mod 32768), so a test knows exactly which frames arrived. Compiled here with clang (the Swift
+/// toolchain has one) against libasound2-dev, and loaded by libasound from the probe's ALSA config.
+@Suite("ALSA capture from a clocked device")
+struct ALSAClockedDeviceTests {
+    /// Builds the plugin into `dir` and writes a config with `pcm.tick` (runs until stopped) and `pcm.lost`
+    /// (disconnects 300 ms after opening).
+    func makeTickConfig(_ dir: TempDir) throws -> String {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ALSATickPlugin/attune_tick.c").path
+        let library = dir.file("libasound_module_pcm_attunetick.so")
+        let compiler = try findCompiler()
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: compiler)
+        // -DPIC: alsa's plugin macros export the versioned entry symbol only for position-independent builds.
+        cc.arguments = ["-shared", "-fPIC", "-DPIC", "-O1", "-o", library, source, "-lasound"]
+        try cc.run()
+        cc.waitUntilExit()
+        guard cc.terminationStatus == 0 else { throw TestFailure("\(compiler) failed to build \(source)") }
+        let config = dir.file("tick.conf")
+        try """
+        pcm_type.attunetick { lib "\(library)" }
+        pcm.tick { type attunetick }
+        pcm.lost { type attunetick lose_after_ms 300 }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
+    func findCompiler() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        for dir in path.split(separator: ":") {
+            for name in ["clang", "cc", "gcc"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+                return "\(dir)/\(name)"
+            }
+        }
+        throw TestFailure("no C compiler (clang, cc, gcc) on PATH to build the test ALSA plugin")
+    }
+
+    /// Device frame numbers of captured mono samples (the plugin writes frame mod 32768 as S16).
+    func frameNumbers(_ samples: [Float]) -> [Int] { samples.map { Int(($0 * 32768).rounded()) } }
+
+    /// Stop is prompt even while the capture thread is parked in poll() for a period that is a second long:
+    /// the wake pipe, not the device's next tick, ends the wait.
+    @Test func stopWakesACaptureWaitingForTheDevice() throws {
+        let dir = TempDir()
+        let config = try makeTickConfig(dir)
+        let r = try ALSACaptureTests().runProbe("alsa:tick?period=8000&buffer=32000", frames: 100, config: config, dir: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.fields["end"] == "stopped")
+        #expect(r.fields["block"] == "8000")
+        let stopMs = try #require(r.fields["stop_ms"].flatMap(Double.init))
+        // The next period is ~1 s away when stop is called; without the wake, stop would wait for it.
+        #expect(stopMs < 300, "stop took \(stopMs) ms")
+        #expect(frameNumbers(r.samples) == Array(0..<100))
+    }
+
+    /// A consumer stuck for 400 ms overruns a 200 ms buffer: the xrun is recovered and counted, capture goes on,
+    /// and `streamFrame` skips the frames the device lost, as the device's own frame numbers show.
+    @Test func overrunIsRecoveredCountedAndKeepsTheTimeline() throws {
+        let dir = TempDir()
+        let config = try makeTickConfig(dir)
+        let r = try ALSACaptureTests().runProbe("alsa:tick?period=160&buffer=1600", frames: 12_000, config: config, dir: dir,
+                                                environment: ["PROBE_STALL_AT_BLOCK": "5", "PROBE_STALL_MS": "400"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.fields["end"] == "stopped")
+        #expect(r.fields["xruns"] == "1")
+        // The recovery is inside the allocation window (blocks 3 to 40): it allocates nothing either.
+        #expect(r.fields["allocations"] == "0")
+        let lost = try #require(r.fields["lost"].flatMap(Int.init))
+        #expect(r.fields["skipped"] == String(lost))
+        #expect(r.fields["discontinuities"] == "1")
+        // The device's frame numbers: one jump, over the frames it overwrote.
+        let frames = frameNumbers(r.samples)
+        let jumps = (1..<frames.count).filter { (frames[$0] - frames[$0 - 1] + 32768) % 32768 != 1 }
+        try #require(jumps.count == 1, "jumps at \(jumps)")
+        let trueLost = (frames[jumps[0]] - frames[jumps[0] - 1] + 32768) % 32768 - 1
+        #expect(trueLost >= 1600) // at least the buffer
+        #expect(abs(lost - trueLost) <= 160, "estimated \(lost) lost frames, the device lost \(trueLost)")
+        #expect(frames.prefix(jumps[0]) == ArraySlice(0..<jumps[0]))
+    }
+
+    @Test func unpluggedDeviceEndsTheCaptureAsDeviceLost() throws {
+        let dir = TempDir()
+        let config = try makeTickConfig(dir)
+        let r = try ALSACaptureTests().runProbe("alsa:lost", frames: 80_000, config: config, dir: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.fields["end"] == "device_lost")
+        #expect(r.stderr.contains("device lost: snd_pcm_"), "\(r.stderr)")
+        // About 300 ms of audio arrived first, in order.
+        let frames = frameNumbers(r.samples)
+        #expect(frames.count > 800 && frames.count < 8000)
+        #expect(frames == Array(0..<frames.count))
     }
 }
 

@@ -4,6 +4,8 @@
 // `allocations` counts mallocs on the capture thread between its 3rd and 40th block (-1 if it never got there).
 // A paced `file:` replay adds its pacing: late_first_ms, late_last_ms, late_min_ms, late_max_ms — how long after
 // its due time (from the start, at rate × speed) a block reached the sink — so a long replay shows any drift.
+// stop_ms is how long source.stop() took. PROBE_STALL_AT_BLOCK=N PROBE_STALL_MS=M make the sink sleep M ms in
+// block N, as a stuck consumer would, so a device overruns.
 //
 // A process of its own because libasound reads ALSA_CONFIG_PATH when it first loads its configuration: the ALSA
 // tests run this with a config defining a `type file` PCM, without touching the test process's environment.
@@ -38,7 +40,10 @@ final class ProbeSink: CaptureSink, @unchecked Sendable {
     var frames = 0
     var blocks = 0
     var allocations: Int64 = -1
+    /// Blocks whose streamFrame is not where the previous block ended, and the frames those jumps skipped.
     var discontinuities = 0
+    var skipped: Int64 = 0
+    var nextStreamFrame: Int64 = 0
     var end: CaptureEnd?
     static let countFrom = 3, countTo = 40
     /// Pacing: each block's arrival on CLOCK_MONOTONIC minus the time its last frame was due, counted from
@@ -46,6 +51,10 @@ final class ProbeSink: CaptureSink, @unchecked Sendable {
     var startTime: Int64 = 0
     var framesPerSecond = 0.0
     var firstLateNs: Int64 = 0, lastLateNs: Int64 = 0, maxLateNs: Int64 = 0, minLateNs = Int64.max
+    /// PROBE_STALL_AT_BLOCK / PROBE_STALL_MS: the sink sleeps once, as a stuck consumer would, to make a device
+    /// overrun.
+    var stallAtBlock = -1
+    var stallMicroseconds: UInt32 = 0
 
     init(wanted: Int, channels: Int, notify: Int32) {
         self.wanted = wanted
@@ -68,8 +77,13 @@ final class ProbeSink: CaptureSink, @unchecked Sendable {
             maxLateNs = max(maxLateNs, late)
             minLateNs = min(minLateNs, late)
         }
+        if blocks == stallAtBlock { usleep(stallMicroseconds) }
         blocks += 1
-        if streamFrame != Int64(frames) && frames < wanted { discontinuities += 1 }
+        if streamFrame != nextStreamFrame {
+            discontinuities += 1
+            skipped += streamFrame - nextStreamFrame
+        }
+        nextStreamFrame = streamFrame + Int64(n)
         guard frames < wanted else { return }
         let take = min(n, wanted - frames)
         for i in 0..<(take * channels) { storage[frames * channels + i] = interleaved[i] }
@@ -98,6 +112,11 @@ do {
 var fds: [Int32] = [-1, -1]
 guard pipe(&fds) == 0 else { say("pipe failed"); exit(71) }
 let sink = ProbeSink(wanted: wanted, channels: source.channelCount, notify: fds[1])
+if let at = getenv("PROBE_STALL_AT_BLOCK").flatMap({ Int(String(cString: $0)) }),
+   let ms = getenv("PROBE_STALL_MS").flatMap({ UInt32(String(cString: $0)) }) {
+    sink.stallAtBlock = at
+    sink.stallMicroseconds = ms * 1000
+}
 if let uri = try? SourceURI(parsing: args[1]), case .file(_, .paced(let factor)) = uri.kind {
     sink.framesPerSecond = Double(source.sampleRate) * factor
 }
@@ -113,7 +132,11 @@ do {
 var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
 // Long enough for a paced replay of up to an hour (FRAMES says how much to wait for).
 let ready = poll(&p, 1, 30_000 + Int32(min(3_600_000, wanted / max(1, source.sampleRate) * 1000)))
+var before = timespec(), after = timespec()
+clock_gettime(CLOCK_MONOTONIC, &before)
 source.stop()
+clock_gettime(CLOCK_MONOTONIC, &after)
+let stopMs = Double((after.tv_sec - before.tv_sec) * 1_000_000_000 + (after.tv_nsec - before.tv_nsec)) / 1e6
 if ready <= 0 {
     say("attune-capture-probe: no \(wanted) frames within 30 s (got \(sink.frames))")
     exit(75)
@@ -124,8 +147,8 @@ fclose(out)
 let c = source.counters
 print("frames=\(sink.frames) end=\(sink.end?.recordReason ?? "none") xruns=\(c.xrunsRecovered) "
       + "suspends=\(c.suspendsRecovered) lost=\(c.framesLost) allocations=\(sink.allocations) "
-      + "discontinuities=\(sink.discontinuities) rate=\(source.sampleRate) channels=\(source.channelCount) "
-      + "block=\(source.blockFrames) blocks=\(sink.blocks)"
+      + "discontinuities=\(sink.discontinuities) skipped=\(sink.skipped) rate=\(source.sampleRate) channels=\(source.channelCount) "
+      + "block=\(source.blockFrames) blocks=\(sink.blocks) stop_ms=\(stopMs)"
       + (sink.framesPerSecond > 0
          ? " late_first_ms=\(Double(sink.firstLateNs) / 1e6) late_last_ms=\(Double(sink.lastLateNs) / 1e6)"
            + " late_min_ms=\(Double(sink.minLateNs) / 1e6) late_max_ms=\(Double(sink.maxLateNs) / 1e6)"

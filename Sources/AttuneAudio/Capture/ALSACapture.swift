@@ -209,12 +209,14 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         while !control.stopRequested {
             let n = snd_pcm_readi(h, raw.baseAddress, snd_pcm_uframes_t(period))
             if n > 0 {
+                // When the device last handed over audio: frames after this and before a recovery are lost. (Taken
+                // before the sink, whose slowness is what usually causes the overrun.)
+                lastRead = monotonicNanoseconds()
                 let frames = Int(n)
                 convert(frames * channels)
                 sink.capture(UnsafeBufferPointer(rebasing: samples[0..<(frames * channels)]), frames: frames, at: streamFrame)
                 streamFrame += Int64(frames)
                 counters.addFrames(frames)
-                lastRead = monotonicNanoseconds()
                 continue
             }
             rc = Int32(truncatingIfNeeded: n)
@@ -229,7 +231,7 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
                     if Int32(revents) & (POLLERR | POLLHUP | POLLNVAL) != 0 {
                         // An error condition readi may keep answering with EAGAIN; the state says which.
                         switch snd_pcm_state(h) {
-                        case SND_PCM_STATE_DISCONNECTED: return .deviceLost(ALSAPCM.message("snd_pcm_state", -ENODEV))
+                        case SND_PCM_STATE_DISCONNECTED: return .deviceLost(ALSAPCM.message("snd_pcm_state DISCONNECTED", -ENODEV))
                         case SND_PCM_STATE_XRUN: if let end = recover(-EPIPE, &streamFrame, lastRead, rate) { return end }
                         case SND_PCM_STATE_SUSPENDED: if let end = recover(-ESTRPIPE, &streamFrame, lastRead, rate) { return end }
                         default: break
