@@ -1,7 +1,7 @@
 // A capture-only ALSA I/O plugin that behaves like a sound card without one: a clock (CLOCK_MONOTONIC) moves its
 // hardware pointer at the configured rate, a timerfd wakes poll() once per period, it overruns (XRUN) when the
 // application falls more than a buffer behind, and it can vanish (state DISCONNECTED, as when a USB headset is
-// unplugged) after `lose_after_ms`. Every sample is the device frame number it was captured at, modulo 32768
+// unplugged) after `lose_after_ms`, or be broken (`always_overrun 1`: it overruns again as soon as it restarts). Every sample is the device frame number it was captured at, modulo 32768
 // (channel c adds 1000 c), counted from the first start and never reset, so a test can see exactly which frames
 // arrived and how many an overrun lost.
 //
@@ -27,6 +27,7 @@ typedef struct {
     int64_t started_ns;      // when the current run started
     int64_t first_start_ns;  // when the first run started: device frame 0
     long lose_after_ms;      // 0: never
+    long always_overrun;     // 1: a broken device that overruns at once after every restart
 } tick_t;
 
 static int64_t now_ns(void) {
@@ -66,6 +67,7 @@ static snd_pcm_sframes_t tick_pointer(snd_pcm_ioplug_t *io) {
         return io->hw_ptr % io->buffer_size;
     }
     if (io->state != SND_PCM_STATE_RUNNING) return io->hw_ptr % io->buffer_size;
+    if (t->always_overrun) return -EPIPE;
     snd_pcm_uframes_t hw = elapsed(t);
     // More than a buffer ahead of the application: the frames it has not read are overwritten.
     if (hw - io->appl_ptr > io->buffer_size) return -EPIPE;
@@ -115,7 +117,7 @@ static const snd_pcm_ioplug_callback_t tick_callbacks = {
 
 SND_PCM_PLUGIN_DEFINE_FUNC(attunetick) {
     (void)root;
-    long lose_after_ms = 0;
+    long lose_after_ms = 0, always_overrun = 0;
     snd_config_iterator_t i, next;
     snd_config_for_each(i, next, conf) {
         snd_config_t *n = snd_config_iterator_entry(i);
@@ -123,6 +125,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(attunetick) {
         if (snd_config_get_id(n, &id) < 0) continue;
         if (!strcmp(id, "comment") || !strcmp(id, "type") || !strcmp(id, "hint")) continue;
         if (!strcmp(id, "lose_after_ms")) { snd_config_get_integer(n, &lose_after_ms); continue; }
+        if (!strcmp(id, "always_overrun")) { snd_config_get_integer(n, &always_overrun); continue; }
         SNDERR("attunetick: unknown field %s", id);
         return -EINVAL;
     }
@@ -132,6 +135,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(attunetick) {
     t->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     t->opened_ns = now_ns();
     t->lose_after_ms = lose_after_ms;
+    t->always_overrun = always_overrun;
     t->io.version = SND_PCM_IOPLUG_VERSION;
     t->io.name = "Attune test clock";
     t->io.callback = &tick_callbacks;

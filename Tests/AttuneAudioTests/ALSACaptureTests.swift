@@ -153,6 +153,7 @@ struct ALSAClockedDeviceTests {
         pcm_type.attunetick { lib "\(library)" }
         pcm.tick { type attunetick }
         pcm.lost { type attunetick lose_after_ms 300 }
+        pcm.broken { type attunetick always_overrun 1 }
         """.write(toFile: config, atomically: true, encoding: .utf8)
         return config
     }
@@ -208,6 +209,18 @@ struct ALSAClockedDeviceTests {
         #expect(trueLost >= 1600) // at least the buffer
         #expect(abs(lost - trueLost) <= 160, "estimated \(lost) lost frames, the device lost \(trueLost)")
         #expect(frames.prefix(jumps[0]) == ArraySlice(0..<jumps[0]))
+    }
+
+    /// A device that overruns again the moment it restarts is not recovering: after a bounded number of tries
+    /// capture ends with an error instead of spinning on the capture thread.
+    @Test func aDeviceThatNeverRecoversEndsWithAnError() throws {
+        let dir = TempDir()
+        let config = try makeTickConfig(dir)
+        let r = try ALSACaptureTests().runProbe("alsa:broken", frames: 8000, config: config, dir: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.fields["end"] == "error")
+        #expect(r.fields["xruns"] == String(ALSACapture.maximumRecoveriesWithoutData))
+        #expect(r.stderr.contains("recoveries in a row without audio; last: snd_pcm_readi: Broken pipe"), "\(r.stderr)")
     }
 
     @Test func unpluggedDeviceEndsTheCaptureAsDeviceLost() throws {

@@ -128,6 +128,8 @@ final class ALSAPCM {
 ///   sink's `streamFrame`, so the timeline stays on the wall clock. Never silent.
 /// - A suspend is resumed the way `snd_pcm_recover` does it, retrying once a second while the driver says it is
 ///   not ready yet; a `stop()` during that wait returns when the retry loop does.
+/// - A device that fails again at once after ``maximumRecoveriesWithoutData`` recoveries in a row, with no audio
+///   between them, ends the capture with ``CaptureEnd/error(_:)`` rather than spin.
 /// - A device that vanishes (-ENODEV, -ENXIO, -EIO, -EBADFD, or the PCM in state DISCONNECTED) ends the capture
 ///   with ``CaptureEnd/deviceLost(_:)``; any other failure, or a failed recovery, with ``CaptureEnd/error(_:)``.
 public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable {
@@ -202,8 +204,7 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         let channels = pcm.channelCount
         let period = pcm.periodFrames
         let rate = Int64(pcm.sampleRate)
-        var streamFrame: Int64 = 0
-        var lastRead = monotonicNanoseconds()
+        var timeline = Timeline(streamFrame: 0, lastRead: monotonicNanoseconds(), recoveriesSinceData: 0)
         var rc = snd_pcm_start(h)
         if rc < 0 && rc != -EBADFD { return fail("snd_pcm_start", rc) }
         while !control.stopRequested {
@@ -211,11 +212,13 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
             if n > 0 {
                 // When the device last handed over audio: frames after this and before a recovery are lost. (Taken
                 // before the sink, whose slowness is what usually causes the overrun.)
-                lastRead = monotonicNanoseconds()
+                timeline.lastRead = monotonicNanoseconds()
+                timeline.recoveriesSinceData = 0
                 let frames = Int(n)
                 convert(frames * channels)
-                sink.capture(UnsafeBufferPointer(rebasing: samples[0..<(frames * channels)]), frames: frames, at: streamFrame)
-                streamFrame += Int64(frames)
+                sink.capture(UnsafeBufferPointer(rebasing: samples[0..<(frames * channels)]), frames: frames,
+                             at: timeline.streamFrame)
+                timeline.streamFrame += Int64(frames)
                 counters.addFrames(frames)
                 continue
             }
@@ -232,8 +235,8 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
                         // An error condition readi may keep answering with EAGAIN; the state says which.
                         switch snd_pcm_state(h) {
                         case SND_PCM_STATE_DISCONNECTED: return .deviceLost(ALSAPCM.message("snd_pcm_state DISCONNECTED", -ENODEV))
-                        case SND_PCM_STATE_XRUN: if let end = recover(-EPIPE, &streamFrame, lastRead, rate) { return end }
-                        case SND_PCM_STATE_SUSPENDED: if let end = recover(-ESTRPIPE, &streamFrame, lastRead, rate) { return end }
+                        case SND_PCM_STATE_XRUN: if let end = recover(-EPIPE, &timeline, rate) { return end }
+                        case SND_PCM_STATE_SUSPENDED: if let end = recover(-ESTRPIPE, &timeline, rate) { return end }
                         default: break
                         }
                     }
@@ -241,8 +244,7 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
             case EINTR:
                 continue
             case EPIPE, ESTRPIPE:
-                if let end = recover(rc, &streamFrame, lastRead, rate) { return end }
-                lastRead = monotonicNanoseconds()
+                if let end = recover(rc, &timeline, rate) { return end }
             case ENODEV, ENXIO, EIO, EBADFD, ESHUTDOWN:
                 return .deviceLost(ALSAPCM.message("snd_pcm_readi", rc))
             default:
@@ -253,20 +255,41 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         return .stopped
     }
 
+    /// Where the capture loop is on the stream's timeline.
+    private struct Timeline {
+        /// The next frame's number.
+        var streamFrame: Int64
+        /// CLOCK_MONOTONIC when the device last handed over frames (or capture was last restarted).
+        var lastRead: Int64
+        /// Recoveries with no audio between them; a device that fails again at once every time is not recovering.
+        var recoveriesSinceData: Int
+    }
+
+    /// Recoveries in a row, with no audio in between, after which capture ends as an error rather than spin.
+    public static let maximumRecoveriesWithoutData = 16
+
     /// Recovers an overrun or suspend, counting it and the frames the clock says were lost; nil when capture goes
     /// on, else how it ends.
-    private func recover(_ rc: Int32, _ streamFrame: inout Int64, _ lastRead: Int64, _ rate: Int64) -> CaptureEnd? {
+    private func recover(_ rc: Int32, _ timeline: inout Timeline, _ rate: Int64) -> CaptureEnd? {
+        timeline.recoveriesSinceData += 1
+        if timeline.recoveriesSinceData > Self.maximumRecoveriesWithoutData {
+            return .error(AudioError(.io, path: name, "\(Self.maximumRecoveriesWithoutData) recoveries in a row without "
+                                     + "audio; last: " + ALSAPCM.message("snd_pcm_readi", rc)))
+        }
         let r = snd_pcm_recover(pcm.handle, rc, 1)
         if r < 0 {
             if r == -ENODEV || r == -ENXIO || r == -EIO { return .deviceLost(ALSAPCM.message("snd_pcm_recover", r)) }
             return fail("snd_pcm_recover", r)
         }
         if rc == -EPIPE { counters.addXrun() } else { counters.addSuspend() }
-        let lost = (monotonicNanoseconds() - lastRead) * rate / 1_000_000_000
+        let now = monotonicNanoseconds()
+        let lost = (now - timeline.lastRead) * rate / 1_000_000_000
         if lost > 0 {
-            streamFrame += lost
+            timeline.streamFrame += lost
             counters.addLost(lost)
         }
+        // Frames lost from here on are counted by the next recovery, not this one again.
+        timeline.lastRead = now
         let s = snd_pcm_start(pcm.handle)
         if s < 0 && s != -EBADFD {
             return fail("snd_pcm_start", s)
