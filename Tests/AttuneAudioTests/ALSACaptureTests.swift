@@ -207,7 +207,9 @@ struct ALSAClockedDeviceTests {
         try #require(jumps.count == 1, "jumps at \(jumps)")
         let trueLost = (frames[jumps[0]] - frames[jumps[0] - 1] + 32768) % 32768 - 1
         #expect(trueLost >= 1600) // at least the buffer
-        #expect(abs(lost - trueLost) <= 160, "estimated \(lost) lost frames, the device lost \(trueLost)")
+        // The estimate is the wall time from the last read to the restart: within 50 ms of the truth even under
+        // ThreadSanitizer on a loaded machine (typically exact to a few frames).
+        #expect(abs(lost - trueLost) <= 400, "estimated \(lost) lost frames, the device lost \(trueLost)")
         #expect(frames.prefix(jumps[0]) == ArraySlice(0..<jumps[0]))
     }
 
