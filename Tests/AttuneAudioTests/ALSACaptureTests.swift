@@ -232,9 +232,9 @@ struct ALSAClockedDeviceTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.fields["end"] == "device_lost")
         #expect(r.stderr.contains("device lost: snd_pcm_"), "\(r.stderr)")
-        // About 300 ms of audio arrived first, in order.
+        // Up to 300 ms of audio arrived first (less if the machine was slow to start the capture thread), in order.
         let frames = frameNumbers(r.samples)
-        #expect(frames.count > 800 && frames.count < 8000)
+        #expect(frames.count > 0 && frames.count <= 2400 + 160)
         #expect(frames == Array(0..<frames.count))
     }
 }
