@@ -35,11 +35,13 @@ public struct ALSAParameters: Sendable, Equatable {
     /// Frames the device buffers before it overruns (an xrun).
     public var bufferFrames: Int
 
-    /// Defaults when the URI does not say: 8 kHz (telephony), 20 ms periods, 10 periods of buffer (200 ms), which
-    /// rides out a loaded 2-core machine's scheduling hiccups without overrunning.
+    /// Defaults when the URI does not say: 8 kHz (telephony), 20 ms periods, 25 periods of buffer (500 ms). A
+    /// capture buffer adds no latency — a period is read as soon as it is complete — only room to ride out a
+    /// capture thread the scheduler kept waiting: 200 ms overran once at start-up in the tests at a load of 14
+    /// on 2 cores.
     public static let defaultSampleRate = 8000
     public static let defaultPeriodMilliseconds = 20
-    public static let defaultPeriodsPerBuffer = 10
+    public static let defaultPeriodsPerBuffer = 25
 
     public init(device: String, sampleRate: Int = defaultSampleRate, channelCount: Int = 1,
                 periodFrames: Int? = nil, bufferFrames: Int? = nil) {
@@ -48,7 +50,8 @@ public struct ALSAParameters: Sendable, Equatable {
         self.channelCount = channelCount
         let period = periodFrames ?? max(1, sampleRate * Self.defaultPeriodMilliseconds / 1000)
         self.periodFrames = period
-        self.bufferFrames = bufferFrames ?? period * Self.defaultPeriodsPerBuffer
+        // Long periods get fewer of them, so the default stays within the 10 s a URI may ask for.
+        self.bufferFrames = bufferFrames ?? max(2 * period, min(period * Self.defaultPeriodsPerBuffer, sampleRate * 10))
     }
 }
 
