@@ -205,6 +205,8 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         let period = pcm.periodFrames
         let rate = Int64(pcm.sampleRate)
         var timeline = Timeline(streamFrame: 0, lastRead: monotonicNanoseconds(), recoveriesSinceData: 0)
+        // libasound's last message is kept per thread; start this one clean, so an error quotes only its own.
+        attune_alsa_clear_error()
         var rc = snd_pcm_start(h)
         if rc < 0 && rc != -EBADFD { return fail("snd_pcm_start", rc) }
         while !control.stopRequested {
@@ -290,6 +292,7 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         }
         // Frames lost from here on are counted by the next recovery, not this one again.
         timeline.lastRead = now
+        attune_alsa_clear_error()
         let s = snd_pcm_start(pcm.handle)
         if s < 0 && s != -EBADFD {
             return fail("snd_pcm_start", s)
