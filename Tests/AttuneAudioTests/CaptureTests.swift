@@ -141,10 +141,12 @@ struct FileReplayCaptureTests {
             Double(sink.arrivals[i] - t0) / 1e6 - Double(sink.blockEnds[i]) * nsPerFrame / 1e6
         }
         let sorted = lateness.sorted()
+        // Drift: the least lateness of the last quarter minus that of the first. The least of 25 blocks is one
+        // that woke promptly, so load spikes (which only delay) do not count, while a drifting schedule moves
+        // every block of the last quarter, the least included.
         let k = lateness.count / 4
-        func median(_ a: ArraySlice<Double>) -> Double { a.sorted()[a.count / 2] }
         let pacing = Pacing(medianMs: sorted[sorted.count / 2], maxMs: sorted.last!, minMs: sorted.first!,
-                            driftMs: median(lateness.suffix(k)) - median(lateness.prefix(k)),
+                            driftMs: lateness.suffix(k).min()! - lateness.prefix(k).min()!,
                             totalS: Double(sink.arrivals[sink.blocks - 1] - t0) / 1e9)
         return (pacing, sink)
     }
@@ -156,15 +158,14 @@ struct FileReplayCaptureTests {
         print("file replay speed=\(speed): \(sink.blocks) blocks, \(p)")
         // Never before its deadline: a block is audio that has "been recorded". The least lateness is the
         // thread's start-up, a constant offset of every deadline.
-        #expect(p.minMs >= 0 && p.minMs < 50)
-        // Beyond that, lateness is wake-up latency; the bounds leave room for a loaded 2-core machine.
-        #expect(p.medianMs - p.minMs < 5)
-        #expect(p.maxMs - p.minMs < 100)
-        // Absolute deadlines: the end of the run is as late as the start, however many blocks in between.
-        // (A loop that slept relative times would gain its wake-up latency, ~0.1 ms or more, on every one of the
-        // 100 blocks. Start-up under load can make the first blocks the later ones, hence the looser lower side.)
-        #expect(p.driftMs < 5 && p.driftMs > -20)
-        #expect(p.totalS >= 2.0 && p.totalS < 2.1)
+        #expect(p.minMs >= 0 && p.minMs < 500, "\(p)")
+        // Beyond that, lateness is wake-up latency: ~0.1 ms on an idle machine, several ms at a load of 14 on
+        // 2 cores; the bounds leave room for that while staying under one block (20 ms).
+        #expect(p.medianMs - p.minMs < 20, "\(p)")
+        #expect(p.maxMs - p.minMs < 250, "\(p)")
+        // Absolute deadlines: the end of the run is as late as the start, however many blocks in between. A loop
+        // that slept relative times would gain at least its wake-up latency, ~0.1 ms, on each of 75 blocks.
+        #expect(abs(p.driftMs) < 3, "\(p)")
         // 20 ms of wall time per block: 100 blocks either way.
         #expect(sink.blocks == 100)
     }
@@ -241,6 +242,21 @@ struct FileReplayCaptureTests {
         #expect(e.reason.contains("truncated"), "\(e)")
         #expect(sink.frames <= 8000)
         #expect(sink.captured == Array(expected.prefix(sink.frames)))
+    }
+
+    /// Cut before replay began, a file plays what it has, as `attune analyze` would, with the warning it gives.
+    @Test func fileTruncatedBeforeReplayPlaysWhatItHas() throws {
+        let dir = TempDir()
+        let (path, expected) = try makeWAV(dir, seconds: 2)
+        #expect(truncate(path, 44 + 16_000) == 0)
+        let source = try CaptureSources.open("file:\(path)?speed=max")
+        #expect(source.warnings.count == 1)
+        #expect(source.warnings.first?.contains("truncated file?") == true)
+        let sink = RecordingSink(channels: 1, capacityFrames: 16_000)
+        try source.start(sink)
+        source.waitUntilEnded()
+        #expect(sink.end == .eof)
+        #expect(sink.captured == Array(expected.prefix(8000)))
     }
 
     @Test func openErrorsAreTyped() throws {

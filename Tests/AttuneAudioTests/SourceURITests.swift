@@ -16,7 +16,7 @@ struct SourceURITests {
 
     @Test func alsaDefaults() throws {
         let tap = try SourceURI(parsing: "alsa:tap")
-        #expect(tap.kind == .alsa(ALSAParameters(device: "tap", sampleRate: 8000, channelCount: 1, periodFrames: 160, bufferFrames: 1600)))
+        #expect(tap.kind == .alsa(ALSAParameters(device: "tap", sampleRate: 8000, channelCount: 1, periodFrames: 160, bufferFrames: 4000)))
         #expect(tap.roles == nil)
         #expect(try tap.roles(channelCount: 1) == [.unknown])
         // Without channels, a tap has as many channels as it names roles.
@@ -24,6 +24,25 @@ struct SourceURITests {
         guard case .alsa(let p) = two.kind else { Issue.record("not alsa"); return }
         #expect(p.device == "plughw:CARD=PCH,DEV=0")
         #expect(p.channelCount == 2)
+        // A long period alone gets a default buffer within the 10 s limit.
+        guard case .alsa(let long) = try SourceURI(parsing: "alsa:tap?period=1000ms").kind
+        else { Issue.record("not alsa"); return }
+        #expect(long.periodFrames == 8000)
+        #expect(long.bufferFrames == 80_000)
+    }
+
+    /// Roles from beside the URI (the control socket's "roles") act as the URI's own, and never silently replace
+    /// different ones.
+    @Test func rolesGivenBesideTheURI() throws {
+        let tap = try SourceURI(parsing: "alsa:tap", roles: [.agent, .customer])
+        guard case .alsa(let p) = tap.kind else { Issue.record("not alsa"); return }
+        #expect(p.channelCount == 2)
+        #expect(tap.roles == [.agent, .customer])
+        #expect(try SourceURI(parsing: "stdin:s16le:8000:2?roles=agent,customer", roles: [.agent, .customer]).roles
+                == [.agent, .customer])
+        #expect(throws: AudioError.self) { try SourceURI(parsing: "stdin:s16le:8000:2?roles=agent,customer", roles: [.customer, .agent]) }
+        #expect(throws: AudioError.self) { try SourceURI(parsing: "stdin:s16le:8000:1", roles: [.customer, .agent]) }
+        #expect(throws: AudioError.self) { try SourceURI(parsing: "alsa:tap", roles: []) }
     }
 
     @Test func fileForms() throws {

@@ -128,6 +128,8 @@ final class ALSAPCM {
 ///   sink's `streamFrame`, so the timeline stays on the wall clock. Never silent.
 /// - A suspend is resumed the way `snd_pcm_recover` does it, retrying once a second while the driver says it is
 ///   not ready yet; a `stop()` during that wait returns when the retry loop does.
+/// - A device that fails again at once after ``maximumRecoveriesWithoutData`` recoveries in a row, with no audio
+///   between them, ends the capture with ``CaptureEnd/error(_:)`` rather than spin.
 /// - A device that vanishes (-ENODEV, -ENXIO, -EIO, -EBADFD, or the PCM in state DISCONNECTED) ends the capture
 ///   with ``CaptureEnd/deviceLost(_:)``; any other failure, or a failed recovery, with ``CaptureEnd/error(_:)``.
 public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable {
@@ -202,25 +204,31 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         let channels = pcm.channelCount
         let period = pcm.periodFrames
         let rate = Int64(pcm.sampleRate)
-        var streamFrame: Int64 = 0
-        var lastRead = monotonicNanoseconds()
+        var timeline = Timeline(streamFrame: 0, lastRead: monotonicNanoseconds(), recoveriesSinceData: 0)
+        // libasound's last message is kept per thread; start this one clean, so an error quotes only its own.
+        attune_alsa_clear_error()
         var rc = snd_pcm_start(h)
         if rc < 0 && rc != -EBADFD { return fail("snd_pcm_start", rc) }
         while !control.stopRequested {
             let n = snd_pcm_readi(h, raw.baseAddress, snd_pcm_uframes_t(period))
             if n > 0 {
+                // When the device last handed over audio: frames after this and before a recovery are lost. (Taken
+                // before the sink, whose slowness is what usually causes the overrun.)
+                timeline.lastRead = monotonicNanoseconds()
+                timeline.recoveriesSinceData = 0
                 let frames = Int(n)
                 convert(frames * channels)
-                sink.capture(UnsafeBufferPointer(rebasing: samples[0..<(frames * channels)]), frames: frames, at: streamFrame)
-                streamFrame += Int64(frames)
+                sink.capture(UnsafeBufferPointer(rebasing: samples[0..<(frames * channels)]), frames: frames,
+                             at: timeline.streamFrame)
+                timeline.streamFrame += Int64(frames)
                 counters.addFrames(frames)
-                lastRead = monotonicNanoseconds()
                 continue
             }
             rc = Int32(truncatingIfNeeded: n)
             switch -rc {
-            case EAGAIN:
-                // Nothing captured yet: wait for the device or a stop. poll's own failure (EINTR) just loops.
+            case 0, EAGAIN:
+                // Nothing captured yet (a non-blocking PCM says -EAGAIN; a plugin may just return 0): wait for
+                // the device or a stop. poll's own failure (EINTR) just loops.
                 _ = poll(pollDescriptors.baseAddress, nfds_t(alsaDescriptorCount + 1), -1)
                 if alsaDescriptorCount > 0 {
                     var revents: UInt16 = 0
@@ -228,9 +236,9 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
                     if Int32(revents) & (POLLERR | POLLHUP | POLLNVAL) != 0 {
                         // An error condition readi may keep answering with EAGAIN; the state says which.
                         switch snd_pcm_state(h) {
-                        case SND_PCM_STATE_DISCONNECTED: return .deviceLost(ALSAPCM.message("snd_pcm_state", -ENODEV))
-                        case SND_PCM_STATE_XRUN: if let end = recover(-EPIPE, &streamFrame, lastRead, rate) { return end }
-                        case SND_PCM_STATE_SUSPENDED: if let end = recover(-ESTRPIPE, &streamFrame, lastRead, rate) { return end }
+                        case SND_PCM_STATE_DISCONNECTED: return .deviceLost(ALSAPCM.message("snd_pcm_state DISCONNECTED", -ENODEV))
+                        case SND_PCM_STATE_XRUN: if let end = recover(-EPIPE, &timeline, rate) { return end }
+                        case SND_PCM_STATE_SUSPENDED: if let end = recover(-ESTRPIPE, &timeline, rate) { return end }
                         default: break
                         }
                     }
@@ -238,8 +246,7 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
             case EINTR:
                 continue
             case EPIPE, ESTRPIPE:
-                if let end = recover(rc, &streamFrame, lastRead, rate) { return end }
-                lastRead = monotonicNanoseconds()
+                if let end = recover(rc, &timeline, rate) { return end }
             case ENODEV, ENXIO, EIO, EBADFD, ESHUTDOWN:
                 return .deviceLost(ALSAPCM.message("snd_pcm_readi", rc))
             default:
@@ -250,20 +257,42 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         return .stopped
     }
 
+    /// Where the capture loop is on the stream's timeline.
+    private struct Timeline {
+        /// The next frame's number.
+        var streamFrame: Int64
+        /// CLOCK_MONOTONIC when the device last handed over frames (or capture was last restarted).
+        var lastRead: Int64
+        /// Recoveries with no audio between them; a device that fails again at once every time is not recovering.
+        var recoveriesSinceData: Int
+    }
+
+    /// Recoveries in a row, with no audio in between, after which capture ends as an error rather than spin.
+    public static let maximumRecoveriesWithoutData = 16
+
     /// Recovers an overrun or suspend, counting it and the frames the clock says were lost; nil when capture goes
     /// on, else how it ends.
-    private func recover(_ rc: Int32, _ streamFrame: inout Int64, _ lastRead: Int64, _ rate: Int64) -> CaptureEnd? {
+    private func recover(_ rc: Int32, _ timeline: inout Timeline, _ rate: Int64) -> CaptureEnd? {
+        timeline.recoveriesSinceData += 1
+        if timeline.recoveriesSinceData > Self.maximumRecoveriesWithoutData {
+            return .error(AudioError(.io, path: name, "\(Self.maximumRecoveriesWithoutData) recoveries in a row without "
+                                     + "audio; last: " + ALSAPCM.message("snd_pcm_readi", rc)))
+        }
         let r = snd_pcm_recover(pcm.handle, rc, 1)
         if r < 0 {
             if r == -ENODEV || r == -ENXIO || r == -EIO { return .deviceLost(ALSAPCM.message("snd_pcm_recover", r)) }
             return fail("snd_pcm_recover", r)
         }
         if rc == -EPIPE { counters.addXrun() } else { counters.addSuspend() }
-        let lost = (monotonicNanoseconds() - lastRead) * rate / 1_000_000_000
+        let now = monotonicNanoseconds()
+        let lost = (now - timeline.lastRead) * rate / 1_000_000_000
         if lost > 0 {
-            streamFrame += lost
+            timeline.streamFrame += lost
             counters.addLost(lost)
         }
+        // Frames lost from here on are counted by the next recovery, not this one again.
+        timeline.lastRead = now
+        attune_alsa_clear_error()
         let s = snd_pcm_start(pcm.handle)
         if s < 0 && s != -EBADFD {
             return fail("snd_pcm_start", s)

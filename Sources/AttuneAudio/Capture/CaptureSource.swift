@@ -100,7 +100,8 @@ public final class CaptureCounters: Sendable {
 /// source.stop()                                  // prompt; joins; the sink has had captureEnded(.stopped)
 /// ```
 public protocol CaptureSource: AnyObject, Sendable {
-    /// The source's canonical URI, for logs and `call_start`.
+    /// What logs, errors and `call_start` call the source: the URI as given to ``CaptureSources/open(_:options:)``,
+    /// or its canonical spelling.
     var name: String { get }
     /// Frames per second the sink receives (an ALSA device may grant a rate near the one asked for).
     var sampleRate: Int { get }
@@ -118,8 +119,9 @@ public protocol CaptureSource: AnyObject, Sendable {
     /// thread cannot be created or the source was already started.
     func start<Sink: CaptureSink>(_ sink: Sink) throws(AudioError)
     /// Asks the capture thread to end and waits for it (a blocked read is woken); the sink then has had
-    /// ``CaptureSink/captureEnded(_:)``, with `.stopped` unless the source had already ended. Idempotent; safe
-    /// from any thread but the capture thread itself (e.g. not from inside the sink).
+    /// ``CaptureSink/captureEnded(_:)``, with `.stopped` unless the source had already ended. Idempotent and safe
+    /// from any thread. From inside the sink it only asks: the loop ends after the current block, and the thread
+    /// is detached rather than joined.
     func stop()
     /// Waits for the capture thread to end by itself (EOF, device lost, error) without asking it to.
     func waitUntilEnded()
@@ -169,18 +171,25 @@ public struct CaptureOptions: Sendable, Equatable {
 
 /// The thread, its stop flag and its wake descriptor, shared by every kind of source.
 ///
-/// `stop()` sets the flag, then writes a byte into the wake pipe, which the capture loop polls beside its device or pipe, so a
-/// read blocked on a silent device returns at once; paced file replay checks the flag between blocks (each at
-/// most ``PacedTiming/blockMilliseconds`` long). Then it joins the pthread.
-final class CaptureThread: Sendable {
+/// `stop()` sets the flag, then writes a byte into the wake pipe, which the capture loop polls beside its device
+/// or pipe, so a read blocked on a silent device returns at once; paced file replay checks the flag between
+/// blocks (each ``PacedTiming/blockMilliseconds`` long by default). Then it joins the pthread.
+final class CaptureThread: @unchecked Sendable {
+    // @unchecked Sendable: `started` and `handle` are read and written only with `lock` held; the rest is
+    // immutable or atomic.
     /// Read end of a pipe the capture loop polls alongside its input; readable once stop was asked.
     let wakeDescriptor: Int32
     /// Write end: stop() writes one byte.
     private let wakeWriter: Int32
     private let stopFlag = Atomic<Bool>(false)
-    /// The pthread once started; the mutex also serialises concurrent stop()/waitUntilEnded() callers so every
-    /// one of them returns only after the join. Control-plane only: the capture loop never takes it.
-    private let thread = Mutex<(started: Bool, handle: pthread_t?)>((false, nil))
+    /// Guards `started` and `handle`, and serialises concurrent stop()/waitUntilEnded() callers so every one of
+    /// them returns only after the join. Control-plane only: the capture loop never takes it. A pthread mutex
+    /// rather than `Synchronization.Mutex`, whose futex ThreadSanitizer cannot see (it reported the join racing
+    /// with the start it is ordered after).
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+    private var started = false
+    /// The pthread, until joined or detached.
+    private var handle: pthread_t?
 
     init(name: String) throws(AudioError) {
         var fds: [Int32] = [-1, -1]
@@ -190,11 +199,21 @@ final class CaptureThread: Sendable {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
         (wakeDescriptor, wakeWriter) = (fds[0], fds[1])
+        lock = .allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
     }
 
     deinit {
         close(wakeDescriptor)
         close(wakeWriter)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return body()
     }
 
     /// Whether stop was asked; the capture loop checks it between blocks and after every wake-up (acquire, pairing
@@ -203,8 +222,8 @@ final class CaptureThread: Sendable {
 
     /// Runs `body` on a new joinable pthread named `attune-capture`.
     func start(name: String, _ body: @escaping @Sendable () -> Void) throws(AudioError) {
-        let result: AudioError? = thread.withLock { t in
-            if t.started { return AudioError(.usage, path: name, "capture already started; a source starts once") }
+        let result: AudioError? = locked {
+            if started { return AudioError(.usage, path: name, "capture already started; a source starts once") }
             let box = Unmanaged.passRetained(ThreadBody(body))
             var handle = pthread_t()
             let rc = pthread_create(&handle, nil, { raw in
@@ -217,7 +236,7 @@ final class CaptureThread: Sendable {
                 box.release()
                 return AudioError(.io, path: name, "pthread_create: \(String(cString: strerror(rc)))")
             }
-            t = (true, handle)
+            (started, self.handle) = (true, handle)
             return nil
         }
         if let result { throw result }
@@ -233,8 +252,8 @@ final class CaptureThread: Sendable {
 
     /// Joins the thread if it was started and not yet joined.
     func join() {
-        thread.withLock { t in
-            guard let h = t.handle else { return }
+        locked {
+            guard let h = handle else { return }
             if pthread_equal(h, pthread_self()) != 0 {
                 // On the capture thread itself — a sink calling stop, or the last reference to the source dropped
                 // as the thread's closure is released — a join would wait forever. The flag is set, the loop
@@ -243,7 +262,7 @@ final class CaptureThread: Sendable {
             } else {
                 pthread_join(h, nil)
             }
-            t.handle = nil
+            handle = nil
         }
     }
 }

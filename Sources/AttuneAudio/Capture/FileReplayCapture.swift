@@ -22,8 +22,8 @@ public enum PacedTiming {
 /// at once until the schedule is met again (counted in ``CaptureCounters/lateBlocks`` when over a block late).
 /// `speed=max` does not sleep: blocks go as fast as the sink returns.
 ///
-/// The end of the data is ``CaptureEnd/eof``; a decode or read failure, or the data ending before the length the
-/// header declared when the file was opened (a file truncated while it was replayed), is ``CaptureEnd/error(_:)``.
+/// The end of the data is ``CaptureEnd/eof``; a decode or read failure, or the data ending in a file that has
+/// shrunk since it was opened (truncated while it was replayed), is ``CaptureEnd/error(_:)``.
 public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sendable {
     // @unchecked Sendable: `reader` and `buffer` are used by `init` and then only by the capture thread (handed
     // over once by `start`; pthread_create/join order the accesses); everything else is immutable or atomic.
@@ -43,6 +43,8 @@ public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sen
     private let buffer: UnsafeMutableBufferPointer<Float>
     /// Frames the header declared at open (after libsndfile's own correction of a header that overstates).
     private let declaredFrames: Int?
+    /// The file's size at open, to tell a file cut during replay from one whose header was only approximate.
+    private let bytesAtOpen: Int64
 
     /// Opens `path`: missing 66, not audio 65 (``SoundFileReader``'s checks); roles that do not match its
     /// channels 64.
@@ -58,6 +60,8 @@ public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sen
         self.roles = try uri.roles(channelCount: reader.channelCount)
         warnings = reader.warnings
         declaredFrames = reader.declaredFrames
+        var st = stat()
+        bytesAtOpen = stat(path, &st) == 0 ? Int64(st.st_size) : 0
         switch speed {
         case .max:
             blockFrames = PacedTiming.maxSpeedBlockFrames
@@ -120,16 +124,16 @@ public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sen
         return .stopped
     }
 
-    /// EOF, unless the data stopped short of what the header declared at open: then the file was cut while we
-    /// replayed it, which is an error the call's `call_end` should name.
+    /// EOF, unless the file shrank since it was opened: then it was cut while we replayed it, which is an error
+    /// the call's `call_end` should name. (Stopping short of the header's length alone is not: libsndfile's
+    /// length of some formats, Ogg among them, is an estimate.)
     private func endOfData() -> CaptureEnd {
-        if let declared = declaredFrames, reader.framesRead < declared {
-            let rate = reader.sampleRate
-            return .error(AudioError(.badData, path: path,
-                                     "audio ends after \(formatSeconds(reader.framesRead, rate: rate)) s, but the header "
-                                     + "declared \(formatSeconds(declared, rate: rate)) s when replay began "
-                                     + "(file truncated during replay?)"))
-        }
-        return .eof
+        var st = stat()
+        guard stat(path, &st) == 0, Int64(st.st_size) < bytesAtOpen else { return .eof }
+        let rate = reader.sampleRate
+        var why = "audio ends after \(formatSeconds(reader.framesRead, rate: rate)) s"
+        if let declared = declaredFrames { why += " of \(formatSeconds(declared, rate: rate)) s" }
+        why += ": the file shrank from \(bytesAtOpen) to \(st.st_size) bytes during replay (truncated?)"
+        return .error(AudioError(.badData, path: path, why))
     }
 }

@@ -35,11 +35,13 @@ public struct ALSAParameters: Sendable, Equatable {
     /// Frames the device buffers before it overruns (an xrun).
     public var bufferFrames: Int
 
-    /// Defaults when the URI does not say: 8 kHz (telephony), 20 ms periods, 10 periods of buffer (200 ms), which
-    /// rides out a loaded 2-core machine's scheduling hiccups without overrunning.
+    /// Defaults when the URI does not say: 8 kHz (telephony), 20 ms periods, 25 periods of buffer (500 ms). A
+    /// capture buffer adds no latency — a period is read as soon as it is complete — only room to ride out a
+    /// capture thread the scheduler kept waiting: 200 ms overran once at start-up in the tests at a load of 14
+    /// on 2 cores.
     public static let defaultSampleRate = 8000
     public static let defaultPeriodMilliseconds = 20
-    public static let defaultPeriodsPerBuffer = 10
+    public static let defaultPeriodsPerBuffer = 25
 
     public init(device: String, sampleRate: Int = defaultSampleRate, channelCount: Int = 1,
                 periodFrames: Int? = nil, bufferFrames: Int? = nil) {
@@ -48,7 +50,8 @@ public struct ALSAParameters: Sendable, Equatable {
         self.channelCount = channelCount
         let period = periodFrames ?? max(1, sampleRate * Self.defaultPeriodMilliseconds / 1000)
         self.periodFrames = period
-        self.bufferFrames = bufferFrames ?? period * Self.defaultPeriodsPerBuffer
+        // Long periods get fewer of them, so the default stays within the 10 s a URI may ask for.
+        self.bufferFrames = bufferFrames ?? max(2 * period, min(period * Self.defaultPeriodsPerBuffer, sampleRate * 10))
     }
 }
 
@@ -86,7 +89,11 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
         + "or stdin:ENCODING:RATE:CHANNELS[?roles=]"
 
     /// Parses `text`; anything malformed throws a usage error (64) naming the URI and the problem.
-    public init(parsing text: String) throws(AudioError) {
+    ///
+    /// `roles` are roles given beside the URI (the control socket's `"roles"`, a config entry): they count as if
+    /// the URI said `roles=` — so `alsa:tap` with two roles is a two-channel tap — and a URI that names other
+    /// roles itself is refused rather than silently overridden.
+    public init(parsing text: String, roles extraRoles: [CaptureRole]? = nil) throws(AudioError) {
         // Both the URI and the reason (which may quote a value from it) are cut to a readable length.
         func fail(_ why: String) -> AudioError { AudioError(.usage, path: Self.quoted(text), Self.quoted(why, limit: 400)) }
         guard let colon = text.firstIndex(of: ":") else {
@@ -111,6 +118,16 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
         var roles: [CaptureRole]? = nil
         if let r = params["roles"] {
             roles = try Self.parseRoles(r, fail: fail)
+        }
+        if let extraRoles {
+            if let roles, roles != extraRoles {
+                throw fail("the URI names roles \(roles.map(\.rawValue).joined(separator: ",")) but "
+                           + "\(extraRoles.map(\.rawValue).joined(separator: ",")) were given beside it; name them once")
+            }
+            guard AudioLimits.channelCounts.contains(extraRoles.count) else {
+                throw fail("\(extraRoles.count) roles; 1 to \(AudioLimits.channelCounts.upperBound) channels are supported")
+            }
+            roles = extraRoles
         }
 
         switch scheme.lowercased() {
