@@ -97,6 +97,9 @@ func prettyRecord(_ line: ArraySlice<UInt8>, painter p: Painter) -> String {
         let kind = record.string("kind").map(escapedForTerminal) ?? "?"
         let state = record.string("state").map(escapedForTerminal) ?? ""
         columns.append(p.paint(kind, eventColour(kind)) + " " + state)
+        if let s = record.number("start"), let e = record.number("end") {
+            fields.append(formatNumber(s, decimals: 2) + "–" + formatNumber(e, decimals: 2) + " s")
+        }
         add("confidence", { "conf \($0)" }, decimals: 2)
         add("intensity", { "int \($0)" }, decimals: 2)
         add("arousal", { "ar \($0)" }, decimals: 2)

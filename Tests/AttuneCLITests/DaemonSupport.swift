@@ -53,8 +53,9 @@ final class TestDaemon {
         await control.shutdown()
     }
 
-    /// Waits until `n` subscribers are connected, so what is published next reaches them.
-    func waitForSubscribers(_ n: Int, timeout: Double = 20) async throws {
+    /// Waits until `n` subscribers are connected, so what is published next reaches them. The generous default
+    /// covers a loaded machine where other suites' blocking waits hold the executor's few threads.
+    func waitForSubscribers(_ n: Int, timeout: Double = 300) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while await bus.stats().subscribers < n {
             guard Date() < deadline else { throw CLIFailure("no \(n) subscriber(s) after \(timeout) s") }
@@ -123,9 +124,10 @@ final class AttuneChild {
         stdoutReader = nil
     }
 
-    /// Waits for the child to exit (killing it after `timeout` seconds, which fails the test) and returns its
+    /// Waits for the child to exit (killing it after `timeout` seconds, which fails the test; generous, as a loaded
+    /// machine can hold the servers' tasks up for a long while) and returns its
     /// status (128 + signal for a death by signal) and output.
-    func finish(timeout: Double = 20) async throws -> RunResult {
+    func finish(timeout: Double = 300) async throws -> RunResult {
         if let waited { return waited }
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
