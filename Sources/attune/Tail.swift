@@ -16,7 +16,7 @@ struct Tail: ParsableCommand {
             keep records whose call, event kind or type is one of those given (a --kind keeps only events); \
             frame records come only with --frames. The daemon's hello line is printed only with --hello.
             tail ends with 0 when the daemon closes the socket, after --count records, or once every call named \
-            by --call has ended (its call_end).
+            by --call has ended (its call_end arrived: so not with a --kind or --type that leaves call_end out).
             Exit codes: 0 ok, 64 usage (also a filter the daemon refuses), 69 socket cannot be connected, \
             74 read error or a connection cut in the middle of a record.
             """

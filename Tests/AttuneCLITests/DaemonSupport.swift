@@ -76,8 +76,10 @@ final class AttuneChild {
     /// The read end of stdout when started with `stdoutPipe`, until `closeStdout`.
     private(set) var stdoutReader: CInt?
 
-    /// Starts `attune arguments` with `environment` added to (or, with a nil value, removed from) this process's.
-    init(_ arguments: [String], environment: [String: String?] = [:], stdoutPipe: Bool = false) throws {
+    /// Starts `attune arguments` (or `executable arguments`) with `environment` added to (or, with a nil value,
+    /// removed from) this process's.
+    init(_ arguments: [String], environment: [String: String?] = [:], stdoutPipe: Bool = false,
+         executable: String? = nil) throws {
         ignoreBrokenPipes
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -95,7 +97,7 @@ final class AttuneChild {
         posix_spawn_file_actions_addopen(&actions, 2, dir.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        let binary = try attuneBinary()
+        let binary = try executable ?? attuneBinary()
         let argv = ([binary] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }

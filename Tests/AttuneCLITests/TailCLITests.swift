@@ -200,6 +200,28 @@ import Glibc
         #expect(c.stdout.contains("\u{1b}[1;31mfrustration\u{1b}[0m"))
     }
 
+    /// A terminal from util-linux `script` (the Glibc module has no posix_openpt to make one here).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func onATerminalTheViewIsPrettyAndColouredUnlessNO_COLOR() async throws {
+        let daemon = try await TestDaemon()
+        let command = "exec '\(try attuneBinary())' tail '\(daemon.eventsPath)' --count 1"
+        let coloured = try AttuneChild(["-qec", command, "/dev/null"], environment: ["TERM": "xterm", "NO_COLOR": nil],
+                                       executable: "/usr/bin/script")
+        let plain = try AttuneChild(["-qec", command, "/dev/null"], environment: ["TERM": "xterm", "NO_COLOR": "1"],
+                                    executable: "/usr/bin/script")
+        try await daemon.waitForSubscribers(2)
+        daemon.publish(Self.event, type: "event", call: "c1", kind: "frustration")
+        let c = try await coloured.finish()
+        let p = try await plain.finish()
+        await daemon.shutdown()
+        #expect(c.status == 0, "\(c.stdout)")
+        #expect(c.stdout.contains("\u{1b}[1;31mfrustration\u{1b}[0m start"))
+        #expect(!c.stdout.contains(#""type":"event""#))
+        #expect(p.status == 0, "\(p.stdout)")
+        #expect(p.stdout.contains("  c1  1/customer  frustration start  conf 0.82"))
+        #expect(!p.stdout.contains("\u{1b}"))
+    }
+
     @Test func aReaderThatGoesAwayEndsTailQuietly() async throws {
         let daemon = try await TestDaemon()
         let tail = try AttuneChild(["tail", daemon.eventsPath], stdoutPipe: true)
