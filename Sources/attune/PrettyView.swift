@@ -83,7 +83,7 @@ func prettyRecord(_ line: ArraySlice<UInt8>, painter p: Painter) -> String {
     let type = record.string("type") ?? "?"
     let time = (record.number("t") ?? record.number("start")).map(formatCallTime) ?? ""
     var columns = [p.dim(pad(time, 10, right: true))]
-    columns.append(p.cyan(displayText(record["call"] ?? .string(""))))
+    if let call = record["call"], call != .null { columns.append(p.cyan(displayText(call))) }
     if let channel = record.number("channel") {
         let role = record.string("role").map { "/" + escapedForTerminal($0) } ?? ""
         columns.append(formatNumber(channel, decimals: 0) + role)

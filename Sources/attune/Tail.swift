@@ -14,7 +14,8 @@ struct Tail: ParsableCommand {
             channel/role, type and its key fields, events in colour (NO_COLOR, --color, --json, --pretty).
             Filters go to the daemon, which sends only what passes all of them: --call, --kind and --type each \
             keep records whose call, event kind or type is one of those given (a --kind keeps only events); \
-            frame records come only with --frames. The daemon's hello line is printed only with --hello.
+            frame records come only with --frames. The daemon's hello line is shown in the human view, and on a pipe \
+            only with --hello; it never counts towards --count.
             tail ends with 0 when the daemon closes the socket, after --count records, or once every call named \
             by --call has ended (its call_end arrived: so not with a --kind or --type that leaves call_end out).
             Exit codes: 0 ok, 64 usage (also a filter the daemon refuses), 69 socket cannot be connected, \
@@ -158,7 +159,8 @@ struct RecordPrinter {
         let type = record?.string("type")
         switch type {
         case "hello":
-            if printHello { print(line) }
+            // In the human view it shows at once that tail is connected, and to whom, while no call runs.
+            if printHello || style.pretty { print(line) }
             return .more
         case "subscribed" where unacknowledged != nil:
             unacknowledged = nil

@@ -191,6 +191,7 @@ import Glibc
         await daemon.shutdown()
         #expect(p.status == 0, "\(p.stderr)")
         #expect(p.stdoutLines == [
+            "            hello  attuned 0.0-test  node test-node  schema 1  emotions on customer",
             "  0:02.500  c1  1/customer  frustration start  conf 0.82  int 0.6  ar 0.7  val -0.5  f0_st=3.1  — Louder and \"faster\" than their baseline  → Acknowledge",
             "  0:01.250  c1  1/customer  segment  1.25–2.5 s  7 syl  5.6 syl/s  f0 182 Hz  ±3.1 st  -21.4 dB  \"hủy đi\"",
             "  1:01.500  c\\x1b]0;pwned\\x07  call_end  error  line\\nbreak",
