@@ -124,23 +124,30 @@ final class DaemonConnection {
     private var receiveTimeout: Double?
 
     /// Reads what has arrived (blocking until something has) onto the end of `buffer`; returns false at EOF.
+    /// A line longer than `LineBuffer.maximumLineLength` is an I/O error (74): no daemon record is near it, and
+    /// a peer that never sends a newline must not make the CLI grow without bound.
     func receive(into buffer: inout LineBuffer) throws(DaemonSocketError) -> Bool {
+        guard buffer.pending <= LineBuffer.maximumLineLength else {
+            throw DaemonSocketError(code: 74, message: "\(path): a line longer than \(LineBuffer.maximumLineLength >> 20) MiB")
+        }
         while true {
             let n = buffer.appendingRead { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 { return true }
             if n == 0 { return false }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN where receiveTimeout != nil:
-                throw DaemonSocketError(code: 69, message: "\(path): no reply within \(receiveTimeout!) s; is attuned stuck?")
-            default: throw .system(74, path, "read", errno: errno)
+            if errno == EINTR { continue }
+            if errno == EAGAIN, let receiveTimeout {
+                throw DaemonSocketError(code: 69, message: "\(path): no reply within \(receiveTimeout) s; is attuned stuck?")
             }
+            throw .system(74, path, "read", errno: errno)
         }
     }
 }
 
 /// Bytes read from a socket, taken off the front one complete line at a time.
 struct LineBuffer {
+    /// The longest unfinished line `DaemonConnection.receive` reads on with.
+    static let maximumLineLength = 64 << 20
+
     private var bytes: [UInt8] = []
     private var start = 0
 
