@@ -44,7 +44,9 @@ let package = Package(
         .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents"]),
         .executableTarget(
             name: "attune",
-            dependencies: ["AttuneEngine", "AttuneText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
+            // uses); the CLI's sockets are plain blocking Glibc ones, so NIO is linked but never started.
+            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
@@ -73,7 +75,7 @@ let package = Package(
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
-        .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
+        .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         .testTarget(
             name: "AttuneBusTests",
             dependencies: [

@@ -9,7 +9,7 @@ struct Attune: ParsableCommand {
         commandName: "attune",
         abstract: "Real-time prosody analysis of call audio.",
         version: "0.1.0",
-        subcommands: [Analyze.self, Bench.self]
+        subcommands: [Analyze.self, Bench.self, Tail.self, Ctl.self]
     )
 
     static func main() {
