@@ -12,4 +12,4 @@ if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 fi
 cd "$(dirname "$0")/.."
 # halt_on_error makes any race fail the run instead of only printing a report.
-TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}" exec swift test --sanitize=thread --filter 'RingBuffer|CallSession' --scratch-path .build-tsan "$@"
+TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}" exec swift test --sanitize=thread --filter 'RingBuffer|CallSession|Capture|ALSA|LiveEngine' --scratch-path .build-tsan "$@"
