@@ -309,7 +309,7 @@ def main():
         inputs, speech, segments, _ = data[p]
         rows[p] = gain_rows(knots, segment_sums(densities(torch, net, inputs), segments, speech), segments)
     if not args.check:
-        tune = [it for it in eitems if it["split"] == "tune" and "EmoDB" not in it["groups"][0]]
+        tune = [it for it in eitems if it["split"] == "tune" and required(it["groups"][0])]
         gains = fit_gains(knots, [rows[it["path"]] for it in tune], [it["truth"] for it in tune],
                           [it["groups"][0] for it in tune], args.ridge)
         print("gains at", list(knots), ":", np.round(gains, 3).tolist())
