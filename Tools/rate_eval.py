@@ -8,8 +8,17 @@ the `summary` record's `syllables`, and prints per group: files, MAPE (mean abso
 count per file) and mean signed error (%), for attune and for the De Jong & Wempe (2009) baseline side by side.
 
 Sentences live in Tools/rate_eval_sentences.txt; even-numbered sentences of each language form the `tune`
-split, odd-numbered ones the `test` split. EmoDB files are split by a hash of the file name; the pocketsphinx
-read speech (11 files) is too small to split and is in both. The `rate ...` groups pool every synthetic file
+split, odd-numbered ones the `test` split. The pocketsphinx read speech (11 files) and the real words (ALSA's
+channel-test voice, one TIDIGITS string; 9 files of 2-6 syllables) are too small to split and are in both.
+
+EmoDB (acted German, 10 speakers, 7 emotions) is split by speaker: speakers 03 08 10 13 15 are the tune half,
+09 11 12 14 16 the test half (rate_eval_corpus.EMODB_TUNE_SPEAKERS); nothing may be fitted on the test half. Only
+the 123 files that hold the whole sentence are used (the shared copy cut 412 files at 2.0 s mid-sentence), so
+sad and disgust have 3 files each (1 and 2 in the test half): their rows are printed but say little. The true
+counts are hand counts of the ten sentence texts, word by word, in rate_eval_corpus.EMODB_SYLLABLES. Groups:
+all EmoDB, one per emotion (angry, happy, fearful, boredom, sad, disgust, neutral) and one per speaker; the
+summary line checks every emotion against MAPE <= 10 % and |signed| <= 5 % and prints the spread of the
+per-emotion signed errors, which is what the emotion layer needs small. The `rate ...` groups pool every synthetic file
 of that rate band (espeak-ng 80-110 / 160-185 / 240-290 / 360-450 wpm, flite duration_stretch 1.45-1.8 /
 1.0-1.1 / 0.75-0.8 / 0.5-0.6), clean and telephone.
 Audio is cached in --workdir (default out/rate_eval, git-ignored). Nothing is written into the repository.
@@ -19,6 +28,7 @@ Examples:
   Tools/rate_eval.py --split tune --no-baseline
   Tools/rate_eval.py --attune .build/release/attune --csv out/rate.csv
   Tools/rate_eval.py --heldout            # other sentences, voices and rates, never used for tuning
+  Tools/rate_eval.py --group EmoDB --no-baseline --split tune   # EmoDB per emotion and speaker, tune half
 """
 import argparse
 import json
@@ -35,14 +45,19 @@ import rate_eval_corpus  # noqa: E402
 REPO = os.path.dirname(HERE)
 GROUP_ORDER = ["espeak EN clean", "espeak EN tel", "espeak VI clean", "espeak VI tel", "flite EN clean", "flite EN tel",
                "espeak EN noise 10dB", "espeak EN tel noise 10dB", "real read EN (pocketsphinx)",
-               "real read EN tel (pocketsphinx)", "real acted DE (EmoDB)",
-               "rate slow", "rate normal", "rate fast", "rate very fast"]
+               "real read EN tel (pocketsphinx)", "real words EN (alsa, tidigits)", "real acted DE (EmoDB)"] + \
+    [f"EmoDB {e}" for e in rate_eval_corpus.EMODB_EMOTIONS] + \
+    [f"EmoDB speaker {s}" for s in sorted(rate_eval_corpus.EMODB_TUNE_SPEAKERS + rate_eval_corpus.EMODB_TEST_SPEAKERS)] + \
+    ["rate slow", "rate normal", "rate fast", "rate very fast"]
+# EmoDB's own target (issue 10): every emotion within this MAPE and this signed error, on each speaker half.
+EMODB_MAPE, EMODB_SIGNED = 10.0, 5.0
 
 
 def required(group):
     """The groups the speech-rate requirement names: synthetic English and Vietnamese, clean and telephone, by
-    rate band, and real read English. Noisy copies and EmoDB's acted German are reported beside them."""
-    return "noise" not in group and "EmoDB" not in group
+    rate band, and real read English. Noisy copies, the few-syllable real words and EmoDB's acted German (which has
+    its own per-emotion target) are reported beside them."""
+    return "noise" not in group and "EmoDB" not in group and "real words" not in group
 
 
 def build_attune(scratch):
@@ -155,9 +170,19 @@ def main():
         line += f" | {bm:10.1f}% {bs:+6.1f}%"
     print("-" * len(head))
     print(line)
-    print(f"worst group MAPE (attune): {worst_mape:.1f}%  (target <= 8% in every group the issue names)")
+    if any(required(g) for g in names):
+        print(f"worst group MAPE (attune): {worst_mape:.1f}%  (target <= 8% in every group the issue names)")
     if worst_extra:
-        print(f"worst extra group (noise, German acted speech; no target): {worst_extra:.1f}%")
+        print(f"worst extra group (noise, real words, German acted speech; no 8 % target): {worst_extra:.1f}%")
+    emo = [(e, groups[f"EmoDB {e}"]) for e in rate_eval_corpus.EMODB_EMOTIONS if f"EmoDB {e}" in groups]
+    if emo:
+        # The emotion layer compares a caller with their own baseline, so what matters is that the error does not
+        # move with the emotion: the spread of the signed errors is printed beside the per-group targets.
+        signed = [stats(rows, "attune")[1] for _, rows in emo]
+        bad = [e for e, rows in emo if stats(rows, "attune")[0] > EMODB_MAPE or abs(stats(rows, "attune")[1]) > EMODB_SIGNED]
+        print(f"EmoDB emotions (split {args.split}): signed error from {min(signed):+.1f}% to {max(signed):+.1f}% "
+              f"(spread {max(signed) - min(signed):.1f} points); target MAPE <= {EMODB_MAPE:g}% and |signed| <= "
+              f"{EMODB_SIGNED:g}%: " + ("met" if not bad else "missed by " + ", ".join(bad)))
 
     if args.worst:
         ranked = sorted(results, key=lambda r: -abs(r["attune"] - r["truth"]) / r["truth"])

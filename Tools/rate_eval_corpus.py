@@ -8,7 +8,6 @@ import csv
 import os
 import re
 import subprocess
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -19,9 +18,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SENTENCES = os.path.join(HERE, "rate_eval_sentences.txt")
 CMUDICT = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
 PS_DATA = "/usr/share/pocketsphinx/test/data"
-# EmoDB lives in the workspace's shared/ folder, beside the repository (never inside it); ATTUNE_EMODB overrides.
-EMODB = os.environ.get("ATTUNE_EMODB") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
+
+
+def _find_emodb():
+    """EmoDB lives in the workspace's shared/ folder beside the repository, never inside it; a git worktree may sit
+    a level deeper, so every parent folder is tried. ATTUNE_EMODB overrides."""
+    if os.environ.get("ATTUNE_EMODB"):
+        return os.environ["ATTUNE_EMODB"]
+    d = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    while os.path.dirname(d) != d:
+        d = os.path.dirname(d)
+        if os.path.isdir(os.path.join(d, "shared", "data", "emodb")):
+            return os.path.join(d, "shared", "data", "emodb")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
+
+
+EMODB = _find_emodb()
 
 # espeak-ng words per minute and flite duration stretch for each rate band (two settings per band, alternated by sentence).
 ESPEAK_RATES = {"slow": (80, 110), "normal": (160, 185), "fast": (240, 290), "very fast": (360, 450)}
@@ -36,19 +48,35 @@ HELDOUT_ESPEAK_EN_VOICES = ["en-gb-x-rp", "en+f1", "en-us+m1", "en+f4", "en-gb-s
 HELDOUT_ESPEAK_VI_VOICES = ["vi+m1", "vi-vn-x-central+f4", "vi-vn-x-south+f2", "vi+m4"]
 HELDOUT_FLITE_VOICES = ["kal16", "slt", "rms", "awb"]
 
-# EmoDB's ten German sentences, syllables counted by hand from the published texts.
+# EmoDB's ten German sentences (Burkhardt et al. 2005, the texts as published with the corpus), syllables counted
+# by hand: one syllable per vowel nucleus of the standard (Duden) syllabification, diphthongs (ei, au, eu) one
+# nucleus, unstressed -en/-el endings counted as a syllable even where the actor reduces them to a syllabic
+# consonant ("Lappen" = Lap-pen, 2). The per-word breakdown is the comment; the sum is the count.
 EMODB_SYLLABLES = {
-    "a01": 8,   # Der Lap-pen liegt auf dem Eis-schrank.
-    "a02": 9,   # Das will sie am Mitt-woch ab-ge-ben.
-    "a04": 11,  # Heu-te a-bend könn-te ich es ihm sa-gen.
-    "a05": 18,  # Das schwar-ze Stück Pa-pier be-fin-det sich da o-ben ne-ben dem Holz-stück.
-    "a07": 10,  # In sie-ben Stun-den wird es so-weit sein.
-    "b01": 15,  # Was sind denn das für Tü-ten, die da un-ter dem Tisch ste-hen?
-    "b02": 20,  # Sie ha-ben es ge-ra-de hoch-ge-tra-gen und jetzt ge-hen sie wie-der run-ter.
-    "b03": 24,  # An den Wo-chen-en-den bin ich jetzt im-mer nach Hau-se ge-fah-ren und ha-be Ag-nes be-sucht.
-    "b09": 17,  # Ich will das e-ben weg-brin-gen und dann mit Karl was trin-ken ge-hen.
-    "b10": 14,  # Die wird auf dem Platz sein, wo wir sie im-mer hin-le-gen.
+    "a01": 8,   # Der(1) Lap-pen(2) liegt(1) auf(1) dem(1) Eis-schrank(2).
+    "a02": 9,   # Das(1) will(1) sie(1) am(1) Mitt-woch(2) ab-ge-ben(3).
+    "a04": 11,  # Heu-te(2) a-bend(2) könn-te(2) ich(1) es(1) ihm(1) sa-gen(2).
+    "a05": 18,  # Das(1) schwar-ze(2) Stück(1) Pa-pier(2) be-fin-det(3) sich(1) da(1) o-ben(2) ne-ben(2) dem(1) Holz-stück(2).
+    "a07": 10,  # In(1) sie-ben(2) Stun-den(2) wird(1) es(1) so-weit(2) sein(1).
+    "b01": 15,  # Was(1) sind(1) denn(1) das(1) für(1) Tü-ten(2), die(1) da(1) un-ter(2) dem(1) Tisch(1) ste-hen(2)?
+    "b02": 20,  # Sie(1) ha-ben(2) es(1) ge-ra-de(3) hoch-ge-tra-gen(4) und(1) jetzt(1) ge-hen(2) sie(1) wie-der(2) run-ter(2).
+    "b03": 24,  # An(1) den(1) Wo-chen-en-den(4) bin(1) ich(1) jetzt(1) im-mer(2) nach(1) Hau-se(2) ge-fah-ren(3) und(1)
+                # ha-be(2) Ag-nes(2) be-sucht(2).
+    "b09": 17,  # Ich(1) will(1) das(1) e-ben(2) weg-brin-gen(3) und(1) dann(1) mit(1) Karl(1) was(1) trin-ken(2) ge-hen(2).
+    "b10": 14,  # Die(1) wird(1) auf(1) dem(1) Platz(1) sein(1), wo(1) wir(1) sie(1) im-mer(2) hin-le-gen(3).
 }
+# EmoDB speakers (5 male: 03 10 11 12 15; 5 female: 08 09 13 14 16) split in halves: the tune half may be used to
+# calibrate or train anything, the test half never. Fixed by hand, three of one sex and two of the other each.
+EMODB_TUNE_SPEAKERS = ("03", "08", "10", "13", "15")
+EMODB_TEST_SPEAKERS = ("09", "11", "12", "14", "16")
+# Emotion names in report order (labels.csv spelling -> EmoDB's letter: W angry, F happy, A fearful, L boredom,
+# T sad, E disgust, N neutral).
+EMODB_EMOTIONS = ("angry", "happy", "fearful", "boredom", "sad", "disgust", "neutral")
+# Other real speech installed with the evaluation dependencies whose words are known from the file name: the ALSA
+# channel-test voice ("Front Center", ...) and one TIDIGITS utterance from pocketsphinx-testdata ("2934z" = two nine
+# three four zero). A few syllables each, so one syllable off is 30-50 %: reported, no target.
+ALSA_SOUNDS = "/usr/share/sounds/alsa"
+TIDIGITS = {"dhd.2934z.raw": "two nine three four zero"}
 
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
         "seventeen eighteen nineteen".split()
@@ -190,16 +218,36 @@ def add_real_speech(workdir, items, tasks, unknown):
             items.append(dict(path=wav, truth=english_syllables("go forward ten meters"), split=split,
                               text="go forward ten meters", groups=["real read EN (pocketsphinx)"]))
 
-    # EmoDB: real acted German; only files holding the whole sentence (some were cut at 2 s).
+    # Short real words: the ALSA channel-test voice and a TIDIGITS digit string.
+    if os.path.isdir(ALSA_SOUNDS):
+        for name in sorted(os.listdir(ALSA_SOUNDS)):
+            m = re.fullmatch(r"(Front|Rear|Side)_(Center|Left|Right)\.wav", name)
+            if m:
+                text = f"{m.group(1)} {m.group(2)}".lower()
+                for split in ("tune", "test"):
+                    items.append(dict(path=os.path.join(ALSA_SOUNDS, name), truth=english_syllables(text), split=split,
+                                      text=text, groups=["real words EN (alsa, tidigits)"]))
+    for raw, text in TIDIGITS.items():
+        src = os.path.join(PS_DATA, "tidigits", raw)
+        if os.path.exists(src):
+            wav = os.path.join(workdir, "ps_tidigits_" + raw.replace(".raw", ".wav"))
+            tasks.append((["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1", src, wav], wav))
+            for split in ("tune", "test"):
+                items.append(dict(path=wav, truth=english_syllables(text), split=split, text=text,
+                                  groups=["real words EN (alsa, tidigits)"]))
+
+    # EmoDB: real acted German, split by speaker; only files holding the whole sentence (412 of 535 were cut at
+    # 2 s mid-sentence, and how much of the text they hold is not known).
     labels = os.path.join(EMODB, "labels.csv")
     if os.path.exists(labels):
         with open(labels) as f:
             for row in csv.DictReader(f):
                 if "truncated" in row["note"] or row["text_id"] not in EMODB_SYLLABLES:
                     continue
-                split = "tune" if zlib.crc32(row["file"].encode()) % 2 == 0 else "test"
+                split = "tune" if row["speaker"] in EMODB_TUNE_SPEAKERS else "test"
                 items.append(dict(path=os.path.join(EMODB, row["file"]), truth=EMODB_SYLLABLES[row["text_id"]], split=split,
-                                  text=row["text_id"], groups=["real acted DE (EmoDB)"]))
+                                  text=row["text_id"], emotion=row["emotion"], speaker=row["speaker"],
+                                  groups=["real acted DE (EmoDB)", f"EmoDB {row['emotion']}", f"EmoDB speaker {row['speaker']}"]))
 
 
 def build(workdir, include_noisy=True, jobs=2, heldout=False):

@@ -11,20 +11,33 @@ Sources/AttuneDSP/Activity/NucleusModelWeights.swift.
 3. Train (PyTorch, CPU): the network of NucleusModel.swift. Targets per frame: a unit-mass Gaussian (σ = 20 ms)
    at each vowel's centre, which the density should trace; whether the frame is in a vowel (an auxiliary output,
    dropped on export); and per utterance, that the densities of its speech frames add up to its vowel count.
+   Or, with --finetune, continue from the current weights in numpy (no torch; `forward`/`backward` below are the
+   Swift model's arithmetic): the same frame and count losses on the generated utterances, plus the count loss
+   alone on real speech with hand-counted syllables — EmoDB's tune speakers only (03 08 10 13 15; the test half
+   09 11 12 14 16 is never used for fitting), drawn --real-repeat times as often — and on the synthetic files of
+   the evaluation's tune split (their known counts hold each synthesiser's count in place while the real speech
+   pulls; the test split and the held-out corpus stay unseen). Optionally a random level contour on the synthetic
+   voiced frames (--level-aug, off: it helped EmoDB's tune half but cost the synthetic groups more than it gave).
 4. Gains: the count times a gain linear in the recent syllable rate (knots --knots), fitted by ridge regression
    of the true syllable counts on the `tune` split of the evaluation corpus (relative errors, groups weighted
-   equally, pulled towards 1). Only the gains see evaluation audio, and only its tune split.
+   equally, pulled towards 1; the required synthetic and read groups only).
 5. Writes the Swift file and prints per-group MAPE of the replayed counter on the tune and test splits and the
    held-out corpus. Rebuild attune and run Tools/rate_eval.py (and --heldout) for the official figures;
-   `--check` replays the current weights and compares with the binary's own counts (must match).
+   `--check` replays the current weights (numpy, no torch) and compares with the binary's own counts (must
+   match). The dump cache holds the model's inputs as the binary that made it computed them: after a change to
+   the inputs (LevelMeter, the level reference), rebuild and pass --refresh.
 
-Needs torch (`pip install torch --index-url https://download.pytorch.org/whl/cpu`) besides Tools/setup --eval.
+Training from scratch needs torch (`pip install torch --index-url https://download.pytorch.org/whl/cpu`) besides
+Tools/setup --eval; --finetune and --check need numpy only.
 
 Examples:
   swift build -c release --product attune --scratch-path .build-rate-fit
   Tools/rate_train.py --attune .build-rate-fit/release/attune            # dump (first time), train, write weights
   swift build -c release --product attune --scratch-path .build-rate-fit
   Tools/rate_train.py --attune .build-rate-fit/release/attune --check    # replay == binary
+  # the shipped weights: fine-tuned (numpy, defaults) from the torch-trained ones of commit d22b496
+  git show d22b496:Sources/AttuneDSP/Activity/NucleusModelWeights.swift > Sources/AttuneDSP/Activity/NucleusModelWeights.swift
+  Tools/rate_train.py --attune .build-rate-fit/release/attune --finetune --count 1000
 """
 import argparse
 import json
@@ -37,7 +50,11 @@ import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
+# The fine-tuning's matrix products are small: BLAS threads only fight over a shared machine's cores (a step took
+# 12x longer with them on this 2-core box under load). Set before numpy loads; the environment may override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -94,10 +111,66 @@ def make_net(torch, h1, taps1, dilation1, h2, taps2):
     return net
 
 
-def densities(torch, net, inputs):
-    with torch.no_grad():
-        d, _ = net(torch.tensor(inputs.T[None].copy()))
-    return d[0].numpy().astype(np.float64)
+def params_from_torch(net):
+    """The network as numpy arrays in NucleusModel.swift's layout: W1 [tap][input][unit], W2 [tap][unit][unit]."""
+    sd = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
+    return dict(W1=np.ascontiguousarray(np.transpose(sd["c1.weight"], (2, 1, 0))), b1=sd["c1.bias"],
+                W2=np.ascontiguousarray(np.transpose(sd["c2.weight"], (2, 1, 0))), b2=sd["c2.bias"],
+                wo=sd["out.weight"][0, :, 0].copy(), bo=np.array([sd["out.bias"][0]], np.float32),
+                dilation1=net.c1.dilation[0])
+
+
+def _shift(a, offset):
+    """a[j + offset] for every j, zero outside: the zero padding of NucleusModel."""
+    out = np.zeros_like(a)
+    n = len(a)
+    if 0 <= offset < n:
+        out[:n - offset] = a[offset:]
+    elif -n < offset < 0:
+        out[-offset:] = a[:n + offset]
+    return out
+
+
+def forward(P, x, valid=None):
+    """NucleusModel in float32 numpy: (layer-1 pre-activation, layer 1, layer-2 pre-activation, layer 2, output
+    pre-activation, density). `valid` marks real frames when several streams are concatenated with zero gaps; the
+    hidden layer of any other frame is zero, as outside the stream in Swift."""
+    taps1, taps2, dilation1 = len(P["W1"]), len(P["W2"]), P["dilation1"]
+    h1p = np.tile(P["b1"], (len(x), 1))
+    for t in range(taps1):
+        h1p += _shift(x, (t - taps1 // 2) * dilation1) @ P["W1"][t]
+    h1 = np.maximum(h1p, 0)
+    if valid is not None:
+        h1 *= valid[:, None]
+    h2p = np.tile(P["b2"], (len(x), 1))
+    for t in range(taps2):
+        h2p += _shift(h1, t - taps2 // 2) @ P["W2"][t]
+    h2 = np.maximum(h2p, 0)
+    z = h2 @ P["wo"] + P["bo"][0]
+    d = np.where(z > 20, z, np.log1p(np.exp(np.minimum(z, 20))))
+    return h1p, h1, h2p, h2, z, d
+
+
+def densities(P, inputs):
+    return forward(P, inputs)[5].astype(np.float64)
+
+
+def backward(P, x, valid, cache, dd):
+    """Gradients of a loss with respect to every array of P, given its gradient `dd` with respect to the density."""
+    h1p, h1, h2p, h2, z, _ = cache
+    taps1, taps2, dilation1 = len(P["W1"]), len(P["W2"]), P["dilation1"]
+    dz = dd / (1 + np.exp(-np.clip(z, -30, 30)))  # softplus' = sigmoid
+    g = dict(wo=h2.T @ dz, bo=np.array([dz.sum()], np.float32))
+    dh2p = np.outer(dz, P["wo"]) * (h2p > 0)
+    g["b2"] = dh2p.sum(0)
+    g["W2"] = np.stack([_shift(h1, t - taps2 // 2).T @ dh2p for t in range(taps2)])
+    dh1 = np.zeros_like(h1)
+    for t in range(taps2):
+        dh1 += _shift(dh2p, -(t - taps2 // 2)) @ P["W2"][t].T
+    dh1p = dh1 * (h1p > 0) * valid[:, None]
+    g["b1"] = dh1p.sum(0)
+    g["W1"] = np.stack([_shift(x, (t - taps1 // 2) * dilation1).T @ dh1p for t in range(taps1)])
+    return g
 
 
 def segment_sums(dens, segments, speech):
@@ -133,6 +206,20 @@ def swift_round(x):
     return math.floor(x + 0.5)  # .rounded() for non-negative x
 
 
+def frame_targets(item, n):
+    """Per frame of an n-frame utterance: the density to trace (a unit-mass Gaussian, sigma 20 ms, at each vowel's
+    centre) and whether the frame lies in a vowel."""
+    t = np.arange(n)
+    target = np.zeros(n, np.float32)
+    vowel = np.zeros(n, np.float32)
+    for s, e in item["vowels"]:
+        w = np.exp(-0.5 * ((t - (s + e) / 2 / 0.01) / 2.0) ** 2)
+        if w.sum() > 0:
+            target += (w / w.sum()).astype(np.float32)
+        vowel[(t * 0.01 >= s) & (t * 0.01 < e)] = 1
+    return target, vowel
+
+
 def train(torch, data, items, args):
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -140,15 +227,7 @@ def train(torch, data, items, args):
     for it in items:
         for path in (it["path"], it["derived"]):
             inputs, speech, _, _ = data[path]
-            n = len(inputs)
-            t = np.arange(n)
-            target = np.zeros(n, np.float32)
-            vowel = np.zeros(n, np.float32)
-            for s, e in it["vowels"]:
-                w = np.exp(-0.5 * ((t - (s + e) / 2 / 0.01) / 2.0) ** 2)
-                if w.sum() > 0:
-                    target += (w / w.sum()).astype(np.float32)
-                vowel[(t * 0.01 >= s) & (t * 0.01 < e)] = 1
+            target, vowel = frame_targets(it, len(inputs))
             sequences.append((inputs, speech.astype(np.float32), target, vowel, float(len(it["vowels"]))))
     sequences.sort(key=lambda s: len(s[0]))
     batches = []
@@ -194,54 +273,119 @@ def fit_gains(knots, rows, truths, groups, ridge):
     return np.linalg.lstsq(np.vstack([A, reg]), np.concatenate([b, math.sqrt(ridge) * np.ones(len(knots))]), rcond=None)[0]
 
 
-def export(net, args, knots, gains, path):
-    sd = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+def finetune(P, data, items, real, args):
+    """Continues training P in numpy (Adam), all layers, on the synthetic utterances (frame targets and vowel count,
+    as `train`) and on real recordings with a hand-counted syllable total (count loss only, weight --real-weight).
+
+    Synthetic level contours are varied (--level-aug): real speakers fall 10-20 dB through a phrase and put a loud
+    stress on one syllable, where the synthesisers keep every vowel within a few dB; a smooth random contour added
+    to the level input of the voiced frames teaches the model that a vowel well below the recent peak is still a
+    vowel. Returns the new parameters."""
+    rng = np.random.default_rng(args.seed)
+    seqs = []
+    for it in items:
+        for path in (it["path"], it["derived"]):
+            inputs, speech, _, _ = data[path]
+            target, _ = frame_targets(it, len(inputs))
+            seqs.append((inputs, speech.astype(np.float32), target, float(max(1, len(it["vowels"]))), 1.0))
+    synthetic = len(seqs)
+    for it in real:
+        inputs, speech, _, _ = data[it["path"]]
+        seqs.append((inputs, speech.astype(np.float32), None, float(it["truth"]), args.real_weight))
+    print(f"fine-tuning on {synthetic} generated files and {len(seqs) - synthetic} counted ones", file=sys.stderr)
+    P = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in P.items()}
+    keys = ["W1", "b1", "W2", "b2", "wo", "bo"]
+    m1 = {k: np.zeros_like(P[k]) for k in keys}
+    m2 = {k: np.zeros_like(P[k]) for k in keys}
+    gap = np.zeros((len(P["W1"]) // 2 * P["dilation1"] + len(P["W2"]), INPUTS), np.float32)
+    for step in range(1, args.steps + 1):
+        batch = list(rng.choice(synthetic, args.batch, replace=False))
+        if real:
+            batch += list(synthetic + rng.choice(len(seqs) - synthetic, min(args.batch // 4, len(seqs) - synthetic), replace=False))
+        xs, valid, spans, pos = [], [], [], 0
+        for i in batch:
+            x = seqs[i][0]
+            if seqs[i][2] is not None and args.level_aug > 0:
+                n = len(x)
+                knots = max(2, n // 30)
+                contour = np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.normal(0, args.level_aug, knots))
+                contour -= contour.max()
+                x = x.copy()
+                x[:, 8] += (contour * (x[:, 10] > 0)).astype(np.float32)
+            xs += [x, gap]
+            valid += [np.ones(len(x), np.float32), np.zeros(len(gap), np.float32)]
+            spans.append((i, pos, pos + len(x)))
+            pos += len(x) + len(gap)
+        x, valid = np.concatenate(xs), np.concatenate(valid)
+        cache = forward(P, x, valid)
+        d = cache[5]
+        dd = np.zeros_like(d)
+        frames = sum(e - b for i, b, e in spans if seqs[i][2] is not None)
+        loss = 0.0
+        for i, b, e in spans:
+            _, speech, target, truth, weight = seqs[i]
+            if target is not None:
+                diff = d[b:e] - target
+                loss += 100 * float((diff ** 2).sum()) / frames
+                dd[b:e] += 200 * diff / frames
+            count = float((d[b:e] * speech).sum())
+            loss += weight * ((count - truth) / truth) ** 2 / len(spans)
+            dd[b:e] += weight * 2 * (count - truth) / truth ** 2 * speech / len(spans)
+        g = backward(P, x, valid, cache, dd)
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for k in keys:
+            grad = g[k] + args.weight_decay * P[k] if k in ("W1", "W2") else g[k]
+            m1[k] = 0.9 * m1[k] + 0.1 * grad
+            m2[k] = 0.999 * m2[k] + 0.001 * grad ** 2
+            P[k] = (P[k] - lr * (m1[k] / (1 - 0.9 ** step)) / (np.sqrt(m2[k] / (1 - 0.999 ** step)) + 1e-8)).astype(np.float32)
+        if step % 25 == 0:
+            print(f"step {step}/{args.steps}: loss {loss:.4f}", file=sys.stderr, flush=True)
+    return P
+
+
+def export(P, provenance, knots, gains, path):
     fmt = lambda v: ", ".join(f"{float(x):.7g}" for x in v)  # noqa: E731
     # Weight decay leaves the weights of dead units at 1e-40 and the like: subnormal floats, which x86 multiplies
     # through a slow microcode path on every frame. Their contribution is below anything a count can show.
-    sd = {k: np.where(np.abs(v) < TINY_WEIGHT, 0, v) for k, v in sd.items()}
+    P = {k: (np.where(np.abs(v) < TINY_WEIGHT, 0, v).astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in P.items()}
 
     def array(name, values):
         rows = "".join(f"        {fmt(values[i:i + 8])},\n" for i in range(0, len(values), 8))
         return f"    static let {name}: [Float] = [\n{rows}    ]\n"
-    text = f"""// Generated by Tools/rate_train.py (seed {args.seed}, {args.count} utterances, {args.epochs} epochs). Do not edit.
+    text = f"""// Generated by Tools/rate_train.py ({provenance}). Do not edit.
 
 /// Weights of ``NucleusModel`` and the rate-dependent gain of its count (see ``SpeechActivityAnalyzer``).
 enum NucleusModelWeights {{
-    static let hidden1 = {args.hidden1}
-    static let taps1 = {args.taps1}
-    static let dilation1 = {args.dilation1}
-    static let hidden2 = {args.hidden2}
-    static let taps2 = {args.taps2}
+    static let hidden1 = {P['W1'].shape[2]}
+    static let taps1 = {P['W1'].shape[0]}
+    static let dilation1 = {P['dilation1']}
+    static let hidden2 = {P['W2'].shape[2]}
+    static let taps2 = {P['W2'].shape[0]}
     /// Syllables per second where ``gains`` hold exactly, ascending.
     static let gainKnots: [Double] = [{fmt(knots)}]
     static let gains: [Double] = [{fmt(gains)}]
-    static let outputBias: Float = {float(sd['out.bias'][0]):.7g}
+    static let outputBias: Float = {float(P['bo'][0]):.7g}
     /// `[tap][input][unit]`.
-{array('conv1', np.transpose(sd['c1.weight'], (2, 1, 0)).ravel())}{array('bias1', sd['c1.bias'])}    /// `[tap][unit of layer 1][unit]`.
-{array('conv2', np.transpose(sd['c2.weight'], (2, 1, 0)).ravel())}{array('bias2', sd['c2.bias'])}{array('output', sd['out.weight'][0, :, 0])}}}
+{array('conv1', P['W1'].ravel())}{array('bias1', P['b1'])}    /// `[tap][unit of layer 1][unit]`.
+{array('conv2', P['W2'].ravel())}{array('bias2', P['b2'])}{array('output', P['wo'])}}}
 """
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 
-def load_swift_weights(torch):
-    """The network and gains as NucleusModelWeights.swift has them."""
+def load_swift_weights():
+    """The network (numpy, as `forward` takes it), gain knots and gains as NucleusModelWeights.swift has them."""
     text = open(WEIGHTS, encoding="utf-8").read()
     ints = {k: int(re.search(rf"static let {k} = (\d+)", text).group(1)) for k in ("hidden1", "taps1", "dilation1", "hidden2", "taps2")}
     arrays = {k: np.array([float(x) for x in re.search(rf"static let {k}: \[(?:Float|Double)\] = \[(.*?)\]", text, re.S).group(1).replace("\n", " ").split(",") if x.strip()])
               for k in ("gainKnots", "gains", "conv1", "bias1", "conv2", "bias2", "output")}
     bias = float(re.search(r"outputBias: Float = (\S+)", text).group(1))
-    net = make_net(torch, ints["hidden1"], ints["taps1"], ints["dilation1"], ints["hidden2"], ints["taps2"])
-    sd = net.state_dict()
-    sd["c1.weight"] = torch.tensor(arrays["conv1"].reshape(ints["taps1"], INPUTS, ints["hidden1"]).transpose(2, 1, 0).copy(), dtype=torch.float32)
-    sd["c1.bias"] = torch.tensor(arrays["bias1"], dtype=torch.float32)
-    sd["c2.weight"] = torch.tensor(arrays["conv2"].reshape(ints["taps2"], ints["hidden1"], ints["hidden2"]).transpose(2, 1, 0).copy(), dtype=torch.float32)
-    sd["c2.bias"] = torch.tensor(arrays["bias2"], dtype=torch.float32)
-    sd["out.weight"][0, :, 0] = torch.tensor(arrays["output"], dtype=torch.float32)
-    sd["out.bias"][0] = bias
-    net.load_state_dict(sd)
-    return net, arrays["gainKnots"], arrays["gains"]
+    P = dict(W1=arrays["conv1"].reshape(ints["taps1"], INPUTS, ints["hidden1"]).astype(np.float32),
+             b1=arrays["bias1"].astype(np.float32),
+             W2=arrays["conv2"].reshape(ints["taps2"], ints["hidden1"], ints["hidden2"]).astype(np.float32),
+             b2=arrays["bias2"].astype(np.float32), wo=arrays["output"].astype(np.float32),
+             bo=np.array([bias], np.float32), dilation1=ints["dilation1"])
+    return P, arrays["gainKnots"], arrays["gains"]
 
 
 def report(label, items, counts):
@@ -277,13 +421,27 @@ def main():
     ap.add_argument("--knots", default="3,4.5,6,7.5,9")
     ap.add_argument("--ridge", type=float, default=1.0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--finetune", action="store_true",
+                    help="continue from the current NucleusModelWeights.swift in numpy (no torch), adding the EmoDB "
+                         "tune speakers' hand counts through the count loss; --steps, --batch, --ft-lr, --real-weight, "
+                         "--level-aug")
+    ap.add_argument("--steps", type=int, default=300, help="fine-tuning steps (--finetune)")
+    ap.add_argument("--batch", type=int, default=128, help="synthetic utterances per fine-tuning step, plus a quarter as many real")
+    ap.add_argument("--ft-lr", type=float, default=3e-4, help="peak Adam step size of the fine-tuning (cosine decay)")
+    ap.add_argument("--real-weight", type=float, default=2.0, help="weight of a real file's count loss (--finetune)")
+    ap.add_argument("--level-aug", type=float, default=0.0,
+                    help="spread of the random level contour added to synthetic voiced frames, in 10 dB (--finetune)")
+    ap.add_argument("--real-repeat", type=int, default=4,
+                    help="how often each EmoDB tune file is drawn relative to a synthetic tune file (--finetune)")
+    ap.add_argument("--no-tune-counts", dest="tune_counts", action="store_false",
+                    help="leave out the counts of the evaluation's synthetic tune-split files (--finetune)")
     ap.add_argument("--check", action="store_true", help="replay the current weights and compare with the binary")
     ap.add_argument("--no-write", action="store_true", help="train and report, but leave the Swift file alone")
+    ap.add_argument("--out", default=WEIGHTS, help="where to write the Swift weights (default: the source tree's)")
     args = ap.parse_args()
-    import torch
-    torch.set_num_threads(args.jobs)
 
-    titems = rate_train_corpus.build(args.workdir, args.count, args.seed, args.jobs)
+    # The check needs only the evaluation files; the training corpus is built (or reused) for training.
+    titems = [] if args.check else rate_train_corpus.build(args.workdir, args.count, args.seed, args.jobs)
     eitems, _ = rate_eval_corpus.build(os.path.join(REPO, "out", "rate_eval"), include_noisy=True, jobs=args.jobs)
     hitems, _ = rate_eval_corpus.build(os.path.join(REPO, "out", "rate_eval_heldout"), jobs=args.jobs, heldout=True)
     paths = sorted({p for it in titems for p in (it["path"], it["derived"])} | {it["path"] for it in eitems + hitems})
@@ -299,17 +457,35 @@ def main():
             pickle.dump(data, f)
 
     if args.check:
-        net, knots, gains = load_swift_weights(torch)
+        P, knots, gains = load_swift_weights()
+    elif args.finetune:
+        P, knots, _ = load_swift_weights()
+        previous = re.search(r"Generated by Tools/rate_train.py \((.*)\)\. Do not edit", open(WEIGHTS, encoding="utf-8").read())
+        # Real speech with hand counts: EmoDB's tune speakers only (rate_eval_corpus.EMODB_TUNE_SPEAKERS).
+        real = [it for it in eitems if it["split"] == "tune" and "real acted DE (EmoDB)" in it["groups"]] * args.real_repeat
+        if args.tune_counts:
+            # The synthetic files of the evaluation's tune split, by their known counts, so that the real speech
+            # cannot pull a synthesiser's count away (the test split and the held-out corpus stay unseen). The
+            # read speech is in both splits and stays out.
+            real += [it for it in eitems if it["split"] == "tune" and required(it["groups"][0]) and "real" not in it["groups"][0]]
+        P = finetune(P, data, titems, real, args)
+        provenance = (f"fine-tuned in numpy from [{previous.group(1) if previous else 'the previous weights'}]: seed {args.seed}, {args.count} utterances, "
+                      f"{args.steps} steps, level augmentation {args.level_aug:g}, real weight {args.real_weight:g}, "
+                      f"{len(real)} counted files: EmoDB tune speakers (x{args.real_repeat})" + (" and the synthetic tune split" if args.tune_counts else ""))
     else:
+        import torch
+        torch.set_num_threads(args.jobs)
         net = train(torch, data, titems, args)
+        net.eval()
+        P = params_from_torch(net)
         knots = np.array([float(x) for x in args.knots.split(",")])
-    net.eval()
+        provenance = f"seed {args.seed}, {args.count} utterances, {args.epochs} epochs"
     rows = {}
     for p in {it["path"] for it in eitems + hitems}:
         inputs, speech, segments, _ = data[p]
-        rows[p] = gain_rows(knots, segment_sums(densities(torch, net, inputs), segments, speech), segments)
+        rows[p] = gain_rows(knots, segment_sums(densities(P, inputs), segments, speech), segments)
     if not args.check:
-        tune = [it for it in eitems if it["split"] == "tune" and "EmoDB" not in it["groups"][0]]
+        tune = [it for it in eitems if it["split"] == "tune" and required(it["groups"][0])]
         gains = fit_gains(knots, [rows[it["path"]] for it in tune], [it["truth"] for it in tune],
                           [it["groups"][0] for it in tune], args.ridge)
         print("gains at", list(knots), ":", np.round(gains, 3).tolist())
@@ -322,8 +498,8 @@ def main():
         report(f"split {split}", [it for it in eitems if it["split"] == split], counts)
     report("held-out corpus", hitems, counts)
     if not args.check and not args.no_write:
-        export(net, args, knots, gains, WEIGHTS)
-        print(f"\nwrote {os.path.relpath(WEIGHTS, REPO)}; rebuild attune, then run with --check", file=sys.stderr)
+        export(P, provenance, knots, gains, args.out)
+        print(f"\nwrote {os.path.relpath(args.out, REPO)}; rebuild attune, then run with --check", file=sys.stderr)
 
 
 if __name__ == "__main__":
