@@ -119,6 +119,9 @@ public final class EventBus: Sendable {
     ///
     /// - Throws: `BusError` (`.socketHeld` when another daemon listens there).
     public func start() async throws {
+        // A subscriber that vanishes mid-write must cost an EPIPE, never the process. NIO ignores SIGPIPE on Linux
+        // when it creates its first socket; saying so here keeps that from resting on NIO's internals.
+        signal(SIGPIPE, SIG_IGN)
         let fanOut = self.fanOut
         let configuration = self.configuration
         let logger = self.logger
@@ -283,15 +286,19 @@ final class FanOut {
     }
 
     func deliver(_ batch: (records: [(ByteBuffer, RecordRoute)], dropped: Int)) {
-        if batch.dropped > 0 {
-            // The loop fell behind the publishers; nobody knows which subscribers wanted the lost records, so all
-            // of them hear about the loss (the counts may overstate for narrow filters).
-            droppedAtInbox += batch.dropped
-            for s in subscribers { s.lose(batch.dropped) }
-        }
         for (buffer, route) in batch.records {
             for s in subscribers where s.filter.matches(route) {
                 s.send(buffer)
+            }
+        }
+        if batch.dropped > 0 {
+            // The loop fell behind the publishers. The inbox took records until it was full, so the lost ones came
+            // after the batch's. Nobody knows which subscribers wanted them, so all hear about the loss (the counts
+            // may overstate for narrow filters).
+            droppedAtInbox += batch.dropped
+            for s in subscribers {
+                s.lose(batch.dropped)
+                s.reportLossIfIdle()
             }
         }
         flushDirty()
@@ -496,6 +503,12 @@ final class SubscriberHandler: ChannelInboundHandler {
             context.flush()
         }
         finishClosingIfDrained()
+    }
+
+    /// Writes the `gap` now if nothing is queued before it, rather than waiting for the next record.
+    func reportLossIfIdle() {
+        guard let context, missed > 0, queue.isEmpty, context.channel.isWritable else { return }
+        writeGap(context: context)
     }
 
     /// Tells the subscriber how many records it lost, and stops dropping.
