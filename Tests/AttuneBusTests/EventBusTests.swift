@@ -24,6 +24,10 @@ struct EventBusTests {
         #expect(hello["schema"] == 1)
         #expect(hello["node"] == "n1")
         #expect(hello["emotions"] == ["customer"])
+        // A subscriber vanishing mid-write costs an EPIPE, never the process.
+        var action = sigaction()
+        sigaction(SIGPIPE, nil, &action)
+        #expect(unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == 1, "SIGPIPE is SIG_IGN")
         await bus.shutdown()
     }
 
