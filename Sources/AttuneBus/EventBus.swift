@@ -116,9 +116,12 @@ public final class EventBus: Sendable {
     }
 
     /// Binds the socket (replacing a stale file, never a live daemon's) and starts accepting subscribers.
+    /// A bus starts once; after `shutdown` make a new one.
     ///
     /// - Throws: `BusError` (`.socketHeld` when another daemon listens there).
     public func start() async throws {
+        let idle = lifecycle.withLockedValue { if case .idle = $0 { return true } else { return false } }
+        precondition(idle, "EventBus.start called twice, or after shutdown")
         // A subscriber that vanishes mid-write must cost an EPIPE, never the process. NIO ignores SIGPIPE on Linux
         // when it creates its first socket; saying so here keeps that from resting on NIO's internals.
         signal(SIGPIPE, SIG_IGN)
