@@ -188,6 +188,14 @@ public final class ControlServer: Sendable {
         logger.info("listening for commands", metadata: ["socket": "\(configuration.socketPath)"])
     }
 
+    /// Runs the server as a service: starts it, serves until the calling task is cancelled, then shuts down
+    /// gracefully (see `EventBus.run`).
+    public func run(shutdownTimeout: TimeAmount = .seconds(2)) async throws {
+        try await start()
+        await waitForCancellation()
+        await shutdown(timeout: shutdownTimeout)
+    }
+
     /// Stops accepting, removes the socket file, gives connections up to `timeout` to get their replies out,
     /// then closes them. Safe to call more than once.
     public func shutdown(timeout: TimeAmount = .seconds(2)) async {

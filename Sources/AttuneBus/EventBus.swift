@@ -45,7 +45,8 @@ public struct EventBusStats: Sendable, Equatable {
     public var subscribersAccepted: Int
     /// Records handed to `publish` since start.
     public var published: Int
-    /// Records dropped for slow subscribers, summed over subscribers.
+    /// Records that subscribers did not get, summed over subscribers: what their `gap` records report, so it
+    /// includes records lost at the inbox once per subscriber connected then.
     public var droppedForSubscribers: Int
     /// Records dropped before fan-out because the event loop fell behind the publishers.
     public var droppedAtInbox: Int
@@ -147,6 +148,15 @@ public final class EventBus: Sendable {
         )
         lifecycle.withLockedValue { $0 = .running(channel, file) }
         logger.info("listening for subscribers", metadata: ["socket": "\(configuration.socketPath)"])
+    }
+
+    /// Runs the bus as a service: starts it, serves until the calling task is cancelled, then shuts down
+    /// gracefully. This is the shape of swift-service-lifecycle's `Service.run()`, so the daemon can hand the bus
+    /// to a service group (which cancels on SIGTERM) with a one-line conformance.
+    public func run(shutdownTimeout: TimeAmount = .seconds(2)) async throws {
+        try await start()
+        await waitForCancellation()
+        await shutdown(timeout: shutdownTimeout)
     }
 
     /// Hands one encoded NDJSON line to every matching subscriber; callable from any thread, never blocks on a
@@ -548,5 +558,12 @@ final class SubscriberHandler: ChannelInboundHandler {
 
     func closeNow() {
         context?.close(promise: nil)
+    }
+}
+
+/// Returns when the calling task is cancelled.
+func waitForCancellation() async {
+    while !Task.isCancelled {
+        try? await Task.sleep(for: .seconds(3600))
     }
 }

@@ -315,6 +315,32 @@ struct EventBusTests {
         await bus.shutdown()
     }
 
+    /// `run()` as a service: serving until its task is cancelled, then a graceful shutdown (records published
+    /// before the cancellation are delivered, the socket file goes away).
+    @Test func runServesUntilCancelledThenShutsDown() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        let control = makeControl(dir)
+        let path = dir.file("events.sock"), controlPath = dir.file("control.sock")
+        let services = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await bus.run() }
+                group.addTask { try await control.run() }
+                try await group.waitForAll()
+            }
+        }
+        #expect(await eventually { access(path, F_OK) == 0 && access(controlPath, F_OK) == 0 })
+        let client = try UnixClient(path: path)
+        #expect(try json(await client.line())["type"] == "hello")
+        let (bytes, route) = record(1)
+        bus.publish(bytes, route: route)
+        services.cancel()
+        try await services.value
+        #expect(try json(await client.line())["seq"] == 1)
+        #expect(try await client.eofOffPool())
+        #expect(access(path, F_OK) != 0 && access(controlPath, F_OK) != 0, "socket files removed")
+    }
+
     /// Shutdown delivers everything published before it to a subscriber that reads, then closes.
     @Test func shutdownFlushesQueuesThenCloses() async throws {
         let dir = TempDir()
