@@ -188,6 +188,14 @@ public final class ControlServer: Sendable {
         logger.info("listening for commands", metadata: ["socket": "\(configuration.socketPath)"])
     }
 
+    /// Runs the server as a service: starts it, serves until the calling task is cancelled, then shuts down
+    /// gracefully (see `EventBus.run`).
+    public func run(shutdownTimeout: TimeAmount = .seconds(2)) async throws {
+        try await start()
+        await waitForCancellation()
+        await shutdown(timeout: shutdownTimeout)
+    }
+
     /// Stops accepting, removes the socket file, gives connections up to `timeout` to get their replies out,
     /// then closes them. Safe to call more than once.
     public func shutdown(timeout: TimeAmount = .seconds(2)) async {
@@ -231,6 +239,8 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     private var readRequested = false
     private var inputClosed = false
     private var finishing = false
+    /// The peer was turned away; its input is read and discarded until it closes.
+    private var refused = false
 
     init(configuration: ControlServerConfiguration, handler: any ControlHandler, logger: Logger) {
         self.configuration = configuration
@@ -271,12 +281,22 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     private func refuse(context: ChannelHandlerContext, _ message: String) {
         var buffer = context.channel.allocator.buffer(capacity: 128)
         buffer.writeBytes(ControlReply.failure(message).line)
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in
-            channel.close(promise: nil)
-        }
+        refused = true
+        // Closing with the client's command still unread would make the kernel reset the connection, and the
+        // client could get ECONNRESET instead of the line. So: send the line, shut our side, discard what the
+        // client sends until it closes, and close after a second at the latest.
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.close(mode: .output, promise: nil)
+        context.read()
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 
     func read(context: ChannelHandlerContext) {
+        if refused {
+            context.read()
+            return
+        }
         // Reads wait for the credential check, and stop while the client is `maximumPipelined` commands ahead.
         guard peer != nil, pending.count < configuration.maximumPipelined else {
             readRequested = true
@@ -287,6 +307,7 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
         var events: [LineFramer.Event] = []
         framer.feed(unwrapInboundIn(data)) { events.append($0) }
         for event in events {
@@ -312,6 +333,10 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
+            if refused {
+                context.close(promise: nil)
+                return
+            }
             // An unterminated last line still counts as a command.
             var events: [LineFramer.Event] = []
             framer.feed(ByteBuffer(bytes: [UInt8(ascii: "\n")])) { events.append($0) }

@@ -45,7 +45,8 @@ public struct EventBusStats: Sendable, Equatable {
     public var subscribersAccepted: Int
     /// Records handed to `publish` since start.
     public var published: Int
-    /// Records dropped for slow subscribers, summed over subscribers.
+    /// Records that subscribers did not get, summed over subscribers: what their `gap` records report, so it
+    /// includes records lost at the inbox once per subscriber connected then.
     public var droppedForSubscribers: Int
     /// Records dropped before fan-out because the event loop fell behind the publishers.
     public var droppedAtInbox: Int
@@ -116,9 +117,15 @@ public final class EventBus: Sendable {
     }
 
     /// Binds the socket (replacing a stale file, never a live daemon's) and starts accepting subscribers.
+    /// A bus starts once; after `shutdown` make a new one.
     ///
     /// - Throws: `BusError` (`.socketHeld` when another daemon listens there).
     public func start() async throws {
+        let idle = lifecycle.withLockedValue { if case .idle = $0 { return true } else { return false } }
+        precondition(idle, "EventBus.start called twice, or after shutdown")
+        // A subscriber that vanishes mid-write must cost an EPIPE, never the process. NIO ignores SIGPIPE on Linux
+        // when it creates its first socket; saying so here keeps that from resting on NIO's internals.
+        signal(SIGPIPE, SIG_IGN)
         let fanOut = self.fanOut
         let configuration = self.configuration
         let logger = self.logger
@@ -141,6 +148,15 @@ public final class EventBus: Sendable {
         )
         lifecycle.withLockedValue { $0 = .running(channel, file) }
         logger.info("listening for subscribers", metadata: ["socket": "\(configuration.socketPath)"])
+    }
+
+    /// Runs the bus as a service: starts it, serves until the calling task is cancelled, then shuts down
+    /// gracefully. This is the shape of swift-service-lifecycle's `Service.run()`, so the daemon can hand the bus
+    /// to a service group (which cancels on SIGTERM) with a one-line conformance.
+    public func run(shutdownTimeout: TimeAmount = .seconds(2)) async throws {
+        try await start()
+        await waitForCancellation()
+        await shutdown(timeout: shutdownTimeout)
     }
 
     /// Hands one encoded NDJSON line to every matching subscriber; callable from any thread, never blocks on a
@@ -283,15 +299,19 @@ final class FanOut {
     }
 
     func deliver(_ batch: (records: [(ByteBuffer, RecordRoute)], dropped: Int)) {
-        if batch.dropped > 0 {
-            // The loop fell behind the publishers; nobody knows which subscribers wanted the lost records, so all
-            // of them hear about the loss (the counts may overstate for narrow filters).
-            droppedAtInbox += batch.dropped
-            for s in subscribers { s.lose(batch.dropped) }
-        }
         for (buffer, route) in batch.records {
             for s in subscribers where s.filter.matches(route) {
                 s.send(buffer)
+            }
+        }
+        if batch.dropped > 0 {
+            // The loop fell behind the publishers. The inbox took records until it was full, so the lost ones came
+            // after the batch's. Nobody knows which subscribers wanted them, so all hear about the loss (the counts
+            // may overstate for narrow filters).
+            droppedAtInbox += batch.dropped
+            for s in subscribers {
+                s.lose(batch.dropped)
+                s.reportLossIfIdle()
             }
         }
         flushDirty()
@@ -498,6 +518,12 @@ final class SubscriberHandler: ChannelInboundHandler {
         finishClosingIfDrained()
     }
 
+    /// Writes the `gap` now if nothing is queued before it, rather than waiting for the next record.
+    func reportLossIfIdle() {
+        guard let context, missed > 0, queue.isEmpty, context.channel.isWritable else { return }
+        writeGap(context: context)
+    }
+
     /// Tells the subscriber how many records it lost, and stops dropping.
     private func writeGap(context: ChannelHandlerContext) {
         var line = JSONLine()
@@ -532,5 +558,12 @@ final class SubscriberHandler: ChannelInboundHandler {
 
     func closeNow() {
         context?.close(promise: nil)
+    }
+}
+
+/// Returns when the calling task is cancelled.
+func waitForCancellation() async {
+    while !Task.isCancelled {
+        try? await Task.sleep(for: .seconds(3600))
     }
 }

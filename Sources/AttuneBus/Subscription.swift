@@ -19,6 +19,11 @@ public struct RecordRoute: Sendable, Equatable {
     public static func frame(call: String) -> RecordRoute {
         RecordRoute(type: "frame", call: call, kind: nil, isFrame: true)
     }
+
+    /// The route of an `event` record of `call` with its `kind`.
+    public static func event(call: String, kind: String) -> RecordRoute {
+        RecordRoute(type: "event", call: call, kind: kind, isFrame: false)
+    }
 }
 
 /// A subscriber's filter, from its line `{"subscribe": {"kinds": [...], "calls": [...], "types": [...], "frames": false}}`.

@@ -154,12 +154,34 @@ struct ControlServerTests {
         try await control.start()
         let c = try UnixClient(path: dir.file("control.sock"))
         try? c.send("{\"cmd\": \"list\"}\n")
+        shutdown(c.fd, Int32(SHUT_WR))  // so the server can close at once instead of after its one-second grace
         let reply = try json(await c.line())
         #expect(reply["ok"] == false)
         guard case .string(let m)? = reply["error"] else { Issue.record("no error"); return }
         #expect(m.contains("permission denied") && m.contains("uid \(getuid())"), "\(m)")
         #expect(try await c.eofOffPool())
         #expect(handler.received.withLockedValue { $0.isEmpty }, "a refused peer's command never reaches the handler")
+        await control.shutdown()
+    }
+
+    /// The default policy against a real stranger: a python3 client running as `nobody` (via `setpriv`) on a
+    /// socket whose file mode would let it in gets one refusal line naming its uid, then EOF.
+    @Test(.enabled(if: getuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0 && access("/usr/bin/python3", X_OK) == 0,
+                   "needs root, setpriv and /usr/bin/python3"))
+    func anotherUserIsRefusedByTheDefaultPolicy() async throws {
+        let dir = TempDir()
+        chmod(dir.path, 0o755)
+        let handler = RecordingHandler()
+        let control = makeControl(dir, handler: handler) { $0.mode = 0o666 }
+        try await control.start()
+        let (lines, stderr) = try pythonClient(dir.file("control.sock"), sending: "{\"cmd\": \"list\"}\n",
+                                               asUser: 65534)
+        #expect(lines.count == 1, "client stderr: \(stderr)")
+        let reply = try json(lines.first)
+        #expect(reply["ok"] == false)
+        guard case .string(let m)? = reply["error"] else { Issue.record("no error"); return }
+        #expect(m.contains("permission denied") && m.contains("uid 65534"), "\(m)")
+        #expect(handler.received.withLockedValue { $0.isEmpty })
         await control.shutdown()
     }
 
@@ -179,28 +201,9 @@ struct ControlServerTests {
         let dir = TempDir()
         let control = makeControl(dir)
         try await control.start()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
-            import socket, sys
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(sys.argv[1])
-            s.sendall(b'{"cmd": "stats"}\\n{"cmd": "list"}')
-            s.shutdown(socket.SHUT_WR)
-            data = b''
-            while True:
-                chunk = s.recv(4096)
-                if not chunk: break
-                data += chunk
-            sys.stdout.write(data.decode())
-            """, dir.file("control.sock")]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-        #expect(lines.count == 2)
+        let (lines, stderr) = try pythonClient(dir.file("control.sock"),
+                                               sending: "{\"cmd\": \"stats\"}\n{\"cmd\": \"list\"}", halfClose: true)
+        #expect(lines.count == 2, "client stderr: \(stderr)")
         #expect(try json(lines.first)["ok"] == true)
         #expect(lines.last == #"{"ok":true,"calls":[{"call":"c42","source":"file:x.wav"}]}"#)
         await control.shutdown()
@@ -279,4 +282,42 @@ struct SocketFileTests {
         var st = stat()
         #expect(stat(dir.file("a/b/attune"), &st) == 0 && st.st_mode & S_IFMT == S_IFDIR)
     }
+}
+
+/// A python3 client in its own process: connects to `path`, sends `text`, optionally shuts its sending side, and
+/// reads to EOF; run as `asUser` (uid and gid, no groups) through `setpriv` when given. Returns its output lines and
+/// its stderr.
+func pythonClient(_ path: String, sending text: String, halfClose: Bool = false, asUser: UInt32? = nil)
+    throws -> (lines: [String], stderr: String)
+{
+    let script = """
+        import socket, sys
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sys.argv[1])
+        s.sendall(sys.argv[2].encode())
+        if sys.argv[3] == "1": s.shutdown(socket.SHUT_WR)
+        data = b''
+        while True:
+            chunk = s.recv(4096)
+            if not chunk: break
+            data += chunk
+        sys.stdout.write(data.decode())
+        """
+    let p = Process()
+    let arguments = ["-c", script, path, text, halfClose ? "1" : "0"]
+    if let uid = asUser {
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/usr/bin/python3"] + arguments
+    } else {
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3"] + arguments
+    }
+    let out = Pipe(), errors = Pipe()
+    p.standardOutput = out
+    p.standardError = errors
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init), stderr)
 }

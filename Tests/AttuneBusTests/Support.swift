@@ -2,6 +2,7 @@ import AttuneBus
 import AttuneEvents
 import AttuneTestSupport
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 
 #if canImport(Glibc)
@@ -17,6 +18,8 @@ struct TestFailure: Error, CustomStringConvertible {
 final class UnixClient {
     let fd: CInt
     private var buffer: [UInt8] = []
+    /// Receive space, allocated once: filling a fresh 64 KiB array per read is slow in a debug build.
+    private let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
     private(set) var eof = false
 
     init(path: String) throws {
@@ -41,7 +44,10 @@ final class UnixClient {
         self.fd = fd
     }
 
-    deinit { Glibc.close(fd) }
+    deinit {
+        Glibc.close(fd)
+        chunk.deallocate()
+    }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
@@ -60,10 +66,9 @@ final class UnixClient {
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let rc = poll(&pfd, 1, Int32(timeout * 1000))
         guard rc > 0 else { return false }
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = recv(fd, &chunk, chunk.count, 0)
+        let n = recv(fd, chunk.baseAddress, chunk.count, 0)
+        if n > 0 { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n])) }
         if n <= 0 { eof = true; return false }
-        buffer.append(contentsOf: chunk[0..<n])
         return true
     }
 
@@ -86,32 +91,33 @@ final class UnixClient {
     /// Raw bytes until `count` newlines have arrived (or the timeout).
     func readBytes(lines count: Int, timeout: Double = 20, progress: ((Int) -> Void)? = nil) throws -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
-        var out: [UInt8] = []
         var seen = 0
+        var scanned = 0
+        var end = 0  // bytes of `buffer` making up whole lines counted so far
         while seen < count {
-            if buffer.isEmpty {
-                if eof { break }
-                let left = deadline.timeIntervalSinceNow
-                guard left > 0 else { break }
-                try fill(timeout: left)
-                continue
+            let newlines = buffer.withUnsafeBufferPointer { p -> Int in
+                var k = 0
+                var i = scanned
+                while i < p.count {
+                    if p[i] == UInt8(ascii: "\n") {
+                        k += 1
+                        end = i + 1
+                        if seen + k == count { break }
+                    }
+                    i += 1
+                }
+                scanned = min(i + 1, p.count)
+                return k
             }
-            // Take whole lines only.
-            var take = 0
-            for (i, b) in buffer.enumerated() where b == UInt8(ascii: "\n") {
-                seen += 1
-                take = i + 1
-                if seen == count { break }
-            }
-            out.append(contentsOf: buffer[..<take])
-            buffer.removeSubrange(..<take)
-            progress?(seen)
-            if take == 0 {
-                let left = deadline.timeIntervalSinceNow
-                guard left > 0, !eof else { break }
-                try fill(timeout: left)
-            }
+            seen += newlines
+            if newlines > 0 { progress?(seen) }
+            if seen >= count || eof { break }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { break }
+            try fill(timeout: left)
         }
+        let out = Array(buffer[..<end])
+        buffer.removeSubrange(..<end)
         return out
     }
 
@@ -217,5 +223,67 @@ extension UnixClient {
     func eofOffPool(timeout: Double = 5) async throws -> Bool {
         let box = UncheckedBox(self)
         return try await onThread { try box.value.waitForEOF(timeout: timeout) }.value
+    }
+}
+
+/// Readers on their own threads, each collecting `lines` lines, with their progress visible to the publisher.
+struct Readers {
+    let tasks: [Task<[UInt8], Error>]
+    let progress: NIOLockedValueBox<[Int]>
+
+    init(_ clients: [UnixClient], lines: Int) {
+        let progress = NIOLockedValueBox([Int](repeating: 0, count: clients.count))
+        self.progress = progress
+        tasks = clients.enumerated().map { (i, client) in
+            let box = UncheckedBox(client)
+            return onThread {
+                try box.value.readBytes(lines: lines) { n in progress.withLockedValue { $0[i] = n } }
+            }
+        }
+    }
+
+    /// Waits until every reader has `lines` lines.
+    func waitFor(_ lines: Int) async -> Bool {
+        await eventually(timeout: 20) { progress.withLockedValue { $0.min()! } >= lines }
+    }
+
+    func streams() async throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        for t in tasks { out.append(try await t.value) }
+        return out
+    }
+}
+
+/// Publishes records `0..<total` in bursts from `threads` threads at once (in `seq` order when one), waiting after each burst until the readers
+/// have it: bursts much larger than a socket buffer, yet a subscriber that reads never falls a whole queue behind
+/// on a loaded 2-core machine (which an unpaced loop would make it do, legitimately losing records).
+func publishPaced(_ bus: EventBus, total: Int, burst: Int = 1000, padding: Int = 100, threads: Int = 1,
+                  readers: Readers, afterBurst: (Int) -> Void = { _ in }) async throws {
+    for start in stride(from: 0, to: total, by: burst) {
+        let end = min(start + burst, total)
+        let publishers = (0..<threads).map { p in
+            onThread {
+                for i in stride(from: start + p, to: end, by: threads) {
+                    let (bytes, route) = record(i, padding: padding)
+                    bus.publish(bytes, route: route)
+                }
+            }
+        }
+        for p in publishers { _ = try await p.value }
+        #expect(await readers.waitFor(end), "readers stalled at \(readers.progress.withLockedValue { $0 }) of \(end)")
+        afterBurst(end)
+    }
+}
+
+/// Whether all streams are byte-identical (a Bool, so a failure does not print megabytes of bytes).
+func allIdentical(_ streams: [[UInt8]]) -> Bool {
+    streams.allSatisfy { $0 == streams[0] }
+}
+
+/// The `seq` numbers of a stream's records, in order.
+func seqs(_ stream: [UInt8]) -> [Int] {
+    stream.split(separator: UInt8(ascii: "\n")).compactMap { line in
+        if case .number(let n)? = try? JSONValue.parse(line)["seq"] { return Int(n) }
+        return nil
     }
 }
