@@ -346,9 +346,10 @@ struct PipeCaptureTests {
     }
 
     @Test func aFailingReadEndsWithAnIOError() throws {
-        let dir = TempDir()
-        // A directory polls readable and then fails read(2) with EISDIR: a stand-in for a descriptor gone bad.
-        let fd = open(dir.path, O_RDONLY | O_DIRECTORY)
+        // /proc/self/mem polls readable and fails read(2) at offset 0 (unmapped) with EIO: a stand-in for a
+        // descriptor gone bad. (A directory no longer serves: the reader refuses it when it opens.)
+        let fd = open("/proc/self/mem", O_RDONLY)
+        #expect(fd >= 0)
         defer { close(fd) }
         let source = try PipeCapture(fileDescriptor: fd, name: "-", format: RawFormat(encoding: .s16le, sampleRate: 8000, channelCount: 1))
         let sink = RecordingSink(channels: 1, capacityFrames: 10)
@@ -360,7 +361,7 @@ struct PipeCaptureTests {
         }
         #expect(e.kind == .io)
         #expect(e.exitCode == 74)
-        #expect(e.description.hasPrefix("-: read failed after 0.000 s: read: Is a directory"), "\(e)")
+        #expect(e.description.hasPrefix("-: read failed after 0.000 s: read: Input/output error"), "\(e)")
         #expect(sink.end?.recordReason == "error")
         #expect(sink.end?.message == e.description)
     }
