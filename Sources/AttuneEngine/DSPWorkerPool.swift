@@ -47,7 +47,7 @@ public final class DSPWorkerPool: Sendable {
 
     private let workers: [WorkerShared]
     private let nextWorker = Atomic<Int>(0)
-    private let finished = Mutex<[Transit]>([])
+    private let finished = LockedValue<[Transit]>([])
 
     /// Starts `count` worker threads.
     public init(workers count: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) {
@@ -102,7 +102,7 @@ private struct Transit: @unchecked Sendable {
 /// The part of a worker other threads touch: its inbox and counters.
 private final class WorkerShared: Sendable {
     let index: Int
-    private let inbox = Mutex<[Transit]>([])
+    private let inbox = LockedValue<[Transit]>([])
     private let hasMail = Atomic<Bool>(false)
     private let calls = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)

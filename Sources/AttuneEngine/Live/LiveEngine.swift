@@ -106,7 +106,7 @@ public final class LiveEngine: Sendable {
     public let configuration: LiveEngineConfiguration
     private let sink: any LiveRecordSink
     private let pool: DSPWorkerPool
-    private let calls = Mutex<[String: LiveCall]>([:])
+    private let calls = LockedValue<[String: LiveCall]>([:])
     private let running = Atomic<Bool>(true)
     private let shuttingDown = Atomic<Bool>(false)
     private let recordThreadDone = Atomic<Bool>(false)
@@ -345,7 +345,7 @@ final class LiveCall: Sendable {
     let startedAt = Date()
     /// Set when the call is registered; the record thread publishes `call_start` first thing after.
     let pendingStart = Atomic<Bool>(false)
-    private let words = Mutex<Transcript?>(nil)
+    private let words = LockedValue<Transcript?>(nil)
 
     var id: String { request.call }
 

@@ -16,7 +16,7 @@ final class RingSink: CaptureSink {
     let lossless: Bool
     /// The next stream frame expected; only the capture thread touches it.
     private let nextFrame = Atomic<Int64>(0)
-    private let end = Mutex<CaptureEnd?>(nil)
+    private let end = LockedValue<CaptureEnd?>(nil)
 
     init(rings: CallRings, lossless: Bool) {
         self.rings = rings
