@@ -38,9 +38,8 @@ extension DaemonSuite {
             pcm.attune_null { type null }
             """.write(toFile: config, atomically: true, encoding: .utf8)
 
-            // The ring holds the whole audio: after the infile ends the clockless device keeps delivering as fast
-            // as it can, and that must not push the audio under test out.
-            let daemon = try Daemon(["--ring-seconds", "20", "--source", "tap=alsa:tap?rate=\(rate)&channels=\(channels)"],
+            // The ring holds the whole audio, which arrives in one burst.
+            let daemon = try Daemon(["--ring-seconds", "8", "--source", "tap=alsa:tap?rate=\(rate)&channels=\(channels)"],
                                     environment: ["ALSA_CONFIG_PATH": config], dir: dir)
             let subscriber = try daemon.subscribe(#"{"subscribe":{"calls":["tap"],"frames":true}}"#)
 
@@ -55,23 +54,27 @@ extension DaemonSuite {
             let setPipeSize: CInt = 1031  // F_SETPIPE_SZ, a GNU macro Swift does not import
             #expect(fcntl(writer, setPipeSize, 1 << 20) >= bytes.count)
             #expect(bytes.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) } == bytes.count)
+
+            // The writing end stays open, so once the audio is read the device blocks like a quiet real one rather
+            // than delivering end-of-file stale bytes. A frame depends on audio up to half a window plus the pitch
+            // path's and the activity stage's look-ahead after its centre (ChannelAnalyzer.delayFrames, under 1 s),
+            // so frames before `end - 1 s` are complete and must equal analyze's; the audio after that point is
+            // where the two runs differ (analyze sees the end of the file, the daemon a device still open).
+            let compareUntil = seconds - 1.0
+            let lastCompared = String(format: #""channel":1,"role":"unknown","t":%.3f"#, compareUntil)
+            let done = try UnixClient.pump([subscriber], timeout: 120) { subscriber.hasReceived(lineContaining: lastCompared) }
+            #expect(done, "no frame at t = \(compareUntil) s within 120 s")
+            // Close the writer first: `stop` waits for the capture thread, which sits in a blocking read of the
+            // FIFO until end-of-file (a known limitation: a device that stops delivering cannot be stopped).
             close(writer)
             writer = -1
-
-            // Past the end of the audio on both channels, so every frame compared below has been published.
-            let pastEnd = String(format: #""t":%.3f"#, seconds + 0.5)
-            let done = try UnixClient.pump([subscriber], timeout: 120) {
-                subscriber.received.count > 1000 && subscriber.hasReceived(lineContaining: pastEnd)
-            }
-            #expect(done, "no frame at t = \(seconds + 0.5) s within 120 s")
+            #expect(try daemon.command(#"{"cmd":"stop","call":"tap"}"#)["ok"] as? Bool == true)
+            #expect(try UnixClient.pump([subscriber], timeout: 120) {
+                subscriber.hasReceived(lineContaining: #""type":"call_end","v":1,"call":"tap""#)
+            }, "no call_end after stop")
 
             let offline = try runAttune(["analyze", wav, "--frames"], dir: dir)
             #expect(offline.status == 0, "\(offline.stderr)")
-            // After the infile's end the file plugin stops overwriting the capture buffer and the null slave never
-            // writes it, so the device goes on delivering stale bytes, not the end of file analyze sees. A frame
-            // depends on audio up to half a window plus the pitch path's and the activity stage's look-ahead
-            // after its centre (ChannelAnalyzer.delayFrames, under 1 s): frames before `end - 1 s` must be equal.
-            let compareUntil = seconds - 1.0
             func frames(_ lines: [String]) throws -> [String] {
                 try lines.filter { $0.hasPrefix(#"{"type":"frame""#) }.filter { line in
                     try (jsonObject(line)["t"] as? Double ?? .infinity) < compareUntil

@@ -46,19 +46,19 @@ extension DaemonSuite {
                 })
             }
 
-            try round("warm", calls: 60, parallel: 6)
+            try round("warm", calls: 40, parallel: 6)
             let warm = try daemon.resources()
-            try round("soak", calls: 240, parallel: 6)
+            try round("soak", calls: 200, parallel: 6)
             let end = try daemon.resources()
-            print("attuned soak: after 60 warm-up calls rss \(warm.rssKB) kB, fds \(warm.fds), threads \(warm.threads); "
-                  + "after 240 more rss \(end.rssKB) kB, fds \(end.fds), threads \(end.threads)")
+            print("attuned soak: after 40 warm-up calls rss \(warm.rssKB) kB, fds \(warm.fds), threads \(warm.threads); "
+                  + "after 200 more rss \(end.rssKB) kB, fds \(end.fds), threads \(end.threads)")
             #expect(end.fds == warm.fds)
             #expect(end.threads == warm.threads)
             // 8 MiB: glibc's per-thread arenas may still grow a little after the warm-up; a leak of one call's
-            // buffers (rings of 2 s × 2 channels, analyzers, FFT plans: hundreds of kB) × 240 calls would be far more.
+            // buffers (rings of 2 s × 2 channels, analyzers, FFT plans: hundreds of kB) × 200 calls would be far more.
             #expect(end.rssKB - warm.rssKB < 8 * 1024, "RSS grew from \(warm.rssKB) to \(end.rssKB) kB")
             let stats = try daemon.command(#"{"cmd":"stats"}"#)
-            #expect(stats["calls_ended"] as? Int == 300)
+            #expect(stats["calls_ended"] as? Int == 240)
             #expect(stats["samples_dropped"] as? Int == 0)
             #expect(daemon.terminate() == 0)
         }
