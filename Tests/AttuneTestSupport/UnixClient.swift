@@ -137,11 +137,20 @@ public final class UnixClient {
         return true
     }
 
-    /// The received bytes as complete lines (a trailing partial line is left out).
+    private var lineCache: [String] = []
+    private var linesUpTo = 0
+
+    /// The received bytes as complete lines (a trailing partial line is left out). Split incrementally, so tests
+    /// that poll it while megabytes of frames arrive do not fall behind the daemon by re-reading everything.
     public var receivedLines: [String] {
-        guard let last = received.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
-        return received[...last].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast()
-            .map { String(decoding: $0, as: UTF8.self) }
+        let nl = UInt8(ascii: "\n")
+        if let last = received.lastIndex(of: nl), last >= linesUpTo {
+            for piece in received[linesUpTo...last].split(separator: nl, omittingEmptySubsequences: false).dropLast() {
+                lineCache.append(String(decoding: piece, as: UTF8.self))
+            }
+            linesUpTo = last + 1
+        }
+        return lineCache
     }
 
     /// True once a complete received line contains `needle`.

@@ -52,8 +52,10 @@ extension DaemonSuite {
             let end = try daemon.resources()
             print("attuned soak: after 40 warm-up calls rss \(warm.rssKB) kB, fds \(warm.fds), threads \(warm.threads); "
                   + "after 200 more rss \(end.rssKB) kB, fds \(end.fds), threads \(end.threads)")
-            #expect(end.fds == warm.fds)
-            #expect(end.threads == warm.threads)
+            // Two of slack: NIO and the cooperative pool start and retire a thread (and its eventfd) lazily, so a
+            // snapshot may catch one more or one fewer; a leak per call would add hundreds.
+            #expect(end.fds <= warm.fds + 2)
+            #expect(end.threads <= warm.threads + 2)
             // 8 MiB: glibc's per-thread arenas may still grow a little after the warm-up; a leak of one call's
             // buffers (rings of 2 s × 2 channels, analyzers, FFT plans: hundreds of kB) × 200 calls would be far more.
             #expect(end.rssKB - warm.rssKB < 8 * 1024, "RSS grew from \(warm.rssKB) to \(end.rssKB) kB")
