@@ -76,6 +76,8 @@ let package = Package(
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
+        // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.
+        .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
         .testTarget(
             name: "AttuneBusTests",
             dependencies: [

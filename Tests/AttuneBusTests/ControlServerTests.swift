@@ -215,19 +215,7 @@ struct SocketFileTests {
     @Test func staleSocketFromACrashedRunIsReplaced() async throws {
         let dir = TempDir()
         let path = dir.file("events.sock")
-        // A socket file nobody listens on: bind, listen, close without unlinking, as a crashed daemon leaves it.
-        let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in path.utf8.enumerated() { raw[i] = b }
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(rc == 0)
-        listen(fd, 1)
-        close(fd)
+        try makeStaleSocket(path)
         #expect(access(path, F_OK) == 0)
         let bus = makeBus(dir)
         try await bus.start()

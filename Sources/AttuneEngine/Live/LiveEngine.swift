@@ -243,6 +243,20 @@ public final class LiveEngine: Sendable {
         running.store(false, ordering: .releasing)
         while !recordThreadDone.load(ordering: .acquiring) { usleep(1000) }
         pool.shutdown()
+        // Calls whose workers did not finish in time (an overloaded machine) still get what they produced and a
+        // `call_end`, so no subscriber waits for a call that never ends. The record thread and the workers have
+        // stopped, so this thread is now the only consumer of the calls' output queues.
+        var line = JSONLine()
+        for call in calls.withLock({ Array($0.values) }) {
+            _ = drain(call, &line)
+            // Its worker may have finished it since the deadline: then drain() has just ended it properly.
+            guard calls.withLock({ $0[call.id] === call }) else { continue }
+            let t = Double(call.ticket.framesAnalysed) / Double(call.source.sampleRate)
+            emit(CallEndRecord(call: call.id, reason: .shutdown,
+                               message: "not flushed within \(timeout) s of shutdown; audio after t = \(t) s was not analysed", t: t),
+                 route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
+            calls.withLock { _ = $0.removeValue(forKey: call.id) }
+        }
         return clean
     }
 
