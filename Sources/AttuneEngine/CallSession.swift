@@ -25,7 +25,7 @@ public enum SessionOutput: Sendable, Equatable {
 /// path.
 ///
 /// Everything is allocated — and every FFT plan made — in `init`, on the thread that sets the call up;
-/// ``push(interleaved:)``, ``pull(from:)``, ``pushGap(frames:)`` and ``finish()`` never allocate, lock or
+/// ``push(interleaved:)``, ``pull(from:budget:)`` and ``finish()`` never allocate, lock or
 /// log, so a DSP worker may run them. A session is used by one thread at a time: it is not `Sendable`, and
 /// moves to its worker as a `sending` value (Swift 6 checks that the setup thread keeps no reference).
 /// Release it off the worker too: its FFT plans are destroyed under FFTW's planner lock.
@@ -169,20 +169,30 @@ public final class CallSession {
     }
 
     /// Reads what the capture side has written to `rings` (one per channel, as many as ``channelCount``) and
-    /// analyses it, gaps included, as far as ``outputs`` has room. **DSP side.**
-    public func pull(from rings: CallRings) -> Pull {
+    /// analyses it, gaps included, as far as ``outputs`` has room and at most about `budget` input frames, so
+    /// a worker moves on to its other calls even while a fast source (a file at `speed=max`) keeps the rings
+    /// full. **DSP side.**
+    public func pull(from rings: CallRings, budget: Int = 8 * CallSession.stepFrames) -> Pull {
         precondition(rings.channelCount == channelCount, "CallSession: \(rings.channelCount) rings for \(channelCount) channels")
         var total = 0
-        while true {
+        while total < budget {
             let room = min(acceptableFrames, Self.stepFrames)
             if room == 0 { break }
+            if pendingGapFrames > 0 {
+                // A lost stretch is analysed as silence step by step, within the output room like audio.
+                let n = min(room, pendingGapFrames)
+                for c in 0..<channelCount { planar[c].baseAddress!.update(repeating: 0, count: n) }
+                step(n)
+                pendingGapFrames -= n
+                total += n
+                continue
+            }
             switch rings.read(into: planar, maxFrames: room) {
             case .samples(let n):
                 step(n)
                 total += n
             case .gap(let n):
-                pushGap(frames: n)
-                total += n
+                announceGap(frames: n)
             case .empty:
                 return total > 0 ? .analysed(total) : .idle
             case .ended:
@@ -192,20 +202,16 @@ public final class CallSession {
         return total > 0 ? .analysed(total) : .idle
     }
 
-    /// Accounts for `frames` input frames that were lost before analysis: announces the gap in ``outputs``
-    /// and analyses silence in its place, so every later frame keeps its time. **DSP side.**
-    public func pushGap(frames: Int) {
+    /// Input frames lost before analysis and not yet analysed as silence.
+    private var pendingGapFrames = 0
+
+    /// Accounts for `frames` input frames lost before analysis: announces the gap in ``outputs`` now and
+    /// queues silence in its place (analysed by ``pull(from:budget:)``), so every later frame keeps its time.
+    private func announceGap(frames: Int) {
         guard frames > 0 else { return }
-        let start = Double(timelineFrames) / Double(inputRate)
-        outputs.push(.gap(start: start, end: Double(timelineFrames + frames) / Double(inputRate)))
-        var left = frames
-        for c in 0..<channelCount { planar[c].update(repeating: 0) }
-        while left > 0 {
-            let n = min(Self.stepFrames, left)
-            // step() repairs in place; zeros stay zeros, so the buffers need no refill between steps.
-            step(n)
-            left -= n
-        }
+        let start = Double(timelineFrames + pendingGapFrames) / Double(inputRate)
+        outputs.push(.gap(start: start, end: start + Double(frames) / Double(inputRate)))
+        pendingGapFrames += frames
     }
 
     /// Ends the call: flushes every channel's pending frames and segments, then its summary. **DSP side.**
