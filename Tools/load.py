@@ -134,7 +134,8 @@ def proc_status(pid, key):
 
 
 def thread_ticks(pid):
-    """{tid: (name, utime+stime ticks)} for every thread of pid."""
+    """{tid: (name, nanoseconds on CPU)} for every thread of pid, from /proc/PID/task/TID/schedstat (exact; the
+    clock-tick counts of task/TID/stat truncate per thread, which loses most of a thousand capture threads' time)."""
     out = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -147,8 +148,12 @@ def thread_ticks(pid):
         except (FileNotFoundError, ProcessLookupError):
             continue
         name = s[s.index("(") + 1:s.rindex(")")]
-        fields = s.rsplit(")", 1)[1].split()
-        out[tid] = (name, int(fields[11]) + int(fields[12]))
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out[tid] = (name, ns)
     return out
 
 
@@ -159,9 +164,13 @@ def thread_group(name):
         return name
     if name.startswith("NIO-"):
         return "NIO event loops"
-    if name.startswith("file:") or name.startswith("alsa:") or name.startswith("stdin:"):
-        return "capture threads"
-    return "other (" + name + ")" if name in ("attuned",) else "other"
+    if name == "attune-capture":
+        return "capture threads (attune-capture)"
+    if name == "attuned":
+        return "main (attuned)"
+    if "qos" in name:
+        return "dispatch (" + name + ")"
+    return "other (" + name + ")"
 
 
 def per_thread_cpu(before, after, seconds):
@@ -173,7 +182,7 @@ def per_thread_cpu(before, after, seconds):
         g = thread_group(name)
         groups[g] = groups.get(g, 0) + (ticks - start)
         counts[g] = counts.get(g, 0) + 1
-    return {g: (100.0 * t / CLK_TCK / seconds, counts[g]) for g, t in groups.items()}
+    return {g: (100.0 * t / 1e9 / seconds, counts[g]) for g, t in groups.items()}
 
 
 def loadavg():
@@ -292,6 +301,14 @@ def run_once(args, n, audio, lookahead_samples):
             f.write(f"workers = {args.workers}\n")
         if args.ring_seconds:
             f.write(f"ring_seconds = {args.ring_seconds}\n")
+    try:
+        return measure(args, n, audio, lookahead_samples, run_dir, spool, cfg)
+    finally:
+        if not args.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
     block = RATE * args.block_ms // 1000
     row = {"n": n, "load": loadavg()}
     log = open(os.path.join(run_dir, "attuned.log"), "w")
@@ -337,15 +354,22 @@ def run_once(args, n, audio, lookahead_samples):
         w1_ns = time.monotonic_ns()
         cpu1 = proc_cpu_ticks(daemon.pid)
         thr1 = thread_ticks(daemon.pid)
-        stats = ctl.cmd({"cmd": "stats"})
-        calls = ctl.cmd({"cmd": "list"}).get("calls", [])
+        # An overloaded daemon may answer late or not at all (the control socket shares the bus's event loop):
+        # that is a result, not a crash of the tool.
+        try:
+            stats = ctl.cmd({"cmd": "stats"})
+            calls = ctl.cmd({"cmd": "list"}).get("calls", [])
+        except (OSError, SystemExit) as e:
+            stats = {"error": f"control.sock did not answer stats/list within 30 s ({e.__class__.__name__})"}
+            calls = []
+            row["note"] = stats["error"]
         secs = w1 - w0
         row["cpu_pct"] = 100.0 * (cpu1 - cpu0) / CLK_TCK / secs
         row["rss_mb"] = max(rss) / 1024.0
         row["threads"] = max(threads)
         row["threads_by_name"] = per_thread_cpu(thr0, thr1, secs)
         row["stats"] = stats
-        row["calls_running"] = len(calls)
+        row["calls_running"] = len(calls) if calls else (n if "error" in stats else 0)
         row["late_lag_s_max"] = max((c.get("lag_s", 0) for c in calls), default=0)
     finally:
         if spooler:
@@ -414,8 +438,6 @@ def run_once(args, n, audio, lookahead_samples):
                     and row["calls_running"] == n and len(lags) > 0)
     if args.keep:
         row["run_dir"] = run_dir
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
     return row
 
 
@@ -485,14 +507,19 @@ def main():
     print(HEADER)
     rows = []
     for n in ns:
-        r = run_once(args, n, audio, lookahead)
+        try:
+            r = run_once(args, n, audio, lookahead)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - one failed N must not end the sweep
+            print(f"{n:>5}  FAILED: {e}   load {loadavg()}", flush=True)
+            continue
         rows.append(r)
-        print(fmt_row(r), flush=True)
+        print(fmt_row(r) + (f"   ({r['note']})" if r.get("note") else ""), flush=True)
     best = max((r["n"] for r in rows if r["holds"]), default=None)
     print()
     print(f"largest N that holds (zero dropped samples, p99 lag <= {args.p99_ms:.0f} ms): "
           f"{best if best is not None else 'none of ' + ','.join(map(str, ns))}   (goal: 1000)")
-    print_threads(rows[-1])
+    for r in rows:
+        print_threads(r)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1, default=str)

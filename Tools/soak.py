@@ -15,7 +15,9 @@ How:
     subscribers have closed, then the daemon's VmRSS, /proc/PID/fd count and thread count are taken, so the
     figures compare like with like.
 Verdict: flat when, from the 1,000-call checkpoint (allocator warm) to the last, RSS grows by at most
---rss-tolerance-mb (default 8 MiB) and file descriptors and threads are back to exactly their 1,000-call values.
+--rss-tolerance-mb (default 8 MiB), file descriptors are back to exactly their 1,000-call value, and threads are
+within +2 of it (libdispatch keeps or retires an idle worker thread or two on its own schedule; a leak of one
+capture thread per call would show as thousands).
 
 Run (release build first: swift build -c release --product attuned):
     python3 Tools/soak.py --attuned .build/release/attuned            # 10,000 calls
@@ -264,11 +266,11 @@ def main():
     last = rows[-1]
     growth = (last["rss_kb"] - ref["rss_kb"]) / 1024
     slope = growth / max(1, (last["calls"] - ref["calls"]) / 1000)
-    flat = (growth <= args.rss_tolerance_mb and last["fds"] == ref["fds"] and last["threads"] == ref["threads"]
+    flat = (growth <= args.rss_tolerance_mb and last["fds"] == ref["fds"] and last["threads"] - ref["threads"] <= 2
             and last["ended"] == last["calls"] and last["dropped"] == 0)
     print(f"from {ref['calls']} to {last['calls']} calls: RSS {growth:+.1f} MiB ({slope:+.2f} MiB per 1,000 calls; "
-          f"tolerance +{args.rss_tolerance_mb:g} MiB), fds {last['fds'] - ref['fds']:+d}, threads "
-          f"{last['threads'] - ref['threads']:+d}; every call ended: {last['ended'] == last['calls']}; "
+          f"tolerance +{args.rss_tolerance_mb:g} MiB), fds {last['fds'] - ref['fds']:+d} (tolerance 0), threads "
+          f"{last['threads'] - ref['threads']:+d} (tolerance +2); every call ended: {last['ended'] == last['calls']}; "
           f"samples dropped (speed=max never drops): {last['dropped']}")
     print("verdict:", "FLAT" if flat else "NOT FLAT")
     sys.exit(0 if flat else 1)
