@@ -133,6 +133,16 @@ def proc_status(pid, key):
     return 0
 
 
+def proc_io(pid):
+    """(read syscalls, write syscalls) of pid so far, from /proc/PID/io."""
+    vals = {}
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            k, v = line.split(":")
+            vals[k] = int(v)
+    return vals.get("syscr", 0), vals.get("syscw", 0)
+
+
 def thread_ticks(pid):
     """{tid: (name, nanoseconds on CPU)} for every thread of pid, from /proc/PID/task/TID/schedstat (exact; the
     clock-tick counts of task/TID/stat truncate per thread, which loses most of a thousand capture threads' time)."""
@@ -340,6 +350,7 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
         w0 = time.monotonic()
         w0_ns = time.monotonic_ns()
         cpu0 = proc_cpu_ticks(daemon.pid)
+        io0 = proc_io(daemon.pid)
         thr0 = thread_ticks(daemon.pid)
         rss = []
         threads = []
@@ -353,6 +364,7 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
         w1 = time.monotonic()
         w1_ns = time.monotonic_ns()
         cpu1 = proc_cpu_ticks(daemon.pid)
+        io1 = proc_io(daemon.pid)
         thr1 = thread_ticks(daemon.pid)
         # An overloaded daemon may answer late or not at all (the control socket shares the bus's event loop):
         # that is a result, not a crash of the tool.
@@ -365,6 +377,8 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
             row["note"] = stats["error"]
         secs = w1 - w0
         row["cpu_pct"] = 100.0 * (cpu1 - cpu0) / CLK_TCK / secs
+        row["read_syscalls_per_s"] = (io1[0] - io0[0]) / secs
+        row["write_syscalls_per_s"] = (io1[1] - io0[1]) / secs
         row["rss_mb"] = max(rss) / 1024.0
         row["threads"] = max(threads)
         row["threads_by_name"] = per_thread_cpu(thr0, thr1, secs)
@@ -457,7 +471,8 @@ def fmt_row(r):
 
 
 def print_threads(r):
-    print(f"  per-thread CPU at N={r['n']} (% of one core over the steady window, threads alive at its end):")
+    print(f"  per-thread CPU at N={r['n']} (% of one core over the steady window, threads alive at its end; "
+          f"daemon syscalls/s: read {r['read_syscalls_per_s']:.0f}, write {r['write_syscalls_per_s']:.0f}):")
     for g, (pct, count) in sorted(r["threads_by_name"].items(), key=lambda kv: -kv[1][0]):
         print(f"    {g:<28} {pct:7.1f} %  ({count} thread{'s' if count != 1 else ''})")
 
