@@ -320,7 +320,7 @@ def run_once(args, n, audio, lookahead_samples):
 
 def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
     block = RATE * args.block_ms // 1000
-    row = {"n": n, "load": loadavg()}
+    row = {"n": n, "load": loadavg(), "engine_lag_every": args.engine_lag_every}
     log = open(os.path.join(run_dir, "attuned.log"), "w")
     daemon = subprocess.Popen([args.attuned, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
     spooler = None
@@ -355,10 +355,20 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
         rss = []
         threads = []
         end = w0 + args.duration
+        engine_lags = []
+        tick = 0
         while time.monotonic() < end:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             rss.append(proc_status(daemon.pid, "VmRSS"))
             threads.append(proc_status(daemon.pid, "Threads"))
+            tick += 1
+            if args.engine_lag_every and tick % args.engine_lag_every == 0 and time.monotonic() < end - 1:
+                # The engine's own backlog per call (audio captured but not yet analysed, `list`'s lag_s): tells
+                # a DSP worker behind from a subscriber (this tool) behind, which the record lag cannot.
+                try:
+                    engine_lags.extend(c.get("lag_s", 0) for c in ctl.cmd({"cmd": "list"}).get("calls", []))
+                except (OSError, SystemExit):
+                    engine_lags.append(float("inf"))
             if daemon.poll() is not None:
                 raise SystemExit(f"load.py: attuned exited with {daemon.returncode}; see {run_dir}/attuned.log")
         w1 = time.monotonic()
@@ -379,6 +389,8 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
         row["cpu_pct"] = 100.0 * (cpu1 - cpu0) / CLK_TCK / secs
         row["read_syscalls_per_s"] = (io1[0] - io0[0]) / secs
         row["write_syscalls_per_s"] = (io1[1] - io0[1]) / secs
+        engine_lags.sort()
+        row["engine_lag_ms"] = (1000 * percentile(engine_lags, 99), 1000 * engine_lags[-1]) if engine_lags else None
         row["rss_mb"] = max(rss) / 1024.0
         row["threads"] = max(threads)
         row["threads_by_name"] = per_thread_cpu(thr0, thr1, secs)
@@ -471,6 +483,10 @@ def fmt_row(r):
 
 
 def print_threads(r):
+    if r.get("engine_lag_ms"):
+        p99, mx = r["engine_lag_ms"]
+        print(f"  N={r['n']}: the engine's own backlog (list lag_s, captured - analysed, sampled every "
+              f"{r['engine_lag_every']} s over all calls): p99 {p99:.0f} ms, max {mx:.0f} ms (includes up to one block)")
     print(f"  per-thread CPU at N={r['n']} (% of one core over the steady window, threads alive at its end; "
           f"daemon syscalls/s: read {r['read_syscalls_per_s']:.0f}, write {r['write_syscalls_per_s']:.0f}):")
     for g, (pct, count) in sorted(r["threads_by_name"].items(), key=lambda kv: -kv[1][0]):
@@ -495,6 +511,8 @@ def main():
                     help="one quiet call: measure the fixed look-ahead as min(arrival - (zero + t)) and exit")
     ap.add_argument("--lookahead-ms", type=float,
                     help="override the look-ahead subtracted (default: the code's 735.0 ms = 5,880 samples)")
+    ap.add_argument("--engine-lag-every", type=int, default=5,
+                    help="ask `list` for every call's backlog every this many seconds (0: never; default 5)")
     ap.add_argument("--keep", action="store_true", help="keep the run dirs (log, spool) for inspection")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args()
