@@ -3,11 +3,15 @@
 # and leaves their tables in out/evaluation-<date>.txt. Takes roughly 15–30 minutes on 2 cores.
 #   Tools/evaluate_all.sh            all of them
 #   Tools/evaluate_all.sh speed      only the named ones (pitch, rate, rate-heldout, speed, memory)
+#   Tools/evaluate_all.sh load soak  the daemon's load sweep and 10,000-call soak (optional, never in the default set;
+#                                    load takes ~10 minutes, soak ~5-20; run them on a quiet machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Tools/setup --eval
 swift build -c release --product attune >/dev/null
 attune="$(swift build -c release --show-bin-path)/attune"
+attuned="$(swift build -c release --show-bin-path)/attuned"
+if [[ " $* " == *" load "* || " $* " == *" soak "* ]]; then swift build -c release --product attuned >/dev/null; fi
 mkdir -p out
 log="out/evaluation-$(date +%Y%m%d-%H%M%S).txt"
 which=("$@")
@@ -20,7 +24,9 @@ for name in "${which[@]}"; do
         rate-heldout) cmd=(python3 Tools/rate_eval.py --heldout --attune "$attune") ;;
         speed)  cmd=(python3 Tools/speed_compare.py --attune "$attune") ;;
         memory) cmd=(python3 Tools/memory_check.py --attune "$attune") ;;
-        *) echo "unknown evaluation '$name' (pitch, rate, rate-heldout, speed, memory)" >&2; exit 64 ;;
+        load)   cmd=(python3 Tools/load.py --attuned "$attuned" --sweep 100,200,400,700,1000) ;;
+        soak)   cmd=(python3 Tools/soak.py --attuned "$attuned") ;;
+        *) echo "unknown evaluation '$name' (pitch, rate, rate-heldout, speed, memory, load, soak)" >&2; exit 64 ;;
     esac
     echo "== $name: ${cmd[*]}" | tee -a "$log"
     "${cmd[@]}" 2>&1 | tee -a "$log" || status=1

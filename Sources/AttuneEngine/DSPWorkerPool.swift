@@ -1,4 +1,5 @@
 import AttuneAudio
+import CALSA
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -123,11 +124,15 @@ private final class WorkerShared: Sendable {
     func join() { while !exited.load(ordering: .acquiring) { usleep(1000) } }
 
     func start(pool: DSPWorkerPool) {
+        let name = "attune-dsp-\(index)"
         let thread = Thread { [self] in
+            // Foundation's `Thread.name` does not reach the kernel on Linux when set before `start`, so top -H,
+            // ps -L and Tools/load.py's per-thread CPU saw the workers as anonymous dispatch threads.
+            _ = attune_set_thread_name(name)
             run(pool: pool)
             exited.store(true, ordering: .releasing)
         }
-        thread.name = "attune-dsp-\(index)"
+        thread.name = name
         thread.start()
     }
 

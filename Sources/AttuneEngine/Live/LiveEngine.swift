@@ -2,6 +2,7 @@ import AttuneAudio
 import AttuneDSP
 import AttuneEvents
 import AttuneText
+import CALSA
 import Foundation
 import Synchronization
 
@@ -123,6 +124,8 @@ public final class LiveEngine: Sendable {
         self.sink = sink
         pool = DSPWorkerPool(workers: configuration.workers)
         let thread = Thread { [self] in
+            // Named from inside: Foundation's `Thread.name` set before `start` does not reach the kernel on Linux.
+            _ = attune_set_thread_name("attune-records")
             recordLoop()
             recordThreadDone.store(true, ordering: .releasing)
         }
