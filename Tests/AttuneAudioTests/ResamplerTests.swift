@@ -55,7 +55,7 @@ struct ResamplerTests {
     /// Pass band: a tone anywhere the analysis looks (F0 and its harmonics, the band levels up to 3.8 kHz, the
     /// broadband energy up to 7 kHz) keeps its level within 0.01 dB through every wide-band conversion (worst
     /// measured: 0.0065 dB at 7 kHz from 44.1 and 22.05 kHz; libsamplerate's SRC_SINC_FASTEST, whose pass band
-    /// ends at 6.4 kHz, failed this).
+    /// ends at 6.4 kHz, was 13.8 dB down at 7 kHz).
     @Test(arguments: [44100, 48000, 32000, 24000, 22050, 11025])
     func passBandIsFlat(_ rate: Int) throws {
         for hz in [60.0, 200, 500, 1000, 2500, 3800, 5000, 6000, 7000] where hz < 0.45 * Double(rate) {
@@ -67,7 +67,7 @@ struct ResamplerTests {
 
     /// Stop band: a tone above the 8 kHz output Nyquist must not fold back into the output. Every alias, wherever
     /// it lands in 0–8 kHz, is at least 120 dB below the tone (measured: 136 dB or more, the float noise floor;
-    /// libsamplerate's SRC_SINC_FASTEST left about 97 dB).
+    /// libsamplerate's SRC_SINC_FASTEST left 97 dB at 48 kHz, 103 dB at 44.1 kHz).
     @Test(arguments: [44100, 48000, 32000, 24000, 22050])
     func aliasesAreRejected(_ rate: Int) throws {
         var hz = 8100.0
