@@ -8,12 +8,19 @@ Each tool does its own full job on one core, timed the way it is used:
   opensmile  the Python package, in-process: eGeMAPSv02 low-level descriptors (its own fixed pitch settings).
   rapt       `sptk pitch -a 0` (RAPT, 10 ms step, 50–500 Hz) on raw float samples, wall time of the process.
 The test audio is espeak-ng speech (several voices and rates, with pauses) concatenated to the length asked,
-written as 16 kHz PCM and as 8 kHz μ-law telephone audio (300–3400 Hz band).
+written as 16 kHz PCM, as 8 kHz μ-law telephone audio (300–3400 Hz band) and, resampled by sox, as 44.1 and
+48 kHz PCM (wide-band input, which Attune resamples to its 16 kHz analysis rate).
+With --baseline another attune binary (e.g. a build of the previous commit) is timed in the same run, so that
+before and after see the same machine load.
 
-Usage: Tools/speed_compare.py [--minutes 10] [--runs 3] [--attune PATH] [--keep DIR]
+Targets checked: Attune ≥ 2,000× real time on 8 kHz and ≥ 1,000× elsewhere, ≥ 3× Praat (≥ 5× at 44.1 and 48 kHz),
+≥ 25× openSMILE, faster than RAPT.
+
+Usage: Tools/speed_compare.py [--minutes 10] [--runs 3] [--attune PATH] [--baseline PATH] [--keep DIR]
 Needs: espeak-ng, sox, sptk (Debian); praat-parselmouth, opensmile, numpy, soundfile (pip).
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -71,6 +78,35 @@ def make_speech(workdir, minutes):
     return 0.5 * x / np.max(np.abs(x))
 
 
+def add_common_args(ap, baseline_help):
+    """--attune, --baseline and --keep, shared with Tools/wideband_check.py."""
+    ap.add_argument("--attune", help="attune binary (default: build it in release)")
+    ap.add_argument("--baseline", help=baseline_help)
+    ap.add_argument("--keep", help="keep the test audio in this directory")
+
+
+@contextlib.contextmanager
+def prepared(args, prefix):
+    """Yields the attune binary (built in release unless given) and a directory for the test audio, removed
+    afterwards unless --keep named it."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    attune = args.attune or build_attune(repo)
+    work = args.keep or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(work, exist_ok=True)
+    try:
+        yield attune, work
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def resampled(work, path, rate):
+    """`path` resampled by sox (its default, high-quality linear-phase filter) to `rate` Hz."""
+    out = os.path.join(work, f"speech-{rate}.wav")
+    run(["sox", path, "-r", str(rate), out])
+    return out
+
+
 def time_attune(attune, path, runs):
     out = run([attune, "bench", "--runs", str(runs), path], capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["wall_s"]
@@ -120,40 +156,39 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the test recordings (default 10)")
     ap.add_argument("--runs", type=int, default=3, help="runs per tool; the fastest counts (default 3)")
-    ap.add_argument("--attune", help="attune binary (default: build it in release)")
-    ap.add_argument("--keep", help="keep the test audio in this directory")
+    add_common_args(ap, "a second attune binary to time beside it (shown as 'before')")
     args = ap.parse_args()
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    attune = args.attune or build_attune(repo)
-    work = args.keep or tempfile.mkdtemp(prefix="attune-speed-")
-    os.makedirs(work, exist_ok=True)
-    try:
+    with prepared(args, "attune-speed-") as (attune, work):
         x16 = make_speech(work, args.minutes)
         wide = os.path.join(work, "speech-16k.wav")
         tel = os.path.join(work, "speech-8k-mulaw.wav")
         sf.write(wide, x16, 16000, subtype="PCM_16")
         run(["sox", wide, "-r", "8000", "-e", "u-law", tel, "sinc", "300-3400"])
+        files = [("8 kHz μ-law", tel), ("16 kHz PCM", wide)]
+        files += [(f"{rate / 1000:g} kHz PCM", resampled(work, wide, rate)) for rate in (44100, 48000)]
         seconds = args.minutes * 60
         rows = []
-        for label, path in (("8 kHz μ-law", tel), ("16 kHz PCM", wide)):
-            t = {
-                "attune": time_attune(attune, path, args.runs),
-                "praat": time_praat(path, args.runs),
-                "opensmile": time_opensmile(path, args.runs),
-                "rapt": time_rapt(path, args.runs, work),
-            }
+        for label, path in files:
+            t = {"attune": time_attune(attune, path, args.runs)}
+            if args.baseline:
+                t["before"] = time_attune(args.baseline, path, args.runs)
+            t.update(praat=time_praat(path, args.runs), opensmile=time_opensmile(path, args.runs),
+                     rapt=time_rapt(path, args.runs, work))
             rows.append((label, t))
         print(f"\nSpeed on {args.minutes:g} min of speech, one core, best of {args.runs} (× real time; higher is faster)\n")
-        print(f"{'audio':<13} {'attune':>10} {'praat':>10} {'opensmile':>10} {'rapt':>10}   {'vs praat':>9} {'vs opensmile':>12} {'vs rapt':>8}")
+        before = f"{'before':>10} " if args.baseline else ""
+        print(f"{'audio':<13} {before}{'attune':>10} {'praat':>10} {'opensmile':>10} {'rapt':>10}   "
+              f"{'vs praat':>9} {'vs opensmile':>12} {'vs rapt':>8}")
         ok = True
         for label, t in rows:
             xr = {k: seconds / v for k, v in t.items()}
-            print(f"{label:<13} {xr['attune']:>9.0f}× {xr['praat']:>9.0f}× {xr['opensmile']:>9.0f}× {xr['rapt']:>9.0f}×   "
+            before = f"{xr['before']:>9.0f}× " if args.baseline else ""
+            print(f"{label:<13} {before}{xr['attune']:>9.0f}× {xr['praat']:>9.0f}× {xr['opensmile']:>9.0f}× {xr['rapt']:>9.0f}×   "
                   f"{t['praat'] / t['attune']:>8.1f}× {t['opensmile'] / t['attune']:>11.1f}× {t['rapt'] / t['attune']:>7.1f}×")
-            need = 2000 if label.startswith("8") else 1000
+            need = 2000 if label.startswith("8 ") else 1000
+            praat_factor = 5 if label.startswith(("44", "48")) else 3
             checks = [(xr["attune"] >= need, f"attune ≥ {need}× real time"),
-                      (t["praat"] / t["attune"] >= 3, "≥ 3× Praat"),
+                      (t["praat"] / t["attune"] >= praat_factor, f"≥ {praat_factor}× Praat"),
                       (t["opensmile"] / t["attune"] >= 25, "≥ 25× openSMILE"),
                       (t["rapt"] > t["attune"], "faster than RAPT")]
             for passed, what in checks:
@@ -162,9 +197,6 @@ def main():
                     print(f"  MISSED on {label}: {what}")
         print("\nall targets met" if ok else "\nsome targets missed")
         return 0 if ok else 1
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
