@@ -1,4 +1,5 @@
 import AttuneAudio
+import AttuneTestSupport
 import Testing
 
 @Suite("Source URIs")
@@ -125,7 +126,7 @@ struct SourceURITests {
                      "alsa:tap?period=20ms&buffer=200ms", "file:/calls/c%20a.wav?speed=4&roles=agent",
                      "file:///x.flac?speed=max", "stdin:s16le:8000:2?roles=customer,unknown", "stdin:alaw:16000:1"]
         let alphabet = Array("alsfiestdn:?&=,%/.0123456789msxMAXroles=agentcustomerunknownratechannelsperiodbufferspeed \u{0}\u{7F}é🎧-_")
-        var rng = SplitMix64(seed: 0xA77E_5EED)
+        var rng = SeededGenerator(seed: 0xA77E_5EED)
         var parsed = 0, refused = 0
         for i in 0..<5000 {
             var chars = Array(seeds[i % seeds.count])
@@ -164,18 +165,5 @@ struct SourceURITests {
             guard let e = error as? AudioError else { return false }
             return e.kind == .usage && e.path.count < 300 && e.description.count < 1000
         }
-    }
-}
-
-/// A small seeded generator, so a fuzz failure reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
