@@ -2,7 +2,7 @@
 # Runs every accuracy and speed comparison of the offline engine on a release build, one after the other,
 # and leaves their tables in out/evaluation-<date>.txt. Takes roughly 15–30 minutes on 2 cores.
 #   Tools/evaluate_all.sh            all of them
-#   Tools/evaluate_all.sh speed      only the named ones (pitch, rate, rate-heldout, speed, memory)
+#   Tools/evaluate_all.sh speed      only the named ones (pitch, pitch-real, rate, rate-heldout, speed, wideband, memory)
 #   Tools/evaluate_all.sh load soak  the daemon's load sweep and 10,000-call soak (optional, never in the default set;
 #                                    load takes ~10 minutes, soak ~5-20; run them on a quiet machine)
 set -euo pipefail
@@ -15,18 +15,20 @@ if [[ " $* " == *" load "* || " $* " == *" soak "* ]]; then swift build -c relea
 mkdir -p out
 log="out/evaluation-$(date +%Y%m%d-%H%M%S).txt"
 which=("$@")
-[[ ${#which[@]} -eq 0 ]] && which=(pitch rate rate-heldout speed memory)
+[[ ${#which[@]} -eq 0 ]] && which=(pitch pitch-real rate rate-heldout speed wideband memory)
 status=0
 for name in "${which[@]}"; do
     case "$name" in
         pitch)  cmd=(python3 Tools/pitch_eval.py --attune "$attune") ;;
+        pitch-real) cmd=(python3 Tools/pitch_eval_real.py --attune "$attune" --split test --by-group) ;;
         rate)   cmd=(python3 Tools/rate_eval.py --attune "$attune") ;;
         rate-heldout) cmd=(python3 Tools/rate_eval.py --heldout --attune "$attune") ;;
         speed)  cmd=(python3 Tools/speed_compare.py --attune "$attune") ;;
+        wideband) cmd=(python3 Tools/wideband_check.py --attune "$attune") ;;
         memory) cmd=(python3 Tools/memory_check.py --attune "$attune") ;;
         load)   cmd=(python3 Tools/load.py --attuned "$attuned" --sweep 100,200,400,700,1000) ;;
         soak)   cmd=(python3 Tools/soak.py --attuned "$attuned") ;;
-        *) echo "unknown evaluation '$name' (pitch, rate, rate-heldout, speed, memory, load, soak)" >&2; exit 64 ;;
+        *) echo "unknown evaluation '$name' (pitch, pitch-real, rate, rate-heldout, speed, wideband, memory, load, soak)" >&2; exit 64 ;;
     esac
     echo "== $name: ${cmd[*]}" | tee -a "$log"
     "${cmd[@]}" 2>&1 | tee -a "$log" || status=1
