@@ -76,15 +76,21 @@ final class Daemon: Service, Sendable {
                            metadata: ["emotion_roles": "\(config.emotionRoles.map(\.rawValue))"])
         }
 
+        /// Takes down what is up when start-up fails after the sockets are open.
+        func abandon(_ failure: DaemonFailure) async -> DaemonFailure {
+            engine.shutdown(timeout: 5)
+            await control.shutdown()
+            await bus.shutdown()
+            return failure
+        }
+
         for s in config.sources {
             do {
                 let info = try engine.start(LiveCallRequest(call: s.call, source: s.uri, roles: s.roles))
                 logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)"])
             } catch {
-                engine.shutdown(timeout: 5)
-                await control.shutdown()
-                await bus.shutdown()
-                throw DaemonFailure(description: "attuned: --source \(s.call)=\(s.uri): \(error.message)", exitCode: error.exitCode)
+                throw await abandon(DaemonFailure(description: "attuned: --source \(s.call)=\(s.uri): \(error.message)",
+                                                  exitCode: error.exitCode))
             }
         }
 
@@ -92,10 +98,7 @@ final class Daemon: Service, Sendable {
         var metricsChannel: Channel?
         if let m = config.metrics {
             do { metricsChannel = try await metrics.serve(host: m.host, port: m.port, logger: logger) } catch {
-                engine.shutdown(timeout: 5)
-                await control.shutdown()
-                await bus.shutdown()
-                throw DaemonFailure(description: "attuned: metrics \(m.host):\(m.port): \(error)", exitCode: 69)
+                throw await abandon(DaemonFailure(description: "attuned: metrics \(m.host):\(m.port): \(error)", exitCode: 69))
             }
         }
 
