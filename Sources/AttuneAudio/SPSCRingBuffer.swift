@@ -179,12 +179,9 @@ public final class SPSCRingBuffer: @unchecked Sendable {
     /// The samples lost at the read position, if a gap sits there (and moves past it); 0 otherwise. Call when
     /// ``read(into:)`` stops short. **Consumer only.**
     public func takeGap() -> Int {
-        let g = gapsRead.load(ordering: .relaxed)
-        guard gapsWritten.load(ordering: .acquiring) != g else { return 0 }
-        let gap = gapLog[g % Self.gapLogCapacity]
-        guard gap.position == readPosition.load(ordering: .relaxed) else { return 0 }
-        gapsRead.store(g &+ 1, ordering: .releasing)
-        return gap.count
+        let gap = gapAtReadPosition
+        if gap > 0 { gapsRead.store(gapsRead.load(ordering: .relaxed) &+ 1, ordering: .releasing) }
+        return gap
     }
 
     /// The size of the gap at the read position without moving past it; 0 when there is none. **Consumer only.**

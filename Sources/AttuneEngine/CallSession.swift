@@ -55,6 +55,10 @@ public final class CallSession {
     /// Index of the newest frame each channel has handed out, −1 before the first.
     private let newestFrame: UnsafeMutableBufferPointer<Int>
     private var finished = false
+    /// Analysis hops one step of input can yield per channel, rounded up with margin.
+    private let hopsPerStep: Int
+    /// Output slots kept free beyond the steps' worst case: what staging may release on top, and a gap notice.
+    private let reservedOutputs: Int
 
     /// Input frames consumed so far, gaps included: the call's clock, in input samples.
     public private(set) var timelineFrames = 0
@@ -97,9 +101,10 @@ public final class CallSession {
         newestFrame = .allocate(channels, filledWith: -1)
         // Room for a whole step of every channel plus the flush at the end, with margin: the worst case is a
         // frame and a segment per hop per channel.
-        let stepHops = Self.stepFrames * settings.sampleRate / sampleRate / settings.hopSize + 2
+        hopsPerStep = Self.stepFrames * settings.sampleRate / sampleRate / settings.hopSize + 2
+        reservedOutputs = 2 * channels * (Self.stagingCapacity / 4) + 16
         let flushHops = analyzers[0].fixedDelaySamples / settings.hopSize + 8
-        outputs = SPSCQueue(minimumCapacity: 2 * channels * (stepHops + flushHops + Self.stagingCapacity / 4) + 16)
+        outputs = SPSCQueue(minimumCapacity: 2 * channels * (hopsPerStep + flushHops) + reservedOutputs)
     }
 
     deinit {
@@ -130,10 +135,8 @@ public final class CallSession {
     /// Input frames that may be pushed now without overrunning ``outputs`` (which the caller must otherwise
     /// drain first). **DSP side.**
     public var acceptableFrames: Int {
-        let reserved = 2 * channelCount * (Self.stagingCapacity / 4) + 16
-        let free = outputs.freeCount - reserved
+        let free = outputs.freeCount - reservedOutputs
         guard free > 0 else { return 0 }
-        let hopsPerStep = Self.stepFrames * settings.sampleRate / inputRate / settings.hopSize + 2
         let steps = free / (2 * channelCount * hopsPerStep)
         return steps * Self.stepFrames
     }

@@ -139,13 +139,13 @@ public final class LiveEngine: Sendable {
     public func start(_ request: LiveCallRequest) throws(LiveEngineError) -> LiveCallInfo {
         guard !shuttingDown.load(ordering: .acquiring) else { throw LiveEngineError("the daemon is shutting down", exitCode: 69) }
         try Self.checkCallID(request.call)
-        let taken = calls.withLock { $0[request.call] != nil || $0.count >= configuration.maximumCalls }
-        if taken {
-            let exists = calls.withLock { $0[request.call] != nil }
-            throw LiveEngineError(exists ? "call '\(request.call)' is already running"
-                                         : "\(configuration.maximumCalls) calls are running; no more are accepted",
-                                  exitCode: exists ? 64 : 69)
+        let maximum = configuration.maximumCalls
+        let refusal: LiveEngineError? = calls.withLock { table in
+            if table[request.call] != nil { return LiveEngineError("call '\(request.call)' is already running", exitCode: 64) }
+            if table.count >= maximum { return LiveEngineError("\(maximum) calls are running; no more are accepted", exitCode: 69) }
+            return nil
         }
+        if let refusal { throw refusal }
         let source: any CaptureSource
         let uri: SourceURI
         do {
@@ -254,7 +254,7 @@ public final class LiveEngine: Sendable {
             _ = drain(call, &line)
             // Its worker may have finished it since the deadline: then drain() has just ended it properly.
             guard calls.withLock({ $0[call.id] === call }) else { continue }
-            let t = Double(call.ticket.framesAnalysed) / Double(call.source.sampleRate)
+            let t = call.analysedSeconds
             emit(CallEndRecord(call: call.id, reason: .shutdown,
                                message: "not flushed within \(timeout) s of shutdown; audio after t = \(t) s was not analysed", t: t),
                  route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
@@ -314,25 +314,15 @@ public final class LiveEngine: Sendable {
                 continue
             default:
                 guard let record = call.builder.record(for: output, transcript: call.transcript) else { continue }
-                line.begin()
-                record.write(to: &line)
-                line.end()
-                sink.publish(line.bytes, route: LiveRecordRoute(call: call.id, type: record.type))
-                published.add(1, ordering: .relaxed)
+                emit(route: LiveRecordRoute(call: call.id, type: record.type), &line) { record.write(to: &$0) }
             }
         }
         guard finished else { return worked }
         let reason = call.sink.endReason ?? .stopped
-        var endReason: CallEndReason
-        switch reason {
-        case .eof: endReason = .eof
-        case .stopped: endReason = .stopped
-        case .deviceLost: endReason = .deviceLost
-        case .error: endReason = .error
-        }
+        // The capture's reasons are spelt as call_end spells them; a stop the shutdown asked for says so.
+        var endReason = CallEndReason(rawValue: reason.recordReason)!
         if shuttingDown.load(ordering: .acquiring), endReason == .stopped { endReason = .shutdown }
-        let t = Double(call.ticket.framesAnalysed) / Double(call.source.sampleRate)
-        emit(CallEndRecord(call: call.id, reason: endReason, message: reason.message, t: t),
+        emit(CallEndRecord(call: call.id, reason: endReason, message: reason.message, t: call.analysedSeconds),
              route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
         endedFrames.add(call.ticket.framesAnalysed, ordering: .relaxed)
         endedDrops.add(call.ticket.rings.droppedFrames, ordering: .relaxed)
@@ -343,8 +333,13 @@ public final class LiveEngine: Sendable {
     }
 
     private func emit(_ record: some NDJSONRecord, route: LiveRecordRoute, _ line: inout JSONLine) {
+        emit(route: route, &line) { record.write(to: &$0) }
+    }
+
+    /// Encodes one line with `write` into the record thread's reused buffer and hands it to the sink.
+    private func emit(route: LiveRecordRoute, _ line: inout JSONLine, _ write: (inout JSONLine) -> Void) {
         line.begin()
-        record.write(to: &line)
+        write(&line)
         line.end()
         sink.publish(line.bytes, route: route)
         published.add(1, ordering: .relaxed)
@@ -387,10 +382,12 @@ final class LiveCall: Sendable {
         }
     }
 
+    /// Seconds of the call's audio analysed so far, gaps included: the `t` of its `call_end`.
+    var analysedSeconds: Double { Double(ticket.framesAnalysed) / Double(source.sampleRate) }
+
     var info: LiveCallInfo {
-        let rate = Double(source.sampleRate)
-        let analysed = Double(ticket.framesAnalysed) / rate
-        let captured = Double(source.counters.framesCaptured + source.counters.framesLost) / rate
+        let analysed = analysedSeconds
+        let captured = Double(source.counters.framesCaptured + source.counters.framesLost) / Double(source.sampleRate)
         return LiveCallInfo(call: id, source: source.name, roles: roles, sampleRate: source.sampleRate,
                             channels: source.channelCount, worker: ticket.worker,
                             uptimeSeconds: Date().timeIntervalSince(startedAt), analysedSeconds: analysed,
