@@ -43,12 +43,6 @@ public final class ChannelAnalyzer {
         set { activity.syllableTap = newValue }
     }
 
-    /// The same as text lines (``SyllableTrace/line``), for callers that only pass lines on; setting it
-    /// replaces ``syllableTap``. Text is built only while it is set.
-    public var syllableTuningTrace: ((String) -> Void)? {
-        didSet { activity.syllableTap = syllableTuningTrace.map { sink in { sink($0.line) } } }
-    }
-
     /// Totals for the summary record; final after ``finish(onFrame:onSegment:)``.
     public var totals: ChannelTotals { activity.totals }
 

@@ -39,8 +39,9 @@ public struct AnalysisOptions: Sendable {
     /// Words to attach to the segments they fall in (by each word's midpoint).
     public var transcript: Transcript?
 
-    /// Receives the syllable counter's tuning lines (Tools/rate_train.py); nil in production.
-    public var syllableTuningTrace: (@Sendable (String) -> Void)?
+    /// Receives what the syllable counter saw, as fixed-size values (Tools/rate_train.py reads their
+    /// ``SyllableTrace/line``s); nil in production.
+    public var syllableTap: (@Sendable (SyllableTrace) -> Void)?
 
     public init(call: String, frames: Bool = false, roles: [Role] = [], transcript: Transcript? = nil) {
         self.call = call
@@ -115,7 +116,7 @@ public struct OfflineAnalysis {
     public func run(_ source: some AudioSource, emit: (AnalysisRecord) -> Void) throws(AudioError) -> [AnalysisWarning] {
         let channels = source.channelCount
         let session = try CallSession(sampleRate: source.sampleRate, channels: channels)
-        if let trace = options.syllableTuningTrace { session.forEachAnalyzer { $1.syllableTuningTrace = trace } }
+        if let tap = options.syllableTap { session.forEachAnalyzer { $1.syllableTap = tap } }
         let builder = RecordBuilder(options: options, channels: channels, hopSeconds: session.settings.hopSeconds)
         func drain() {
             while let output = session.outputs.pop() {

@@ -75,7 +75,7 @@ struct Analyze: ParsableCommand {
             var options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
             if ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil {
                 // Tools/rate_train.py trains the syllable-nucleus model on these lines.
-                options.syllableTuningTrace = { standardError.write($0) }
+                options.syllableTap = { standardError.write($0.line) }
             }
             var line = JSONLine()
             let warnings = try OfflineAnalysis(options: options).run(source) { record in
