@@ -8,6 +8,7 @@ public enum AnalysisRecord: Sendable {
     case frame(FrameRecord)
     case segment(SegmentRecord)
     case summary(SummaryRecord)
+    case event(EventRecord)
 
     /// The record's `type`.
     public var type: String {
@@ -15,6 +16,7 @@ public enum AnalysisRecord: Sendable {
         case .frame: "frame"
         case .segment: "segment"
         case .summary: "summary"
+        case .event: "event"
         }
     }
 
@@ -24,6 +26,7 @@ public enum AnalysisRecord: Sendable {
         case .frame(let r): r.write(to: &line)
         case .segment(let r): r.write(to: &line)
         case .summary(let r): r.write(to: &line)
+        case .event(let r): r.write(to: &line)
         }
     }
 }

@@ -53,6 +53,19 @@ public struct JSONLine: Sendable {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    /// Opens a nested object under `key`; close it with ``endObject()``.
+    public mutating func beginObject(_ key: StaticString) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "{"))
+        first = true
+    }
+
+    /// Closes the object ``beginObject(_:)`` opened.
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        first = false
+    }
+
     private mutating func key(_ key: StaticString) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false

@@ -300,3 +300,136 @@ public struct GapRecord: NDJSONRecord, Equatable {
         if let end { line.field("end", end, decimals: 3) }
     }
 }
+
+/// The kinds of `event` records (design.md, schema v1).
+public enum EventKind: String, Codable, Sendable, CaseIterable {
+    case frustration, urgency, hesitation, disengagement, satisfaction, incongruence
+    case deadAir = "dead_air", talkOver = "talk_over", slowResponse = "slow_response"
+
+    /// Conversation events read both channels' timing only; every other kind infers a speaker's state and runs on
+    /// the channels whose roles have emotions enabled (customer only, by default).
+    public var isConversation: Bool {
+        switch self {
+        case .deadAir, .talkOver, .slowResponse: true
+        default: false
+        }
+    }
+}
+
+/// Where an event is in its life, as `state` spells it.
+public enum EventState: String, Codable, Sendable, CaseIterable {
+    case start, update, end
+}
+
+/// Why an event fired: the caller's features measured against their own baseline, and the words that counted.
+/// Fields that played no part are nil and left out of the line.
+public struct EventEvidence: Codable, Sendable, Equatable {
+    /// Median F0 above (+) or below the caller's baseline, in semitones.
+    public var f0St: Double?
+    /// Level above or below the baseline, in dB.
+    public var energyDb: Double?
+    /// Articulation rate above or below the baseline, in percent.
+    public var ratePct: Double?
+    /// Spectral balance (alpha ratio, high band minus low band) above or below the baseline, in dB.
+    public var balanceDb: Double?
+    /// Harmonics-to-noise ratio above or below the baseline, in dB.
+    public var hnrDb: Double?
+    /// The pause or silence the event is about, in seconds.
+    public var pauseS: Double?
+    /// Words or phrases of the transcript that counted, as the text spelled them.
+    public var words: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case words
+        case f0St = "f0_st", energyDb = "energy_db", ratePct = "rate_pct", balanceDb = "balance_db", hnrDb = "hnr_db"
+        case pauseS = "pause_s"
+    }
+
+    public init(f0St: Double? = nil, energyDb: Double? = nil, ratePct: Double? = nil, balanceDb: Double? = nil,
+                hnrDb: Double? = nil, pauseS: Double? = nil, words: [String] = []) {
+        self.f0St = f0St; self.energyDb = energyDb; self.ratePct = ratePct; self.balanceDb = balanceDb
+        self.hnrDb = hnrDb; self.pauseS = pauseS; self.words = words
+    }
+
+    fileprivate func write(to line: inout JSONLine) {
+        line.beginObject("evidence")
+        if let f0St { line.field("f0_st", f0St, decimals: 2) }
+        if let energyDb { line.field("energy_db", energyDb, decimals: 2) }
+        if let ratePct { line.field("rate_pct", ratePct, decimals: 1) }
+        if let balanceDb { line.field("balance_db", balanceDb, decimals: 2) }
+        if let hnrDb { line.field("hnr_db", hnrDb, decimals: 2) }
+        if let pauseS { line.field("pause_s", pauseS, decimals: 3) }
+        line.field("words", words)
+        line.endObject()
+    }
+}
+
+/// Something a person should know about the call (`"type": "event"`): it starts, may update as evidence or text
+/// arrives, and ends. Advice for the agent or supervisor, never a decision (`needs_human`).
+public struct EventRecord: NDJSONRecord, Equatable {
+    public var type = "event"
+    public var v = recordSchemaVersion
+    /// Unique within the call (`"<call>-<n>"`); the same for an event's start, updates and end.
+    public var id: String
+    public var call: String
+    public var channel: Int
+    public var role: Role
+    public var kind: EventKind
+    public var state: EventState
+    /// When this state was reached, in the call's time.
+    public var t: Double
+    public var start: Double
+    /// Nil (JSON `null`) until the event ends.
+    public var end: Double?
+    /// How sure the layer is, 0…1 (low before the caller's baseline is ready).
+    public var confidence: Double
+    /// How strong, 0…1.
+    public var intensity: Double
+    /// −1…1.
+    public var arousal: Double
+    /// −1…1.
+    public var valence: Double
+    public var evidence: EventEvidence
+    /// One sentence a person can read.
+    public var explanation: String
+    /// What the agent could do.
+    public var suggestion: String
+    /// Always a person's call to act on it; true when the layer thinks someone should look now.
+    public var needsHuman: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case type, v, id, call, channel, role, kind, state, t, start, end, confidence, intensity, arousal, valence
+        case evidence, explanation, suggestion
+        case needsHuman = "needs_human"
+    }
+
+    public init(id: String, _ ref: ChannelRef, kind: EventKind, state: EventState, t: Double, start: Double, end: Double?,
+                confidence: Double, intensity: Double, arousal: Double, valence: Double, evidence: EventEvidence,
+                explanation: String, suggestion: String, needsHuman: Bool) {
+        self.id = id
+        call = ref.call; channel = ref.channel; role = ref.role
+        self.kind = kind; self.state = state; self.t = t; self.start = start; self.end = end
+        self.confidence = confidence; self.intensity = intensity; self.arousal = arousal; self.valence = valence
+        self.evidence = evidence; self.explanation = explanation; self.suggestion = suggestion; self.needsHuman = needsHuman
+    }
+
+    public func write(to line: inout JSONLine) {
+        line.field("type", type)
+        line.field("v", v)
+        line.field("id", id)
+        ChannelRef(call: call, channel: channel, role: role).write(to: &line)
+        line.field("kind", kind.rawValue)
+        line.field("state", state.rawValue)
+        line.field("t", t, decimals: 3)
+        line.field("start", start, decimals: 3)
+        line.field("end", end, decimals: 3)
+        line.field("confidence", confidence, decimals: 3)
+        line.field("intensity", intensity, decimals: 3)
+        line.field("arousal", arousal, decimals: 3)
+        line.field("valence", valence, decimals: 3)
+        evidence.write(to: &line)
+        line.field("explanation", explanation)
+        line.field("suggestion", suggestion)
+        line.field("needs_human", needsHuman)
+    }
+}
