@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSoxr", "CALSA"]),
         .target(name: "AttuneText"),
         .target(name: "AttuneEvents"),
+        .target(name: "AttuneFusion", dependencies: ["AttuneDSP", "AttuneText", "AttuneEvents"]),
         .target(
             name: "AttuneBus",
             dependencies: [
@@ -41,7 +42,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents"]),
+        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion"]),
         .executableTarget(
             name: "attune",
             // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
@@ -52,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "attuned",
             dependencies: [
-                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio",
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 import AttuneAudio
 import AttuneDSP
 import AttuneEvents
+import AttuneFusion
 import AttuneText
 
 /// One record of an analysis, in the order it is produced.
@@ -39,8 +40,14 @@ public struct AnalysisOptions: Sendable {
     public var frames: Bool
     /// Role of each channel by index; channels beyond the list are `unknown`.
     public var roles: [Role]
-    /// Words to attach to the segments they fall in (by each word's midpoint).
+    /// Words to attach to the segments they fall in (by each word's midpoint), and for the emotion layer.
     public var transcript: Transcript?
+    /// Emit `event` records (the emotion layer and the conversation events).
+    public var events = true
+    /// What the emotion layer does: which roles get emotion kinds, consent, language.
+    public var fusion = FusionOptions()
+    /// The lexicons the emotion layer reads text with; nil reads no text (events from the voice and timing only).
+    public var textAnalyzer: TextAnalyzer?
 
     /// Receives what the syllable counter saw, as fixed-size values (Tools/rate_train.py reads their
     /// ``SyllableTrace/line``s); nil in production.
@@ -120,10 +127,10 @@ public struct OfflineAnalysis {
         let channels = source.channelCount
         let session = try CallSession(sampleRate: source.sampleRate, channels: channels)
         if let tap = options.syllableTap { session.forEachAnalyzer { $1.syllableTap = tap } }
-        let builder = RecordBuilder(options: options, channels: channels, hopSeconds: session.settings.hopSeconds)
+        let recorder = CallRecorder(options: options, channels: channels, hopSeconds: session.settings.hopSeconds)
         func drain() {
             while let output = session.outputs.pop() {
-                if let record = builder.record(for: output) { emit(record) }
+                recorder.take(output, transcript: options.transcript, emit: emit)
             }
         }
 

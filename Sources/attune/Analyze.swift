@@ -38,6 +38,12 @@ struct Analyze: ParsableCommand {
     @Option(help: "Transcript whose words go into the segments they fall in: native NDJSON asr lines, Vosk or whisper.cpp JSON, WebVTT or SRT.")
     var transcript: String?
 
+    @Option(help: "Language of event explanations and suggestions, and of transcripts that do not say: en or vi.")
+    var lang: String = "en"
+
+    @Flag(help: "Leave out event records (emotion and conversation events).")
+    var noEvents = false
+
     func run() throws {
         // A reader that goes away (`attune analyze x | head`) must surface as EPIPE, which the writer reports
         // with exit 74, not as a death by signal.
@@ -73,6 +79,21 @@ struct Analyze: ParsableCommand {
                 catch { fail(error.exitCode, "attune: \(error)") }
             }
             var options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
+            options.events = !noEvents
+            options.fusion.language = parseLanguage()
+            if let spec = ProcessInfo.processInfo.environment["ATTUNE_FUSION_SETTINGS"] {
+                // Tools/emotion_eval.py tunes on its fit split through this.
+                switch options.fusion.settings.overridden(by: spec) {
+                case .success(let s): options.fusion.settings = s
+                case .failure(let e): fail(64, "attune: ATTUNE_FUSION_SETTINGS: \(e)")
+                }
+            }
+            if options.events {
+                do { options.textAnalyzer = try TextAnalyzer.bundled() } catch { fail(78, "attune: \(error)") }
+                if !parsedRoles.contains(where: options.fusion.emotionRoles.contains) {
+                    warn("no channel has the role customer (--roles): conversation events only, no emotion events")
+                }
+            }
             if ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil {
                 // Tools/rate_train.py trains the syllable-nucleus model on these lines.
                 options.syllableTap = { standardError.write($0.line) }
@@ -90,6 +111,11 @@ struct Analyze: ParsableCommand {
         } catch {
             fail(error.exitCode, "attune: \(error)")
         }
+    }
+
+    private func parseLanguage() -> Language {
+        guard let l = Language(rawValue: lang) else { fail(64, "attune: --lang: '\(lang)' is not supported (en, vi)") }
+        return l
     }
 
     /// `agent,customer` → roles; an unknown or empty entry is a usage error (64).

@@ -1,6 +1,7 @@
 import AttuneBus
 import AttuneEngine
 import AttuneEvents
+import AttuneText
 import Logging
 
 /// What the control socket's commands do to the engine; one reply each.
@@ -19,7 +20,8 @@ struct DaemonControl: ControlHandler {
                 return .failure("lang '\(lang)' is not supported (en, vi)")
             }
             do {
-                let info = try engine.start(LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent))
+                let info = try engine.start(LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
+                                                            language: s.lang.flatMap(Language.init(rawValue:)) ?? .en))
                 logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)", "peer": "\(peer)"])
                 return .ok(Self.json(info))
             } catch {
