@@ -22,8 +22,9 @@ public final class TextAnalyzer: Sendable {
 
     /// The lexicons bundled with Attune, loaded once (call at start-up; throws naming the file and line).
     ///
-    /// They are found in the SwiftPM resource bundle next to the executable (or test runner), else in the source
-    /// tree the binary was built from; `ATTUNE_LEXICONS` names another directory holding `en.tsv` and `vi.tsv`.
+    /// Looked for in `$ATTUNE_LEXICONS` when set (a directory holding `en.tsv` and `vi.tsv`, for an installed
+    /// binary), else in the SwiftPM resource bundle next to the executable (or test runner), else in the source
+    /// tree the binary was built from.
     public static func bundled() throws(LexiconError) -> TextAnalyzer { try loaded.get() }
 
     private static let loaded: Result<TextAnalyzer, LexiconError> = Result { () throws(LexiconError) -> TextAnalyzer in

@@ -77,6 +77,59 @@ struct TranscriptFuzzTests {
         return bytes
     }
 
+    /// Values put where the parsers expect others (computed: `Any` values cannot be shared between tests): numbers that trap an `Int` conversion, wrong types, empty
+    /// containers, text with cue words.
+    static var edgeValues: [Any] { [
+        1e20, -1, -1.5, 0.5, 1e300, -1e300, 4_294_967_296, 9.3e18, 0, "", "1", "x", true, false, NSNull(), [Any](),
+        [String: Any](), "Vâng, không tệ", "[SPEAKER_00]: no problem", ["w": 1] as [String: Any],
+    ] }
+
+    /// JSON taken apart and put back with one to three structural changes: a value replaced by an edge value, a
+    /// key dropped, two values of an object swapped, an array element repeated. The bytes stay valid JSON, so the
+    /// mutations reach the checks of each field rather than stopping at the JSON parser.
+    static func mutateJSON(_ value: Any, _ rng: inout SeededGenerator, depth: Int = 0) -> Any {
+        if var o = value as? [String: Any], !o.isEmpty {
+            let keys = o.keys.sorted()
+            let key = keys[Int.random(in: 0..<keys.count, using: &rng)]
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: o[key] = edgeValues.randomElement(using: &rng)!
+            case 1: o[key] = nil
+            case 2:
+                let other = keys[Int.random(in: 0..<keys.count, using: &rng)]
+                (o[key], o[other]) = (o[other], o[key])
+            default: o[key] = mutateJSON(o[key]!, &rng, depth: depth + 1)
+            }
+            return o
+        }
+        if var a = value as? [Any], !a.isEmpty {
+            let i = Int.random(in: 0..<a.count, using: &rng)
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0: a[i] = edgeValues.randomElement(using: &rng)!
+            case 1: a.remove(at: i)
+            case 2: a.insert(a[i], at: i)
+            default: a[i] = mutateJSON(a[i], &rng, depth: depth + 1)
+            }
+            return a
+        }
+        return edgeValues.randomElement(using: &rng)!
+    }
+
+    /// One line of NDJSON (or the whole document) mutated by ``mutateJSON``; the bytes unchanged if it is not JSON.
+    static func mutateStructure(_ input: [UInt8], _ rng: inout SeededGenerator) -> [UInt8] {
+        var lines = input.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+        let whole = (try? JSONSerialization.jsonObject(with: Data(input))) != nil
+        let i = whole ? 0 : Int.random(in: 0..<lines.count, using: &rng)
+        let target = whole ? input : lines[i]
+        guard var object = try? JSONSerialization.jsonObject(with: Data(target)) else { return input }
+        for _ in 0..<Int.random(in: 1...3, using: &rng) { object = mutateJSON(object, &rng) }
+        // Foundation stops the process rather than throw when the top level is not an object or array.
+        guard JSONSerialization.isValidJSONObject(object),
+              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return input }
+        if whole { return Array(data) }
+        lines[i] = Array(data)
+        return Array(lines.joined(separator: [0x0A]))
+    }
+
     /// What an accepted transcript must hold, whatever it was parsed from.
     static func expectValid(_ t: Transcript, from bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
         for u in t.utterances {
@@ -102,8 +155,10 @@ struct TranscriptFuzzTests {
         let map = ChannelMap(speakers: ["A": 0, "B": 1], roles: ["agent", "customer"])
         #expect((try? Transcript(data: original, path: format, channels: map)) != nil, "the \(format) seed itself must parse")
         var accepted = 0, refused = 0, cues = 0
-        for _ in 0..<Self.mutations {
-            let bytes = Self.mutate(original, &rng)
+        let json = original.first == UInt8(ascii: "{") || original.first == UInt8(ascii: "[")
+        for n in 0..<Self.mutations {
+            // JSON formats get half their mutations as structure, half as bytes.
+            let bytes = json && n % 2 == 0 ? Self.mutateStructure(original, &rng) : Self.mutate(original, &rng)
             do {
                 let t = try Transcript(data: bytes, path: format, channels: map)
                 Self.expectValid(t, from: bytes)
@@ -145,7 +200,7 @@ struct TranscriptFuzzTests {
             let original = try #require(FileManager.default.contents(atPath: path)).map { $0 }
             var rng = SeededGenerator(seed: 0x1E71_C000 + UInt64(language.rawValue.utf8.first!))
             var refused = 0
-            for _ in 0..<150 {
+            for _ in 0..<100 {
                 let bytes = Self.mutate(original, &rng)
                 guard let text = String(validating: bytes, as: UTF8.self) else { continue }
                 do { _ = try Lexicon(parsing: text, path: path, language: language) } catch {
