@@ -14,7 +14,7 @@ struct Lexicon: Sendable {
         /// Folded words of the phrase.
         var words: [String]
         var kind: Kind
-        /// A cue's prior polarity, an intensifier's multiplier; 0 otherwise.
+        /// A cue's prior polarity, an intensifier's multiplier, a negator's reach in words; 0 for a boundary.
         var value: Double
         /// May match by its stripped form in an utterance with no diacritics.
         var toneless: Bool
@@ -55,6 +55,8 @@ struct Lexicon: Sendable {
         guard !exact.isEmpty else { throw LexiconError(path: path, "lexicon has no entries") }
     }
 
+    static let defaultNegatorReach = 3
+
     private static func entry(_ f: [String], language: Language, path: String, line: Int) throws(LexiconError) -> Entry {
         func fail(_ why: String) -> LexiconError { LexiconError(path: path, line: line, why) }
         let phrase = f[0]
@@ -81,8 +83,18 @@ struct Lexicon: Sendable {
         }
         var value = 0.0
         switch kind {
-        case .negator, .boundary:
-            guard f[2] == "-" else { throw fail("a \(f[1]) takes no value: write - (got '\(f[2])')") }
+        case .boundary:
+            guard f[2] == "-" else { throw fail("a boundary takes no value: write - (got '\(f[2])')") }
+        case .negator:
+            // An interjection-like negator ("no") reaches only the next word or two; "not" and "không" further.
+            if f[2] == "-" {
+                value = Double(defaultNegatorReach)
+            } else {
+                guard let reach = Int(f[2]), (1...6).contains(reach) else {
+                    throw fail("a negator's value is its reach, a whole number of words 1…6, or - for \(defaultNegatorReach) (got '\(f[2])')")
+                }
+                value = Double(reach)
+            }
         case .intensifier:
             guard let v = Double(f[2]), v.isFinite, (0.1...3).contains(v) else {
                 throw fail("intensifier multiplier must be a number in 0.1…3 (got '\(f[2])')")

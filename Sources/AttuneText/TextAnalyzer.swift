@@ -11,9 +11,11 @@ import Foundation
 ///    "thôi"); a phrase may span a clause break but not a sentence break. Vietnamese with no diacritic anywhere in
 ///    the utterance is matched by stripped forms, and then only entries flagged `toneless` (whose stripped form
 ///    has one reading) can match; otherwise matching is exact, so "bò đi" never reads as "bỏ đi".
-/// 3. Scope: a negator negates the first cue starting within 3 tokens after it, unless a clause or sentence break
-///    or a boundary word (but, and; nhưng, mà, vì) comes first. An intensifier multiplies a cue starting within 2
-///    tokens after it (or, flagged post, one ending within 2 tokens before it in the same clause).
+/// 3. Scope: a negator negates the first cue starting within its reach after it (3 tokens unless its lexicon
+///    entry says otherwise: "no" reaches 1, being more often an interjection than a determiner), unless a clause
+///    or sentence break or a boundary word (but, and; nhưng, mà, vì) comes first. An intensifier multiplies a cue
+///    starting within 2 tokens after it (or, flagged post, one ending within 2 tokens before it in the same
+///    clause).
 /// 4. Values: intensity = 0.5 × intensifiers (× 1.2 for an exclamation mark, × 1.2 for capitals), clamped to 0…1;
 ///    polarity = prior × intensifiers, clamped to −1…1, then × −0.5 when negated ("not bad" is mildly positive,
 ///    weaker than "good").
@@ -112,23 +114,22 @@ public final class TextAnalyzer: Sendable {
         return items
     }
 
-    static let negationReach = 3
     static let intensifierReach = 2
 
     static func cues(_ items: [Item], _ tokens: [TextFolding.Token], _ words: [SourceWord]) -> [TextCue] {
         struct Found { var item: Item; var category: CueCategory; var prior: Double; var gain: Double; var negated: Bool }
         var found: [Found] = []
-        var negatorEnd: Int?
+        var negator: (end: Int, reach: Int)?
         var pending: (gain: Double, end: Int)?
         for item in items {
             let at = item.first
-            if tokens[at].breakBefore != .none { negatorEnd = nil; pending = nil }
+            if tokens[at].breakBefore != .none { negator = nil; pending = nil }
             guard let e = item.entry else { continue }
             switch e.kind {
             case .negator:
-                negatorEnd = item.last
+                negator = (item.last, Int(e.value))
             case .boundary:
-                negatorEnd = nil; pending = nil
+                negator = nil; pending = nil
             case .intensifier:
                 // "tệ quá": a post intensifier right after a cue of the same clause belongs to it.
                 if e.after, let last = found.indices.last, at - found[last].item.last <= intensifierReach,
@@ -138,11 +139,11 @@ public final class TextAnalyzer: Sendable {
                     pending = ((pending?.gain ?? 1) * e.value, item.last)
                 }
             case .cue(let category):
-                let negated = negatorEnd.map { at - $0 <= negationReach } ?? false
+                let negated = negator.map { at - $0.end <= $0.reach } ?? false
                 let gain = pending.flatMap { at - $0.end <= intensifierReach ? $0.gain : nil } ?? 1
                 found.append(Found(item: item, category: category, prior: e.value, gain: gain, negated: negated))
                 // One negation, one cue: in "not bad, great" only "bad" is negated.
-                if negated { negatorEnd = nil }
+                if negated { negator = nil }
                 pending = nil
             }
         }

@@ -77,6 +77,9 @@ struct TextAnalyzerTests {
         #expect(try #require(cue(read("no but it is terrible", .en), .negative)).negated == false)
         #expect(try #require(cue(read("I do not think that this whole thing is terrible", .en), .negative)).negated == false)
         #expect(try #require(cue(read("không nhưng mà tệ", .vi), .negative)).negated == false)
+        // "no" is mostly an interjection: it reaches the next word only.
+        #expect(try #require(cue(read("no good", .en), .positive)).negated)
+        #expect(try #require(cue(read("no no that is wrong", .en), .negative)).negated == false)
         // One negation, one cue.
         let two = read("not bad and great", .en)
         #expect(two.cues.map(\.negated) == [true, false])
@@ -208,7 +211,8 @@ struct TextAnalyzerTests {
         ("great\tglad\t0.7\t-", 2, "unknown category 'glad'"),
         ("great\tpositive\tnan\t-", 2, "polarity must be a number in -1…1"),
         ("great\tpositive\t2\t-", 2, "polarity must be a number in -1…1"),
-        ("not\tnegator\t1\t-", 2, "takes no value"),
+        ("not\tnegator\t9\t-", 2, "a negator's value is its reach"),
+        ("but\tboundary\t1\t-", 2, "takes no value"),
         ("so\tintensifier\t9\t-", 2, "multiplier must be a number"),
         ("great\tpositive\t0.7\tloud", 2, "unknown flag 'loud'"),
         ("great\tpositive\t0.7\tpost", 2, "for intensifiers only"),
