@@ -230,8 +230,10 @@ public struct Transcript: Sendable, Equatable {
             }
         }
         guard unplaced.count >= 2 else { return }
-        let names = unplaced.prefix(3).map { "'\($0.label)'" + ($0.line.map { " (line \($0))" } ?? "") }.joined(separator: ", ")
-        let example = unplaced.prefix(2).enumerated().map { "\($0.element.label)=\($0.offset)" }.joined(separator: ",")
+        // Labels come from the file, so a runaway one is cut short rather than copied into the message whole.
+        let names = unplaced.prefix(3).map { "'\($0.label.prefix(40))'" + ($0.line.map { " (line \($0))" } ?? "") }
+            .joined(separator: ", ")
+        let example = unplaced.prefix(2).enumerated().map { "\($0.element.label.prefix(40))=\($0.offset)" }.joined(separator: ",")
         throw TranscriptError(path: path, line: unplaced[0].line,
                               "\(unplaced.count) speakers and no channel for them: \(names); map them with "
                               + "--transcript-channel \(example) (or name roles with --roles)", kind: .usage)

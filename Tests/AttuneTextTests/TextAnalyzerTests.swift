@@ -113,6 +113,9 @@ struct TextAnalyzerTests {
     @Test("toneless Vietnamese matches only the entries whose stripped form is safe")
     func toneless() {
         #expect(read("cam on chi nhieu", .vi).cues.map(\.category) == [.gratitude])
+        // "nhieu" has one reading and intensifies; "lam" (lắm, or làm) does not.
+        #expect(read("cam on chi nhieu", .vi).cues.first?.intensity ?? 0 > 0.5)
+        #expect(read("te lam", .vi).cues.isEmpty)
         #expect(read("toi muon khieu nai", .vi).cues.map(\.category) == [.complaint])
         #expect(read("thoi bo di", .vi).cues.map(\.category) == [.giveUp])
         #expect(read("thoi, bo di", .vi).cues.map(\.category) == [.giveUp])
