@@ -207,6 +207,11 @@ struct TextAnalyzerTests {
         #expect(a === b)
         let dir = try TextAnalyzer.bundledDirectory()
         #expect(FileManager.default.fileExists(atPath: dir + "/vi.tsv"), "\(dir)")
+        // The resource bundle beside the test runner, the same place the attune binary (its neighbour in the build
+        // directory) looks; not the source-tree fallback.
+        if ProcessInfo.processInfo.environment["ATTUNE_LEXICONS"] == nil {
+            #expect(dir.hasSuffix("/Attune_AttuneText.resources/Lexicons"), "\(dir)")
+        }
     }
 
     @Test("a malformed lexicon names the file, the line and the cause", arguments: [
