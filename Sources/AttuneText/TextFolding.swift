@@ -90,7 +90,7 @@ enum TextFolding {
                 current = ""
                 guard !trimmed.isEmpty else { return }
                 let shouted = trimmed.count >= 3 && trimmed.contains(where: \.isLetter) && trimmed == trimmed.uppercased()
-                let lower = TextFolding.folded(trimmed)
+                let lower = collapsedRuns(TextFolding.folded(trimmed))
                 let parts = language == .en ? expandedContraction(lower) : [lower]
                 for (k, p) in parts.enumerated() {
                     out.append(Token(text: p, stripped: stripped(p), word: index, breakBefore: k == 0 ? pending : .none,
@@ -112,6 +112,20 @@ enum TextFolding {
                 }
             }
             flush()
+        }
+        return out
+    }
+
+    /// Runs of three or more of one letter cut to two: transcribers draw out hesitations ("ummm", "hmmmm",
+    /// "uhhh") and emphasis ("sooo") by as many letters as they like, and the lexicon lists each once.
+    static func collapsedRuns(_ w: String) -> String {
+        var out = ""
+        var run = 0
+        var previous: Character?
+        for c in w {
+            run = c == previous ? run + 1 : 1
+            previous = c
+            if run <= 2 { out.append(c) }
         }
         return out
     }

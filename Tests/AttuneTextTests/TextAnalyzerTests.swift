@@ -30,6 +30,8 @@ struct TextAnalyzerTests {
         let changVui = try #require(cue(read("chẳng vui gì", .vi), .positive))
         #expect(changVui.negated && changVui.polarity < 0)
         #expect(read("chẳng vui gì", .vi).valence < 0)
+        // "gì" after the negated cue makes the negation emphatic.
+        #expect(changVui.intensity > 0.5)
 
         let vang = read("Vâng, được rồi", .vi)
         #expect(vang.cues.map(\.category) == [.acceptance, .acceptance])
@@ -105,6 +107,10 @@ struct TextAnalyzerTests {
             #expect(c.intensity > te.intensity && c.polarity < te.polarity, "\(phrase): \(c)")
         }
         #expect(try #require(cue(read("hơi tệ", .vi), .negative)).intensity < te.intensity)
+        #expect(try #require(cue(read("không hài lòng chút nào", .vi), .satisfaction)).intensity > 0.5)
+        #expect(try #require(cue(read("not happy at all", .en), .positive)).intensity > 0.5)
+        // Runs of three or more letters are cut to two, so drawn-out hesitations find "umm", "hmm", "uhh".
+        #expect(read("ummm, hmmmm, uhhh", .en).cues.map(\.category) == [.filler, .filler, .filler])
         #expect(try #require(cue(read("this is USELESS!", .en), .negative)).intensity > 0.5)
         // An intensifier of another clause does not reach.
         #expect(try #require(cue(read("very, bad", .en), .negative)).intensity == 0.5)
