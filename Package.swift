@@ -28,7 +28,8 @@ let package = Package(
 
         .target(name: "AttuneDSP", dependencies: ["CFFTW3"]),
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSoxr", "CALSA"]),
-        .target(name: "AttuneText"),
+        // The lexicons are data files read at start-up (Bundle.module), so they can be reviewed and edited as text.
+        .target(name: "AttuneText", resources: [.copy("Lexicons")]),
         .target(name: "AttuneEvents"),
         .target(name: "AttuneFusion", dependencies: ["AttuneDSP", "AttuneText", "AttuneEvents"]),
         .target(

@@ -104,7 +104,7 @@ def main():
     settings = a.settings
     if a.tune:
         best = None
-        for on in [0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]:
+        for on in [0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9]:
             s = ",".join(x for x in [settings, f"arousalOn={on}"] if x)
             res = evaluate(a.attune, [c for c in calls if c["speaker"] in FIT], s, a.jobs)
             uar, fph = summarise(res, FIT, f"FIT arousalOn={on}", out=lambda *_: None)

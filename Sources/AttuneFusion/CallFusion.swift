@@ -127,7 +127,9 @@ public final class CallFusion {
         var kept: [TranscriptUtterance] = []
         for u in pending {
             guard u.end <= t else { kept.append(u); continue }
-            guard let reading = text?.read(u, language: options.language) else { continue }
+            // The text says which language it is when it can (a Vietnamese caller may answer in English); toneless text
+            // cannot, and falls back to the call's language.
+            guard let reading = text?.read(u, language: Language.detect(u.text) ?? options.language) else { continue }
             emotions[u.channel]?.take(reading, utterance: u)
             news[u.channel] = true
         }

@@ -31,11 +31,14 @@ public struct TranscriptUtterance: Sendable, Equatable {
     /// The line of the file the utterance was read from (its cue timing for subtitles), for errors found later,
     /// such as a channel the audio does not have; nil when the format has no useful line (one JSON document).
     public var line: Int?
+    /// The speaker label the file gave the utterance (WebVTT `<v Name>`, a `SPEAKER_01:` prefix, whisper.cpp's
+    /// speaker), as written; ``ChannelMap`` turns it into ``channel``.
+    public var speaker: String?
 
     public init(channel: Int = 0, start: Double, end: Double, text: String, final: Bool = true, words: [TranscriptWord] = [],
-                line: Int? = nil) {
+                line: Int? = nil, speaker: String? = nil) {
         self.channel = channel; self.start = start; self.end = end; self.text = text; self.final = final; self.words = words
-        self.line = line
+        self.line = line; self.speaker = speaker
     }
 }
 
@@ -54,6 +57,8 @@ public struct TranscriptError: Error, CustomStringConvertible, Sendable, Equatab
         case missing
         /// Reading failed part-way for a reason outside the data (74).
         case io
+        /// The options given do not fit the transcript, e.g. speakers no channel map places (64).
+        case usage
     }
 
     public init(path: String, line: Int? = nil, _ reason: String, kind: Kind = .badData) {
@@ -72,6 +77,7 @@ public struct TranscriptError: Error, CustomStringConvertible, Sendable, Equatab
         case .badData: 65
         case .missing: 66
         case .io: 74
+        case .usage: 64
         }
     }
     public var description: String { line.map { "\(path):\($0): \(reason)" } ?? "\(path): \(reason)" }
@@ -86,24 +92,25 @@ public struct Transcript: Sendable, Equatable {
     public init(utterances: [TranscriptUtterance]) { self.utterances = utterances }
 
     /// Reads and parses `path`; a FIFO or `/dev/fd/N` (`<(cmd)`) is read to its end like a file.
-    public init(contentsOf path: String) throws(TranscriptError) {
-        try self.init(contentsOf: Array(path.utf8CString), name: path)
+    public init(contentsOf path: String, channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
+        try self.init(contentsOf: Array(path.utf8CString), name: path, channels: channels)
     }
 
     /// Reads and parses the file at `path`, given as the bytes of a C string (so names that are not UTF-8 work);
     /// `name` is what errors call it.
-    public init(contentsOf path: [CChar], name: String) throws(TranscriptError) {
+    public init(contentsOf path: [CChar], name: String, channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
         let fd = path.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {
             throw TranscriptError(path: name, "cannot open transcript: \(String(cString: strerror(errno)))", missing: true)
         }
         defer { close(fd) }
-        try self.init(reading: fd, path: name)
+        try self.init(reading: fd, path: name, channels: channels)
     }
 
     /// Reads `fd` (a file, a pipe, stdin) to its end and parses it; the descriptor stays open. `path` names the
-    /// source in errors. A directory is missing input (66), a failing read an I/O error (74).
-    public init(reading fd: Int32, path: String) throws(TranscriptError) {
+    /// source in errors. A directory is missing input (66), a failing read an I/O error (74), more than
+    /// ``maxBytes`` bad data (65): reading stops there, so `/dev/zero` or a runaway pipe cannot exhaust memory.
+    public init(reading fd: Int32, path: String, channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
         var st = stat()
         if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
             throw TranscriptError(path: path, "is a directory, not a transcript", missing: true)
@@ -112,34 +119,74 @@ public struct Transcript: Sendable, Equatable {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]); continue }
+            if n > 0 {
+                bytes.append(contentsOf: chunk[0..<n])
+                if bytes.count > Self.maxBytes {
+                    throw TranscriptError(path: path, "transcript is larger than \(Self.maxBytes >> 20) MiB; split it by call")
+                }
+                continue
+            }
             if n == 0 { break }
             if errno == EINTR { continue }
             let why = String(cString: strerror(errno))
             throw TranscriptError(path: path, "read failed after \(bytes.count) bytes: read: \(why)", kind: .io)
         }
-        try self.init(data: bytes, path: path)
+        try self.init(data: bytes, path: path, channels: channels)
     }
 
-    /// Parses the bytes of a transcript file, which must be UTF-8 text.
-    public init(data: [UInt8], path: String = "-") throws(TranscriptError) {
-        guard let text = String(validating: data, as: UTF8.self) else {
-            throw TranscriptError(path: path, "transcript is not UTF-8 text")
+    /// The largest transcript read: an hour-long call's is well under a megabyte, so this only stops runaway input.
+    public static let maxBytes = 64 << 20
+
+    /// Parses the bytes of a transcript file, which must be UTF-8 text; the first byte that is not names its line.
+    public init(data: [UInt8], path: String = "-", channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
+        guard data.count <= Self.maxBytes else {
+            throw TranscriptError(path: path, "transcript is larger than \(Self.maxBytes >> 20) MiB; split it by call")
         }
-        try self.init(parsing: text, path: path)
+        guard let text = String(validating: data, as: UTF8.self) else {
+            let (line, column, byte) = Self.firstInvalidUTF8(data)
+            throw TranscriptError(path: path, line: line,
+                                  "not UTF-8 text: byte 0x\(String(byte, radix: 16, uppercase: true)) at column \(column) "
+                                  + "(convert it, e.g. iconv -f CP1258 -t UTF-8)")
+        }
+        try self.init(parsing: text, path: path, channels: channels)
     }
 
-    /// Parses transcript text; `path` only names the source in errors.
-    public init(parsing text: String, path: String = "-") throws(TranscriptError) {
+    /// The line, byte column (from 1) and value of the first byte that does not decode as UTF-8.
+    static func firstInvalidUTF8(_ data: [UInt8]) -> (line: Int, column: Int, byte: UInt8) {
+        var parser = Unicode.UTF8.ForwardParser()
+        var bytes = data.makeIterator()
+        var line = 1, lineStart = 0, offset = 0
+        while true {
+            switch parser.parseScalar(from: &bytes) {
+            case .valid(let scalar):
+                offset += scalar.count
+                if scalar.count == 1 && scalar.first == 0x0A { line += 1; lineStart = offset }
+            case .error:
+                return (line, offset - lineStart + 1, data[min(offset, data.count - 1)])
+            case .emptyInput:
+                return (line, offset - lineStart + 1, 0)
+            }
+        }
+    }
+
+    /// Parses transcript text; `path` only names the source in errors; `channels` places utterances whose format
+    /// names no channel (see ``ChannelMap``).
+    ///
+    /// Utterances are sorted by start time (stable), since files assembled from several recognisers or channels
+    /// need not be in order. Two final utterances of one channel that overlap by more than ``overlapTolerance``
+    /// are refused, naming both lines: one voice says one thing at a time, so such a file is a duplicate or a
+    /// mix-up, and reading both would count the words twice. Interim ones (`"final": false`) are checked and then
+    /// dropped before that.
+    public init(parsing text: String, path: String = "-", channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
         let trimmed = text.drop { $0.isWhitespace || $0 == "\u{FEFF}" }
         // The parsers count lines from the start of what they are given; the blank lines dropped before the
         // content go back in so that errors name the file's own line numbers.
         let skipped = text[..<trimmed.startIndex].reduce(0) { $0 + ($1.isNewline ? 1 : 0) }
         let body = String(repeating: "\n", count: skipped) + trimmed
         if trimmed.hasPrefix("WEBVTT") || Self.looksLikeSRT(trimmed) {
-            utterances = try CueParser.parse(body, path: path)
+            utterances = try CueParser.parse(body, path: path, channel: channels.defaultChannel)
         } else if trimmed.hasPrefix("{") || trimmed.hasPrefix("[") {
-            utterances = try JSONTranscriptParser.parse(body, path: path)
+            utterances = try JSONTranscriptParser.parse(body, path: path, channel: channels.defaultChannel)
         } else if trimmed.isEmpty {
             utterances = []
         } else {
@@ -148,10 +195,52 @@ public struct Transcript: Sendable, Equatable {
         // Every format is held to the same rules here, interim utterances included, so a file is accepted or
         // refused for what it says, not for the format it says it in.
         for u in utterances { try Self.validate(u, path: path) }
-        utterances = utterances.filter(\.final).map(Self.withWordTimes)
+        try Self.place(&utterances, channels, path: path)
+        utterances = utterances.filter(\.final).enumerated().sorted { ($0.element.start, $0.offset) < ($1.element.start, $1.offset) }
+            .map { Self.withWordTimes($0.element) }
+        try Self.checkOverlaps(utterances, path: path)
     }
 
-    /// Times finite, ≥ 0 and not ending before they start, for the utterance and each word; confidence in 0…1.
+    /// Same-channel overlap that is still taken as two utterances in a row: separately recognised stretches
+    /// often share a boundary frame or two.
+    public static let overlapTolerance = 0.25
+
+    static func checkOverlaps(_ utterances: [TranscriptUtterance], path: String) throws(TranscriptError) {
+        var last: [Int: TranscriptUtterance] = [:]
+        for u in utterances {
+            if let p = last[u.channel], p.end - u.start > overlapTolerance {
+                let other = p.line.map { "line \($0)" } ?? "the utterance before"
+                throw TranscriptError(path: path, line: u.line,
+                                      "overlaps \(other) on channel \(u.channel) (\(p.start)–\(p.end) s and \(u.start)–\(u.end) s): "
+                                      + "a channel says one thing at a time, so this is a duplicate or a mix-up")
+            }
+            if last[u.channel].map({ u.end > $0.end }) ?? true { last[u.channel] = u }
+        }
+    }
+
+    /// Gives each labelled utterance its channel (see ``ChannelMap``).
+    static func place(_ utterances: inout [TranscriptUtterance], _ map: ChannelMap, path: String) throws(TranscriptError) {
+        var unplaced: [(label: String, line: Int?)] = []
+        for i in utterances.indices {
+            guard let label = utterances[i].speaker else { continue }
+            if let channel = map.channel(for: label) {
+                utterances[i].channel = channel
+            } else if !unplaced.contains(where: { $0.label == label }) {
+                unplaced.append((label, utterances[i].line))
+            }
+        }
+        guard unplaced.count >= 2 else { return }
+        // Labels come from the file, so a runaway one is cut short rather than copied into the message whole.
+        let names = unplaced.prefix(3).map { "'\($0.label.prefix(40))'" + ($0.line.map { " (line \($0))" } ?? "") }
+            .joined(separator: ", ")
+        let example = unplaced.prefix(2).enumerated().map { "\($0.element.label.prefix(40))=\($0.offset)" }.joined(separator: ",")
+        throw TranscriptError(path: path, line: unplaced[0].line,
+                              "\(unplaced.count) speakers and no channel for them: \(names); map them with "
+                              + "--transcript-channel \(example) (or name roles with --roles)", kind: .usage)
+    }
+
+    /// Times finite, ≥ 0 and not ending before they start, for the utterance and each word; words within
+    /// ``wordSlack`` of their utterance; confidence in 0…1.
     static func validate(_ u: TranscriptUtterance, path: String) throws(TranscriptError) {
         // Words first: a Vosk utterance takes its span from its words, so a bad word is the cause to name.
         for w in u.words {
@@ -165,7 +254,14 @@ public struct Transcript: Sendable, Equatable {
         if let problem = span(u.start, u.end) {
             throw TranscriptError(path: path, line: u.line, "utterance \(problem)")
         }
+        if let w = u.words.first(where: { $0.start < u.start - wordSlack || $0.end > u.end + wordSlack }) {
+            throw TranscriptError(path: path, line: u.line,
+                                  "word '\(w.word)' (\(w.start)–\(w.end) s) lies outside its utterance (\(u.start)–\(u.end) s)")
+        }
     }
+
+    /// How far a word's times may stray outside its utterance's (recognisers round them differently).
+    static let wordSlack = 0.5
 
     /// What is wrong with a time span, or nil when it is a valid one.
     private static func span(_ start: Double, _ end: Double) -> String? {

@@ -38,6 +38,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "Transcript whose words go into the segments they fall in: native NDJSON asr lines, Vosk or whisper.cpp JSON, WebVTT or SRT.")
     var transcript: String?
 
+    @Option(help: ArgumentHelp("Channel for transcript utterances that name none: N, and/or LABEL=N per speaker label (WebVTT <v Name>, SPEAKER_01: prefixes, whisper.cpp speakers), e.g. SPEAKER_00=1,SPEAKER_01=0.", valueName: "spec"))
+    var transcriptChannel: String?
+
     @Option(help: "Language of event explanations and suggestions, and of transcripts that do not say: en or vi.")
     var lang: String = "en"
 
@@ -52,19 +55,21 @@ struct Analyze: ParsableCommand {
         let audio = PathArgument(file)
         var words: Transcript?
         var transcriptName = ""
+        if transcriptChannel != nil && transcript == nil { fail(64, "attune: --transcript-channel needs --transcript") }
         if let transcript {
             if transcript == "-" && file == "-" {
                 fail(64, "attune: --transcript -: stdin cannot be both the audio and the transcript; give one of them by path")
             }
             do {
+                let channels = try ChannelMap(parsing: transcriptChannel ?? "0", roles: parsedRoles.map(\.rawValue))
                 if transcript == "-" {
                     if isatty(0) != 0 { fail(64, "attune: --transcript -: stdin is a terminal; pipe the transcript in") }
                     transcriptName = "-"
-                    words = try Transcript(reading: 0, path: "-")
+                    words = try Transcript(reading: 0, path: "-", channels: channels)
                 } else {
                     let path = PathArgument(transcript)
                     transcriptName = path.name
-                    words = try Transcript(contentsOf: path.bytes, name: path.name)
+                    words = try Transcript(contentsOf: path.bytes, name: path.name, channels: channels)
                 }
             } catch { fail(error.exitCode, "attune: \(error)") }
         }

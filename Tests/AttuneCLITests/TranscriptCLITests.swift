@@ -42,6 +42,52 @@ struct TranscriptCLITests {
         #expect(r.stdout.isEmpty)
     }
 
+    @Test func transcriptChannelPlacesUtterancesThatNameNone() throws {
+        let dir = TempDir()
+        let audio = repoRoot + "/Samples/hello-16k.wav"
+        let srt = dir.file("t.srt")
+        try "1\n00:00:00,100 --> 00:00:00,900\nhello there\n".write(toFile: srt, atomically: true, encoding: .utf8)
+        // The mono sample has no channel 1: the flag reached the parser, and the check names the cue's line.
+        let one = try runAttune(["analyze", audio, "--transcript", srt, "--transcript-channel", "1"])
+        #expect(one.status == 65)
+        #expect(one.stderr == "attune: \(srt):2: channel 1, but \(audio) has 1 channel (channels count from 0)\n")
+        let zero = try runAttune(["analyze", audio, "--transcript", srt, "--transcript-channel", "0"])
+        #expect(zero.status == 0, "stderr: \(zero.stderr)")
+
+        let bad = try runAttune(["analyze", audio, "--transcript", srt, "--transcript-channel", "SPEAKER_00=x"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.hasPrefix("attune: --transcript-channel: 'x' is not a channel number"))
+        let alone = try runAttune(["analyze", audio, "--transcript-channel", "1"])
+        #expect(alone.status == 64)
+        #expect(alone.stderr == "attune: --transcript-channel needs --transcript\n")
+    }
+
+    @Test func speakersWithoutChannelsAre64AndRolesPlaceThem() throws {
+        let dir = TempDir()
+        let audio = repoRoot + "/Samples/call-8k-mulaw.wav"
+        let vtt = dir.file("t.vtt")
+        try "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Agent>hello\n\n00:00:03.000 --> 00:00:04.000\n<v Customer>refund\n"
+            .write(toFile: vtt, atomically: true, encoding: .utf8)
+        let unmapped = try runAttune(["analyze", audio, "--transcript", vtt])
+        #expect(unmapped.status == 64)
+        #expect(unmapped.stderr.hasPrefix("attune: \(vtt):3: 2 speakers and no channel for them: 'Agent' (line 3), 'Customer' (line 6)"))
+        let mapped = try runAttune(["analyze", audio, "--transcript", vtt, "--roles", "customer,agent"])
+        #expect(mapped.status == 0, "stderr: \(mapped.stderr)")
+        let explicit = try runAttune(["analyze", audio, "--transcript", vtt, "--transcript-channel", "agent=0,customer=1"])
+        #expect(explicit.status == 0, "stderr: \(explicit.stderr)")
+    }
+
+    /// The text layer's lexicons ship as a SwiftPM resource bundle beside the binary, where
+    /// `TextAnalyzer.bundled()` looks first (`Bundle.main` is the executable's directory).
+    @Test func lexiconsShipBesideTheBinary() throws {
+        let beside = URL(fileURLWithPath: try attuneBinary()).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("Attune_AttuneText.resources/Lexicons")
+        for name in ["en.tsv", "vi.tsv"] {
+            let text = try String(contentsOf: beside.appendingPathComponent(name), encoding: .utf8)
+            #expect(text.hasPrefix("# Attune"), "\(name)")
+        }
+    }
+
     @Test func missingTranscriptIs66() throws {
         let r = try runAttune(["analyze", repoRoot + "/Samples/hello-16k.wav", "--transcript", "/nonexistent/t.vtt"])
         #expect(r.status == 66)
