@@ -75,6 +75,7 @@ let package = Package(
         // Captures from a source URI in a process of its own, so ALSA tests can set ALSA_CONFIG_PATH for it.
         .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
+        .testTarget(name: "AttuneFusionTests", dependencies: ["AttuneFusion", "AttuneDSP", "AttuneEvents", "AttuneText"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),

@@ -64,7 +64,7 @@ public final class CallFusion {
                 switch kind {
                 case .frustration: EventTracker(kind: kind, settings: s)
                 // Word-driven kinds start as soon as the words are there and hold while they count.
-                default: EventTracker(kind: kind, settings: s, minimumOn: 0, hold: 1.0)
+                default: EventTracker(kind: kind, settings: s, on: s.cueOn, off: s.cueOff, minimumOn: 0, hold: 1.0)
                 }
             }
         }
@@ -147,7 +147,7 @@ public final class CallFusion {
         for k in trackers[c].indices {
             let kind = trackers[c][k].kind
             let score = emotions[c]!.score(kind, at: t)
-            let counting = ChannelEmotion.isVoiceDriven(kind) ? spoke : true
+            let counting = ChannelEmotion.isVoiceDriven(kind) ? spoke || emotions[c]!.wordsSupport(kind, at: t) : true
             switch trackers[c][k].step(t: t, score: score, dt: dt, counting: counting, news: hasNews) {
             case .start?: emitEmotion(c, k, .start, t: t, end: nil, emit: emit)
             case .update?: emitEmotion(c, k, .update, t: t, end: nil, emit: emit)

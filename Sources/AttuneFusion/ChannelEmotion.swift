@@ -126,7 +126,7 @@ struct ChannelEmotion: Sendable {
         case .frustration:
             return clip(a + 0.35 * negative - 0.35 * positive)
         case .urgency:
-            return clip(0.6 * clip(rate / settings.rateScale) + 0.5 * text.strength(.urgency, at: t, polarity: .notNegated) + 0.3 * max(a, 0))
+            return clip(0.45 * clip(rate / settings.rateScale) + 0.65 * text.strength(.urgency, at: t, polarity: .notNegated) + 0.25 * max(a, 0))
         case .hesitation:
             let fillers = Double(min(text.count(.filler, at: t, within: 8), 3))
             let pauses = Double(hesitantPauses.filter { $0 >= t - 10 && $0 <= t }.count)
@@ -138,11 +138,13 @@ struct ChannelEmotion: Sendable {
             return clip(0.6 * max(text.strength(.giveUp, at: t, polarity: .notNegated), 0.7 * text.strength(.closing, at: t))
                         + 0.35 * drop + longPause + 0.15 * clip(-rate / settings.rateScale) - 0.3 * max(a, 0))
         case .satisfaction:
-            return clip(0.75 * positive - 0.5 * negative - 0.5 * max(a - 0.6, 0))
+            // Thanks and "that's perfect" say it; a merely positive word ("nice weather") only helps.
+            let said = max(text.strength(.gratitude, at: t), text.strength(.satisfaction, at: t, polarity: .notNegated))
+            return clip(0.75 * said + 0.25 * positive - 0.5 * negative - 0.5 * max(a - 0.6, 0))
         case .incongruence:
             // The words say fine, the voice does not: acceptance said with a tense, raised voice.
             let accept = text.strength(.acceptance, at: t, polarity: .notNegated)
-            return clip(accept * clip(a / settings.arousalOn) * 1.1 - 0.5 * negative)
+            return clip(accept * clip(a / settings.arousalOff) - 0.5 * negative)
         case .deadAir, .talkOver, .slowResponse:
             return 0
         }
@@ -186,6 +188,12 @@ struct ChannelEmotion: Sendable {
             break
         }
         return e
+    }
+
+    /// Whether words that make `kind` likelier are present at `t` (they let its minimum time on run in a pause:
+    /// the text of an utterance arrives when it ends).
+    func wordsSupport(_ kind: EventKind, at t: Double) -> Bool {
+        kind == .frustration && max(text.strength(.negative, at: t, polarity: .negative), text.strength(.complaint, at: t, polarity: .notNegated)) > 0
     }
 
     /// Whether `kind` rests on the voice (its minimum time on counts speech only) rather than on words.

@@ -23,12 +23,20 @@ public struct FusionSettings: Sendable, Equatable {
     /// Spectral-balance deviation (dB more energy above 1 kHz than the caller's median) that counts as fully aroused.
     public var balanceScaleDB = 6.0
     /// Articulation-rate deviation (fraction above the caller's median) that counts as fully hurried.
-    public var rateScale = 0.30
+    public var rateScale = 0.40
 
-    /// Arousal (−1…1) at or above which a high-arousal event may start…
-    public var arousalOn = 0.45
+    /// Arousal (−1…1) at or above which `frustration` may start: the mean of the F0 and balance deviations over
+    /// their scales, so 0.75 is about 4.5 semitones and 4.5 dB above the caller's normal together. Chosen on the FIT
+    /// speakers of `Tools/emotion_eval.py` (EmoDB 03 08 09 10 11) as the lowest value with no false event in their
+    /// neutral speech; the figures quoted are those of the other five speakers.
+    public var arousalOn = 0.75
     /// …and below which it ends (hysteresis: the gap keeps a heated sentence's dips from flickering).
-    public var arousalOff = 0.25
+    public var arousalOff = 0.45
+    /// Score (0…1) at or above which the kinds that rest on words and timing (urgency, hesitation, disengagement,
+    /// satisfaction, incongruence) start, and below which they end: a strong cue alone, or a weaker one the
+    /// voice agrees with.
+    public var cueOn = 0.45
+    public var cueOff = 0.25
     /// Seconds of speech the arousal must stay above ``arousalOn`` before an event starts.
     public var minimumOnSeconds = 0.30
     /// Seconds below ``arousalOff`` (speech or not) before an event ends.
@@ -64,7 +72,7 @@ extension FusionSettings {
             "baselineMemorySpeechSeconds": \.baselineMemorySpeechSeconds,
             "windowSpeechSeconds": \.windowSpeechSeconds, "minimumVoicedShare": \.minimumVoicedShare,
             "f0ScaleST": \.f0ScaleST, "balanceScaleDB": \.balanceScaleDB, "rateScale": \.rateScale,
-            "arousalOn": \.arousalOn, "arousalOff": \.arousalOff, "minimumOnSeconds": \.minimumOnSeconds,
+            "arousalOn": \.arousalOn, "arousalOff": \.arousalOff, "cueOn": \.cueOn, "cueOff": \.cueOff, "minimumOnSeconds": \.minimumOnSeconds,
             "holdSeconds": \.holdSeconds, "cooldownSeconds": \.cooldownSeconds,
             "deadAirSeconds": \.deadAirSeconds, "slowResponseSeconds": \.slowResponseSeconds,
             "talkOverSeconds": \.talkOverSeconds,
