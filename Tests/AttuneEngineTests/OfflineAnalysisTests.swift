@@ -107,6 +107,8 @@ struct OfflineAnalysisTests {
                 #expect(abs(back.t - f.t) < 5e-4)
                 #expect((back.f0Hz == nil) == (f.f0Hz == nil))
                 #expect(back.speech == f.speech)
+                #expect((back.balanceDb == nil) == (f.balanceDb == nil))
+                #expect((back.hnrDb == nil) == (f.hnrDb == nil))
             case .segment(let s):
                 let back = try decoder.decode(SegmentRecord.self, from: data)
                 #expect(back.syllables == s.syllables)
