@@ -87,7 +87,8 @@ public struct RecordBuilder: Sendable {
         case .frame(let c, let f):
             guard frames else { return nil }
             return .frame(FrameRecord(refs[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
-                                      voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech))
+                                      voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech,
+                                      balanceDb: f.balanceDB.map(Double.init), hnrDb: f.hnrDB.map(Double.init)))
         case .segment(let c, let s):
             return .segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
                                           f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
