@@ -116,7 +116,7 @@ public final class SpeechRecognizer {
         var template = Array((NSTemporaryDirectory() + "/attune-featparams-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw RecognizerError("mkstemp: \(String(cString: strerror(errno)))", exitCode: 74) }
-        let path = String(cString: template)
+        let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
