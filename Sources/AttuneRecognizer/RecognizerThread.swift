@@ -22,6 +22,8 @@ public final class RecognizerThread: Sendable {
     /// How long the thread sleeps when the ring is empty: text is wanted within a second, and 20 ms of sleep
     /// costs nothing against a decode.
     static let idleNanoseconds = 20_000_000
+    /// The recogniser thread's nice value: below the DSP path, which must keep up with real time.
+    static let niceness: Int32 = 10
     /// Samples read from the ring at a time.
     static let chunk = 4096
 
@@ -32,6 +34,9 @@ public final class RecognizerThread: Sendable {
         channel = recognizer.channel
         let moved = Handoff(recognizer)
         let thread = Thread { [self] in
+            // Linux nice values are per thread (who 0 is the calling thread): decoding yields the cores to the
+            // capture and DSP threads when the machine is short of CPU, instead of competing with them as an equal.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.niceness)
             run(moved.take()) { u in
                 deliver(u)
                 delivered.add(1, ordering: .relaxed)
