@@ -116,6 +116,17 @@ struct SpeechRecognizerTests {
         #expect(cancel.start > 0.3 && cancel.end < Double(samples.count) / 8000, "\(cancel)")
     }
 
+    @Test("silence and low noise make no utterances; the clock still advances")
+    func silence() throws {
+        var generator = SeededGenerator(seed: 7)
+        // 5 s of digital silence, then 5 s of noise 60 dB below full scale: below the endpointer's −55 dBFS floor.
+        let samples = [Float](repeating: 0, count: 40000) + (0..<40000).map { _ in Float.random(in: -0.001...0.001, using: &generator) }
+        let r = try SpeechRecognizer(configuration: SpeechRecognizerConfiguration(), channel: 0, sampleRate: 8000)
+        let got = try samples.withUnsafeBufferPointer { try r.process($0) } + (try r.finish())
+        #expect(got.isEmpty, "\(got)")
+        #expect(abs(r.processedSeconds - 10) < 1e-9)
+    }
+
     @Test("a missing model is a clear error: 78 when configured, 69 when the package is missing")
     func missingModel() throws {
         for configured in [true, false] {
