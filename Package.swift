@@ -25,12 +25,15 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev", "pocketsphinx-en-us"])]),
 
         .target(name: "AttuneDSP", dependencies: ["CFFTW3"]),
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSoxr", "CALSA"]),
         // The lexicons are data files read at start-up (Bundle.module), so they can be reviewed and edited as text.
         .target(name: "AttuneText", resources: [.copy("Lexicons")]),
         .target(name: "AttuneEvents"),
+        // The built-in recogniser (pocketsphinx, English): its own thread, fed from a CallSession tap.
+        .target(name: "AttuneRecognizer", dependencies: ["CPocketSphinx", "AttuneText", "AttuneAudio"]),
         .target(
             name: "AttuneBus",
             dependencies: [
@@ -42,18 +45,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents"]),
+        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneRecognizer"]),
         .executableTarget(
             name: "attune",
             // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
             // uses); the CLI's sockets are plain blocking Glibc ones, so NIO is linked but never started.
-            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "attuned",
             dependencies: [
-                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio",
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneRecognizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +78,7 @@ let package = Package(
         .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText", "AttuneTestSupport"]),
+        .testTarget(name: "AttuneRecognizerTests", dependencies: ["AttuneRecognizer", "AttuneAudio", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.

@@ -14,7 +14,7 @@ struct Attune: ParsableCommand {
 
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let problem = dashArgumentProblem(arguments, subcommand: "analyze", optionsWithValues: ["--roles", "--raw", "--transcript", "--transcript-channel"]) {
+        if let problem = dashArgumentProblem(arguments, subcommand: "analyze", optionsWithValues: ["--roles", "--raw", "--transcript", "--transcript-channel", "--asr"]) {
             fail(64, problem)
         }
         do {
