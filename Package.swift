@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev", "pocketsphinx-en-us"])]),
 
         .target(name: "AttuneDSP", dependencies: ["CFFTW3"]),
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSoxr", "CALSA"]),
@@ -32,6 +33,8 @@ let package = Package(
         .target(name: "AttuneText", resources: [.copy("Lexicons")]),
         .target(name: "AttuneEvents"),
         .target(name: "AttuneFusion", dependencies: ["AttuneDSP", "AttuneText", "AttuneEvents"]),
+        // The built-in recogniser (pocketsphinx, English): its own thread, fed from a CallSession tap.
+        .target(name: "AttuneRecognizer", dependencies: ["CPocketSphinx", "AttuneText", "AttuneAudio"]),
         .target(
             name: "AttuneBus",
             dependencies: [
@@ -43,18 +46,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion"]),
+        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion", "AttuneRecognizer"]),
         .executableTarget(
             name: "attune",
             // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
             // uses); the CLI's sockets are plain blocking Glibc ones, so NIO is linked but never started.
-            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "attuned",
             dependencies: [
-                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText",
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText", "AttuneRecognizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,6 +80,7 @@ let package = Package(
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneFusionTests", dependencies: ["AttuneFusion", "AttuneDSP", "AttuneEvents", "AttuneText"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText", "AttuneTestSupport"]),
+        .testTarget(name: "AttuneRecognizerTests", dependencies: ["AttuneRecognizer", "AttuneAudio", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.

@@ -59,7 +59,7 @@ public final class ChannelAnalyzer {
     /// Ends the stream and flushes every pending frame and segment.
     public func finish(onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
         framer.finish { index in analyzeFrame(index, onFrame: onFrame, onSegment: onSegment) }
-        pitch.finish { index, f0, voicing in decide(index, f0, voicing, onFrame: onFrame, onSegment: onSegment) }
+        pitch.finish { index, f0, voicing, hnr in decide(index, f0, voicing, hnr, onFrame: onFrame, onSegment: onSegment) }
         let duration = Double(framer.samplesIn) / Double(settings.sampleRate)
         activity.finish(durationSeconds: duration, onFrame: onFrame, onSegment: onSegment)
     }
@@ -69,17 +69,18 @@ public final class ChannelAnalyzer {
         let frame = FrameFeatures(index: index, levels: levels.measure(framer.window(length: levels.windowLength)))
         pending[index % pending.count] = frame
         activity.observeLevels(energyDB: frame.energyDB)
-        pitch.analyze(index: index, window: framer.window(length: pitch.windowLength)) { frame, f0, voicing in
-            decide(frame, f0, voicing, onFrame: onFrame, onSegment: onSegment)
+        pitch.analyze(index: index, window: framer.window(length: pitch.windowLength)) { frame, f0, voicing, hnr in
+            decide(frame, f0, voicing, hnr, onFrame: onFrame, onSegment: onSegment)
         }
     }
 
     @inline(__always)
-    private func decide(_ index: Int, _ f0: Float, _ voicing: Float, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
+    private func decide(_ index: Int, _ f0: Float, _ voicing: Float, _ hnr: Float?, onFrame: (FrameFeatures) -> Void, onSegment: (SegmentStats) -> Void) {
         var frame = pending[index % pending.count]
         precondition(frame.index == index, "pitch tracker decided frames out of order")
         frame.f0 = f0
         frame.voicing = voicing
+        frame.hnrDB = hnr
         activity.process(frame, onFrame: onFrame, onSegment: onSegment)
     }
 }

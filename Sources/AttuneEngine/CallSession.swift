@@ -45,6 +45,8 @@ public final class CallSession {
     public let outputs: SPSCQueue<SessionOutput>
 
     private let analyzers: [ChannelAnalyzer]
+    /// Per channel, the ring that receives its repaired input samples (see ``attachTap(_:channel:)``), or nil.
+    private var taps: [SPSCRingBuffer?]
     private let resamplers: [Resampler?]
     /// One channel's samples of the current step, per channel.
     private let planar: UnsafeMutableBufferPointer<UnsafeMutableBufferPointer<Float>>
@@ -87,6 +89,7 @@ public final class CallSession {
         self.settings = settings
         let analyzers = (0..<channels).map { _ in ChannelAnalyzer(settings: settings) }
         self.analyzers = analyzers
+        taps = Array(repeating: nil, count: channels)
         var resamplers: [Resampler?] = []
         for _ in 0..<channels {
             resamplers.append(sampleRate == settings.sampleRate ? nil : try Resampler(from: sampleRate, to: settings.sampleRate))
@@ -123,6 +126,16 @@ public final class CallSession {
     /// Lets a tool reach each channel's analyzer before the first sample (e.g. to attach a tuning tap).
     public func forEachAnalyzer(_ body: (Int, ChannelAnalyzer) -> Void) {
         for (c, a) in analyzers.enumerated() { body(c, a) }
+    }
+
+    /// Copies every step's repaired samples of `channel` (input rate, full scale ±1, gaps as the silence the
+    /// analysis hears) into `ring`, whose consumer — the built-in recogniser's thread — thereby sees the call's
+    /// audio on the call's own timeline. The DSP side is the ring's producer and never waits on it: a step that does
+    /// not fit is dropped for the tap alone and counted in the ring's `overflowCount` (the consumer learns the gap).
+    /// Attach before the session moves to its worker; one ring per channel, replacing any earlier one.
+    public func attachTap(_ ring: SPSCRingBuffer, channel: Int) {
+        precondition(channel >= 0 && channel < channelCount, "CallSession: no channel \(channel) to tap")
+        taps[channel] = ring
     }
 
     /// The first resampler failure, if any: the DSP path cannot throw, so it parks its error and produces
@@ -229,6 +242,8 @@ public final class CallSession {
         }
         release(upTo: Int.max)
         for c in 0..<channelCount { outputs.push(.summary(channel: c, analyzers[c].totals)) }
+        // A gap at the very end has no later write to carry it to the tap's consumer.
+        for tap in taps { tap?.publishPendingGap() }
     }
 
     /// Repairs and analyses the first `n` samples of every planar buffer.
@@ -236,6 +251,7 @@ public final class CallSession {
         for c in 0..<channelCount {
             let samples = UnsafeMutableBufferPointer(rebasing: planar[c][0..<n])
             repair(samples)
+            taps[c]?.write(UnsafeBufferPointer(samples))
             if let resampler = resamplers[c] {
                 resampler.process(UnsafeBufferPointer(samples), end: false) {
                     analyzers[c].push($0, onFrame: { stageFrame(c, $0) }, onSegment: { stageSegment(c, $0) })

@@ -2,6 +2,7 @@ import AttuneAudio
 import AttuneDSP
 import AttuneEvents
 import AttuneFusion
+import AttuneRecognizer
 import AttuneText
 
 /// One record of an analysis, in the order it is produced.
@@ -48,6 +49,11 @@ public struct AnalysisOptions: Sendable {
     public var fusion = FusionOptions()
     /// The lexicons the emotion layer reads text with; nil reads no text (events from the voice and timing only).
     public var textAnalyzer: TextAnalyzer?
+    /// Recognise the channels of ``recognisedChannels(roles:channels:)`` with the built-in recogniser and attach
+    /// its words to segments exactly as a ``transcript``'s would be; nil for none. Not together with `transcript`.
+    public var asr: SpeechRecognizerConfiguration?
+    /// Receives each utterance the built-in recogniser produces, in the order produced (`ATTUNE_ASR_TRACE`).
+    public var utteranceTap: (@Sendable (TranscriptUtterance) -> Void)?
 
     /// Receives what the syllable counter saw, as fixed-size values (Tools/rate_train.py reads their
     /// ``SyllableTrace/line``s); nil in production.
@@ -94,7 +100,8 @@ public struct RecordBuilder: Sendable {
         case .frame(let c, let f):
             guard frames else { return nil }
             return .frame(FrameRecord(refs[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
-                                      voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech))
+                                      voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech,
+                                      balanceDb: f.balanceDB.map(Double.init), hnrDb: f.hnrDB.map(Double.init)))
         case .segment(let c, let s):
             return .segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
                                           f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
@@ -128,10 +135,20 @@ public struct OfflineAnalysis {
         let session = try CallSession(sampleRate: source.sampleRate, channels: channels)
         if let tap = options.syllableTap { session.forEachAnalyzer { $1.syllableTap = tap } }
         let recorder = CallRecorder(options: options, channels: channels, hopSeconds: session.settings.hopSeconds)
-        func drain() {
-            while let output = session.outputs.pop() {
-                recorder.take(output, transcript: options.transcript, emit: emit)
+        let asr = try options.asr.map { c throws(AudioError) in
+            try OfflineRecognition(c, session: session, roles: options.roles, tap: options.utteranceTap)
+        }
+        func drain() throws(AudioError) {
+            guard let asr else {
+                while let output = session.outputs.pop() {
+                    recorder.take(output, transcript: options.transcript, emit: emit)
+                }
+                return
             }
+            try asr.recognise()
+            for u in asr.takeNew() { recorder.add(u) }
+            while let output = session.outputs.pop() { asr.held.append(output) }
+            asr.release(ended: false) { recorder.take($0, transcript: $1, emit: emit) }
         }
 
         let interleaved = UnsafeMutableBufferPointer<Float>.allocate(capacity: Self.blockFrames * channels)
@@ -143,12 +160,17 @@ public struct OfflineAnalysis {
             while done < got {
                 let n = min(got - done, max(session.acceptableFrames, 1))
                 session.push(interleaved: UnsafeBufferPointer(rebasing: interleaved[(done * channels)..<((done + n) * channels)]))
-                drain()
+                try drain()
                 done += n
             }
         }
         session.finish()
-        drain()
+        try drain()
+        if let asr {
+            try asr.finish()
+            for u in asr.takeNew() { recorder.add(u) }
+            asr.release(ended: true) { recorder.take($0, transcript: $1, emit: emit) }
+        }
         if let failure = session.failure { throw failure }
         var warnings: [AnalysisWarning] = []
         if session.nonFiniteSamples > 0 {
@@ -159,4 +181,101 @@ public struct OfflineAnalysis {
         }
         return warnings
     }
+}
+
+/// The built-in recogniser inside an offline analysis: the same tap as live, but drained on the analysing thread
+/// after every block, so nothing is ever dropped and the words are the same on every run.
+///
+/// A segment's words are known only once the recogniser has settled every utterance that starts before the
+/// segment ends, so outputs wait in ``held`` (in order) until then: as long as one utterance at most.
+final class OfflineRecognition {
+    private var channels: [(ring: SPSCRingBuffer, recognizer: SpeechRecognizer)] = []
+    private let tap: (@Sendable (TranscriptUtterance) -> Void)?
+    private var utterances: [TranscriptUtterance] = []
+    private var transcript: Transcript?
+    /// Session outputs not yet turned into records, oldest first from `heldStart`.
+    var held: [SessionOutput] = []
+    private var heldStart = 0
+    private let buffer: UnsafeMutableBufferPointer<Float>
+
+    init(_ configuration: SpeechRecognizerConfiguration, session: CallSession, roles: [Role],
+         tap: (@Sendable (TranscriptUtterance) -> Void)?) throws(AudioError) {
+        self.tap = tap
+        buffer = .allocate(capacity: 4096)
+        for c in recognisedChannels(roles: roles, channels: session.channelCount) {
+            // Two blocks of room: the ring is emptied after every block the session is pushed.
+            let ring = SPSCRingBuffer(minimumCapacity: 2 * OfflineAnalysis.blockFrames + CallSession.stepFrames)
+            do {
+                channels.append((ring, try SpeechRecognizer(configuration: configuration, channel: c, sampleRate: session.inputRate)))
+            } catch {
+                throw AudioError(error.exitCode == 69 ? .unavailable : .io, path: "pocketsphinx", error.message)
+            }
+            session.attachTap(ring, channel: c)
+        }
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Utterances recognised since the last call, for the emotion layer.
+    private var fresh: [TranscriptUtterance] = []
+    func takeNew() -> [TranscriptUtterance] {
+        defer { fresh.removeAll() }
+        return fresh
+    }
+
+    /// Feeds the recognisers everything the session has tapped since the last call.
+    func recognise() throws(AudioError) {
+        for (ring, recognizer) in channels {
+            while true {
+                let n = ring.read(into: buffer)
+                if n > 0 {
+                    try collect { () throws(RecognizerError) in try recognizer.process(UnsafeBufferPointer(rebasing: buffer[0..<n])) }
+                    continue
+                }
+                let gap = ring.takeGap()
+                guard gap > 0 else { break }
+                try collect { () throws(RecognizerError) in try recognizer.skip(gap) }
+            }
+        }
+    }
+
+    /// Decodes every open utterance: the end of the audio.
+    func finish() throws(AudioError) {
+        try recognise()
+        for (_, recognizer) in channels { try collect { () throws(RecognizerError) in try recognizer.finish() } }
+    }
+
+    private func collect(_ body: () throws(RecognizerError) -> [TranscriptUtterance]) throws(AudioError) {
+        let new: [TranscriptUtterance]
+        do { new = try body() } catch { throw AudioError(.io, path: "pocketsphinx", error.message) }
+        guard !new.isEmpty else { return }
+        for u in new { tap?(u) }
+        utterances += new
+        fresh += new
+        transcript = Transcript(utterances: utterances)
+    }
+
+    /// Hands `body` the held outputs, in order, up to the first segment whose words may still come (all of them
+    /// once `ended`), each with the transcript so far.
+    func release(ended: Bool, _ body: (SessionOutput, Transcript?) -> Void) {
+        let settled = ended ? Double.infinity : channels.map(\.recognizer.settledSeconds).min() ?? .infinity
+        while heldStart < held.count {
+            let output = held[heldStart]
+            if case .segment(_, let s) = output, s.end > settled { break }
+            body(output, transcript)
+            heldStart += 1
+        }
+        if heldStart > 4096 || heldStart == held.count {
+            held.removeFirst(heldStart)
+            heldStart = 0
+        }
+    }
+}
+
+/// The channels the built-in recogniser listens to: those whose role is `customer`; when no channel has a role
+/// (none were given, or all are `unknown`), every channel. Offline and live use the same rule.
+public func recognisedChannels(roles: [Role], channels: Int) -> [Int] {
+    let role = { (c: Int) in c < roles.count ? roles[c] : Role.unknown }
+    if (0..<channels).allSatisfy({ role($0) == .unknown }) { return Array(0..<channels) }
+    return (0..<channels).filter { role($0) == .customer }
 }

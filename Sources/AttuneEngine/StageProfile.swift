@@ -14,9 +14,9 @@ public struct StageProfile: Sendable {
     public var analysisRate: Int
     /// Seconds per frame of libsamplerate conversion; 0 when the input is already at the analysis rate.
     public var resample: Double
-    /// Seconds per frame of framing plus ``LevelMeter`` (energy, band energy, nucleus envelope).
+    /// Seconds per frame of framing plus ``LevelMeter`` (energy, band energy, spectral balance).
     public var levels: Double
-    /// Seconds per frame of framing plus ``PitchTracker`` (candidates and path search).
+    /// Seconds per frame of framing plus ``PitchTracker`` (candidates, path search, harmonics-to-noise ratio).
     public var pitch: Double
     /// Seconds per frame of ``SpeechActivityAnalyzer`` (voice activity, segments, syllables, statistics).
     public var activity: Double
@@ -70,8 +70,8 @@ public struct StageProfile: Sendable {
             let framer = Framer(hop: settings.hopSize, maxWindow: tracker.windowLength)
             frames = levelFrames
             pitchBest = min(pitchBest, elapsedSeconds {
-                let decided = { (k: Int, f0: Float, voicing: Float) in
-                    if k < frames.count { frames[k].f0 = f0; frames[k].voicing = voicing }
+                let decided = { (k: Int, f0: Float, voicing: Float, hnr: Float?) in
+                    if k < frames.count { frames[k].f0 = f0; frames[k].voicing = voicing; frames[k].hnrDB = hnr }
                 }
                 let analyze = { (k: Int) in tracker.analyze(index: k, window: framer.window(length: tracker.windowLength), decided: decided) }
                 audio.withUnsafeBufferPointer { framer.push($0, onFrame: analyze) }

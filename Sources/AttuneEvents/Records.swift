@@ -41,15 +41,22 @@ public struct FrameRecord: NDJSONRecord, Equatable {
     public var voicing: Double
     public var energyDb: Double
     public var speech: Bool
+    /// Spectral balance in dB, 968–2673 Hz over 492–968 Hz (see `FrameFeatures.balanceDB`); nil (JSON `null`)
+    /// on digital silence.
+    public var balanceDb: Double?
+    /// Harmonics-to-noise ratio in dB, −10…40 (see `FrameFeatures.hnrDB`); nil (JSON `null`) when unvoiced.
+    public var hnrDb: Double?
 
     enum CodingKeys: String, CodingKey {
         case type, v, call, channel, role, t, voicing, speech
-        case f0Hz = "f0_hz", energyDb = "energy_db"
+        case f0Hz = "f0_hz", energyDb = "energy_db", balanceDb = "balance_db", hnrDb = "hnr_db"
     }
 
-    public init(_ ref: ChannelRef, t: Double, f0Hz: Double?, voicing: Double, energyDb: Double, speech: Bool) {
+    public init(_ ref: ChannelRef, t: Double, f0Hz: Double?, voicing: Double, energyDb: Double, speech: Bool,
+                balanceDb: Double? = nil, hnrDb: Double? = nil) {
         call = ref.call; channel = ref.channel; role = ref.role
         self.t = t; self.f0Hz = f0Hz; self.voicing = voicing; self.energyDb = energyDb; self.speech = speech
+        self.balanceDb = balanceDb; self.hnrDb = hnrDb
     }
 
     public func write(to line: inout JSONLine) {
@@ -61,6 +68,9 @@ public struct FrameRecord: NDJSONRecord, Equatable {
         line.field("voicing", voicing, decimals: 3)
         line.field("energy_db", energyDb, decimals: 2)
         line.field("speech", speech)
+        // Last, so every line up to `speech` reads as it did before these fields existed.
+        line.field("balance_db", balanceDb, decimals: 2)
+        line.field("hnr_db", hnrDb, decimals: 2)
     }
 }
 

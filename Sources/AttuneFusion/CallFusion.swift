@@ -92,7 +92,8 @@ public final class CallFusion {
         applyText(upTo: t)
         if emotions[c] != nil {
             let sample = VoiceSample(t: t, f0Hz: Double(f.f0), energyDB: Double(f.energyDB),
-                                     balanceDB: f.speech ? VoiceSample.balance(bandsDB: f.bandsDB) : .nan, speech: f.speech)
+                                     balanceDB: f.balanceDB.map(Double.init) ?? .nan, hnrDB: f.hnrDB.map(Double.init) ?? .nan,
+                                     speech: f.speech)
             let flagged = trackers[c][0].isActive || (emotions[c]!.arousal >= options.settings.arousalOff)
             emotions[c]!.observe(sample, flagged: flagged)
             if f.speech { spokeSinceStep[c] = true }

@@ -24,16 +24,6 @@ public struct VoiceSample: Sendable, Equatable {
         self.speech = speech
     }
 
-    /// Spectral balance from the level meter's eight bands (``LevelMeter/bandEdges``): power in 0.97–3.8 kHz minus
-    /// power in 0.25–0.97 kHz, in dB. Inside the telephone band, so it reads the same on 8 kHz and wide-band audio.
-    public static func balance(bandsDB b: SIMD8<Float>) -> Double {
-        var low = 0.0, high = 0.0
-        for i in 0..<4 { low += pow(10, Double(b[i]) / 10) }
-        for i in 4..<8 { high += pow(10, Double(b[i]) / 10) }
-        guard low > 1e-12, high > 1e-12 else { return .nan }
-        return 10 * log10(high / low)
-    }
-
     /// Semitones relative to 100 Hz: the unit in which a caller's pitch moves the same for low and high voices.
     @inline(__always)
     public static func semitones(_ hz: Double) -> Double { 12 * log2(hz / 100) }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import AttuneAudio
 import AttuneEngine
+import AttuneBus
 import AttuneEvents
+import AttuneRecognizer
 import AttuneText
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +21,11 @@ struct Analyze: ParsableCommand {
             --transcript - reads the transcript from stdin (then FILE must be a path); FIFOs and <(cmd) work too.
             Errors are one line on stderr, `attune: FILE: what went wrong`, with control characters and bytes \
             that are not UTF-8 in names escaped (\\n, \\x1b). A file whose name starts with - is ./-name or -- -name.
-            Exit codes: 0 ok, 64 usage, 65 bad data (audio or transcript), 66 input missing, 74 I/O error.
+            --asr pocketsphinx recognises English speech with the built-in recogniser on the customer channels (all \
+            channels when --roles gives no roles); its words join the segments as a --transcript's would. \
+            ATTUNE_ASR_TRACE=1 also prints its utterances on stderr as native transcript lines.
+            Exit codes: 0 ok, 64 usage, 65 bad data (audio or transcript), 66 input missing, 69 recogniser model \
+            not installed, 74 I/O error, 78 ATTUNE_POCKETSPHINX_MODEL names no model.
             """
     )
 
@@ -40,6 +46,8 @@ struct Analyze: ParsableCommand {
 
     @Option(help: ArgumentHelp("Channel for transcript utterances that name none: N, and/or LABEL=N per speaker label (WebVTT <v Name>, SPEAKER_01: prefixes, whisper.cpp speakers), e.g. SPEAKER_00=1,SPEAKER_01=0.", valueName: "spec"))
     var transcriptChannel: String?
+    @Option(help: "Recognise speech with the built-in recogniser instead of reading a transcript: pocketsphinx (English).")
+    var asr: String?
 
     @Option(help: "Language of event explanations and suggestions, and of transcripts that do not say: en or vi.")
     var lang: String = "en"
@@ -56,6 +64,7 @@ struct Analyze: ParsableCommand {
         var words: Transcript?
         var transcriptName = ""
         if transcriptChannel != nil && transcript == nil { fail(64, "attune: --transcript-channel needs --transcript") }
+        let recognizer = asrConfiguration()
         if let transcript {
             if transcript == "-" && file == "-" {
                 fail(64, "attune: --transcript -: stdin cannot be both the audio and the transcript; give one of them by path")
@@ -99,6 +108,10 @@ struct Analyze: ParsableCommand {
                     warn("no channel has the role customer (--roles): conversation events only, no emotion events")
                 }
             }
+            options.asr = recognizer
+            if recognizer != nil, ProcessInfo.processInfo.environment["ATTUNE_ASR_TRACE"] != nil {
+                options.utteranceTap = { standardError.write(asrLine($0)) }
+            }
             if ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil {
                 // Tools/rate_train.py trains the syllable-nucleus model on these lines.
                 options.syllableTap = { standardError.write($0.line) }
@@ -121,6 +134,17 @@ struct Analyze: ParsableCommand {
     private func parseLanguage() -> Language {
         guard let l = Language(rawValue: lang) else { fail(64, "attune: --lang: '\(lang)' is not supported (en, vi)") }
         return l
+    }
+
+    /// The recogniser `--asr` asks for, its model checked (69 when not installed, 78 when misconfigured); nil
+    /// without `--asr`. With `--transcript` too it is a usage error: the words would come from two places.
+    private func asrConfiguration() -> SpeechRecognizerConfiguration? {
+        guard let asr else { return nil }
+        guard asr == "pocketsphinx" else { fail(64, "attune: --asr: unknown recogniser '\(asr)' (pocketsphinx)") }
+        if transcript != nil { fail(64, "attune: --asr and --transcript both give the words; use one of them") }
+        let configuration = SpeechRecognizerConfiguration.fromEnvironment()
+        do { try configuration.model.check() } catch { fail(error.exitCode, "attune: --asr pocketsphinx: \(error)") }
+        return configuration
     }
 
     /// `agent,customer` → roles; an unknown or empty entry is a usage error (64).
@@ -158,6 +182,21 @@ struct Analyze: ParsableCommand {
         // What is on stdin is data, not a usage error: unrecognised bytes are 65 like the same bytes in a file.
         return try SoundFileReader(fileDescriptor: 0, name: "-", unrecognisedHint: "For headerless PCM give --raw \(RawFormat.usage)")
     }
+}
+
+/// One recognised utterance as a native transcript line (what `--transcript` reads back), newline-terminated.
+func asrLine(_ u: TranscriptUtterance) -> [UInt8] {
+    let words: [JSONValue] = u.words.map { w in
+        var fields: [(String, JSONValue)] = [("w", .string(w.word)), ("start", .number(w.start)), ("end", .number(w.end))]
+        if let c = w.confidence { fields.append(("conf", .number(c))) }
+        return .object(fields)
+    }
+    let value: JSONValue = .object([("channel", .number(Double(u.channel))), ("start", .number(u.start)), ("end", .number(u.end)),
+                                    ("text", .string(u.text)), ("final", .bool(u.final)), ("words", .array(words))])
+    var out: [UInt8] = []
+    value.write(to: &out)
+    out.append(UInt8(ascii: "\n"))
+    return out
 }
 
 /// The call id for a file: its base name without directory and extension.

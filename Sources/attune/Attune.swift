@@ -14,7 +14,7 @@ struct Attune: ParsableCommand {
 
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let problem = dashArgumentProblem(arguments, subcommand: "analyze", optionsWithValues: ["--roles", "--raw", "--transcript", "--transcript-channel", "--lang"]) {
+        if let problem = dashArgumentProblem(arguments, subcommand: "analyze", optionsWithValues: ["--roles", "--raw", "--transcript", "--transcript-channel", "--lang", "--asr"]) {
             fail(64, problem)
         }
         do {

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
         Each file is decoded into memory first, so the figure is the analysis alone: resampling, framing, \
         FFTs, pitch, levels, activity, syllables, segments and records. Prints one JSON line per file. \
         With --stages the line also carries each stage's cost on the first channel, run alone: resample_us, \
-        levels_us, pitch_us and activity_us per frame.
+        levels_us (with spectral balance), pitch_us (with the harmonics-to-noise ratio) and activity_us per frame.
         """
     )
 

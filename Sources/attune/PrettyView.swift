@@ -129,6 +129,8 @@ func prettyRecord(_ line: ArraySlice<UInt8>, painter p: Painter) -> String {
         add("f0_hz", { "f0 \($0) Hz" }, decimals: 1)
         add("voicing", { "voicing \($0)" }, decimals: 2)
         add("energy_db", { "\($0) dB" }, decimals: 1)
+        add("balance_db", { "balance \($0) dB" }, decimals: 1)
+        add("hnr_db", { "hnr \($0) dB" }, decimals: 1)
         if record["speech"] == .bool(true) { fields.append("speech") }
     case "call_start":
         columns.append(p.green(type))

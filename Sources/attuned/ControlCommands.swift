@@ -2,6 +2,7 @@ import AttuneBus
 import AttuneEngine
 import AttuneEvents
 import AttuneText
+import AttuneRecognizer
 import Logging
 
 /// What the control socket's commands do to the engine; one reply each.
@@ -9,19 +10,23 @@ struct DaemonControl: ControlHandler {
     let engine: LiveEngine
     let bus: EventBus
     let logger: Logger
+    /// The config file's `asr`, for starts that name no recogniser.
+    var defaultASR: String? = nil
 
     func handle(_ command: ControlCommand, from peer: PeerCredentials) async -> ControlReply {
         switch command {
         case .start(let s):
-            if let asr = s.asr {
-                return .failure("asr '\(asr)' is not available in this build; send text with {\"asr\": {...}} lines instead")
+            if let asr = s.asr, !DaemonConfig.recognizers.contains(asr) {
+                return .failure("asr '\(asr)' is not a built-in recogniser (\(DaemonConfig.recognizers.sorted().joined(separator: ", "))); "
+                                + "send text with {\"asr\": {...}} lines instead")
             }
             if let lang = s.lang, !["en", "vi"].contains(lang) {
                 return .failure("lang '\(lang)' is not supported (en, vi)")
             }
             do {
                 let info = try engine.start(LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
-                                                            language: s.lang.flatMap(Language.init(rawValue:)) ?? .en))
+                                                            language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,
+                                                            asr: Self.recognizer(s.asr ?? defaultASR)))
                 logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)", "peer": "\(peer)"])
                 return .ok(Self.json(info))
             } catch {
@@ -58,6 +63,11 @@ struct DaemonControl: ControlHandler {
         }
     }
 
+    /// The recogniser settings for a checked name (only pocketsphinx today), or nil for none.
+    static func recognizer(_ name: String?) -> SpeechRecognizerConfiguration? {
+        name == nil ? nil : SpeechRecognizerConfiguration.fromEnvironment()
+    }
+
     static func json(_ i: LiveCallInfo) -> JSONValue {
         .object([
             ("call", .string(i.call)), ("source", .string(i.source)), ("roles", .array(i.roles.map { .string($0.rawValue) })),
@@ -65,7 +75,8 @@ struct DaemonControl: ControlHandler {
             ("worker", .number(Double(i.worker))), ("uptime_s", .number(rounded(i.uptimeSeconds))),
             ("analysed_s", .number(rounded(i.analysedSeconds))), ("lag_s", .number(rounded(i.lagSeconds))),
             ("dropped_samples", .number(Double(i.droppedFrames))), ("xruns", .number(Double(i.xruns))),
-            ("consent", .bool(i.consent)),
+            ("consent", .bool(i.consent)), ("asr_utterances", .number(Double(i.asrUtterances))),
+            ("asr_lost_samples", .number(Double(i.asrLostSamples))),
         ])
     }
 

@@ -65,7 +65,7 @@ final class Daemon: Service, Sendable {
         controlConfig.group = config.controlGroup
         controlConfig.policy = .standard(group: config.controlGroup)
         let control = ControlServer(configuration: controlConfig,
-                                    handler: DaemonControl(engine: engine, bus: bus, logger: logger), logger: logger)
+                                    handler: DaemonControl(engine: engine, bus: bus, logger: logger, defaultASR: config.asr), logger: logger)
         do { try await control.start() } catch let error as BusError {
             engine.shutdown(timeout: 1)
             await bus.shutdown()
@@ -92,7 +92,8 @@ final class Daemon: Service, Sendable {
 
         for s in config.sources {
             do {
-                let info = try engine.start(LiveCallRequest(call: s.call, source: s.uri, roles: s.roles))
+                let info = try engine.start(LiveCallRequest(call: s.call, source: s.uri, roles: s.roles,
+                                                            asr: DaemonControl.recognizer(s.asr ?? config.asr)))
                 logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)"])
             } catch {
                 throw await abandon(DaemonFailure(description: "attuned: --source \(s.call)=\(s.uri): \(error.message)",

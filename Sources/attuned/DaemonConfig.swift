@@ -13,6 +13,8 @@ struct StartupSource: Sendable, Equatable {
     var call: String
     var uri: String
     var roles: [Role]?
+    /// The call's built-in recogniser (`asr = "pocketsphinx"` in its table); nil takes the file's default.
+    var asr: String?
 }
 
 /// Why a configuration was refused: the file (or flag), the key and the cause. Exit 78.
@@ -44,6 +46,12 @@ struct DaemonConfig: Sendable {
     /// Wall time per block of a paced `file:` replay.
     var pacedBlockMilliseconds = 20
     var sources: [StartupSource] = []
+    /// Built-in recogniser for calls that name none (`asr = "pocketsphinx"` at the top of the file); nil: text
+    /// only from `asr` messages.
+    var asr: String?
+
+    /// The recognisers a call may ask for by name.
+    static let recognizers: Set<String> = ["pocketsphinx"]
 
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -54,7 +62,7 @@ struct DaemonConfig: Sendable {
 
     /// The keys a config file may hold, so a typo is an error rather than a silently ignored setting.
     static let topKeys: Set<String> = ["run_dir", "node", "workers", "ring_seconds", "max_calls", "log_level",
-                                       "paced_block_ms", "events", "control", "metrics", "privacy", "source"]
+                                       "paced_block_ms", "events", "control", "metrics", "privacy", "source", "asr"]
 
     /// Reads `path` over the defaults.
     mutating func load(file path: String) throws(ConfigError) {
@@ -77,6 +85,7 @@ struct DaemonConfig: Sendable {
         if let v = try reader.int("max_calls", 1...100_000) { maxCalls = v }
         if let v = try reader.string("log_level") { logLevel = try Self.level(v, "\(path): log_level") }
         if let v = try reader.int("paced_block_ms", 1...1000) { pacedBlockMilliseconds = v }
+        if let v = try reader.string("asr") { asr = try Self.recognizer(v, "\(path): asr") }
         if let events = try reader.table("events") {
             try events.allow(["mode", "group", "queue_records", "queue_bytes"])
             if let v = try events.string("mode") { eventsMode = try events.mode(v, "mode") }
@@ -98,12 +107,13 @@ struct DaemonConfig: Sendable {
             if let v = try p.strings("emotion_roles") { emotionRoles = try Self.roles(v, "\(path): privacy.emotion_roles") }
         }
         for (i, s) in try reader.tables("source").enumerated() {
-            try s.allow(["call", "uri", "roles"])
+            try s.allow(["call", "uri", "roles", "asr"])
             guard let call = try s.string("call"), let uri = try s.string("uri") else {
                 throw ConfigError("\(path): source[\(i)]: needs both call and uri")
             }
             let roles = try s.strings("roles").map { v throws(ConfigError) in try Self.roles(v, "\(path): source[\(i)].roles") }
-            sources.append(StartupSource(call: call, uri: uri, roles: roles))
+            let asr = try s.string("asr").map { v throws(ConfigError) in try Self.recognizer(v, "\(path): source[\(i)].asr") }
+            sources.append(StartupSource(call: call, uri: uri, roles: roles, asr: asr))
         }
     }
 
@@ -123,6 +133,13 @@ struct DaemonConfig: Sendable {
         return out
     }
 
+    static func recognizer(_ name: String, _ key: String) throws(ConfigError) -> String {
+        guard recognizers.contains(name) else {
+            throw ConfigError("\(key): unknown recogniser '\(name)' (\(recognizers.sorted().joined(separator: ", ")))")
+        }
+        return name
+    }
+
     static func listen(_ text: String, _ key: String) throws(ConfigError) -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
             throw ConfigError("\(key): '\(text)' is not HOST:PORT")
@@ -139,7 +156,7 @@ struct DaemonConfig: Sendable {
         guard let eq = flag.firstIndex(of: "="), eq != flag.startIndex, flag.index(after: eq) != flag.endIndex else {
             throw ConfigError("--source '\(flag)': expected CALL=URI, e.g. c1=alsa:hw:1,0 or c1=file:call.wav")
         }
-        return StartupSource(call: String(flag[..<eq]), uri: String(flag[flag.index(after: eq)...]), roles: nil)
+        return StartupSource(call: String(flag[..<eq]), uri: String(flag[flag.index(after: eq)...]), roles: nil, asr: nil)
     }
 }
 

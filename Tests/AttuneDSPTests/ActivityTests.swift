@@ -86,7 +86,7 @@ struct ActivityTests {
 
     /// The reading of the last whole window when `audio` is fed to `meter` hop by hop.
     static func lastReading(_ meter: LevelMeter, _ audio: [Float], hop: Int) -> LevelMeter.Reading {
-        var last: LevelMeter.Reading = (0, .zero)
+        var last: LevelMeter.Reading = (0, .zero, nil)
         audio.withUnsafeBufferPointer { all in
             var end = meter.windowLength
             while end <= all.count {

@@ -8,6 +8,7 @@ private struct Decision: Equatable {
     var index: Int
     var f0: Float
     var voicing: Float
+    var hnrDB: Float?
 }
 
 /// Runs the tracker over `samples` through a `Framer`, feeding blocks of `block` samples; checks every frame
@@ -17,7 +18,7 @@ private func track(_ samples: [Float], rate: Int, block: Int = 4096) -> [Decisio
     let tracker = PitchTracker(settings: settings)
     let framer = Framer(hop: settings.hopSize, maxWindow: tracker.windowLength)
     var out: [Decision] = []
-    let record = { (k: Int, f0: Float, v: Float) in out.append(Decision(index: k, f0: f0, voicing: v)) }
+    let record = { (k: Int, f0: Float, v: Float, hnr: Float?) in out.append(Decision(index: k, f0: f0, voicing: v, hnrDB: hnr)) }
     samples.withUnsafeBufferPointer { all in
         var offset = 0
         while offset < all.count {
@@ -217,15 +218,15 @@ struct PitchTrackerTests {
         audio.withUnsafeBufferPointer { all in
             attune_alloc_counter_start()
             framer.push(all) { k in
-                tracker.analyze(index: k, window: framer.window(length: tracker.windowLength)) { _, f0, _ in
+                tracker.analyze(index: k, window: framer.window(length: tracker.windowLength)) { _, f0, _, _ in
                     decided += 1
                     if f0 > 0 { voiced += 1 }
                 }
             }
             framer.finish { k in
-                tracker.analyze(index: k, window: framer.window(length: tracker.windowLength)) { _, _, _ in decided += 1 }
+                tracker.analyze(index: k, window: framer.window(length: tracker.windowLength)) { _, _, _, _ in decided += 1 }
             }
-            tracker.finish { _, _, _ in decided += 1 }
+            tracker.finish { _, _, _, _ in decided += 1 }
             let allocations = attune_alloc_counter_stop()
             #expect(allocations == 0)
         }

@@ -24,10 +24,8 @@ struct SyntheticCall {
         guard let v = voice else { return FrameFeatures(index: index, energyDB: -70, bandsDB: SIMD8(repeating: -80)) }
         let wobble = 1.5 * sin(Double(index) * 0.05)
         let f0 = v.f0 * pow(2, wobble / 12)
-        // Four low bands at −30 dB and four high ones set so that high − low power is `balance`.
-        let high = Float(-30 + v.balance)
-        let bands = SIMD8<Float>(-30, -30, -30, -30, high, high, high, high)
-        return FrameFeatures(index: index, f0: Float(f0), voicing: 0.9, energyDB: -25, bandsDB: bands, speech: true)
+        return FrameFeatures(index: index, f0: Float(f0), voicing: 0.9, energyDB: -25, bandsDB: SIMD8(repeating: -30),
+                             speech: true, balanceDB: Float(v.balance), hnrDB: 15)
     }
 
     /// Runs `seconds` with each channel's voice (nil: silent).

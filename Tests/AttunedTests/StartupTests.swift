@@ -61,6 +61,8 @@ extension DaemonSuite {
             ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.listen"),
             ("[[source]]\ncall = \"c1\"\n", "source[0]: needs both call and uri"),
             ("ring_seconds = \n", "attune.toml:1"),
+            ("asr = \"whisper\"\n", "asr: unknown recogniser 'whisper' (pocketsphinx)"),
+            ("[[source]]\ncall = \"c1\"\nuri = \"file:x.wav\"\nasr = \"vosk\"\n", "source[0].asr: unknown recogniser 'vosk'"),
         ])
         func badConfig(_ text: String, _ expected: String) throws {
             let dir = TempDir(prefix: "attuned-badconf")

@@ -51,7 +51,16 @@ import Foundation
 ///    [floor, ceiling] (candidates reach 5 % past the ceiling so a voice at the ceiling keeps its peak).
 ///
 /// Voicing reported per frame is the frame's best periodicity r (0…1), whether or not the path chose
-/// to voice it, so later stages can use it as a soft cue.
+/// to voice it, so later stages can use it as a soft cue. It is not a correlation coefficient: the best of all
+/// candidates rather than the chosen one, of the 0–2 kHz band, scaled by the root of that band's energy share.
+///
+/// The harmonics-to-noise ratio reported with each voiced frame is Boersma's (1993), 10 · log10(r / (1 − r)),
+/// from the chosen candidate's own r: the band's normalised, window-corrected autocorrelation at the path's
+/// period, sinc-refined and folded like Praat's, without the energy-share scaling (a heuristic for ranking, not
+/// part of r). So it measures the 0–2 kHz band — what an 8 kHz line and a wide-band one both carry, and where
+/// voiced speech has most of its harmonic energy — and white noise of a given full-band SNR reads higher by
+/// the share of the noise the band leaves out (10 · log10(4000 / 1950) ≈ 3 dB at 8 kHz, 6 dB at 16 kHz). Unvoiced frames have
+/// none: r at a period the path did not choose says nothing about a voice.
 ///
 /// All buffers are allocated in `init`; ``analyze(index:window:decided:)`` and ``finish(decided:)`` never
 /// touch the heap.
@@ -63,6 +72,11 @@ public final class PitchTracker {
     public let latency: Int
 
     // Tuning, named after Praat's parameters (same meaning, same scale).
+    /// Range of the reported harmonics-to-noise ratio, dB. The top keeps a strictly periodic signal (r → 1)
+    /// finite and far above any voice (healthy sustained vowels read about 20 dB in Praat, running speech
+    /// less); the bottom is never reached by a voiced frame (r < 0.09, while candidates need r above half
+    /// the voicing threshold), so it only guards the logarithm.
+    public static let hnrRange: ClosedRange<Float> = -10...40
     /// Below this periodicity a frame leans unvoiced. Below Praat's 0.45: the periodicity here is the search
     /// band's, scaled by the root of its energy share and averaged with a 16 ms correlation (see
     /// `collectPeaks`), and weak voiced frames at real onsets sit at 0.4–0.55 (see `transitionContrast`).
@@ -374,9 +388,13 @@ public final class PitchTracker {
         candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandEnergy.deallocate(); bandWeight.deallocate(); hannFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
-    /// Analyses frame `index` and calls `decided(frame, f0, voicing)` for every frame that is now final, in order.
+    /// What a decided frame gets: its index, F0 (0 when unvoiced), voicing (0…1) and harmonics-to-noise
+    /// ratio in dB (nil when unvoiced).
+    public typealias Decided = (Int, Float, Float, Float?) -> Void
+
+    /// Analyses frame `index` and calls `decided(frame, f0, voicing, hnrDB)` for every frame that is now final, in order.
     /// Frames must be analysed in increasing order, starting at 0; `window` is `windowLength` samples centred on the frame.
-    public func analyze(index: Int, window: UnsafeBufferPointer<Float>, decided: (Int, Float, Float) -> Void) {
+    public func analyze(index: Int, window: UnsafeBufferPointer<Float>, decided: Decided) {
         precondition(index == lastAnalysed + 1, "PitchTracker: frames must arrive in order")
         precondition(window.count == windowLength, "PitchTracker: window of \(window.count) samples, expected \(windowLength)")
         decimate(index: index, window: window)
@@ -392,7 +410,7 @@ public final class PitchTracker {
     }
 
     /// Decides every frame still pending.
-    public func finish(decided: (Int, Float, Float) -> Void) {
+    public func finish(decided: Decided) {
         guard lastAnalysed > lastDecided else { return }
         for k in max(0, lastAnalysed - peakLead + 1)...lastAnalysed { advancePath(index: k) }
         trace(from: lastAnalysed, downTo: lastDecided + 1)
@@ -733,7 +751,7 @@ public final class PitchTracker {
                 let octave = candOctave[base + s]
                 bestScore = score[0] - onsetCost
                 if speakerFrames >= Self.speakerWarmUp {
-                    let inBand = min(1, candCorrelation[base + s] / max(1e-6, bandWeight[index & slotMask]))
+                    let inBand = inBandCorrelation(slot: index & slotMask, state: s)
                     var excess = max(0, abs(octave - speakerOctave) - Self.speakerTolerance)
                     if octave > speakerOctave { excess *= candAboveWeight[base + s] }
                     bestScore -= Self.speakerCost * (1 - inBand) * excess
@@ -752,6 +770,20 @@ public final class PitchTracker {
         // Keep scores near zero so Float keeps its precision over hours of audio.
         for s in 0..<count { nextScore[s] -= top }
         swap(&score, &nextScore)
+    }
+
+    /// The band's own r of candidate `state` in path slot `slot`: its correlation without the energy-share scaling.
+    @inline(__always)
+    private func inBandCorrelation(slot: Int, state: Int) -> Float {
+        min(1, candCorrelation[slot * stride + state] / max(1e-6, bandWeight[slot]))
+    }
+
+    /// Boersma's harmonics-to-noise ratio of a window-corrected normalised autocorrelation peak `r`, in dB,
+    /// within ``hnrRange``. r is first kept off 0 and 1 (±60 dB), so the logarithm always sees a finite ratio.
+    @inline(__always)
+    public static func harmonicsToNoise(_ r: Float) -> Float {
+        let clamped = min(1 - 1e-6, max(1e-6, r))
+        return min(hnrRange.upperBound, max(hnrRange.lowerBound, 10 * log10f(clamped / (1 - clamped))))
     }
 
     /// Costs of entering and of leaving voicing at frame `index` (see `transitionContrast`). Frames up to
@@ -784,13 +816,14 @@ public final class PitchTracker {
 
     /// Reports frames `lastDecided + 1 ... through` from the path, traced up to frame `tracedTo`.
     @inline(__always)
-    private func emit(through: Int, tracedTo: Int, decided: (Int, Float, Float) -> Void) {
+    private func emit(through: Int, tracedTo: Int, decided: Decided) {
         let floor = Float(settings.pitchFloor), ceiling = Float(settings.pitchCeiling)
         var k = lastDecided + 1
         while k <= through {
             let slot = k & slotMask
             let state = Int(path[slot])
             var f0: Float = 0
+            var hnr: Float?
             if state != 0 {
                 let octave = candOctave[slot * stride + state]
                 if !isTone(k, tracedTo: tracedTo) {
@@ -799,8 +832,9 @@ public final class PitchTracker {
                     speakerOctave += max(Self.speakerAdapt, 1 / speakerFrames) * (octave - speakerOctave)
                 }
                 f0 = min(ceiling, max(floor, candFrequency[slot * stride + state]))
+                hnr = Self.harmonicsToNoise(inBandCorrelation(slot: slot, state: state))
             }
-            decided(k, f0, periodicity[slot])
+            decided(k, f0, periodicity[slot], hnr)
             k += 1
         }
         lastDecided = through

@@ -2,6 +2,7 @@ import AttuneAudio
 import AttuneDSP
 import AttuneEvents
 import AttuneFusion
+import AttuneRecognizer
 import AttuneText
 import CALSA
 import Foundation
@@ -41,9 +42,14 @@ public struct LiveCallRequest: Sendable, Equatable {
     public var consent: Bool
     /// Language of event explanations and of text that does not say (`en`, `vi`).
     public var language: Language
+    /// The built-in recogniser for the call's customer channels (``recognisedChannels(roles:channels:)``); its
+    /// utterances join the call like `asr` messages. Nil: text comes only from `asr` messages.
+    public var asr: SpeechRecognizerConfiguration?
 
-    public init(call: String, source: String, roles: [Role]? = nil, consent: Bool = true, language: Language = .en) {
+    public init(call: String, source: String, roles: [Role]? = nil, consent: Bool = true, language: Language = .en,
+                asr: SpeechRecognizerConfiguration? = nil) {
         self.call = call; self.source = source; self.roles = roles; self.consent = consent; self.language = language
+        self.asr = asr
     }
 }
 
@@ -73,6 +79,9 @@ public struct LiveCallInfo: Sendable, Equatable {
     public var droppedFrames: Int
     public var xruns: Int
     public var consent: Bool
+    /// Utterances the built-in recogniser has delivered, and samples it lost to a full ring (0 without `asr`).
+    public var asrUtterances = 0
+    public var asrLostSamples = 0
 }
 
 /// Totals across the engine, as `stats` and the metrics report them.
@@ -184,6 +193,11 @@ public final class LiveEngine: Sendable {
             source.stop()
             throw LiveEngineError(error.description, exitCode: error.exitCode)
         }
+        let recognizers: [RecognizerThread]
+        do { recognizers = try startRecognition(request, session: session, roles: roles) } catch {
+            source.stop()
+            throw error
+        }
         let frames = max(Int(configuration.ringSeconds * Double(source.sampleRate)), 4 * source.blockFrames)
         let rings = CallRings(channels: source.channelCount, minimumFrames: frames)
         var options = AnalysisOptions(call: request.call, frames: true, roles: roles)
@@ -195,7 +209,8 @@ public final class LiveEngine: Sendable {
         let recorder = CallRecorder(options: options, channels: source.channelCount, hopSeconds: session.settings.hopSeconds)
         let ticket = pool.adopt(session, rings: rings)
         let sink = RingSink(rings: rings, lossless: lossless)
-        let call = LiveCall(request: request, source: source, roles: roles, ticket: ticket, sink: sink, recorder: recorder)
+        let call = LiveCall(request: request, source: source, roles: roles, ticket: ticket, sink: sink, recorder: recorder,
+                            recognizers: recognizers)
         let inserted = calls.withLock { table -> Bool in
             guard table[request.call] == nil else { return false }
             table[request.call] = call
@@ -205,6 +220,7 @@ public final class LiveEngine: Sendable {
             // Lost a race with a start of the same id: end this one quietly (its ticket finishes and is reaped).
             sink.captureEnded(.stopped)
             source.stop()
+            for r in recognizers { r.requestStop() }
             throw LiveEngineError("call '\(request.call)' is already running", exitCode: 64)
         }
         started.add(1, ordering: .relaxed)
@@ -247,6 +263,30 @@ public final class LiveEngine: Sendable {
         call.addTranscript(utterance)
     }
 
+    /// A recogniser thread per recognised channel, each fed by a tap on `session` and delivering its utterances to
+    /// the call through ``addTranscript(call:_:)``. None without `asr`, or without consent (nothing is published).
+    /// The decoders load here (about a second each) so that a missing model is the start command's error.
+    private func startRecognition(_ request: LiveCallRequest, session: CallSession, roles: [Role]) throws(LiveEngineError) -> [RecognizerThread] {
+        guard let asr = request.asr, request.consent else { return [] }
+        var threads: [RecognizerThread] = []
+        for c in recognisedChannels(roles: roles, channels: session.channelCount) {
+            let recognizer: SpeechRecognizer
+            do { recognizer = try SpeechRecognizer(configuration: asr, channel: c, sampleRate: session.inputRate) } catch {
+                for t in threads { t.requestStop() }
+                throw LiveEngineError(error.message, exitCode: error.exitCode)
+            }
+            // Room for a long utterance's decode on a busy machine; beyond it the recogniser loses audio, counted.
+            let ring = SPSCRingBuffer(minimumCapacity: Int(Self.recognizerRingSeconds * Double(session.inputRate)))
+            session.attachTap(ring, channel: c)
+            let id = request.call
+            threads.append(RecognizerThread(recognizer, ring: ring) { [weak self] u in try? self?.addTranscript(call: id, u) })
+        }
+        return threads
+    }
+
+    /// Audio a recogniser's ring holds.
+    static let recognizerRingSeconds = 32.0
+
     /// Stops every call (`call_end` reason `shutdown`), lets each flush its pending frames and segments, waits
     /// up to `timeout` seconds for the records to be handed to the sink, then stops the threads. Returns
     /// whether everything was flushed in time.
@@ -268,6 +308,8 @@ public final class LiveEngine: Sendable {
             _ = drain(call, &line)
             // Its worker may have finished it since the deadline: then drain() has just ended it properly.
             guard calls.withLock({ $0[call.id] === call }) else { continue }
+            // Their threads finish on their own; their text has nowhere to go once the call is gone.
+            for r in call.recognizers { r.requestStop() }
             let t = call.analysedSeconds
             emit(CallEndRecord(call: call.id, reason: .shutdown,
                                message: "not flushed within \(timeout) s of shutdown; audio after t = \(t) s was not analysed", t: t),
@@ -334,6 +376,8 @@ public final class LiveEngine: Sendable {
             }
         }
         guard finished else { return worked }
+        // The recognisers' last utterances join the call before it ends; until then look again next round.
+        guard call.recognitionEnded() else { return worked }
         let reason = call.sink.endReason ?? .stopped
         // The capture's reasons are spelt as call_end spells them; a stop the shutdown asked for says so.
         var endReason = CallEndReason(rawValue: reason.recordReason)!
@@ -378,6 +422,8 @@ final class LiveCall: Sendable {
     let sink: RingSink
     /// The call's records and events; the record thread alone touches it.
     let recorder: RecordThreadOnly<CallRecorder>
+    /// The built-in recogniser's threads, one per recognised channel; empty without `asr`.
+    let recognizers: [RecognizerThread]
     let startedAt = Date()
     /// Set when the call is registered; the record thread publishes `call_start` first thing after.
     let pendingStart = Atomic<Bool>(false)
@@ -388,9 +434,9 @@ final class LiveCall: Sendable {
     var id: String { request.call }
 
     init(request: LiveCallRequest, source: any CaptureSource, roles: [Role], ticket: CallTicket, sink: RingSink,
-         recorder: CallRecorder) {
+         recorder: CallRecorder, recognizers: [RecognizerThread] = []) {
         self.request = request; self.source = source; self.roles = roles
-        self.ticket = ticket; self.sink = sink; self.recorder = RecordThreadOnly(recorder)
+        self.ticket = ticket; self.sink = sink; self.recorder = RecordThreadOnly(recorder); self.recognizers = recognizers
     }
 
     /// Hands the text that arrived since the last call to the record thread.
@@ -399,6 +445,15 @@ final class LiveCall: Sendable {
             defer { queue.removeAll() }
             return queue
         }
+    }
+
+    /// Asks the recognisers to finish (the session is finished, so their rings get no more audio) and tells whether
+    /// all have, joining them then. Never waits: the record thread serves other calls meanwhile.
+    func recognitionEnded() -> Bool {
+        for r in recognizers { r.requestStop() }
+        guard recognizers.allSatisfy(\.hasExited) else { return false }
+        for r in recognizers { r.join() }
+        return true
     }
 
     /// Final utterances so far; a later final utterance over the same stretch and channel replaces earlier ones.
@@ -428,6 +483,8 @@ final class LiveCall: Sendable {
                             channels: source.channelCount, worker: ticket.worker,
                             uptimeSeconds: Date().timeIntervalSince(startedAt), analysedSeconds: analysed,
                             lagSeconds: max(0, captured - analysed), droppedFrames: ticket.rings.droppedFrames,
-                            xruns: source.counters.xrunsRecovered, consent: request.consent)
+                            xruns: source.counters.xrunsRecovered, consent: request.consent,
+                            asrUtterances: recognizers.reduce(0) { $0 + $1.utterances },
+                            asrLostSamples: recognizers.reduce(0) { $0 + $1.lostSamples })
     }
 }
