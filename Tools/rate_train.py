@@ -64,12 +64,19 @@ from rate_eval import required  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 WEIGHTS = os.path.join(REPO, "Sources", "AttuneDSP", "Activity", "NucleusModelWeights.swift")
+ACTIVITY = os.path.join(REPO, "Sources", "AttuneDSP", "Activity", "SpeechActivity.swift")
+
+
+def swift_level_decay():
+    """ActivityParameters.bandPeakDecayDB as the source has it, so replay and training use the binary's reference."""
+    return float(re.search(r"var bandPeakDecayDB: Float = (\S+)", open(ACTIVITY, encoding="utf-8").read()).group(1))
 INPUTS = 11
 TINY_WEIGHT = 1e-12  # exported as 0 (see export)
 
 
 def dump(attune, path):
-    """(inputs [frames × 11], speech flags [frames], segments [(first, last, duration)], attune's syllables)."""
+    """(inputs [frames × 11], speech flags [frames], segments [(first, last, duration)], attune's syllables, mean band
+    level [frames] in dBFS). The level lets `with_reference` rebuild the level input for another reference."""
     env = dict(os.environ, ATTUNE_SYLLABLE_FEATURES="1")
     proc = subprocess.run([attune, "analyze", path], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -81,10 +88,24 @@ def dump(attune, path):
         elif line.startswith("SYLFEAT "):
             v = line.split()[1:]
             segments.append((int(v[0]), int(v[1]), float(v[2])))
-    frames = np.array(frames, dtype=np.float32).reshape(-1, 2 + INPUTS)
+    frames = np.array(frames, dtype=np.float32).reshape(-1, 3 + INPUTS)
     assert (frames[:, 0] == np.arange(len(frames))).all(), f"{path}: frames out of order"
     syllables = sum(json.loads(l)["syllables"] for l in proc.stdout.splitlines() if '"summary"' in l)
-    return frames[:, 2:], frames[:, 1] > 0, segments, syllables
+    return frames[:, 2:2 + INPUTS], frames[:, 1] > 0, segments, syllables, frames[:, 2 + INPUTS]
+
+
+def with_reference(entry, decay):
+    """The entry's inputs with the level input (index 8) rebuilt against a peak reference that forgets `decay` dB
+    per frame, as SpeechActivityAnalyzer's `bandPeak` (ActivityParameters.bandPeakDecayDB) does."""
+    inputs, level = entry[0], entry[4]
+    ref = np.empty_like(level)
+    r, decay = np.float32(-np.inf), np.float32(decay)
+    for i, v in enumerate(level):
+        r = max(v, np.float32(r - decay))
+        ref[i] = r
+    out = inputs.copy()
+    out[:, 8] = (level - ref) / 10
+    return out
 
 
 def dump_all(attune, paths, jobs):
@@ -226,7 +247,7 @@ def train(torch, data, items, args):
     sequences = []
     for it in items:
         for path in (it["path"], it["derived"]):
-            inputs, speech, _, _ = data[path]
+            inputs, speech = with_reference(data[path], args.level_decay), data[path][1]
             target, vowel = frame_targets(it, len(inputs))
             sequences.append((inputs, speech.astype(np.float32), target, vowel, float(len(it["vowels"]))))
     sequences.sort(key=lambda s: len(s[0]))
@@ -285,12 +306,12 @@ def finetune(P, data, items, real, args):
     seqs = []
     for it in items:
         for path in (it["path"], it["derived"]):
-            inputs, speech, _, _ = data[path]
+            inputs, speech = with_reference(data[path], args.level_decay), data[path][1]
             target, _ = frame_targets(it, len(inputs))
             seqs.append((inputs, speech.astype(np.float32), target, float(max(1, len(it["vowels"]))), 1.0))
     synthetic = len(seqs)
     for it in real:
-        inputs, speech, _, _ = data[it["path"]]
+        inputs, speech = with_reference(data[it["path"]], args.level_decay), data[it["path"]][1]
         seqs.append((inputs, speech.astype(np.float32), None, float(it["truth"]), args.real_weight))
     print(f"fine-tuning on {synthetic} generated files and {len(seqs) - synthetic} counted ones", file=sys.stderr)
     P = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in P.items()}
@@ -435,6 +456,9 @@ def main():
                     help="how often each EmoDB tune file is drawn relative to a synthetic tune file (--finetune)")
     ap.add_argument("--no-tune-counts", dest="tune_counts", action="store_false",
                     help="leave out the counts of the evaluation's synthetic tune-split files (--finetune)")
+    ap.add_argument("--level-decay", type=float, default=swift_level_decay(),
+                    help="dB per frame the level input's peak reference forgets (default: SpeechActivity.swift's "
+                         "bandPeakDecayDB); inputs are rebuilt from the dumped levels, so no new dump is needed")
     ap.add_argument("--check", action="store_true", help="replay the current weights and compare with the binary")
     ap.add_argument("--no-write", action="store_true", help="train and report, but leave the Swift file alone")
     ap.add_argument("--out", default=WEIGHTS, help="where to write the Swift weights (default: the source tree's)")
@@ -482,8 +506,8 @@ def main():
         provenance = f"seed {args.seed}, {args.count} utterances, {args.epochs} epochs"
     rows = {}
     for p in {it["path"] for it in eitems + hitems}:
-        inputs, speech, segments, _ = data[p]
-        rows[p] = gain_rows(knots, segment_sums(densities(P, inputs), segments, speech), segments)
+        _, speech, segments, _, _ = data[p]
+        rows[p] = gain_rows(knots, segment_sums(densities(P, with_reference(data[p], args.level_decay)), segments, speech), segments)
     if not args.check:
         tune = [it for it in eitems if it["split"] == "tune" and required(it["groups"][0])]
         gains = fit_gains(knots, [rows[it["path"]] for it in tune], [it["truth"] for it in tune],

@@ -237,7 +237,7 @@ struct DelayTests {
         #expect(spans.count == segments.count && segments.count >= 2)
         #expect(zip(spans, segments).allSatisfy { abs(Double($0.0) * 0.01 - $1.start) <= 0.005 + 1e-9 })
         let line = SyllableTrace.frame(index: 7, speech: true, inputs: SIMD16(0.5, -1, 0, 0, 0, 0, 0, 0, 0, 0.25, 1, 9, 9, 9, 9, 9)).line
-        #expect(line == "F 7 1 0.5 -1.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.25 1.0\n")
+        #expect(line == "F 7 1 0.5 -1.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.25 1.0 9.0\n")
         #expect(SyllableTrace.segment(first: 3, last: 40, seconds: 0.38, density: 2.5, recentRate: 4.25).line
                 == "SYLFEAT 3 40 0.38 2.5 4.25\n")
     }
