@@ -128,11 +128,11 @@ extension CallReport {
             let kindWidth = textWidth(kind, size: size, bold: true)
             let text = clean(e.explanation)
             let full = marker + kindWidth + (text.isEmpty ? 0 : separator + textWidth(text, size: size))
-            // A band near the end of the call gets its label pulled left (by a word or two at most) so more of it
-            // stays on the page; the band's own edge still marks where the event starts.
+            // A band near the end of the call gets its label pulled left (by a word or two, or as far as its kind
+            // needs) so more of it stays on the page; the band's own edge still marks where the event starts.
             let start = scale.x(e.start)
             let wanted = min(full, ReportStyle.maxEventLabelWidth)
-            let markerX = max(scale.left, min(start, max(scale.right - wanted, start - 80)))
+            let markerX = max(scale.left, min(start, max(scale.right - wanted, start - 80), scale.right - marker - kindWidth))
             guard let row = (0..<rows).first(where: { $0 >= rowEnds.count || rowEnds[$0] + 12 <= markerX }) else {
                 hidden += 1
                 continue

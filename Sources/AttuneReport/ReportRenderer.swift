@@ -67,8 +67,7 @@ struct ReportRenderer {
 
     mutating func render() -> String {
         let width = style.width
-        struct Lane { var channel: Int; var geometry: LaneGeometry; var labels: [PlacedEventLabel]; var hidden: Int; var phrases: [PlacedPhrase]; var wordCount: Int }
-        var laid: [Lane] = []
+        var laid: [LaneLayout] = []
         var y = 112.0
         for c in lanes {
             let (labels, hidden) = report.layoutEventLabels(report.events(channel: c), scale: scale, rows: style.eventRows)
@@ -77,7 +76,7 @@ struct ReportRenderer {
             let eventRows = labels.map(\.row).max().map { $0 + 1 } ?? 0
             let wordRows = placed.map(\.lines.count).max() ?? 0
             let g = LaneGeometry(top: y, eventRows: eventRows, wordRows: wordRows)
-            laid.append(Lane(channel: c, geometry: g, labels: labels, hidden: hidden, phrases: placed, wordCount: words.count))
+            laid.append(LaneLayout(channel: c, geometry: g, labels: labels, hiddenLabels: hidden, phrases: placed, wordCount: words.count))
             y = g.next
         }
         let axisTop = y - LaneGeometry.after + 8
@@ -90,9 +89,7 @@ struct ReportRenderer {
         definitions()
         svg.element("rect", [("width", "100%"), ("height", "100%"), ("fill", "#FFFFFF")])
         header()
-        for lane in laid {
-            drawLane(lane.channel, lane.geometry, lane.labels, hiddenLabels: lane.hidden, phrases: lane.phrases, wordCount: lane.wordCount)
-        }
+        for lane in laid { drawLane(lane) }
         axis(top: axisTop)
         svg.close("svg")
         return svg.text
@@ -164,11 +161,22 @@ struct ReportRenderer {
 
     // MARK: - Lanes
 
-    private mutating func drawLane(_ c: Int, _ g: LaneGeometry, _ labels: [PlacedEventLabel], hiddenLabels: Int,
-                                   phrases: [PlacedPhrase], wordCount: Int) {
+    /// What one lane shows, laid out before drawing because the lane's height depends on it.
+    struct LaneLayout {
+        var channel: Int
+        var geometry: LaneGeometry
+        var labels: [PlacedEventLabel]
+        var hiddenLabels: Int
+        var phrases: [PlacedPhrase]
+        var wordCount: Int
+    }
+
+    private mutating func drawLane(_ lane: LaneLayout) {
+        let c = lane.channel, g = lane.geometry
         let data = report.channels[c]!
         svg.open("g", [("class", "lane"), ("data-channel", "\(c)"), ("data-role", data.role.rawValue)])
-        laneHeader(c, data, g, hiddenLabels: hiddenLabels, shownWords: phrases.reduce(0) { $0 + $1.shownWords }, wordCount: wordCount)
+        laneHeader(c, data, g, hiddenLabels: lane.hiddenLabels, shownWords: lane.phrases.reduce(0) { $0 + $1.shownWords },
+                   wordCount: lane.wordCount)
 
         // Speech first, so everything else is drawn over it.
         for s in data.segments where s.end > s.start {
@@ -188,8 +196,8 @@ struct ReportRenderer {
         energy(series[c]!, g)
         rate(data.segments, g)
         pitch(c, series[c]!, g)
-        for p in phrases { phrase(p, g) }
-        eventLabels(labels, g)
+        for p in lane.phrases { phrase(p, g) }
+        eventLabels(lane.labels, g)
         svg.close("g")
     }
 

@@ -76,6 +76,37 @@ struct ReportTests {
         #expect(labels == ["dead air", "frustration", "disengagement"])
     }
 
+    @Test func eventLabelsStayOnThePageWithoutOverlapping() throws {
+        var report = syntheticReport(seconds: 60)
+        let long = String(repeating: "The caller sounds more and more annoyed. ", count: 5)
+        // Crowded at the start, one at the very end, more than three rows can hold.
+        for i in 0..<8 { report.add(event("a\(i)", kind: .frustration, start: 1 + Double(i) * 0.5, end: 3 + Double(i), explanation: long)) }
+        report.add(event("z", kind: .satisfaction, start: 59.5, end: 60, explanation: long))
+        let scale = report.timeScale()
+        let elements = try #require(parseSVG(report.svg()))
+        var rows: [String: [(Double, Double)]] = [:]
+        var labelled: [String] = []
+        for (i, el) in elements.enumerated() where el.attributes["class"] == "event-label" {
+            let kind = elements[i + 1].text
+            let rest = el.text
+            let x = try #require(Double(el.attributes["x"] ?? ""))
+            let end = x + Double(kind.count) * 11 * 0.64 + Double(rest.count) * 11 * 0.58
+            #expect(x >= scale.left && end <= scale.right + 0.5, "label \(kind)\(rest) from \(x) to \(end)")
+            #expect(rest.count < long.count, "a long explanation is cut")
+            rows[el.attributes["y"]!, default: []].append((x, end))
+            labelled.append(kind)
+        }
+        #expect(rows.count == 3)
+        for (_, spans) in rows {
+            let sorted = spans.sorted { $0.0 < $1.0 }
+            for (a, b) in zip(sorted, sorted.dropFirst()) { #expect(a.1 <= b.0, "labels overlap: \(a) \(b)") }
+        }
+        #expect(labelled.contains("satisfaction"), "the event at the end keeps its label")
+        #expect(labelled.count < 9)
+        #expect(elements.contains { $0.text.contains("9 events (") && $0.text.contains("labelled only on hover)") })
+        #expect(elements.filter { $0.attributes["class"] == "event-band" }.count == 9)
+    }
+
     @Test func hostileTextIsEscaped() throws {
         let hostile = "<script>alert('x')</script> & \"quoted\" \u{0}\u{1B}[31m\u{7}\u{FFFE}\u{202E}gnp.exe ]]> <!-- -->"
         var report = CallReport(call: "c<1>&\"'")
