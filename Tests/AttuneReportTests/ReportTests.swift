@@ -155,6 +155,22 @@ struct ReportTests {
         #expect(titles.contains("2.00–2.80 s: I want a refund."))
     }
 
+    /// A recogniser's words arrive in the segments, without times of their own: they are shown under their segment.
+    @Test func segmentWordsStandInForAMissingTranscript() throws {
+        var report = CallReport(call: "c1")
+        let r = ref(0, .customer)
+        report.add(SegmentRecord(r, start: 1, end: 2.5, syllables: 6, rateSps: 4, f0MedianHz: 200, f0RangeSt: 2, energyDb: -20,
+                                 words: ["cancel", "my", "account"]))
+        report.add(SummaryRecord(r, durationS: 5, speechS: 1.5, syllables: 6, speechRateSps: 4, articulationRateSps: 4, f0MedianHz: 200, pauses: 0))
+        let elements = try #require(parseSVG(report.svg()))
+        let line = try #require(elements.first { $0.attributes["class"] == "words" })
+        #expect(line.text == "cancel my account")
+        #expect(Double(line.attributes["x"]!)! == (report.timeScale().x(1) * 10).rounded() / 10)
+        // Five seconds: ticks every half second, in seconds.
+        let texts = elements.filter { $0.name == "text" }.map(\.text)
+        #expect(texts.contains("2.5") && texts.contains("time (s)") && texts.contains { $0.hasPrefix("5.0 s · 1 channel ·") })
+    }
+
     @Test func denseSpeechIsThinnedWithoutOverlap() throws {
         var report = syntheticReport(seconds: 600, channels: 1)
         report.add(event("e1", channel: 0, role: .agent, kind: .frustration, start: 301, end: 302))
