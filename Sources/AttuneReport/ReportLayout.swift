@@ -10,6 +10,8 @@ public struct ReportStyle: Sendable, Equatable {
     /// Rows of event labels above each lane; a label that finds no room is left to its band's tooltip.
     public var eventRows: Int
 
+    /// The default suits a laptop screen and a printed landscape page; widths below 600 px and fewer than one row
+    /// are raised to that, since nothing would be readable.
     public init(width: Double = 1600, wordRows: Int = 3, eventRows: Int = 3) {
         self.width = max(width, 600)
         self.wordRows = max(wordRows, 1)

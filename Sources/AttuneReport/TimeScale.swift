@@ -6,6 +6,8 @@ public struct TimeScale: Sendable, Equatable {
     public let left: Double
     public let right: Double
 
+    /// An axis from 0 to `duration` seconds drawn from x `left` to x `right`; a duration that is not positive
+    /// becomes one second.
     public init(duration: Double, left: Double, right: Double) {
         // A call of no length still needs an axis; one second keeps every mapping finite.
         self.duration = duration.isFinite && duration > 0 ? duration : 1
