@@ -221,12 +221,15 @@ struct ReportRenderer {
     }
 
     /// A panel's name and unit in the left margin, and its tick labels right-aligned against the plot.
-    private mutating func panelLabels(_ name: String, _ unit: String, top: Double, ticks: [(y: Double, label: String)], note: String? = nil) {
+    private mutating func panelLabels(_ name: String, _ unit: String, top: Double, height: Double, ticks: [(y: Double, label: String)],
+                                      note: String? = nil) {
         svg.element("text", [("x", "12"), ("y", fixed(top + 13)), ("font-size", "11"), ("font-weight", "bold")], content: name)
         svg.element("text", [("x", "12"), ("y", fixed(top + 26)), ("font-size", "10"), ("fill", Palette.muted)], content: unit)
         if let note { svg.element("text", [("x", "12"), ("y", fixed(top + 39)), ("font-size", "10"), ("fill", Palette.muted)], content: note) }
         for tick in ticks {
-            svg.element("text", [("x", fixed(scale.left - 6)), ("y", fixed(tick.y + 3.5)), ("font-size", "10"), ("text-anchor", "end"),
+            // Labels at a panel's edge are kept inside it, so they never meet the neighbouring panel's.
+            let baseline = min(max(tick.y + 3.5, top + 8), top + height - 1)
+            svg.element("text", [("x", fixed(scale.left - 6)), ("y", fixed(baseline)), ("font-size", "10"), ("text-anchor", "end"),
                                  ("fill", Palette.muted)], content: tick.label)
         }
     }
@@ -249,7 +252,7 @@ struct ReportRenderer {
         }
         svg.element("line", [("x1", fixed(scale.left)), ("y1", fixed(mid)), ("x2", fixed(scale.right)), ("y2", fixed(mid)),
                              ("stroke", Palette.muted), ("stroke-width", "0.8"), ("stroke-dasharray", "6 3")])
-        panelLabels("pitch", "semitones", top: g.pitchTop, ticks: ticks, note: medians[c].map { "0 = \(fixed($0, 0)) Hz" } ?? "no voice")
+        panelLabels("pitch", "semitones", top: g.pitchTop, height: LaneGeometry.pitch, ticks: ticks, note: medians[c].map { "0 = \(fixed($0, 0)) Hz" } ?? "no voice")
         guard !s.pitchRuns.isEmpty else { return }
         let clip = "clip-pitch-\(c)"
         svg.open("clipPath", [("id", clip)])
@@ -274,7 +277,7 @@ struct ReportRenderer {
             g.energyBottom - LaneGeometry.energy * min(max((db - energyFloor) / span, 0), 1)
         }
         let mid = (energyCeiling + energyFloor) / 2
-        panelLabels("energy", "dBFS", top: g.energyTop,
+        panelLabels("energy", "dBFS", top: g.energyTop, height: LaneGeometry.energy,
                     ticks: [(y(energyCeiling), fixed(energyCeiling, 0)), (y(mid), fixed(mid, 0)), (y(energyFloor), fixed(energyFloor, 0))]
                         .map { ($0.0, $0.1.replacingMinus()) })
         guard let first = s.energy.first, let last = s.energy.last else { return }
@@ -288,7 +291,7 @@ struct ReportRenderer {
     private mutating func rate(_ segments: [SegmentRecord], _ g: LaneGeometry) {
         func y(_ r: Double) -> Double { g.rateBottom - LaneGeometry.rate * min(max(r / rateCeiling, 0), 1) }
         let half = (rateCeiling / 2).rounded()
-        panelLabels("rate", "syllables/s", top: g.rateTop, ticks: [(y(rateCeiling), fixed(rateCeiling, 0)), (y(half), fixed(half, 0)), (y(0), "0")])
+        panelLabels("rate", "syllables/s", top: g.rateTop, height: LaneGeometry.rate, ticks: [(y(rateCeiling), fixed(rateCeiling, 0)), (y(half), fixed(half, 0)), (y(0), "0")])
         for step in rateSteps(segments) {
             let x0 = scale.x(step.start), x1 = scale.x(step.end), top = y(step.rate)
             svg.element("rect", [("class", "rate"), ("x", fixed(x0)), ("y", fixed(top)), ("width", fixed(max(x1 - x0, 0.5))),
