@@ -94,6 +94,33 @@ struct PlotCLITests {
         keep(svgPath, pngPath, as: "events")
     }
 
+    /// plot takes analyze's input options as one group: a speaker-labelled transcript mapped to channels lands in
+    /// the right lanes.
+    @Test func takesAnalyzesTranscriptOptions() throws {
+        let dir = TempDir()
+        let vtt = dir.file("t.vtt")
+        try Data("""
+            WEBVTT
+
+            00:00.400 --> 00:03.500
+            <v Sam>Northwind support, this is Sam.
+
+            00:04.400 --> 00:07.700
+            <v Kim>My internet has been down.
+            """.utf8).write(to: URL(fileURLWithPath: vtt))
+        let r = try run(try builtBinary("attune"), ["plot", sample, "--transcript", vtt, "--transcript-channel", "Sam=0,Kim=1", "-o", "-"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let elements = try #require(parseSVG(String(decoding: r.stdout, as: UTF8.self)))
+        var lane = ""
+        var lines: [String: String] = [:]
+        for el in elements {
+            if el.attributes["class"] == "lane" { lane = el.attributes["data-channel"] ?? "" }
+            if el.attributes["class"] == "words" { lines[lane, default: ""] += el.text + " " }
+        }
+        #expect(lines["0"]?.contains("Northwind") == true && lines["1"]?.contains("internet") == true, "\(lines)")
+        #expect(try run(try builtBinary("attune"), ["plot", sample, "--transcript-channel", "1", "-o", "-"]).status == 64)
+    }
+
     @Test func stdoutGetsTheSameBytes() throws {
         let dir = TempDir()
         let file = try run(try builtBinary("attune"), ["plot", sample, "-o", dir.file("a.svg")])
