@@ -47,11 +47,13 @@ let package = Package(
             ]
         ),
         .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion", "AttuneRecognizer"]),
+        // Draws a call's records as an SVG timeline; knows records and transcripts, nothing of DSP or the engine.
+        .target(name: "AttuneReport", dependencies: ["AttuneEvents", "AttuneText"]),
         .executableTarget(
             name: "attune",
             // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
             // uses); the CLI's sockets are plain blocking Glibc ones, so NIO is linked but never started.
-            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", "AttuneReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneRecognizerTests", dependencies: ["AttuneRecognizer", "AttuneAudio", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
+        .testTarget(name: "AttuneReportTests", dependencies: ["AttuneReport", "AttuneEvents", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.
         .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
