@@ -126,7 +126,9 @@ struct ChannelEmotion: Sendable {
         case .frustration:
             return clip(a + 0.35 * negative - 0.35 * positive)
         case .urgency:
-            return clip(0.45 * clip(rate / settings.rateScale) + 0.65 * text.strength(.urgency, at: t, polarity: .notNegated) + 0.25 * max(a, 0))
+            // Fast speech alone is a speaker's habit as often as a hurry: it counts when the voice is raised too.
+            let hurried = clip(rate / settings.rateScale) * clip(a / settings.arousalOff)
+            return clip(0.65 * text.strength(.urgency, at: t, polarity: .notNegated) + 0.6 * hurried)
         case .hesitation:
             let fillers = Double(min(text.count(.filler, at: t, within: 8), 3))
             let pauses = Double(hesitantPauses.filter { $0 >= t - 10 && $0 <= t }.count)

@@ -52,7 +52,8 @@ struct AnalysisInput: ParsableArguments {
         --asr pocketsphinx recognises English speech with the built-in recogniser on the customer channels (all \
         channels when --roles gives no roles); its words join the segments as a --transcript's would. \
         ATTUNE_ASR_TRACE=1 also prints its utterances on stderr as native transcript lines.
-        Events (emotion kinds on customer channels, conversation events on all) come with the other records; \
+        Events come with the other records: emotion kinds on the channels --roles names customer (none without \
+        --roles), conversation events (dead air, slow response, talk-over) on all; \
         --no-events leaves them out, --lang vi explains them in Vietnamese.
         """
 
@@ -112,10 +113,9 @@ struct AnalysisInput: ParsableArguments {
                 }
             }
             if options.events {
+                // Emotion kinds need a channel named customer (--roles): stderr stays for errors and repaired input,
+                // so that is said in --help and the README rather than warned on every run.
                 do { options.textAnalyzer = try TextAnalyzer.bundled() } catch { fail(78, "attune: \(error)") }
-                if !parsedRoles.contains(where: options.fusion.emotionRoles.contains) {
-                    warn("no channel has the role customer (--roles): conversation events only, no emotion events")
-                }
             }
             adjust(&options)
             let warnings = try OfflineAnalysis(options: options).run(source, emit: emit)

@@ -81,8 +81,8 @@ func mulawToLinear(_ byte: UInt8) -> Int16 {
 
 /// Decodes every stdout line into its record type by `"type"`; records a test issue for any line that fails.
 @discardableResult
-func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [SegmentRecord], summaries: [SummaryRecord]) {
-    var frames: [FrameRecord] = [], segments: [SegmentRecord] = [], summaries: [SummaryRecord] = []
+func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [SegmentRecord], summaries: [SummaryRecord], events: [EventRecord]) {
+    var frames: [FrameRecord] = [], segments: [SegmentRecord] = [], summaries: [SummaryRecord] = [], events: [EventRecord] = []
     let decoder = JSONDecoder()
     for line in stdout.split(separator: "\n", omittingEmptySubsequences: false) {
         if line.isEmpty { continue }
@@ -94,6 +94,7 @@ func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [Segme
             case "frame": frames.append(try decoder.decode(FrameRecord.self, from: data))
             case "segment": segments.append(try decoder.decode(SegmentRecord.self, from: data))
             case "summary": summaries.append(try decoder.decode(SummaryRecord.self, from: data))
+            case "event": events.append(try decoder.decode(EventRecord.self, from: data))
             default: Issue.record("unexpected record type in \(line)")
             }
         } catch {
@@ -101,5 +102,5 @@ func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [Segme
         }
     }
     #expect(stdout.isEmpty || stdout.hasSuffix("\n"), "output must end with a newline")
-    return (frames, segments, summaries)
+    return (frames, segments, summaries, events)
 }

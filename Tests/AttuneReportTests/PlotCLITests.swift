@@ -64,12 +64,17 @@ struct PlotCLITests {
         #expect(analysis.status == 0, "stderr: \(analysis.stderr)")
         var report = CallReport(call: "call-8k-mulaw")
         let decoder = JSONDecoder()
+        var engineEvents: Set<String> = []
         for line in analysis.stdout.split(separator: UInt8(ascii: "\n")) {
             let data = Data(line)
             switch try decoder.decode(TypeOnly.self, from: data).type {
             case "frame": report.add(try decoder.decode(FrameRecord.self, from: data))
             case "segment": report.add(try decoder.decode(SegmentRecord.self, from: data))
             case "summary": report.add(try decoder.decode(SummaryRecord.self, from: data))
+            case "event":
+                let e = try decoder.decode(EventRecord.self, from: data)
+                engineEvents.insert(e.id)
+                report.add(e)
             default: Issue.record("unexpected line \(String(decoding: data, as: UTF8.self))")
             }
         }
@@ -86,7 +91,8 @@ struct PlotCLITests {
         let svg = report.svg()
         try svg.write(toFile: svgPath, atomically: false, encoding: .utf8)
         let elements = try #require(parseSVG(svg))
-        #expect(elements.filter { $0.attributes["class"] == "event-band" }.count == 5)
+        // One band per event: the engine's own and the five made here.
+        #expect(elements.filter { $0.attributes["class"] == "event-band" }.count == 5 + engineEvents.count)
         let convert = try run(try #require(rsvgConvert), [svgPath, "-o", pngPath])
         #expect(convert.status == 0, "rsvg-convert: \(convert.stderr)")
         let size = try pngSize(try Data(contentsOf: URL(fileURLWithPath: pngPath)))
