@@ -32,6 +32,7 @@ let package = Package(
         // The lexicons are data files read at start-up (Bundle.module), so they can be reviewed and edited as text.
         .target(name: "AttuneText", resources: [.copy("Lexicons")]),
         .target(name: "AttuneEvents"),
+        .target(name: "AttuneFusion", dependencies: ["AttuneDSP", "AttuneText", "AttuneEvents"]),
         // The built-in recogniser (pocketsphinx, English): its own thread, fed from a CallSession tap.
         .target(name: "AttuneRecognizer", dependencies: ["CPocketSphinx", "AttuneText", "AttuneAudio"]),
         .target(
@@ -45,18 +46,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneRecognizer"]),
+        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion", "AttuneRecognizer"]),
+        // Draws a call's records as an SVG timeline; knows records and transcripts, nothing of DSP or the engine.
+        .target(name: "AttuneReport", dependencies: ["AttuneEvents", "AttuneText"]),
         .executableTarget(
             name: "attune",
             // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
             // uses); the CLI's sockets are plain blocking Glibc ones, so NIO is linked but never started.
-            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", "AttuneReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "attuned",
             dependencies: [
-                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneRecognizer",
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText", "AttuneRecognizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,9 +80,11 @@ let package = Package(
         // Captures from a source URI in a process of its own, so ALSA tests can set ALSA_CONFIG_PATH for it.
         .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
+        .testTarget(name: "AttuneFusionTests", dependencies: ["AttuneFusion", "AttuneDSP", "AttuneEvents", "AttuneText"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneRecognizerTests", dependencies: ["AttuneRecognizer", "AttuneAudio", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
+        .testTarget(name: "AttuneReportTests", dependencies: ["AttuneReport", "AttuneEvents", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.
         .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),

@@ -1,6 +1,7 @@
 import AttuneAudio
 import AttuneDSP
 import AttuneEvents
+import AttuneFusion
 import AttuneRecognizer
 import AttuneText
 
@@ -40,8 +41,14 @@ public struct AnalysisOptions: Sendable {
     public var frames: Bool
     /// Role of each channel by index; channels beyond the list are `unknown`.
     public var roles: [Role]
-    /// Words to attach to the segments they fall in (by each word's midpoint).
+    /// Words to attach to the segments they fall in (by each word's midpoint), and for the emotion layer.
     public var transcript: Transcript?
+    /// Emit `event` records (the emotion layer and the conversation events).
+    public var events = true
+    /// What the emotion layer does: which roles get emotion kinds, consent, language.
+    public var fusion = FusionOptions()
+    /// The lexicons the emotion layer reads text with; nil reads no text (events from the voice and timing only).
+    public var textAnalyzer: TextAnalyzer?
     /// Recognise the channels of ``recognisedChannels(roles:channels:)`` with the built-in recogniser and attach
     /// its words to segments exactly as a ``transcript``'s would be; nil for none. Not together with `transcript`.
     public var asr: SpeechRecognizerConfiguration?
@@ -127,20 +134,21 @@ public struct OfflineAnalysis {
         let channels = source.channelCount
         let session = try CallSession(sampleRate: source.sampleRate, channels: channels)
         if let tap = options.syllableTap { session.forEachAnalyzer { $1.syllableTap = tap } }
-        let builder = RecordBuilder(options: options, channels: channels, hopSeconds: session.settings.hopSeconds)
+        let recorder = CallRecorder(options: options, channels: channels, hopSeconds: session.settings.hopSeconds)
         let asr = try options.asr.map { c throws(AudioError) in
             try OfflineRecognition(c, session: session, roles: options.roles, tap: options.utteranceTap)
         }
         func drain() throws(AudioError) {
             guard let asr else {
                 while let output = session.outputs.pop() {
-                    if let record = builder.record(for: output) { emit(record) }
+                    recorder.take(output, transcript: options.transcript, emit: emit)
                 }
                 return
             }
             try asr.recognise()
+            for u in asr.takeNew() { recorder.add(u) }
             while let output = session.outputs.pop() { asr.held.append(output) }
-            asr.release(ended: false) { if let record = builder.record(for: $0, transcript: $1) { emit(record) } }
+            asr.release(ended: false) { recorder.take($0, transcript: $1, emit: emit) }
         }
 
         let interleaved = UnsafeMutableBufferPointer<Float>.allocate(capacity: Self.blockFrames * channels)
@@ -160,7 +168,8 @@ public struct OfflineAnalysis {
         try drain()
         if let asr {
             try asr.finish()
-            asr.release(ended: true) { if let record = builder.record(for: $0, transcript: $1) { emit(record) } }
+            for u in asr.takeNew() { recorder.add(u) }
+            asr.release(ended: true) { recorder.take($0, transcript: $1, emit: emit) }
         }
         if let failure = session.failure { throw failure }
         var warnings: [AnalysisWarning] = []
@@ -207,6 +216,13 @@ final class OfflineRecognition {
 
     deinit { buffer.deallocate() }
 
+    /// Utterances recognised since the last call, for the emotion layer.
+    private var fresh: [TranscriptUtterance] = []
+    func takeNew() -> [TranscriptUtterance] {
+        defer { fresh.removeAll() }
+        return fresh
+    }
+
     /// Feeds the recognisers everything the session has tapped since the last call.
     func recognise() throws(AudioError) {
         for (ring, recognizer) in channels {
@@ -235,6 +251,7 @@ final class OfflineRecognition {
         guard !new.isEmpty else { return }
         for u in new { tap?(u) }
         utterances += new
+        fresh += new
         transcript = Transcript(utterances: utterances)
     }
 

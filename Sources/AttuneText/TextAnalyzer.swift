@@ -27,11 +27,20 @@ public final class TextAnalyzer: Sendable {
     /// Looked for in `$ATTUNE_LEXICONS` when set (a directory holding `en.tsv` and `vi.tsv`, for an installed
     /// binary), else in the SwiftPM resource bundle next to the executable (or test runner), else in the source
     /// tree the binary was built from.
-    public static func bundled() throws(LexiconError) -> TextAnalyzer { try loaded.get() }
-
-    private static let loaded: Result<TextAnalyzer, LexiconError> = Result { () throws(LexiconError) -> TextAnalyzer in
-        try TextAnalyzer(lexiconDirectory: try bundledDirectory())
+    public static func bundled() throws(LexiconError) -> TextAnalyzer {
+        switch loaded {
+        case .success(let analyzer): return analyzer
+        case .failure(let error): throw error
+        }
     }
+
+    // Built with do/catch rather than `Result { () throws(LexiconError) in … }`: with Swift 6.3.1 that typed-throws
+    // initialiser handed back a value whose first use crashed in swift_release (debug and release).
+    private static let loaded: Result<TextAnalyzer, LexiconError> = {
+        do { return .success(try TextAnalyzer(lexiconDirectory: try bundledDirectory())) }
+        catch let error as LexiconError { return .failure(error) }
+        catch { return .failure(LexiconError(path: "lexicons", "\(error)")) }
+    }()
 
     static func bundledDirectory() throws(LexiconError) -> String {
         if let dir = ProcessInfo.processInfo.environment["ATTUNE_LEXICONS"], !dir.isEmpty { return dir }

@@ -1,182 +1,35 @@
 import ArgumentParser
 import Foundation
-import AttuneAudio
 import AttuneEngine
-import AttuneBus
 import AttuneEvents
-import AttuneRecognizer
-import AttuneText
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Analyse a recording and print frame, segment and summary records as NDJSON.",
-        discussion: """
-            FILE is anything libsndfile reads (WAV PCM/float/μ-law/A-law, FLAC, OGG, AIFF, AU, …), 1–8 channels, \
-            8000–48000 Hz. With --raw, FILE (or - for stdin) is headerless PCM, e.g. \
-            `sox call.wav -t s16 - | attune analyze - --raw s16le:8000:2`. Without --raw, - reads a self-describing \
-            stream (e.g. WAV) from stdin.
-            --transcript - reads the transcript from stdin (then FILE must be a path); FIFOs and <(cmd) work too.
-            Errors are one line on stderr, `attune: FILE: what went wrong`, with control characters and bytes \
-            that are not UTF-8 in names escaped (\\n, \\x1b). A file whose name starts with - is ./-name or -- -name.
-            --asr pocketsphinx recognises English speech with the built-in recogniser on the customer channels (all \
-            channels when --roles gives no roles); its words join the segments as a --transcript's would. \
-            ATTUNE_ASR_TRACE=1 also prints its utterances on stderr as native transcript lines.
+        abstract: "Analyse a recording and print frame, segment, event and summary records as NDJSON.",
+        discussion: AnalysisInput.discussion + """
+
             Exit codes: 0 ok, 64 usage, 65 bad data (audio or transcript), 66 input missing, 69 recogniser model \
-            not installed, 74 I/O error, 78 ATTUNE_POCKETSPHINX_MODEL names no model.
+            not installed, 74 I/O error, 78 ATTUNE_POCKETSPHINX_MODEL names no model or the lexicons are missing.
             """
     )
 
-    @Argument(help: "Audio file, or - for stdin.")
-    var file: String
+    @OptionGroup var input: AnalysisInput
 
     @Flag(help: "Also print one frame record per 10 ms hop.")
     var frames = false
 
-    @Option(help: "Roles of the channels in order, e.g. agent,customer (each agent, customer or unknown).")
-    var roles: String?
-
-    @Option(help: "Read headerless PCM: ENCODING:RATE:CHANNELS, e.g. s16le:8000:2 (encodings s16le, s24le, s32le, f32le, u8, mulaw, alaw).")
-    var raw: String?
-
-    @Option(help: "Transcript whose words go into the segments they fall in: native NDJSON asr lines, Vosk or whisper.cpp JSON, WebVTT or SRT.")
-    var transcript: String?
-
-    @Option(help: ArgumentHelp("Channel for transcript utterances that name none: N, and/or LABEL=N per speaker label (WebVTT <v Name>, SPEAKER_01: prefixes, whisper.cpp speakers), e.g. SPEAKER_00=1,SPEAKER_01=0.", valueName: "spec"))
-    var transcriptChannel: String?
-    @Option(help: "Recognise speech with the built-in recogniser instead of reading a transcript: pocketsphinx (English).")
-    var asr: String?
-
     func run() throws {
-        // A reader that goes away (`attune analyze x | head`) must surface as EPIPE, which the writer reports
-        // with exit 74, not as a death by signal.
-        signal(SIGPIPE, SIG_IGN)
-        let parsedRoles = parseRoles()
-        let audio = PathArgument(file)
-        var words: Transcript?
-        var transcriptName = ""
-        if transcriptChannel != nil && transcript == nil { fail(64, "attune: --transcript-channel needs --transcript") }
-        let recognizer = asrConfiguration()
-        if let transcript {
-            if transcript == "-" && file == "-" {
-                fail(64, "attune: --transcript -: stdin cannot be both the audio and the transcript; give one of them by path")
-            }
-            do {
-                let channels = try ChannelMap(parsing: transcriptChannel ?? "0", roles: parsedRoles.map(\.rawValue))
-                if transcript == "-" {
-                    if isatty(0) != 0 { fail(64, "attune: --transcript -: stdin is a terminal; pipe the transcript in") }
-                    transcriptName = "-"
-                    words = try Transcript(reading: 0, path: "-", channels: channels)
-                } else {
-                    let path = PathArgument(transcript)
-                    transcriptName = path.name
-                    words = try Transcript(contentsOf: path.bytes, name: path.name, channels: channels)
-                }
-            } catch { fail(error.exitCode, "attune: \(error)") }
-        }
-        do {
-            let source = try openSource(audio)
-            if parsedRoles.count > source.channelCount {
-                fail(64, "attune: --roles: \(parsedRoles.count) roles given but \(audio.name) has "
-                         + "\(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")")
-            }
-            if let words {
-                do { try words.check(channelCount: source.channelCount, audio: audio.name, path: transcriptName) }
-                catch { fail(error.exitCode, "attune: \(error)") }
-            }
-            var options = AnalysisOptions(call: callName(file), frames: frames, roles: parsedRoles, transcript: words)
-            options.asr = recognizer
-            if recognizer != nil, ProcessInfo.processInfo.environment["ATTUNE_ASR_TRACE"] != nil {
-                options.utteranceTap = { standardError.write(asrLine($0)) }
-            }
+        var line = JSONLine()
+        input.analyse(frames: frames, adjust: { options in
             if ProcessInfo.processInfo.environment["ATTUNE_SYLLABLE_FEATURES"] != nil {
                 // Tools/rate_train.py trains the syllable-nucleus model on these lines.
                 options.syllableTap = { standardError.write($0.line) }
             }
-            var line = JSONLine()
-            let warnings = try OfflineAnalysis(options: options).run(source) { record in
-                line.begin()
-                record.write(to: &line)
-                line.end()
-                standardOutput.write(line.bytes)
-            }
-            standardOutput.flush()
-            for w in source.warnings { warn(w) }
-            for w in warnings { warn("\(w)") }
-        } catch {
-            fail(error.exitCode, "attune: \(error)")
+        }) { record in
+            line.begin()
+            record.write(to: &line)
+            line.end()
+            standardOutput.write(line.bytes)
         }
     }
-
-    /// The recogniser `--asr` asks for, its model checked (69 when not installed, 78 when misconfigured); nil
-    /// without `--asr`. With `--transcript` too it is a usage error: the words would come from two places.
-    private func asrConfiguration() -> SpeechRecognizerConfiguration? {
-        guard let asr else { return nil }
-        guard asr == "pocketsphinx" else { fail(64, "attune: --asr: unknown recogniser '\(asr)' (pocketsphinx)") }
-        if transcript != nil { fail(64, "attune: --asr and --transcript both give the words; use one of them") }
-        let configuration = SpeechRecognizerConfiguration.fromEnvironment()
-        do { try configuration.model.check() } catch { fail(error.exitCode, "attune: --asr pocketsphinx: \(error)") }
-        return configuration
-    }
-
-    /// `agent,customer` → roles; an unknown or empty entry is a usage error (64).
-    private func parseRoles() -> [Role] {
-        guard let roles else { return [] }
-        var parsed: [Role] = []
-        for r in roles.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = r.trimmingCharacters(in: .whitespaces)
-            guard let role = Role(rawValue: name) else {
-                fail(64, "attune: --roles: unknown role '\(name)' in '\(roles)' (use agent, customer or unknown, comma-separated)")
-            }
-            parsed.append(role)
-        }
-        return parsed
-    }
-
-    /// The reader for `audio`: raw PCM when `--raw` is given, libsndfile otherwise (also on stdin, for formats
-    /// it can parse from a pipe).
-    private func openSource(_ audio: PathArgument) throws(AudioError) -> any AudioSource {
-        if let raw {
-            let format = try RawFormat(parsing: raw)
-            if file == "-" {
-                if isatty(0) != 0 { throw AudioError(.usage, path: "-", "stdin is a terminal; pipe the raw \(format) audio in") }
-                return try RawPCMReader(fileDescriptor: 0, name: "-", format: format)
-            }
-            return try RawPCMReader(fileDescriptor: openForReading(audio.bytes, name: audio.name), name: audio.name, format: format,
-                                    closeWhenDone: true)
-        }
-        guard file == "-" else {
-            return try SoundFileReader(fileDescriptor: openForReading(audio.bytes, name: audio.name), name: audio.name, closeWhenDone: true)
-        }
-        if isatty(0) != 0 {
-            throw AudioError(.usage, path: "-", "stdin is a terminal; pipe audio in, and give --raw \(RawFormat.usage) for headerless PCM")
-        }
-        // What is on stdin is data, not a usage error: unrecognised bytes are 65 like the same bytes in a file.
-        return try SoundFileReader(fileDescriptor: 0, name: "-", unrecognisedHint: "For headerless PCM give --raw \(RawFormat.usage)")
-    }
-}
-
-/// One recognised utterance as a native transcript line (what `--transcript` reads back), newline-terminated.
-func asrLine(_ u: TranscriptUtterance) -> [UInt8] {
-    let words: [JSONValue] = u.words.map { w in
-        var fields: [(String, JSONValue)] = [("w", .string(w.word)), ("start", .number(w.start)), ("end", .number(w.end))]
-        if let c = w.confidence { fields.append(("conf", .number(c))) }
-        return .object(fields)
-    }
-    let value: JSONValue = .object([("channel", .number(Double(u.channel))), ("start", .number(u.start)), ("end", .number(u.end)),
-                                    ("text", .string(u.text)), ("final", .bool(u.final)), ("words", .array(words))])
-    var out: [UInt8] = []
-    value.write(to: &out)
-    out.append(UInt8(ascii: "\n"))
-    return out
-}
-
-/// The call id for a file: its base name without directory and extension.
-func callName(_ path: String) -> String {
-    if path == "-" { return "stdin" }
-    let base = path.split(separator: "/").last.map(String.init) ?? path
-    if let dot = base.lastIndex(of: "."), dot != base.startIndex { return String(base[..<dot]) }
-    return base
 }

@@ -9,13 +9,13 @@ struct Attune: ParsableCommand {
         commandName: "attune",
         abstract: "Real-time prosody analysis of call audio.",
         version: "0.1.0",
-        subcommands: [Analyze.self, Bench.self, Tail.self, Ctl.self]
+        subcommands: [Analyze.self, Plot.self, Bench.self, Tail.self, Ctl.self]
     )
 
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let problem = dashArgumentProblem(arguments, subcommand: "analyze", optionsWithValues: ["--roles", "--raw", "--transcript", "--transcript-channel", "--asr"]) {
-            fail(64, problem)
+        for (verb, options) in [("analyze", AnalysisInput.optionsWithValues), ("plot", Plot.optionsWithValues)] {
+            if let problem = dashArgumentProblem(arguments, subcommand: verb, optionsWithValues: options) { fail(64, problem) }
         }
         do {
             var command = try parseAsRoot(arguments)

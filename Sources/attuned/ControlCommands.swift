@@ -1,6 +1,7 @@
 import AttuneBus
 import AttuneEngine
 import AttuneEvents
+import AttuneText
 import AttuneRecognizer
 import Logging
 
@@ -24,6 +25,7 @@ struct DaemonControl: ControlHandler {
             }
             do {
                 let info = try engine.start(LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
+                                                            language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,
                                                             asr: Self.recognizer(s.asr ?? defaultASR)))
                 logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)", "peer": "\(peer)"])
                 return .ok(Self.json(info))

@@ -1,6 +1,7 @@
 import AttuneAudio
 import AttuneBus
 import AttuneEngine
+import AttuneText
 import AttuneEvents
 import Foundation
 import Logging
@@ -52,6 +53,11 @@ final class Daemon: Service, Sendable {
         engineConfig.ringSeconds = config.ringSeconds
         engineConfig.maximumCalls = config.maxCalls
         engineConfig.capture = CaptureOptions(pacedBlockMilliseconds: config.pacedBlockMilliseconds)
+        engineConfig.emotionRoles = Set(config.emotionRoles)
+        do { engineConfig.textAnalyzer = try TextAnalyzer.bundled() } catch {
+            await bus.shutdown()
+            throw DaemonFailure(description: "attuned: lexicons: \(error)", exitCode: 78)
+        }
         let engine = LiveEngine(configuration: engineConfig, sink: BusSink(bus: bus))
 
         var controlConfig = ControlServerConfiguration(socketPath: runDir + "/control.sock")

@@ -242,18 +242,4 @@ struct ALSAClockedDeviceTests {
 }
 
 /// `attune-capture-probe`, built by SwiftPM next to this test bundle (`swift test` builds every target first).
-func probeBinary() throws -> String {
-    var candidates: [String] = []
-    for exe in [CommandLine.arguments.first, Bundle.main.executablePath].compactMap({ $0 }) {
-        var dir = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(dir.appendingPathComponent("attune-capture-probe").path)
-            dir = dir.deletingLastPathComponent()
-        }
-    }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
-    candidates.append(root + "/.build/debug/attune-capture-probe")
-    for c in candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
-    throw TestFailure("attune-capture-probe not found (looked in \(candidates)); run swift build first")
-}
+func probeBinary() throws -> String { try builtBinary("attune-capture-probe") }

@@ -3,28 +3,11 @@ import AttuneTestSupport
 import Foundation
 import Testing
 
-/// The `attune` executable SwiftPM built next to this test bundle (`<scratch>/debug/attune`), or `$ATTUNE_BIN`.
-/// The tests never build it themselves: `swift test` builds every product first.
-func attuneBinary() throws -> String {
-    if let env = ProcessInfo.processInfo.environment["ATTUNE_BIN"] { return env }
-    var candidates: [String] = []
-    for exe in [CommandLine.arguments.first, Bundle.main.executablePath].compactMap({ $0 }) {
-        let url = URL(fileURLWithPath: exe).resolvingSymlinksInPath()
-        // The bundle is `<scratch>/<triple>/debug/X.xctest` (a file on Linux, a directory elsewhere).
-        var dir = url.deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(dir.appendingPathComponent("attune").path)
-            dir = dir.deletingLastPathComponent()
-        }
-    }
-    candidates.append(repoRoot + "/.build/debug/attune")
-    for c in candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
-    throw CLIFailure("attune binary not found (looked in \(candidates)); build it or set ATTUNE_BIN")
-}
+/// The `attune` executable SwiftPM built next to this test bundle, or `$ATTUNE_BIN`.
+func attuneBinary() throws -> String { try builtBinary("attune") }
 
 /// The package root, from this file's location.
-let repoRoot: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().path
+let repoRoot = packageRoot
 
 struct CLIFailure: Error, CustomStringConvertible {
     var description: String
@@ -39,48 +22,11 @@ struct RunResult {
     var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
 }
 
-/// A child that exits before reading all its stdin (a usage error, say) closes the pipe under the feeder thread;
-/// the write must then fail with EPIPE, not kill the whole test process with SIGPIPE.
-let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN); return () }()
-
 /// Runs `attune` with `arguments`, feeding `stdin` through a pipe (or `stdinFile` opened for reading, or
 /// /dev/null), in `directory` (the test's own when nil), and waits for it.
 func runAttune(_ arguments: [String], stdin: Data? = nil, stdinFile: String? = nil, in directory: String? = nil) throws -> RunResult {
-    ignoreBrokenPipes
-    let dir = TempDir()
-    let outPath = dir.file("stdout"), errPath = dir.file("stderr")
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try attuneBinary())
-    process.arguments = arguments
-    process.standardOutput = out
-    process.standardError = err
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let input = Pipe()
-    if let stdinFile {
-        guard let handle = FileHandle(forReadingAtPath: stdinFile) else { throw CLIFailure("cannot open \(stdinFile)") }
-        process.standardInput = handle
-    } else {
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-    }
-    try process.run()
-    if let stdin {
-        // Feed from another thread so a child that stops reading early cannot deadlock the test.
-        let writer = input.fileHandleForWriting
-        let feeder = Thread {
-            try? writer.write(contentsOf: stdin)
-            try? writer.close()
-        }
-        feeder.start()
-    }
-    process.waitUntilExit()
-    try out.close(); try err.close()
-    return RunResult(status: process.terminationStatus,
-                     stdout: try String(contentsOfFile: outPath, encoding: .utf8),
-                     stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+    let r = try runProcess(try attuneBinary(), arguments, stdin: stdin, stdinFile: stdinFile, in: directory)
+    return RunResult(status: r.status, stdout: try r.stdoutText(), stderr: try r.stderrText())
 }
 
 /// Runs `attune` with arguments given as raw bytes, which need not be UTF-8 (Foundation's `Process` takes only
@@ -135,8 +81,8 @@ func mulawToLinear(_ byte: UInt8) -> Int16 {
 
 /// Decodes every stdout line into its record type by `"type"`; records a test issue for any line that fails.
 @discardableResult
-func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [SegmentRecord], summaries: [SummaryRecord]) {
-    var frames: [FrameRecord] = [], segments: [SegmentRecord] = [], summaries: [SummaryRecord] = []
+func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [SegmentRecord], summaries: [SummaryRecord], events: [EventRecord]) {
+    var frames: [FrameRecord] = [], segments: [SegmentRecord] = [], summaries: [SummaryRecord] = [], events: [EventRecord] = []
     let decoder = JSONDecoder()
     for line in stdout.split(separator: "\n", omittingEmptySubsequences: false) {
         if line.isEmpty { continue }
@@ -148,6 +94,7 @@ func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [Segme
             case "frame": frames.append(try decoder.decode(FrameRecord.self, from: data))
             case "segment": segments.append(try decoder.decode(SegmentRecord.self, from: data))
             case "summary": summaries.append(try decoder.decode(SummaryRecord.self, from: data))
+            case "event": events.append(try decoder.decode(EventRecord.self, from: data))
             default: Issue.record("unexpected record type in \(line)")
             }
         } catch {
@@ -155,5 +102,5 @@ func decodeRecords(_ stdout: String) -> (frames: [FrameRecord], segments: [Segme
         }
     }
     #expect(stdout.isEmpty || stdout.hasSuffix("\n"), "output must end with a newline")
-    return (frames, segments, summaries)
+    return (frames, segments, summaries, events)
 }

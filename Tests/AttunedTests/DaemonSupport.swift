@@ -12,28 +12,10 @@ struct DaemonTestFailure: Error, CustomStringConvertible {
 }
 
 /// The package root, from this file's location.
-let repoRoot: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().path
+let repoRoot = packageRoot
 
 /// The bundled two-channel 8 kHz μ-law call.
 let sampleCall = repoRoot + "/Samples/call-8k-mulaw.wav"
-
-/// An executable SwiftPM built next to this test bundle (`<scratch>/<triple>/debug/NAME`), or `$ATTUNED_BIN` /
-/// `$ATTUNE_BIN`. The tests never build it themselves: `swift test` builds every product first.
-func builtBinary(_ name: String) throws -> String {
-    if let env = ProcessInfo.processInfo.environment[name.uppercased() + "_BIN"] { return env }
-    var candidates: [String] = []
-    for exe in [CommandLine.arguments.first, Bundle.main.executablePath].compactMap({ $0 }) {
-        var dir = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(dir.appendingPathComponent(name).path)
-            dir = dir.deletingLastPathComponent()
-        }
-    }
-    candidates.append(repoRoot + "/.build/debug/" + name)
-    for c in candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
-    throw DaemonTestFailure("\(name) binary not found (looked in \(candidates)); build it or set \(name.uppercased())_BIN")
-}
 
 /// A child's exit as a shell reports it: the status, or 128 + the signal that killed it.
 func exitCode(_ status: Int32) -> Int32 { status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }

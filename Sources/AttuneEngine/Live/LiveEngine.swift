@@ -1,6 +1,7 @@
 import AttuneAudio
 import AttuneDSP
 import AttuneEvents
+import AttuneFusion
 import AttuneRecognizer
 import AttuneText
 import CALSA
@@ -39,12 +40,16 @@ public struct LiveCallRequest: Sendable, Equatable {
     public var roles: [Role]?
     /// `false`: publish nothing but `call_start`/`call_end` (design.md, Privacy).
     public var consent: Bool
+    /// Language of event explanations and of text that does not say (`en`, `vi`).
+    public var language: Language
     /// The built-in recogniser for the call's customer channels (``recognisedChannels(roles:channels:)``); its
     /// utterances join the call like `asr` messages. Nil: text comes only from `asr` messages.
     public var asr: SpeechRecognizerConfiguration?
 
-    public init(call: String, source: String, roles: [Role]? = nil, consent: Bool = true, asr: SpeechRecognizerConfiguration? = nil) {
-        self.call = call; self.source = source; self.roles = roles; self.consent = consent; self.asr = asr
+    public init(call: String, source: String, roles: [Role]? = nil, consent: Bool = true, language: Language = .en,
+                asr: SpeechRecognizerConfiguration? = nil) {
+        self.call = call; self.source = source; self.roles = roles; self.consent = consent; self.language = language
+        self.asr = asr
     }
 }
 
@@ -100,6 +105,12 @@ public struct LiveEngineConfiguration: Sendable {
     /// Calls at once; one more is refused.
     public var maximumCalls: Int = 4096
     public var capture = CaptureOptions()
+    /// Roles whose channels get emotion kinds (design.md, Privacy: customer only unless an operator says otherwise).
+    public var emotionRoles: Set<Role> = [.customer]
+    /// The lexicons calls read text with; nil: events from the voice and timing only.
+    public var textAnalyzer: TextAnalyzer?
+    /// The emotion layer's settings for every call.
+    public var fusionSettings = FusionSettings()
 
     public init(workers: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) { self.workers = workers }
 }
@@ -189,11 +200,16 @@ public final class LiveEngine: Sendable {
         }
         let frames = max(Int(configuration.ringSeconds * Double(source.sampleRate)), 4 * source.blockFrames)
         let rings = CallRings(channels: source.channelCount, minimumFrames: frames)
-        let builder = RecordBuilder(options: AnalysisOptions(call: request.call, frames: true, roles: roles),
-                                    channels: source.channelCount, hopSeconds: session.settings.hopSeconds)
+        var options = AnalysisOptions(call: request.call, frames: true, roles: roles)
+        options.fusion.consent = request.consent
+        options.fusion.language = request.language
+        options.fusion.emotionRoles = configuration.emotionRoles
+        options.fusion.settings = configuration.fusionSettings
+        options.textAnalyzer = configuration.textAnalyzer
+        let recorder = CallRecorder(options: options, channels: source.channelCount, hopSeconds: session.settings.hopSeconds)
         let ticket = pool.adopt(session, rings: rings)
         let sink = RingSink(rings: rings, lossless: lossless)
-        let call = LiveCall(request: request, source: source, roles: roles, ticket: ticket, sink: sink, builder: builder,
+        let call = LiveCall(request: request, source: source, roles: roles, ticket: ticket, sink: sink, recorder: recorder,
                             recognizers: recognizers)
         let inserted = calls.withLock { table -> Bool in
             guard table[request.call] == nil else { return false }
@@ -343,17 +359,19 @@ public final class LiveEngine: Sendable {
         }
         let finished = call.ticket.isFinished
         let wantsFrames = sink.wantsFrames
+        let recorder = call.recorder.value
+        for u in call.takeNewText() { recorder.add(u) }
+        let transcript = call.transcript
         while let output = call.ticket.outputs.pop() {
             worked = true
             guard call.request.consent else { continue }
-            switch output {
-            case .gap(let start, let end):
+            if case .gap(let start, let end) = output {
                 emit(GapRecord.samples(call: call.id, channel: nil, start: start, end: end),
                      route: LiveRecordRoute(call: call.id, type: "gap"), &line)
-            case .frame where !wantsFrames:
                 continue
-            default:
-                guard let record = call.builder.record(for: output, transcript: call.transcript) else { continue }
+            }
+            recorder.take(output, transcript: transcript) { record in
+                if case .frame = record, !wantsFrames { return }
                 emit(route: LiveRecordRoute(call: call.id, type: record.type), &line) { record.write(to: &$0) }
             }
         }
@@ -388,6 +406,13 @@ public final class LiveEngine: Sendable {
     }
 }
 
+/// A value only the record thread touches, carried inside a `Sendable` call object: the record thread creates
+/// nothing else that reaches it, so no lock is needed (the call table's lock orders its publication).
+final class RecordThreadOnly<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// One running call: what the control side, the record thread and the capture thread share.
 final class LiveCall: Sendable {
     let request: LiveCallRequest
@@ -395,20 +420,31 @@ final class LiveCall: Sendable {
     let roles: [Role]
     let ticket: CallTicket
     let sink: RingSink
-    let builder: RecordBuilder
+    /// The call's records and events; the record thread alone touches it.
+    let recorder: RecordThreadOnly<CallRecorder>
     /// The built-in recogniser's threads, one per recognised channel; empty without `asr`.
     let recognizers: [RecognizerThread]
     let startedAt = Date()
     /// Set when the call is registered; the record thread publishes `call_start` first thing after.
     let pendingStart = Atomic<Bool>(false)
     private let words = LockedValue<Transcript?>(nil)
+    /// Text (partial and final) that arrived since the record thread last looked, for the emotion layer.
+    private let newText = LockedValue<[TranscriptUtterance]>([])
 
     var id: String { request.call }
 
     init(request: LiveCallRequest, source: any CaptureSource, roles: [Role], ticket: CallTicket, sink: RingSink,
-         builder: RecordBuilder, recognizers: [RecognizerThread] = []) {
+         recorder: CallRecorder, recognizers: [RecognizerThread] = []) {
         self.request = request; self.source = source; self.roles = roles
-        self.ticket = ticket; self.sink = sink; self.builder = builder; self.recognizers = recognizers
+        self.ticket = ticket; self.sink = sink; self.recorder = RecordThreadOnly(recorder); self.recognizers = recognizers
+    }
+
+    /// Hands the text that arrived since the last call to the record thread.
+    func takeNewText() -> [TranscriptUtterance] {
+        newText.withLock { queue in
+            defer { queue.removeAll() }
+            return queue
+        }
     }
 
     /// Asks the recognisers to finish (the session is finished, so their rings get no more audio) and tells whether
@@ -424,6 +460,8 @@ final class LiveCall: Sendable {
     var transcript: Transcript? { words.withLock { $0 } }
 
     func addTranscript(_ u: TranscriptUtterance) {
+        // Bounded like the words below: a flood of text for one call cannot grow without limit.
+        newText.withLock { if $0.count < 2000 { $0.append(u) } }
         guard u.final else { return }
         words.withLock { t in
             var utterances = t?.utterances ?? []

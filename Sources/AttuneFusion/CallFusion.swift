@@ -1,0 +1,214 @@
+import AttuneDSP
+import AttuneEvents
+import AttuneText
+
+/// What the emotion layer is asked to do for one call.
+public struct FusionOptions: Sendable {
+    /// Roles whose channels get emotion kinds. Customer only by default (design.md, Privacy): inferring
+    /// employees' emotions at work is prohibited in the EU; agent channels get conversation events only.
+    public var emotionRoles: Set<Role> = [.customer]
+    /// False: the call publishes no events at all (and live, nothing but call_start/call_end).
+    public var consent = true
+    /// Language of explanations and suggestions, and the text layer's default when the text does not say.
+    public var language: Language = .en
+    public var settings = FusionSettings()
+    public init() {}
+}
+
+/// The emotion layer of one call: takes the call's frames and segments (both channels, in time order, as the
+/// session merges them) and its transcript, and produces `event` records with `start`, `update` and `end`.
+///
+/// Runs off the DSP path, on whatever thread builds the call's records (offline: the analysis thread; live: the
+/// record thread). Offline and live it sees the same values in the same order, and it applies text by the
+/// text's own times (an utterance counts once the audio has reached its end), so the same audio and the same
+/// text give the same events however they were delivered. Text that arrives after the audio has passed it
+/// still counts from then on and updates events that are open.
+///
+/// Nothing it learns outlives the object: baselines, words and readings die with the call.
+public final class CallFusion {
+    public let call: String
+    public let options: FusionOptions
+    public let refs: [ChannelRef]
+    private let hop: Double
+    private let text: TextAnalyzer?
+    private var emotions: [ChannelEmotion?]
+    private var trackers: [[EventTracker]]
+    private var eventIDs: [[String?]]
+    private var conversation: ConversationMonitor
+    private var conversationIDs: [EventKind: String] = [:]
+    private var speechNow: [Bool]
+    private var spokeSinceStep: [Bool]
+    private var news: [Bool]
+    /// Utterances waiting for the audio to reach their end, in arrival order.
+    private var pending: [TranscriptUtterance] = []
+    private var nextID = 1
+    /// Time of the newest frame seen.
+    public private(set) var now = 0.0
+
+    /// Kinds that read a speaker's state, in the order they are evaluated.
+    public static let emotionKinds: [EventKind] = [.frustration, .urgency, .hesitation, .disengagement, .satisfaction, .incongruence]
+    /// Frames between two readings of a channel's voice: 100 ms keeps the layer cheap and well inside the
+    /// one-second latency budget.
+    static let readEvery = 10
+
+    public init(call: String, roles: [Role], channels: Int, hopSeconds: Double, text: TextAnalyzer?, options: FusionOptions = FusionOptions()) {
+        self.call = call
+        self.options = options
+        refs = (0..<channels).map { ChannelRef(call: call, channel: $0, role: $0 < roles.count ? roles[$0] : .unknown) }
+        hop = hopSeconds
+        self.text = text
+        let s = options.settings
+        emotions = refs.map { options.consent && options.emotionRoles.contains($0.role) ? ChannelEmotion(settings: s, hopSeconds: hopSeconds) : nil }
+        trackers = refs.map { _ in
+            Self.emotionKinds.map { kind in
+                switch kind {
+                case .frustration: EventTracker(kind: kind, settings: s)
+                // Word-driven kinds start as soon as the words are there and hold while they count.
+                default: EventTracker(kind: kind, settings: s, on: s.cueOn, off: s.cueOff, minimumOn: 0, hold: 1.0)
+                }
+            }
+        }
+        eventIDs = refs.map { _ in Self.emotionKinds.map { _ in nil } }
+        conversation = ConversationMonitor(settings: s, roles: roles, channels: channels)
+        speechNow = Array(repeating: false, count: channels)
+        spokeSinceStep = speechNow
+        news = speechNow
+    }
+
+    /// Whether any channel gets emotion kinds (false: conversation events only, or no consent).
+    public var hasEmotionChannels: Bool { emotions.contains { $0 != nil } }
+
+    /// Adds transcript text (a file's utterance, an `asr` message, a recogniser's result).
+    public func add(_ utterance: TranscriptUtterance) {
+        guard options.consent, utterance.channel >= 0, utterance.channel < refs.count, emotions[utterance.channel] != nil else { return }
+        pending.append(utterance)
+    }
+
+    /// Takes one decided frame of `channel`.
+    public func observe(frame f: FrameFeatures, channel c: Int, emit: (EventRecord) -> Void) {
+        guard options.consent else { return }
+        let t = Double(f.index) * hop
+        now = max(now, t)
+        applyText(upTo: t)
+        if emotions[c] != nil {
+            let sample = VoiceSample(t: t, f0Hz: Double(f.f0), energyDB: Double(f.energyDB),
+                                     balanceDB: f.balanceDB.map(Double.init) ?? .nan, hnrDB: f.hnrDB.map(Double.init) ?? .nan,
+                                     speech: f.speech)
+            let flagged = trackers[c][0].isActive || (emotions[c]!.arousal >= options.settings.arousalOff)
+            emotions[c]!.observe(sample, flagged: flagged)
+            if f.speech { spokeSinceStep[c] = true }
+            if f.index % Self.readEvery == 0 { stepEmotions(channel: c, t: t, emit: emit) }
+        }
+        speechNow[c] = f.speech
+        if c == refs.count - 1 {
+            for change in conversation.step(t: t, speech: speechNow, hop: hop) { emitConversation(change, t: t, emit: emit) }
+        }
+    }
+
+    /// Takes one closed segment of `channel`.
+    public func observe(segment s: SegmentStats, channel c: Int) {
+        guard options.consent, emotions[c] != nil else { return }
+        emotions[c]!.observe(segment: s)
+    }
+
+    /// Ends the call at `t`: every open event ends.
+    public func finish(at t: Double, emit: (EventRecord) -> Void) {
+        guard options.consent else { return }
+        applyText(upTo: .infinity)
+        for c in refs.indices where emotions[c] != nil {
+            for k in trackers[c].indices {
+                if case .end(let at)? = trackers[c][k].close(at: t) { emitEmotion(c, k, .end, t: t, end: at, emit: emit) }
+            }
+        }
+        for change in conversation.closeAll(at: t) { emitConversation(change, t: t, emit: emit) }
+    }
+
+    private func applyText(upTo t: Double) {
+        guard !pending.isEmpty else { return }
+        var kept: [TranscriptUtterance] = []
+        for u in pending {
+            guard u.end <= t else { kept.append(u); continue }
+            // The text says which language it is when it can (a Vietnamese caller may answer in English); toneless text
+            // cannot, and falls back to the call's language.
+            guard let reading = text?.read(u, language: Language.detect(u.text) ?? options.language) else { continue }
+            emotions[u.channel]?.take(reading, utterance: u)
+            news[u.channel] = true
+        }
+        pending = kept
+    }
+
+    private func stepEmotions(channel c: Int, t: Double, emit: (EventRecord) -> Void) {
+        emotions[c]!.read()
+        emotions[c]!.forget(before: t)
+        let dt = hop * Double(Self.readEvery)
+        let spoke = spokeSinceStep[c]
+        spokeSinceStep[c] = false
+        let hasNews = news[c]
+        news[c] = false
+        for k in trackers[c].indices {
+            let kind = trackers[c][k].kind
+            let score = emotions[c]!.score(kind, at: t)
+            let counting = ChannelEmotion.isVoiceDriven(kind) ? spoke || emotions[c]!.wordsSupport(kind, at: t) : true
+            switch trackers[c][k].step(t: t, score: score, dt: dt, counting: counting, news: hasNews) {
+            case .start?: emitEmotion(c, k, .start, t: t, end: nil, emit: emit)
+            case .update?: emitEmotion(c, k, .update, t: t, end: nil, emit: emit)
+            case .end(let at)?: emitEmotion(c, k, .end, t: t, end: at, emit: emit)
+            case nil: break
+            }
+        }
+    }
+
+    private func newID() -> String {
+        defer { nextID += 1 }
+        return "\(call)-\(nextID)"
+    }
+
+    private func emitEmotion(_ c: Int, _ k: Int, _ state: EventState, t: Double, end: Double?, emit: (EventRecord) -> Void) {
+        let emotion = emotions[c]!
+        let tracker = trackers[c][k]
+        let kind = tracker.kind
+        if state == .start { eventIDs[c][k] = newID() }
+        guard let id = eventIDs[c][k] else { return }
+        if state == .end { eventIDs[c][k] = nil }
+        let evidence = emotion.evidence(for: kind, at: min(t, end ?? t))
+        let voiced = ChannelEmotion.isVoiceDriven(kind) || kind == .incongruence
+        let words = !evidence.words.isEmpty
+        var confidence: Double = switch kind {
+        case .frustration: words ? 0.85 : 0.6
+        case .urgency: words ? 0.8 : 0.6
+        case .incongruence: 0.6
+        default: 0.7
+        }
+        if voiced { confidence *= 0.5 + 0.5 * emotion.baseline.maturity }
+        let intensity = min(max(tracker.peak, 0), 1)
+        let needsHuman = [.frustration, .disengagement, .incongruence].contains(kind) && intensity >= 0.7
+        emit(EventRecord(id: id, refs[c], kind: kind, state: state, t: t, start: tracker.start, end: end,
+                         confidence: confidence, intensity: intensity, arousal: emotion.arousal,
+                         valence: emotion.valence(for: kind, at: t), evidence: evidence,
+                         explanation: EventWording.explanation(kind, evidence, options.language),
+                         suggestion: EventWording.suggestion(kind, options.language), needsHuman: needsHuman))
+    }
+
+    private func emitConversation(_ change: ConversationMonitor.Change, t: Double, emit: (EventRecord) -> Void) {
+        let (open, state, end, pause): (ConversationMonitor.Open, EventState, Double?, Double) = switch change {
+        case .start(let o, let p): (o, .start, nil, p)
+        case .end(let o, let at, let p): (o, .end, at, p)
+        }
+        if state == .start { conversationIDs[open.kind] = newID() }
+        guard let id = conversationIDs[open.kind] else { return }
+        if state == .end { conversationIDs[open.kind] = nil }
+        let evidence = EventEvidence(pauseS: pause)
+        emit(EventRecord(id: id, refs[open.channel], kind: open.kind, state: state, t: t, start: open.start, end: end,
+                         confidence: 0.95, intensity: min(1, pause / (2 * threshold(open.kind))), arousal: 0, valence: 0,
+                         evidence: evidence, explanation: EventWording.explanation(open.kind, evidence, options.language),
+                         suggestion: EventWording.suggestion(open.kind, options.language), needsHuman: false))
+    }
+
+    private func threshold(_ kind: EventKind) -> Double {
+        switch kind {
+        case .deadAir: options.settings.deadAirSeconds
+        case .slowResponse: options.settings.slowResponseSeconds
+        default: options.settings.talkOverSeconds
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import AttuneEvents
+
+/// The conversation events, read from when each side speaks: `dead_air` (nobody speaks), `slow_response` (the
+/// customer waits for the agent) and `talk_over` (both speak at once). Timing only, no inference about anyone's
+/// state, so these run on agent channels too.
+struct ConversationMonitor: Sendable {
+    let settings: FusionSettings
+    let roles: [Role]
+    private var lastSpeech: [Double]
+    private var speaking: [Bool]
+    private var speechStart: [Double]
+    /// Who spoke last, and when they stopped.
+    private var lastSpeaker: Int?
+    private var anySpeechYet = false
+    private var overlapSince: Double?
+    private var overlapEndedAt: Double?
+
+    /// An open conversation event: its kind, channel, start, and the tracker-free state it needs.
+    struct Open: Sendable, Equatable {
+        var kind: EventKind
+        var channel: Int
+        var start: Double
+    }
+    private(set) var open: [Open] = []
+
+    enum Change: Sendable, Equatable {
+        case start(Open, pause: Double)
+        case end(Open, at: Double, pause: Double)
+    }
+
+    init(settings: FusionSettings, roles: [Role], channels: Int) {
+        self.settings = settings
+        self.roles = (0..<channels).map { $0 < roles.count ? roles[$0] : .unknown }
+        lastSpeech = Array(repeating: -.infinity, count: channels)
+        speaking = Array(repeating: false, count: channels)
+        speechStart = Array(repeating: 0, count: channels)
+    }
+
+    private func channel(of role: Role) -> Int? { roles.firstIndex(of: role) }
+
+    /// Steps one hop with every channel's speech decision at `t`.
+    mutating func step(t: Double, speech: [Bool], hop: Double) -> [Change] {
+        var changes: [Change] = []
+        for c in speech.indices {
+            if speech[c] {
+                if !speaking[c] { speechStart[c] = t }
+                lastSpeech[c] = t
+                anySpeechYet = true
+            } else if speaking[c] {
+                lastSpeaker = c
+            }
+            speaking[c] = speech[c]
+        }
+        let anyone = speech.contains(true)
+        let silentSince = lastSpeech.max() ?? -.infinity
+
+        // dead_air: on the agent's channel (whose silence it is), or channel 0 when no one is the agent.
+        let deadChannel = channel(of: .agent) ?? 0
+        if anyone {
+            changes += close(.deadAir, at: t, pause: t - silentSince)
+        } else if anySpeechYet, t - silentSince >= settings.deadAirSeconds, !isOpen(.deadAir) {
+            let e = Open(kind: .deadAir, channel: deadChannel, start: silentSince + hop)
+            open.append(e)
+            changes.append(.start(e, pause: t - silentSince))
+        }
+
+        // slow_response: the customer stopped, the agent has not started.
+        if let agent = channel(of: .agent), let customer = channel(of: .customer) {
+            if anyone {
+                changes += close(.slowResponse, at: t, pause: t - lastSpeech[customer])
+            } else if lastSpeaker == customer, !speaking[customer], t - lastSpeech[customer] >= settings.slowResponseSeconds,
+                      lastSpeech[agent] < lastSpeech[customer], !isOpen(.slowResponse) {
+                let e = Open(kind: .slowResponse, channel: agent, start: lastSpeech[customer] + hop)
+                open.append(e)
+                changes.append(.start(e, pause: t - lastSpeech[customer]))
+            }
+        }
+
+        // talk_over: on the channel of whoever started last (the one who cut in).
+        if speech.count >= 2 {
+            let talking = speech.indices.filter { speech[$0] }
+            if talking.count >= 2 {
+                if overlapSince == nil { overlapSince = t }
+                overlapEndedAt = nil
+                if let since = overlapSince, t - since + hop >= settings.talkOverSeconds, !isOpen(.talkOver) {
+                    let cutIn = talking.max { speechStart[$0] < speechStart[$1] } ?? talking[0]
+                    let e = Open(kind: .talkOver, channel: cutIn, start: since)
+                    open.append(e)
+                    changes.append(.start(e, pause: t - since + hop))
+                }
+            } else if let since = overlapSince {
+                // Short breaths inside an overlap do not end it.
+                let ended = overlapEndedAt ?? t
+                overlapEndedAt = ended
+                if t - ended >= 0.5 {
+                    changes += close(.talkOver, at: ended, pause: ended - since)
+                    overlapSince = nil
+                    overlapEndedAt = nil
+                }
+            }
+        }
+        return changes
+    }
+
+    private func isOpen(_ kind: EventKind) -> Bool { open.contains { $0.kind == kind } }
+
+    private mutating func close(_ kind: EventKind, at t: Double, pause: Double) -> [Change] {
+        guard let i = open.firstIndex(where: { $0.kind == kind }) else { return [] }
+        let e = open.remove(at: i)
+        return [.end(e, at: t, pause: max(pause, t - e.start))]
+    }
+
+    /// Ends whatever is open (the call is over).
+    mutating func closeAll(at t: Double) -> [Change] {
+        let all = open
+        open.removeAll()
+        return all.map { .end($0, at: t, pause: t - $0.start) }
+    }
+}

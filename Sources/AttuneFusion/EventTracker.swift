@@ -1,0 +1,105 @@
+import AttuneEvents
+
+/// The life of one kind of event on one channel: a score (0…1) goes in every few frames, `start`, `update` and `end`
+/// come out, with hysteresis, a minimum time on, a hold before ending and a cooldown, so events never flicker.
+public struct EventTracker: Sendable {
+    public let kind: EventKind
+    public let on: Double
+    public let off: Double
+    public let minimumOn: Double
+    public let hold: Double
+    public let cooldown: Double
+    public let updateInterval: Double
+
+    enum Phase: Sendable, Equatable {
+        case idle
+        /// Above `on` since `since`, for `accumulated` seconds that count.
+        case arming(since: Double, accumulated: Double)
+        case active
+        case cooling(until: Double)
+    }
+    private(set) var phase: Phase = .idle
+    /// Start of the open event.
+    public private(set) var start = 0.0
+    /// Highest score of the open event.
+    public private(set) var peak = 0.0
+    private var belowSince: Double?
+    private var lastUpdate = 0.0
+    private var lastPublishedPeak = 0.0
+
+    public init(kind: EventKind, on: Double, off: Double, minimumOn: Double, hold: Double, cooldown: Double, updateInterval: Double) {
+        self.kind = kind; self.on = on; self.off = off; self.minimumOn = minimumOn; self.hold = hold
+        self.cooldown = cooldown; self.updateInterval = updateInterval
+    }
+
+    public init(kind: EventKind, settings s: FusionSettings, on: Double? = nil, off: Double? = nil, minimumOn: Double? = nil,
+                hold: Double? = nil) {
+        self.init(kind: kind, on: on ?? s.arousalOn, off: off ?? s.arousalOff, minimumOn: minimumOn ?? s.minimumOnSeconds,
+                  hold: hold ?? s.holdSeconds, cooldown: s.cooldownSeconds, updateInterval: s.updateIntervalSeconds)
+    }
+
+    public enum Transition: Sendable, Equatable {
+        case start(at: Double)
+        case update
+        case end(at: Double)
+    }
+
+    public var isActive: Bool { phase == .active }
+
+    /// Advances to time `t` with `score`; `dt` seconds have passed since the last step and count towards the
+    /// minimum time on only when `counting` (speech frames for voice-driven kinds). `news` asks for an update
+    /// of an open event (new words), still no more often than the update interval.
+    public mutating func step(t: Double, score: Double, dt: Double, counting: Bool = true, news: Bool = false) -> Transition? {
+        switch phase {
+        case .cooling(let until):
+            guard t >= until else { return nil }
+            phase = .idle
+            return step(t: t, score: score, dt: dt, counting: counting, news: news)
+        case .idle:
+            guard score >= on else { return nil }
+            phase = .arming(since: t - (counting ? dt : 0), accumulated: counting ? dt : 0)
+            return promoteIfArmed(t: t, score: score)
+        case .arming(let since, let accumulated):
+            if score < off { phase = .idle; return nil }
+            phase = .arming(since: since, accumulated: accumulated + (counting && score >= on ? dt : 0))
+            return promoteIfArmed(t: t, score: score)
+        case .active:
+            if score < off {
+                let since = belowSince ?? t
+                belowSince = since
+                if t - since >= hold {
+                    phase = .cooling(until: t + cooldown)
+                    belowSince = nil
+                    return .end(at: since)
+                }
+                return nil
+            }
+            belowSince = nil
+            peak = max(peak, score)
+            if (news || peak >= lastPublishedPeak + 0.15) && t - lastUpdate >= updateInterval {
+                lastUpdate = t
+                lastPublishedPeak = peak
+                return .update
+            }
+            return nil
+        }
+    }
+
+    private mutating func promoteIfArmed(t: Double, score: Double) -> Transition? {
+        guard case .arming(let since, let accumulated) = phase, accumulated >= minimumOn - 1e-9 else { return nil }
+        phase = .active
+        start = since
+        peak = score
+        lastPublishedPeak = score
+        lastUpdate = t
+        belowSince = nil
+        return .start(at: since)
+    }
+
+    /// Ends an open event at `t` (the call is over).
+    public mutating func close(at t: Double) -> Transition? {
+        guard phase == .active else { phase = .idle; return nil }
+        phase = .idle
+        return .end(at: belowSince ?? t)
+    }
+}
