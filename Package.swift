@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
         .target(name: "AttuneDSP", dependencies: ["CFFTW3"]),
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSoxr", "CALSA"]),
@@ -41,18 +42,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The optional fleet link (design.md "Fleet"): NATS JetStream through libnats, beside the Unix socket.
+        .target(
+            name: "AttuneFleet",
+            dependencies: [
+                "CNats", "AttuneBus", "AttuneEvents",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents"]),
         .executableTarget(
             name: "attune",
             // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
             // uses); the CLI's sockets are plain blocking Glibc ones, so NIO is linked but never started.
-            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneFleet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "attuned",
             dependencies: [
-                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio",
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneFleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -78,6 +89,8 @@ let package = Package(
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.
         .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
+        // Real nats-server and attuned subprocesses; reads the stream through AttuneFleet like any consumer would.
+        .testTarget(name: "AttuneFleetTests", dependencies: ["AttuneFleet", "AttuneBus", "AttuneEvents", "AttuneTestSupport"]),
         .testTarget(
             name: "AttuneBusTests",
             dependencies: [

@@ -80,6 +80,7 @@ struct OfflineAnalysisTests {
             case .frame(let f): frames[f.channel] += 1; #expect(summaries.isEmpty)
             case .segment: #expect(summaries.isEmpty)
             case .summary(let s): summaries.append(s)
+            case .event: #expect(summaries.isEmpty)
             }
         }
         // Frame centres at 0, 10, …, 1990 ms: the last centre at or before the end of 2 s of audio.
@@ -114,6 +115,9 @@ struct OfflineAnalysisTests {
                 let back = try decoder.decode(SummaryRecord.self, from: data)
                 #expect(back.syllables == s.syllables)
                 #expect(back.pauses == s.pauses)
+            case .event(let e):
+                let back = try decoder.decode(EventRecord.self, from: data)
+                #expect(back.kind == e.kind)
             }
         }
     }
