@@ -110,6 +110,8 @@ public final class FleetNode: Sendable {
         /// counting instead of repeating message ids the stream would discard as duplicates.
         var endedSeqs: [String: (next: UInt64, at: Double)] = [:]
         var stats = FleetStats()
+        /// Gap records queued and not yet logged (the publisher thread logs; the record thread must not wait on it).
+        var gapsToLog: [(call: String, count: Int)] = []
     }
 
     /// The connection and what hangs on it, made by the publisher thread once it connects.
@@ -151,9 +153,13 @@ public final class FleetNode: Sendable {
                 s.calls[call] = b
                 s.order.append(call)
             }
+            if type == "call_end" {
+                s.calls[call]!.ended = true
+                // The count of what was lost goes before call_end, where a consumer that stops at call_end sees it.
+                if s.calls[call]!.dropped > 0 { Self.queueGap(call: call, &s) }
+            }
             let seq = s.calls[call]!.nextSeq
             s.calls[call]!.nextSeq += 1
-            if type == "call_end" { s.calls[call]!.ended = true }
             if s.calls[call]!.items.count >= bound && type != "call_end" {
                 s.calls[call]!.dropped += 1
                 s.stats.dropped += 1
@@ -212,7 +218,6 @@ public final class FleetNode: Sendable {
                 }
                 do {
                     current = try connect(handler: handler)
-                    link.withLockedValue { $0 = current }
                     if attempts > 0 {
                         logger.notice("connected to NATS after \(attempts) failed attempt\(attempts == 1 ? "" : "s")",
                                       metadata: ["url": "\(current!.connection.connectedURL)"])
@@ -269,13 +274,18 @@ public final class FleetNode: Sendable {
             let prefix = settings.stream.prefix
             subs.append(try connection.subscribe("\(prefix).control", queue: "attune"))
             subs.append(try connection.subscribe("\(prefix).control.all"))
+        }
+        let made = Link(connection: connection, jetStream: js, subscriptions: subs)
+        // Published before the responders start: each runs while its subscription is in the link.
+        link.withLockedValue { $0 = made }
+        if let handler {
             for (sub, all) in zip(subs, [false, true]) {
                 let t = Thread { [self] in serveControl(sub, all: all, handler: handler) }
                 t.name = "attune-fleet-ctl"
                 t.start()
             }
         }
-        return Link(connection: connection, jetStream: js, subscriptions: subs)
+        return made
     }
 
     /// Sends one batch and waits for its acks; false when there was nothing to send.
@@ -354,26 +364,29 @@ public final class FleetNode: Sendable {
     /// Puts a `gap` record behind the records of each call that lost some, now that records flow again.
     private func reportDrops() {
         let reports: [(String, Int)] = state.withLockedValue { s in
-            var out: [(String, Int)] = []
-            for call in s.order {
-                guard let b = s.calls[call], b.dropped > 0 else { continue }
-                var line = JSONLine()
-                line.begin()
-                GapRecord.records(count: b.dropped, call: call).write(to: &line)
-                line.end()
-                s.calls[call]!.items.append(Item(seq: b.nextSeq, type: "gap", bytes: line.bytes))
-                s.calls[call]!.nextSeq += 1
-                s.calls[call]!.dropped = 0
-                s.stats.buffered += 1
-                s.stats.gaps += 1
-                out.append((call, b.dropped))
-            }
-            return out
+            for call in s.order where (s.calls[call]?.dropped ?? 0) > 0 { Self.queueGap(call: call, &s) }
+            defer { s.gapsToLog.removeAll() }
+            return s.gapsToLog
         }
         for (call, count) in reports {
             logger.warning("records dropped for NATS while its buffer was full; gap record queued",
                            metadata: ["call": "\(call)", "records": "\(count)"])
         }
+    }
+
+    /// Appends a `gap` record with the call's count of dropped records and resets the count.
+    private static func queueGap(call: String, _ s: inout State) {
+        let b = s.calls[call]!
+        var line = JSONLine()
+        line.begin()
+        GapRecord.records(count: b.dropped, call: call).write(to: &line)
+        line.end()
+        s.calls[call]!.items.append(Item(seq: b.nextSeq, type: "gap", bytes: line.bytes))
+        s.calls[call]!.nextSeq += 1
+        s.calls[call]!.dropped = 0
+        s.stats.buffered += 1
+        s.stats.gaps += 1
+        s.gapsToLog.append((call, b.dropped))
     }
 
     /// Forgets calls whose `call_end` has been published, keeping their next sequence for the duplicate window.

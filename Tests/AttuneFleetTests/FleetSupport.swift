@@ -92,9 +92,17 @@ func readStream(_ nats: NatsServer, stream: String = "ATTUNE", subject: String =
             throw DaemonTestFailure("record without a Nats-Msg-Id node:call:seq: \(m.subject) \(m.msgID ?? "nil")")
         }
         out.append(StoredRecord(subject: m.subject, node: String(id[0]), call: id[1..<(id.count - 1)].joined(separator: ":"),
-                                seq: seq, line: String(decoding: m.data, as: UTF8.self)))
+                                seq: seq, line: try record(m.data)))
     }
     return out
+}
+
+/// A stored message as a socket line without its newline; the publisher sends the socket's bytes, newline and all.
+func record(_ data: [UInt8]) throws -> String {
+    guard data.last == UInt8(ascii: "\n"), data.dropLast().firstIndex(of: UInt8(ascii: "\n")) == nil else {
+        throw DaemonTestFailure("stored message is not one NDJSON line: \(String(decoding: data.prefix(200), as: UTF8.self))")
+    }
+    return String(decoding: data.dropLast(), as: UTF8.self)
 }
 
 /// The `call` of a record line.

@@ -72,8 +72,13 @@ extension FleetSuite {
             var nodeOf: [String: String] = [:]
             for i in 0..<60 {
                 let call = "f\(i)"
-                let reply = try connection.request("attune.control",
-                    Array(#"{"cmd":"start","call":"\#(call)","source":"file:\#(wav)?speed=max"}"#.utf8), timeout: 20)
+                let reply: NatsMessage
+                do {
+                    reply = try connection.request("attune.control",
+                        Array(#"{"cmd":"start","call":"\#(call)","source":"file:\#(wav)?speed=max"}"#.utf8), timeout: 20)
+                } catch {
+                    throw DaemonTestFailure("start \(call): \(error); nodes said: " + nodes.map { $0.process.stderr.suffix(1500) }.joined(separator: "\n---\n"))
+                }
                 let object = try jsonObject(String(decoding: reply.data, as: UTF8.self))
                 #expect(object["ok"] as? Bool == true, "start \(call): \(object)")
                 nodeOf[call] = object["node"] as? String
