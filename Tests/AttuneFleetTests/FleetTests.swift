@@ -119,6 +119,18 @@ extension FleetSuite {
             }
             #expect(stored.count == total)
             #expect(total > 60 * 300, "frames were published (\(total) records)")
+
+            // attune tail --nats: one call, exactly as its node's socket had it (frames too), ending at its call_end;
+            // and every call's call_end from all three nodes.
+            let tail = try Child(try builtBinary("attune"), ["tail", "--nats", nats.url, "--call", "f7", "--frames"],
+                                 dir: dir, tag: "tail-f7")
+            #expect(tail.wait(timeout: 60) == 0, "\(tail.stderr)")
+            let f7 = socketRecords(subscribers[names.firstIndex(of: nodeOf["f7"]!)!])["f7"] ?? []
+            #expect(tail.stdout.split(separator: "\n").map(String.init) == f7)
+            let ends = try Child(try builtBinary("attune"), ["tail", "--nats", nats.url, "--type", "call_end", "--count", "60"],
+                                 dir: dir, tag: "tail-ends")
+            #expect(ends.wait(timeout: 60) == 0, "\(ends.stderr)")
+            #expect(Set(ends.stdout.split(separator: "\n").compactMap { callOf(String($0)) }) == Set(nodeOf.keys))
             for node in nodes { #expect(node.terminate() == 0) }
         }
 
