@@ -88,9 +88,9 @@ let package = Package(
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.
-        .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
-        // Real nats-server and attuned subprocesses; reads the stream through AttuneFleet like any consumer would.
-        .testTarget(name: "AttuneFleetTests", dependencies: ["AttuneFleet", "AttuneBus", "AttuneEvents", "AttuneTestSupport"]),
+        // The fleet tests run a real nats-server too, and read the stream through AttuneFleet like any consumer would;
+        // they are in this target so that they take turns with the other daemon tests on a 2-core machine.
+        .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneFleet", "AttuneTestSupport"]),
         .testTarget(
             name: "AttuneBusTests",
             dependencies: [

@@ -85,8 +85,8 @@ struct Attuned: AsyncParsableCommand {
                 n.urls = nats.split(separator: ",").map(String.init)
                 settings.nats = n
             }
-            if natsSetup && settings.nats == nil { throw ConfigError("--nats-setup needs --nats URL or [nats] in the config") }
-            if let n = settings.nats { _ = try n.settings(node: settings.node, version: Daemon.version) }
+            if natsSetup && settings.fleet == nil { throw ConfigError("--nats-setup needs --nats URL or [nats] url in the config") }
+            if let n = settings.fleet { _ = try n.settings(node: settings.node, version: Daemon.version) }
         } catch {
             Self.fail(78, "attuned: \(error)")
         }
@@ -94,10 +94,10 @@ struct Attuned: AsyncParsableCommand {
             print("attuned: configuration ok: run_dir \(settings.runDir), node \(settings.node), \(settings.workers) workers, "
                   + "\(settings.sources.count) startup source\(settings.sources.count == 1 ? "" : "s"), metrics "
                   + (settings.metrics.map { "\($0.host):\($0.port)" } ?? "off") + ", nats "
-                  + (settings.nats.map { "\($0.urls.joined(separator: ",")) stream \($0.stream) prefix \($0.prefix)" } ?? "off"))
+                  + (settings.fleet.map { "\($0.urls.joined(separator: ",")) stream \($0.stream) prefix \($0.prefix)" } ?? "off"))
             return
         }
-        if natsSetup, let n = settings.nats {
+        if natsSetup, let n = settings.fleet {
             do {
                 let fleet = try n.settings(node: settings.node, version: Daemon.version)
                 let connection = try NatsConnection(fleet.connection)

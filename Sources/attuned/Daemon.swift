@@ -55,7 +55,7 @@ final class Daemon: Service, Sendable {
         engineConfig.capture = CaptureOptions(pacedBlockMilliseconds: config.pacedBlockMilliseconds)
         let fleet: FleetNode?
         do {
-            fleet = try config.nats.map { FleetNode(settings: try $0.settings(node: config.node, version: Self.version), logger: logger) }
+            fleet = try config.fleet.map { FleetNode(settings: try $0.settings(node: config.node, version: Self.version), logger: logger) }
         } catch {
             await bus.shutdown()
             throw DaemonFailure(description: "attuned: \(error)", exitCode: 78)

@@ -45,8 +45,10 @@ struct DaemonConfig: Sendable {
     /// Wall time per block of a paced `file:` replay.
     var pacedBlockMilliseconds = 20
     var sources: [StartupSource] = []
-    /// The fleet link (`[nats]` or `--nats URL`); nil (the default) publishes to the Unix socket only.
+    /// `[nats]` settings as read (a table without a url, e.g. all commented out, leaves the fleet off).
     var nats: NatsConfig?
+    /// The fleet link when a url is set (`[nats] url` or `--nats URL`); nil publishes to the Unix socket only.
+    var fleet: NatsConfig? { nats.flatMap { $0.urls.isEmpty ? nil : $0 } }
 
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)

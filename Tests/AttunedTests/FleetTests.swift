@@ -36,7 +36,7 @@ func drained(_ nodes: [Daemon]) throws -> Bool {
     return true
 }
 
-extension FleetSuite {
+extension DaemonSuite {
     @Suite("Fleet") struct FleetTests {
         /// Three nodes, 60 calls started through the `attune.control` queue group: the calls spread over all three,
         /// and the stream holds every record of every call exactly once, in order, byte for byte what the node's

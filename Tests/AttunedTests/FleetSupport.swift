@@ -63,11 +63,13 @@ final class NatsServer {
 
     deinit { kill() }
 
-    func connect() throws -> NatsConnection {
+    var settings: NatsConnectionSettings {
         var s = NatsConnectionSettings(urls: [url])
         s.token = token
-        return try NatsConnection(s)
+        return s
     }
+
+    func connect() throws -> NatsConnection { try NatsConnection(settings) }
 }
 
 /// One record as the stream holds it.
@@ -81,7 +83,11 @@ struct StoredRecord {
 
 /// Everything in the stream now, in stream order: read with an ordered consumer until nothing more comes.
 func readStream(_ nats: NatsServer, stream: String = "ATTUNE", subject: String = "attune.*.*.*") throws -> [StoredRecord] {
-    let connection = try nats.connect()
+    try readStream(nats.settings, stream: stream, subject: subject)
+}
+
+func readStream(_ settings: NatsConnectionSettings, stream: String = "ATTUNE", subject: String = "attune.*.*.*") throws -> [StoredRecord] {
+    let connection = try NatsConnection(settings)
     let js = try JetStream(connection)
     let total = try js.streamMessageCount(stream)
     let sub = try js.subscribe(stream: stream, subject: subject, start: .all)
@@ -126,5 +132,10 @@ func shortCall(_ dir: TempDir, seconds: Double, name: String = "short.wav") thro
     return path
 }
 
-/// Every fleet test runs alone: each starts a nats-server and up to three daemons on a 2-core machine.
-@Suite("fleet over NATS JetStream", .serialized) struct FleetSuite {}
+/// Runs `body` on a thread of its own and waits without holding a thread of the cooperative pool, which the code
+/// under test may need (FleetNode answers control requests in tasks) while other suites block the rest of it.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

@@ -10,7 +10,7 @@ import Testing
 import Glibc
 #endif
 
-extension FleetSuite {
+extension DaemonSuite {
     /// FleetNode in-process against a real nats-server: the hand-offs between the record thread (`publish`), the
     /// publisher thread, libnats' threads (acks, the error handler) and the control responders' tasks. Run under
     /// ThreadSanitizer by Tools/tsan_ring.sh.
@@ -45,14 +45,15 @@ extension FleetSuite {
             threads.forEach { $0.start() }
 
             let connection = try nats.connect()
-            #expect(eventually(timeout: 20) { node.stats.connected })
-            let reply = try connection.request("attune.control", Array(#"{"cmd":"list"}"#.utf8), timeout: 10)
+            #expect(try await offPool { eventually(timeout: 20) { node.stats.connected } })
+            let reply = try await offPool { try connection.request("attune.control", Array(#"{"cmd":"list"}"#.utf8), timeout: 10) }
             #expect(String(decoding: reply.data, as: UTF8.self) == #"{"ok":true,"node":"h1","cmd":"list"}"# + "\n")
-            let bad = try connection.request("attune.control", Array(#"{"cmd":"nope"}"#.utf8), timeout: 10)
+            let bad = try await offPool { try connection.request("attune.control", Array(#"{"cmd":"nope"}"#.utf8), timeout: 10) }
             #expect(String(decoding: bad.data, as: UTF8.self).contains(#""ok":false,"node":"h1","error":"unknown command"#))
 
-            #expect(eventually(timeout: 60) { node.stats.published == 2 * perCall && node.stats.buffered == 0 })
-            let stored = try readStream(nats)
+            #expect(try await offPool { eventually(timeout: 60) { node.stats.published == 2 * perCall && node.stats.buffered == 0 } })
+            let server = nats.settings
+            let stored = try await offPool { try readStream(server) }
             #expect(stored.count == 2 * perCall)
             for t in 0..<2 {
                 let call = stored.filter { $0.call == "c\(t)" }
@@ -61,6 +62,26 @@ extension FleetSuite {
                 #expect(call.allSatisfy { $0.subject.hasPrefix("attune.h1.c\(t).") })
             }
             await node.shutdown(timeout: 2)
+        }
+
+        @Test("[nats] config: unknown keys, bad node names and half a TLS pair exit 78 naming the problem")
+        func config() throws {
+            let dir = TempDir(prefix: "fleet-config")
+            let cases: [(String, [String], Int32, String)] = [
+                ("[nats]\nurl = \"nats://127.0.0.1:4222\"\nbufer_records = 10\n", [], 78, "nats.bufer_records: unknown setting"),
+                ("[nats]\nurl = \"nats://127.0.0.1:4222\"\n", ["--node", "a.b"], 78, "node 'a.b' contains '.'"),
+                ("[nats]\ntls_cert = \"/etc/hostname\"\n", ["--nats", "nats://x:4222"], 78, "tls_cert and tls_key go together"),
+                ("[nats]\n# url = \"nats://127.0.0.1:4222\"\n", [], 0, "nats off"),
+                ("[nats]\nframes = true\n", ["--nats", "nats://127.0.0.1:4222", "--node", "n1"], 0,
+                 "nats nats://127.0.0.1:4222 stream ATTUNE prefix attune"),
+            ]
+            for (i, (toml, flags, code, needle)) in cases.enumerated() {
+                let file = dir.file("c\(i).toml")
+                try toml.write(toFile: file, atomically: true, encoding: .utf8)
+                let child = try Child(try builtBinary("attuned"), ["--config", file, "--check-config"] + flags, dir: dir, tag: "c\(i)")
+                #expect(child.wait(timeout: 30) == code, "\(toml): \(child.stderr)")
+                #expect((child.stderr + child.stdout).contains(needle), "\(toml): \(child.stderr)\(child.stdout)")
+            }
         }
 
         @Test("subject tokens: node names are checked, call ids made safe")
