@@ -85,6 +85,8 @@ public final class FleetNode: Sendable {
     private let state: NIOLockedValueBox<State>
     private let stop = Atomic<Bool>(false)
     private let stopped = NIOLockedValueBox<Bool>(false)
+    /// Unix time until which a stopping publisher goes on draining the buffers.
+    private let drainDeadline = NIOLockedValueBox<Double>(0)
     private let link = NIOLockedValueBox<Link?>(nil)
     private let connected = Atomic<Bool>(false)
 
@@ -188,8 +190,6 @@ public final class FleetNode: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
-
-    private let drainDeadline = NIOLockedValueBox<Double>(0)
 
     /// Unsubscribes from the control subjects, so no new call lands here while the daemon shuts down.
     public func stopControl() {

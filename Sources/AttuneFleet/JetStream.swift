@@ -201,7 +201,7 @@ public final class JetStream: @unchecked Sendable {
         var code = jsErrCode(rawValue: 0)
         let s = js_SubscribeSync(&sub, handle, subject, nil, &so, &code)
         if s != NATS_OK { throw NatsError("js_SubscribeSync(\(subject))", s, jsCode: code) }
-        return NatsSubscription(sub!, connection: connection, ackContext: self)
+        return NatsSubscription(sub!, connection: connection, jetStream: self, keepsConsumer: durable != nil)
     }
 
     /// Messages now in the stream (for tests and the benchmark).

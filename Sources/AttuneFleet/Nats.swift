@@ -251,15 +251,22 @@ public struct NatsMessage: Sendable {
 public final class NatsSubscription: @unchecked Sendable {
     let handle: OpaquePointer
     let connection: NatsConnection
-    /// For JetStream subscriptions whose consumer wants acks.
-    let ackContext: JetStream?
+    /// The JetStream context a consumer subscription came from (kept alive with it).
+    let jetStream: JetStream?
+    /// A durable consumer outlives this process: unsubscribing would make libnats delete it.
+    let keepsConsumer: Bool
 
-    init(_ handle: OpaquePointer, connection: NatsConnection, ackContext: JetStream? = nil) {
-        self.handle = handle; self.connection = connection; self.ackContext = ackContext
+    init(_ handle: OpaquePointer, connection: NatsConnection, jetStream: JetStream? = nil, keepsConsumer: Bool = false) {
+        self.handle = handle; self.connection = connection; self.jetStream = jetStream; self.keepsConsumer = keepsConsumer
     }
 
     deinit {
-        natsSubscription_Unsubscribe(handle)
+        if keepsConsumer {
+            // Acks are published without waiting; make sure the server has them before the connection goes.
+            natsConnection_FlushTimeout(connection.handle, 2000)
+        } else {
+            natsSubscription_Unsubscribe(handle)
+        }
         natsSubscription_Destroy(handle)
     }
 
