@@ -6,7 +6,8 @@ dropped samples at a few hundred calls.
 For each N of --sweep it runs the same load twice on a fresh nats-server -js (temp store, loopback port):
   off  attuned without NATS (the Unix socket only, no subscriber);
   on   attuned with --nats and [nats] frames = true (every record, 100 frames per second per channel, goes to
-       JetStream and is acknowledged);
+       JetStream and is acknowledged), or with --no-frames the default frames = false (segments, events,
+       call_start/call_end: what a CRM or dashboard consumes);
 each with N calls of the bundled 30 s stereo 8 kHz call replayed at real-time pace (file:...?speed=1), started
 over --stagger seconds. Over a steady window of --duration seconds it reads the daemon's CPU (utime+stime of
 /proc/PID/stat) and nats-server's, and from control.sock `stats` the records published to NATS (acked), still
@@ -92,7 +93,8 @@ def start_daemon(args, tmp, nats_url, tag):
     with open(cfg, "w") as f:
         f.write("log_level = \"warning\"\nmax_calls = 100000\n")
         if nats_url:
-            f.write(f"[nats]\nurl = \"{nats_url}\"\nframes = true\nbuffer_records = {args.buffer}\n")
+            frames = "false" if args.no_frames else "true"
+            f.write(f"[nats]\nurl = \"{nats_url}\"\nframes = {frames}\nbuffer_records = {args.buffer}\n")
     argv = [args.attuned, "--config", cfg, "--run-dir", run_dir, "--node", "bench"]
     log = open(os.path.join(run_dir, "attuned.log"), "w")
     p = subprocess.Popen(argv, stdout=log, stderr=log)
@@ -112,14 +114,20 @@ def run(args, n, with_nats, speed="1", window=None):
     daemon, run_dir = start_daemon(args, tmp, url if with_nats else None, "on" if with_nats else "off")
     try:
         load = loadavg()
+        burst = speed != "1"
+        if burst:
+            # The burst is measured from before the first start to the last ack.
+            s0 = command(run_dir, {"cmd": "stats"})
+            c0, k0, t0 = cpu_seconds(daemon.pid), cpu_seconds(nats.pid), time.time()
         for i in range(n):
             r = command(run_dir, {"cmd": "start", "call": f"b{i}", "source": f"file:{AUDIO}?speed={speed}"})
             if not r.get("ok"):
                 raise SystemExit(f"nats_bench: start b{i}: {r}")
-            time.sleep(args.stagger / max(1, n))
-        time.sleep(args.warmup if speed == "1" else 0)
-        s0 = command(run_dir, {"cmd": "stats"})
-        c0, k0, t0 = cpu_seconds(daemon.pid), cpu_seconds(nats.pid), time.time()
+            time.sleep(0 if burst else args.stagger / max(1, n))
+        if not burst:
+            time.sleep(args.warmup)
+            s0 = command(run_dir, {"cmd": "stats"})
+            c0, k0, t0 = cpu_seconds(daemon.pid), cpu_seconds(nats.pid), time.time()
         if speed == "1":
             time.sleep(window or args.duration)
         else:
@@ -136,6 +144,7 @@ def run(args, n, with_nats, speed="1", window=None):
             "calls": n, "nats": with_nats, "speed": speed, "seconds": round(secs, 1), "load": round(load, 1),
             "attuned_cpu_pct": round(100 * (c1 - c0) / secs, 1),
             "nats_server_cpu_pct": round(100 * (k1 - k0) / secs, 1),
+            "frames_to_nats": with_nats and not args.no_frames,
             "records_per_s": round((s1["records_published"] - s0["records_published"]) / secs),
             "samples_dropped": s1["samples_dropped"] - s0["samples_dropped"],
         }
@@ -168,6 +177,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--buffer", type=int, default=10000, help="[nats] buffer_records")
     ap.add_argument("--burst", type=int, default=0, help="also M calls at speed=max with frames (peak acked records/s)")
+    ap.add_argument("--no-frames", action="store_true",
+                    help="publish without frame records (the default [nats] setting): segments, events, call_start/end only")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", help="write the rows here too")
     args = ap.parse_args()
