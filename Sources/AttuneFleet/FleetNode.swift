@@ -358,6 +358,8 @@ public final class FleetNode: Sendable {
             }
         }
         reportDrops()
+        // Also under constant load, when batches are never empty: ended calls must not pile up in `order`.
+        finishEndedCalls()
         return true
     }
 
