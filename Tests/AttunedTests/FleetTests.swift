@@ -231,6 +231,12 @@ extension DaemonSuite {
             let noticed = Date().timeIntervalSince(killedAt)
             #expect(noticed < 3 * 0.3 + 1.5, "noticed after \(noticed) s")
             #expect(view.alive() == ["k1", "k3"])
+            // The operator's view from the shell: only the nodes that still beat.
+            let ctl = try Child(try builtBinary("attune"), ["ctl", "nodes", "--nats", nats.url, "--listen", "1", "--json"],
+                                dir: dir, tag: "ctl-nodes")
+            #expect(ctl.wait(timeout: 30) == 0, "\(ctl.stderr)")
+            let listed = try ctl.stdout.split(separator: "\n").map { try jsonObject(String($0))["node"] as? String ?? "" }
+            #expect(listed == ["k1", "k3"], "\(ctl.stdout)")
 
             let live = [subs[0], subs[2]]
             #expect(try UnixClient.pump(live, timeout: 120) {
