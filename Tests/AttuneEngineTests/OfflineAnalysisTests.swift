@@ -80,7 +80,7 @@ struct OfflineAnalysisTests {
             case .frame(let f): frames[f.channel] += 1; #expect(summaries.isEmpty)
             case .segment: #expect(summaries.isEmpty)
             case .summary(let s): summaries.append(s)
-            case .event: #expect(summaries.isEmpty)
+            case .event: Issue.record("the engine has no event layer yet")
             }
         }
         // Frame centres at 0, 10, …, 1990 ms: the last centre at or before the end of 2 s of audio.
@@ -117,7 +117,7 @@ struct OfflineAnalysisTests {
                 #expect(back.pauses == s.pauses)
             case .event(let e):
                 let back = try decoder.decode(EventRecord.self, from: data)
-                #expect(back.kind == e.kind)
+                #expect(back == e)
             }
         }
     }
