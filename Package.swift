@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev", "pocketsphinx-en-us"])]),
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
         .target(name: "AttuneDSP", dependencies: ["CFFTW3"]),
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSoxr", "CALSA"]),
@@ -46,6 +47,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The optional fleet link (design.md "Fleet"): NATS JetStream through libnats, beside the Unix socket.
+        .target(
+            name: "AttuneFleet",
+            dependencies: [
+                "CNats", "AttuneBus", "AttuneEvents",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion", "AttuneRecognizer"]),
         // Draws a call's records as an SVG timeline; knows records and transcripts, nothing of DSP or the engine.
         .target(name: "AttuneReport", dependencies: ["AttuneEvents", "AttuneText"]),
@@ -53,13 +64,13 @@ let package = Package(
             name: "attune",
             // AttuneBus for its JSON codec, run-directory default and filter vocabulary (the same ones the daemon
             // uses); the CLI's sockets are plain blocking Glibc ones, so NIO is linked but never started.
-            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", "AttuneReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AttuneEngine", "AttuneText", "AttuneBus", "AttuneRecognizer", "AttuneReport", "AttuneFleet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "attuned",
             dependencies: [
-                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText", "AttuneRecognizer",
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText", "AttuneRecognizer", "AttuneFleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,7 +98,9 @@ let package = Package(
         .testTarget(name: "AttuneReportTests", dependencies: ["AttuneReport", "AttuneEvents", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneCLITests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneText", "AttuneTestSupport"]),
         // Runs the real `attuned` (and `attune`) as subprocesses and talks to it through its sockets like any client.
-        .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneTestSupport"]),
+        // The fleet tests run a real nats-server too, and read the stream through AttuneFleet like any consumer would;
+        // they are in this target so that they take turns with the other daemon tests on a 2-core machine.
+        .testTarget(name: "AttunedTests", dependencies: ["AttuneEvents", "AttuneBus", "AttuneFleet", "AttuneTestSupport"]),
         .testTarget(
             name: "AttuneBusTests",
             dependencies: [

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every cross-thread hand-off's tests under ThreadSanitizer: the SPSC rings (two-thread stress tests,
 # with and without overflow) and the call session's live path (capture thread -> rings -> DSP worker pool ->
-# output queue -> record side).
+# output queue -> record side), and the fleet link's (record thread -> per-call buffers -> publisher thread ->
+# libnats' ack and error-handler threads; control requests -> tasks -> replies), against a real nats-server.
 # Usage: Tools/tsan_ring.sh [extra swift test arguments]
 # Builds into .build-tsan (git-ignored); the first run compiles the whole package with TSan (a few minutes).
 # Exit status is swift test's: 0 when every selected test passes and TSan reports no race.
@@ -12,4 +13,4 @@ if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 fi
 cd "$(dirname "$0")/.."
 # halt_on_error makes any race fail the run instead of only printing a report.
-TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}" exec swift test --sanitize=thread --filter 'RingBuffer|CallSession|Capture|ALSA|LiveEngine' --scratch-path .build-tsan "$@"
+TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}" exec swift test --sanitize=thread --filter 'RingBuffer|CallSession|Capture|ALSA|LiveEngine|FleetHandOff' --scratch-path .build-tsan "$@"

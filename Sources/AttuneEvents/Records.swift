@@ -284,9 +284,9 @@ public struct GapRecord: NDJSONRecord, Equatable {
     public var start: Double?
     public var end: Double?
 
-    /// `count` records were dropped for one subscriber.
-    public static func records(count: Int) -> GapRecord {
-        GapRecord(what: "records", count: count, call: nil, channel: nil, start: nil, end: nil)
+    /// `count` records were dropped for one subscriber, or (with `call`) of one call for the fleet publisher.
+    public static func records(count: Int, call: String? = nil) -> GapRecord {
+        GapRecord(what: "records", count: count, call: call, channel: nil, start: nil, end: nil)
     }
 
     /// A call's audio from `start` to `end` seconds was dropped before analysis.

@@ -16,7 +16,7 @@ struct Ctl: ParsableCommand {
             Exit codes: 0 the daemon said ok, 65 it refused the command, 64 usage, 69 the socket cannot be \
             connected or the daemon does not reply within --timeout, 74 I/O error or a reply that is not one.
             """,
-        subcommands: [CtlStart.self, CtlStop.self, CtlList.self, CtlStats.self, CtlASR.self, CtlSend.self]
+        subcommands: [CtlStart.self, CtlStop.self, CtlList.self, CtlStats.self, CtlASR.self, CtlSend.self, CtlNodes.self]
     )
 }
 

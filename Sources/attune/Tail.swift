@@ -1,5 +1,7 @@
 import ArgumentParser
 import AttuneBus
+import AttuneFleet
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +20,13 @@ struct Tail: ParsableCommand {
             only with --hello; it never counts towards --count.
             tail ends with 0 when the daemon closes the socket, after --count records, or once every call named \
             by --call has ended (its call_end arrived: so not with a --kind or --type that leaves call_end out).
-            Exit codes: 0 ok, 64 usage (also a filter the daemon refuses), 69 socket cannot be connected, \
+            With --nats URL tail reads the fleet's JetStream stream instead of one daemon's socket: the same records \
+            of every node, each call's in order (a record seen twice, by Nats-Msg-Id, is printed once). It starts at \
+            the beginning of the stream, or with --new at records stored from now on, or with --since at a time \
+            (Unix seconds, ISO 8601 like 2026-12-01T10:00:00Z, or an age like 90s, 15m, 2h). --durable NAME makes a \
+            consumer the server remembers: the next run with the same NAME goes on where this one stopped. The same \
+            --call, --kind, --type and --frames filters apply. A token goes in the URL (nats://TOKEN@host:4222).
+            Exit codes: 0 ok, 64 usage (also a filter the daemon refuses), 69 socket cannot be connected (or NATS), \
             74 read error or a connection cut in the middle of a record.
             """
     )
@@ -44,12 +52,36 @@ struct Tail: ParsableCommand {
     @Flag(help: "Also print the daemon's hello line (who is talking, which channels get emotions).")
     var hello = false
 
+    @Option(help: "Read the fleet's NATS JetStream stream at URL instead of a socket.")
+    var nats: String?
+
+    @Option(help: "With --nats: start at this time (Unix seconds, ISO 8601, or an age like 15m) instead of the stream's start.")
+    var since: String?
+
+    @Flag(name: .customLong("new"), help: "With --nats: only records stored from now on.")
+    var onlyNew = false
+
+    @Option(help: "With --nats: a durable consumer of this name (the next run resumes where this one stopped).")
+    var durable: String?
+
+    @Option(help: "With --nats: the stream name (default ATTUNE).")
+    var stream = "ATTUNE"
+
+    @Option(help: "With --nats: the subject prefix (default attune).")
+    var prefix = "attune"
+
     @OptionGroup var style: StyleOptions
 
-    // `--nats URL` (the fleet's JetStream stream, design.md "Fleet") will be the other source of records: it goes
-    // beside SOCKET, which it excludes, and feeds the same `RecordPrinter`.
-
     func validate() throws {
+        if nats != nil && socket != nil { throw ValidationError("SOCKET and --nats exclude each other") }
+        if nats == nil && (since != nil || onlyNew || durable != nil) {
+            throw ValidationError("--since, --new and --durable go with --nats")
+        }
+        if since != nil && onlyNew { throw ValidationError("--since and --new exclude each other") }
+        if let since, Tail.time(since) == nil {
+            throw ValidationError("--since '\(since)': expected Unix seconds, ISO 8601 (2026-12-01T10:00:00Z) or an age (90s, 15m, 2h, 1d)")
+        }
+        if let durable, let problem = FleetSettings.tokenProblem(durable) { throw ValidationError("--durable '\(durable)' \(problem)") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1, not \(count)") }
         for (flag, names) in [("--call", calls), ("--kind", kinds), ("--type", types)] {
             for name in names where name.isEmpty || name.utf8.count > ControlCommand.maximumNameLength {
@@ -88,8 +120,29 @@ struct Tail: ParsableCommand {
         return line
     }
 
+    /// `--since` as Unix seconds.
+    static func time(_ text: String, now: Date = Date()) -> Double? {
+        if let t = Double(text) { return t }
+        if let last = text.last, let unit = ["s": 1.0, "m": 60, "h": 3600, "d": 86_400][String(last)],
+           let n = Double(text.dropLast()), n >= 0 {
+            return now.timeIntervalSince1970 - n * unit
+        }
+        return ISO8601DateFormatter().date(from: text)?.timeIntervalSince1970
+    }
+
+    /// The narrowest subject that still holds every record the filters keep (JetStream filters on one subject).
+    var natsSubject: String {
+        let call = calls.count == 1 && FleetSettings.tokenProblem(calls[0]) == nil ? calls[0] : "*"
+        let type = types.count == 1 ? types[0] : (kinds.isEmpty ? "*" : "event")
+        return "\(prefix).*.\(call).\(type)"
+    }
+
     func run() throws {
         let output = PipeOutput()
+        if let nats {
+            runNats(nats, output: output)
+            return
+        }
         let path = DaemonSocketPath(explicit: socket, file: "events.sock")
         do throws(DaemonSocketError) {
             let connection = try DaemonConnection(path)
@@ -116,6 +169,50 @@ struct Tail: ParsableCommand {
         } catch {
             output.flush()
             fail(error.code, "attune tail: \(error.message)")
+        }
+    }
+}
+
+extension Tail {
+    /// Reads the stream until the filters are satisfied (or for ever).
+    func runNats(_ url: String, output: PipeOutput) {
+        let start: JetStream.Start = onlyNew ? .new : since.flatMap { Tail.time($0) }.map { .time($0) } ?? .all
+        let subscription: NatsSubscription
+        do {
+            let connection = try NatsConnection(NatsConnectionSettings(urls: url.split(separator: ",").map(String.init)))
+            subscription = try JetStream(connection).subscribe(stream: stream, subject: natsSubject, start: start, durable: durable)
+        } catch {
+            fail(69, "attune tail: \(error)")
+        }
+        // The stream carries no hello or subscribed lines, so the printer's filter stays "unacknowledged" and
+        // applies to every record here, which is what the single-subject server-side filter cannot do.
+        var printer = RecordPrinter(output: output, style: style.style,
+                                    filter: SubscriptionFilter(calls: Set(calls), kinds: Set(kinds), types: Set(types), frames: frames),
+                                    count: count, endingCalls: Set(calls), printHello: false, socket: url)
+        var lastSeq: [Substring: UInt64] = [:]
+        while true {
+            let message: NatsMessage?
+            do { message = try subscription.next(timeout: 1, ack: durable != nil) } catch {
+                output.flush()
+                fail(74, "attune tail: \(url): \(error)")
+            }
+            guard let message else {
+                output.flush()
+                continue
+            }
+            // `node:call:seq`: a redelivered or re-sent record comes again with a sequence already seen.
+            if let id = message.msgID, let colon = id.lastIndex(of: ":"), let seq = UInt64(id[id.index(after: colon)...]) {
+                let key = id[..<colon]
+                if let last = lastSeq[key], seq <= last { continue }
+                lastSeq[key] = seq
+            }
+            var line = message.data[...]
+            if line.last != UInt8(ascii: "\n") { line = (message.data + [UInt8(ascii: "\n")])[...] }
+            if printer.take(line) == .done {
+                output.flush()
+                return
+            }
+            if message.pending == 0 { output.flush() }
         }
     }
 }

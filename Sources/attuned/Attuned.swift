@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttuneBus
+import AttuneFleet
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -17,6 +18,11 @@ struct Attuned: AsyncParsableCommand {
             channel and publishes NDJSON records to every subscriber of RUN_DIR/events.sock; takes start, stop, \
             list, stats and asr commands on RUN_DIR/control.sock (see `attune ctl`, `attune tail`).
             Every setting of the config file is also a flag; flags win.
+            With --nats URL (or [nats] in the config) every record also goes to NATS JetStream as \
+            PREFIX.<node>.<call>.<type>, and the node takes start commands from the PREFIX.control queue group; \
+            a NATS that is down or refuses the credentials is logged and retried, the sockets serve regardless. \
+            --nats-setup creates or checks the stream, says what it did, and exits (0, 69 NATS unreachable, \
+            78 a stream that does not fit).
             Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT), 64 usage, 69 a socket held by a live daemon or a \
             --source device that cannot be opened, 74 I/O error, 78 bad configuration.
             """,
@@ -44,6 +50,12 @@ struct Attuned: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics on HOST:PORT (loopback only), e.g. 127.0.0.1:9464.")
     var metrics: String?
 
+    @Option(help: "Publish to NATS JetStream at URL (comma-separated for a cluster), e.g. nats://127.0.0.1:4222.")
+    var nats: String?
+
+    @Flag(help: "Create or check the NATS stream (limits by age and size, duplicate window), say what was done, and exit.")
+    var natsSetup = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
@@ -68,14 +80,33 @@ struct Attuned: AsyncParsableCommand {
                 settings.ringSeconds = ringSeconds
             }
             for s in sources { settings.sources.append(try DaemonConfig.source(flag: s)) }
+            if let nats {
+                var n = settings.nats ?? NatsConfig()
+                n.urls = nats.split(separator: ",").map(String.init)
+                settings.nats = n
+            }
+            if natsSetup && settings.fleet == nil { throw ConfigError("--nats-setup needs --nats URL or [nats] url in the config") }
+            if let n = settings.fleet { _ = try n.settings(node: settings.node, version: Daemon.version) }
         } catch {
             Self.fail(78, "attuned: \(error)")
         }
         if checkConfig {
             print("attuned: configuration ok: run_dir \(settings.runDir), node \(settings.node), \(settings.workers) workers, "
                   + "\(settings.sources.count) startup source\(settings.sources.count == 1 ? "" : "s"), metrics "
-                  + (settings.metrics.map { "\($0.host):\($0.port)" } ?? "off"))
+                  + (settings.metrics.map { "\($0.host):\($0.port)" } ?? "off") + ", nats "
+                  + (settings.fleet.map { "\($0.urls.joined(separator: ",")) stream \($0.stream) prefix \($0.prefix)" } ?? "off"))
             return
+        }
+        if natsSetup, let n = settings.fleet {
+            do {
+                let fleet = try n.settings(node: settings.node, version: Daemon.version)
+                let connection = try NatsConnection(fleet.connection)
+                let outcome = try JetStream(connection).ensureStream(fleet.stream)
+                print("attuned: \(outcome)")
+                return
+            } catch let error as NatsError {
+                Self.fail(error.call.hasPrefix("natsConnection_Connect") ? 69 : 78, "attuned: --nats-setup: \(error)")
+            }
         }
         DaemonLogLevel.current.store(settings.logLevel.index, ordering: .relaxed)
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }

@@ -1,12 +1,17 @@
 import AttuneBus
 import AttuneEngine
+import AttuneFleet
 
-/// Hands the engine's records to the event socket.
+/// Hands the engine's records to the event socket, and to the fleet's NATS stream when one is configured.
 struct BusSink: LiveRecordSink {
     let bus: EventBus
+    let fleet: FleetNode?
 
     func publish(_ line: [UInt8], route: LiveRecordRoute) {
         bus.publish(line, route: RecordRoute(type: route.type, call: route.call, kind: route.kind, isFrame: route.type == "frame"))
+        // Same bytes to NATS; FleetNode only appends to a bounded buffer here, so a slow or dead NATS never holds up
+        // the record thread or the socket.
+        fleet?.publish(line, call: route.call, type: route.type)
     }
 
     // The bus keeps no per-filter count yet, so frames are always built; subscribers without `"frames": true`

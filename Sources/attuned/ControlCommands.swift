@@ -3,12 +3,14 @@ import AttuneEngine
 import AttuneEvents
 import AttuneText
 import AttuneRecognizer
+import AttuneFleet
 import Logging
 
 /// What the control socket's commands do to the engine; one reply each.
 struct DaemonControl: ControlHandler {
     let engine: LiveEngine
     let bus: EventBus
+    let fleet: FleetNode?
     let logger: Logger
     /// The config file's `asr`, for starts that name no recogniser.
     var defaultASR: String? = nil
@@ -46,13 +48,22 @@ struct DaemonControl: ControlHandler {
         case .stats:
             let e = engine.stats()
             let b = await bus.stats()
-            return .ok([
+            var fields: JSONValue = [
                 "calls_active": .number(Double(e.callsActive)), "calls_started": .number(Double(e.callsStarted)),
                 "calls_ended": .number(Double(e.callsEnded)), "workers": .number(Double(e.workers)),
                 "frames_analysed": .number(Double(e.framesAnalysed)), "samples_dropped": .number(Double(e.droppedFrames)),
                 "xruns": .number(Double(e.xruns)), "records_published": .number(Double(e.recordsPublished)),
                 "subscribers": .number(Double(b.subscribers)), "subscriber_records_dropped": .number(Double(b.droppedForSubscribers)),
-            ])
+            ]
+            if let f = fleet?.stats, case .object(var members) = fields {
+                members.append(("nats", [
+                    "connected": .bool(f.connected), "published": .number(Double(f.published)),
+                    "buffered": .number(Double(f.buffered)), "dropped": .number(Double(f.dropped)),
+                    "gaps": .number(Double(f.gaps)), "retries": .number(Double(f.retries)),
+                ]))
+                fields = .object(members)
+            }
+            return .ok(fields)
         case .asr(let call, let utterance):
             do {
                 try engine.addTranscript(call: call, utterance)

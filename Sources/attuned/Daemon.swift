@@ -3,6 +3,7 @@ import AttuneBus
 import AttuneEngine
 import AttuneText
 import AttuneEvents
+import AttuneFleet
 import Foundation
 import Logging
 import NIOCore
@@ -58,14 +59,21 @@ final class Daemon: Service, Sendable {
             await bus.shutdown()
             throw DaemonFailure(description: "attuned: lexicons: \(error)", exitCode: 78)
         }
-        let engine = LiveEngine(configuration: engineConfig, sink: BusSink(bus: bus))
+        let fleet: FleetNode?
+        do {
+            fleet = try config.fleet.map { FleetNode(settings: try $0.settings(node: config.node, version: Self.version), logger: logger) }
+        } catch {
+            await bus.shutdown()
+            throw DaemonFailure(description: "attuned: \(error)", exitCode: 78)
+        }
+        let engine = LiveEngine(configuration: engineConfig, sink: BusSink(bus: bus, fleet: fleet))
 
         var controlConfig = ControlServerConfiguration(socketPath: runDir + "/control.sock")
         controlConfig.mode = config.controlMode
         controlConfig.group = config.controlGroup
         controlConfig.policy = .standard(group: config.controlGroup)
-        let control = ControlServer(configuration: controlConfig,
-                                    handler: DaemonControl(engine: engine, bus: bus, logger: logger, defaultASR: config.asr), logger: logger)
+        let handler = DaemonControl(engine: engine, bus: bus, fleet: fleet, logger: logger, defaultASR: config.asr)
+        let control = ControlServer(configuration: controlConfig, handler: handler, logger: logger)
         do { try await control.start() } catch let error as BusError {
             engine.shutdown(timeout: 1)
             await bus.shutdown()
@@ -82,9 +90,18 @@ final class Daemon: Service, Sendable {
                            metadata: ["emotion_roles": "\(config.emotionRoles.map(\.rawValue))"])
         }
 
+        // The socket is up first and stays up whatever NATS does: the fleet link connects (and retries) on its own
+        // thread, and only logs while it cannot.
+        let workers = config.workers
+        fleet?.start(handler: handler) {
+            [("calls", .number(Double(engine.callCount))), ("workers", .number(Double(workers)))]
+        }
+
         /// Takes down what is up when start-up fails after the sockets are open.
         func abandon(_ failure: DaemonFailure) async -> DaemonFailure {
+            fleet?.stopControl()
             engine.shutdown(timeout: 5)
+            await fleet?.shutdown(timeout: 1)
             await control.shutdown()
             await bus.shutdown()
             return failure
@@ -112,7 +129,7 @@ final class Daemon: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
-                    await metrics.sample(engine: engine, bus: bus)
+                    await metrics.sample(engine: engine, bus: bus, fleet: fleet)
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -124,8 +141,11 @@ final class Daemon: Service, Sendable {
         }
 
         logger.info("shutting down: stopping capture and flushing calls", metadata: ["calls": "\(engine.callCount)"])
+        fleet?.stopControl()
         let flushed = engine.shutdown(timeout: 10)
         if !flushed { logger.warning("some calls did not finish flushing in time") }
+        // After the engine: its last records (call_end with reason shutdown) go out to NATS too, bounded.
+        await fleet?.shutdown(timeout: 5)
         await control.shutdown()
         await bus.shutdown(timeout: .seconds(3))
         try? await metricsChannel?.close()

@@ -1,6 +1,7 @@
 import AttuneAudio
 import AttuneBus
 import AttuneEvents
+import AttuneFleet
 import Foundation
 import Logging
 import TOMLKit
@@ -53,6 +54,11 @@ struct DaemonConfig: Sendable {
     /// The recognisers a call may ask for by name.
     static let recognizers: Set<String> = ["pocketsphinx"]
 
+    /// `[nats]` settings as read (a table without a url, e.g. all commented out, leaves the fleet off).
+    var nats: NatsConfig?
+    /// The fleet link when a url is set (`[nats] url` or `--nats URL`); nil publishes to the Unix socket only.
+    var fleet: NatsConfig? { nats.flatMap { $0.urls.isEmpty ? nil : $0 } }
+
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "attune" }
@@ -62,7 +68,7 @@ struct DaemonConfig: Sendable {
 
     /// The keys a config file may hold, so a typo is an error rather than a silently ignored setting.
     static let topKeys: Set<String> = ["run_dir", "node", "workers", "ring_seconds", "max_calls", "log_level",
-                                       "paced_block_ms", "events", "control", "metrics", "privacy", "source", "asr"]
+                                       "paced_block_ms", "events", "control", "metrics", "privacy", "source", "asr", "nats"]
 
     /// Reads `path` over the defaults.
     mutating func load(file path: String) throws(ConfigError) {
@@ -105,6 +111,13 @@ struct DaemonConfig: Sendable {
         if let p = try reader.table("privacy") {
             try p.allow(["emotion_roles"])
             if let v = try p.strings("emotion_roles") { emotionRoles = try Self.roles(v, "\(path): privacy.emotion_roles") }
+        }
+        if let n = try reader.table("nats") {
+            try n.allow(["url", "urls", "token", "credentials", "tls_ca", "tls_cert", "tls_key", "prefix", "stream", "frames",
+                         "buffer_records", "heartbeat_s", "max_age_s", "max_bytes", "duplicate_window_s"])
+            var c = nats ?? NatsConfig()
+            try c.load(n)
+            nats = c
         }
         for (i, s) in try reader.tables("source").enumerated() {
             try s.allow(["call", "uri", "roles", "asr"])
@@ -231,5 +244,88 @@ struct ConfigReader {
         if let gid = gid_t(text) { return gid }
         guard let g = getgrnam(text) else { throw ConfigError("\(name(key)): no group '\(text)' on this machine") }
         return g.pointee.gr_gid
+    }
+}
+
+/// `[nats]`: where the fleet's NATS is and how this node publishes to it (design.md "Fleet").
+struct NatsConfig: Sendable {
+    var urls: [String] = []
+    var token: String?
+    var credentials: String?
+    var tlsCA: String?
+    var tlsCert: String?
+    var tlsKey: String?
+    var prefix = "attune"
+    var stream = "ATTUNE"
+    var frames = false
+    var bufferRecords = 10_000
+    var heartbeatSeconds = 5.0
+    var maxAgeSeconds = 86_400.0
+    var maxBytes: Int64 = 1 << 30
+    var duplicateWindowSeconds = 120.0
+
+    mutating func load(_ n: ConfigReader) throws(ConfigError) {
+        if let v = try n.string("url") { urls = [v] }
+        if let v = try n.strings("urls") { urls = v }
+        if let v = try n.string("token") { token = v }
+        if let v = try n.string("credentials") { credentials = try Self.readable(v, n, "credentials") }
+        if let v = try n.string("tls_ca") { tlsCA = try Self.readable(v, n, "tls_ca") }
+        if let v = try n.string("tls_cert") { tlsCert = try Self.readable(v, n, "tls_cert") }
+        if let v = try n.string("tls_key") { tlsKey = try Self.readable(v, n, "tls_key") }
+        if let v = try n.string("prefix") {
+            if let problem = FleetSettings.tokenProblem(v) { throw ConfigError("\(n.path): nats.prefix '\(v)' \(problem)") }
+            prefix = v
+        }
+        if let v = try n.string("stream") {
+            if let problem = FleetSettings.tokenProblem(v) { throw ConfigError("\(n.path): nats.stream '\(v)' \(problem)") }
+            stream = v
+        }
+        if let v = n.table["frames"] {
+            guard let b = v.bool else { throw ConfigError("\(n.path): nats.frames: expected true or false") }
+            frames = b
+        }
+        if let v = try n.int("buffer_records", 16...10_000_000) { bufferRecords = v }
+        if let v = try n.double("heartbeat_s", 0.1...3600) { heartbeatSeconds = v }
+        if let v = try n.double("max_age_s", 1...(10 * 365 * 86_400)) { maxAgeSeconds = v }
+        if let v = try n.int("max_bytes", 1 << 20...Int.max) { maxBytes = Int64(v) }
+        if let v = try n.double("duplicate_window_s", 1...86_400) { duplicateWindowSeconds = v }
+        if token != nil && credentials != nil {
+            throw ConfigError("\(n.path): nats: token and credentials exclude each other")
+        }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ConfigError("\(n.path): nats: tls_cert and tls_key go together")
+        }
+    }
+
+    private static func readable(_ path: String, _ n: ConfigReader, _ key: String) throws(ConfigError) -> String {
+        guard access(path, R_OK) == 0 else {
+            throw ConfigError("\(n.path): nats.\(key): \(path): \(String(cString: strerror(errno)))")
+        }
+        return path
+    }
+
+    /// The fleet settings for node `node`, after checking that everything fits in a subject.
+    func settings(node: String, version: String) throws(ConfigError) -> FleetSettings {
+        guard !urls.isEmpty else { throw ConfigError("nats: no url (set [nats] url or --nats URL)") }
+        if let problem = FleetSettings.tokenProblem(node) {
+            throw ConfigError("node '\(node)' \(problem); with NATS the node name is a subject token (set node or --node)")
+        }
+        var c = NatsConnectionSettings(urls: urls)
+        c.token = token
+        c.credentialsFile = credentials
+        c.tlsCA = tlsCA
+        c.tlsCertificate = tlsCert
+        c.tlsKey = tlsKey
+        var f = FleetSettings(connection: c, node: node)
+        f.stream.name = stream
+        f.stream.prefix = prefix
+        f.stream.maximumAgeSeconds = maxAgeSeconds
+        f.stream.maximumBytes = maxBytes
+        f.stream.duplicateWindowSeconds = duplicateWindowSeconds
+        f.frames = frames
+        f.bufferRecords = bufferRecords
+        f.heartbeatSeconds = heartbeatSeconds
+        f.version = version
+        return f
     }
 }

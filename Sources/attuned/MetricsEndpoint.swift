@@ -1,5 +1,6 @@
 import AttuneBus
 import AttuneEngine
+import AttuneFleet
 import CoreMetrics
 import Logging
 import Metrics
@@ -21,7 +22,12 @@ final class DaemonMetrics: Sendable {
     private let xrunsTotal: CoreMetrics.Counter
     private let subscribers: CoreMetrics.Gauge
     private let lag: CoreMetrics.Recorder
+    private let natsConnected: CoreMetrics.Gauge
+    private let natsBuffered: CoreMetrics.Gauge
+    private let natsPublished: CoreMetrics.Counter
+    private let natsDropped: CoreMetrics.Counter
     private let last = Mutex<(frames: Int, dropped: Int, gaps: Int, xruns: Int)>((0, 0, 0, 0))
+    private let lastNats = Mutex<(published: Int, dropped: Int)>((0, 0))
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -34,10 +40,23 @@ final class DaemonMetrics: Sendable {
         xrunsTotal = CoreMetrics.Counter(label: "attune_capture_xruns_total", factory: factory)
         subscribers = CoreMetrics.Gauge(label: "attune_subscribers", factory: factory)
         lag = CoreMetrics.Recorder(label: "attune_call_lag_seconds", aggregate: true, factory: factory)
+        natsConnected = CoreMetrics.Gauge(label: "attune_nats_connected", factory: factory)
+        natsBuffered = CoreMetrics.Gauge(label: "attune_nats_buffered_records", factory: factory)
+        natsPublished = CoreMetrics.Counter(label: "attune_nats_records_published_total", factory: factory)
+        natsDropped = CoreMetrics.Counter(label: "attune_nats_records_dropped_total", factory: factory)
     }
 
     /// Samples the engine and the bus; called once a second.
-    func sample(engine: LiveEngine, bus: EventBus) async {
+    func sample(engine: LiveEngine, bus: EventBus, fleet: FleetNode?) async {
+        if let f = fleet?.stats {
+            natsConnected.record(f.connected ? 1 : 0)
+            natsBuffered.record(f.buffered)
+            lastNats.withLock { l in
+                natsPublished.increment(by: max(0, f.published - l.published))
+                natsDropped.increment(by: max(0, f.dropped - l.dropped))
+                l = (f.published, f.dropped)
+            }
+        }
         let e = engine.stats()
         let b = await bus.stats()
         callsActive.record(e.callsActive)

@@ -126,7 +126,7 @@ struct Readers {
 
     /// Waits until every reader has `lines` lines.
     func waitFor(_ lines: Int) async -> Bool {
-        await eventually(timeout: 20) { progress.withLockedValue { $0.min()! } >= lines }
+        await eventually(timeout: 20) { () async -> Bool in progress.withLockedValue { $0.min()! } >= lines }
     }
 
     func streams() async throws -> [[UInt8]] {

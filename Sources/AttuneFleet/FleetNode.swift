@@ -1,0 +1,496 @@
+import AttuneBus
+import AttuneEvents
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// Everything a node needs to join the fleet (design.md "Fleet"): where NATS is, what to call things, how much to
+/// buffer.
+public struct FleetSettings: Sendable {
+    public var connection: NatsConnectionSettings
+    public var stream = StreamSettings()
+    /// The node's name: the second token of its subjects, so it may not contain `.`, `*`, `>` or white space.
+    public var node: String
+    /// Publish `frame` records too (100 per second per channel); off by default.
+    public var frames = false
+    /// Records of one call held while NATS is away or slow; past it new records of the call are dropped, counted,
+    /// and reported in a `gap` record once they can be published again. `call_end` and `gap` always get in.
+    public var bufferRecords = 10_000
+    /// Seconds between heartbeats on `PREFIX.nodes.<node>`.
+    public var heartbeatSeconds = 5.0
+    /// Seconds to wait for the acks of one batch before it is sent again.
+    public var ackTimeout = 2.0
+    /// Records published before waiting for their acks.
+    public var batchRecords = 512
+    /// Create the stream on first connect when it does not exist.
+    public var createStream = true
+    /// The daemon's version, for heartbeats.
+    public var version = ""
+
+    public init(connection: NatsConnectionSettings, node: String) {
+        self.connection = connection
+        self.node = node
+    }
+
+    /// Why `name` cannot be a subject token, or nil when it can.
+    public static func tokenProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if let c = name.unicodeScalars.first(where: { ".*>".unicodeScalars.contains($0) || $0.properties.isWhitespace || $0.value < 0x20 }) {
+            return "contains '\(c.escaped(asASCII: true))', which a NATS subject token may not"
+        }
+        return nil
+    }
+
+    /// A call id as a subject token: characters a token may not hold become `_` (the record's own `call` field and
+    /// `Nats-Msg-Id` keep the id as it is).
+    public static func token(_ call: String) -> String {
+        var out = String.UnicodeScalarView()
+        for c in call.unicodeScalars {
+            out.append(".*>".unicodeScalars.contains(c) || c.properties.isWhitespace || c.value < 0x20 ? "_" : c)
+        }
+        return out.isEmpty ? "_" : String(out)
+    }
+}
+
+/// Counters of the fleet link, for `stats`, metrics and heartbeats.
+public struct FleetStats: Sendable, Equatable {
+    /// Records the stream acknowledged.
+    public var published = 0
+    /// Records waiting in the per-call buffers.
+    public var buffered = 0
+    /// Records dropped because their call's buffer was full.
+    public var dropped = 0
+    /// `gap` records published to report drops.
+    public var gaps = 0
+    /// Batches sent again because their acks did not all come.
+    public var retries = 0
+    /// Whether the connection is up now.
+    public var connected = false
+}
+
+/// A node's link to the fleet: publishes every record of every call to JetStream, answers control requests from
+/// the queue group, and sends heartbeats.
+///
+/// `publish` is called on the engine's record thread: it appends the line to the call's bounded buffer under a
+/// short lock and returns; it never waits for NATS. One publisher thread of its own connects (retrying with
+/// backoff while NATS is unreachable or refuses the credentials), sends batches asynchronously, waits for their
+/// acks, and only then removes them from the buffers; a batch whose acks do not all arrive is sent again, and
+/// `Nats-Msg-Id: <node>:<call>:<seq>` lets the stream drop the copies it already holds. Since a call's records
+/// leave its buffer in order on one connection, the stream holds each call's records in order.
+public final class FleetNode: Sendable {
+    public let settings: FleetSettings
+    let logger: Logger
+    private let state: NIOLockedValueBox<State>
+    private let stop = Atomic<Bool>(false)
+    private let stopped = NIOLockedValueBox<Bool>(false)
+    /// Unix time until which a stopping publisher goes on draining the buffers.
+    private let drainDeadline = NIOLockedValueBox<Double>(0)
+    private let link = NIOLockedValueBox<Link?>(nil)
+    private let connected = Atomic<Bool>(false)
+
+    private struct Item {
+        var seq: UInt64
+        var type: String
+        var bytes: [UInt8]
+    }
+
+    private struct CallBuffer {
+        var items = CircularBuffer<Item>(initialCapacity: 64)
+        var nextSeq: UInt64 = 1
+        var dropped = 0
+        var ended = false
+        var subjectBase: String?
+    }
+
+    private struct State {
+        var calls: [String: CallBuffer] = [:]
+        var order: [String] = []
+        var cursor = 0
+        /// Sequences of calls that ended recently, so a call id started again within the duplicate window goes on
+        /// counting instead of repeating message ids the stream would discard as duplicates.
+        var endedSeqs: [String: (next: UInt64, at: Double)] = [:]
+        var stats = FleetStats()
+        /// Gap records queued and not yet logged (the publisher thread logs; the record thread must not wait on it).
+        var gapsToLog: [(call: String, count: Int)] = []
+    }
+
+    /// The connection and what hangs on it, made by the publisher thread once it connects.
+    private struct Link: @unchecked Sendable {
+        var connection: NatsConnection
+        var jetStream: JetStream
+        var subscriptions: [NatsSubscription]
+    }
+
+    public init(settings: FleetSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        self.state = NIOLockedValueBox(State())
+    }
+
+    /// Starts the publisher thread; returns at once (connecting happens there). Records handed to `publish` before
+    /// this wait in the buffers.
+    /// - Parameters:
+    ///   - handler: answers commands from `PREFIX.control` (queue group) and `PREFIX.control.all`; nil takes none.
+    ///   - status: fields the heartbeat carries besides node, version and load (e.g. `calls`, `workers`).
+    public func start(handler: (any ControlHandler)?, status: @escaping @Sendable () -> [(String, JSONValue)] = { [] }) {
+        let thread = Thread { [self] in
+            run(handler: handler, status: status)
+            stopped.withLockedValue { $0 = true }
+        }
+        thread.name = "attune-fleet"
+        thread.start()
+    }
+
+    /// Hands one record over. Any thread; never blocks on NATS.
+    public func publish(_ line: [UInt8], call: String?, type: String) {
+        guard let call else { return }                  // hello and other node-less lines stay on the socket
+        if type == "frame" && !settings.frames { return }
+        let bound = settings.bufferRecords
+        state.withLockedValue { s in
+            if s.calls[call] == nil {
+                var b = CallBuffer()
+                if let ended = s.endedSeqs.removeValue(forKey: call) { b.nextSeq = ended.next }
+                s.calls[call] = b
+                s.order.append(call)
+            }
+            if type == "call_end" {
+                s.calls[call]!.ended = true
+                // The count of what was lost goes before call_end, where a consumer that stops at call_end sees it.
+                if s.calls[call]!.dropped > 0 { Self.queueGap(call: call, &s) }
+            }
+            let seq = s.calls[call]!.nextSeq
+            s.calls[call]!.nextSeq += 1
+            if s.calls[call]!.items.count >= bound && type != "call_end" {
+                s.calls[call]!.dropped += 1
+                s.stats.dropped += 1
+            } else {
+                s.calls[call]!.items.append(Item(seq: seq, type: type, bytes: line))
+                s.stats.buffered += 1
+            }
+        }
+    }
+
+    /// Counters now.
+    public var stats: FleetStats {
+        var s = state.withLockedValue { $0.stats }
+        s.connected = connected.load(ordering: .relaxed)
+        return s
+    }
+
+    /// Stops taking commands at once, then publishes what is buffered for up to `timeout` seconds (while
+    /// connected), then closes the connection.
+    public func shutdown(timeout: Double) async {
+        stopControl()
+        drainDeadline.withLockedValue { $0 = Date().timeIntervalSince1970 + timeout }
+        stop.store(true, ordering: .releasing)
+        let deadline = Date().addingTimeInterval(timeout + settings.ackTimeout + 1)
+        while !stopped.withLockedValue({ $0 }) && Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Unsubscribes from the control subjects, so no new call lands here while the daemon shuts down.
+    public func stopControl() {
+        link.withLockedValue { l in l?.subscriptions.removeAll() }
+    }
+
+    // MARK: - The publisher thread
+
+    private func run(handler: (any ControlHandler)?, status: @Sendable () -> [(String, JSONValue)]) {
+        var current: Link?
+        var attempts = 0
+        var nextAttempt = 0.0
+        var wasConnected = false
+        var lastHeartbeat = 0.0
+        while true {
+            let now = Date().timeIntervalSince1970
+            if stop.load(ordering: .acquiring) {
+                let buffered = state.withLockedValue { $0.stats.buffered }
+                let deadline = drainDeadline.withLockedValue { $0 }
+                if current == nil || buffered == 0 || now > deadline || !current!.connection.isConnected { break }
+            }
+            guard let l = current else {
+                if now < nextAttempt {
+                    usleep(20_000)
+                    continue
+                }
+                do {
+                    current = try connect(handler: handler)
+                    if attempts > 0 {
+                        logger.notice("connected to NATS after \(attempts) failed attempt\(attempts == 1 ? "" : "s")",
+                                      metadata: ["url": "\(current!.connection.connectedURL)"])
+                    }
+                    attempts = 0
+                } catch {
+                    attempts += 1
+                    // Every attempt while few, then every 10th: a long outage must not flood the log.
+                    if attempts <= 3 || attempts % 10 == 0 {
+                        logger.error("NATS unavailable: records are buffered (bounded) and the event socket goes on; retrying",
+                                     metadata: ["error": "\(error)", "attempt": "\(attempts)"])
+                    }
+                    nextAttempt = now + min(10, 0.25 * Double(1 << min(attempts, 8)))
+                }
+                continue
+            }
+            let up = l.connection.isConnected
+            connected.store(up, ordering: .relaxed)
+            if !up {
+                if wasConnected {
+                    logger.warning("NATS connection lost: buffering records while libnats reconnects")
+                    wasConnected = false
+                }
+                usleep(20_000)
+                continue
+            }
+            if !wasConnected {
+                wasConnected = true
+                logger.info("publishing to NATS", metadata: ["url": "\(l.connection.connectedURL)", "stream": "\(settings.stream.name)"])
+            }
+            if now - lastHeartbeat >= settings.heartbeatSeconds {
+                lastHeartbeat = now
+                heartbeat(l.connection, status: status)
+            }
+            if !publishBatch(l.jetStream) { usleep(2_000) }
+        }
+        connected.store(false, ordering: .relaxed)
+        link.withLockedValue { $0 = nil }
+        let left = state.withLockedValue { $0.stats.buffered }
+        if left > 0 { logger.warning("stopped with records not published to NATS", metadata: ["records": "\(left)"]) }
+    }
+
+    private func connect(handler: (any ControlHandler)?) throws(NatsError) -> Link {
+        var cs = settings.connection
+        cs.name = cs.name ?? "attuned \(settings.node)"
+        let connection = try NatsConnection(cs)
+        let js = try JetStream(connection, maximumPending: settings.batchRecords * 2)
+        if settings.createStream {
+            let outcome = try js.ensureStream(settings.stream)
+            logger.info("NATS stream", metadata: ["setup": "\(outcome)"])
+        }
+        var subs: [NatsSubscription] = []
+        if let handler {
+            let prefix = settings.stream.prefix
+            subs.append(try connection.subscribe("\(prefix).control", queue: "attune"))
+            subs.append(try connection.subscribe("\(prefix).control.all"))
+        }
+        let made = Link(connection: connection, jetStream: js, subscriptions: subs)
+        // Published before the responders start: each runs while its subscription is in the link.
+        link.withLockedValue { $0 = made }
+        if let handler {
+            for (sub, all) in zip(subs, [false, true]) {
+                let t = Thread { [self] in serveControl(sub, all: all, handler: handler) }
+                t.name = "attune-fleet-ctl"
+                t.start()
+            }
+        }
+        return made
+    }
+
+    /// Sends one batch and waits for its acks; false when there was nothing to send.
+    private func publishBatch(_ js: JetStream) -> Bool {
+        struct Taken { var call: String; var count: Int }
+        // Only references are copied under the lock (the record thread waits on it); subjects and ids are built after.
+        var picked: [(base: String, call: String, item: Item)] = []
+        var taken: [Taken] = []
+        let node = settings.node
+        let prefix = settings.stream.prefix
+        let limit = settings.batchRecords
+        state.withLockedValue { s in
+            guard !s.order.isEmpty else { return }
+            let perCall = max(16, limit / s.order.count)
+            for i in 0..<s.order.count where picked.count < limit {
+                let call = s.order[(s.cursor + i) % s.order.count]
+                guard var b = s.calls[call], !b.items.isEmpty else { continue }
+                let base = b.subjectBase ?? "\(prefix).\(node).\(FleetSettings.token(call))."
+                if b.subjectBase == nil { b.subjectBase = base }
+                let n = min(b.items.count, perCall, limit - picked.count)
+                for k in 0..<n {
+                    picked.append((base, call, b.items[b.items.index(b.items.startIndex, offsetBy: k)]))
+                }
+                s.calls[call] = b
+                taken.append(Taken(call: call, count: n))
+            }
+            s.cursor = (s.cursor + 1) % s.order.count
+        }
+        guard !picked.isEmpty else {
+            finishEndedCalls()
+            return false
+        }
+        var sent = true
+        for m in picked {
+            do {
+                let subject = m.base + m.item.type
+                let id = "\(node):\(m.call):\(m.item.seq)"
+                // A typed-throws closure through withUnsafeBytes crashes Swift 6.3's IRGen; carry the error out instead.
+                let failure: NatsError? = m.item.bytes.withUnsafeBytes { p in
+                    do throws(NatsError) { try js.publishAsync(subject: subject, msgID: id, data: p) } catch { return error }
+                    return nil
+                }
+                if let failure { throw failure }
+            } catch {
+                sent = false
+                logger.debug("publish failed", metadata: ["error": "\(error)"])
+                break
+            }
+        }
+        var refused = 0
+        do {
+            refused = try js.waitForAcks(timeout: settings.ackTimeout)
+        } catch {
+            sent = false
+        }
+        guard sent && refused == 0 else {
+            state.withLockedValue { $0.stats.retries += 1 }
+            if refused > 0 {
+                logger.warning("JetStream refused records; sending the batch again",
+                               metadata: ["refused": "\(refused)", "code": "\(js.failures.lastCode.load(ordering: .relaxed))"])
+            }
+            usleep(100_000)
+            return true
+        }
+        state.withLockedValue { s in
+            for t in taken {
+                s.calls[t.call]!.items.removeFirst(t.count)
+                s.stats.buffered -= t.count
+                s.stats.published += t.count
+            }
+        }
+        reportDrops()
+        // Also under constant load, when batches are never empty: ended calls must not pile up in `order`.
+        finishEndedCalls()
+        return true
+    }
+
+    /// Puts a `gap` record behind the records of each call that lost some, now that records flow again.
+    private func reportDrops() {
+        let reports: [(String, Int)] = state.withLockedValue { s in
+            for call in s.order where (s.calls[call]?.dropped ?? 0) > 0 { Self.queueGap(call: call, &s) }
+            defer { s.gapsToLog.removeAll() }
+            return s.gapsToLog
+        }
+        for (call, count) in reports {
+            logger.warning("records dropped for NATS while its buffer was full; gap record queued",
+                           metadata: ["call": "\(call)", "records": "\(count)"])
+        }
+    }
+
+    /// Appends a `gap` record with the call's count of dropped records and resets the count.
+    private static func queueGap(call: String, _ s: inout State) {
+        let b = s.calls[call]!
+        var line = JSONLine()
+        line.begin()
+        GapRecord.records(count: b.dropped, call: call).write(to: &line)
+        line.end()
+        s.calls[call]!.items.append(Item(seq: b.nextSeq, type: "gap", bytes: line.bytes))
+        s.calls[call]!.nextSeq += 1
+        s.calls[call]!.dropped = 0
+        s.stats.buffered += 1
+        s.stats.gaps += 1
+        s.gapsToLog.append((call, b.dropped))
+    }
+
+    /// Forgets calls whose `call_end` has been published, keeping their next sequence for the duplicate window.
+    private func finishEndedCalls() {
+        let now = Date().timeIntervalSince1970
+        let window = settings.stream.duplicateWindowSeconds
+        state.withLockedValue { s in
+            let done = s.order.filter { c in s.calls[c].map { $0.ended && $0.items.isEmpty && $0.dropped == 0 } ?? true }
+            guard !done.isEmpty || !s.endedSeqs.isEmpty else { return }
+            for c in done {
+                if let b = s.calls.removeValue(forKey: c) { s.endedSeqs[c] = (b.nextSeq, now) }
+            }
+            if !done.isEmpty {
+                let gone = Set(done)
+                s.order.removeAll { gone.contains($0) }
+                s.cursor = 0
+            }
+            s.endedSeqs = s.endedSeqs.filter { now - $0.value.at < window }
+        }
+    }
+
+    private func heartbeat(_ connection: NatsConnection, status: @Sendable () -> [(String, JSONValue)]) {
+        var load = [Double](repeating: 0, count: 3)
+        _ = getloadavg(&load, 3)
+        let st = stats
+        var fields: [(String, JSONValue)] = [
+            ("type", "heartbeat"), ("v", 1), ("node", .string(settings.node)), ("version", .string(settings.version)),
+            ("t", .number((Date().timeIntervalSince1970 * 1000).rounded() / 1000)),
+            ("interval_s", .number(settings.heartbeatSeconds)),
+            ("load", .array(load.map { .number(($0 * 100).rounded() / 100) })),
+        ]
+        fields += status()
+        fields.append(("nats", .object([
+            ("published", .number(Double(st.published))), ("buffered", .number(Double(st.buffered))),
+            ("dropped", .number(Double(st.dropped))), ("gaps", .number(Double(st.gaps))),
+        ])))
+        var out: [UInt8] = []
+        JSONValue.object(fields).write(to: &out)
+        out.append(UInt8(ascii: "\n"))
+        do { try connection.publish("\(settings.stream.prefix).nodes.\(settings.node)", out) } catch {
+            logger.debug("heartbeat not sent", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: - Control over NATS
+
+    /// Commands the queue group (one node answers) and `.all` (every node answers) take. `start` belongs to the
+    /// queue group; `stop` and `asr` name a call only one node has, so they go to all and the others say so.
+    static func allowed(_ command: ControlCommand, all: Bool) -> Bool {
+        switch command {
+        case .start: return !all
+        case .list, .stats: return true
+        case .stop, .asr: return all
+        }
+    }
+
+    private func serveControl(_ sub: NatsSubscription, all: Bool, handler: any ControlHandler) {
+        // Not a local peer: the control socket's SO_PEERCRED has no meaning here, the NATS account is the check.
+        let peer = PeerCredentials(pid: 0, uid: UInt32.max, gid: UInt32.max)
+        let node = settings.node
+        while !stop.load(ordering: .acquiring) {
+            let still = link.withLockedValue { l in l?.subscriptions.contains { $0 === sub } ?? false }
+            guard still else { return }
+            let message: NatsMessage?
+            do { message = try sub.next(timeout: 0.2) } catch {
+                usleep(100_000)
+                continue
+            }
+            guard let message, message.reply != nil else { continue }
+            var line = message.data[...]
+            while let last = line.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { line = line.dropLast() }
+            let command: ControlCommand
+            do { command = try ControlCommand.parse(line: line) } catch {
+                try? sub.respond(to: message, Self.reply(.failure(error.message), node: node))
+                continue
+            }
+            guard Self.allowed(command, all: all) else {
+                let subject = all ? "\(settings.stream.prefix).control" : "\(settings.stream.prefix).control.all"
+                try? sub.respond(to: message, Self.reply(.failure("\(command.name) goes to \(subject) over NATS"), node: node))
+                continue
+            }
+            Task {
+                let reply = await handler.handle(command, from: peer)
+                try? sub.respond(to: message, Self.reply(reply, node: node))
+            }
+        }
+    }
+
+    /// The control socket's reply line with `"node"` after `"ok"`.
+    static func reply(_ reply: ControlReply, node: String) -> [UInt8] {
+        let object: JSONValue
+        switch reply {
+        case .ok(.object(let members)):
+            object = .object([("ok", true), ("node", .string(node))] + members.filter { $0.0 != "ok" && $0.0 != "node" })
+        case .ok(let other):
+            object = .object([("ok", true), ("node", .string(node)), ("result", other)])
+        case .failure(let message):
+            object = .object([("ok", false), ("node", .string(node)), ("error", .string(message))])
+        }
+        var out: [UInt8] = []
+        object.write(to: &out)
+        out.append(UInt8(ascii: "\n"))
+        return out
+    }
+}

@@ -1,0 +1,216 @@
+import CNats
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts the asynchronous publishes the server refused or that timed out. libnats calls its handler on its own
+/// threads, so the count is an atomic that the publisher thread reads after `js_PublishAsyncComplete`.
+final class PublishFailures: Sendable {
+    let count = Atomic<Int>(0)
+    let lastCode = Atomic<Int32>(0)
+}
+
+private let publishFailed: jsPubAckErrHandler = { _, pae, closure in
+    guard let closure else { return }
+    let failures = Unmanaged<PublishFailures>.fromOpaque(closure).takeUnretainedValue()
+    failures.count.add(1, ordering: .relaxed)
+    if let pae { failures.lastCode.store(Int32(pae.pointee.ErrCode.rawValue), ordering: .relaxed) }
+}
+
+/// The limits and subjects of the records stream (design.md "Fleet").
+public struct StreamSettings: Sendable, Equatable {
+    public var name = "ATTUNE"
+    /// Records go to `PREFIX.<node>.<call>.<type>`: four tokens. The stream takes exactly those, so
+    /// `PREFIX.control` requests and `PREFIX.nodes.*` heartbeats (two and three tokens) are never stored (a stream
+    /// that captured a request subject would answer it with a publish ack).
+    public var prefix = "attune"
+    public var maximumAgeSeconds = 86_400.0
+    public var maximumBytes: Int64 = 1 << 30
+    /// Window in which a repeated `Nats-Msg-Id` is recognised and not stored twice: it must outlast any outage
+    /// the publisher's buffers ride out, since a batch unconfirmed before the outage is sent again after it.
+    public var duplicateWindowSeconds = 120.0
+
+    public init() {}
+
+    public var subjects: String { "\(prefix).*.*.*" }
+}
+
+/// What `ensureStream` did.
+public enum StreamSetupOutcome: Sendable, CustomStringConvertible {
+    case created(String)
+    case existed(String)
+    case updated(String)
+
+    public var description: String {
+        switch self {
+        case .created(let d), .existed(let d), .updated(let d): return d
+        }
+    }
+}
+
+/// One JetStream context (`jsCtx`) over a connection; freed in deinit.
+public final class JetStream: @unchecked Sendable {
+    let handle: OpaquePointer
+    public let connection: NatsConnection
+    let failures = PublishFailures()
+
+    /// - Parameter maximumPending: asynchronous publishes in flight before `publishAsync` stalls.
+    public init(_ connection: NatsConnection, maximumPending: Int = 4096) throws(NatsError) {
+        self.connection = connection
+        var opts = jsOptions()
+        try check("jsOptions_Init", jsOptions_Init(&opts))
+        opts.PublishAsync.MaxPending = Int64(maximumPending)
+        opts.PublishAsync.ErrHandler = publishFailed
+        // The context never outlives `failures` (both are ours and go together in deinit).
+        opts.PublishAsync.ErrHandlerClosure = Unmanaged.passUnretained(failures).toOpaque()
+        var js: OpaquePointer?
+        try check("natsConnection_JetStream", natsConnection_JetStream(&js, connection.handle, &opts))
+        handle = js!
+    }
+
+    deinit { jsCtx_Destroy(handle) }
+
+    /// Publishes asynchronously with a `Nats-Msg-Id` header; the ack comes later (see `waitForAcks`).
+    func publishAsync(subject: String, msgID: String, data: UnsafeRawBufferPointer) throws(NatsError) {
+        var msg: OpaquePointer?
+        try check("natsMsg_Create(\(subject))",
+                  natsMsg_Create(&msg, subject, nil, data.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(data.count)))
+        let h = natsMsgHeader_Set(msg, "Nats-Msg-Id", msgID)
+        guard h == NATS_OK else {
+            natsMsg_Destroy(msg)
+            throw NatsError("natsMsgHeader_Set(Nats-Msg-Id)", h)
+        }
+        // On success libnats owns the message (and sets `msg` to NULL); on failure it is still ours.
+        let s = js_PublishMsgAsync(handle, &msg, nil)
+        if s != NATS_OK {
+            natsMsg_Destroy(msg)
+            throw NatsError("js_PublishMsgAsync(\(subject))", s)
+        }
+    }
+
+    /// Waits up to `timeout` seconds for every asynchronous publish to be acknowledged. Returns how many were
+    /// refused by the server since the last call; throws on timeout, after forgetting the unacknowledged ones
+    /// (they are sent again by the caller; `Nats-Msg-Id` keeps the stream free of the copies).
+    func waitForAcks(timeout: Double) throws(NatsError) -> Int {
+        var opts = jsPubOptions()
+        jsPubOptions_Init(&opts)
+        opts.MaxWait = Int64(timeout * 1000)
+        let s = js_PublishAsyncComplete(handle, &opts)
+        if s != NATS_OK {
+            // Taking them out of the pending list frees their slots; a late ack for one is simply ignored.
+            var pending = natsMsgList()
+            if js_PublishAsyncGetPendingList(&pending, handle) == NATS_OK { natsMsgList_Destroy(&pending) }
+            throw NatsError("js_PublishAsyncComplete", s)
+        }
+        return failures.count.exchange(0, ordering: .relaxed)
+    }
+
+    /// Creates the stream, or checks that an existing one takes our subjects and deduplicates.
+    public func ensureStream(_ settings: StreamSettings) throws(NatsError) -> StreamSetupOutcome {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(rawValue: 0)
+        let s = js_GetStreamInfo(&info, handle, settings.name, nil, &code)
+        if s == NATS_OK, let info {
+            defer { jsStreamInfo_Destroy(info) }
+            let c = info.pointee.Config!.pointee
+            let subjects = (0..<Int(c.SubjectsLen)).map { String(cString: c.Subjects[$0]!) }
+            let limits = Self.describe(subjects: subjects, age: c.MaxAge, bytes: c.MaxBytes, dup: c.Duplicates)
+            guard subjects.contains(settings.subjects) || subjects.contains("\(settings.prefix).>") else {
+                throw NatsError(call: "js_GetStreamInfo(\(settings.name))",
+                                message: "stream \(settings.name) exists but does not take \(settings.subjects) (\(limits))")
+            }
+            guard c.Duplicates > 0 else {
+                throw NatsError(call: "js_GetStreamInfo(\(settings.name))",
+                                message: "stream \(settings.name) has no duplicate window, so a retried publish would be stored twice")
+            }
+            let state = info.pointee.State
+            return .existed("stream \(settings.name) exists and fits: \(limits); holds \(state.Msgs) messages, \(state.Bytes) bytes")
+        }
+        guard code == JSStreamNotFoundErr || s == NATS_NOT_FOUND else {
+            throw NatsError("js_GetStreamInfo(\(settings.name))", s, jsCode: code)
+        }
+        var cfg = jsStreamConfig()
+        try check("jsStreamConfig_Init", jsStreamConfig_Init(&cfg))
+        let name = strdup(settings.name)
+        let subject = strdup(settings.subjects)
+        defer { free(name); free(subject) }
+        var subjects: [UnsafePointer<CChar>?] = [UnsafePointer(subject)]
+        cfg.Name = UnsafePointer(name)
+        cfg.Storage = js_FileStorage
+        cfg.Retention = js_LimitsPolicy
+        cfg.Discard = js_DiscardOld
+        cfg.MaxAge = Int64(settings.maximumAgeSeconds * 1e9)
+        cfg.MaxBytes = settings.maximumBytes
+        cfg.Duplicates = Int64(settings.duplicateWindowSeconds * 1e9)
+        var created: UnsafeMutablePointer<jsStreamInfo>?
+        let a = subjects.withUnsafeMutableBufferPointer { p in
+            cfg.Subjects = p.baseAddress
+            cfg.SubjectsLen = 1
+            return js_AddStream(&created, handle, &cfg, nil, &code)
+        }
+        if a != NATS_OK { throw NatsError("js_AddStream(\(settings.name))", a, jsCode: code) }
+        jsStreamInfo_Destroy(created)
+        return .created("created stream \(settings.name): "
+            + Self.describe(subjects: [settings.subjects], age: cfg.MaxAge, bytes: cfg.MaxBytes, dup: cfg.Duplicates))
+    }
+
+    static func describe(subjects: [String], age: Int64, bytes: Int64, dup: Int64) -> String {
+        func seconds(_ ns: Int64) -> String { ns <= 0 ? "unlimited" : "\(ns / 1_000_000_000) s" }
+        return "subjects \(subjects.joined(separator: ",")), max age \(seconds(age)), max bytes "
+            + (bytes <= 0 ? "unlimited" : "\(bytes)") + ", duplicate window \(seconds(dup))"
+    }
+
+    /// Where a consumer starts reading.
+    public enum Start: Sendable, Equatable {
+        /// The whole stream.
+        case all
+        /// Only records stored from now on.
+        case new
+        /// Records stored at or after this Unix time (seconds).
+        case time(Double)
+    }
+
+    /// A push consumer on `subject` (wildcards allowed). Without `durable` it is an ordered, ephemeral consumer:
+    /// the server delivers in stream order with no acks, and libnats recreates it if a message goes missing.
+    /// With `durable` it survives this process: acknowledge each message (`next(ack: true)`), and the next run
+    /// goes on where this one stopped.
+    public func subscribe(stream: String, subject: String, start: Start, durable: String? = nil) throws(NatsError) -> NatsSubscription {
+        var so = jsSubOptions()
+        try check("jsSubOptions_Init", jsSubOptions_Init(&so))
+        let streamName = strdup(stream)
+        let durableName = durable.map { strdup($0) }
+        defer { free(streamName); free(durableName ?? nil) }
+        so.Stream = UnsafePointer(streamName)
+        switch start {
+        case .all: so.Config.DeliverPolicy = js_DeliverAll
+        case .new: so.Config.DeliverPolicy = js_DeliverNew
+        case .time(let t):
+            so.Config.DeliverPolicy = js_DeliverByStartTime
+            so.Config.OptStartTime = Int64(t * 1e9)
+        }
+        if let durableName {
+            so.Config.Durable = UnsafePointer(durableName)
+            so.Config.AckPolicy = js_AckExplicit
+            so.Config.MaxAckPending = 1
+            so.ManualAck = true
+        } else {
+            so.Ordered = true
+        }
+        var sub: OpaquePointer?
+        var code = jsErrCode(rawValue: 0)
+        let s = js_SubscribeSync(&sub, handle, subject, nil, &so, &code)
+        if s != NATS_OK { throw NatsError("js_SubscribeSync(\(subject))", s, jsCode: code) }
+        return NatsSubscription(sub!, connection: connection, jetStream: self, keepsConsumer: durable != nil)
+    }
+
+    /// Messages now in the stream (for tests and the benchmark).
+    public func streamMessageCount(_ stream: String) throws(NatsError) -> UInt64 {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(rawValue: 0)
+        let s = js_GetStreamInfo(&info, handle, stream, nil, &code)
+        if s != NATS_OK { throw NatsError("js_GetStreamInfo(\(stream))", s, jsCode: code) }
+        defer { jsStreamInfo_Destroy(info) }
+        return info!.pointee.State.Msgs
+    }
+}

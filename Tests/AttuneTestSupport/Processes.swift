@@ -1,0 +1,206 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct DaemonTestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// The package root (an older name of ``packageRoot`` the daemon tests use).
+public let repoRoot = packageRoot
+
+/// The bundled two-channel 8 kHz μ-law call.
+public let sampleCall = repoRoot + "/Samples/call-8k-mulaw.wav"
+
+/// A child's exit as a shell reports it: the status, or 128 + the signal that killed it.
+public func exitCode(_ status: Int32) -> Int32 { status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
+
+/// A child process spawned with posix_spawn (so its pid is ours to signal and reap), stdout and stderr to files.
+/// It is SIGKILLed and reaped when the value goes away, so a failing test leaves nothing running.
+public final class Child {
+    public let pid: pid_t
+    public let stdoutPath: String
+    public let stderrPath: String
+    public private(set) var status: Int32?
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String = "/dev/null",
+         dir: TempDir, tag: String) throws {
+        stdoutPath = dir.file("\(tag).out")
+        stderrPath = dir.file("\(tag).err")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in argv + envp { free(p) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        guard rc == 0 else { throw DaemonTestFailure("posix_spawn \(executable): \(String(cString: strerror(rc)))") }
+        self.pid = pid
+    }
+
+    deinit {
+        if status == nil {
+            kill(pid, SIGKILL)
+            var s: Int32 = 0
+            while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
+        }
+    }
+
+    /// Reaps the child if it has exited; its exit code (or 128 + signal), or nil while it runs.
+    public func poll() -> Int32? {
+        if let status { return status }
+        var s: Int32 = 0
+        if waitpid(pid, &s, WNOHANG) == pid { status = exitCode(s) }
+        return status
+    }
+
+    /// Waits up to `timeout` seconds for the child to exit; its exit code, or nil if it is still running.
+    public func wait(timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let s = poll() { return s }
+            usleep(10_000)
+        }
+        return poll()
+    }
+
+    public func signal(_ sig: Int32) { if status == nil { kill(pid, sig) } }
+
+    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+}
+
+/// A running `attuned` in its own temporary run directory.
+public final class Daemon {
+    public let dir: TempDir
+    public let runDir: String
+    public let process: Child
+    public var events: String { runDir + "/events.sock" }
+    public var control: String { runDir + "/control.sock" }
+
+    /// Starts `attuned --run-dir DIR ARGUMENTS` and waits until its control socket accepts a `list` (the control
+    /// socket comes up after the event socket, and startup `--source` calls are started before the daemon
+    /// reports itself started, so by then both sockets and the startup calls exist).
+    public init(_ arguments: [String] = [], environment: [String: String] = [:], dir: TempDir = TempDir(prefix: "attuned"),
+         runDir: String? = nil) throws {
+        self.dir = dir
+        self.runDir = runDir ?? dir.file("run")
+        process = try Child(try builtBinary("attuned"), ["--run-dir", self.runDir, "--log-level", "notice"] + arguments,
+                            environment: environment, dir: dir, tag: "attuned")
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            if let code = process.poll() {
+                throw DaemonTestFailure("attuned exited \(code) at startup: \(process.stderr)")
+            }
+            if (try? command(#"{"cmd":"list"}"#))?["ok"] as? Bool == true { break }
+            guard Date() < deadline else { throw DaemonTestFailure("attuned did not come up in 60 s: \(process.stderr)") }
+            usleep(20_000)
+        }
+    }
+
+    public var pid: pid_t { process.pid }
+
+    /// Sends one control line and returns its one reply, parsed.
+    @discardableResult
+    public func command(_ line: String, timeout: Double = 30) throws -> [String: Any] {
+        let client = try UnixClient(path: control)
+        try client.send(line + "\n")
+        guard let reply = try client.readLine(timeout: timeout) else {
+            throw DaemonTestFailure("no reply to \(line.prefix(200)) within \(timeout) s")
+        }
+        return try jsonObject(reply)
+    }
+
+    /// `start` a call and require an ok reply.
+    public func start(_ call: String, _ source: String) throws {
+        let reply = try command(#"{"cmd":"start","call":"\#(call)","source":"\#(source)"}"#)
+        guard reply["ok"] as? Bool == true else { throw DaemonTestFailure("start \(call) \(source): \(reply)") }
+    }
+
+    /// The ids of the calls the daemon lists.
+    public func calls() throws -> [String] {
+        let reply = try command(#"{"cmd":"list"}"#)
+        return (reply["calls"] as? [[String: Any]] ?? []).compactMap { $0["call"] as? String }
+    }
+
+    /// A subscriber that has sent `filter` (if any) and seen its `hello` and `subscribed` lines, so every record
+    /// published after this returns reaches it.
+    public func subscribe(_ filter: String? = nil) throws -> UnixClient {
+        let client = try UnixClient(path: events)
+        guard let hello = try client.readLine(timeout: 30), hello.contains(#""type":"hello""#) else {
+            throw DaemonTestFailure("no hello from \(events)")
+        }
+        if let filter {
+            try client.send(filter + "\n")
+            guard let ack = try client.readLine(timeout: 30), ack.contains("subscribed") else {
+                throw DaemonTestFailure("no subscribed reply to \(filter)")
+            }
+        }
+        return client
+    }
+
+    /// SIGTERM and wait for the exit code.
+    public func terminate(timeout: Double = 30) -> Int32? {
+        process.signal(SIGTERM)
+        return process.wait(timeout: timeout)
+    }
+
+    /// Resident set size (kB), open descriptors and threads of the daemon, from /proc.
+    public func resources() throws -> (rssKB: Int, fds: Int, threads: Int) {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        func field(_ name: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+            return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? -1
+        }
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+        return (field("VmRSS"), fds, field("Threads"))
+    }
+}
+
+public func jsonObject(_ line: String) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        throw DaemonTestFailure("not a JSON object: \(line.prefix(300))")
+    }
+    return object
+}
+
+/// Polls `condition` every 20 ms for up to `timeout` seconds.
+public func eventually(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
+
+/// A WAV of a gliding two-tone "voice" with pauses, so pitch, energy, VAD and segments all have work to do.
+public func voiceLikeSamples(rate: Int, seconds: Double, channels: Int = 1) -> [Float] {
+    let n = Int(Double(rate) * seconds)
+    var out = [Float](repeating: 0, count: n * channels)
+    for i in 0..<n {
+        let t = Double(i) / Double(rate)
+        // 0.6 s voiced, 0.3 s silent, repeating; f0 glides 110→220 Hz inside each burst.
+        let phase = t.truncatingRemainder(dividingBy: 0.9)
+        guard phase < 0.6 else { continue }
+        let f0 = 110 + 110 * phase / 0.6
+        let envelope = sin(Double.pi * phase / 0.6)
+        for c in 0..<channels {
+            let f = f0 * (1 + 0.5 * Double(c))
+            var x = 0.0
+            for h in 1...6 { x += sin(2 * Double.pi * f * Double(h) * t) / Double(h) }
+            out[i * channels + c] = Float(0.25 * envelope * x)
+        }
+    }
+    return out
+}

@@ -1,0 +1,97 @@
+import AttuneBus
+import AttuneEvents
+import AttuneFleet
+import AttuneTestSupport
+import Foundation
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension DaemonSuite {
+    /// FleetNode in-process against a real nats-server: the hand-offs between the record thread (`publish`), the
+    /// publisher thread, libnats' threads (acks, the error handler) and the control responders' tasks. Run under
+    /// ThreadSanitizer by Tools/tsan_ring.sh.
+    @Suite("FleetHandOff") struct FleetHandOffTests {
+        @Test("records from two threads reach the stream once and in order while control requests are answered")
+        func handOff() async throws {
+            let dir = TempDir(prefix: "fleet-handoff")
+            let nats = try NatsServer(dir: dir)
+            var settings = FleetSettings(connection: NatsConnectionSettings(urls: [nats.url]), node: "h1")
+            settings.heartbeatSeconds = 0.2
+            settings.bufferRecords = 100_000
+            let node = FleetNode(settings: settings, logger: Logger(label: "test"))
+            let handler = ControlHandlerClosure { command, _ in .ok(["cmd": .string(command.name)]) }
+            node.start(handler: handler) { [("calls", 2)] }
+
+            let perCall = 3000
+            let threads = (0..<2).map { t in
+                Thread {
+                    for i in 1...perCall {
+                        var line = JSONLine()
+                        line.begin()
+                        line.field("type", i == perCall ? "call_end" : "segment")
+                        line.field("v", 1)
+                        line.field("call", "c\(t)")
+                        line.field("i", i)
+                        line.end()
+                        node.publish(line.bytes, call: "c\(t)", type: i == perCall ? "call_end" : "segment")
+                    }
+                    node.publish(Array("{\"type\":\"hello\"}\n".utf8), call: nil, type: "hello")
+                }
+            }
+            threads.forEach { $0.start() }
+
+            let connection = try nats.connect()
+            #expect(try await offPool { eventually(timeout: 20) { node.stats.connected } })
+            let reply = try await offPool { try connection.request("attune.control", Array(#"{"cmd":"list"}"#.utf8), timeout: 10) }
+            #expect(String(decoding: reply.data, as: UTF8.self) == #"{"ok":true,"node":"h1","cmd":"list"}"# + "\n")
+            let bad = try await offPool { try connection.request("attune.control", Array(#"{"cmd":"nope"}"#.utf8), timeout: 10) }
+            #expect(String(decoding: bad.data, as: UTF8.self).contains(#""ok":false,"node":"h1","error":"unknown command"#))
+
+            #expect(try await offPool { eventually(timeout: 60) { node.stats.published == 2 * perCall && node.stats.buffered == 0 } })
+            let server = nats.settings
+            let stored = try await offPool { try readStream(server) }
+            #expect(stored.count == 2 * perCall)
+            for t in 0..<2 {
+                let call = stored.filter { $0.call == "c\(t)" }
+                #expect(call.map(\.seq) == (1...UInt64(perCall)).map { $0 })
+                #expect(call.enumerated().allSatisfy { $0.element.line.contains(#""i":\#($0.offset + 1)}"#) })
+                #expect(call.allSatisfy { $0.subject.hasPrefix("attune.h1.c\(t).") })
+            }
+            await node.shutdown(timeout: 2)
+        }
+
+        @Test("[nats] config: unknown keys, bad node names and half a TLS pair exit 78 naming the problem")
+        func config() throws {
+            let dir = TempDir(prefix: "fleet-config")
+            let cases: [(String, [String], Int32, String)] = [
+                ("[nats]\nurl = \"nats://127.0.0.1:4222\"\nbufer_records = 10\n", [], 78, "nats.bufer_records: unknown setting"),
+                ("[nats]\nurl = \"nats://127.0.0.1:4222\"\n", ["--node", "a.b"], 78, "node 'a.b' contains '.'"),
+                ("[nats]\ntls_cert = \"/etc/hostname\"\n", ["--nats", "nats://x:4222"], 78, "tls_cert and tls_key go together"),
+                ("[nats]\n# url = \"nats://127.0.0.1:4222\"\n", [], 0, "nats off"),
+                ("[nats]\nframes = true\n", ["--nats", "nats://127.0.0.1:4222", "--node", "n1"], 0,
+                 "nats nats://127.0.0.1:4222 stream ATTUNE prefix attune"),
+            ]
+            for (i, (toml, flags, code, needle)) in cases.enumerated() {
+                let file = dir.file("c\(i).toml")
+                try toml.write(toFile: file, atomically: true, encoding: .utf8)
+                let child = try Child(try builtBinary("attuned"), ["--config", file, "--check-config"] + flags, dir: dir, tag: "c\(i)")
+                #expect(child.wait(timeout: 30) == code, "\(toml): \(child.stderr)")
+                #expect((child.stderr + child.stdout).contains(needle), "\(toml): \(child.stderr)\(child.stdout)")
+            }
+        }
+
+        @Test("subject tokens: node names are checked, call ids made safe")
+        func tokens() {
+            #expect(FleetSettings.tokenProblem("n1") == nil)
+            #expect(FleetSettings.tokenProblem("a.b") != nil)
+            #expect(FleetSettings.tokenProblem("a b") != nil)
+            #expect(FleetSettings.tokenProblem("") != nil)
+            #expect(FleetSettings.token("c.1 *>") == "c_1___")
+            #expect(FleetSettings.token("Cuộc-gọi") == "Cuộc-gọi")
+        }
+    }
+}

@@ -1,0 +1,303 @@
+import AttuneBus
+import AttuneFleet
+import AttuneTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Checks one call's stored records against what a socket subscriber of its node saw: the same lines, in order,
+/// with `Nats-Msg-Id` sequences 1, 2, 3…; returns a description of the first difference, or nil.
+func sameAsSocket(_ stored: [StoredRecord], _ socket: [String], node: String, call: String) -> String? {
+    if stored.map(\.line) != socket {
+        let i = zip(stored, socket).enumerated().first { $0.element.0.line != $0.element.1 }?.offset
+        return "call \(call): stream has \(stored.count) records, socket \(socket.count)"
+            + (i.map { "; first difference at \($0): \(stored[$0].line.prefix(120)) vs \(socket[$0].prefix(120))" } ?? "")
+    }
+    if stored.map(\.seq) != (1...UInt64(max(1, stored.count))).prefix(stored.count).map({ $0 }) {
+        return "call \(call): sequences \(stored.map(\.seq).prefix(20))… are not 1, 2, 3…"
+    }
+    if let bad = stored.first(where: { $0.node != node || !$0.subject.hasPrefix("attune.\(node).\(call).") }) {
+        return "call \(call): record on \(bad.subject) from \(bad.node)"
+    }
+    return nil
+}
+
+/// The `"nats"` object of a node's `stats` reply.
+func natsStats(_ node: Daemon) throws -> [String: Any] {
+    try node.command(#"{"cmd":"stats"}"#)["nats"] as? [String: Any] ?? [:]
+}
+
+/// Whether every node has published everything it holds.
+func drained(_ nodes: [Daemon]) throws -> Bool {
+    for node in nodes where try natsStats(node)["buffered"] as? Int != 0 { return false }
+    return true
+}
+
+extension DaemonSuite {
+    @Suite("Fleet") struct FleetTests {
+        /// Three nodes, 60 calls started through the `attune.control` queue group: the calls spread over all three,
+        /// and the stream holds every record of every call exactly once, in order, byte for byte what the node's
+        /// socket subscriber got. `list` on `attune.control.all` is answered by each node; `--nats-setup` says what
+        /// it did.
+        @Test("60 calls over three nodes arrive once and in order, identical to the sockets")
+        func sixtyCalls() throws {
+            let dir = TempDir(prefix: "fleet-60")
+            let nats = try NatsServer(dir: dir)
+            let setup = try Child(try builtBinary("attuned"), ["--nats", nats.url, "--nats-setup", "--node", "setup"],
+                                  dir: dir, tag: "setup1")
+            #expect(setup.wait(timeout: 60) == 0, "\(setup.stderr)")
+            #expect(setup.stdout.contains("created stream ATTUNE"), "\(setup.stdout)")
+            let again = try Child(try builtBinary("attuned"), ["--nats", nats.url, "--nats-setup"], dir: dir, tag: "setup2")
+            #expect(again.wait(timeout: 60) == 0)
+            #expect(again.stdout.contains("stream ATTUNE exists and fits"), "\(again.stdout)")
+
+            let wav = try shortCall(dir, seconds: 1.5)
+            let config = dir.file("fleet.toml")
+            try "[nats]\nframes = true\nheartbeat_s = 0.5\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let names = ["n1", "n2", "n3"]
+            let nodes = try names.map { name in
+                try Daemon(["--config", config, "--nats", nats.url, "--node", name, "--workers", "1"],
+                           dir: TempDir(prefix: "fleet-\(name)"))
+            }
+            let subscribers = try nodes.map { try $0.subscribe(#"{"subscribe":{"frames":true}}"#) }
+
+            let connection = try nats.connect()
+            let view = try FleetView(connection: connection)
+            #expect(try eventually(timeout: 30) { try view.update(for: 0.2); return view.alive() == names },
+                    "heartbeats: \(view.alive())")
+
+            var nodeOf: [String: String] = [:]
+            for i in 0..<60 {
+                let call = "f\(i)"
+                let reply: NatsMessage
+                do {
+                    reply = try connection.request("attune.control",
+                        Array(#"{"cmd":"start","call":"\#(call)","source":"file:\#(wav)?speed=max"}"#.utf8), timeout: 20)
+                } catch {
+                    throw DaemonTestFailure("start \(call): \(error); nodes said: " + nodes.map { $0.process.stderr.suffix(1500) }.joined(separator: "\n---\n"))
+                }
+                let object = try jsonObject(String(decoding: reply.data, as: UTF8.self))
+                #expect(object["ok"] as? Bool == true, "start \(call): \(object)")
+                nodeOf[call] = object["node"] as? String
+            }
+            let spread = Dictionary(grouping: nodeOf.keys, by: { nodeOf[$0]! }).mapValues(\.count)
+            #expect(Set(spread.keys) == Set(names), "calls per node: \(spread)")
+
+            let ended = try UnixClient.pump(subscribers, timeout: 300) {
+                nodeOf.allSatisfy { call, node in
+                    subscribers[names.firstIndex(of: node)!].hasReceived(lineContaining: #""type":"call_end","v":1,"call":"\#(call)""#)
+                }
+            }
+            #expect(ended, "not every call ended on its node's socket")
+
+            // list on .all: one reply per node, naming it.
+            let replies = try connection.gather("attune.control.all", Array(#"{"cmd":"list"}"#.utf8), timeout: 2)
+            let replyNodes = try replies.map { try jsonObject(String(decoding: $0.data, as: UTF8.self))["node"] as? String ?? "" }
+            #expect(replyNodes.sorted() == names)
+            // start on .all is refused: it would start the call on every node.
+            let refused = try connection.gather("attune.control.all",
+                Array(#"{"cmd":"start","call":"x","source":"file:\#(wav)"}"#.utf8), timeout: 1)
+            #expect(refused.count == 3 && refused.allSatisfy { String(decoding: $0.data, as: UTF8.self).contains(#""ok":false"#) })
+
+            // Wait until every node has nothing left to publish, then compare the stream with the sockets.
+            #expect(try eventually(timeout: 60) {
+                try drained(nodes)
+            })
+            let stored = try readStream(nats)
+            let byCall = Dictionary(grouping: stored, by: \.call)
+            #expect(Set(byCall.keys) == Set(nodeOf.keys))
+            var total = 0
+            for (call, node) in nodeOf.sorted(by: { $0.key < $1.key }) {
+                let socket = socketRecords(subscribers[names.firstIndex(of: node)!])[call] ?? []
+                total += socket.count
+                if let problem = sameAsSocket(byCall[call] ?? [], socket, node: node, call: call) {
+                    Issue.record("\(problem)")
+                }
+            }
+            #expect(stored.count == total)
+            #expect(total > 60 * 300, "frames were published (\(total) records)")
+
+            // attune tail --nats: one call, exactly as its node's socket had it (frames too), ending at its call_end;
+            // and every call's call_end from all three nodes.
+            let tail = try Child(try builtBinary("attune"), ["tail", "--nats", nats.url, "--call", "f7", "--frames"],
+                                 dir: dir, tag: "tail-f7")
+            #expect(tail.wait(timeout: 60) == 0, "\(tail.stderr)")
+            let f7 = socketRecords(subscribers[names.firstIndex(of: nodeOf["f7"]!)!])["f7"] ?? []
+            #expect(tail.stdout.split(separator: "\n").map(String.init) == f7)
+            let ends = try Child(try builtBinary("attune"), ["tail", "--nats", nats.url, "--type", "call_end", "--count", "60"],
+                                 dir: dir, tag: "tail-ends")
+            #expect(ends.wait(timeout: 60) == 0, "\(ends.stderr)")
+            #expect(Set(ends.stdout.split(separator: "\n").compactMap { callOf(String($0)) }) == Set(nodeOf.keys))
+            for node in nodes { #expect(node.terminate() == 0) }
+        }
+
+        /// nats-server SIGKILLed mid-call and restarted on the same port and store: a node with room in its buffers
+        /// loses nothing and stores nothing twice; a node with a tiny buffer drops, counts, and publishes a `gap`
+        /// with the count once NATS is back; the sockets never notice.
+        @Test("NATS killed and restarted: nothing lost within the bound, no duplicates, drops published")
+        func natsRestart() throws {
+            let dir = TempDir(prefix: "fleet-restart")
+            let nats = try NatsServer(dir: dir)
+            let wav = try shortCall(dir, seconds: 6)
+            let roomy = dir.file("roomy.toml")
+            try "[nats]\nframes = true\nheartbeat_s = 0.5\n".write(toFile: roomy, atomically: true, encoding: .utf8)
+            let tight = dir.file("tight.toml")
+            try "[nats]\nframes = true\nheartbeat_s = 0.5\nbuffer_records = 50\n".write(toFile: tight, atomically: true, encoding: .utf8)
+            let a = try Daemon(["--config", roomy, "--nats", nats.url, "--node", "roomy", "--workers", "1"], dir: TempDir(prefix: "fleet-roomy"))
+            let b = try Daemon(["--config", tight, "--nats", nats.url, "--node", "tight", "--workers", "1"], dir: TempDir(prefix: "fleet-tight"))
+            let subA = try a.subscribe(#"{"subscribe":{"frames":true}}"#)
+            let subB = try b.subscribe(#"{"subscribe":{"frames":true}}"#)
+            #expect(try eventually(timeout: 30) {
+                try natsStats(a)["connected"] as? Bool == true && natsStats(b)["connected"] as? Bool == true
+            })
+            // Paced at 2x: the calls last 3 s, the outage covers about 1.5 s of them.
+            try a.start("ra", "file:\(wav)?speed=2")
+            try b.start("tb", "file:\(wav)?speed=2")
+            _ = try UnixClient.pump([subA, subB], timeout: 0.8) { false }
+            nats.kill()
+            _ = try UnixClient.pump([subA, subB], timeout: 1.5) { false }
+            try nats.start()
+            let ended = try UnixClient.pump([subA, subB], timeout: 120) {
+                subA.hasReceived(lineContaining: #""type":"call_end""#) && subB.hasReceived(lineContaining: #""type":"call_end""#)
+            }
+            #expect(ended)
+            #expect(try eventually(timeout: 60) {
+                try drained([a, b])
+            })
+            let stats = [try natsStats(a), try natsStats(b)]
+            let stored = try readStream(nats)
+            let ids = stored.map { "\($0.node):\($0.call):\($0.seq)" }
+            #expect(Set(ids).count == ids.count, "duplicates in the stream")
+
+            // Roomy: everything, once, in order.
+            let socketA = socketRecords(subA)["ra"] ?? []
+            if let problem = sameAsSocket(stored.filter { $0.call == "ra" }, socketA, node: "roomy", call: "ra") {
+                Issue.record("\(problem)")
+            }
+            #expect(stats[0]["dropped"] as? Int == 0, "\(stats[0])")
+            #expect((stats[0]["retries"] as? Int ?? 0) >= 0)
+
+            // Tight: what is stored is the socket's stream with holes, each hole counted by a gap record.
+            let socketB = socketRecords(subB)["tb"] ?? []
+            let storedB = stored.filter { $0.call == "tb" }
+            var gapsBefore = 0
+            var counted = 0
+            for r in storedB {
+                if r.line.contains(#""type":"gap","v":1,"what":"records""#) {
+                    gapsBefore += 1
+                    counted += (try jsonObject(r.line)["count"] as? Int) ?? 0
+                    continue
+                }
+                let index = Int(r.seq) - 1 - gapsBefore
+                #expect(index < socketB.count && socketB[index] == r.line, "tb seq \(r.seq) is not the socket's record \(index)")
+            }
+            let dropped = stats[1]["dropped"] as? Int ?? -1
+            #expect(dropped > 0, "the tight node dropped nothing: \(stats[1])")
+            #expect(counted == dropped, "gap records count \(counted), stats say \(dropped)")
+            #expect(storedB.count - gapsBefore + dropped == socketB.count)
+            #expect(storedB.last?.line.contains(#""type":"call_end""#) == true)
+            #expect(a.process.stderr.contains("NATS connection lost"), "\(a.process.stderr.suffix(2000))")
+            #expect(b.process.stderr.contains("gap record queued"))
+            for node in [a, b] { #expect(node.terminate() == 0) }
+        }
+
+        /// One of three nodes SIGKILLed mid-call: the heartbeat view shows it missing within three intervals, its
+        /// calls have no call_end in the stream, and the other nodes' calls are complete and untouched.
+        @Test("a node killed with SIGKILL goes missing; the others' calls are untouched")
+        func nodeKilled() throws {
+            let dir = TempDir(prefix: "fleet-kill")
+            let nats = try NatsServer(dir: dir)
+            let wav = try shortCall(dir, seconds: 4)
+            let config = dir.file("fleet.toml")
+            try "[nats]\nheartbeat_s = 0.3\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let names = ["k1", "k2", "k3"]
+            let nodes = try names.map { name in
+                try Daemon(["--config", config, "--nats", nats.url, "--node", name, "--workers", "1"], dir: TempDir(prefix: "fleet-\(name)"))
+            }
+            let subs = try nodes.map { try $0.subscribe() }
+            let view = try FleetView(connection: try nats.connect())
+            #expect(try eventually(timeout: 30) { try view.update(for: 0.2); return view.alive() == names })
+            for (i, node) in nodes.enumerated() {
+                for j in 0..<2 { try node.start("\(names[i])c\(j)", "file:\(wav)?speed=2") }
+            }
+            _ = try UnixClient.pump(subs, timeout: 1) { false }
+            nodes[1].process.signal(SIGKILL)
+            let killedAt = Date()
+            #expect(nodes[1].process.wait(timeout: 10) == 128 + SIGKILL)
+            #expect(try eventually(timeout: 10) { try view.update(for: 0.1); return view.missing() == ["k2"] })
+            let noticed = Date().timeIntervalSince(killedAt)
+            #expect(noticed < 3 * 0.3 + 1.5, "noticed after \(noticed) s")
+            #expect(view.alive() == ["k1", "k3"])
+            // The operator's view from the shell: only the nodes that still beat.
+            let ctl = try Child(try builtBinary("attune"), ["ctl", "nodes", "--nats", nats.url, "--listen", "1", "--json"],
+                                dir: dir, tag: "ctl-nodes")
+            #expect(ctl.wait(timeout: 30) == 0, "\(ctl.stderr)")
+            let listed = try ctl.stdout.split(separator: "\n").map { try jsonObject(String($0))["node"] as? String ?? "" }
+            #expect(listed == ["k1", "k3"], "\(ctl.stdout)")
+
+            let live = [subs[0], subs[2]]
+            #expect(try UnixClient.pump(live, timeout: 120) {
+                live.allSatisfy { s in (0..<2).allSatisfy { _ in s.receivedLines.filter { $0.contains(#""type":"call_end""#) }.count == 2 } }
+            })
+            #expect(try eventually(timeout: 60) {
+                try drained([nodes[0], nodes[2]])
+            })
+            let stored = try readStream(nats)
+            for i in [0, 2] {
+                let socket = socketRecords(subs[i])
+                for j in 0..<2 {
+                    let call = "\(names[i])c\(j)"
+                    if let problem = sameAsSocket(stored.filter { $0.call == call }, socket[call] ?? [], node: names[i], call: call) {
+                        Issue.record("\(problem)")
+                    }
+                }
+            }
+            let fromKilled = stored.filter { $0.node == "k2" }
+            #expect(!fromKilled.isEmpty, "k2 published nothing before it was killed")
+            #expect(!fromKilled.contains { $0.line.contains(#""type":"call_end""#) })
+            // What k2 did publish is a prefix of what its socket saw, call by call.
+            let socket2 = socketRecords(subs[1])
+            for (call, records) in Dictionary(grouping: fromKilled, by: \.call) {
+                #expect(Array((socket2[call] ?? []).prefix(records.count)) == records.map(\.line), "k2 \(call)")
+            }
+            for i in [0, 2] { #expect(nodes[i].terminate() == 0) }
+        }
+
+        /// A wrong token and an unreachable URL at start-up: a clear error naming the cause in the log, and the
+        /// daemon serves its sockets all the same; with the right token the same daemon publishes.
+        @Test("wrong token or unreachable NATS at start-up: clear error, the socket still serves")
+        func startupErrors() throws {
+            let dir = TempDir(prefix: "fleet-auth")
+            let nats = try NatsServer(dir: dir, token: "s3cret")
+            let wav = try shortCall(dir, seconds: 1)
+            let wrong = dir.file("wrong.toml")
+            try "[nats]\ntoken = \"wrong\"\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+            let unreachable = "nats://127.0.0.1:\(try freePort())"
+            for (tag, args, cause) in [("wrong", ["--config", wrong, "--nats", nats.url], "Authorization Violation"),
+                                       ("down", ["--nats", unreachable], "No server available")] {
+                let node = try Daemon(args + ["--node", tag], dir: TempDir(prefix: "fleet-\(tag)"))
+                #expect(eventually(timeout: 20) { node.process.stderr.contains("NATS unavailable") },
+                        "\(tag): \(node.process.stderr)")
+                #expect(node.process.stderr.contains("natsConnection_Connect"), "\(tag): \(node.process.stderr)")
+                #expect(node.process.stderr.contains(cause), "\(tag): \(node.process.stderr)")
+                let sub = try node.subscribe()
+                try node.start("\(tag)1", "file:\(wav)?speed=max")
+                #expect(try UnixClient.pump([sub], timeout: 60) { sub.hasReceived(lineContaining: #""type":"call_end""#) },
+                        "\(tag): the socket did not serve the call")
+                let stats: [String: Any]? = try natsStats(node)
+                #expect(stats?["connected"] as? Bool == false)
+                #expect((stats?["buffered"] as? Int ?? 0) > 0, "records wait for NATS: \(stats ?? [:])")
+                #expect(node.terminate() == 0)
+            }
+            let right = dir.file("right.toml")
+            try "[nats]\ntoken = \"s3cret\"\n".write(toFile: right, atomically: true, encoding: .utf8)
+            let node = try Daemon(["--config", right, "--nats", nats.url, "--node", "good"], dir: TempDir(prefix: "fleet-good"))
+            try node.start("good1", "file:\(wav)?speed=max")
+            #expect(eventually(timeout: 30) { (try? readStream(nats))?.contains { $0.line.contains(#""type":"call_end""#) } == true })
+            #expect(node.terminate() == 0)
+        }
+    }
+}
