@@ -89,7 +89,7 @@ public final class CallFusion {
         guard options.consent else { return }
         let t = Double(f.index) * hop
         now = max(now, t)
-        applyText(upTo: t)
+        applyText()
         if emotions[c] != nil {
             let sample = VoiceSample(t: t, f0Hz: Double(f.f0), energyDB: Double(f.energyDB),
                                      balanceDB: f.balanceDB.map(Double.init) ?? .nan, hnrDB: f.hnrDB.map(Double.init) ?? .nan,
@@ -100,6 +100,9 @@ public final class CallFusion {
             if f.index % Self.readEvery == 0 { stepEmotions(channel: c, t: t, emit: emit) }
         }
         speechNow[c] = f.speech
+        if f.speech {
+            for other in refs.indices where other != c { emotions[other]?.otherSideSpoke(at: t) }
+        }
         if c == refs.count - 1 {
             for change in conversation.step(t: t, speech: speechNow, hop: hop) { emitConversation(change, t: t, emit: emit) }
         }
@@ -114,7 +117,7 @@ public final class CallFusion {
     /// Ends the call at `t`: every open event ends.
     public func finish(at t: Double, emit: (EventRecord) -> Void) {
         guard options.consent else { return }
-        applyText(upTo: .infinity)
+        applyText()
         for c in refs.indices where emotions[c] != nil {
             for k in trackers[c].indices {
                 if case .end(let at)? = trackers[c][k].close(at: t) { emitEmotion(c, k, .end, t: t, end: at, emit: emit) }
@@ -123,18 +126,18 @@ public final class CallFusion {
         for change in conversation.closeAll(at: t) { emitConversation(change, t: t, emit: emit) }
     }
 
-    private func applyText(upTo t: Double) {
+    /// Reads the text that arrived into its channel's memory; each cue counts from its own end time on.
+    private func applyText() {
         guard !pending.isEmpty else { return }
-        var kept: [TranscriptUtterance] = []
         for u in pending {
-            guard u.end <= t else { kept.append(u); continue }
             // The text says which language it is when it can (a Vietnamese caller may answer in English); toneless text
             // cannot, and falls back to the call's language.
             guard let reading = text?.read(u, language: Language.detect(u.text) ?? options.language) else { continue }
             emotions[u.channel]?.take(reading, utterance: u)
-            news[u.channel] = true
+            // Text for words already heard (it came late) is news for open events now.
+            if reading.cues.contains(where: { $0.end <= now }) { news[u.channel] = true }
         }
-        pending = kept
+        pending.removeAll()
     }
 
     private func stepEmotions(channel c: Int, t: Double, emit: (EventRecord) -> Void) {
@@ -143,7 +146,7 @@ public final class CallFusion {
         let dt = hop * Double(Self.readEvery)
         let spoke = spokeSinceStep[c]
         spokeSinceStep[c] = false
-        let hasNews = news[c]
+        let hasNews = news[c] || emotions[c]!.text.became(after: t - dt, upTo: t)
         news[c] = false
         for k in trackers[c].indices {
             let kind = trackers[c][k].kind

@@ -26,6 +26,11 @@ struct ChannelEmotion: Sendable {
     private var hesitantPauses: [Double] = []
     private var lastPauseSeconds: Double?
     private var lastSpeechT = -Double.infinity
+    /// When another channel of the call last spoke: a pause the other side filled is a turn change, not the
+    /// caller hesitating or withdrawing.
+    private var otherSpokeAt = -Double.infinity
+
+    mutating func otherSideSpoke(at t: Double) { otherSpokeAt = t }
     private var speechFramesSinceRead = 0
 
     struct Deviation: Sendable, Equatable {
@@ -83,13 +88,16 @@ struct ChannelEmotion: Sendable {
     /// Takes a closed segment of this caller.
     mutating func observe(segment s: SegmentStats) {
         let duration = s.end - s.start
-        let pauseBefore = lastSegmentEnd.map { s.start - $0 }
+        let turnChanged = lastSegmentEnd.map { otherSpokeAt > $0 } ?? true
+        let pauseBefore = turnChanged ? nil : lastSegmentEnd.map { s.start - $0 }
         if let median = baseline.rate.median, median > 0, duration >= 0.5 {
             rateDeviation = (s.rateSPS / median - 1, s.end)
         }
         if let p = pauseBefore, p >= settings.hesitantPauseSeconds, p < settings.deadAirSeconds {
             hesitantPauses.append(s.start)
             lastPauseSeconds = p
+        } else {
+            lastPauseSeconds = nil
         }
         if baseline.readiness == .learning || (deviation?.arousal ?? 0) < settings.arousalOff {
             baseline.learn(rate: s.rateSPS, duration: duration, pauseBefore: pauseBefore)
@@ -132,8 +140,9 @@ struct ChannelEmotion: Sendable {
         case .hesitation:
             let fillers = Double(min(text.count(.filler, at: t, within: 8), 3))
             let pauses = Double(hesitantPauses.filter { $0 >= t - 10 && $0 <= t }.count)
-            return clip(0.25 * fillers + 0.6 * text.strength(.confusion, at: t) + 0.2 * min(pauses, 2)
-                        + 0.2 * clip(-rate / settings.rateScale))
+            // Giving up is not hesitating: the same pauses with "forget it" are disengagement.
+            return clip(0.25 * fillers + 0.6 * text.strength(.confusion, at: t) + 0.15 * min(pauses, 2)
+                        + 0.15 * clip(-rate / settings.rateScale) - 0.3 * text.strength(.giveUp, at: t, polarity: .notNegated))
         case .disengagement:
             let drop = voiceReady ? clip(-(deviation?.energyDB ?? 0) / settings.energyDropScaleDB) : 0
             let longPause = (lastPauseSeconds ?? 0) >= 2 * settings.hesitantPauseSeconds ? 0.2 : 0

@@ -58,11 +58,11 @@ public struct EventTracker: Sendable {
         case .idle:
             guard score >= on else { return nil }
             phase = .arming(since: t - (counting ? dt : 0), accumulated: counting ? dt : 0)
-            return promoteIfArmed(t: t, score: score)
+            return promoteIfArmed(t: t, score: score, confirmed: news)
         case .arming(let since, let accumulated):
             if score < off { phase = .idle; return nil }
             phase = .arming(since: since, accumulated: accumulated + (counting && score >= on ? dt : 0))
-            return promoteIfArmed(t: t, score: score)
+            return promoteIfArmed(t: t, score: score, confirmed: news)
         case .active:
             if score < off {
                 let since = belowSince ?? t
@@ -85,8 +85,10 @@ public struct EventTracker: Sendable {
         }
     }
 
-    private mutating func promoteIfArmed(t: Double, score: Double) -> Transition? {
-        guard case .arming(let since, let accumulated) = phase, accumulated >= minimumOn - 1e-9 else { return nil }
+    /// Starts the event once the score has held long enough, or at once when news (words just said) confirms it:
+    /// the minimum time on guards against a voice's momentary swings, which words do not have.
+    private mutating func promoteIfArmed(t: Double, score: Double, confirmed: Bool) -> Transition? {
+        guard case .arming(let since, let accumulated) = phase, accumulated >= minimumOn - 1e-9 || confirmed else { return nil }
         phase = .active
         start = since
         peak = score

@@ -13,8 +13,10 @@ public struct FusionSettings: Sendable, Equatable {
     public var baselineMemorySpeechSeconds = 180.0
 
     /// The window a caller's current voice is read over: the last this-many seconds of their speech frames
-    /// (pauses skipped), long enough for a stable median of a tonal language's F0.
-    public var windowSpeechSeconds = 1.0
+    /// (pauses skipped). Its median turns after half of it, which bounds how soon an event can start; 0.7 s lets
+    /// frustration start within 1.5 s of an escalation (Tools/scripted_calls.py) while keeping neutral speech on the
+    /// FIT speakers of Tools/emotion_eval.py under one false event an hour (1.0 s: 0; 0.6 s: 0.85 an hour).
+    public var windowSpeechSeconds = 0.7
     /// Voiced share of the window below which F0 is not read (whispered, clipped or very short speech).
     public var minimumVoicedShare = 0.35
 
@@ -54,7 +56,7 @@ public struct FusionSettings: Sendable, Equatable {
     public var talkOverSeconds = 1.0
 
     /// Level drop (dB below the caller's median) that counts as fully withdrawn, for `disengagement`.
-    public var energyDropScaleDB = 8.0
+    public var energyDropScaleDB = 10.0
     /// A pause within the caller's own turn this long counts as hesitant.
     public var hesitantPauseSeconds = 1.2
 

@@ -147,7 +147,9 @@ import Testing
         Self.say(&complaint, "this is ridiculous, I want to cancel and get a refund", seconds: 3, voice: raised)
         let f = complaint.starts(.frustration)
         #expect(f.count == 1)
-        #expect(f.first?.evidence.words.contains { $0.lowercased().contains("cancel") } == true)
+        // It starts once "ridiculous" has been said, before the rest of the sentence.
+        #expect(f.first?.evidence.words.contains { $0.lowercased().contains("ridiculous") } == true)
+        #expect(f.first.map { $0.t < 20 + 1.6 } == true)
     }
 
     @Test func lateTextUpdatesAnOpenEvent() throws {

@@ -22,7 +22,8 @@ extension DaemonSuite {
             let offline = try runAttune(["analyze", file, "--frames"], dir: daemon.dir)
             #expect(offline.status == 0, "\(offline.stderr)")
             let offlineLines = offline.stdout.split(separator: "\n").map(String.init)
-            let types: Set = ["frame", "segment", "summary"]
+            // Events too: the emotion layer runs on the same outputs in the same order, live and offline.
+            let types: Set = ["frame", "segment", "summary", "event"]
             let liveRecords = records(live, types: types), offlineRecords = records(offlineLines, types: types)
             // A replay that published nothing would compare equal to an empty analysis: both must have content.
             #expect(offlineRecords.count > 100)
