@@ -1,5 +1,7 @@
 import AttuneAudio
 import AttuneDSP
+import AttuneEvents
+import AttuneFusion
 
 /// What each stage of ``ChannelAnalyzer`` costs on one channel of real audio, per 10 ms frame.
 ///
@@ -20,6 +22,8 @@ public struct StageProfile: Sendable {
     public var pitch: Double
     /// Seconds per frame of ``SpeechActivityAnalyzer`` (voice activity, segments, syllables, statistics).
     public var activity: Double
+    /// The emotion layer (baseline, voice window, event trackers) per frame of a customer channel, in seconds.
+    public var events: Double
 
     /// Profiles `channel` of `source`: all of its samples, whatever the source's read position (which it leaves alone).
     public static func measure(_ source: InMemorySource, channel: Int = 0, runs: Int = 3) throws(AudioError) -> StageProfile {
@@ -90,8 +94,23 @@ public struct StageProfile: Sendable {
             })
         }
 
+        // The emotion layer, as on a customer channel (the heavier case: agent channels get conversation events only),
+        // over the frames the activity stage decided.
+        var decided: [FrameFeatures] = []
+        let activity = SpeechActivityAnalyzer(settings: settings)
+        for f in frames { activity.process(f, onFrame: { decided.append($0) }, onSegment: { _ in }) }
+        activity.finish(durationSeconds: seconds, onFrame: { decided.append($0) }, onSegment: { _ in })
+        var eventsBest = Double.infinity
+        for _ in 0..<runs {
+            let fusion = CallFusion(call: "bench", roles: [.customer], channels: 1, hopSeconds: settings.hopSeconds, text: nil)
+            eventsBest = min(eventsBest, elapsedSeconds {
+                for f in decided { fusion.observe(frame: f, channel: 0) { _ in } }
+                fusion.finish(at: seconds) { _ in }
+            })
+        }
+
         let n = Double(max(frames.count, 1))
         return StageProfile(frames: frames.count, analysisRate: rate, resample: resampleBest / n, levels: levelsBest / n,
-                            pitch: pitchBest / n, activity: activityBest / n)
+                            pitch: pitchBest / n, activity: activityBest / n, events: eventsBest / n)
     }
 }
