@@ -11,7 +11,10 @@ import AttuneText
 /// normalisation change it more than emotion does. Valence comes from the words; the voice alone cannot tell
 /// anger from joy, so a high-arousal voice with no words counts as frustration only with the confidence that
 /// reading deserves.
-struct ChannelEmotion: Sendable {
+///
+/// A class, not a value: it holds a baseline of several histograms, and a value in the call's array was copied on
+/// every frame.
+final class ChannelEmotion {
     let settings: FusionSettings
     private(set) var baseline: SpeakerBaseline
     private var window: VoiceWindow
@@ -30,7 +33,7 @@ struct ChannelEmotion: Sendable {
     /// caller hesitating or withdrawing.
     private var otherSpokeAt = -Double.infinity
 
-    mutating func otherSideSpoke(at t: Double) { otherSpokeAt = t }
+    func otherSideSpoke(at t: Double) { otherSpokeAt = t }
     private var speechFramesSinceRead = 0
 
     struct Deviation: Sendable, Equatable {
@@ -52,7 +55,7 @@ struct ChannelEmotion: Sendable {
 
     /// Takes one frame. `flagged` says an emotion event is open or arousal is raised: such speech does not teach
     /// the baseline once it can already compare.
-    mutating func observe(_ s: VoiceSample, flagged: Bool) {
+    func observe(_ s: VoiceSample, flagged: Bool) {
         guard s.speech else {
             // A long silence ends the reading: the next words are judged on their own.
             if s.t - lastSpeechT > 2.0, window.count > 0 { window.reset(); deviation = nil }
@@ -65,7 +68,7 @@ struct ChannelEmotion: Sendable {
     }
 
     /// Re-reads the voice if new speech came in since the last read.
-    mutating func read() {
+    func read() {
         guard speechFramesSinceRead > 0 else { return }
         speechFramesSinceRead = 0
         // A third of the window must be there before a reading means anything.
@@ -86,7 +89,7 @@ struct ChannelEmotion: Sendable {
     }
 
     /// Takes a closed segment of this caller.
-    mutating func observe(segment s: SegmentStats) {
+    func observe(segment s: SegmentStats) {
         let duration = s.end - s.start
         let turnChanged = lastSegmentEnd.map { otherSpokeAt > $0 } ?? true
         let pauseBefore = turnChanged ? nil : lastSegmentEnd.map { s.start - $0 }
@@ -105,11 +108,11 @@ struct ChannelEmotion: Sendable {
         lastSegmentEnd = s.end
     }
 
-    mutating func take(_ reading: TextReading, utterance: TranscriptUtterance) {
+    func take(_ reading: TextReading, utterance: TranscriptUtterance) {
         text.take(reading, utterance: utterance)
     }
 
-    mutating func forget(before t: Double) {
+    func forget(before t: Double) {
         text.forget(before: t)
         hesitantPauses.removeAll { $0 < t - 10 }
     }

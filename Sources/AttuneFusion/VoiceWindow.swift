@@ -61,8 +61,29 @@ public struct VoiceWindow: Sendable {
         for i in 0..<count where values[i].isFinite { scratch.append(values[i]) }
         lastCount = scratch.count
         guard scratch.count >= need, !scratch.isEmpty else { return nil }
-        scratch.sort()
         let n = scratch.count
-        return n % 2 == 1 ? scratch[n / 2] : (scratch[n / 2 - 1] + scratch[n / 2]) / 2
+        // Selection, not a sort: the window is read ten times a second per caller, on the analysis thread offline.
+        let upper = select(n / 2)
+        guard n % 2 == 0 else { return upper }
+        // The lower middle is the largest value left of the upper one after selection.
+        var lower = scratch[0]
+        for i in 1..<(n / 2) where scratch[i] > lower { lower = scratch[i] }
+        return (lower + upper) / 2
+    }
+
+    /// Hoare's selection: puts the `k`-th smallest of `scratch` at `k`, smaller ones before it; returns it.
+    private mutating func select(_ k: Int) -> Double {
+        var lo = 0, hi = scratch.count - 1
+        while lo < hi {
+            let pivot = scratch[(lo + hi) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while scratch[i] < pivot { i += 1 }
+                while scratch[j] > pivot { j -= 1 }
+                if i <= j { scratch.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { break }
+        }
+        return scratch[k]
     }
 }

@@ -136,8 +136,8 @@ import Testing
 
     @Test func complaintWordsTipAModeratelyRaisedVoiceIntoFrustration() throws {
         let text = try TextAnalyzer.bundled()
-        // About 3.6 semitones and 3 dB up: below the voice-only threshold.
-        let raised = (f0: 148.0, balance: -7.0)
+        // About 2.6 semitones and 2 dB up: below the voice-only threshold, within reach of it with complaint words.
+        let raised = (f0: 140.0, balance: -8.0)
         var plain = SyntheticCall(roles: [.customer], text: text)
         plain.run(seconds: 20, [Self.calm])
         Self.say(&plain, "I have been waiting for the technician since monday", seconds: 3, voice: raised)
@@ -147,9 +147,9 @@ import Testing
         Self.say(&complaint, "this is ridiculous, I want to cancel and get a refund", seconds: 3, voice: raised)
         let f = complaint.starts(.frustration)
         #expect(f.count == 1)
-        // It starts once "ridiculous" has been said, before the rest of the sentence.
+        // It starts once "ridiculous" has been said, while the caller is still speaking.
         #expect(f.first?.evidence.words.contains { $0.lowercased().contains("ridiculous") } == true)
-        #expect(f.first.map { $0.t < 20 + 1.6 } == true)
+        #expect(f.first.map { $0.t > 20.5 && $0.t < 23 } == true)
     }
 
     @Test func lateTextUpdatesAnOpenEvent() throws {

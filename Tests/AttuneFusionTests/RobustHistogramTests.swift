@@ -42,3 +42,27 @@ import Testing
 }
 
 import Foundation
+
+@Suite struct VoiceWindowTests {
+    /// The window's median must equal the textbook one (sorted, middle or mean of the two middles) for odd and
+    /// even counts, with ties and unvoiced frames mixed in.
+    @Test(arguments: [7, 8, 69, 70])
+    func medianMatchesSorting(frames: Int) {
+        var w = VoiceWindow(frames: frames)
+        var state: UInt64 = UInt64(frames)
+        var f0s: [Double] = []
+        for i in 0..<frames {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let v = Double((state >> 33) % 50) / 4
+            let voiced = i % 5 != 0
+            if voiced { f0s.append(v) }
+            w.add(VoiceSample(t: Double(i) / 100, f0Hz: voiced ? 100 * pow(2, v / 12) : 0, energyDB: v, speech: true))
+        }
+        let r = w.read(minimumVoiced: 1)
+        let sorted = f0s.sorted()
+        let n = sorted.count
+        let expected = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+        #expect(abs(r.f0ST! - expected) < 1e-9)
+        #expect(abs(r.voicedShare - Double(n) / Double(frames)) < 1e-12)
+    }
+}
