@@ -187,7 +187,8 @@ final class ChannelEmotion {
             e.f0St = d?.f0ST; e.balanceDb = d?.balanceDB; e.energyDb = d?.energyDB; e.hnrDb = d?.hnrDB
             e.words = text.phrases(kind == .frustration ? [.negative, .complaint] : [.acceptance, .negative, .complaint], at: t)
         case .urgency:
-            e.ratePct = rate(at: t).map { $0 * 100 }; e.f0St = d?.f0ST
+            // Only a faster pace speaks for a hurry; a slower one is left out rather than reported against it.
+            e.ratePct = rate(at: t).flatMap { $0 > 0 ? $0 * 100 : nil }; e.f0St = d?.f0ST
             e.words = text.phrases([.urgency], at: t)
         case .hesitation:
             e.ratePct = rate(at: t).map { $0 * 100 }; e.pauseS = lastPauseSeconds
