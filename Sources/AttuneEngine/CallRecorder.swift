@@ -31,10 +31,12 @@ public final class CallRecorder {
     public func add(_ utterance: TranscriptUtterance) { fusion?.add(utterance) }
 
     /// The records `output` gives, in order; `transcript` supplies segment words (a live call's text so far).
-    public func take(_ output: SessionOutput, transcript: Transcript?, emit: (AnalysisRecord) -> Void) {
+    /// `frames: false` leaves frame records out without building them (no live subscriber wants them); the emotion
+    /// layer still sees every frame.
+    public func take(_ output: SessionOutput, transcript: Transcript?, frames: Bool = true, emit: (AnalysisRecord) -> Void) {
         switch output {
         case .frame(let c, let f):
-            if let record = builder.record(for: output, transcript: transcript) { emit(record) }
+            if frames, let record = builder.record(for: output, transcript: transcript) { emit(record) }
             fusion?.observe(frame: f, channel: c) { emit(.event($0)) }
         case .segment(let c, let s):
             if let record = builder.record(for: output, transcript: transcript) { emit(record) }

@@ -125,13 +125,24 @@ final class ChannelEmotion {
         return r.value
     }
 
+    /// How present negative and complaint words are at `t`, 0…1.
+    private func negativeWords(at t: Double) -> Double {
+        max(text.strength(.negative, at: t, polarity: .negative), text.strength(.complaint, at: t, polarity: .notNegated))
+    }
+
+    /// How present positive words, thanks and satisfaction are at `t`, 0…1.
+    private func positiveWords(at t: Double) -> Double {
+        max(text.strength(.positive, at: t, polarity: .positive), text.strength(.gratitude, at: t),
+            text.strength(.satisfaction, at: t, polarity: .notNegated))
+    }
+
     /// How strongly `kind` is present at `t`, 0…1; 0 while the baseline is learning (voice-driven kinds).
     func score(_ kind: EventKind, at t: Double) -> Double {
         let voiceReady = baseline.readiness != .learning
         let a = voiceReady ? arousal : 0
-        let negative = max(text.strength(.negative, at: t, polarity: .negative), text.strength(.complaint, at: t, polarity: .notNegated))
-        let positive = max(text.strength(.positive, at: t, polarity: .positive), text.strength(.gratitude, at: t),
-                           text.strength(.satisfaction, at: t, polarity: .notNegated), text.strength(.negative, at: t, polarity: .positive))
+        let negative = negativeWords(at: t)
+        // A negated negative ("not bad") counts for the scores as a positive word.
+        let positive = max(positiveWords(at: t), text.strength(.negative, at: t, polarity: .positive))
         let rate = rate(at: t) ?? 0
         switch kind {
         case .frustration:
@@ -167,10 +178,7 @@ final class ChannelEmotion {
     /// Valence of what is going on, −1…1: the words' polarity, and a high-arousal voice with no words leaning
     /// negative for frustration.
     func valence(for kind: EventKind, at t: Double) -> Double {
-        let negative = max(text.strength(.negative, at: t, polarity: .negative), text.strength(.complaint, at: t, polarity: .notNegated))
-        let positive = max(text.strength(.positive, at: t, polarity: .positive), text.strength(.gratitude, at: t),
-                           text.strength(.satisfaction, at: t, polarity: .notNegated))
-        let v = positive - negative
+        let v = positiveWords(at: t) - negativeWords(at: t)
         switch kind {
         case .frustration, .incongruence, .disengagement: return min(max(v, -1), -0.2)
         case .satisfaction: return max(min(v, 1), 0.2)
@@ -206,9 +214,9 @@ final class ChannelEmotion {
     }
 
     /// Whether words that make `kind` likelier are present at `t` (they let its minimum time on run in a pause:
-    /// the text of an utterance arrives when it ends).
+    /// a complaint often ends just as the caller stops speaking).
     func wordsSupport(_ kind: EventKind, at t: Double) -> Bool {
-        kind == .frustration && max(text.strength(.negative, at: t, polarity: .negative), text.strength(.complaint, at: t, polarity: .notNegated)) > 0
+        kind == .frustration && negativeWords(at: t) > 0
     }
 
     /// Whether `kind` rests on the voice (its minimum time on counts speech only) rather than on words.

@@ -78,12 +78,17 @@ struct ConversationMonitor: Sendable {
 
         // talk_over: on the channel of whoever started last (the one who cut in).
         if speech.count >= 2 {
-            let talking = speech.indices.filter { speech[$0] }
-            if talking.count >= 2 {
+            // Counted in place: this runs for every hop of every call.
+            var talking = 0
+            var cutIn = 0
+            for c in speech.indices where speech[c] {
+                if talking == 0 || speechStart[c] > speechStart[cutIn] { cutIn = c }
+                talking += 1
+            }
+            if talking >= 2 {
                 if overlapSince == nil { overlapSince = t }
                 overlapEndedAt = nil
                 if let since = overlapSince, t - since + hop >= settings.talkOverSeconds, !isOpen(.talkOver) {
-                    let cutIn = talking.max { speechStart[$0] < speechStart[$1] } ?? talking[0]
                     let e = Open(kind: .talkOver, channel: cutIn, start: since)
                     open.append(e)
                     changes.append(.start(e, pause: t - since + hop))

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every number the emotion layer decides with, in one place, each with its reason. None of them was fitted to a
 /// corpus's test utterances: the scales are deviations that the speech-emotion literature reports as large for
 /// one speaker (Banse & Scherer 1996; Juslin & Laukka 2003: hot anger raises mean F0 by several semitones and
@@ -94,5 +96,3 @@ extension FusionSettings {
 public struct FusionSettingsError: Error, CustomStringConvertible, Sendable {
     public var description: String
 }
-
-import Foundation

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What one caller normally sounds like, learnt from their own speech during this call and never kept after it.
 ///
 /// Robust statistics (median and median absolute deviation, from ``RobustHistogram``s) of F0 in semitones, level,
@@ -67,5 +69,3 @@ public struct SpeakerBaseline: Sendable {
         if let pauseBefore, pauseBefore > 0 { pause.add(pauseBefore) }
     }
 }
-
-import Foundation

@@ -47,28 +47,25 @@ public struct VoiceWindow: Sendable {
     }
 
     public mutating func read(minimumVoiced: Int) -> Reading {
-        let voiced = median(f0, need: minimumVoiced)
-        let voicedCount = lastCount
-        return Reading(f0ST: voiced, energyDB: median(energy, need: 1), balanceDB: median(balance, need: max(1, count / 2)),
-                       hnrDB: median(hnr, need: minimumVoiced), voicedShare: count > 0 ? Double(voicedCount) / Double(count) : 0,
-                       frames: count)
+        let (voiced, voicedCount) = median(f0, need: minimumVoiced)
+        return Reading(f0ST: voiced, energyDB: median(energy, need: 1).value,
+                       balanceDB: median(balance, need: max(1, count / 2)).value, hnrDB: median(hnr, need: minimumVoiced).value,
+                       voicedShare: count > 0 ? Double(voicedCount) / Double(count) : 0, frames: count)
     }
 
-    private var lastCount = 0
-
-    private mutating func median(_ values: [Double], need: Int) -> Double? {
+    /// The median of the window's finite `values` (nil when fewer than `need`), and how many there were.
+    private mutating func median(_ values: [Double], need: Int) -> (value: Double?, finite: Int) {
         scratch.removeAll(keepingCapacity: true)
         for i in 0..<count where values[i].isFinite { scratch.append(values[i]) }
-        lastCount = scratch.count
-        guard scratch.count >= need, !scratch.isEmpty else { return nil }
+        guard scratch.count >= need, !scratch.isEmpty else { return (nil, scratch.count) }
         let n = scratch.count
         // Selection, not a sort: the window is read ten times a second per caller, on the analysis thread offline.
         let upper = select(n / 2)
-        guard n % 2 == 0 else { return upper }
+        guard n % 2 == 0 else { return (upper, n) }
         // The lower middle is the largest value left of the upper one after selection.
         var lower = scratch[0]
         for i in 1..<(n / 2) where scratch[i] > lower { lower = scratch[i] }
-        return (lower + upper) / 2
+        return ((lower + upper) / 2, n)
     }
 
     /// Hoare's selection: puts the `k`-th smallest of `scratch` at `k`, smaller ones before it; returns it.

@@ -1,3 +1,4 @@
+import Foundation
 import AttuneFusion
 import Testing
 
@@ -40,8 +41,6 @@ import Testing
         #expect(h.spread == nil)
     }
 }
-
-import Foundation
 
 @Suite struct VoiceWindowTests {
     /// The window's median must equal the textbook one (sorted, middle or mean of the two middles) for odd and

@@ -370,8 +370,7 @@ public final class LiveEngine: Sendable {
                      route: LiveRecordRoute(call: call.id, type: "gap"), &line)
                 continue
             }
-            recorder.take(output, transcript: transcript) { record in
-                if case .frame = record, !wantsFrames { return }
+            recorder.take(output, transcript: transcript, frames: wantsFrames) { record in
                 emit(route: LiveRecordRoute(call: call.id, type: record.type), &line) { record.write(to: &$0) }
             }
         }
