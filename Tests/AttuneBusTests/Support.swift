@@ -60,15 +60,26 @@ func eventually(timeout: Double = 5, _ condition: () async -> Bool) async -> Boo
     return await condition()
 }
 
-/// Unix-socket descriptors this process holds (other suites running alongside open files and pipes, never sockets).
-func openSocketCount() -> Int {
+/// Descriptors this process holds for sockets bound inside `directory`: listeners and every connection they
+/// accepted (Linux lists an accepted socket under its listener's bound path in /proc/net/unix; client ends have no
+/// path). The bound path is the temporary name the socket file was renamed from, hence a directory, not a file.
+/// Counting only these keeps the measurement to the bus under test while other suites open and close sockets.
+func socketCount(boundInside directory: String) -> Int {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-    return entries.filter { name in
+    let inodes = Set(entries.compactMap { name -> String? in
         var buf = [UInt8](repeating: 0, count: 256)
         let n = buf.withUnsafeMutableBufferPointer { p in
             p.withMemoryRebound(to: CChar.self) { readlink("/proc/self/fd/\(name)", $0.baseAddress!, 255) }
         }
-        return n > 0 && String(decoding: buf[0..<n], as: UTF8.self).hasPrefix("socket:")
+        guard n > 0 else { return nil }
+        let target = String(decoding: buf[0..<n], as: UTF8.self)
+        guard target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
+        return String(target.dropFirst(8).dropLast())
+    })
+    let table = (try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8)) ?? ""
+    return table.split(separator: "\n").dropFirst().filter { line in
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        return fields.count >= 8 && fields[7].hasPrefix(directory + "/") && inodes.contains(String(fields[6]))
     }.count
 }
 
