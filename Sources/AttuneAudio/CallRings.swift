@@ -13,6 +13,8 @@ public final class CallRings: Sendable {
     /// One ring per channel.
     public let rings: [SPSCRingBuffer]
     private let ended = Atomic<Bool>(false)
+    /// Rung after every write, skip and finish, so a consumer serving many calls visits only those with news.
+    private let bell = AtomicLazyReference<Doorbell>()
 
     /// What a read found.
     public enum Read: Equatable, Sendable {
@@ -34,6 +36,15 @@ public final class CallRings: Sendable {
 
     public var channelCount: Int { rings.count }
 
+    /// Makes the producer ring `doorbell` whenever there is something new to read (samples, a gap, the end).
+    /// Set once, before the producer starts; a consumer without a bell polls instead.
+    public func connect(_ doorbell: Doorbell) {
+        let stored = bell.storeIfNil(doorbell)
+        precondition(stored === doorbell, "CallRings: connected to a second doorbell")
+        // Anything written before the bell was connected still gets looked at.
+        doorbell.ring()
+    }
+
     /// Writes `frames` interleaved frames (`channelCount` samples each) to every ring, or drops them from
     /// every ring as one gap when any of them is short of room; returns whether they were written.
     /// **Producer only.**
@@ -47,6 +58,7 @@ public final class CallRings: Sendable {
         for c in 0..<rings.count {
             rings[c].write(interleaved: interleaved, channel: c, channels: rings.count, frames: frames)
         }
+        bell.load()?.ring()
         return true
     }
 
@@ -60,6 +72,7 @@ public final class CallRings: Sendable {
     /// overrun the capture side measured). **Producer only.**
     public func skip(frames: Int) {
         for c in 0..<rings.count { rings[c].skip(frames) }
+        bell.load()?.ring()
     }
 
     /// Ends the stream: publishes a trailing gap and lets the consumer see the end once it has read
@@ -68,6 +81,7 @@ public final class CallRings: Sendable {
     public func finish() -> Bool {
         for ring in rings where !ring.publishPendingGap() { return false }
         ended.store(true, ordering: .releasing)
+        bell.load()?.ring()
         return true
     }
 

@@ -54,10 +54,10 @@ public struct EventBusStats: Sendable, Equatable {
 
 /// The event socket: publishes NDJSON records to any number of Unix-socket subscribers.
 ///
-/// Engine threads call `publish` from anywhere; it appends the encoded line to an inbox under a lock and wakes
-/// the bus's event loop at most once per batch, so a record costs one lock, one buffer copy and no JSON work per
-/// subscriber. The event loop fans each line out to the subscribers whose filter matches — the same
-/// reference-counted `ByteBuffer` to all of them, never re-encoded. Each subscriber has its own bounded queue; one
+/// Engine threads call `publish` from anywhere; it appends the encoded lines (one, or a batch) to an inbox under a
+/// lock and wakes the bus's event loop at most once per round, so a batch costs one lock, one buffer copy and no
+/// JSON work per subscriber. The event loop fans the lines out to the subscribers whose filter matches — slices of
+/// the same reference-counted `ByteBuffer` to all of them, never re-encoded, a run of matching lines in one write. Each subscriber has its own bounded queue; one
 /// that stops reading loses records (counted) instead of holding anyone up, and gets a `gap` record with the
 /// count once it has drained its queue.
 ///
@@ -80,8 +80,14 @@ public final class EventBus: Sendable {
     private let lifecycle: NIOLockedValueBox<Lifecycle>
     private let allocator = ByteBufferAllocator()
 
+    /// Lines published together: one buffer, each line's end offset in it and its route.
+    struct Published {
+        var buffer: ByteBuffer
+        var lines: [(end: Int, route: RecordRoute)]
+    }
+
     private struct Inbox {
-        var records: [(ByteBuffer, RecordRoute)] = []
+        var batches: [Published] = []
         var bytes = 0
         var drainScheduled = false
         var dropped = 0
@@ -165,12 +171,22 @@ public final class EventBus: Sendable {
         var buffer = allocator.buffer(capacity: line.count + 1)
         buffer.writeBytes(line)
         if line.last != UInt8(ascii: "\n") { buffer.writeInteger(UInt8(ascii: "\n")) }
-        enqueue(buffer, route: route)
+        enqueue(Published(buffer: buffer, lines: [(buffer.readableBytes, route)]))
     }
 
     /// Publishes a line already in a `ByteBuffer` (shared, not copied). It must end with a newline.
     public func publish(_ buffer: ByteBuffer, route: RecordRoute) {
-        enqueue(buffer, route: route)
+        enqueue(Published(buffer: buffer, lines: [(buffer.readableBytes, route)]))
+    }
+
+    /// Publishes several lines at once: `lines` back to back, each ending in a newline, `ends` giving where each
+    /// ends in `lines` (exclusive) and its route. One copy and one lock for the lot, and a subscriber that wants a
+    /// run of consecutive lines gets them in one write: the record thread's path at hundreds of calls.
+    public func publish(lines: [UInt8], _ ends: [(end: Int, route: RecordRoute)]) {
+        guard !ends.isEmpty else { return }
+        var buffer = allocator.buffer(capacity: lines.count)
+        buffer.writeBytes(lines)
+        enqueue(Published(buffer: buffer, lines: ends))
     }
 
     /// Encodes `record` and publishes it. Convenient for rare records (`call_start`, `call_end`, `gap`); the hot
@@ -183,17 +199,18 @@ public final class EventBus: Sendable {
         publish(line.bytes, route: route)
     }
 
-    private func enqueue(_ buffer: ByteBuffer, route: RecordRoute) {
+    private func enqueue(_ published: Published) {
         let limit = configuration.inboxBytes
+        let size = published.buffer.readableBytes
         let wake: Bool = inbox.withLockedValue { inbox in
             guard !inbox.closed else { return false }
-            inbox.published += 1
-            guard inbox.bytes + buffer.readableBytes <= limit else {
-                inbox.dropped += 1
+            inbox.published += published.lines.count
+            guard inbox.bytes + size <= limit else {
+                inbox.dropped += published.lines.count
                 return false
             }
-            inbox.records.append((buffer, route))
-            inbox.bytes += buffer.readableBytes
+            inbox.batches.append(published)
+            inbox.bytes += size
             if inbox.drainScheduled { return false }
             inbox.drainScheduled = true
             return true
@@ -205,11 +222,11 @@ public final class EventBus: Sendable {
     }
 
     /// Swaps the inbox out under the lock; called on the loop.
-    private func takeInbox() -> (records: [(ByteBuffer, RecordRoute)], dropped: Int) {
+    private func takeInbox() -> (batches: [Published], dropped: Int) {
         inbox.withLockedValue { inbox in
-            let taken = (inbox.records, inbox.dropped)
-            inbox.records = []
-            inbox.records.reserveCapacity(taken.0.count)
+            let taken = (inbox.batches, inbox.dropped)
+            inbox.batches = []
+            inbox.batches.reserveCapacity(taken.0.count)
             inbox.bytes = 0
             inbox.dropped = 0
             inbox.drainScheduled = false
@@ -298,11 +315,9 @@ final class FanOut {
         dirty.append(subscriber)
     }
 
-    func deliver(_ batch: (records: [(ByteBuffer, RecordRoute)], dropped: Int)) {
-        for (buffer, route) in batch.records {
-            for s in subscribers where s.filter.matches(route) {
-                s.send(buffer)
-            }
+    func deliver(_ batch: (batches: [EventBus.Published], dropped: Int)) {
+        for published in batch.batches {
+            for s in subscribers { send(published, to: s) }
         }
         if batch.dropped > 0 {
             // The loop fell behind the publishers. The inbox took records until it was full, so the lost ones came
@@ -315,6 +330,28 @@ final class FanOut {
             }
         }
         flushDirty()
+    }
+
+    /// Sends `subscriber` the lines of `published` its filter matches, each run of consecutive matching lines as
+    /// one slice of the shared buffer (no copy).
+    private func send(_ published: EventBus.Published, to subscriber: SubscriberHandler) {
+        let base = published.buffer.readerIndex
+        var runStart = 0, runLines = 0, start = 0
+        func sendRun() {
+            guard runLines > 0 else { return }
+            subscriber.send(published.buffer.getSlice(at: base + runStart, length: start - runStart)!, records: runLines)
+            runLines = 0
+        }
+        for (end, route) in published.lines {
+            if subscriber.filter.matches(route) {
+                if runLines == 0 { runStart = start }
+                runLines += 1
+            } else {
+                sendRun()
+            }
+            start = end
+        }
+        sendRun()
     }
 
     func flushDirty() {
@@ -349,9 +386,11 @@ final class SubscriberHandler: ChannelInboundHandler {
     var index = -1
     var filter = SubscriptionFilter.default
     private var framer: LineFramer
-    /// Records the socket has not taken yet because NIO's buffer is above its watermark.
-    private var queue = CircularBuffer<ByteBuffer>(initialCapacity: 16)
+    /// Runs of records the socket has not taken yet because NIO's buffer is above its watermark, with how many
+    /// records each holds.
+    private var queue = CircularBuffer<(buffer: ByteBuffer, records: Int)>(initialCapacity: 16)
     private var queuedBytes = 0
+    private var queuedRecords = 0
     /// Records dropped since the subscriber fell behind; once the queue drains, a `gap` says how many.
     private var missed = 0
     private var needsFlush = false
@@ -387,6 +426,7 @@ final class SubscriberHandler: ChannelInboundHandler {
         fanOut.remove(self)
         queue.removeAll()
         queuedBytes = 0
+        queuedRecords = 0
         self.context = nil
         closePromise?.succeed()
         closePromise = nil
@@ -448,15 +488,16 @@ final class SubscriberHandler: ChannelInboundHandler {
         send(buffer)
     }
 
-    /// Queues or writes one record; drops it (counted) when the subscriber is behind.
-    func send(_ buffer: ByteBuffer) {
+    /// Queues or writes `records` consecutive records (one line unless a batch's run); drops them (counted) when
+    /// the subscriber is behind.
+    func send(_ buffer: ByteBuffer, records: Int = 1) {
         guard let context else { return }
         if missed > 0 {
             if queue.isEmpty && context.channel.isWritable {
                 writeGap(context: context)
             } else {
                 // Still behind: keep dropping until the queue has drained, so the gap sits where the loss began.
-                lose(1)
+                lose(records)
                 return
             }
         }
@@ -472,12 +513,13 @@ final class SubscriberHandler: ChannelInboundHandler {
             }
             return
         }
-        guard queuedBytes + buffer.readableBytes <= maximumBytes, queue.count < maximumRecords else {
-            lose(1)
+        guard queuedBytes + buffer.readableBytes <= maximumBytes, queuedRecords + records <= maximumRecords else {
+            lose(records)
             return
         }
-        queue.append(buffer)
+        queue.append((buffer, records))
         queuedBytes += buffer.readableBytes
+        queuedRecords += records
     }
 
     /// Counts `n` records this subscriber will never see.
@@ -503,8 +545,9 @@ final class SubscriberHandler: ChannelInboundHandler {
     /// Moves queued records into the socket while it takes them; then reports a loss, then finishes a shutdown.
     private func drain() {
         guard let context else { return }
-        while context.channel.isWritable, let buffer = queue.popFirst() {
+        while context.channel.isWritable, let (buffer, records) = queue.popFirst() {
             queuedBytes -= buffer.readableBytes
+            queuedRecords -= records
             context.write(wrapOutboundOut(buffer), promise: nil)
             needsFlush = true
         }

@@ -191,6 +191,7 @@ public final class CallSession {
     public func pull(from rings: CallRings, budget: Int = 8 * CallSession.stepFrames) -> Pull {
         precondition(rings.channelCount == channelCount, "CallSession: \(rings.channelCount) rings for \(channelCount) channels")
         var total = 0
+        stoppedShort = true
         while total < budget {
             let room = min(acceptableFrames, Self.stepFrames)
             if room == 0 { break }
@@ -210,13 +211,21 @@ public final class CallSession {
             case .gap(let n):
                 announceGap(frames: n)
             case .empty:
+                stoppedShort = false
                 return total > 0 ? .analysed(total) : .idle
             case .ended:
+                // Found after some samples, the end is told on the next pull: come back for it, nothing will ring.
+                stoppedShort = total > 0
                 return total > 0 ? .analysed(total) : .ended
             }
         }
         return total > 0 ? .analysed(total) : .idle
     }
+
+    /// Whether the last ``pull(from:budget:)`` stopped before reading everything the rings held (its budget ran
+    /// out, or ``outputs`` had no room), so its caller should come back without waiting for new audio.
+    /// **DSP side.**
+    public private(set) var stoppedShort = false
 
     /// Input frames lost before analysis and not yet analysed as silence.
     private var pendingGapFrames = 0

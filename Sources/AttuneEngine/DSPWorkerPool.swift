@@ -15,13 +15,16 @@ public final class CallTicket: Sendable {
     public let rings: CallRings
     /// The worker the call is pinned to.
     public let worker: Int
+    /// Rung by the worker after it adds to ``outputs`` or finishes the session, for whoever drains them.
+    let notify: Doorbell?
     private let finishedFlag = Atomic<Bool>(false)
     private let analysed = Atomic<Int>(0)
 
-    init(outputs: SPSCQueue<SessionOutput>, rings: CallRings, worker: Int) {
+    init(outputs: SPSCQueue<SessionOutput>, rings: CallRings, worker: Int, notify: Doorbell?) {
         self.outputs = outputs
         self.rings = rings
         self.worker = worker
+        self.notify = notify
     }
 
     /// Whether the worker has finished the session (the summary is in ``outputs``, nothing more will come).
@@ -34,7 +37,8 @@ public final class CallTicket: Sendable {
 }
 
 /// A fixed pool of DSP worker threads (default: one per core). Each call is pinned to one worker, so its
-/// frames stay in order; a worker round-robins over its calls, pulling each call's rings into its session.
+/// frames stay in order; a worker visits the calls whose rings rang its ``ReadySet`` (new audio, a gap, the
+/// end), pulling each one's rings into its session, and comes back to a call at once only when it stopped short.
 ///
 /// Locks are taken only when a call joins or leaves a worker, never per block: the per-block path (ring
 /// reads, analysis, output queue) is lock-free and allocation-free. Sessions enter through
@@ -50,20 +54,23 @@ public final class DSPWorkerPool: Sendable {
     private let nextWorker = Atomic<Int>(0)
     private let finished = LockedValue<[Transit]>([])
 
-    /// Starts `count` worker threads.
-    public init(workers count: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) {
-        workers = (0..<max(1, count)).map { WorkerShared(index: $0) }
+    /// Starts `count` worker threads, each able to serve `maximumCalls` calls by doorbell (more are polled).
+    public init(workers count: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), maximumCalls: Int = 4096) {
+        workers = (0..<max(1, count)).map { WorkerShared(index: $0, capacity: maximumCalls) }
         for w in workers { w.start(pool: self) }
     }
 
     public var workerCount: Int { workers.count }
 
-    /// Pins `session` to the least-loaded worker and starts pulling `rings` into it.
-    public func adopt(_ session: sending CallSession, rings: CallRings) -> CallTicket {
+    /// Pins `session` to the least-loaded worker and starts pulling `rings` into it. The worker rings `notify`
+    /// whenever it has added outputs or finished the session.
+    public func adopt(_ session: sending CallSession, rings: CallRings, notify: Doorbell? = nil) -> CallTicket {
         var best = 0
         for (i, w) in workers.enumerated() where w.load < workers[best].load { best = i }
-        let ticket = CallTicket(outputs: session.outputs, rings: rings, worker: best)
-        workers[best].hand(session, ticket)
+        let ticket = CallTicket(outputs: session.outputs, rings: rings, worker: best, notify: notify)
+        let doorbell = workers[best].ready.claim()
+        workers[best].hand(session, ticket, doorbell)
+        if let doorbell { rings.connect(doorbell) }
         return ticket
     }
 
@@ -98,24 +105,30 @@ public final class DSPWorkerPool: Sendable {
 private struct Transit: @unchecked Sendable {
     var session: CallSession
     var ticket: CallTicket?
+    var doorbell: Doorbell?
 }
 
 /// The part of a worker other threads touch: its inbox and counters.
 private final class WorkerShared: Sendable {
     let index: Int
+    /// The worker's calls that have something new; a call without a slot (more calls than capacity) is polled.
+    let ready: ReadySet
     private let inbox = LockedValue<[Transit]>([])
     private let hasMail = Atomic<Bool>(false)
     private let calls = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let exited = Atomic<Bool>(false)
 
-    init(index: Int) { self.index = index }
+    init(index: Int, capacity: Int) {
+        self.index = index
+        ready = ReadySet(capacity: capacity)
+    }
 
     var load: Int { calls.load(ordering: .relaxed) }
 
-    func hand(_ session: sending CallSession, _ ticket: CallTicket) {
+    func hand(_ session: sending CallSession, _ ticket: CallTicket, _ doorbell: Doorbell?) {
         calls.add(1, ordering: .relaxed)
-        let transit = Transit(session: session, ticket: ticket)
+        let transit = Transit(session: session, ticket: ticket, doorbell: doorbell)
         inbox.withLock { $0.append(transit) }
         hasMail.store(true, ordering: .releasing)
     }
@@ -136,41 +149,70 @@ private final class WorkerShared: Sendable {
         thread.start()
     }
 
-    /// The worker thread's loop. `sessions` and `tickets` are the thread's own: no other thread sees them.
+    /// The worker thread's loop. Its arrays are the thread's own: no other thread sees them. `due[i]` says
+    /// call `i` is to be visited this pass: it rang, it is new, it has no doorbell, or it stopped short last time.
     private func run(pool: DSPWorkerPool) {
         var sessions: [CallSession] = []
         var tickets: [CallTicket] = []
+        var bells: [Doorbell?] = []
+        var due: [Bool] = []
+        /// Index in the arrays above of the call holding each doorbell slot (-1: none).
+        var bySlot = [Int](repeating: -1, count: ready.capacity)
         sessions.reserveCapacity(1024)
         tickets.reserveCapacity(1024)
+        bells.reserveCapacity(1024)
+        due.reserveCapacity(1024)
         var idle = timespec(tv_sec: 0, tv_nsec: DSPWorkerPool.idleNanoseconds)
         while !stopping.load(ordering: .acquiring) {
             if hasMail.load(ordering: .acquiring) {
                 hasMail.store(false, ordering: .relaxed)
                 let arrivals = inbox.withLock { a in let all = a; a.removeAll(keepingCapacity: true); return all }
                 for a in arrivals {
+                    if let bell = a.doorbell { bySlot[bell.slot] = sessions.count }
                     sessions.append(a.session)
                     tickets.append(a.ticket!)
+                    bells.append(a.doorbell)
+                    due.append(true)
                 }
+            }
+            ready.take { slot in
+                let i = bySlot[slot]
+                if i >= 0 { due[i] = true }
             }
             var worked = false
             var i = 0
             while i < sessions.count {
+                guard due[i] || bells[i] == nil else { i += 1; continue }
+                due[i] = false
                 switch sessions[i].pull(from: tickets[i].rings) {
                 case .analysed(let n):
                     tickets[i].add(n)
+                    tickets[i].notify?.ring()
                     worked = true
+                    due[i] = sessions[i].stoppedShort
                     i += 1
                 case .idle:
+                    // No room for outputs until the record thread drains them: look again after the idle pause.
+                    due[i] = sessions[i].stoppedShort
                     i += 1
                 case .ended:
                     sessions[i].finish()
                     calls.subtract(1, ordering: .relaxed)
-                    tickets.swapAt(i, tickets.count - 1)
-                    sessions.swapAt(i, sessions.count - 1)
+                    let last = sessions.count - 1
+                    if let moved = bells[last] { bySlot[moved.slot] = i }
+                    if let gone = bells[i] { bySlot[gone.slot] = -1 }
+                    tickets.swapAt(i, last)
+                    sessions.swapAt(i, last)
+                    bells.swapAt(i, last)
+                    due.swapAt(i, last)
                     // The session is reapable before the ticket says finished, so whoever sees the flag
                     // finds the session to release.
                     pool.retire(Transit(session: sessions.removeLast()))
-                    tickets.removeLast().markFinished()
+                    let ticket = tickets.removeLast()
+                    ticket.markFinished()
+                    ticket.notify?.ring()
+                    if let gone = bells.removeLast() { ready.release(gone) }
+                    due.removeLast()
                     worked = true
                 }
             }

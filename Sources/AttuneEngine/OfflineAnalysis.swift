@@ -22,6 +22,11 @@ public enum AnalysisRecord: Sendable {
         }
     }
 
+    /// The event's `kind` (subscribers filter on it); nil for other records.
+    public var kind: String? {
+        if case .event(let r) = self { r.kind.rawValue } else { nil }
+    }
+
     /// Writes the record as one NDJSON line.
     public func write(to line: inout JSONLine) {
         switch self {

@@ -7,11 +7,15 @@ struct BusSink: LiveRecordSink {
     let bus: EventBus
     let fleet: FleetNode?
 
-    func publish(_ line: [UInt8], route: LiveRecordRoute) {
-        bus.publish(line, route: RecordRoute(type: route.type, call: route.call, kind: route.kind, isFrame: route.type == "frame"))
+    func publish(_ batch: LineBatch) {
+        bus.publish(lines: batch.bytes, batch.lines.map { line in
+            (line.end, RecordRoute(type: line.route.type, call: line.route.call, kind: line.route.kind,
+                                   isFrame: line.route.type == "frame"))
+        })
         // Same bytes to NATS; FleetNode only appends to a bounded buffer here, so a slow or dead NATS never holds up
         // the record thread or the socket.
-        fleet?.publish(line, call: route.call, type: route.type)
+        guard let fleet else { return }
+        batch.forEach { line, route in fleet.publish(Array(line), call: route.call, type: route.type) }
     }
 
     // The bus keeps no per-filter count yet, so frames are always built; subscribers without `"frames": true`

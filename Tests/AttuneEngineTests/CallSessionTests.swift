@@ -141,5 +141,44 @@ struct CallSessionTests {
             #expect(!out.isEmpty, "\(rate) Hz: the first frame once the delay has passed")
         }
     }
-}
 
+    /// A worker visits a call only when its rings ring or its last pull stopped short. The producer's last ring is
+    /// its `finish()`; a pull that reads the last samples and then finds the end must therefore ask to come back,
+    /// or the call would never be told it ended.
+    @Test("a pull that finds the end after the last samples asks to be called again; the next pull ends")
+    func endFoundAfterSamplesIsNotLost() throws {
+        let (session, rings) = try Self.mono(holding: 400)
+        #expect(rings.finish())
+        #expect(session.pull(from: rings) == .analysed(400))
+        #expect(session.stoppedShort, "the end was seen but not told")
+        #expect(session.pull(from: rings) == .ended)
+        #expect(!session.stoppedShort)
+    }
+
+    /// With nothing more in the rings and the producer still running, a pull says so and asks for no revisit:
+    /// the next write rings.
+    @Test("a pull that empties the rings of a running producer waits for the next ring")
+    func emptiedRingsWaitForTheNextRing() throws {
+        let (session, rings) = try Self.mono(holding: 400)
+        #expect(session.pull(from: rings) == .analysed(400))
+        #expect(!session.stoppedShort)
+        #expect(session.pull(from: rings) == .idle)
+        Self.write(2000, to: rings)
+        #expect(session.pull(from: rings, budget: CallSession.stepFrames) == .analysed(CallSession.stepFrames))
+        #expect(session.stoppedShort, "stopped for its budget with more to read")
+        #expect(session.pull(from: rings) == .analysed(2000 - CallSession.stepFrames))
+        #expect(!session.stoppedShort)
+    }
+
+    /// An 8 kHz mono session and its rings, holding `frames` frames of quiet audio.
+    static func mono(holding frames: Int) throws -> (CallSession, CallRings) {
+        let rings = CallRings(channels: 1, minimumFrames: 4096)
+        write(frames, to: rings)
+        return (try CallSession(sampleRate: 8000, channels: 1), rings)
+    }
+
+    static func write(_ frames: Int, to rings: CallRings) {
+        let audio = [Float](repeating: 0.01, count: frames)
+        audio.withUnsafeBufferPointer { #expect(rings.write(interleaved: $0.baseAddress!, frames: frames)) }
+    }
+}

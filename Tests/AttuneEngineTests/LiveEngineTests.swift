@@ -10,9 +10,11 @@ import Testing
 final class CollectingSink: LiveRecordSink {
     private let lines = Mutex<[(String, LiveRecordRoute)]>([])
     var wantsFrames: Bool { true }
-    func publish(_ line: [UInt8], route: LiveRecordRoute) {
-        let text = String(decoding: line, as: UTF8.self)
-        lines.withLock { $0.append((text, route)) }
+    func publish(_ batch: LineBatch) {
+        batch.forEach { line, route in
+            let text = String(decoding: line, as: UTF8.self)
+            lines.withLock { $0.append((text, route)) }
+        }
     }
     var all: [(String, LiveRecordRoute)] { lines.withLock { $0 } }
     func records(call: String) -> [String] { all.filter { $0.1.call == call }.map(\.0) }

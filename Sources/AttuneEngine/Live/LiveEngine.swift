@@ -8,13 +8,48 @@ import CALSA
 import Foundation
 import Synchronization
 
-/// Where the live engine's records go (the daemon's event socket; later the fleet publisher too).
+/// Where the live engine's records go (the daemon's event socket and the fleet's NATS stream).
 public protocol LiveRecordSink: Sendable {
-    /// One encoded NDJSON line, ending in a newline, with what subscriber filters route on. Called from the
-    /// engine's record thread only, in order.
-    func publish(_ line: [UInt8], route: LiveRecordRoute)
+    /// Encoded NDJSON lines, each ending in a newline, with what subscriber filters route on: everything one call
+    /// produced since the record thread last looked at it. Called from the engine's record thread only, in order.
+    func publish(_ batch: LineBatch)
     /// Whether anybody wants `frame` records now; when nobody does the engine does not even build them.
     var wantsFrames: Bool { get }
+}
+
+/// NDJSON lines back to back in one buffer, each with its route. The record thread hands its sink one batch per
+/// call visited rather than one line at a time, so the sink takes one lock and makes one buffer per batch: at
+/// 200,000 frame records a second the per-line lock, buffer and wake-up cost more than the JSON.
+public struct LineBatch: Sendable {
+    /// The lines, each ending in a newline.
+    public private(set) var bytes: [UInt8] = []
+    /// Where each line ends in ``bytes`` (exclusive), with its route.
+    public private(set) var lines: [(end: Int, route: LiveRecordRoute)] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { lines.isEmpty }
+
+    /// Appends one encoded line (it must end with a newline).
+    public mutating func append(_ line: [UInt8], route: LiveRecordRoute) {
+        bytes.append(contentsOf: line)
+        lines.append((bytes.count, route))
+    }
+
+    /// Calls `body` with each line and its route, in order.
+    public func forEach(_ body: (ArraySlice<UInt8>, LiveRecordRoute) -> Void) {
+        var start = 0
+        for (end, route) in lines {
+            body(bytes[start..<end], route)
+            start = end
+        }
+    }
+
+    /// Empties the batch, keeping its storage for the next one.
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
+    }
 }
 
 /// What a subscriber filter needs to know about a record without parsing it.
@@ -126,6 +161,13 @@ public final class LiveEngine: Sendable {
     private let sink: any LiveRecordSink
     private let pool: DSPWorkerPool
     private let calls = LockedValue<[String: LiveCall]>([:])
+    /// Bumped (under the table's lock) whenever a call joins or leaves the table, so the record thread copies the
+    /// table only when it changed, not on every round.
+    private let callsChanged = Atomic<Int>(0)
+    /// Calls with something for the record thread (outputs, the end, text, `call_start`): rung by their worker,
+    /// the control side and the recognisers, so the record thread visits only those instead of every call's
+    /// cold cache lines on every round.
+    private let recordReady: ReadySet
     private let running = Atomic<Bool>(true)
     private let shuttingDown = Atomic<Bool>(false)
     private let recordThreadDone = Atomic<Bool>(false)
@@ -140,7 +182,8 @@ public final class LiveEngine: Sendable {
     public init(configuration: LiveEngineConfiguration, sink: some LiveRecordSink) {
         self.configuration = configuration
         self.sink = sink
-        pool = DSPWorkerPool(workers: configuration.workers)
+        pool = DSPWorkerPool(workers: configuration.workers, maximumCalls: configuration.maximumCalls)
+        recordReady = ReadySet(capacity: configuration.maximumCalls)
         let thread = Thread { [self] in
             // Named from inside: Foundation's `Thread.name` set before `start` does not reach the kernel on Linux.
             _ = attune_set_thread_name("attune-records")
@@ -207,13 +250,15 @@ public final class LiveEngine: Sendable {
         options.fusion.settings = configuration.fusionSettings
         options.textAnalyzer = configuration.textAnalyzer
         let recorder = CallRecorder(options: options, channels: source.channelCount, hopSeconds: session.settings.hopSeconds)
-        let ticket = pool.adopt(session, rings: rings)
+        let bell = recordReady.claim()
+        let ticket = pool.adopt(session, rings: rings, notify: bell)
         let sink = RingSink(rings: rings, lossless: lossless)
         let call = LiveCall(request: request, source: source, roles: roles, ticket: ticket, sink: sink, recorder: recorder,
-                            recognizers: recognizers)
+                            recognizers: recognizers, recordBell: bell)
         let inserted = calls.withLock { table -> Bool in
             guard table[request.call] == nil else { return false }
             table[request.call] = call
+            callsChanged.add(1, ordering: .releasing)
             return true
         }
         guard inserted else {
@@ -221,10 +266,12 @@ public final class LiveEngine: Sendable {
             sink.captureEnded(.stopped)
             source.stop()
             for r in recognizers { r.requestStop() }
+            if let bell { recordReady.release(bell) }
             throw LiveEngineError("call '\(request.call)' is already running", exitCode: 64)
         }
         started.add(1, ordering: .relaxed)
         call.pendingStart.store(true, ordering: .releasing)
+        bell?.ring()
         do { try source.start(sink) } catch {
             sink.captureEnded(.error(error))
         }
@@ -303,9 +350,10 @@ public final class LiveEngine: Sendable {
         // Calls whose workers did not finish in time (an overloaded machine) still get what they produced and a
         // `call_end`, so no subscriber waits for a call that never ends. The record thread and the workers have
         // stopped, so this thread is now the only consumer of the calls' output queues.
-        var line = JSONLine()
+        var line = RecordWriter()
         for call in calls.withLock({ Array($0.values) }) {
-            _ = drain(call, &line)
+            var revisit = false
+            _ = drain(call, &line, revisit: &revisit)
             // Its worker may have finished it since the deadline: then drain() has just ended it properly.
             guard calls.withLock({ $0[call.id] === call }) else { continue }
             // Their threads finish on their own; their text has nowhere to go once the call is gone.
@@ -314,7 +362,8 @@ public final class LiveEngine: Sendable {
             emit(CallEndRecord(call: call.id, reason: .shutdown,
                                message: "not flushed within \(timeout) s of shutdown; audio after t = \(t) s was not analysed", t: t),
                  route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
-            calls.withLock { _ = $0.removeValue(forKey: call.id) }
+            flush(&line)
+            remove(call)
         }
         return clean
     }
@@ -336,12 +385,46 @@ public final class LiveEngine: Sendable {
     // MARK: The record thread
 
     private func recordLoop() {
-        var line = JSONLine()
+        var line = RecordWriter()
         var idle = timespec(tv_sec: 0, tv_nsec: 2_000_000)
+        // The record thread's own view of the table: which call holds each doorbell slot, and the calls without
+        // one (more than `maximumCalls` slots claimed cannot happen, but a call without a bell is polled, never lost).
+        var bySlot = [LiveCall?](repeating: nil, count: recordReady.capacity)
+        var polled: [LiveCall] = []
+        var due: [LiveCall] = []
+        var again: [LiveCall] = []
+        var seen = -1
         while running.load(ordering: .acquiring) {
             var worked = false
-            let snapshot = calls.withLock { Array($0.values) }
-            for call in snapshot where drain(call, &line) { worked = true }
+            due.removeAll(keepingCapacity: true)
+            let version = callsChanged.load(ordering: .acquiring)
+            if version != seen {
+                // A call joined or left: remap the slots and visit everyone once, which also covers a ring taken
+                // before its call was mapped (rare: calls start and end a few times a second at most).
+                let all = calls.withLock { Array($0.values) }
+                for i in bySlot.indices { bySlot[i] = nil }
+                polled.removeAll(keepingCapacity: true)
+                for call in all {
+                    if let bell = call.recordBell { bySlot[bell.slot] = call } else { polled.append(call) }
+                }
+                seen = version
+                recordReady.take { _ in }
+                due.append(contentsOf: all)
+            } else {
+                due.append(contentsOf: again)
+                due.append(contentsOf: polled)
+                recordReady.take { slot in
+                    if let call = bySlot[slot] { due.append(call) }
+                }
+            }
+            again.removeAll(keepingCapacity: true)
+            // A call may be listed twice (rung and revisited); draining it twice is harmless, and one that ended
+            // in between is skipped (``LiveCall/removed``).
+            for call in due {
+                var revisit = false
+                if drain(call, &line, revisit: &revisit) { worked = true }
+                if revisit { again.append(call) }
+            }
             // Sessions finished by the workers are released here, off the DSP threads.
             _ = pool.reapFinished()
             if !worked { nanosleep(&idle, nil) }
@@ -349,7 +432,11 @@ public final class LiveEngine: Sendable {
     }
 
     /// Publishes what `call` has produced; ends the call when its worker has finished it.
-    private func drain(_ call: LiveCall, _ line: inout JSONLine) -> Bool {
+    /// Sets `revisit` when the call must be looked at again next round without a ring (its recognisers have not
+    /// finished yet).
+    private func drain(_ call: LiveCall, _ line: inout RecordWriter, revisit: inout Bool) -> Bool {
+        guard !call.removed.load(ordering: .relaxed) else { return false }
+        defer { flush(&line) }
         var worked = false
         if call.pendingStart.exchange(false, ordering: .acquiring) {
             let s = call.source
@@ -358,25 +445,30 @@ public final class LiveEngine: Sendable {
             worked = true
         }
         let finished = call.ticket.isFinished
-        let wantsFrames = sink.wantsFrames
         let recorder = call.recorder.value
         for u in call.takeNewText() { recorder.add(u) }
-        let transcript = call.transcript
-        while let output = call.ticket.outputs.pop() {
-            worked = true
-            guard call.request.consent else { continue }
-            if case .gap(let start, let end) = output {
-                emit(GapRecord.samples(call: call.id, channel: nil, start: start, end: end),
-                     route: LiveRecordRoute(call: call.id, type: "gap"), &line)
-                continue
-            }
-            recorder.take(output, transcript: transcript, frames: wantsFrames) { record in
-                emit(route: LiveRecordRoute(call: call.id, type: record.type), &line) { record.write(to: &$0) }
+        // Most rounds find most calls with nothing new: leave them after these few loads.
+        if call.ticket.outputs.count > 0 {
+            let wantsFrames = sink.wantsFrames
+            let transcript = call.transcript
+            while let output = call.ticket.outputs.pop() {
+                worked = true
+                guard call.request.consent else { continue }
+                if case .gap(let start, let end) = output {
+                    emit(GapRecord.samples(call: call.id, channel: nil, start: start, end: end),
+                         route: LiveRecordRoute(call: call.id, type: "gap"), &line)
+                    continue
+                }
+                recorder.take(output, transcript: transcript, frames: wantsFrames) { record in
+                    emit(route: LiveRecordRoute(call: call.id, type: record.type, kind: record.kind), &line) {
+                        record.write(to: &$0)
+                    }
+                }
             }
         }
         guard finished else { return worked }
         // The recognisers' last utterances join the call before it ends; until then look again next round.
-        guard call.recognitionEnded() else { return worked }
+        guard call.recognitionEnded() else { revisit = true; return worked }
         let reason = call.sink.endReason ?? .stopped
         // The capture's reasons are spelt as call_end spells them; a stop the shutdown asked for says so.
         var endReason = CallEndReason(rawValue: reason.recordReason)!
@@ -387,22 +479,47 @@ public final class LiveEngine: Sendable {
         endedDrops.add(call.ticket.rings.droppedFrames, ordering: .relaxed)
         endedXruns.add(call.source.counters.xrunsRecovered, ordering: .relaxed)
         ended.add(1, ordering: .relaxed)
-        calls.withLock { _ = $0.removeValue(forKey: call.id) }
+        remove(call)
         return true
     }
 
-    private func emit(_ record: some NDJSONRecord, route: LiveRecordRoute, _ line: inout JSONLine) {
-        emit(route: route, &line) { record.write(to: &$0) }
+    private func remove(_ call: LiveCall) {
+        call.removed.store(true, ordering: .relaxed)
+        if let bell = call.recordBell { recordReady.release(bell) }
+        calls.withLock {
+            _ = $0.removeValue(forKey: call.id)
+            callsChanged.add(1, ordering: .releasing)
+        }
     }
 
-    /// Encodes one line with `write` into the record thread's reused buffer and hands it to the sink.
-    private func emit(route: LiveRecordRoute, _ line: inout JSONLine, _ write: (inout JSONLine) -> Void) {
-        line.begin()
-        write(&line)
-        line.end()
-        sink.publish(line.bytes, route: route)
-        published.add(1, ordering: .relaxed)
+    private func emit(_ record: some NDJSONRecord, route: LiveRecordRoute, _ writer: inout RecordWriter) {
+        emit(route: route, &writer) { record.write(to: &$0) }
     }
+
+    /// Encodes one line with `write` into the record thread's reused buffer and adds it to the batch.
+    private func emit(route: LiveRecordRoute, _ writer: inout RecordWriter, _ write: (inout JSONLine) -> Void) {
+        writer.line.begin()
+        write(&writer.line)
+        writer.line.end()
+        writer.batch.append(writer.line.bytes, route: route)
+        // A call at full replay speed keeps its queue full while it is drained: batches stay small next to a
+        // subscriber's queue (1 MiB), so one batch never costs a reading subscriber a gap.
+        if writer.batch.bytes.count >= 32 << 10 { flush(&writer) }
+    }
+
+    /// Hands the batch to the sink.
+    private func flush(_ writer: inout RecordWriter) {
+        guard !writer.batch.isEmpty else { return }
+        sink.publish(writer.batch)
+        published.add(writer.batch.lines.count, ordering: .relaxed)
+        writer.batch.removeAll()
+    }
+}
+
+/// The record thread's reused buffers: one line being encoded and the batch it joins.
+struct RecordWriter {
+    var line = JSONLine()
+    var batch = LineBatch()
 }
 
 /// A value only the record thread touches, carried inside a `Sendable` call object: the record thread creates
@@ -426,21 +543,28 @@ final class LiveCall: Sendable {
     let startedAt = Date()
     /// Set when the call is registered; the record thread publishes `call_start` first thing after.
     let pendingStart = Atomic<Bool>(false)
+    /// Rung when the record thread has something to do for this call; nil if no slot was free (then it is polled).
+    let recordBell: Doorbell?
+    /// Set once the call has ended and left the table: a late ring or a second visit in the same round does nothing.
+    let removed = Atomic<Bool>(false)
     private let words = LockedValue<Transcript?>(nil)
     /// Text (partial and final) that arrived since the record thread last looked, for the emotion layer.
     private let newText = LockedValue<[TranscriptUtterance]>([])
+    /// Set after text joins ``newText``, so the record thread takes the lock only when there is some.
+    private let textWaiting = Atomic<Bool>(false)
 
     var id: String { request.call }
 
     init(request: LiveCallRequest, source: any CaptureSource, roles: [Role], ticket: CallTicket, sink: RingSink,
-         recorder: CallRecorder, recognizers: [RecognizerThread] = []) {
-        self.request = request; self.source = source; self.roles = roles
+         recorder: CallRecorder, recognizers: [RecognizerThread] = [], recordBell: Doorbell?) {
+        self.request = request; self.source = source; self.roles = roles; self.recordBell = recordBell
         self.ticket = ticket; self.sink = sink; self.recorder = RecordThreadOnly(recorder); self.recognizers = recognizers
     }
 
     /// Hands the text that arrived since the last call to the record thread.
     func takeNewText() -> [TranscriptUtterance] {
-        newText.withLock { queue in
+        guard textWaiting.exchange(false, ordering: .acquiring) else { return [] }
+        return newText.withLock { queue in
             defer { queue.removeAll() }
             return queue
         }
@@ -461,6 +585,8 @@ final class LiveCall: Sendable {
     func addTranscript(_ u: TranscriptUtterance) {
         // Bounded like the words below: a flood of text for one call cannot grow without limit.
         newText.withLock { if $0.count < 2000 { $0.append(u) } }
+        textWaiting.store(true, ordering: .releasing)
+        recordBell?.ring()
         guard u.final else { return }
         words.withLock { t in
             var utterances = t?.utterances ?? []
