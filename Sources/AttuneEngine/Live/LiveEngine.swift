@@ -475,6 +475,8 @@ public final class LiveEngine: Sendable {
         if shuttingDown.load(ordering: .acquiring), endReason == .stopped { endReason = .shutdown }
         emit(CallEndRecord(call: call.id, reason: endReason, message: reason.message, t: call.analysedSeconds),
              route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
+        // Published before the call leaves the table: whoever sees it gone has been handed its last record.
+        flush(&line)
         endedFrames.add(call.ticket.framesAnalysed, ordering: .relaxed)
         endedDrops.add(call.ticket.rings.droppedFrames, ordering: .relaxed)
         endedXruns.add(call.source.counters.xrunsRecovered, ordering: .relaxed)
