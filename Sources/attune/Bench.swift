@@ -20,7 +20,8 @@ struct Bench: ParsableCommand {
         The first file is the audio (looped; channel c starts at its own offset and takes file channel \
         c mod the file's channel count). After one second of warm-up per channel, each visit length is timed \
         --runs times and one JSON line per (K, M) gives us_per_hop (the median run, µs per channel-hop), \
-        us_per_hop_min/max and resident_bytes_per_channel (growth of resident memory over the setup, FFTW included; exact only for \
+        us_per_hop_min/max, cpu_us_per_hop (the median run by the thread's CPU time, which \
+        leaves out time the thread spent descheduled on a busy machine) and resident_bytes_per_channel (growth of resident memory over the setup, FFTW included; exact only for \
         the first K of a run, later setups reuse memory the earlier ones freed). \
         --level analyzer (default) times the DSP alone (ChannelAnalyzer); --level session times whole \
         CallSessions (repair, resampling, staging, output queue drained after each visit), one per call of \
@@ -119,6 +120,7 @@ struct Bench: ParsableCommand {
             for k in channels {
                 try bench.measure(channels: k, visitMs: visitMs) { result in
                     let sorted = result.microseconds.sorted()
+                    let cpu = result.cpuMicroseconds.sorted()
                     var line = JSONLine()
                     line.begin()
                     line.field("file", file)
@@ -129,6 +131,7 @@ struct Bench: ParsableCommand {
                     line.field("us_per_hop", sorted[sorted.count / 2], decimals: 3)
                     line.field("us_per_hop_min", sorted.first!, decimals: 3)
                     line.field("us_per_hop_max", sorted.last!, decimals: 3)
+                    line.field("cpu_us_per_hop", cpu[cpu.count / 2], decimals: 3)
                     line.field("resident_bytes_per_channel", result.residentBytesPerChannel)
                     line.end()
                     standardOutput.write(line.bytes)

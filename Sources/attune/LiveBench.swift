@@ -26,6 +26,8 @@ struct LiveBench {
         var visitMs: Int
         var hopsPerRun: Int
         var microseconds: [Double]
+        /// The same from the thread's CPU time: on a shared machine, time spent descheduled is left out.
+        var cpuMicroseconds: [Double]
         var residentBytesPerChannel: Int
     }
 
@@ -44,13 +46,24 @@ struct LiveBench {
             let hopsPerVisit = visit / 10
             let rounds = max(1, hopsPerRun / (feeder.channels * hopsPerVisit))
             var times: [Double] = []
+            var cpuTimes: [Double] = []
+            let hops = Double(rounds * hopsPerVisit * feeder.channels)
             for _ in 0..<runs {
+                let cpuStart = Self.threadCPUSeconds()
                 let seconds = elapsedSeconds { feeder.run(milliseconds: rounds * visit, visitMs: visit) }
-                times.append(seconds * 1e6 / Double(rounds * hopsPerVisit * feeder.channels))
+                cpuTimes.append((Self.threadCPUSeconds() - cpuStart) * 1e6 / hops)
+                times.append(seconds * 1e6 / hops)
             }
             report(Result(channels: feeder.channels, visitMs: visit, hopsPerRun: rounds * hopsPerVisit * feeder.channels,
-                          microseconds: times, residentBytesPerChannel: residentBytes))
+                          microseconds: times, cpuMicroseconds: cpuTimes, residentBytesPerChannel: residentBytes))
         }
+    }
+
+    /// CPU time of the calling thread, in seconds.
+    static func threadCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
     /// Resident bytes of the process (/proc/self/statm). Every stage fills its buffers at setup, so the growth
