@@ -24,11 +24,11 @@ public enum SessionOutput: Sendable, Equatable {
 /// ``outputs``, a fixed-size queue another thread may drain. Records are built from those values off the DSP
 /// path.
 ///
-/// Everything is allocated — and every FFT plan made — in `init`, on the thread that sets the call up;
+/// Everything is allocated — and any FFT plan not yet in the process made — in `init`, on the thread that sets the call up;
 /// ``push(interleaved:)``, ``pull(from:budget:)`` and ``finish()`` never allocate, lock or
 /// log, so a DSP worker may run them. A session is used by one thread at a time: it is not `Sendable`, and
 /// moves to its worker as a `sending` value (Swift 6 checks that the setup thread keeps no reference).
-/// Release it off the worker too: its FFT plans are destroyed under FFTW's planner lock.
+/// Release it off the worker too: releasing frees its buffers (a heap call, which may lock).
 public final class CallSession {
     /// Input frames one internal step analyses; bounds the staging memory and the worst-case output per step.
     public static let stepFrames = 1024

@@ -43,8 +43,8 @@ public final class CallTicket: Sendable {
 /// Locks are taken only when a call joins or leaves a worker, never per block: the per-block path (ring
 /// reads, analysis, output queue) is lock-free and allocation-free. Sessions enter through
 /// ``adopt(_:rings:)`` as `sending` values, so Swift 6 proves the caller keeps no reference; finished
-/// sessions come back through ``reapFinished()``, to be released off the workers (releasing FFT plans takes
-/// FFTW's planner lock).
+/// sessions come back through ``reapFinished()``, to be released off the workers (releasing frees the
+/// session's buffers, a heap call that may lock).
 public final class DSPWorkerPool: Sendable {
     /// How long an idle worker sleeps before looking again: short against the 50 ms lag budget, long
     /// enough that idle workers cost nothing.

@@ -2,7 +2,8 @@ import AttuneTestSupport
 import Foundation
 import Testing
 
-/// Runs the real `attune bench` binary: one JSON line per file, and with `--stages` each stage's cost.
+/// Runs the real `attune bench` binary: one JSON line per file, and with `--stages` each stage's cost; with
+/// `--channels`, one line per channel count and visit length.
 /// The figures themselves depend on the machine and the build, so only their presence and sense are checked.
 @Suite("BenchCLI")
 struct BenchCLITests {
@@ -36,6 +37,30 @@ struct BenchCLITests {
         let line = try object(try #require(r.stdoutLines.first))
         #expect(line["x_realtime"] is Double)
         #expect(line["pitch_us"] == nil)
+    }
+
+    @Test func liveLevelsGiveOneLinePerChannelCountAndVisit() throws {
+        for level in ["analyzer", "session"] {
+            let r = try runAttune(["bench", AnalyzeCLITests.sampleCall, "--channels", "2", "4", "--visit-ms", "20", "100",
+                                   "--level", level, "--runs", "1", "--hops", "2000"])
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            let lines = try r.stdoutLines.map(object)
+            #expect(lines.map { $0["channels"] as? Int } == [2, 2, 4, 4])
+            #expect(lines.map { $0["visit_ms"] as? Int } == [20, 100, 20, 100])
+            for line in lines {
+                #expect(line["level"] as? String == level)
+                for key in ["us_per_hop", "us_per_hop_min", "us_per_hop_max", "cpu_us_per_hop"] {
+                    let v = try #require(line[key] as? Double, "\(key) missing")
+                    #expect(v > 0, "\(key) = \(v)")
+                }
+            }
+        }
+    }
+
+    @Test func liveVisitsMustBeWholeHops() throws {
+        let r = try runAttune(["bench", AnalyzeCLITests.sampleHello, "--channels", "1", "--visit-ms", "15"])
+        #expect(r.status == 64)
+        #expect(r.stdout.isEmpty)
     }
 
     @Test func zeroRunsIsAUsageError() throws {

@@ -29,12 +29,12 @@ struct NucleusModel {
 
     private let chunks1 = W.hidden1 / 8
     private let chunks2 = W.hidden2 / 8
-    /// conv1 as `[tap][input][chunk]`, conv2 as `[tap][unit][chunk]`, in SIMD8 chunks of output units.
-    private let conv1: UnsafeMutableBufferPointer<SIMD8<Float>>
-    private let bias1: UnsafeMutableBufferPointer<SIMD8<Float>>
-    private let conv2: UnsafeMutableBufferPointer<SIMD8<Float>>
-    private let bias2: UnsafeMutableBufferPointer<SIMD8<Float>>
-    private let output: UnsafeMutableBufferPointer<SIMD8<Float>>
+    /// The process's one copy of the weights (see ``Weights``), copied here so the per-frame path reads no global.
+    private let conv1: UnsafeBufferPointer<SIMD8<Float>>
+    private let bias1: UnsafeBufferPointer<SIMD8<Float>>
+    private let conv2: UnsafeBufferPointer<SIMD8<Float>>
+    private let bias2: UnsafeBufferPointer<SIMD8<Float>>
+    private let output: UnsafeBufferPointer<SIMD8<Float>>
     /// Inputs and hidden activations by frame, at `frame & mask`.
     private let inputs: UnsafeMutableBufferPointer<Float>
     private let hidden: UnsafeMutableBufferPointer<SIMD8<Float>>
@@ -47,22 +47,44 @@ struct NucleusModel {
         precondition(W.conv1.count == W.taps1 * Self.inputCount * W.hidden1 && W.conv2.count == W.taps2 * W.hidden1 * W.hidden2)
         precondition(W.bias1.count == W.hidden1 && W.bias2.count == W.hidden2 && W.output.count == W.hidden2)
         mask = capacity - 1
-        conv1 = Self.chunked(W.conv1)
-        bias1 = Self.chunked(W.bias1)
-        conv2 = Self.chunked(W.conv2)
-        bias2 = Self.chunked(W.bias2)
-        output = Self.chunked(W.output)
+        let weights = Weights.shared
+        conv1 = weights.conv1
+        bias1 = weights.bias1
+        conv2 = weights.conv2
+        bias2 = weights.bias2
+        output = weights.output
         inputs = .allocate(capacity * Self.inputCount, filledWith: 0)
         hidden = .allocate(capacity * W.hidden1 / 8, filledWith: .zero)
     }
 
     func deallocate() {
-        conv1.deallocate(); bias1.deallocate(); conv2.deallocate(); bias2.deallocate(); output.deallocate()
         inputs.deallocate(); hidden.deallocate()
     }
 
-    private static func chunked(_ values: [Float]) -> UnsafeMutableBufferPointer<SIMD8<Float>> {
-        .allocate(copying: stride(from: 0, to: values.count, by: 8).map { SIMD8(values[$0..<($0 + 8)]) })
+    /// The weights in SIMD8 chunks of output units: conv1 as `[tap][input][chunk]`, conv2 as `[tap][unit][chunk]`.
+    ///
+    /// One copy per process, shared read-only by every channel. Each frame reads all of conv1 (12.7 kB) and, in
+    /// speech, all of conv2 (10 kB): with a copy per channel a daemon visiting a thousand channels in turn found
+    /// them evicted at every visit, while one copy stays in cache.
+    ///
+    /// `@unchecked Sendable`: the buffers are filled in `init`, before `shared` is published (a global's lazy
+    /// initialisation orders that before any reader), and never written or freed afterwards.
+    struct Weights: @unchecked Sendable {
+        let conv1, bias1, conv2, bias2, output: UnsafeBufferPointer<SIMD8<Float>>
+
+        static let shared = Weights()
+
+        private init() {
+            conv1 = Self.chunked(W.conv1)
+            bias1 = Self.chunked(W.bias1)
+            conv2 = Self.chunked(W.conv2)
+            bias2 = Self.chunked(W.bias2)
+            output = Self.chunked(W.output)
+        }
+
+        private static func chunked(_ values: [Float]) -> UnsafeBufferPointer<SIMD8<Float>> {
+            UnsafeBufferPointer(UnsafeMutableBufferPointer.allocate(copying: stride(from: 0, to: values.count, by: 8).map { SIMD8(values[$0..<($0 + 8)]) }))
+        }
     }
 
     /// Sets frame `j`'s inputs from its features and the channel's recent peak band level (`peakDB`), or zeros

@@ -190,7 +190,7 @@ public final class PitchTracker {
     private let factor: Int
     /// Half-length of the decimation FIR (taps = 2·firHalf + 1).
     private let firHalf: Int
-    private let fir: UnsafeMutableBufferPointer<Float>
+    private let fir: UnsafeBufferPointer<Float>
     /// FIR length rounded up to a whole number of SIMD vectors (zero taps at the end).
     private let firPadded: Int
     /// Decimated samples by decimated stream position `j` (full-rate position `j · factor`), at `j & ringMask`
@@ -205,9 +205,9 @@ public final class PitchTracker {
     private let analysisHalf: Int
     private let minLag: Int
     private let maxLag: Int
-    private let hann: UnsafeMutableBufferPointer<Float>
+    private let hann: UnsafeBufferPointer<Float>
     /// Reciprocal of the window's normalised autocorrelation, by lag.
-    private let windowACInverse: UnsafeMutableBufferPointer<Float>
+    private let windowACInverse: UnsafeBufferPointer<Float>
     private let fft: RealFFT
     /// Normalised autocorrelation of the current frame, by lag (0..<rLength).
     private let rLength: Int
@@ -216,7 +216,7 @@ public final class PitchTracker {
     private let r: UnsafeMutablePointer<Float>
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
-    private let hannFull: UnsafeMutableBufferPointer<Float>
+    private let hannFull: UnsafeBufferPointer<Float>
     private let hannPower: Float
     private let hannFullPower: Float
 
@@ -233,8 +233,12 @@ public final class PitchTracker {
     /// Multiplier of `speakerCost` for a candidate above the speaker's mean: 0 where it is waived (see
     /// `subOctaveTolerance`), else 1.
     private let candAboveWeight: UnsafeMutableBufferPointer<Float>
-    private let backPointer: UnsafeMutableBufferPointer<Int32>
-    private let candCount: UnsafeMutableBufferPointer<Int32>
+    /// States, counts and paths are below `stride` (9), so a byte holds them: the trace-back follows
+    /// `backPointer` from frame to frame, each load waiting for the one before, and 9 bytes a frame keep the
+    /// 25 frames it walks in four cache lines (36 bytes a frame spread them over fifteen, each a miss when
+    /// the channel's state has gone cold between visits).
+    private let backPointer: UnsafeMutableBufferPointer<UInt8>
+    private let candCount: UnsafeMutableBufferPointer<UInt8>
     /// Best periodicity of each frame (reported as voicing).
     private let periodicity: UnsafeMutableBufferPointer<Float>
     /// Each frame's scaling of its correlations by the band's energy share (√ share, see `collectPeaks`).
@@ -254,7 +258,7 @@ public final class PitchTracker {
     private var score: UnsafeMutableBufferPointer<Float>
     private var nextScore: UnsafeMutableBufferPointer<Float>
     /// States along a traced-back path, by frame slot.
-    private let path: UnsafeMutableBufferPointer<Int32>
+    private let path: UnsafeMutableBufferPointer<UInt8>
 
     /// Running mean of log2 F0 over the frames decided voiced (see `speakerCost`), and how many it has seen.
     /// Fed from decided frames only, so it is the same however the stream is cut into blocks.
@@ -295,24 +299,6 @@ public final class PitchTracker {
         // a cut-off of 1.95 kHz; a Hamming window needs ≈ 3.3 · rate / 500 Hz taps for that transition.
         firHalf = factor == 1 ? 0 : Int((3.3 * Double(rate) / 500 / 2).rounded(.up))
         firPadded = (2 * firHalf + 1 + 7) & ~7
-        fir = .allocate(firPadded, filledWith: 0)
-        if factor == 1 {
-            fir[0] = 1
-        } else {
-            let cutoff = 1950.0 / Double(rate)
-            var sum = 0.0
-            var taps = [Double](repeating: 0, count: 2 * firHalf + 1)
-            for i in 0...(2 * firHalf) {
-                let m = Double(i - firHalf)
-                let sinc = m == 0 ? 2 * cutoff : sin(2 * Double.pi * cutoff * m) / (Double.pi * m)
-                let x = Double(i) / Double(2 * firHalf)
-                let hamming = 0.54 - 0.46 * cos(2 * Double.pi * x)
-                taps[i] = sinc * hamming
-                sum += taps[i]
-            }
-            for i in taps.indices { fir[i] = Float(taps[i] / sum) }
-        }
-
         // The full-rate window must reach every input tap of every decimated sample in the analysis window.
         let reachBack = analysisHalf * factor + firHalf
         // Plus a vector's worth, read (and multiplied by zero) by the padded loops.
@@ -330,32 +316,18 @@ public final class PitchTracker {
         lowBandFirst = Int((45 * Double(fftSize) / search).rounded(.up))
         lowBandLast = Int(190 * Double(fftSize) / search)
 
-        hann = .allocate((analysisLength + 7) & ~7, filledWith: 0)
-        for i in 0..<analysisLength {
-            hann[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(analysisLength)))
-        }
-        // The window's own autocorrelation, the same way the signal's will be computed.
-        windowACInverse = .allocate(capacity: rLength)
-        for i in 0..<fftSize { fft.real[i] = i < analysisLength ? hann[i] : 0 }
-        fft.forward()
-        Self.powerSpectrum(fft.spectrum)
-        fft.inverse()
-        let w0 = fft.real[0]
-        for lag in 0..<rLength { windowACInverse[lag] = w0 / fft.real[lag] }
+        // The FIR and the windows are the same for every channel with these settings: one read-only copy
+        // (see `Tables`), so a visit to a channel does not bring its own copy back into cache.
+        let tables = Tables.shared(Tables.Geometry(rate: rate, factor: factor, firHalf: firHalf, firPadded: firPadded,
+                                                   analysisLength: analysisLength, fftLength: fftLength, rLength: rLength))
+        fir = tables.fir
+        hann = tables.hann
+        windowACInverse = tables.windowACInverse
+        hannFull = tables.hannFull
+        hannPower = tables.hannPower
+        hannFullPower = tables.hannFullPower
         rStorage = .allocate(rLength + Self.sincDepth, filledWith: 0)
         r = rStorage.baseAddress! + Self.sincDepth
-        let fullLength = analysisLength * factor
-        hannFull = .allocate((fullLength + 7) & ~7, filledWith: 0)
-        var fullPower: Float = 0
-        for i in 0..<fullLength {
-            let w = Float(0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(fullLength)))
-            hannFull[i] = w
-            fullPower += w * w
-        }
-        hannFullPower = fullPower
-        var power: Float = 0
-        for i in 0..<analysisLength { power += hann[i] * hann[i] }
-        hannPower = power
 
         var slotCount = 1
         // The tone test reads the path `toneReach` frames either side of the frame being decided, which may
@@ -383,9 +355,9 @@ public final class PitchTracker {
     }
 
     deinit {
-        fir.deallocate(); ring.deallocate(); hann.deallocate(); windowACInverse.deallocate(); rStorage.deallocate()
+        ring.deallocate(); rStorage.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); candAboveWeight.deallocate(); backPointer.deallocate()
-        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandEnergy.deallocate(); bandWeight.deallocate(); hannFull.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
+        candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandEnergy.deallocate(); bandWeight.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
 
     /// What a decided frame gets: its index, F0 (0 when unvoiced), voicing (0…1) and harmonics-to-noise
@@ -513,7 +485,7 @@ public final class PitchTracker {
         }
         candFrequency[base] = 0
         candCorrelation[base] = 0
-        candCount[index & slotMask] = Int32(count)
+        candCount[index & slotMask] = UInt8(count)
         periodicity[index & slotMask] = min(1, max(0, best))
     }
 
@@ -764,7 +736,7 @@ public final class PitchTracker {
             }
             let total = bestScore + candStrength[base + s]
             nextScore[s] = total
-            backPointer[base + s] = Int32(bestFrom)
+            backPointer[base + s] = UInt8(bestFrom)
             top = max(top, total)
         }
         // Keep scores near zero so Float keeps its precision over hours of audio.
@@ -807,7 +779,7 @@ public final class PitchTracker {
         for s in 1..<max(1, count) where score[s] > score[state] { state = s }
         var k = from
         while true {
-            path[k & slotMask] = Int32(state)
+            path[k & slotMask] = UInt8(state)
             if k == to { break }
             state = Int(backPointer[(k & slotMask) * stride + state])
             k -= 1
@@ -917,7 +889,7 @@ public final class PitchTracker {
 
     /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
     @inline(__always)
-    private static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
+    static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
         var i = 0
         while i < s.count {
             let re = s[i], im = s[i + 1]
