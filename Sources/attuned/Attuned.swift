@@ -65,6 +65,7 @@ struct Attuned: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         var settings = DaemonConfig()
+        var logLevelFlag: Logger.Level?
         do {
             if let config { try settings.load(file: config) }
             if let runDir { settings.runDir = runDir }
@@ -74,7 +75,10 @@ struct Attuned: AsyncParsableCommand {
             }
             if let node { settings.node = node }
             if let metrics { settings.metrics = try DaemonConfig.listen(metrics, "--metrics") }
-            if let logLevel { settings.logLevel = try DaemonConfig.level(logLevel, "--log-level") }
+            if let logLevel {
+                let level = try DaemonConfig.level(logLevel, "--log-level")
+                (logLevelFlag, settings.logLevel) = (level, level)
+            }
             if let ringSeconds {
                 guard (0.1...60).contains(ringSeconds) else { throw ConfigError("--ring-seconds \(ringSeconds): 0.1…60") }
                 settings.ringSeconds = ringSeconds
@@ -111,7 +115,7 @@ struct Attuned: AsyncParsableCommand {
         DaemonLogLevel.current.store(settings.logLevel.index, ordering: .relaxed)
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         let logger = Logger(label: "attuned")
-        let daemon = Daemon(config: settings, configPath: config, logger: logger)
+        let daemon = Daemon(config: settings, configPath: config, logLevelFlag: logLevelFlag, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
