@@ -47,7 +47,7 @@ struct Attuned: AsyncParsableCommand {
     @Option(help: "Node name in hello records and fleet subjects (default: the host name).")
     var node: String?
 
-    @Option(help: "Serve Prometheus metrics on HOST:PORT (loopback only), e.g. 127.0.0.1:9464.")
+    @Option(help: "Serve Prometheus metrics on HOST:PORT, e.g. 127.0.0.1:9464 (port 0: a free one, logged). Loopback only unless the config file's [metrics] says allow_remote = true.")
     var metrics: String?
 
     @Option(help: "Publish to NATS JetStream at URL (comma-separated for a cluster), e.g. nats://127.0.0.1:4222.")
@@ -74,7 +74,9 @@ struct Attuned: AsyncParsableCommand {
                 settings.workers = workers
             }
             if let node { settings.node = node }
-            if let metrics { settings.metrics = try DaemonConfig.listen(metrics, "--metrics") }
+            if let metrics {
+                settings.metrics = try DaemonConfig.listen(metrics, "--metrics", allowRemote: settings.metricsAllowRemote)
+            }
             if let logLevel {
                 let level = try DaemonConfig.level(logLevel, "--log-level")
                 (logLevelFlag, settings.logLevel) = (level, level)
