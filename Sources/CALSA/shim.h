@@ -32,3 +32,40 @@ static inline void attune_alsa_clear_error(void) { attune_alsa_error_buffer()[0]
 #include <pthread.h>
 extern int pthread_setname_np(pthread_t thread, const char *name);
 static inline int attune_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+// Stopping a capture thread that sits in a read the wake pipe cannot reach. Non-blocking PCMs are polled beside the
+// wake pipe, but some plugins block inside snd_pcm_readi regardless of SND_PCM_NONBLOCK: the `file` plugin's
+// `infile` is read with a plain blocking read(2) (pcm_file.c, "TODO: mind blocking mode"), under the PCM's own lock,
+// so neither the pipe nor snd_pcm_drop from another thread (which waits for that lock) gets it out. A signal does:
+// its handler does nothing, and being installed without SA_RESTART, the read fails with EINTR and the capture loop
+// sees the stop flag. A real-time signal near SIGRTMAX, which none of the daemon's libraries use (swift-nio,
+// Dispatch and service-lifecycle handle SIGTERM, SIGINT, SIGHUP and SIGPIPE only).
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+extern int pthread_timedjoin_np(pthread_t thread, void **retval, const struct timespec *abstime);
+
+static inline int attune_capture_interrupt_signal(void) { return SIGRTMAX - 2; }
+
+static void attune_capture_interrupt_handler(int sig) { (void)sig; }
+
+/// Installs the do-nothing handler (no SA_RESTART) once per process; 0 or -1 with errno.
+static inline int attune_capture_install_interrupt(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = attune_capture_interrupt_handler;
+    sigemptyset(&action.sa_mask);
+    return sigaction(attune_capture_interrupt_signal(), &action, NULL);
+}
+
+/// Unblocks the signal on the calling thread: a capture thread inherits the mask of whichever thread started it
+/// (a Dispatch or NIO thread may block signals).
+static inline int attune_capture_accept_interrupt(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, attune_capture_interrupt_signal());
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/// Sends the signal to `thread`, making a blocking system call there fail with EINTR.
+static inline int attune_capture_interrupt(pthread_t thread) { return pthread_kill(thread, attune_capture_interrupt_signal()); }

@@ -47,7 +47,7 @@ struct Attuned: AsyncParsableCommand {
     @Option(help: "Node name in hello records and fleet subjects (default: the host name).")
     var node: String?
 
-    @Option(help: "Serve Prometheus metrics on HOST:PORT (loopback only), e.g. 127.0.0.1:9464.")
+    @Option(help: "Serve Prometheus metrics on HOST:PORT, e.g. 127.0.0.1:9464 (port 0: a free one, logged). Loopback only unless the config file's [metrics] says allow_remote = true.")
     var metrics: String?
 
     @Option(help: "Publish to NATS JetStream at URL (comma-separated for a cluster), e.g. nats://127.0.0.1:4222.")
@@ -65,6 +65,7 @@ struct Attuned: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         var settings = DaemonConfig()
+        var logLevelFlag: Logger.Level?
         do {
             if let config { try settings.load(file: config) }
             if let runDir { settings.runDir = runDir }
@@ -73,8 +74,13 @@ struct Attuned: AsyncParsableCommand {
                 settings.workers = workers
             }
             if let node { settings.node = node }
-            if let metrics { settings.metrics = try DaemonConfig.listen(metrics, "--metrics") }
-            if let logLevel { settings.logLevel = try DaemonConfig.level(logLevel, "--log-level") }
+            if let metrics {
+                settings.metrics = try DaemonConfig.listen(metrics, "--metrics", allowRemote: settings.metricsAllowRemote)
+            }
+            if let logLevel {
+                let level = try DaemonConfig.level(logLevel, "--log-level")
+                (logLevelFlag, settings.logLevel) = (level, level)
+            }
             if let ringSeconds {
                 guard (0.1...60).contains(ringSeconds) else { throw ConfigError("--ring-seconds \(ringSeconds): 0.1…60") }
                 settings.ringSeconds = ringSeconds
@@ -111,7 +117,7 @@ struct Attuned: AsyncParsableCommand {
         DaemonLogLevel.current.store(settings.logLevel.index, ordering: .relaxed)
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         let logger = Logger(label: "attuned")
-        let daemon = Daemon(config: settings, configPath: config, logger: logger)
+        let daemon = Daemon(config: settings, configPath: config, logLevelFlag: logLevelFlag, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

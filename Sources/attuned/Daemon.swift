@@ -24,16 +24,22 @@ struct DaemonFailure: Error, CustomStringConvertible {
 final class Daemon: Service, Sendable {
     let config: DaemonConfig
     let configPath: String?
+    /// The level `--log-level` gave, if any: flags win over the file, on SIGHUP as at start.
+    let logLevelFlag: Logger.Level?
     let logger: Logger
     static let version = "0.2.0"
 
-    init(config: DaemonConfig, configPath: String?, logger: Logger) {
+    init(config: DaemonConfig, configPath: String?, logLevelFlag: Logger.Level?, logger: Logger) {
         self.config = config
         self.configPath = configPath
+        self.logLevelFlag = logLevelFlag
         self.logger = logger
     }
 
     func run() async throws {
+        // Trapped before any socket is up: SIGHUP's default action ends the process, and a `systemctl reload` (or
+        // a test) that sends it as soon as the control socket answers must find it handled, not die of it.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let runDir = config.runDir
         do { try RunDirectory.create(runDir) } catch {
             throw DaemonFailure(description: "attuned: run directory \(error)", exitCode: error.exitCode)
@@ -134,7 +140,7 @@ final class Daemon: Service, Sendable {
                 }
             }
             group.addTask { [self] in
-                for await _ in await UnixSignalsSequence(trapping: .sighup) { reload() }
+                for await _ in hangups { reload() }
             }
             try? await gracefulShutdown()
             group.cancelAll()
@@ -152,7 +158,9 @@ final class Daemon: Service, Sendable {
         logger.info("attuned stopped")
     }
 
-    /// SIGHUP: re-read the config file and apply the log level; everything else needs a restart (logged).
+    /// SIGHUP: re-read the config file and apply the log level, unless `--log-level` set it; everything else needs
+    /// a restart (logged). A file that no longer loads changes nothing: the error is logged and the daemon goes on
+    /// with what it has.
     private func reload() {
         guard let configPath else {
             logger.notice("SIGHUP: no config file to reload")
@@ -160,7 +168,12 @@ final class Daemon: Service, Sendable {
         }
         var fresh = DaemonConfig()
         do { try fresh.load(file: configPath) } catch {
-            logger.error("SIGHUP: config not reloaded", metadata: ["error": "\(error)"])
+            logger.error("SIGHUP: config not reloaded; settings unchanged", metadata: ["error": "\(error)"])
+            return
+        }
+        if let logLevelFlag {
+            logger.notice("SIGHUP: config re-read; the log level stays as --log-level set it; other settings take effect on restart",
+                          metadata: ["log_level": "\(logLevelFlag)", "file_log_level": "\(fresh.logLevel)"])
             return
         }
         DaemonLogLevel.current.store(fresh.logLevel.index, ordering: .relaxed)

@@ -40,8 +40,12 @@ struct DaemonConfig: Sendable {
     /// Per-subscriber queue bounds.
     var queueRecords = 10_000
     var queueBytes = 1 << 20
-    /// `HOST:PORT` of the Prometheus endpoint; nil (the default) serves none.
+    /// `HOST:PORT` of the Prometheus endpoint; nil (the default) serves none. Port 0 lets the kernel pick one (the
+    /// daemon logs which).
     var metrics: (host: String, port: Int)?
+    /// `[metrics] allow_remote = true`: the operator's explicit word that the endpoint, which has no authentication,
+    /// may listen beyond loopback. Only the file can say it, so a flag alone never exposes it.
+    var metricsAllowRemote = false
     /// Roles whose channels get emotion events (design.md: customer only, unless an operator says otherwise).
     var emotionRoles: [Role] = [.customer]
     /// Wall time per block of a paced `file:` replay.
@@ -105,8 +109,11 @@ struct DaemonConfig: Sendable {
             if let v = try control.string("group") { controlGroup = try control.group(v, "group") }
         }
         if let m = try reader.table("metrics") {
-            try m.allow(["listen"])
-            if let v = try m.string("listen") { metrics = try Self.listen(v, "\(path): metrics.listen") }
+            try m.allow(["listen", "allow_remote"])
+            if let v = try m.bool("allow_remote") { metricsAllowRemote = v }
+            if let v = try m.string("listen") {
+                metrics = try Self.listen(v, "\(path): metrics.listen", allowRemote: metricsAllowRemote)
+            }
         }
         if let p = try reader.table("privacy") {
             try p.allow(["emotion_roles"])
@@ -153,15 +160,21 @@ struct DaemonConfig: Sendable {
         return name
     }
 
-    static func listen(_ text: String, _ key: String) throws(ConfigError) -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+    /// The hosts a metrics endpoint may listen on without `allow_remote`.
+    static let loopbackHosts: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+    /// `HOST:PORT` for the metrics endpoint (port 0: any free port). A host beyond loopback needs `allowRemote`.
+    static func listen(_ text: String, _ key: String, allowRemote: Bool) throws(ConfigError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw ConfigError("\(key): '\(text)' is not HOST:PORT")
         }
-        let host = String(text[..<colon])
-        guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) else {
-            throw ConfigError("\(key): '\(text)': metrics are served on loopback only (127.0.0.1, ::1 or localhost)")
+        var host = String(text[..<colon])
+        guard allowRemote || loopbackHosts.contains(host) else {
+            throw ConfigError("\(key): '\(text)': metrics are served on loopback only (127.0.0.1, ::1 or localhost) "
+                              + "unless the config file's [metrics] says allow_remote = true (they have no authentication)")
         }
-        return (host == "[::1]" ? "::1" : host, port)
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
     }
 
     /// A `--source CALL=URI` flag.
@@ -205,6 +218,12 @@ struct ConfigReader {
         guard let d = v.double ?? v.int.map(Double.init) else { throw ConfigError("\(name(key)): expected a number") }
         guard range.contains(d) else { throw ConfigError("\(name(key)): \(d) is outside \(range.lowerBound)…\(range.upperBound)") }
         return d
+    }
+
+    func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let v = table[key] else { return nil }
+        guard let b = v.bool else { throw ConfigError("\(name(key)): expected true or false") }
+        return b
     }
 
     func strings(_ key: String) throws(ConfigError) -> [String]? {
@@ -280,10 +299,7 @@ struct NatsConfig: Sendable {
             if let problem = FleetSettings.tokenProblem(v) { throw ConfigError("\(n.path): nats.stream '\(v)' \(problem)") }
             stream = v
         }
-        if let v = n.table["frames"] {
-            guard let b = v.bool else { throw ConfigError("\(n.path): nats.frames: expected true or false") }
-            frames = b
-        }
+        if let v = try n.bool("frames") { frames = v }
         if let v = try n.int("buffer_records", 16...10_000_000) { bufferRecords = v }
         if let v = try n.double("heartbeat_s", 0.1...3600) { heartbeatSeconds = v }
         if let v = try n.double("max_age_s", 1...(10 * 365 * 86_400)) { maxAgeSeconds = v }

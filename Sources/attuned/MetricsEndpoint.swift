@@ -72,7 +72,8 @@ final class DaemonMetrics: Sendable {
         }
     }
 
-    /// Serves `GET /metrics` on `host:port` until the returned channel is closed.
+    /// Serves `GET /metrics` on `host:port` until the returned channel is closed. The log line names the port
+    /// actually bound, which is how one asked for as 0 is found.
     func serve(host: String, port: Int, logger: Logger) async throws -> Channel {
         let registry = self.registry
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -83,7 +84,13 @@ final class DaemonMetrics: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        logger.info("serving metrics", metadata: ["listen": "\(host):\(port)"])
+        let bound = channel.localAddress?.port ?? port
+        let listen: Logger.MetadataValue = host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)"
+        logger.info("serving metrics", metadata: ["listen": listen])
+        if !DaemonConfig.loopbackHosts.contains(host) {
+            logger.warning("metrics served beyond loopback, as the config file's [metrics] allow_remote says",
+                           metadata: ["listen": listen])
+        }
         return channel
     }
 }

@@ -87,14 +87,15 @@ public final class Daemon {
     public var events: String { runDir + "/events.sock" }
     public var control: String { runDir + "/control.sock" }
 
-    /// Starts `attuned --run-dir DIR ARGUMENTS` and waits until its control socket accepts a `list` (the control
-    /// socket comes up after the event socket, and startup `--source` calls are started before the daemon
-    /// reports itself started, so by then both sockets and the startup calls exist).
+    /// Starts `attuned --run-dir DIR --log-level LEVEL ARGUMENTS` and waits until its control socket accepts a
+    /// `list` (the control socket comes up after the event socket, and startup `--source` calls are started before
+    /// the daemon reports itself started, so by then both sockets and the startup calls exist). A nil `logLevel`
+    /// passes no flag, leaving the level to the config file (and to SIGHUP).
     public init(_ arguments: [String] = [], environment: [String: String] = [:], dir: TempDir = TempDir(prefix: "attuned"),
-         runDir: String? = nil) throws {
+         runDir: String? = nil, logLevel: String? = "notice") throws {
         self.dir = dir
         self.runDir = runDir ?? dir.file("run")
-        process = try Child(try builtBinary("attuned"), ["--run-dir", self.runDir, "--log-level", "notice"] + arguments,
+        process = try Child(try builtBinary("attuned"), ["--run-dir", self.runDir] + (logLevel.map { ["--log-level", $0] } ?? []) + arguments,
                             environment: environment, dir: dir, tag: "attuned")
         let deadline = Date().addingTimeInterval(60)
         while true {
@@ -146,6 +147,16 @@ public final class Daemon {
             }
         }
         return client
+    }
+
+    /// Waits up to `timeout` seconds until the daemon's stderr holds `count` lines containing `text`; true if it does.
+    public func logged(_ text: String, count: Int = 1, timeout: Double = 30) -> Bool {
+        eventually(timeout: timeout) { loggedLines(text).count >= count }
+    }
+
+    /// The lines of the daemon's stderr so far that contain `text`.
+    public func loggedLines(_ text: String) -> [String] {
+        process.stderr.split(separator: "\n").map(String.init).filter { $0.contains(text) }
     }
 
     /// SIGTERM and wait for the exit code.

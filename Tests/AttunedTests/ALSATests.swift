@@ -17,15 +17,10 @@ import Glibc
 /// (the plugin does not retry short reads: a partial period would shift the audio).
 extension DaemonSuite {
     @Suite("ALSA capture through the daemon") struct ALSATests {
-        @Test("frames published for alsa:tap equal attune analyze --frames of the same audio")
-        func tapFramesMatchAnalyze() throws {
-            let dir = TempDir(prefix: "attuned-alsa")
-            let rate = 8000, channels = 2, seconds = 4.0
-            let samples = voiceLikeSamples(rate: rate, seconds: seconds, channels: channels)
-            let wav = dir.file("tap.wav")
-            try wavData(rate: rate, channels: channels, samples: samples).write(to: URL(fileURLWithPath: wav))
+        /// A FIFO in `dir` and an ALSA config (for ALSA_CONFIG_PATH) whose `pcm.tap` captures from it.
+        func fifoTap(_ dir: TempDir) throws -> (fifo: String, config: String) {
             let fifo = dir.file("tap.fifo")
-            #expect(mkfifo(fifo, 0o600) == 0)
+            guard mkfifo(fifo, 0o600) == 0 else { throw DaemonTestFailure("mkfifo \(fifo): \(String(cString: strerror(errno)))") }
             let config = dir.file("asound.conf")
             try """
             pcm.tap {
@@ -37,6 +32,78 @@ extension DaemonSuite {
             }
             pcm.attune_null { type null }
             """.write(toFile: config, atomically: true, encoding: .utf8)
+            return (fifo, config)
+        }
+
+        /// The daemon's threads named `name` (in /proc/PID/task/TID/comm), each with the system call it is in
+        /// (the first field of /proc/PID/task/TID/syscall: a number, or `running`).
+        func threads(_ daemon: Daemon, named name: String) throws -> [(tid: String, syscall: String)] {
+            let tasks = "/proc/\(daemon.pid)/task"
+            return try FileManager.default.contentsOfDirectory(atPath: tasks).compactMap { tid in
+                let comm = (try? String(contentsOfFile: "\(tasks)/\(tid)/comm", encoding: .utf8)) ?? ""
+                guard comm.trimmingCharacters(in: .whitespacesAndNewlines) == name else { return nil }
+                let syscall = (try? String(contentsOfFile: "\(tasks)/\(tid)/syscall", encoding: .utf8)) ?? ""
+                return (tid, String(syscall.split(separator: " ").first ?? ""))
+            }
+        }
+
+        /// libasound's `file` plugin reads its infile with a blocking read(2) even on a non-blocking PCM, so a
+        /// FIFO that has a writer (the test holds it open read-write, which also lets libasound's blocking open
+        /// of it return) but never gets a byte keeps the capture thread in that read, out of reach of the wake
+        /// pipe. `stop` must still end the call promptly, with `call_end` reason `stopped`, and leave no capture
+        /// thread behind and the daemon serving.
+        @Test("stop ends a call whose ALSA device blocks inside snd_pcm_readi; the daemon keeps serving")
+        func stopBlockedDevice() throws {
+            let dir = TempDir(prefix: "attuned-alsa-blocked")
+            let (fifo, config) = try fifoTap(dir)
+            let holder = open(fifo, O_RDWR | O_CLOEXEC)
+            #expect(holder >= 0, "open \(fifo): \(String(cString: strerror(errno)))")
+            defer { close(holder) }
+            let daemon = try Daemon(["--source", "blocked=alsa:tap?rate=8000&channels=1"],
+                                    environment: ["ALSA_CONFIG_PATH": config], dir: dir)
+            let subscriber = try daemon.subscribe(#"{"subscribe":{"calls":["blocked"]}}"#)
+            #expect(try daemon.calls() == ["blocked"])
+
+            // The capture thread is in read(2) (x86_64 syscall 0, aarch64 63), which is what makes this test.
+            #if arch(arm64)
+            let readSyscall = "63"
+            #else
+            let readSyscall = "0"
+            #endif
+            var capture: [(tid: String, syscall: String)] = []
+            #expect(try eventually(timeout: 30) {
+                capture = try threads(daemon, named: "attune-capture")
+                return capture.count == 1 && capture[0].syscall == readSyscall
+            }, "the capture thread is not blocked in read: \(capture)")
+
+            let asked = Date()
+            let reply = try daemon.command(#"{"cmd":"stop","call":"blocked"}"#, timeout: 10)
+            #expect(reply["ok"] as? Bool == true, "\(reply)")
+            #expect(try UnixClient.pump([subscriber], timeout: 10) {
+                subscriber.hasReceived(lineContaining: #""type":"call_end","v":1,"call":"blocked""#)
+            }, "no call_end within 10 s of stop")
+            let took = Date().timeIntervalSince(asked)
+            #expect(took < 5, "stop to call_end took \(took) s")
+            let end = try jsonObject(try #require(published(subscriber).last { $0.contains(#""type":"call_end""#) }))
+            #expect(end["reason"] as? String == "stopped", "\(end)")
+
+            #expect(try threads(daemon, named: "attune-capture").isEmpty, "a capture thread outlived its call")
+            #expect(try daemon.calls().isEmpty)
+            try daemon.start("after", "file:\(sampleCall)?speed=max")
+            let next = try daemon.subscribe(#"{"subscribe":{"calls":["after"],"types":["call_end"]}}"#)
+            #expect(try UnixClient.pump([next], timeout: 120) { next.hasReceived(lineContaining: #""reason":"eof""#) },
+                    "a call started after the stop did not run to its end")
+            #expect(daemon.terminate() == 0)
+        }
+
+        @Test("frames published for alsa:tap equal attune analyze --frames of the same audio")
+        func tapFramesMatchAnalyze() throws {
+            let dir = TempDir(prefix: "attuned-alsa")
+            let rate = 8000, channels = 2, seconds = 4.0
+            let samples = voiceLikeSamples(rate: rate, seconds: seconds, channels: channels)
+            let wav = dir.file("tap.wav")
+            try wavData(rate: rate, channels: channels, samples: samples).write(to: URL(fileURLWithPath: wav))
+            let (fifo, config) = try fifoTap(dir)
 
             // The ring holds the whole audio, which arrives in one burst.
             let daemon = try Daemon(["--ring-seconds", "8", "--source", "tap=alsa:tap?rate=\(rate)&channels=\(channels)"],
@@ -64,10 +131,8 @@ extension DaemonSuite {
             let lastCompared = String(format: #""channel":1,"role":"unknown","t":%.3f"#, compareUntil)
             let done = try UnixClient.pump([subscriber], timeout: 120) { subscriber.hasReceived(lineContaining: lastCompared) }
             #expect(done, "no frame at t = \(compareUntil) s within 120 s")
-            // Close the writer first: `stop` waits for the capture thread, which sits in a blocking read of the
-            // FIFO until end-of-file (a known limitation: a device that stops delivering cannot be stopped).
-            close(writer)
-            writer = -1
+            // The writer stays open: the capture thread sits in the plugin's blocking read of the FIFO, and `stop`
+            // gets it out (see `stopBlockedDevice`).
             #expect(try daemon.command(#"{"cmd":"stop","call":"tap"}"#)["ok"] as? Bool == true)
             #expect(try UnixClient.pump([subscriber], timeout: 120) {
                 subscriber.hasReceived(lineContaining: #""type":"call_end","v":1,"call":"tap""#)

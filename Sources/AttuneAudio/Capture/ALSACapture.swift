@@ -119,7 +119,9 @@ final class ALSAPCM {
 /// `alsa:DEVICE`: captures from libasound on its own thread.
 ///
 /// The PCM is opened non-blocking; the loop reads with `snd_pcm_readi` and, when nothing is ready, polls the
-/// PCM's descriptors together with the stop pipe, so ``stop()`` is prompt on a silent device. Samples arrive as
+/// PCM's descriptors together with the stop pipe, so ``stop()`` is prompt on a silent device. A plugin that blocks
+/// inside `snd_pcm_readi` anyway (`type file` with an `infile` that delivers nothing) is interrupted by the
+/// capture thread's signal (see `CaptureThread`), so ``stop()`` returns there too. Samples arrive as
 /// S16_LE (or S32_LE / FLOAT_LE if the device has no 16-bit mode) and are converted to Float in ±1, S16 as
 /// `v / 32768` exactly like ``RawPCMReader``.
 ///
@@ -224,6 +226,9 @@ public final class ALSACapture: CaptureSource, CaptureLoop, @unchecked Sendable 
                 counters.addFrames(frames)
                 continue
             }
+            // A stop may have interrupted the read (CaptureThread's signal), which a plugin may report as anything:
+            // the file plugin passes read(2)'s bare -1 through, i.e. -EPERM. Whatever it says, stopping wins.
+            if control.stopRequested { break }
             rc = Int32(truncatingIfNeeded: n)
             switch -rc {
             case 0, EAGAIN:

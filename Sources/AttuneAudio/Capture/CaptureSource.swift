@@ -118,7 +118,8 @@ public protocol CaptureSource: AnyObject, Sendable {
     /// Starts the capture thread, which calls `sink` until the end; a source starts once. Fails only if the
     /// thread cannot be created or the source was already started.
     func start<Sink: CaptureSink>(_ sink: Sink) throws(AudioError)
-    /// Asks the capture thread to end and waits for it (a blocked read is woken); the sink then has had
+    /// Asks the capture thread to end and waits for it (a blocked read is woken: a poll by the wake pipe, a read
+    /// the pipe cannot reach by a signal); the sink then has had
     /// ``CaptureSink/captureEnded(_:)``, with `.stopped` unless the source had already ended. Idempotent and safe
     /// from any thread. From inside the sink it only asks: the loop ends after the current block, and the thread
     /// is detached rather than joined.
@@ -173,7 +174,12 @@ public struct CaptureOptions: Sendable, Equatable {
 ///
 /// `stop()` sets the flag, then writes a byte into the wake pipe, which the capture loop polls beside its device
 /// or pipe, so a read blocked on a silent device returns at once; paced file replay checks the flag between
-/// blocks (each ``PacedTiming/blockMilliseconds`` long by default). Then it joins the pthread.
+/// blocks (each ``PacedTiming/blockMilliseconds`` long by default). Then it joins the pthread. A thread still
+/// running ``interruptInterval`` after a stop was asked is sitting in a call the pipe cannot wake (an ALSA plugin
+/// blocking in `snd_pcm_readi` despite SND_PCM_NONBLOCK, see CALSA's shim.h): it is sent a signal whose handler
+/// does nothing, so that call fails with EINTR and the loop sees the flag, and again every interval until it ends.
+/// Wherever else the signal lands (poll, the pacing sleep, a lossless sink waiting for ring space) EINTR is
+/// already handled by retrying or by checking the flag.
 final class CaptureThread: @unchecked Sendable {
     // @unchecked Sendable: `started` and `handle` are read and written only with `lock` held; the rest is
     // immutable or atomic.
@@ -190,6 +196,14 @@ final class CaptureThread: @unchecked Sendable {
     private var started = false
     /// The pthread, until joined or detached.
     private var handle: pthread_t?
+
+    /// How long a join waits for a thread asked to stop before interrupting it (and again between signals): far
+    /// longer than a loop woken by the pipe needs, short enough that a stop stays prompt.
+    static let interruptInterval = 0.05
+
+    /// The do-nothing handler of the interrupt signal, installed before the first capture thread starts: 0, or
+    /// sigaction's errno.
+    private static let interruptInstallError: Int32 = attune_capture_install_interrupt() == 0 ? 0 : errno
 
     init(name: String) throws(AudioError) {
         var fds: [Int32] = [-1, -1]
@@ -222,6 +236,10 @@ final class CaptureThread: @unchecked Sendable {
 
     /// Runs `body` on a new joinable pthread named `attune-capture`.
     func start(name: String, _ body: @escaping @Sendable () -> Void) throws(AudioError) {
+        if Self.interruptInstallError != 0 {
+            throw AudioError(.io, path: name, "sigaction(SIGRTMAX-2), the signal that stops a capture thread blocked "
+                             + "in a read: \(String(cString: strerror(Self.interruptInstallError)))")
+        }
         let result: AudioError? = locked {
             if started { return AudioError(.usage, path: name, "capture already started; a source starts once") }
             let box = Unmanaged.passRetained(ThreadBody(body))
@@ -229,6 +247,7 @@ final class CaptureThread: @unchecked Sendable {
             let rc = pthread_create(&handle, nil, { raw in
                 let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
                 _ = attune_set_thread_name("attune-capture")
+                _ = attune_capture_accept_interrupt()
                 body.run()
                 return nil
             }, box.toOpaque())
@@ -250,7 +269,9 @@ final class CaptureThread: @unchecked Sendable {
         join()
     }
 
-    /// Joins the thread if it was started and not yet joined.
+    /// Joins the thread if it was started and not yet joined; from the moment a stop is asked (by this caller or
+    /// another, which waits for the lock meanwhile) a thread that has not ended is interrupted every
+    /// ``interruptInterval``.
     func join() {
         locked {
             guard let h = handle else { return }
@@ -260,7 +281,15 @@ final class CaptureThread: @unchecked Sendable {
                 // ends after this block, and the thread frees itself.
                 pthread_detach(h)
             } else {
-                pthread_join(h, nil)
+                while true {
+                    var deadline = timespec()
+                    clock_gettime(CLOCK_REALTIME, &deadline)  // pthread_timedjoin_np's clock
+                    let nanoseconds = Int(deadline.tv_nsec) + Int(Self.interruptInterval * 1e9)
+                    deadline.tv_sec += nanoseconds / 1_000_000_000
+                    deadline.tv_nsec = nanoseconds % 1_000_000_000
+                    guard pthread_timedjoin_np(h, nil, &deadline) == ETIMEDOUT else { break }
+                    if stopRequested { _ = attune_capture_interrupt(h) }
+                }
             }
             handle = nil
         }
