@@ -1,3 +1,4 @@
+import Foundation
 import AttuneBus
 import AttuneEngine
 import AttuneEvents
@@ -25,13 +26,21 @@ struct DaemonControl: ControlHandler {
             if let lang = s.lang, !["en", "vi"].contains(lang) {
                 return .failure("lang '\(lang)' is not supported (en, vi)")
             }
-            do {
-                let info = try engine.start(LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
-                                                            language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,
-                                                            asr: Self.recognizer(s.asr ?? defaultASR)))
+            let request = LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
+                                          language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,
+                                          asr: Self.recognizer(s.asr ?? defaultASR))
+            let engine = self.engine
+            // Opening a source can block for as long as the device likes (an ALSA `file` PCM on a FIFO nobody
+            // writes), and loading a recogniser takes about a second: on the cooperative pool (two threads here)
+            // two such starts would stall every other command and the event socket's `stats`.
+            let started: Result<LiveCallInfo, LiveEngineError> = await onOwnThread(named: "attune-start") {
+                do throws(LiveEngineError) { return .success(try engine.start(request)) } catch { return .failure(error) }
+            }
+            switch started {
+            case .success(let info):
                 logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)", "peer": "\(peer)"])
                 return .ok(Self.json(info))
-            } catch {
+            case .failure(let error):
                 logger.notice("start refused", metadata: ["call": "\(s.call)", "error": "\(error.message)"])
                 return .failure(error.message)
             }
@@ -92,4 +101,14 @@ struct DaemonControl: ControlHandler {
     }
 
     private static func rounded(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+}
+
+/// Runs `body` on a thread of its own and returns its result, for blocking work that must not hold one of the
+/// cooperative pool's threads however long it takes.
+func onOwnThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.name = name
+        thread.start()
+    }
 }

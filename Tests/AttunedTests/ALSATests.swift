@@ -96,6 +96,45 @@ extension DaemonSuite {
             #expect(daemon.terminate() == 0)
         }
 
+        /// libasound's `file` PCM opens its infile when the PCM is opened, so a FIFO nobody writes holds `start` inside
+        /// `snd_pcm_open`. More such starts than the cooperative pool has threads must not hold up `list`, `stats` or
+        /// another call; once the device opens, each gets its reply and runs like any other call.
+        @Test("starts whose device open blocks hold up no other command; they complete once the device opens")
+        func blockedOpens() throws {
+            let dir = TempDir(prefix: "attuned-alsa-open")
+            let (fifo, config) = try fifoTap(dir)
+            let daemon = try Daemon(environment: ["ALSA_CONFIG_PATH": config], dir: dir)
+            let subscriber = try daemon.subscribe(#"{"subscribe":{"types":["call_end"]}}"#)
+            let blocked = (1...ProcessInfo.processInfo.activeProcessorCount + 2).map { "blocked\($0)" }
+            let pending = try blocked.map { call -> UnixClient in
+                let client = try UnixClient(path: daemon.control)
+                try client.send(#"{"cmd":"start","call":"\#(call)","source":"alsa:tap?rate=8000&channels=1"}"# + "\n")
+                return client
+            }
+            usleep(500_000)
+            #expect(try pending[0].readLine(timeout: 0.5) == nil, "the open did not block, so this test shows nothing")
+            let list = try daemon.command(#"{"cmd":"list"}"#, timeout: 5)
+            #expect(list["ok"] as? Bool == true, "\(list)")
+            #expect(try daemon.command(#"{"cmd":"stats"}"#, timeout: 5)["ok"] as? Bool == true)
+            try daemon.start("other", "file:\(sampleCall)?speed=max")
+            #expect(try UnixClient.pump([subscriber], timeout: 120) { subscriber.hasReceived(lineContaining: #""call":"other""#) },
+                    "a file call did not run to its end while the opens were blocked")
+
+            // A writer lets every blocked open through.
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            #expect(writer >= 0, "open \(fifo) for writing: \(String(cString: strerror(errno)))")
+            defer { if writer >= 0 { close(writer) } }
+            for (call, client) in zip(blocked, pending) {
+                let reply = try jsonObject(try client.readLine(timeout: 30) ?? "{}")
+                #expect(reply["ok"] as? Bool == true, "\(call): \(reply)")
+                #expect(try daemon.command(#"{"cmd":"stop","call":"\#(call)"}"#, timeout: 10)["ok"] as? Bool == true)
+            }
+            #expect(try UnixClient.pump([subscriber], timeout: 30) {
+                blocked.allSatisfy { subscriber.hasReceived(lineContaining: #""call":"\#($0)""#) }
+            }, "not every stopped call ended")
+            #expect(daemon.terminate() == 0)
+        }
+
         @Test("frames published for alsa:tap equal attune analyze --frames of the same audio")
         func tapFramesMatchAnalyze() throws {
             let dir = TempDir(prefix: "attuned-alsa")
