@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "attuned",
             dependencies: [
-                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText", "AttuneRecognizer", "AttuneFleet",
+                "AttuneEngine", "AttuneBus", "AttuneEvents", "AttuneAudio", "AttuneText", "AttuneRecognizer", "AttuneFleet", "CALSA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -33,6 +33,11 @@ static inline void attune_alsa_clear_error(void) { attune_alsa_error_buffer()[0]
 extern int pthread_setname_np(pthread_t thread, const char *name);
 static inline int attune_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
+// Caps glibc's malloc arenas for a process with a thread per call (see attuned's limitMallocArenas). Here beside
+// the thread helper because Glibc's Swift module does not bring in <malloc.h>.
+#include <malloc.h>
+static inline int attune_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
+
 // Stopping a capture thread that sits in a read the wake pipe cannot reach. Non-blocking PCMs are polled beside the
 // wake pipe, but some plugins block inside snd_pcm_readi regardless of SND_PCM_NONBLOCK: the `file` plugin's
 // `infile` is read with a plain blocking read(2) (pcm_file.c, "TODO: mind blocking mode"), under the PCM's own lock,
