@@ -274,6 +274,9 @@ public final class FleetNode: Sendable {
             let prefix = settings.stream.prefix
             subs.append(try connection.subscribe("\(prefix).control", queue: "attune"))
             subs.append(try connection.subscribe("\(prefix).control.all"))
+            // libnats sends SUB without waiting: until the server has it, a request to this node finds "no
+            // responders". Once the flush returns the node answers, so `connected` never says so too early.
+            try connection.flush(timeout: 5)
         }
         let made = Link(connection: connection, jetStream: js, subscriptions: subs)
         // Published before the responders start: each runs while its subscription is in the link.

@@ -76,11 +76,27 @@ func socketCount(boundInside directory: String) -> Int {
         guard target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
         return String(target.dropFirst(8).dropLast())
     })
-    let table = (try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8)) ?? ""
-    return table.split(separator: "\n").dropFirst().filter { line in
+    return procNetUnix().split(separator: "\n").dropFirst().filter { line in
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
         return fields.count >= 8 && fields[7].hasPrefix(directory + "/") && inodes.contains(String(fields[6]))
     }.count
+}
+
+/// /proc/net/unix read to its end with read(2). Foundation's file reading came back without the listener's line while
+/// other suites held hundreds of sockets (the table is generated as it is read, a page at a time).
+private func procNetUnix() -> String {
+    let fd = open("/proc/net/unix", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// All descriptors this process holds.
