@@ -57,7 +57,8 @@ public struct EventBusStats: Sendable, Equatable {
 /// Engine threads call `publish` from anywhere; it appends the encoded lines (one, or a batch) to an inbox under a
 /// lock and wakes the bus's event loop at most once per round, so a batch costs one lock, one buffer copy and no
 /// JSON work per subscriber. The event loop fans the lines out to the subscribers whose filter matches — slices of
-/// the same reference-counted `ByteBuffer` to all of them, never re-encoded, a run of matching lines in one write. Each subscriber has its own bounded queue; one
+/// the same reference-counted `ByteBuffer` to all of them, never re-encoded, a run of matching lines in one write.
+/// Each subscriber has its own bounded queue; one
 /// that stops reading loses records (counted) instead of holding anyone up, and gets a `gap` record with the
 /// count once it has drained its queue.
 ///
@@ -171,7 +172,7 @@ public final class EventBus: Sendable {
         var buffer = allocator.buffer(capacity: line.count + 1)
         buffer.writeBytes(line)
         if line.last != UInt8(ascii: "\n") { buffer.writeInteger(UInt8(ascii: "\n")) }
-        enqueue(Published(buffer: buffer, lines: [(buffer.readableBytes, route)]))
+        publish(buffer, route: route)
     }
 
     /// Publishes a line already in a `ByteBuffer` (shared, not copied). It must end with a newline.

@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
     var visitMs: [Int] = [20, 100]
 
     @Option(help: "Live pattern: analyzer (DSP alone) or session (whole CallSession per call).")
-    var level: String = "analyzer"
+    var level: LiveBench.Level = .analyzer
 
     @Option(help: "Live pattern: channel-hops per timed run (more is steadier, and slower).")
     var hops: Int = 200_000
@@ -108,14 +108,8 @@ struct Bench: ParsableCommand {
             fail(64, "attune bench: --visit-ms must be whole hops (10, 20, … ms)")
         }
         guard hops >= 1 else { fail(64, "attune bench: --hops must be at least 1") }
-        let liveLevel: LiveBench.Level
-        switch level {
-        case "analyzer": liveLevel = .analyzer
-        case "session": liveLevel = .session
-        default: fail(64, "attune bench: --level must be analyzer or session, not \(level)")
-        }
         do {
-            let bench = LiveBench(source: try InMemorySource(reading: SoundFileReader(path: file)), level: liveLevel,
+            let bench = LiveBench(source: try InMemorySource(reading: SoundFileReader(path: file)), level: level,
                                   runs: runs, hopsPerRun: hops)
             for k in channels {
                 try bench.measure(channels: k, visitMs: visitMs) { result in
@@ -124,7 +118,7 @@ struct Bench: ParsableCommand {
                     var line = JSONLine()
                     line.begin()
                     line.field("file", file)
-                    line.field("level", level)
+                    line.field("level", level.rawValue)
                     line.field("channels", result.channels)
                     line.field("visit_ms", result.visitMs)
                     line.field("hops_per_run", result.hopsPerRun)

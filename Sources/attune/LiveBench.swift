@@ -1,3 +1,4 @@
+import ArgumentParser
 import AttuneAudio
 import AttuneDSP
 import AttuneEngine
@@ -12,7 +13,7 @@ import Glibc
 struct LiveBench {
     /// What one channel is: a bare ``ChannelAnalyzer`` (the DSP alone), or a channel of a ``CallSession`` (repair,
     /// resampling, staging and the output queue too; calls have the file's channel count).
-    enum Level { case analyzer, session }
+    enum Level: String, CaseIterable, ExpressibleByArgument { case analyzer, session }
 
     let source: InMemorySource
     let level: Level

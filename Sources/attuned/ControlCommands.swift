@@ -3,6 +3,7 @@ import AttuneBus
 import AttuneEngine
 import AttuneEvents
 import AttuneText
+import CALSA
 import AttuneRecognizer
 import AttuneFleet
 import Logging
@@ -107,8 +108,11 @@ struct DaemonControl: ControlHandler {
 /// cooperative pool's threads however long it takes.
 func onOwnThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
-        let thread = Thread { continuation.resume(returning: body()) }
-        thread.name = name
+        let thread = Thread {
+            // Named from inside: Foundation's `Thread.name` set before `start` does not reach the kernel on Linux.
+            _ = attune_set_thread_name(name)
+            continuation.resume(returning: body())
+        }
         thread.start()
     }
 }
