@@ -89,8 +89,10 @@ extension DaemonSuite {
 
             #expect(try threads(daemon, named: "attune-capture").isEmpty, "a capture thread outlived its call")
             #expect(try daemon.calls().isEmpty)
-            try daemon.start("after", "file:\(sampleCall)?speed=max")
+            // Subscribed first: a subscriber joining after the start could see the call's records before its
+            // `subscribed` reply.
             let next = try daemon.subscribe(#"{"subscribe":{"calls":["after"],"types":["call_end"]}}"#)
+            try daemon.start("after", "file:\(sampleCall)?speed=max")
             #expect(try UnixClient.pump([next], timeout: 120) { next.hasReceived(lineContaining: #""reason":"eof""#) },
                     "a call started after the stop did not run to its end")
             #expect(daemon.terminate() == 0)
