@@ -88,8 +88,9 @@ public final class Daemon {
     public var control: String { runDir + "/control.sock" }
 
     /// Starts `attuned --run-dir DIR --log-level LEVEL ARGUMENTS` and waits until its control socket accepts a
-    /// `list` (the control socket comes up after the event socket, and startup `--source` calls are started before
-    /// the daemon reports itself started, so by then both sockets and the startup calls exist). A nil `logLevel`
+    /// `list` (the control socket comes up after the event socket, so by then both exist). Startup `--source`
+    /// calls are started just after the control socket, so that a device whose open blocks (a FIFO infile nobody
+    /// writes yet) holds up neither socket: a test that needs them listed waits for them. A nil `logLevel`
     /// passes no flag, leaving the level to the config file (and to SIGHUP).
     public init(_ arguments: [String] = [], environment: [String: String] = [:], dir: TempDir = TempDir(prefix: "attuned"),
          runDir: String? = nil, logLevel: String? = "notice") throws {
@@ -159,10 +160,19 @@ public final class Daemon {
         process.stderr.split(separator: "\n").map(String.init).filter { $0.contains(text) }
     }
 
-    /// SIGTERM and wait for the exit code.
+    /// SIGTERM and wait for the exit code. Any other exit than 0 prints the end of the daemon's stderr, so a failed
+    /// run shows why (a sanitizer report, a crash) after its temporary directory is gone.
     public func terminate(timeout: Double = 30) -> Int32? {
         process.signal(SIGTERM)
-        return process.wait(timeout: timeout)
+        let code = process.wait(timeout: timeout)
+        if code != 0 {
+            let stderr = process.stderr
+            // A sanitizer report is shown from its start; otherwise the last lines say what went wrong.
+            let shown = stderr.range(of: "WARNING: ThreadSanitizer").map { String(stderr[$0.lowerBound...].prefix(30_000)) }
+                ?? String(stderr.suffix(8_000))
+            print("attuned (pid \(pid)) exited \(code.map(String.init) ?? "not at all") after SIGTERM; its stderr:\n" + shown)
+        }
+        return code
     }
 
     /// Resident set size (kB), open descriptors and threads of the daemon, from /proc.

@@ -62,7 +62,7 @@ extension DaemonSuite {
             let daemon = try Daemon(["--source", "blocked=alsa:tap?rate=8000&channels=1"],
                                     environment: ["ALSA_CONFIG_PATH": config], dir: dir)
             let subscriber = try daemon.subscribe(#"{"subscribe":{"calls":["blocked"]}}"#)
-            #expect(try daemon.calls() == ["blocked"])
+            #expect(try eventually(timeout: 30) { try daemon.calls() == ["blocked"] }, "the startup call is not listed")
 
             // The capture thread is in read(2) (x86_64 syscall 0, aarch64 63), which is what makes this test.
             #if arch(arm64)
