@@ -92,6 +92,7 @@ let package = Package(
         .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),
         .testTarget(name: "AttuneFusionTests", dependencies: ["AttuneFusion", "AttuneDSP", "AttuneEvents", "AttuneText"]),
+        .testTarget(name: "AttuneEventsTests", dependencies: ["AttuneEvents"]),
         .testTarget(name: "AttuneTextTests", dependencies: ["AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneRecognizerTests", dependencies: ["AttuneRecognizer", "AttuneAudio", "AttuneText", "AttuneTestSupport"]),
         .testTarget(name: "AttuneEngineTests", dependencies: ["AttuneEngine", "AttuneEvents", "CAllocCounter", "AttuneTestSupport"]),

@@ -26,20 +26,20 @@ public struct JSONLine: Sendable {
     }
 
     public mutating func field(_ key: StaticString, _ value: Int) {
-        self.key(key)
-        appendInteger(value)
+        assemble(key) { out, n in JSONLine.putInteger(value, out, &n) }
     }
 
     public mutating func field(_ key: StaticString, _ value: Bool) {
-        self.key(key)
-        appendLiteral(value ? "true" : "false")
+        assemble(key) { out, n in JSONLine.put(value ? "true" : "false", out, &n) }
     }
 
-    /// Writes `value` rounded to `decimals` places, or `null` when it is nil or not finite.
+    /// Writes `value` rounded to `decimals` places (at most 9), or `null` when it is nil or not finite.
     public mutating func field(_ key: StaticString, _ value: Double?, decimals: Int) {
-        self.key(key)
-        guard let value, value.isFinite else { appendLiteral("null"); return }
-        appendFixed(value, decimals: decimals)
+        precondition((0...9).contains(decimals), "JSONLine: \(decimals) decimals")
+        assemble(key) { out, n in
+            guard let value, value.isFinite else { JSONLine.put("null", out, &n); return }
+            JSONLine.putFixed(value, decimals: decimals, out, &n)
+        }
     }
 
     /// Writes an array of strings.
@@ -66,6 +66,43 @@ public struct JSONLine: Sendable {
         first = false
     }
 
+    // Why the stack scratch: appending to the array byte by byte pays a uniqueness check and a capacity check per
+    // byte, and a frame record is ~200 bytes in a dozen fields, 200,000 times a second in a loaded daemon. A field
+    // (separator, key and scalar value) is assembled on the stack and appended with one copy instead.
+
+    /// The most a key may take in the scratch (longer keys, which no record has, are appended on their own).
+    private static let scratchKeyBytes = 64
+    /// Separator and quotes around the key, a 20-digit integer with sign, point and 9 decimals, `false`.
+    private static let scratchBytes = scratchKeyBytes + 40
+
+    /// Appends the key of a field and what `value` puts after it, with one copy into ``bytes``.
+    private mutating func assemble(_ key: StaticString, _ value: (UnsafeMutablePointer<UInt8>, inout Int) -> Void) {
+        guard key.utf8CodeUnitCount <= JSONLine.scratchKeyBytes else {
+            self.key(key)
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: JSONLine.scratchBytes) { scratch in
+                var n = 0
+                value(scratch.baseAddress!, &n)
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<n]))
+            }
+            return
+        }
+        let separator = !first
+        first = false
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: JSONLine.scratchBytes) { scratch in
+            let out = scratch.baseAddress!
+            var n = 0
+            if separator { out[n] = UInt8(ascii: ","); n += 1 }
+            out[n] = UInt8(ascii: "\""); n += 1
+            key.withUTF8Buffer { k in
+                (out + n).update(from: k.baseAddress!, count: k.count)
+                n += k.count
+            }
+            out[n] = UInt8(ascii: "\""); out[n + 1] = UInt8(ascii: ":"); n += 2
+            value(out, &n)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: n))
+        }
+    }
+
     private mutating func key(_ key: StaticString) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
@@ -75,65 +112,93 @@ public struct JSONLine: Sendable {
         bytes.append(UInt8(ascii: ":"))
     }
 
-    private mutating func appendLiteral(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
-
-    private mutating func appendInteger(_ value: Int) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var v = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[n] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                n += 1
-            } while v > 0
-            for i in stride(from: n - 1, through: 0, by: -1) { bytes.append(d[i]) }
+    private static func put(_ s: StaticString, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
+        s.withUTF8Buffer { b in
+            (out + n).update(from: b.baseAddress!, count: b.count)
+            n += b.count
         }
     }
 
-    private mutating func appendFixed(_ value: Double, decimals: Int) {
+    /// At most 20 bytes: a sign and 19 digits.
+    private static func putInteger(_ value: Int, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
+        if value < 0 { out[n] = UInt8(ascii: "-"); n += 1 }
+        putDigits(value.magnitude, out, &n)
+    }
+
+    private static func putDigits(_ value: UInt, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
+        var digits = 1
+        var probe = value
+        while probe >= 10 { probe /= 10; digits += 1 }
+        var v = value
+        var i = n + digits - 1
+        repeat {
+            out[i] = UInt8(ascii: "0") + UInt8(v % 10)
+            v /= 10
+            i -= 1
+        } while v > 0
+        n += digits
+    }
+
+    /// Rounds half away from zero at `decimals` places; a value that rounds to zero is written without a sign.
+    private static func putFixed(_ value: Double, decimals: Int, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
         let scaled = (value.magnitude * scale).rounded()
-        // Beyond 2^53 the fixed form would be meaningless; such values never occur in records.
-        guard scaled < 9.0e15 else { appendInteger(Int(value.rounded())); return }
-        let units = Int(scaled)
-        let p = Int(scale)
-        if value < 0 && units != 0 { bytes.append(UInt8(ascii: "-")) }
-        appendInteger(units / p)
-        if decimals > 0 {
-            bytes.append(UInt8(ascii: "."))
-            var frac = units % p
-            var div = p / 10
-            while div > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(frac / div))
-                frac %= div
-                div /= 10
-            }
+        // Beyond 2^53 the fixed form would be meaningless; such values never occur in records, but if one did it
+        // is still written as a JSON number (and one beyond Int's range in exponent form, never a trap).
+        guard scaled < 9.0e15 else {
+            if value.magnitude < 9.0e18 { putInteger(Int(value.rounded()), out, &n) } else { putExponent(value, out, &n) }
+            return
         }
+        let units = UInt(scaled)
+        let p = UInt(scale)
+        if value < 0 && units != 0 { out[n] = UInt8(ascii: "-"); n += 1 }
+        putDigits(units / p, out, &n)
+        guard decimals > 0 else { return }
+        out[n] = UInt8(ascii: "."); n += 1
+        var frac = units % p
+        var i = n + decimals - 1
+        for _ in 0..<decimals {
+            out[i] = UInt8(ascii: "0") + UInt8(frac % 10)
+            frac /= 10
+            i -= 1
+        }
+        n += decimals
+    }
+
+    /// Swift's shortest round-trip form (`1e+19`), at most 24 bytes; only for magnitudes beyond Int.
+    private static func putExponent(_ value: Double, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
+        for b in "\(value)".utf8.prefix(24) { out[n] = b; n += 1 }
     }
 
     private mutating func appendQuoted(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-            case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                          hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: bytes.append(b)
-            }
+        // Call ids, roles and words almost never need escaping: copy them whole when they do not.
+        let copied: Bool? = s.utf8.withContiguousStorageIfAvailable { utf8 in
+            for b in utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if copied != true {
+            for b in s.utf8 { appendEscaped(b) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ b: UInt8) {
+        switch b {
+        case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+        case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+        case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+        case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+        case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+        case 0..<0x20:
+            let hex: StaticString = "0123456789abcdef"
+            hex.withUTF8Buffer { h in
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          h[Int(b >> 4)], h[Int(b & 0xF)]])
+            }
+        default: bytes.append(b)
+        }
     }
 }
