@@ -1,3 +1,4 @@
+import AttuneEvents
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,25 +57,6 @@ struct PathArgument {
 func hex(_ byte: UInt8) -> String {
     let digits = Array("0123456789abcdef")
     return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
-}
-
-/// `text` safe to print as one line on a terminal: line breaks, tabs and other control characters (C0, DEL,
-/// C1, the Unicode line and paragraph separators) written as `\n`, `\r`, `\t` or `\xNN`/`\u{NNNN}`, so a file
-/// name can neither split an error line nor send escape sequences to the terminal.
-func escapedForTerminal(_ text: String) -> String {
-    var out = ""
-    out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
-    for s in text.unicodeScalars {
-        switch s.value {
-        case 0x0A: out += "\\n"
-        case 0x0D: out += "\\r"
-        case 0x09: out += "\\t"
-        case 0..<0x20, 0x7F...0x9F: out += "\\x" + hex(UInt8(s.value))
-        case 0x2028, 0x2029: out += "\\u{\(String(s.value, radix: 16))}"
-        default: out.unicodeScalars.append(s)
-        }
-    }
-    return out
 }
 
 /// ArgumentParser reads `-dash.wav` as the short flags `-d -a -s -h`, and `-h` prints help and exits 0, so a

@@ -1,3 +1,4 @@
+import AttuneEvents
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import AttuneEvents
 import AttuneBus
 import Foundation
 

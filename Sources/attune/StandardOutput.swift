@@ -1,3 +1,4 @@
+import AttuneEvents
 #if canImport(Glibc)
 import Glibc
 #endif

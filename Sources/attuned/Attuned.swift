@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttuneBus
+import AttuneEvents
 import AttuneFleet
 import CALSA
 import Foundation
@@ -76,6 +77,36 @@ struct Attuned: AsyncParsableCommand {
     @Option(help: "Seconds of audio each call's rings hold before samples are dropped (0.1-60).")
     var ringSeconds: Double?
 
+    @Option(help: "Most calls running at once; further starts are refused (1-100000).")
+    var maxCalls: Int?
+
+    @Option(help: "Wall-clock milliseconds per block of a paced file: replay (1-1000).")
+    var pacedBlockMs: Int?
+
+    @Option(help: "Built-in recogniser for calls that name none: pocketsphinx.")
+    var asr: String?
+
+    @Option(help: "Roles whose channels get emotion events, comma-separated (default: customer; anything more is logged as the operator's choice).")
+    var emotionRoles: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp(
+        "Any setting of the config file, over the file: KEY=VALUE with KEY dotted for tables (events.queue_records=20000, nats.stream=CALLS, privacy.emotion_roles=[\"customer\"]). Repeatable; VALUE is TOML, or a string when it is not. Not for secrets (the command line is visible to every user) or metrics.allow_remote (file only).",
+        valueName: "KEY=VALUE"))
+    var sets: [String] = []
+
+    /// The `--set` flags, then the dedicated flags that are spelt as settings, in that order (so those win).
+    var overrides: [String] {
+        var out = sets
+        if let maxCalls { out.append("max_calls=\(maxCalls)") }
+        if let pacedBlockMs { out.append("paced_block_ms=\(pacedBlockMs)") }
+        if let asr { out.append("asr=\(asr)") }
+        if let emotionRoles {
+            let roles = emotionRoles.split(separator: ",").map { "\"\($0.trimmingCharacters(in: .whitespaces))\"" }
+            out.append("privacy.emotion_roles=[\(roles.joined(separator: ", "))]")
+        }
+        return out
+    }
+
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         Self.limitMallocArenas()
@@ -83,6 +114,7 @@ struct Attuned: AsyncParsableCommand {
         var logLevelFlag: Logger.Level?
         do {
             if let config { try settings.load(file: config) }
+            try settings.apply(settings: overrides)
             if let runDir { settings.runDir = runDir }
             if let workers {
                 guard (1...256).contains(workers) else { throw ConfigError("--workers \(workers): 1…256") }
@@ -132,7 +164,7 @@ struct Attuned: AsyncParsableCommand {
         DaemonLogLevel.current.store(settings.logLevel.index, ordering: .relaxed)
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         let logger = Logger(label: "attuned")
-        let daemon = Daemon(config: settings, configPath: config, logLevelFlag: logLevelFlag, logger: logger)
+        let daemon = Daemon(config: settings, configPath: config, overrides: overrides, logLevelFlag: logLevelFlag, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -146,8 +178,10 @@ struct Attuned: AsyncParsableCommand {
         }
     }
 
+    /// Prints `message` as one line (a flag's value or a file name with a line break or escape sequence in it
+    /// is escaped, never printed raw) and exits with `code`.
     static func fail(_ code: Int32, _ message: String) -> Never {
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        FileHandle.standardError.write(Data((escapedForTerminal(message) + "\n").utf8))
         Glibc.exit(code)
     }
 }

@@ -24,12 +24,15 @@ struct DaemonFailure: Error, CustomStringConvertible {
 final class Daemon: Service, Sendable {
     let config: DaemonConfig
     let configPath: String?
+    /// The `--set` (and dedicated) flags, applied again over the file on SIGHUP: flags win over a reloaded file too.
+    let overrides: [String]
     /// The level `--log-level` gave, if any: flags win over the file, on SIGHUP as at start.
     let logLevelFlag: Logger.Level?
     let logger: Logger
     static let version = "0.2.0"
 
-    init(config: DaemonConfig, configPath: String?, logLevelFlag: Logger.Level?, logger: Logger) {
+    init(config: DaemonConfig, configPath: String?, overrides: [String], logLevelFlag: Logger.Level?, logger: Logger) {
+        self.overrides = overrides
         self.config = config
         self.configPath = configPath
         self.logLevelFlag = logLevelFlag
@@ -167,7 +170,10 @@ final class Daemon: Service, Sendable {
             return
         }
         var fresh = DaemonConfig()
-        do { try fresh.load(file: configPath) } catch {
+        do {
+            try fresh.load(file: configPath)
+            try fresh.apply(settings: overrides)
+        } catch {
             logger.error("SIGHUP: config not reloaded; settings unchanged", metadata: ["error": "\(error)"])
             return
         }

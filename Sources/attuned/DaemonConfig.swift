@@ -86,6 +86,71 @@ struct DaemonConfig: Sendable {
         } catch {
             throw ConfigError("\(path): \(error)")
         }
+        try apply(table, source: path)
+    }
+
+    /// Applies `--set KEY=VALUE` flags (and the dedicated flags spelt as such) over what the file gave, through
+    /// the same checks as the file, so every setting has a flag and a bad one is refused the same way, naming
+    /// `--set`. Later settings of a key win.
+    mutating func apply(settings: [String]) throws(ConfigError) {
+        guard !settings.isEmpty else { return }
+        try apply(try Self.overrides(settings), source: "--set")
+    }
+
+    /// Keys a flag may not set: `metrics.allow_remote` is the operator's word in the file that an endpoint without
+    /// authentication may listen beyond loopback, and startup calls have `--source`.
+    static let fileOnlyKeys: Set<String> = ["metrics.allow_remote", "source"]
+
+    /// `KEY=VALUE` flags as one TOML table. KEY is a dotted path (`events.queue_records`); VALUE is TOML (`20`,
+    /// `true`, `["customer", "agent"]`, `"text"`), and anything that does not parse as TOML is taken as a string,
+    /// so `node=pbx-1` and `events.mode=0660` need no shell quoting.
+    static func overrides(_ settings: [String]) throws(ConfigError) -> TOMLTable {
+        var lines: [String: String] = [:]
+        var order: [String] = []
+        for setting in settings {
+            guard let eq = setting.firstIndex(of: "="), eq != setting.startIndex else {
+                throw ConfigError("--set '\(setting)': expected KEY=VALUE, e.g. events.queue_records=20000")
+            }
+            let key = String(setting[..<eq]), value = String(setting[setting.index(after: eq)...])
+            let segments = key.split(separator: ".", omittingEmptySubsequences: false)
+            guard segments.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2D } }) else {
+                throw ConfigError("--set '\(setting)': '\(key)' is not a setting name (letters, digits, _ and -, dotted for tables)")
+            }
+            guard !fileOnlyKeys.contains(key), segments.first != "source" else {
+                throw ConfigError("--set \(key): only the config file can set it"
+                                  + (segments.first == "source" ? " (use --source CALL=URI)" : ""))
+            }
+            var line = "\(key) = \(value)"
+            if (try? TOMLTable(string: line)) == nil { line = "\(key) = \(quoted(value))" }
+            if lines[key] == nil { order.append(key) }
+            lines[key] = line
+        }
+        let text = order.map { lines[$0]! }.joined(separator: "\n")
+        do { return try TOMLTable(string: text) } catch let error as TOMLParseError {
+            // Each key parsed alone; together they clash only when one names a table another sets inside.
+            throw ConfigError("--set: \(error.description) (\(order.joined(separator: ", ")))")
+        } catch {
+            throw ConfigError("--set: \(error)")
+        }
+    }
+
+    /// VALUE as a TOML basic string.
+    private static func quoted(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += String(format: "\\u%04X", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Applies one TOML table (a file, or the `--set` flags) over the settings so far; `source` names it in errors.
+    private mutating func apply(_ table: TOMLTable, source path: String) throws(ConfigError) {
         let reader = ConfigReader(path: path, table: table, prefix: "")
         try reader.allow(Self.topKeys)
         if let v = try reader.string("run_dir") { runDir = v }

@@ -45,6 +45,22 @@ extension DaemonSuite {
             #expect(daemon.terminate() == 0)
         }
 
+        @Test("with --set log_level, SIGHUP re-applies the flag over the reloaded file (flags win)")
+        func setWins() throws {
+            let dir = TempDir(prefix: "attuned-hup-set")
+            let config = dir.file("attune.toml")
+            try "log_level = \"info\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let daemon = try Daemon(["--config", config, "--set", "log_level=notice"], dir: dir, logLevel: nil)
+            try "log_level = \"debug\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+            daemon.process.signal(SIGHUP)
+            #expect(daemon.logged("SIGHUP: reloaded log level"), "\(daemon.process.stderr)")
+            #expect(daemon.loggedLines("SIGHUP: reloaded log level").first?.contains("log_level=notice") == true)
+            let subscriber = try daemon.subscribe(#"{"subscribe":{"calls":["none"]}}"#)
+            #expect(daemon.loggedLines(Self.connected).isEmpty, "the file's debug won over --set log_level=notice")
+            withExtendedLifetime(subscriber) {}
+            #expect(daemon.terminate() == 0)
+        }
+
         @Test("with --log-level, SIGHUP keeps the flag's level over the file's (flags win)")
         func flagWins() throws {
             let dir = TempDir(prefix: "attuned-hup-flag")

@@ -74,5 +74,66 @@ extension DaemonSuite {
                 #expect(child.stderr.contains(config) && child.stderr.contains(expected), "\(child.stderr)")
             }
         }
+
+        /// `--set` reaches every setting of the file through the same checks, so a bad value is refused the same way,
+        /// naming the flag, and the settings only the file may hold are refused outright.
+        @Test("a bad --set exits 78 naming the flag and the key", arguments: [
+            (["--set", "events.queue_records=3"], "--set: events.queue_records: 3 is outside"),
+            (["--set", "wrokers=2"], "--set: wrokers: unknown setting"),
+            (["--set", "workers=two"], "--set: workers: expected a whole number"),
+            (["--set", "metrics.allow_remote=true"], "--set metrics.allow_remote: only the config file can set it"),
+            (["--set", "source.uri=file:x.wav"], "use --source CALL=URI"),
+            (["--set", "bad key=1"], "is not a setting name"),
+            (["--set", "events=1", "--set", "events.mode=0660"], "--set: "),
+            (["--set", "novalue"], "expected KEY=VALUE"),
+            (["--emotion-roles", "customer,boss"], "privacy.emotion_roles: unknown role 'boss'"),
+            (["--max-calls", "0"], "max_calls: 0 is outside"),
+        ])
+        func badSet(_ flags: [String], _ expected: String) throws {
+            let dir = TempDir(prefix: "attuned-badset")
+            let child = try runAttuned(flags + ["--check-config"], dir: dir)
+            #expect(child.status == 78)
+            #expect(child.stderr.contains(expected), "\(child.stderr)")
+        }
+
+        /// The `--set` parser fuzzed: random keys and values (dots, quotes, brackets, `=`, control bytes, UTF-8)
+        /// end in 0 or 78 with one error line, never a crash or a usage error.
+        @Test("fuzzed --set flags exit 0 or 78 with one line, never crash")
+        func fuzzSet() throws {
+            let dir = TempDir(prefix: "attuned-fuzzset")
+            let pieces = ["events", "queue_records", ".", "=", "\"", "[", "]", "{", "}", ",", "1", "-7", "0660", "true",
+                          "nats", "url", "privacy", "emotion_roles", "customer", " ", "\n", "\u{1}", "é", "#", "'", "\\",
+                          "max_calls", "1e400", "inf", "log_level", "metrics", "listen", "::1:0", "source"]
+            var rng = SystemRandomNumberGenerator()
+            for _ in 0..<150 {
+                let text = (0..<Int.random(in: 1...8, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+                // `--set=VALUE`: a value starting with `-` given as a separate argument is an option to the parser (64).
+                let child = try runAttuned(["--set=\(text)", "--check-config"], dir: dir)
+                #expect(child.status == 0 || child.status == 78, "--set '\(text)': exit \(child.status.map(String.init) ?? "none"): \(child.stderr)")
+                if child.status == 78 {
+                    #expect(child.stderr.split(separator: "\n").count == 1 && child.stderr.hasPrefix("attuned: "),
+                            "--set '\(text)': \(child.stderr)")
+                }
+            }
+        }
+
+        /// File, then `--set` in order, then the dedicated flags: the last word wins, and what no flag names keeps
+        /// the file's value.
+        @Test("--set and the dedicated flags win over the file, in order; what they do not name keeps the file's value")
+        func flagsOverFile() throws {
+            let dir = TempDir(prefix: "attuned-set")
+            let config = dir.file("attune.toml")
+            try "max_calls = 5\nnode = \"from-file\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let checked = try runAttuned(["--config", config, "--set", "node=pbx-1", "--check-config"], dir: dir)
+            #expect(checked.status == 0, "\(checked.stderr)")
+            #expect(checked.stdout.contains("node pbx-1,"), "\(checked.stdout)")
+
+            let daemon = try Daemon(["--config", config, "--set", "max_calls=3", "--set", "max_calls=2", "--max-calls", "1"], dir: dir)
+            try daemon.start("first", "file:\(sampleCall)")
+            let refused = try daemon.command(#"{"cmd":"start","call":"second","source":"file:\#(sampleCall)"}"#)
+            #expect(refused["ok"] as? Bool == false)
+            #expect((refused["error"] as? String ?? "").contains("1 calls are running"), "\(refused)")
+            #expect(daemon.terminate() == 0)
+        }
     }
 }
