@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttuneBus
 import AttuneEvents
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -116,7 +117,8 @@ struct CtlStart: ParsableCommand {
         abstract: "Start analysing a call from a source.",
         discussion: """
             SOURCE is alsa:DEVICE (alsa:hw:1,0), file:PATH (paced; file:PATH?speed=N or ?speed=max) or \
-            stdin:s16le:RATE:CHANNELS. The daemon replies once the call is running or says why it is not.
+            stdin:s16le:RATE:CHANNELS. A relative file: path is sent absolute, from this shell's directory. The \
+            daemon replies once the call is running or says why it is not.
             """
     )
 
@@ -150,6 +152,16 @@ struct CtlStart: ParsableCommand {
         if let asr { try checkName(asr, "--asr") }
     }
 
+    /// SOURCE as sent: a `file:` path that is relative names a file relative to this shell, not to the daemon
+    /// (whose working directory is `/` under systemd), so it goes absolute, the directory's `%` and `?` escaped as
+    /// the URI syntax needs. Everything else goes as typed.
+    var sentSource: String {
+        guard source.hasPrefix("file:"), !source.dropFirst(5).hasPrefix("/") else { return source }
+        let directory = FileManager.default.currentDirectoryPath
+            .replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "?", with: "%3F")
+        return "file:" + directory + (directory.hasSuffix("/") ? "" : "/") + source.dropFirst(5)
+    }
+
     /// `agent,customer` → roles; an unknown or empty entry is a usage error.
     func parsedRoles() throws -> [Role]? {
         guard let roles else { return nil }
@@ -162,7 +174,7 @@ struct CtlStart: ParsableCommand {
     }
 
     func run() throws {
-        var command: [(String, JSONValue)] = [("cmd", "start"), ("call", .string(call)), ("source", .string(source))]
+        var command: [(String, JSONValue)] = [("cmd", "start"), ("call", .string(call)), ("source", .string(sentSource))]
         if let roles = try parsedRoles() { command.append(("roles", .array(roles.map { .string($0.rawValue) }))) }
         // Only a refusal is sent: the daemon's default is consent, and an absent field keeps the line minimal.
         if noConsent { command.append(("consent", false)) }

@@ -27,8 +27,29 @@ import Testing
 
     /// Runs `attune ctl arguments` against `d`. The servers answer from Swift tasks, which other suites' blocking
     /// subprocess waits can hold up for tens of seconds on a loaded 2-core machine, so the reply timeout is long.
-    func ctl(_ arguments: [String], _ d: TestDaemon) async throws -> RunResult {
-        try await runAttuneAsync(["ctl"] + arguments + ["--socket", d.controlPath, "--timeout", "600"])
+    func ctl(_ arguments: [String], _ d: TestDaemon, in directory: String? = nil) async throws -> RunResult {
+        try await runAttuneAsync(["ctl"] + arguments + ["--socket", d.controlPath, "--timeout", "600"], directory: directory)
+    }
+
+    /// The daemon resolves a relative path against its own working directory (`/` under systemd), which the shell
+    /// user cannot see: `ctl start` sends the path made absolute from the shell's, `%` and `?` of that directory
+    /// escaped as the URI syntax needs. Absolute paths and other schemes go as typed.
+    @Test func startSendsARelativeFilePathAbsoluteFromTheShellsDirectory() async throws {
+        let d = try await daemon()
+        let base = TempDir(prefix: "attune-ctl-cwd")
+        let odd = base.file("100% sure?")
+        try FileManager.default.createDirectory(atPath: odd, withIntermediateDirectories: true)
+        let relative = try await ctl(["start", "c1", "file:calls/a.wav?speed=max"], d, in: odd)
+        let absolute = try await ctl(["start", "c2", "file:/srv/b.wav"], d, in: odd)
+        let device = try await ctl(["start", "c3", "alsa:hw:1,0"], d, in: odd)
+        await d.shutdown()
+        #expect(relative.status == 0 && absolute.status == 0 && device.status == 0, "\(relative.stderr)")
+        let escaped = base.file("100%25 sure%3F")
+        #expect(d.handler.received == [
+            .start(StartCall(call: "c1", source: "file:\(escaped)/calls/a.wav?speed=max")),
+            .start(StartCall(call: "c2", source: "file:/srv/b.wav")),
+            .start(StartCall(call: "c3", source: "alsa:hw:1,0")),
+        ])
     }
 
     @Test func startSendsTheTypedCommandWithEveryOptionEscaped() async throws {

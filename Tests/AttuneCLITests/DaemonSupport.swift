@@ -77,9 +77,9 @@ final class AttuneChild {
     private(set) var stdoutReader: CInt?
 
     /// Starts `attune arguments` (or `executable arguments`) with `environment` added to (or, with a nil value,
-    /// removed from) this process's.
+    /// removed from) this process's, in `directory` (this process's when nil).
     init(_ arguments: [String], environment: [String: String?] = [:], stdoutPipe: Bool = false,
-         executable: String? = nil) throws {
+         executable: String? = nil, directory: String? = nil) throws {
         ignoreBrokenPipes
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -97,7 +97,13 @@ final class AttuneChild {
         posix_spawn_file_actions_addopen(&actions, 2, dir.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        let binary = try executable ?? attuneBinary()
+        var binary = try executable ?? attuneBinary()
+        var arguments = arguments
+        if let directory {
+            // posix_spawn_file_actions_addchdir_np is not in the Glibc module; coreutils' env changes directory.
+            arguments = ["-C", directory, binary] + arguments
+            binary = "/usr/bin/env"
+        }
         let argv = ([binary] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
@@ -155,8 +161,8 @@ final class AttuneChild {
 
 /// Runs `attune arguments` to its end without blocking the test's executor (the servers' replies come from
 /// tasks that need it).
-func runAttuneAsync(_ arguments: [String], environment: [String: String?] = [:]) async throws -> RunResult {
-    try await AttuneChild(arguments, environment: environment).finish()
+func runAttuneAsync(_ arguments: [String], environment: [String: String?] = [:], directory: String? = nil) async throws -> RunResult {
+    try await AttuneChild(arguments, environment: environment, directory: directory).finish()
 }
 
 /// A bare listening Unix socket whose one connection a test script drives byte by byte, for what the real
