@@ -7,6 +7,7 @@ import CALSA
 import AttuneRecognizer
 import AttuneFleet
 import Logging
+import Synchronization
 
 /// What the control socket's commands do to the engine; one reply each.
 struct DaemonControl: ControlHandler {
@@ -16,6 +17,8 @@ struct DaemonControl: ControlHandler {
     let logger: Logger
     /// The config file's `asr`, for starts that name no recogniser.
     var defaultASR: String? = nil
+    /// How long a `start` may take before it is refused and abandoned (`start_timeout_s`).
+    var startTimeout: Double = DaemonConfig().startTimeoutSeconds
 
     func handle(_ command: ControlCommand, from peer: PeerCredentials) async -> ControlReply {
         switch command {
@@ -34,8 +37,21 @@ struct DaemonControl: ControlHandler {
             // Opening a source can block for as long as the device likes (an ALSA `file` PCM on a FIFO nobody
             // writes), and loading a recogniser takes about a second: on the cooperative pool (two threads here)
             // two such starts would stall every other command and the event socket's `stats`.
-            let started: Result<LiveCallInfo, LiveEngineError> = await onOwnThread(named: "attune-start") {
-                do throws(LiveEngineError) { return .success(try engine.start(request)) } catch { return .failure(error) }
+            // A device whose open never returns must not leave the client waiting for ever either: past the
+            // timeout the start is refused, and if the open does return later, the call is torn down unseen.
+            let deadline = StartDeadline()
+            let timeout = startTimeout
+            let started: Result<LiveCallInfo, LiveEngineError> = await onOwnThread(
+                named: "attune-start", timeout: timeout,
+                onTimeout: {
+                    guard deadline.expire() else { return nil }
+                    return .failure(LiveEngineError("the source did not open within \(timeout) s (start_timeout_s); the start "
+                                                    + "is abandoned and the call will not run", exitCode: 69))
+                }) {
+                do throws(LiveEngineError) { return .success(try engine.start(request, commit: deadline.commit)) } catch {
+                    if deadline.expired { logger.notice("abandoned start ended", metadata: ["call": "\(s.call)", "error": "\(error.message)"]) }
+                    return .failure(error)
+                }
             }
             switch started {
             case .success(let info):
@@ -105,14 +121,61 @@ struct DaemonControl: ControlHandler {
 }
 
 /// Runs `body` on a thread of its own and returns its result, for blocking work that must not hold one of the
-/// cooperative pool's threads however long it takes.
-func onOwnThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
+/// cooperative pool's threads however long it takes. With a `timeout`, `onTimeout` is asked once that many seconds
+/// have passed: a value it returns is the result at once (the thread runs on, and what it returns is dropped), nil
+/// keeps waiting for `body`.
+func onOwnThread<T: Sendable>(named name: String, timeout: Double? = nil, onTimeout: @escaping @Sendable () -> T? = { nil },
+                              _ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
+        let once = ResumeOnce(continuation)
         let thread = Thread {
             // Named from inside: Foundation's `Thread.name` set before `start` does not reach the kernel on Linux.
             _ = attune_set_thread_name(name)
-            continuation.resume(returning: body())
+            once.resume(body())
         }
         thread.start()
+        if let timeout {
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+                if let value = onTimeout() { once.resume(value) }
+            }
+        }
+    }
+}
+
+/// A continuation resumed by whichever of two sides comes first; the other's value is dropped.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+    init(_ continuation: CheckedContinuation<T, Never>) { self.continuation = Mutex(continuation) }
+    func resume(_ value: T) {
+        continuation.withLock { c in
+            c?.resume(returning: value)
+            c = nil
+        }
+    }
+}
+
+/// Who wins between a start that finishes and the client's timeout, decided once: the engine commits the call
+/// only if the timeout has not fired, and the timeout refuses the start only if the call was not committed, so a
+/// client is never told "abandoned" about a call that runs, nor "ok" about one torn down.
+final class StartDeadline: Sendable {
+    private enum State { case pending, committed, expired }
+    private let state = Mutex(State.pending)
+    /// The engine's question before the call joins the table: true if the timeout has not fired.
+    @Sendable func commit() -> Bool {
+        state.withLock { s in
+            guard s == .pending else { return false }
+            s = .committed
+            return true
+        }
+    }
+    /// Whether the timeout fired before the start committed.
+    var expired: Bool { state.withLock { $0 == .expired } }
+    /// The timeout's question: true if the start has not committed, which it now never will.
+    func expire() -> Bool {
+        state.withLock { s in
+            guard s == .pending else { return false }
+            s = .expired
+            return true
+        }
     }
 }

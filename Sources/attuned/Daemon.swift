@@ -81,7 +81,8 @@ final class Daemon: Service, Sendable {
         controlConfig.mode = config.controlMode
         controlConfig.group = config.controlGroup
         controlConfig.policy = .standard(group: config.controlGroup)
-        let handler = DaemonControl(engine: engine, bus: bus, fleet: fleet, logger: logger, defaultASR: config.asr)
+        let handler = DaemonControl(engine: engine, bus: bus, fleet: fleet, logger: logger, defaultASR: config.asr,
+                                    startTimeout: config.startTimeoutSeconds)
         let control = ControlServer(configuration: controlConfig, handler: handler, logger: logger)
         do { try await control.start() } catch let error as BusError {
             engine.shutdown(timeout: 1)

@@ -50,6 +50,8 @@ struct DaemonConfig: Sendable {
     var emotionRoles: [Role] = [.customer]
     /// Wall time per block of a paced `file:` replay.
     var pacedBlockMilliseconds = 20
+    /// Seconds a `start` may take (the source's open, the recogniser's load) before it is refused and abandoned.
+    var startTimeoutSeconds = 10.0
     var sources: [StartupSource] = []
     /// Built-in recogniser for calls that name none (`asr = "pocketsphinx"` at the top of the file); nil: text
     /// only from `asr` messages.
@@ -72,7 +74,7 @@ struct DaemonConfig: Sendable {
 
     /// The keys a config file may hold, so a typo is an error rather than a silently ignored setting.
     static let topKeys: Set<String> = ["run_dir", "node", "workers", "ring_seconds", "max_calls", "log_level",
-                                       "paced_block_ms", "events", "control", "metrics", "privacy", "source", "asr", "nats"]
+                                       "paced_block_ms", "start_timeout_s", "events", "control", "metrics", "privacy", "source", "asr", "nats"]
 
     /// Reads `path` over the defaults.
     mutating func load(file path: String) throws(ConfigError) {
@@ -160,6 +162,7 @@ struct DaemonConfig: Sendable {
         if let v = try reader.int("max_calls", 1...100_000) { maxCalls = v }
         if let v = try reader.string("log_level") { logLevel = try Self.level(v, "\(path): log_level") }
         if let v = try reader.int("paced_block_ms", 1...1000) { pacedBlockMilliseconds = v }
+        if let v = try reader.double("start_timeout_s", 0.1...3600) { startTimeoutSeconds = v }
         if let v = try reader.string("asr") { asr = try Self.recognizer(v, "\(path): asr") }
         if let events = try reader.table("events") {
             try events.allow(["mode", "group", "queue_records", "queue_bytes"])

@@ -137,6 +137,35 @@ extension DaemonSuite {
             #expect(daemon.terminate() == 0)
         }
 
+        /// The same blocking open, past `start_timeout_s`: the client gets a refusal naming the timeout instead of
+        /// waiting for ever, and when the device does open later the call is torn down before anyone sees it.
+        @Test("a start whose device open outlasts start_timeout_s is refused; opened later, the call never appears")
+        func startTimeout() throws {
+            let dir = TempDir(prefix: "attuned-alsa-timeout")
+            let (fifo, config) = try fifoTap(dir)
+            let daemon = try Daemon(["--set", "start_timeout_s=1"], environment: ["ALSA_CONFIG_PATH": config], dir: dir)
+            let subscriber = try daemon.subscribe(#"{"subscribe":{"types":["call_start","call_end"]}}"#)
+            let asked = Date()
+            let reply = try daemon.command(#"{"cmd":"start","call":"slow","source":"alsa:tap?rate=8000&channels=1"}"#, timeout: 30)
+            let took = Date().timeIntervalSince(asked)
+            #expect(reply["ok"] as? Bool == false, "\(reply)")
+            #expect((reply["error"] as? String ?? "").contains("did not open within 1.0 s"), "\(reply)")
+            #expect(took >= 0.9 && took < 10, "the refusal took \(took) s")
+            #expect(try daemon.calls().isEmpty)
+
+            // Let the open through: the late call is closed unseen.
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            #expect(writer >= 0, "open \(fifo) for writing: \(String(cString: strerror(errno)))")
+            defer { if writer >= 0 { close(writer) } }
+            #expect(daemon.logged("abandoned start ended"), "\(daemon.process.stderr)")
+            #expect(try daemon.calls().isEmpty)
+            try daemon.start("other", "file:\(sampleCall)?speed=max")
+            #expect(try UnixClient.pump([subscriber], timeout: 120) { subscriber.hasReceived(lineContaining: #""reason":"eof""#) },
+                    "a call started after the abandoned one did not run to its end")
+            #expect(!published(subscriber).contains { $0.contains(#""call":"slow""#) }, "\(published(subscriber))")
+            #expect(daemon.terminate() == 0)
+        }
+
         @Test("frames published for alsa:tap equal attune analyze --frames of the same audio")
         func tapFramesMatchAnalyze() throws {
             let dir = TempDir(prefix: "attuned-alsa")

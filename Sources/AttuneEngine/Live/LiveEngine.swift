@@ -196,8 +196,12 @@ public final class LiveEngine: Sendable {
 
     /// Opens the source, sets up the call (FFT plans, resamplers: here, never on a worker), pins it to a worker,
     /// publishes `call_start` and starts capture.
+    ///
+    /// `commit` is asked once everything slow is done (the source open, the recogniser load), right before the call
+    /// joins the table: false means whoever started it has given up waiting, and the call is torn down unseen
+    /// (no `call_start`), with an error.
     @discardableResult
-    public func start(_ request: LiveCallRequest) throws(LiveEngineError) -> LiveCallInfo {
+    public func start(_ request: LiveCallRequest, commit: () -> Bool = { true }) throws(LiveEngineError) -> LiveCallInfo {
         guard !shuttingDown.load(ordering: .acquiring) else { throw LiveEngineError("the daemon is shutting down", exitCode: 69) }
         try Self.checkCallID(request.call)
         let maximum = configuration.maximumCalls
@@ -250,6 +254,11 @@ public final class LiveEngine: Sendable {
         options.fusion.settings = configuration.fusionSettings
         options.textAnalyzer = configuration.textAnalyzer
         let recorder = CallRecorder(options: options, channels: source.channelCount, hopSeconds: session.settings.hopSeconds)
+        guard commit() else {
+            source.stop()
+            for r in recognizers { r.requestStop() }
+            throw LiveEngineError("call '\(request.call)': abandoned, the start took longer than its caller waits", exitCode: 69)
+        }
         let bell = recordReady.claim()
         let ticket = pool.adopt(session, rings: rings, notify: bell)
         let sink = RingSink(rings: rings, lossless: lossless)
