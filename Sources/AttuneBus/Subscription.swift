@@ -1,30 +1,4 @@
-/// What the engine tells the bus about a record it publishes, so the bus can filter without reading the JSON.
-///
-/// Strings are shared, not copied, so building one per record costs a few reference-count operations.
-public struct RecordRoute: Sendable, Equatable {
-    /// The record's `type` (`"segment"`, `"event"`, `"call_start"`, …).
-    public var type: String
-    /// The call it belongs to; nil for records about no call.
-    public var call: String?
-    /// The event `kind` (`"frustration"`, `"dead_air"`, …) of an `event` record; nil for other records.
-    public var kind: String?
-    /// True for `frame` records, which subscribers get only when they ask (`"frames": true`).
-    public var isFrame: Bool
-
-    public init(type: String, call: String?, kind: String? = nil, isFrame: Bool = false) {
-        self.type = type; self.call = call; self.kind = kind; self.isFrame = isFrame
-    }
-
-    /// The route of a `frame` record of `call`.
-    public static func frame(call: String) -> RecordRoute {
-        RecordRoute(type: "frame", call: call, kind: nil, isFrame: true)
-    }
-
-    /// The route of an `event` record of `call` with its `kind`.
-    public static func event(call: String, kind: String) -> RecordRoute {
-        RecordRoute(type: "event", call: call, kind: kind, isFrame: false)
-    }
-}
+import AttuneEvents
 
 /// A subscriber's filter, from its line `{"subscribe": {"kinds": [...], "calls": [...], "types": [...], "frames": false}}`.
 ///

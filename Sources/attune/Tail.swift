@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttuneBus
+import AttuneEvents
 import AttuneFleet
 import Foundation
 #if canImport(Glibc)

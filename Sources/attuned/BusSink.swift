@@ -8,10 +8,7 @@ struct BusSink: LiveRecordSink {
     let fleet: FleetNode?
 
     func publish(_ batch: LineBatch) {
-        bus.publish(lines: batch.bytes, batch.lines.map { line in
-            (line.end, RecordRoute(type: line.route.type, call: line.route.call, kind: line.route.kind,
-                                   isFrame: line.route.type == "frame"))
-        })
+        bus.publish(lines: batch.bytes, batch.lines)
         // Same bytes to NATS; FleetNode only appends to a bounded buffer here, so a slow or dead NATS never holds up
         // the record thread or the socket.
         guard let fleet else { return }

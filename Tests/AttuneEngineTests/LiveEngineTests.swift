@@ -8,7 +8,7 @@ import Testing
 
 /// Collects what the engine publishes, in order.
 final class CollectingSink: LiveRecordSink {
-    private let lines = Mutex<[(String, LiveRecordRoute)]>([])
+    private let lines = Mutex<[(String, RecordRoute)]>([])
     var wantsFrames: Bool { true }
     func publish(_ batch: LineBatch) {
         batch.forEach { line, route in
@@ -16,7 +16,7 @@ final class CollectingSink: LiveRecordSink {
             lines.withLock { $0.append((text, route)) }
         }
     }
-    var all: [(String, LiveRecordRoute)] { lines.withLock { $0 } }
+    var all: [(String, RecordRoute)] { lines.withLock { $0 } }
     func records(call: String) -> [String] { all.filter { $0.1.call == call }.map(\.0) }
 }
 

@@ -24,20 +24,20 @@ public struct LineBatch: Sendable {
     /// The lines, each ending in a newline.
     public private(set) var bytes: [UInt8] = []
     /// Where each line ends in ``bytes`` (exclusive), with its route.
-    public private(set) var lines: [(end: Int, route: LiveRecordRoute)] = []
+    public private(set) var lines: [(end: Int, route: RecordRoute)] = []
 
     public init() {}
 
     public var isEmpty: Bool { lines.isEmpty }
 
     /// Appends one encoded line (it must end with a newline).
-    public mutating func append(_ line: [UInt8], route: LiveRecordRoute) {
+    public mutating func append(_ line: [UInt8], route: RecordRoute) {
         bytes.append(contentsOf: line)
         lines.append((bytes.count, route))
     }
 
     /// Calls `body` with each line and its route, in order.
-    public func forEach(_ body: (ArraySlice<UInt8>, LiveRecordRoute) -> Void) {
+    public func forEach(_ body: (ArraySlice<UInt8>, RecordRoute) -> Void) {
         var start = 0
         for (end, route) in lines {
             body(bytes[start..<end], route)
@@ -49,20 +49,6 @@ public struct LineBatch: Sendable {
     public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         lines.removeAll(keepingCapacity: true)
-    }
-}
-
-/// What a subscriber filter needs to know about a record without parsing it.
-public struct LiveRecordRoute: Sendable, Equatable {
-    /// The call it belongs to (nil for records about no call).
-    public var call: String?
-    /// Its `type` (`frame`, `segment`, `summary`, `call_start`, `call_end`, `gap`, `event`, …).
-    public var type: String
-    /// Its `kind`, for events.
-    public var kind: String?
-
-    public init(call: String?, type: String, kind: String? = nil) {
-        self.call = call; self.type = type; self.kind = kind
     }
 }
 
@@ -370,7 +356,7 @@ public final class LiveEngine: Sendable {
             let t = call.analysedSeconds
             emit(CallEndRecord(call: call.id, reason: .shutdown,
                                message: "not flushed within \(timeout) s of shutdown; audio after t = \(t) s was not analysed", t: t),
-                 route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
+                 route: RecordRoute(type: "call_end", call: call.id), &line)
             flush(&line)
             remove(call)
         }
@@ -450,7 +436,7 @@ public final class LiveEngine: Sendable {
         if call.pendingStart.exchange(false, ordering: .acquiring) {
             let s = call.source
             emit(CallStartRecord(call: call.id, source: s.name, roles: call.roles, sampleRate: s.sampleRate, channels: s.channelCount),
-                 route: LiveRecordRoute(call: call.id, type: "call_start"), &line)
+                 route: RecordRoute(type: "call_start", call: call.id), &line)
             worked = true
         }
         let finished = call.ticket.isFinished
@@ -465,11 +451,11 @@ public final class LiveEngine: Sendable {
                 guard call.request.consent else { continue }
                 if case .gap(let start, let end) = output {
                     emit(GapRecord.samples(call: call.id, channel: nil, start: start, end: end),
-                         route: LiveRecordRoute(call: call.id, type: "gap"), &line)
+                         route: RecordRoute(type: "gap", call: call.id), &line)
                     continue
                 }
                 recorder.take(output, transcript: transcript, frames: wantsFrames) { record in
-                    emit(route: LiveRecordRoute(call: call.id, type: record.type, kind: record.kind), &line) {
+                    emit(route: RecordRoute(type: record.type, call: call.id, kind: record.kind, isFrame: record.type == "frame"), &line) {
                         record.write(to: &$0)
                     }
                 }
@@ -483,7 +469,7 @@ public final class LiveEngine: Sendable {
         var endReason = CallEndReason(rawValue: reason.recordReason)!
         if shuttingDown.load(ordering: .acquiring), endReason == .stopped { endReason = .shutdown }
         emit(CallEndRecord(call: call.id, reason: endReason, message: reason.message, t: call.analysedSeconds),
-             route: LiveRecordRoute(call: call.id, type: "call_end"), &line)
+             route: RecordRoute(type: "call_end", call: call.id), &line)
         // Published before the call leaves the table: whoever sees it gone has been handed its last record.
         flush(&line)
         endedFrames.add(call.ticket.framesAnalysed, ordering: .relaxed)
@@ -503,12 +489,12 @@ public final class LiveEngine: Sendable {
         }
     }
 
-    private func emit(_ record: some NDJSONRecord, route: LiveRecordRoute, _ writer: inout RecordWriter) {
+    private func emit(_ record: some NDJSONRecord, route: RecordRoute, _ writer: inout RecordWriter) {
         emit(route: route, &writer) { record.write(to: &$0) }
     }
 
     /// Encodes one line with `write` into the record thread's reused buffer and adds it to the batch.
-    private func emit(route: LiveRecordRoute, _ writer: inout RecordWriter, _ write: (inout JSONLine) -> Void) {
+    private func emit(route: RecordRoute, _ writer: inout RecordWriter, _ write: (inout JSONLine) -> Void) {
         writer.line.begin()
         write(&writer.line)
         writer.line.end()
