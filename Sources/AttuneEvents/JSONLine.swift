@@ -70,25 +70,14 @@ public struct JSONLine: Sendable {
     // byte, and a frame record is ~200 bytes in a dozen fields, 200,000 times a second in a loaded daemon. A field
     // (separator, key and scalar value) is assembled on the stack and appended with one copy instead.
 
-    /// The most a key may take in the scratch (longer keys, which no record has, are appended on their own).
-    private static let scratchKeyBytes = 64
-    /// Separator and quotes around the key, a 20-digit integer with sign, point and 9 decimals, `false`.
-    private static let scratchBytes = scratchKeyBytes + 40
+    /// Besides the key: separator, quotes and colon, then a 20-digit integer with sign, point and 9 decimals, `false`.
+    private static let scratchValueBytes = 40
 
     /// Appends the key of a field and what `value` puts after it, with one copy into ``bytes``.
     private mutating func assemble(_ key: StaticString, _ value: (UnsafeMutablePointer<UInt8>, inout Int) -> Void) {
-        guard key.utf8CodeUnitCount <= JSONLine.scratchKeyBytes else {
-            self.key(key)
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: JSONLine.scratchBytes) { scratch in
-                var n = 0
-                value(scratch.baseAddress!, &n)
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<n]))
-            }
-            return
-        }
         let separator = !first
         first = false
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: JSONLine.scratchBytes) { scratch in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: key.utf8CodeUnitCount + JSONLine.scratchValueBytes) { scratch in
             let out = scratch.baseAddress!
             var n = 0
             if separator { out[n] = UInt8(ascii: ","); n += 1 }

@@ -11,19 +11,19 @@ public struct RecordRoute: Sendable, Equatable {
     /// The event `kind` (`"frustration"`, `"dead_air"`, …) of an `event` record; nil for other records.
     public var kind: String?
     /// True for `frame` records, which subscribers get only when they ask (`"frames": true`).
-    public var isFrame: Bool
+    public var isFrame: Bool { type == "frame" }
 
-    public init(type: String, call: String?, kind: String? = nil, isFrame: Bool = false) {
-        self.type = type; self.call = call; self.kind = kind; self.isFrame = isFrame
+    public init(type: String, call: String?, kind: String? = nil) {
+        self.type = type; self.call = call; self.kind = kind
     }
 
     /// The route of a `frame` record of `call`.
     public static func frame(call: String) -> RecordRoute {
-        RecordRoute(type: "frame", call: call, kind: nil, isFrame: true)
+        RecordRoute(type: "frame", call: call)
     }
 
     /// The route of an `event` record of `call` with its `kind`.
     public static func event(call: String, kind: String) -> RecordRoute {
-        RecordRoute(type: "event", call: call, kind: kind, isFrame: false)
+        RecordRoute(type: "event", call: call, kind: kind)
     }
 }

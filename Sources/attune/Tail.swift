@@ -271,8 +271,7 @@ struct RecordPrinter {
             break
         }
         if let filter = unacknowledged, let record, type != "gap" {
-            let route = RecordRoute(type: type ?? "", call: record.string("call"), kind: record.string("kind"),
-                                    isFrame: type == "frame")
+            let route = RecordRoute(type: type ?? "", call: record.string("call"), kind: record.string("kind"))
             if !filter.matches(route) { return .more }
         }
         print(line)

@@ -94,9 +94,12 @@ struct Attuned: AsyncParsableCommand {
         valueName: "KEY=VALUE"))
     var sets: [String] = []
 
-    /// The `--set` flags, then the dedicated flags that are spelt as settings, in that order (so those win).
+    /// The `--set` flags, then the dedicated flags that are spelt as settings, in that order (so those win); all go
+    /// through the file's checks (ranges, types), so no flag repeats them.
     var overrides: [String] {
         var out = sets
+        if let workers { out.append("workers=\(workers)") }
+        if let ringSeconds { out.append("ring_seconds=\(ringSeconds)") }
         if let maxCalls { out.append("max_calls=\(maxCalls)") }
         if let pacedBlockMs { out.append("paced_block_ms=\(pacedBlockMs)") }
         if let asr { out.append("asr=\(asr)") }
@@ -116,10 +119,6 @@ struct Attuned: AsyncParsableCommand {
             if let config { try settings.load(file: config) }
             try settings.apply(settings: overrides)
             if let runDir { settings.runDir = runDir }
-            if let workers {
-                guard (1...256).contains(workers) else { throw ConfigError("--workers \(workers): 1…256") }
-                settings.workers = workers
-            }
             if let node { settings.node = node }
             if let metrics {
                 settings.metrics = try DaemonConfig.listen(metrics, "--metrics", allowRemote: settings.metricsAllowRemote)
@@ -127,10 +126,6 @@ struct Attuned: AsyncParsableCommand {
             if let logLevel {
                 let level = try DaemonConfig.level(logLevel, "--log-level")
                 (logLevelFlag, settings.logLevel) = (level, level)
-            }
-            if let ringSeconds {
-                guard (0.1...60).contains(ringSeconds) else { throw ConfigError("--ring-seconds \(ringSeconds): 0.1…60") }
-                settings.ringSeconds = ringSeconds
             }
             for s in sources { settings.sources.append(try DaemonConfig.source(flag: s)) }
             if let nats {

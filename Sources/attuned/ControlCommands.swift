@@ -18,7 +18,7 @@ struct DaemonControl: ControlHandler {
     /// The config file's `asr`, for starts that name no recogniser.
     var defaultASR: String? = nil
     /// How long a `start` may take before it is refused and abandoned (`start_timeout_s`).
-    var startTimeout: Double = DaemonConfig().startTimeoutSeconds
+    let startTimeout: Double
 
     func handle(_ command: ControlCommand, from peer: PeerCredentials) async -> ControlReply {
         switch command {
@@ -161,20 +161,17 @@ final class StartDeadline: Sendable {
     private enum State { case pending, committed, expired }
     private let state = Mutex(State.pending)
     /// The engine's question before the call joins the table: true if the timeout has not fired.
-    @Sendable func commit() -> Bool {
-        state.withLock { s in
-            guard s == .pending else { return false }
-            s = .committed
-            return true
-        }
-    }
+    @Sendable func commit() -> Bool { decide(.committed) }
     /// Whether the timeout fired before the start committed.
     var expired: Bool { state.withLock { $0 == .expired } }
     /// The timeout's question: true if the start has not committed, which it now never will.
-    func expire() -> Bool {
+    func expire() -> Bool { decide(.expired) }
+
+    /// Moves from pending to `outcome`; false if the other side decided first.
+    private func decide(_ outcome: State) -> Bool {
         state.withLock { s in
             guard s == .pending else { return false }
-            s = .expired
+            s = outcome
             return true
         }
     }

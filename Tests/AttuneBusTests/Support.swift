@@ -35,7 +35,7 @@ func record(_ seq: Int, call: String = "c1", type: String = "segment", kind: Str
     if let kind { line.field("kind", kind) }
     line.field("pad", String(repeating: "x", count: padding))
     line.end()
-    return (line.bytes, RecordRoute(type: type, call: call, kind: kind, isFrame: type == "frame"))
+    return (line.bytes, RecordRoute(type: type, call: call, kind: kind))
 }
 
 /// Runs `body` on its own thread (not the test's cooperative pool, which has two threads on this machine), so

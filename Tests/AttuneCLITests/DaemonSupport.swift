@@ -65,7 +65,7 @@ final class TestDaemon {
 
     /// Publishes `line` (without its newline) under `route`.
     func publish(_ line: String, type: String, call: String?, kind: String? = nil) {
-        bus.publish(Array(line.utf8), route: RecordRoute(type: type, call: call, kind: kind, isFrame: type == "frame"))
+        bus.publish(Array(line.utf8), route: RecordRoute(type: type, call: call, kind: kind))
     }
 }
 

@@ -88,6 +88,8 @@ extension DaemonSuite {
             (["--set", "novalue"], "expected KEY=VALUE"),
             (["--emotion-roles", "customer,boss"], "privacy.emotion_roles: unknown role 'boss'"),
             (["--max-calls", "0"], "max_calls: 0 is outside"),
+            (["--workers", "0"], "workers: 0 is outside 1…256"),
+            (["--ring-seconds", "100"], "ring_seconds: 100.0 is outside 0.1…60.0"),
         ])
         func badSet(_ flags: [String], _ expected: String) throws {
             let dir = TempDir(prefix: "attuned-badset")

@@ -455,7 +455,7 @@ public final class LiveEngine: Sendable {
                     continue
                 }
                 recorder.take(output, transcript: transcript, frames: wantsFrames) { record in
-                    emit(route: RecordRoute(type: record.type, call: call.id, kind: record.kind, isFrame: record.type == "frame"), &line) {
+                    emit(route: RecordRoute(type: record.type, call: call.id, kind: record.kind), &line) {
                         record.write(to: &$0)
                     }
                 }
