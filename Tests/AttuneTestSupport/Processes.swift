@@ -117,7 +117,7 @@ public final class Daemon {
         let client = try UnixClient(path: control)
         try client.send(line + "\n")
         guard let reply = try client.readLine(timeout: timeout) else {
-            throw DaemonTestFailure("no reply to \(line.prefix(200)) within \(timeout) s")
+            throw DaemonTestFailure("no reply to \(line.prefix(200)) within \(timeout) s" + exitDiagnosis)
         }
         return try jsonObject(reply)
     }
@@ -139,12 +139,12 @@ public final class Daemon {
     public func subscribe(_ filter: String? = nil) throws -> UnixClient {
         let client = try UnixClient(path: events)
         guard let hello = try client.readLine(timeout: 30), hello.contains(#""type":"hello""#) else {
-            throw DaemonTestFailure("no hello from \(events)")
+            throw DaemonTestFailure("no hello from \(events)" + exitDiagnosis)
         }
         if let filter {
             try client.send(filter + "\n")
             guard let ack = try client.readLine(timeout: 30), ack.contains("subscribed") else {
-                throw DaemonTestFailure("no subscribed reply to \(filter)")
+                throw DaemonTestFailure("no subscribed reply to \(filter)" + exitDiagnosis)
             }
         }
         return client
@@ -166,13 +166,23 @@ public final class Daemon {
         process.signal(SIGTERM)
         let code = process.wait(timeout: timeout)
         if code != 0 {
-            let stderr = process.stderr
-            // A sanitizer report is shown from its start; otherwise the last lines say what went wrong.
-            let shown = stderr.range(of: "WARNING: ThreadSanitizer").map { String(stderr[$0.lowerBound...].prefix(30_000)) }
-                ?? String(stderr.suffix(8_000))
-            print("attuned (pid \(pid)) exited \(code.map(String.init) ?? "not at all") after SIGTERM; its stderr:\n" + shown)
+            print("attuned (pid \(pid)) exited \(code.map(String.init) ?? "not at all") after SIGTERM; its stderr:\n" + stderrExcerpt)
         }
         return code
+    }
+
+    /// The daemon's stderr for a failure message: a sanitizer report from its start, else the last lines.
+    public var stderrExcerpt: String {
+        let stderr = process.stderr
+        return stderr.range(of: "WARNING: ThreadSanitizer").map { String(stderr[$0.lowerBound...].prefix(30_000)) }
+            ?? String(stderr.suffix(8_000))
+    }
+
+    /// What to add to a failure that may be the daemon's: nothing while it runs, its exit code and stderr once it
+    /// has exited (a crash or a sanitizer halt shows up as a socket that stopped answering).
+    public var exitDiagnosis: String {
+        guard let code = process.poll() else { return "" }
+        return " (attuned has exited \(code); its stderr:\n\(stderrExcerpt))"
     }
 
     /// Resident set size (kB), open descriptors and threads of the daemon, from /proc.
