@@ -105,7 +105,9 @@ extension DaemonSuite {
         func blockedOpens() throws {
             let dir = TempDir(prefix: "attuned-alsa-open")
             let (fifo, config) = try fifoTap(dir)
-            let daemon = try Daemon(environment: ["ALSA_CONFIG_PATH": config], dir: dir)
+            // The opens stay blocked while the file call below runs to its end, which on a loaded machine takes
+            // longer than the default start_timeout_s; the timeout has its own test.
+            let daemon = try Daemon(["--set", "start_timeout_s=600"], environment: ["ALSA_CONFIG_PATH": config], dir: dir)
             let subscriber = try daemon.subscribe(#"{"subscribe":{"types":["call_end"]}}"#)
             let blocked = (1...ProcessInfo.processInfo.activeProcessorCount + 2).map { "blocked\($0)" }
             let pending = try blocked.map { call -> UnixClient in
