@@ -95,6 +95,21 @@ struct PitchTrackerTests {
         #expect(Double(voiced) <= 0.05 * Double(hiss.count), "\(voiced) of \(hiss.count) noise frames voiced")
     }
 
+    @Test("a voice 55 dB below the caller's peak is not searched: unvoiced, voicing 0", arguments: [8000, 16000])
+    func farBelowReference(rate: Int) {
+        // One second of voice at 0.5, then the same voice 55 dB down (a far-end echo or crosstalk), then silence.
+        // The quiet stretch is periodic, so an unsearched frame is told from a searched one by its voicing.
+        let loud = harmonic(rate: rate, seconds: 1, lowCut: 300) { _ in 150 }
+        let quiet = harmonic(rate: rate, seconds: 1, lowCut: 300) { _ in 150 }.map { $0 * 0.00178 }
+        let out = track(loud.map { $0 * 0.5 } + quiet, rate: rate)
+        let loudFrames = out[10..<90]
+        #expect(loudFrames.filter { $0.f0 > 0 }.count >= 75, "the loud voice is voiced")
+        // From 150 ms into the quiet second (the analysis window has left the loud one) to its end.
+        let quietFrames = out[115..<195]
+        #expect(quietFrames.allSatisfy { $0.f0 == 0 && $0.voicing == 0 && $0.hnrDB == nil },
+                "quiet frames: \(quietFrames.filter { $0.voicing != 0 }.count) with voicing, \(quietFrames.filter { $0.f0 > 0 }.count) voiced")
+    }
+
     @Test("a glide from 100 to 200 Hz is followed", arguments: [8000, 16000])
     func glide(rate: Int) {
         let seconds = 1.5

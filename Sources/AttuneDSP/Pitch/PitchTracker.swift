@@ -26,7 +26,8 @@ import Foundation
 ///    and of the correlation between two 16 ms stretches one period apart at the frame's centre (RAPT's
 ///    short-window NCCF, which tells on which side of a voicing edge the frame lies). So a low voice (long
 ///    lags) is not pushed towards unvoiced by the lag term, and a window straddling an edge is judged by
-///    its centre.
+///    its centre. A frame whose window peak is 46 dB or more below the level reference (stage 3) is not
+///    searched: the path could not voice it (see `searchGate`).
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
 ///    window's peak falls below `silenceThreshold` of the channel's level reference. Live there is no
 ///    whole-file peak: the reference is the running window peak, held with a 10 s half-life, but a peak
@@ -52,7 +53,8 @@ import Foundation
 ///
 /// Voicing reported per frame is the frame's best periodicity r (0…1), whether or not the path chose
 /// to voice it, so later stages can use it as a soft cue. It is not a correlation coefficient: the best of all
-/// candidates rather than the chosen one, of the 0–2 kHz band, scaled by the root of that band's energy share.
+/// candidates rather than the chosen one, of the 0–2 kHz band, scaled by the root of that band's energy share;
+/// 0 for a frame too quiet to be searched.
 ///
 /// The harmonics-to-noise ratio reported with each voiced frame is Boersma's (1993), 10 · log10(r / (1 − r)),
 /// from the chosen candidate's own r: the band's normalised, window-corrected autocorrelation at the path's
@@ -83,6 +85,18 @@ public final class PitchTracker {
     public static let voicingThreshold: Float = 0.45
     /// Fraction of the running peak below which a frame counts as silence.
     public static let silenceThreshold: Float = 0.03
+    /// Fraction of the running peak (−46 dB) below which a frame is not searched for voiced candidates: its
+    /// unvoiced strength (stage 3) is then at least 2.45 − 0.005 / (0.03 / 1.45) ≈ 2.2 (2.19 after the 1 % the
+    /// reference may decay before the frame is decided), against about 1 at most for a voiced candidate, a
+    /// margin larger than entering and leaving voicing cost together (1.2 at most). So the path leaves such a
+    /// frame unvoiced anyway — short of a voiced run that would have to re-enter far from the speaker's mean
+    /// F0 (`speakerCost`) — and the FFT pair, peak search and refinement, two thirds of this stage, are
+    /// skipped. Pauses are much of each side of a call, and a pause 46 dB below the caller's peaks is line
+    /// noise. The frame's reported voicing is 0 instead of the noise's periodicity. On the evaluation sets
+    /// (`Tools/pitch_eval.py`, `Tools/pitch_eval_real.py`) every F0 and voicing decision is the same as
+    /// without the gate; the syllable model, which reads the periodicity of pauses beside speech, moves by
+    /// under half a point per group (`Tools/rate_eval.py`).
+    static let searchGate: Float = 0.005
     /// Strength bonus per octave up (Praat: 0.01). Only a tie-breaker here, for strictly periodic input
     /// where every multiple of the period scores 1: without the fundamental, a voice whose odd harmonics
     /// are weak correlates almost as well at half its period, so octave-up errors dominate on telephone
@@ -470,7 +484,7 @@ public final class PitchTracker {
         let base = (index & slotMask) * stride
         var count = 1
         var best: Float = 0
-        if localPeak > 0 {
+        if localPeak > 0 && localPeak >= Self.searchGate * runningPeak {
             fft.forward()
             Self.powerSpectrum(fft.spectrum)
             if localPeak > Self.wideBandLevel * runningPeak { updateLowBandShare(fft.spectrum) }
