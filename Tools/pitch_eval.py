@@ -84,16 +84,23 @@ def build_attune():
     return os.path.join(scratch, "release", "attune")
 
 
-def run_attune(binary, path, nframes):
+def run_attune(binary, path, nframes, voicing=False):
+    """attune's F0 read on the grid; with `voicing`, also its reported voicing at the nearest frame."""
     out = subprocess.run([binary, "analyze", path, "--frames"], check=True, capture_output=True, text=True).stdout
-    times, values = [], []
+    times, values, periodicity = [], [], []
     for line in out.splitlines():
         rec = json.loads(line)
         if rec.get("type") != "frame" or rec.get("channel", 0) != 0:
             continue
         times.append(rec["t"])
         values.append(rec["f0_hz"] or 0.0)
-    return nearest(np.array(times), np.array(values), nframes)
+        periodicity.append(rec["voicing"] or 0.0)
+    times = np.array(times)
+    f0 = nearest(times, np.array(values), nframes)
+    if not voicing:
+        return f0
+    closest = np.clip(np.ceil((np.arange(nframes) * HOP - times[0]) / HOP - 0.5).astype(int), 0, len(times) - 1)
+    return f0, np.array(periodicity)[closest]
 
 
 def run_praat(x, fs, nframes):

@@ -103,8 +103,9 @@ def consensus(tracks, tolerance=0.05):
     return ref, agree | unvoiced
 
 
-def evaluate_file(item, args, workdir):
-    name, path, gender, speaker = item
+def clean_copy(name, path, workdir):
+    """The recording at 16 kHz, peak-normalised to 0.7 and kept as 16-bit WAV so every tracker reads the same samples:
+    (stem of its cache files, samples, frames on the 10 ms grid, WAV path, cached(tag, compute) for its tracks)."""
     stem = os.path.join(workdir, name)
     x16 = load(path)
     x16 = x16 / (np.abs(x16).max() + 1e-12) * 0.7
@@ -122,6 +123,12 @@ def evaluate_file(item, args, workdir):
         np.save(p, v)
         return v
 
+    return stem, x16, n, clean_path, cached
+
+
+def evaluate_file(item, args, workdir):
+    name, path, gender, speaker = item
+    stem, x16, n, clean_path, cached = clean_copy(name, path, workdir)
     praat0 = cached("clean_praat", lambda: pe.run_praat(x16, 16000, n))
     rapt0 = cached("clean_rapt", lambda: pe.run_rapt(x16, 16000, n, workdir))
     attune0 = cached("clean_refattune", lambda: pe.run_attune(args.reference_attune, clean_path, n))
