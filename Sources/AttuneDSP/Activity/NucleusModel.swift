@@ -43,7 +43,7 @@ struct NucleusModel {
     /// - Parameter capacity: frames of history kept (a power of two, more than twice ``reach``).
     init(capacity: Int) {
         precondition(capacity & (capacity - 1) == 0 && capacity > 2 * Self.reach + 2)
-        precondition(W.hidden1 % 8 == 0 && W.hidden2 % 8 == 0 && W.hidden2 <= 16)
+        precondition(W.hidden1 == 32 && W.hidden2 % 8 == 0 && W.hidden2 <= 16)
         precondition(W.conv1.count == W.taps1 * Self.inputCount * W.hidden1 && W.conv2.count == W.taps2 * W.hidden1 * W.hidden2)
         precondition(W.bias1.count == W.hidden1 && W.bias2.count == W.hidden2 && W.output.count == W.hidden2)
         mask = capacity - 1
@@ -116,19 +116,25 @@ struct NucleusModel {
             for c in 0..<chunks1 { h[c] = .zero }
             return
         }
-        for c in 0..<chunks1 { h[c] = bias1[c] }
+        // The 32 units in four accumulators held in registers: summed through `h`, each update was stored and
+        // read back (the weights might alias it, as far as the compiler knows), and the 99 updates of a unit
+        // waited on one another through memory. Same additions in the same order, so the same sums to the bit.
+        var a0 = bias1[0], a1 = bias1[1], a2 = bias1[2], a3 = bias1[3]
         for t in 0..<W.taps1 {
             let f = j + (t - W.taps1 / 2) * W.dilation1
             guard f >= 0 && f < end else { continue }
             let x = inputs.baseAddress! + (f & mask) * Self.inputCount
-            let w = conv1.baseAddress! + t * Self.inputCount * chunks1
+            let w = conv1.baseAddress! + t * Self.inputCount * 4
             for i in 0..<Self.inputCount {
                 let v = SIMD8(repeating: x[i])
-                let wi = w + i * chunks1
-                for c in 0..<chunks1 { h[c] += v * wi[c] }
+                let wi = w + i * 4
+                a0 += v * wi[0]; a1 += v * wi[1]; a2 += v * wi[2]; a3 += v * wi[3]
             }
         }
-        for c in 0..<chunks1 { h[c] = h[c].replacing(with: 0, where: h[c] .< 0) }
+        h[0] = a0.replacing(with: 0, where: a0 .< 0)
+        h[1] = a1.replacing(with: 0, where: a1 .< 0)
+        h[2] = a2.replacing(with: 0, where: a2 .< 0)
+        h[3] = a3.replacing(with: 0, where: a3 .< 0)
     }
 
     /// Density of frame `k`, from the hidden layers of frames `k ± taps2 / 2` (already computed; frames outside
