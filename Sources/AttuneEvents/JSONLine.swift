@@ -92,13 +92,9 @@ public struct JSONLine: Sendable {
         }
     }
 
+    /// The key of a field whose value is appended after it (strings, arrays, objects).
     private mutating func key(_ key: StaticString) {
-        if !first { bytes.append(UInt8(ascii: ",")) }
-        first = false
-        bytes.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        assemble(key) { _, _ in }
     }
 
     private static func put(_ s: StaticString, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {

@@ -45,18 +45,12 @@ struct PathArgument {
                 out += s
                 i += n
             } else {
-                out += "\\x" + hex(raw[i])
+                out += "\\x" + hexDigits(raw[i])
                 i += 1
             }
         }
         return out
     }
-}
-
-/// Two lower-case hex digits.
-func hex(_ byte: UInt8) -> String {
-    let digits = Array("0123456789abcdef")
-    return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
 }
 
 /// ArgumentParser reads `-dash.wav` as the short flags `-d -a -s -h`, and `-h` prints help and exits 0, so a
