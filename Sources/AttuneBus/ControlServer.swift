@@ -377,7 +377,11 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
         case .success(let command):
             let promise = context.eventLoop.makePromise(of: ControlReply.self)
             let handler = self.handler
-            promise.completeWithTask { await handler.handle(command, from: peer) }
+            // High priority: a control command is somebody waiting at a prompt (or an ASR feed keeping pace with
+            // speech), and a Task started from an event-loop thread otherwise queues behind every job already
+            // waiting on the cooperative pool; when long synchronous work holds that pool's threads, replies
+            // stall for as long as it does. Each QoS level has threads of its own.
+            Task(priority: .high) { promise.succeed(await handler.handle(command, from: peer)) }
             // The callback runs on the connection's loop; it captures only the loop-bound box.
             promise.futureResult.whenSuccess { reply in
                 loopBound.value.0.finish(reply, loopBound: loopBound)

@@ -473,7 +473,9 @@ public final class FleetNode: Sendable {
                 try? sub.respond(to: message, Self.reply(.failure("\(command.name) goes to \(subject) over NATS"), node: node))
                 continue
             }
-            Task {
+            // High priority for the reason ControlConnectionHandler gives: a command must not queue behind
+            // whatever holds the cooperative pool.
+            Task(priority: .high) {
                 let reply = await handler.handle(command, from: peer)
                 try? sub.respond(to: message, Self.reply(reply, node: node))
             }

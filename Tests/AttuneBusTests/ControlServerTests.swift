@@ -75,6 +75,47 @@ struct ControlServerTests {
         await control.shutdown()
     }
 
+    /// Replies must not queue behind synchronous work holding the cooperative pool (in a test process, other
+    /// tests waiting on their subprocesses): jobs at default priority hold every pool thread here while a client
+    /// asks, and the reply must come while they still do.
+    @Test func repliesComeWhileTheCooperativePoolIsHeld() async throws {
+        let dir = TempDir()
+        let control = makeControl(dir)
+        try await control.start()
+        let client = try UnixClient(path: dir.file("control.sock"))
+        let width = ProcessInfo.processInfo.activeProcessorCount
+        let holding = NIOLockedValueBox(0), released = NIOLockedValueBox(false)
+        let holders = (0..<width + 2).map { _ in
+            Task.detached(priority: .medium) {
+                holding.withLockedValue { $0 += 1 }
+                let deadline = Date().addingTimeInterval(10)
+                while !released.withLockedValue({ $0 }) && Date() < deadline { usleep(1000) }
+            }
+        }
+        // A plain thread, not a task: anything on the pool would itself wait for the holders.
+        let box = UncheckedBox(client)
+        let (reply, seconds, held): (String?, Double, Bool) = try await withCheckedThrowingContinuation { done in
+            Thread {
+                let deadline = Date().addingTimeInterval(5)
+                while holding.withLockedValue({ $0 }) < width && Date() < deadline { usleep(1000) }
+                let held = holding.withLockedValue { $0 } >= width
+                let sent = Date()
+                done.resume(with: Result {
+                    try box.value.send("{\"cmd\":\"list\"}\n")
+                    let line = try box.value.readLine(timeout: 15)
+                    let seconds = Date().timeIntervalSince(sent)
+                    released.withLockedValue { $0 = true }
+                    return (line, seconds, held)
+                })
+            }.start()
+        }
+        for holder in holders { await holder.value }
+        #expect(held, "the holders never occupied all \(width) pool threads")
+        #expect(reply == #"{"ok":true,"calls":[{"call":"c42","source":"file:x.wav"}]}"#)
+        #expect(seconds < 2, "the reply waited \(seconds) s for the cooperative pool")
+        await control.shutdown()
+    }
+
     /// Every bad line gets one error reply naming what was wrong, and the next command still works.
     @Test(arguments: [
         ("{\"cmd\": \"start\"", "malformed JSON"),
