@@ -1,73 +1,5 @@
 import Foundation
 
-/// One stretch of speech between pauses, with its prosodic statistics.
-public struct SegmentStats: Sendable, Equatable {
-    public var start: Double
-    public var end: Double
-    public var syllables: Int
-    /// Syllables per second over the segment.
-    public var rateSPS: Double
-    /// Median F0 of the voiced frames (Hz), or nil when none was voiced.
-    public var f0MedianHz: Double?
-    /// Spread of F0 in semitones (5th to 95th percentile), or nil when none was voiced.
-    public var f0RangeST: Double?
-    /// Mean level of the segment's frames (dBFS, power average).
-    public var energyDB: Double
-
-    public init(start: Double, end: Double, syllables: Int, rateSPS: Double, f0MedianHz: Double?, f0RangeST: Double?, energyDB: Double) {
-        self.start = start; self.end = end; self.syllables = syllables; self.rateSPS = rateSPS
-        self.f0MedianHz = f0MedianHz; self.f0RangeST = f0RangeST; self.energyDB = energyDB
-    }
-}
-
-/// Whole-channel totals, for the `summary` record.
-public struct ChannelTotals: Sendable, Equatable {
-    public var durationS: Double = 0
-    public var speechS: Double = 0
-    public var syllables: Int = 0
-    /// Start of the first and end of the last speech segment, nil when there was no speech.
-    public var firstSpeech: Double?
-    public var lastSpeech: Double?
-    public var f0MedianHz: Double?
-    public var pauses: Int = 0
-    public init() {}
-
-    /// Syllables per second from the first to the last speech.
-    public var speechRateSPS: Double {
-        guard let first = firstSpeech, let last = lastSpeech, last > first else { return 0 }
-        return Double(syllables) / (last - first)
-    }
-    /// Syllables per second of speech time.
-    public var articulationRateSPS: Double { speechS > 0 ? Double(syllables) / speechS : 0 }
-}
-
-/// What the syllable counter saw, handed to ``SpeechActivityAnalyzer/syllableTap`` for `Tools/rate_train.py`.
-/// A fixed-size value: passing it allocates nothing.
-public enum SyllableTrace: Sendable, Equatable {
-    /// One frame: its index, the voice-activity decision and the nucleus model's ``inputCount`` inputs, then in
-    /// lane ``inputCount`` the frame's mean band level (dBFS) itself, so a tool can replay the model against
-    /// another level reference without a rebuild (further lanes are zero).
-    case frame(index: Int, speech: Bool, inputs: SIMD16<Float>)
-    /// One closed segment: first and last frame, duration (s), the model's density summed over it, and the
-    /// recent syllable rate that picked its gain.
-    case segment(first: Int, last: Int, seconds: Double, density: Double, recentRate: Double)
-
-    /// Inputs the nucleus model reads per frame.
-    public static let inputCount = NucleusModel.inputCount
-
-    /// The line `Tools/rate_train.py` reads: `F index speech inputs… level` or `SYLFEAT first last seconds density rate`.
-    public var line: String {
-        switch self {
-        case let .frame(index, speech, inputs):
-            var line = "F \(index) \(speech ? 1 : 0)"
-            for i in 0...Self.inputCount { line += " \(inputs[i])" }
-            return line + "\n"
-        case let .segment(first, last, seconds, density, recentRate):
-            return "SYLFEAT \(first) \(last) \(seconds) \(density) \(recentRate)\n"
-        }
-    }
-}
-
 /// Constants of the activity stage, in frames (10 ms) and dB. Internal: tests may vary them.
 struct ActivityParameters: Sendable {
     /// The noise floor is the minimum level over `floorBlocks` blocks of `floorBlockFrames` frames.
@@ -105,9 +37,9 @@ struct ActivityParameters: Sendable {
 /// Voice activity, speech/pause segmentation and syllable nuclei for one channel.
 ///
 /// Stages, per frame, all in fixed preallocated storage:
-/// 1. **Noise floor**: minimum statistics — the lowest 30 ms-mean broadband level over the last ~2 s (blocks
-///    of 250 ms), clamped at `floorClampDB`, so it follows a rising noise within 2 s and a falling one at once.
-///    Frames whose window reaches before the stream, and the padding after its end, are left out.
+/// 1. **Noise floor** (``NoiseFloor``): minimum statistics — the lowest 30 ms-mean broadband level over the last
+///    ~2 s (blocks of 250 ms), clamped at `floorClampDB`, so it follows a rising noise within 2 s and a falling
+///    one at once. Frames whose window reaches before the stream, and the padding after its end, are left out.
 /// 2. **Raw activity** (against the floor and peak as they stood `rawLag` = 200 ms later, so the trackers have
 ///    seen a little of what follows — audio that opens mid-word still finds its floor; when the caller hands
 ///    over levels ahead of the decided frames, ``observeLevels(energyDB:)``, that costs no extra delay):
@@ -121,10 +53,10 @@ struct ActivityParameters: Sendable {
 ///    Segments longer than 30 s are split (not counted as pauses).
 /// 4. **Syllables**: ``NucleusModel`` gives every frame a syllable-nucleus density from the spectrum, level,
 ///    periodicity and voicing of the frames within ±100 ms; a segment's syllables are the sum over its speech
-///    frames, times a gain that depends on the syllable rate of recent speech (``NucleusModelWeights/gains``,
-///    linear between rate knots, decaying over ~5 s of speech): the model, seeing only ±100 ms, cannot know
-///    the speaker's tempo, and its errors lean one way for very fast speech. Fractions carry over from
-///    segment to segment.
+///    frames, times a gain that depends on the syllable rate of recent speech (``SyllableGain``): the model,
+///    seeing only ±100 ms, cannot know the speaker's tempo, and its errors lean one way for very fast speech.
+///    Fractions carry over from segment to segment. Each segment's F0 median and range, and the channel's F0
+///    median, come from ``F0Histogram``s.
 ///    Unlike De Jong & Wempe (2009), who count peaks of broadband intensity with a dip after them, the model
 ///    looks at what lies between two level peaks: a vowel whose pitch breaks (Vietnamese contour tones) keeps
 ///    one spectrum and counts once; two vowels joined by a liquid in fast speech change spectrum and count twice.
@@ -160,12 +92,8 @@ public final class SpeechActivityAnalyzer {
     private let model: NucleusModel
     /// Next frame whose hidden layer the model has not computed.
     private var nextHidden = 0
-    /// Decaying sums of the model's raw syllables and of speech time, for the rate estimate.
-    private var rateNuclei: Double = 0
-    private var rateSeconds: Double = 0
+    private var gain: SyllableGain
     private let speech: UnsafeMutableBufferPointer<Bool>
-    /// ``NucleusModelWeights/gainKnots`` then ``NucleusModelWeights/gains``.
-    private let gainTable: UnsafeMutableBufferPointer<Double>
 
     /// Levels taken so far, and by level frame (`& mask`): the level, and the floor and speech threshold as
     /// they stood once that level was taken.
@@ -174,13 +102,7 @@ public final class SpeechActivityAnalyzer {
     private let floorAt: UnsafeMutableBufferPointer<Float>
     private let thresholdAt: UnsafeMutableBufferPointer<Float>
 
-    // Minimum statistics.
-    private let blockMinima: UnsafeMutableBufferPointer<Float>
-    private var blockMin: Float = .greatestFiniteMagnitude
-    private var blockFill = 0
-    private var blockIndex = 0
-    private var noiseFloor: Float = silenceDB
-    private var levelPeak: Float = silenceDB
+    private var levels: NoiseFloor
     /// Loudest recent mean band level: the model's level reference.
     private var bandPeak: Float = silenceDB
 
@@ -201,12 +123,8 @@ public final class SpeechActivityAnalyzer {
     private var streamEnd = Double.infinity
     private var lastClosedByPause = false
 
-    // F0 histograms in 0.1-semitone bins above the pitch floor.
-    private let segmentF0: UnsafeMutableBufferPointer<Int32>
-    private let totalF0: UnsafeMutableBufferPointer<Int32>
-    private var segmentVoiced = 0
-    private var totalVoiced = 0
-    private let f0Floor: Float
+    private var segmentF0: F0Histogram
+    private var totalF0: F0Histogram
 
     /// - Parameter levelLead: frames by which the caller hands over levels (``observeLevels(energyDB:)``) ahead
     ///   of the decided frames; 0 (the default) when ``process(_:onFrame:onSegment:)`` should take them itself.
@@ -232,21 +150,16 @@ public final class SpeechActivityAnalyzer {
         levelAt = .allocate(capacity, filledWith: silenceDB)
         floorAt = .allocate(capacity, filledWith: silenceDB)
         thresholdAt = .allocate(capacity, filledWith: silenceDB)
-        precondition(NucleusModelWeights.gainKnots.count >= 2 && NucleusModelWeights.gains.count == NucleusModelWeights.gainKnots.count,
-                     "one gain per rate knot")
-        gainTable = .allocate(copying: NucleusModelWeights.gainKnots + NucleusModelWeights.gains)
-        blockMinima = .allocate(parameters.floorBlocks, filledWith: .greatestFiniteMagnitude)
-        f0Floor = Float(settings.pitchFloor)
-        let bins = Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1
-        segmentF0 = .allocate(bins, filledWith: 0)
-        totalF0 = .allocate(bins, filledWith: 0)
+        gain = SyllableGain(memorySeconds: parameters.rateMemorySeconds)
+        levels = NoiseFloor(parameters: parameters)
+        segmentF0 = F0Histogram(settings: settings)
+        totalF0 = F0Histogram(settings: settings)
     }
 
     deinit {
-        ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate(); gainTable.deallocate()
+        ring.deallocate(); raw.deallocate(); qualified.deallocate(); speech.deallocate()
         levelAt.deallocate(); floorAt.deallocate(); thresholdAt.deallocate()
-        model.deallocate()
-        blockMinima.deallocate(); segmentF0.deallocate(); totalF0.deallocate()
+        model.deallocate(); gain.deallocate(); levels.deallocate(); segmentF0.deallocate(); totalF0.deallocate()
     }
 
     /// Takes the next frame; calls `onFrame` for frames now final and `onSegment` for segments now closed.
@@ -273,19 +186,11 @@ public final class SpeechActivityAnalyzer {
             var sum: Float = 0
             let from = max(2, j - params.floorSmoothingFrames + 1)
             for i in from...j { sum += levelAt[i & mask] }
-            updateFloor(sum / Float(j - from + 1))
+            levels.addFloorLevel(sum / Float(j - from + 1))
         }
-        levelPeak = max(energyDB, levelPeak - params.peakDecayDB)
-        floorAt[j & mask] = noiseFloor
-        thresholdAt[j & mask] = threshold()
-    }
-
-    /// Speech threshold from the current floor and peak: 30 % of the distance, 4–12 dB above the floor, at most
-    /// 40 dB below the peak.
-    @inline(__always)
-    private func threshold() -> Float {
-        let above = min(params.thresholdMaxDB, max(params.thresholdMinDB, params.thresholdFraction * (levelPeak - noiseFloor)))
-        return max(noiseFloor + above, levelPeak - params.thresholdBelowPeakDB)
+        levels.addPeakLevel(energyDB)
+        floorAt[j & mask] = levels.floor
+        thresholdAt[j & mask] = levels.threshold()
     }
 
     /// Ends the stream (`durationSeconds` of audio) and flushes pending frames and the open segment.
@@ -297,7 +202,7 @@ public final class SpeechActivityAnalyzer {
         }
         if segmentOpen { closeSegment(onSegment: onSegment) }
         totals.durationS = durationSeconds
-        totals.f0MedianHz = totalVoiced > 0 ? Double(percentile(totalF0, count: totalVoiced, 0.5)) : nil
+        totals.f0MedianHz = totalF0.percentile(0.5).map(Double.init)
     }
 
     // MARK: - Pipeline
@@ -317,8 +222,8 @@ public final class SpeechActivityAnalyzer {
         if r >= 0 {
             let f = ring[r & mask]
             let j = r + params.rawLag
-            let noiseFloor = j < observed ? floorAt[j & mask] : self.noiseFloor
-            let threshold = j < observed ? thresholdAt[j & mask] : threshold()
+            let noiseFloor = j < observed ? floorAt[j & mask] : levels.floor
+            let threshold = j < observed ? thresholdAt[j & mask] : levels.threshold()
             var isRaw = f.energyDB > threshold
             if !isRaw && f.f0 > 0 && f.voicing >= 0.5 && f.energyDB > noiseFloor + 3 { isRaw = true }
             if f.energyDB <= silenceDB + 1 { isRaw = false }
@@ -344,21 +249,6 @@ public final class SpeechActivityAnalyzer {
 
         let k = n - lookAhead
         if k >= 0 { finalize(k, decidedThrough: r, onFrame: onFrame, onSegment: onSegment) }
-    }
-
-    @inline(__always)
-    private func updateFloor(_ level: Float) {
-        blockMin = min(blockMin, level)
-        blockFill += 1
-        if blockFill == params.floorBlockFrames {
-            blockMinima[blockIndex] = blockMin
-            blockIndex = (blockIndex + 1) % blockMinima.count
-            blockFill = 0
-            blockMin = .greatestFiniteMagnitude
-        }
-        var floor = blockMin
-        for b in 0..<blockMinima.count { floor = min(floor, blockMinima[b]) }
-        noiseFloor = max(params.floorClampDB, floor)
     }
 
     /// Emits frame `k`; raw decisions are known through frame `decided`.
@@ -399,7 +289,10 @@ public final class SpeechActivityAnalyzer {
             segmentLast = k
             segmentFrames += 1
             segmentPower += Double(powf(10, frame.energyDB / 10))
-            if frame.f0 > 0 { addF0(frame.f0) }
+            if frame.f0 > 0 {
+                segmentF0.add(frame.f0)
+                totalF0.add(frame.f0)
+            }
             segmentDensity += Double(model.density(k, end: received))
             if segmentFrames >= params.maxSegmentFrames {
                 closeSegment(onSegment: onSegment)
@@ -422,8 +315,7 @@ public final class SpeechActivityAnalyzer {
         segmentDensity = 0
         segmentPower = 0
         segmentFrames = 0
-        segmentVoiced = 0
-        segmentF0.update(repeating: 0)
+        segmentF0.reset()
     }
 
     private func closeSegment(onSegment: (SegmentStats) -> Void) {
@@ -433,22 +325,13 @@ public final class SpeechActivityAnalyzer {
         let start = max(0, (Double(segmentStart) - 0.5) * hop)
         // The last frame's half-hop may reach past the audio's end.
         let end = min(streamEnd, (Double(segmentLast) + 0.5) * hop)
-        var median: Double?
-        var range: Double?
-        if segmentVoiced > 0 {
-            median = Double(percentile(segmentF0, count: segmentVoiced, 0.5))
-            let lo = percentileBin(segmentF0, count: segmentVoiced, 0.05)
-            let hi = percentileBin(segmentF0, count: segmentVoiced, 0.95)
-            range = Double(hi - lo) / 10
-        }
+        let median = segmentF0.percentile(0.5).map(Double.init)
+        let range = segmentF0.rangeST(from: 0.05, to: 0.95)
         // Rate of recent speech by the model, this segment included, picks the gain.
         let duration = max(0, end - start)
-        let decay = exp(-duration / params.rateMemorySeconds)
-        rateNuclei = rateNuclei * decay + segmentDensity
-        rateSeconds = rateSeconds * decay + duration
-        let rate = rateSeconds > 0 ? rateNuclei / rateSeconds : 0
+        let (segmentGain, rate) = gain.add(density: segmentDensity, duration: duration)
         let before = softSyllables.rounded()
-        softSyllables += segmentDensity * Self.gain(gainTable, rate: rate)
+        softSyllables += segmentDensity * segmentGain
         let segmentSyllables = Int(softSyllables.rounded() - before)
         if let tap = syllableTap {
             tap(.segment(first: segmentStart, last: segmentLast, seconds: duration, density: segmentDensity, recentRate: rate))
@@ -463,40 +346,5 @@ public final class SpeechActivityAnalyzer {
         if totals.firstSpeech == nil { totals.firstSpeech = start }
         totals.lastSpeech = end
         onSegment(stats)
-    }
-
-    /// The gain at `rate`, linear between knots and constant beyond them; `table` holds the knots, then the gains.
-    static func gain(_ table: UnsafeMutableBufferPointer<Double>, rate: Double) -> Double {
-        let k = table.count / 2
-        let r = min(max(rate, table[0]), table[k - 1])
-        var i = 0
-        while i < k - 2 && r >= table[i + 1] { i += 1 }
-        let a = (r - table[i]) / (table[i + 1] - table[i])
-        return (1 - a) * table[k + i] + a * table[k + i + 1]
-    }
-
-    @inline(__always)
-    private func addF0(_ f0: Float) {
-        let bin = Int((120 * log2f(f0 / f0Floor)).rounded(.down))
-        let b = min(max(0, bin), segmentF0.count - 1)
-        segmentF0[b] += 1
-        totalF0[b] += 1
-        segmentVoiced += 1
-        totalVoiced += 1
-    }
-
-    private func percentileBin(_ histogram: UnsafeMutableBufferPointer<Int32>, count: Int, _ p: Double) -> Int {
-        let target = max(1, Int((p * Double(count)).rounded(.up)))
-        var cumulative = 0
-        for b in 0..<histogram.count {
-            cumulative += Int(histogram[b])
-            if cumulative >= target { return b }
-        }
-        return histogram.count - 1
-    }
-
-    private func percentile(_ histogram: UnsafeMutableBufferPointer<Int32>, count: Int, _ p: Double) -> Float {
-        let b = percentileBin(histogram, count: count, p)
-        return f0Floor * exp2f((Float(b) + 0.5) / 120)
     }
 }

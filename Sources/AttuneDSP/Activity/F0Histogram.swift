@@ -1,0 +1,53 @@
+import Foundation
+
+/// Voiced frames' F0 in 0.1-semitone bins above the pitch floor: the median and range of a segment, and the
+/// median of a whole channel, in fixed storage however long the call. Bins are 0.1 semitone wide, so every
+/// percentile is within half of that. Storage is allocated once, in `init`; the owner calls ``deallocate()``.
+struct F0Histogram {
+    private let bins: UnsafeMutableBufferPointer<Int32>
+    private let floorHz: Float
+    /// Frames counted.
+    private(set) var count = 0
+
+    init(settings: AnalysisSettings) {
+        floorHz = Float(settings.pitchFloor)
+        bins = .allocate(Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1, filledWith: 0)
+    }
+
+    func deallocate() { bins.deallocate() }
+
+    @inline(__always)
+    mutating func add(_ f0: Float) {
+        let bin = Int((120 * log2f(f0 / floorHz)).rounded(.down))
+        bins[min(max(0, bin), bins.count - 1)] += 1
+        count += 1
+    }
+
+    mutating func reset() {
+        bins.update(repeating: 0)
+        count = 0
+    }
+
+    /// The bin holding the `p` quantile (0…1) of the counted frames; the histogram must not be empty.
+    func percentileBin(_ p: Double) -> Int {
+        let target = max(1, Int((p * Double(count)).rounded(.up)))
+        var cumulative = 0
+        for b in 0..<bins.count {
+            cumulative += Int(bins[b])
+            if cumulative >= target { return b }
+        }
+        return bins.count - 1
+    }
+
+    /// The `p` quantile in Hz (its bin's centre), nil when no frame was counted.
+    func percentile(_ p: Double) -> Float? {
+        guard count > 0 else { return nil }
+        return floorHz * exp2f((Float(percentileBin(p)) + 0.5) / 120)
+    }
+
+    /// Spread in semitones between the `low` and `high` quantiles, nil when no frame was counted.
+    func rangeST(from low: Double, to high: Double) -> Double? {
+        guard count > 0 else { return nil }
+        return Double(percentileBin(high) - percentileBin(low)) / 10
+    }
+}
