@@ -67,6 +67,8 @@ import Foundation
 /// the share of the noise the band leaves out (10 · log10(4000 / 1950) ≈ 3 dB at 8 kHz, 6 dB at 16 kHz). Unvoiced frames have
 /// none: r at a period the path did not choose says nothing about a voice.
 ///
+/// Stages 1 and 2 are in `PitchCandidates.swift`, 3 to 5 in `PitchPath.swift`, their vector loops in `PitchKernels.swift`.
+///
 /// All buffers are allocated in `init`; ``analyze(index:window:decided:)`` and ``finish(decided:)`` never
 /// touch the heap.
 public final class PitchTracker {
@@ -220,90 +222,90 @@ public final class PitchTracker {
     static let fftSize = 256
 
     /// Decimation factor from `settings.sampleRate` to `searchRate`.
-    private let factor: Int
+    let factor: Int
     /// Half-length of the decimation FIR (taps = 2·firHalf + 1).
-    private let firHalf: Int
-    private let fir: UnsafeBufferPointer<Float>
+    let firHalf: Int
+    let fir: UnsafeBufferPointer<Float>
     /// FIR length rounded up to a whole number of SIMD vectors (zero taps at the end).
-    private let firPadded: Int
+    let firPadded: Int
     /// Decimated samples by decimated stream position `j` (full-rate position `j · factor`), at `j & ringMask`
     /// and again `ringMask + 1` further on.
-    private let ring: UnsafeMutableBufferPointer<Float>
-    private let ringMask: Int
+    let ring: UnsafeMutableBufferPointer<Float>
+    let ringMask: Int
     /// Next decimated position not yet computed.
-    private var nextDecimated = Int.min
+    var nextDecimated = Int.min
 
     /// Analysis window length at the search rate, and half of it (window covers centre − half ..< centre − half + n).
-    private let analysisLength: Int
-    private let analysisHalf: Int
-    private let minLag: Int
-    private let maxLag: Int
-    private let hann: UnsafeBufferPointer<Float>
+    let analysisLength: Int
+    let analysisHalf: Int
+    let minLag: Int
+    let maxLag: Int
+    let hann: UnsafeBufferPointer<Float>
     /// Reciprocal of the window's normalised autocorrelation, by lag.
-    private let windowACInverse: UnsafeBufferPointer<Float>
-    private let fft: RealFFT
+    let windowACInverse: UnsafeBufferPointer<Float>
+    let fft: RealFFT
     /// Normalised autocorrelation of the current frame, by lag (0..<rLength).
-    private let rLength: Int
+    let rLength: Int
     /// Lags −sincDepth..<rLength (negative lags mirror positive ones, so interpolation needs no bounds checks).
-    private let rStorage: UnsafeMutableBufferPointer<Float>
-    private let r: UnsafeMutablePointer<Float>
+    let rStorage: UnsafeMutableBufferPointer<Float>
+    let r: UnsafeMutablePointer<Float>
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
-    private let hannFull: UnsafeBufferPointer<Float>
-    private let hannPower: Float
-    private let hannFullPower: Float
+    let hannFull: UnsafeBufferPointer<Float>
+    let hannPower: Float
+    let hannFullPower: Float
 
     /// Path-search history: `slots` frames of `stride` states each, frame `k` at `(k & slotMask) · stride`.
     /// State 0 is unvoiced; states 1..<count are voiced candidates.
-    private let slots: Int
-    private let slotMask: Int
-    private let stride: Int
-    private let candFrequency: UnsafeMutableBufferPointer<Float>
-    private let candCorrelation: UnsafeMutableBufferPointer<Float>
+    let slots: Int
+    let slotMask: Int
+    let stride: Int
+    let candFrequency: UnsafeMutableBufferPointer<Float>
+    let candCorrelation: UnsafeMutableBufferPointer<Float>
     /// log2 of each candidate's frequency, so the path search's octave costs are subtractions.
-    private let candOctave: UnsafeMutableBufferPointer<Float>
-    private let candStrength: UnsafeMutableBufferPointer<Float>
+    let candOctave: UnsafeMutableBufferPointer<Float>
+    let candStrength: UnsafeMutableBufferPointer<Float>
     /// Multiplier of `speakerCost` for a candidate above the speaker's mean: 0 where it is waived (see
     /// `subOctaveTolerance`), else 1.
-    private let candAboveWeight: UnsafeMutableBufferPointer<Float>
+    let candAboveWeight: UnsafeMutableBufferPointer<Float>
     /// States, counts and paths are below `stride` (9), so a byte holds them: the trace-back follows
     /// `backPointer` from frame to frame, each load waiting for the one before, and 9 bytes a frame keep the
     /// 25 frames it walks in four cache lines (36 bytes a frame spread them over fifteen, each a miss when
     /// the channel's state has gone cold between visits).
-    private let backPointer: UnsafeMutableBufferPointer<UInt8>
-    private let candCount: UnsafeMutableBufferPointer<UInt8>
+    let backPointer: UnsafeMutableBufferPointer<UInt8>
+    let candCount: UnsafeMutableBufferPointer<UInt8>
     /// Best periodicity of each frame (reported as voicing).
-    private let periodicity: UnsafeMutableBufferPointer<Float>
+    let periodicity: UnsafeMutableBufferPointer<Float>
     /// Each frame's scaling of its correlations by the band's energy share (√ share, see `collectPeaks`).
-    private let bandWeight: UnsafeMutableBufferPointer<Float>
+    let bandWeight: UnsafeMutableBufferPointer<Float>
     /// FFT bins of the low band that tells a wide-band line from a telephone one (see `wideBandShare`).
-    private let lowBandFirst: Int
-    private let lowBandLast: Int
+    let lowBandFirst: Int
+    let lowBandLast: Int
     /// Running mean of the low band's share of in-band energy over loud frames (see `wideBandShare`).
-    private var lowBandShare: Float = 0
+    var lowBandShare: Float = 0
     /// Energy of each frame's window in the search band, for the voicing switch's cost (`transitionContrast`).
-    private let bandEnergy: UnsafeMutableBufferPointer<Float>
+    let bandEnergy: UnsafeMutableBufferPointer<Float>
     /// Peak level of each frame's window, turned into its unvoiced strength `peakLead` frames later.
-    private let framePeak: UnsafeMutableBufferPointer<Float>
+    let framePeak: UnsafeMutableBufferPointer<Float>
     /// Frames the path search trails the analysis by, so the running peak has seen a little of the future.
-    private let peakLead: Int
+    let peakLead: Int
     /// Accumulated path scores of the newest frame, and scratch for the next one.
-    private var score: UnsafeMutableBufferPointer<Float>
-    private var nextScore: UnsafeMutableBufferPointer<Float>
+    var score: UnsafeMutableBufferPointer<Float>
+    var nextScore: UnsafeMutableBufferPointer<Float>
     /// States along a traced-back path, by frame slot.
-    private let path: UnsafeMutableBufferPointer<UInt8>
+    let path: UnsafeMutableBufferPointer<UInt8>
 
     /// Running mean of log2 F0 over the frames decided voiced (see `speakerCost`), and how many it has seen.
     /// Fed from decided frames only, so it is the same however the stream is cut into blocks.
-    private var speakerOctave: Float = 0
-    private var speakerFrames: Float = 0
+    var speakerOctave: Float = 0
+    var speakerFrames: Float = 0
 
     /// Last frame analysed, and the last decided.
-    private var lastAnalysed = -1
-    private var lastDecided = -1
+    var lastAnalysed = -1
+    var lastDecided = -1
     /// Level reference (stage 3): the running window peak, each capped by `referenceMargin`, decaying by `peakDecay` per frame.
-    private var runningPeak: Float = 0
-    private let peakDecay: Float
+    var runningPeak: Float = 0
+    let peakDecay: Float
 
     public init(settings: AnalysisSettings) {
         self.settings = settings
@@ -422,543 +424,11 @@ public final class PitchTracker {
         emit(through: lastAnalysed, tracedTo: lastAnalysed, decided: decided)
     }
 
-    // MARK: - Stages
-
-    /// Brings the decimated ring up to the end of this frame's analysis window.
-    @inline(__always)
-    private func decimate(index: Int, window: UnsafeBufferPointer<Float>) {
-        let centreFull = index * settings.hopSize
-        let centre = centreFull / factor
-        let first = centre - analysisHalf
-        let last = first + analysisLength - 1
-        var j = max(nextDecimated, first)
-        let start = centreFull - windowLength / 2   // stream position of window[0]
-        let w = window.baseAddress!
-        let h = UnsafePointer(fir.baseAddress!)
-        let mirror = ringMask + 1
-        while j <= last {
-            let acc = Self.dot(h, w + (j * factor - firHalf - start), firPadded)
-            ring[j & ringMask] = acc
-            ring[(j & ringMask) + mirror] = acc
-            j += 1
-        }
-        nextDecimated = last + 1
-    }
-
-    /// Computes this frame's candidates into its path-search slot.
-    @inline(__always)
-    private func findCandidates(index: Int, window: UnsafeBufferPointer<Float>) {
-        let centre = index * settings.hopSize / factor
-        let first = centre - analysisHalf
-        let n = analysisLength
-        let x = fft.real
-        let d = UnsafePointer(ring.baseAddress! + (first & ringMask))
-        let mean = Self.sum(d, n) / Float(n)
-        // Mean removal, Hann window, peak and energy in one pass, eight samples at a time.
-        let meanVector = SIMD8<Float>(repeating: mean)
-        var peakVector = SIMD8<Float>()
-        var energyVector = SIMD8<Float>()
-        let xr = UnsafeMutableRawPointer(x.baseAddress!)
-        let hr = UnsafeRawPointer(hann.baseAddress!)
-        let dr = UnsafeRawPointer(d)
-        var i = 0
-        while i + 8 <= n {
-            let v = dr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - meanVector
-            let magnitude = v.replacing(with: -v, where: v .< 0)
-            peakVector = peakVector.replacing(with: magnitude, where: magnitude .> peakVector)
-            let y = v * hr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            xr.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
-            energyVector += y * y
-            i += 8
-        }
-        var localPeak = peakVector.max()  // once per frame; the lane-wise loop above stays branch-free
-        var lowEnergy = energyVector.sum()
-        while i < n {
-            let v = d[i] - mean
-            localPeak = max(localPeak, abs(v))
-            let y = v * hann[i]
-            x[i] = y
-            lowEnergy += y * y
-            i += 1
-        }
-        (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
-        framePeak[index & slotMask] = localPeak
-        // The third lowest of the last `referenceFrames` window peaks: a level that six of them reach.
-        var lowest = SIMD3<Float>(repeating: .greatestFiniteMagnitude)
-        for j in max(0, index - Self.referenceFrames + 1)...index {
-            let p = framePeak[j & slotMask]
-            if p < lowest[2] { lowest = p < lowest[0] ? SIMD3(p, lowest[0], lowest[1]) : p < lowest[1] ? SIMD3(lowest[0], p, lowest[1]) : SIMD3(lowest[0], lowest[1], p) }
-        }
-        let sustained = index + 1 >= Self.referenceFrames ? lowest[2] : 0
-        runningPeak = max(runningPeak * peakDecay, min(localPeak, Self.referenceMargin * sustained))
-
-        // Share of the window's energy inside the search band (see `collectPeaks`).
-        let fullStart = windowLength / 2 - analysisHalf * factor
-        let fullCount = n * factor
-        let fullEnergy = Self.windowedEnergy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!),
-                                             mean: mean, count: (fullCount + 7) & ~7)
-        let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
-        bandEnergy[index & slotMask] = lowEnergy
-
-        let base = (index & slotMask) * stride
-        var count = 1
-        var best: Float = 0
-        if localPeak > 0 && localPeak >= Self.searchGate * runningPeak {
-            fft.forward()
-            Self.powerSpectrum(fft.spectrum)
-            if localPeak > Self.wideBandLevel * runningPeak { updateLowBandShare(fft.spectrum) }
-            fft.inverse()
-            let r0 = x[0]
-            if r0 > 0 {
-                let inv = 1 / r0
-                for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
-                for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
-                count = collectPeaks(base: base, share: share, centre: centre, best: &best)
-            }
-        }
-        candFrequency[base] = 0
-        candCorrelation[base] = 0
-        candCount[index & slotMask] = UInt8(count)
-        periodicity[index & slotMask] = min(1, max(0, best))
-    }
-
-    /// Moves the running low-band share (see `wideBandShare`) towards this frame's, from its power spectrum.
-    @inline(__always)
-    private func updateLowBandShare(_ power: UnsafeMutableBufferPointer<Float>) {
-        var low: Float = 0, all: Float = 0
-        var bin = 1
-        let bins = power.count / 2
-        while bin < bins {
-            let p = power[2 * bin]
-            all += p
-            if bin >= lowBandFirst && bin <= lowBandLast { low += p }
-            bin += 1
-        }
-        if all > 0 { lowBandShare += Self.wideBandAdapt * (low / all - lowBandShare) }
-    }
-
-    /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
-    @inline(__always)
-    private func collectPeaks(base: Int, share: Float, centre: Int, best: inout Float) -> Int {
-        // Scaling by the square root of the band's share of the energy: Praat's full-band r amounts to
-        // scaling by the share itself (the energy above the band being aperiodic in noise and fricatives);
-        // the root keeps most of the band's robustness to broadband noise while a fricative next to a
-        // vowel still reads as weakly periodic.
-        let lowWeight = share.squareRoot()
-        bandWeight[(base / stride) & slotMask] = lowWeight
-        var count = 1
-        let threshold = 0.5 * Self.voicingThreshold
-        let maxLagF = Float(maxLag)
-        // Pass 1: every local maximum, ranked by a quick parabolic strength; the slot keeps the best.
-        var lag = minLag
-        while lag <= maxLag {
-            let c = r[lag]
-            if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
-                let a = r[lag - 1], b = r[lag + 1]
-                let shift = 0.5 * (a - b) / (a - 2 * c + b)
-                let height = c - 0.25 * (a - b) * shift
-                let low = (height > 1 ? 1 / height : height) * lowWeight
-                let period = Float(lag) + shift
-                // Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to a constant.
-                let strength = low + Self.octaveCost * log2(maxLagF / period) - Self.lagCost * (1 - low) * period / maxLagF
-                insert(base: base, count: &count, frequency: Float(lag), octave: 0, correlation: low, strength: strength)
-            }
-            lag += 1
-        }
-        // Pass 2: the kept maxima get the sinc-refined peak and the full-band correction, then their final strength.
-        let search = Float(Self.searchRate)
-        let floor = Float(settings.pitchFloor)
-        let ceiling = Float(settings.pitchCeiling) * 1.05
-        let floorOctave = log2(floor)
-        var kept = 1
-        for c in 1..<count {
-            let (period, height) = refinePeak(lag: Int(candFrequency[base + c]))
-            let frequency = search / period
-            if frequency < floor || frequency > ceiling { continue }
-            // Above 1 only from the window normalisation at long lags; fold it back like Praat.
-            let correlation = (height > 1 ? 1 / height : height) * lowWeight
-            best = max(best, correlation)
-            let octave = log2(frequency)
-            candFrequency[base + kept] = frequency
-            candOctave[base + kept] = octave
-            candCorrelation[base + kept] = correlation
-            candStrength[base + kept] = correlation - Self.octaveCost * (floorOctave - octave)
-                - Self.lagCost * (1 - correlation) * period / maxLagF
-            kept += 1
-        }
-        let wideBand = lowBandShare > Self.wideBandShare
-        for c in 1..<kept {
-            var weight: Float = 1
-            if wideBand {
-                let half = 0.5 * candFrequency[base + c]
-                for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half {
-                    if candCorrelation[base + d] <= candCorrelation[base + c] { weight = 0 }
-                    if lowWeight < Self.noisyBandWeight && candCorrelation[base + d] < candCorrelation[base + c] + Self.subOctaveMargin {
-                        candStrength[base + d] = min(candStrength[base + d], candStrength[base + c] - Self.subOctaveStep)
-                    }
-                }
-            }
-            candAboveWeight[base + c] = weight
-        }
-        // The octave and lag terms rank the voiced candidates among themselves; against the unvoiced state the
-        // frame stands on its top-ranked candidate's periodicity: the mean of its r and of the correlation of
-        // two short stretches one period apart at the frame's centre (`shortPeriodicity`). Otherwise a low
-        // voice, whose period lies near the longest lag, pays up to `lagCost` · (1 − r) for being voiced at
-        // all. The top candidate, not the frame's best r: in breathy or noisy frames that is often a multiple
-        // of the period, whose chance peak would voice frames the ranking reads at the wrong octave.
-        if kept > 1 {
-            var top = 1
-            for c in 2..<kept where candStrength[base + c] > candStrength[base + top] { top = c }
-            let local = shortPeriodicity(centre: centre, period: Float(Self.searchRate) / candFrequency[base + top])
-            let voicing = 0.5 * (candCorrelation[base + top] + local * lowWeight)
-            let shift = voicing - candStrength[base + top]
-            for c in 1..<kept { candStrength[base + c] += shift }
-        }
-        return kept
-    }
-
-    /// Correlation coefficient of two `shortLength`-sample stretches one period apart, centred on the frame
-    /// (RAPT's NCCF over a short window), the best of the rounded period and its two neighbours (jitter).
-    /// The 41.5 ms window of r straddles a voicing edge for four frames either side, reading the voiced
-    /// side's periodicity into the silent one and diluting a weak onset; 16 ms around the centre see which
-    /// side of the edge the frame is on.
-    @inline(__always)
-    private func shortPeriodicity(centre: Int, period: Float) -> Float {
-        let n = Self.shortLength
-        let rounded = Int(period.rounded())
-        var best: Float = 0
-        for lag in max(1, rounded - 1)...(rounded + 1) {
-            // Mirrored ring: `n + lag` samples from any position are contiguous, and the analysis window
-            // (decimated up to `analysisHalf` past the centre) covers them.
-            let a = UnsafePointer(ring.baseAddress! + ((centre - (n + lag) / 2) & ringMask))
-            let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(a + lag)
-            var vx8 = SIMD8<Float>(), vy8 = SIMD8<Float>(), vxy8 = SIMD8<Float>(), vxx8 = SIMD8<Float>(), vyy8 = SIMD8<Float>()
-            var i = 0
-            while i < n {
-                let x = ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                let y = br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                vx8 += x; vy8 += y; vxy8 += x * y; vxx8 += x * x; vyy8 += y * y
-                i += 8
-            }
-            let sx = vx8.sum(), sy = vy8.sum(), sxy = vxy8.sum(), sxx = vxx8.sum(), syy = vyy8.sum()
-            let inverse = 1 / Float(n)
-            let vx = sxx - sx * sx * inverse, vy = syy - sy * sy * inverse
-            if vx > 0 && vy > 0 { best = max(best, (sxy - sx * sy * inverse) / (vx * vy).squareRoot()) }
-        }
-        return best
-    }
-
-    /// Position and height of the autocorrelation maximum near integer lag `lag`: a parabola through the
-    /// three samples gives a first guess, then one parabolic step on sinc-interpolated values. At 4 kHz a
-    /// 300 Hz voice peaks between samples, and the parabola alone underrates the peak enough to hand
-    /// the win to the subharmonic (Boersma interpolates with a sinc for the same reason).
-    @inline(__always)
-    private func refinePeak(lag: Int) -> (Float, Float) {
-        let a = r[lag - 1], c = r[lag], b = r[lag + 1]
-        let denominator = a - 2 * c + b
-        var guess = Float(lag)
-        if denominator < 0 { guess += min(0.5, max(-0.5, 0.5 * (a - b) / denominator)) }
-        let step: Float = 0.25
-        let left = sincInterpolate(at: guess - step)
-        let middle = sincInterpolate(at: guess)
-        let right = sincInterpolate(at: guess + step)
-        let curvature = left - 2 * middle + right
-        var position = guess
-        var height = middle
-        if curvature < 0 {
-            let shift = min(1, max(-1, 0.5 * (left - right) / curvature))
-            position = guess + shift * step
-            height = middle - 0.25 * (left - right) * shift
-        }
-        if c > height { return (Float(lag), c) }
-        return (position, height)
-    }
-
-    /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors.
-    @inline(__always)
-    private func sincInterpolate(at t: Float) -> Float {
-        let left = Int(t.rounded(.down))
-        let fraction = t - Float(left)
-        if fraction < 1e-6 { return r[left] }
-        let k = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
-        // Distances to the taps left (left − k) and right (left + 1 + k) of t.
-        let dl = k + fraction
-        let dr = k + (1 - fraction)
-        let ql = dl * (1 / 9 as Float), qr = dr * (1 / 9 as Float)
-        let wl = (1 - ql * ql) * (1 - ql * ql)
-        let wr = (1 - qr * qr) * (1 - qr * qr)
-        // r[left − 7 ... left] reversed, and r[left + 1 ... left + 8].
-        let below = UnsafeRawPointer(r + (left - 7)).loadUnaligned(as: SIMD8<Float>.self)
-        let leftTaps = SIMD8<Float>(below[7], below[6], below[5], below[4], below[3], below[2], below[1], below[0])
-        let rightTaps = UnsafeRawPointer(r + (left + 1)).loadUnaligned(as: SIMD8<Float>.self)
-        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance.
-        let signs = SIMD8<Float>(1, -1, 1, -1, 1, -1, 1, -1)
-        let terms = signs * (leftTaps * wl / dl + rightTaps * wr / dr)
-        return terms.sum() * (sin(Float.pi * fraction) / Float.pi)
-    }
-
-    /// Adds a candidate, dropping the weakest when the slot is full.
-    @inline(__always)
-    private func insert(base: Int, count: inout Int, frequency: Float, octave: Float, correlation: Float, strength: Float) {
-        var at = count
-        if count == stride {
-            var weakest = 1
-            for i in 2..<stride where candStrength[base + i] < candStrength[base + weakest] { weakest = i }
-            if candStrength[base + weakest] >= strength { return }
-            at = weakest
-        } else {
-            count += 1
-        }
-        candFrequency[base + at] = frequency
-        candOctave[base + at] = octave
-        candCorrelation[base + at] = correlation
-        candStrength[base + at] = strength
-    }
-
-    /// One Viterbi step: best predecessor and accumulated score for every state of frame `index`.
-    @inline(__always)
-    private func advancePath(index: Int) {
-        let base = (index & slotMask) * stride
-        let count = Int(candCount[index & slotMask])
-        // Unvoiced candidate (Praat's formula): the voicing threshold, raised as the frame nears silence.
-        // A frame louder than the reference (it rose within the last `referenceFrames`) is not near silence.
-        let relative = framePeak[index & slotMask] / max(runningPeak, .leastNormalMagnitude)
-        candStrength[base] = Self.voicingThreshold
-            + max(0, 2 - relative / (Self.silenceThreshold / (1 + Self.voicingThreshold)))
-        if index == 0 {
-            for s in 0..<count {
-                score[s] = candStrength[base + s]
-                backPointer[base + s] = 0
-            }
-            return
-        }
-        let previous = ((index - 1) & slotMask) * stride
-        let previousCount = Int(candCount[(index - 1) & slotMask])
-        var top = -Float.greatestFiniteMagnitude
-        // Best way into the unvoiced state, and the best voiced-to-anything switch: unvoiced costs do not
-        // depend on the frequency, so they are found once.
-        let fromUnvoiced = score[0]
-        var bestVoiced = -Float.greatestFiniteMagnitude
-        var bestVoicedFrom = 0
-        for p in 1..<max(1, previousCount) where score[p] > bestVoiced { bestVoiced = score[p]; bestVoicedFrom = p }
-        let (onsetCost, offsetCost) = transitionCosts(index: index)
-        for s in 0..<count {
-            var bestScore: Float
-            var bestFrom: Int
-            if s == 0 {
-                bestScore = fromUnvoiced
-                bestFrom = 0
-                if bestVoiced - offsetCost > bestScore {
-                    bestScore = bestVoiced - offsetCost
-                    bestFrom = bestVoicedFrom
-                }
-            } else {
-                let octave = candOctave[base + s]
-                bestScore = score[0] - onsetCost
-                if speakerFrames >= Self.speakerWarmUp {
-                    let inBand = inBandCorrelation(slot: index & slotMask, state: s)
-                    var excess = max(0, abs(octave - speakerOctave) - Self.speakerTolerance)
-                    if octave > speakerOctave { excess *= candAboveWeight[base + s] }
-                    bestScore -= Self.speakerCost * (1 - inBand) * excess
-                }
-                bestFrom = 0
-                for p in 1..<max(1, previousCount) {
-                    let candidate = score[p] - Self.octaveJumpCost * abs(octave - candOctave[previous + p])
-                    if candidate > bestScore { bestScore = candidate; bestFrom = p }
-                }
-            }
-            let total = bestScore + candStrength[base + s]
-            nextScore[s] = total
-            backPointer[base + s] = UInt8(bestFrom)
-            top = max(top, total)
-        }
-        // Keep scores near zero so Float keeps its precision over hours of audio.
-        for s in 0..<count { nextScore[s] -= top }
-        swap(&score, &nextScore)
-    }
-
-    /// The band's own r of candidate `state` in path slot `slot`: its correlation without the energy-share scaling.
-    @inline(__always)
-    private func inBandCorrelation(slot: Int, state: Int) -> Float {
-        min(1, candCorrelation[slot * stride + state] / max(1e-6, bandWeight[slot]))
-    }
-
     /// Boersma's harmonics-to-noise ratio of a window-corrected normalised autocorrelation peak `r`, in dB,
     /// within ``hnrRange``. r is first kept off 0 and 1 (±60 dB), so the logarithm always sees a finite ratio.
     @inline(__always)
     public static func harmonicsToNoise(_ r: Float) -> Float {
         let clamped = min(1 - 1e-6, max(1e-6, r))
         return min(hnrRange.upperBound, max(hnrRange.lowerBound, 10 * log10f(clamped / (1 - clamped))))
-    }
-
-    /// Costs of entering and of leaving voicing at frame `index` (see `transitionContrast`). Frames up to
-    /// `peakLead` ahead have been analysed; at the end of the stream the newest frame stands in for later ones.
-    @inline(__always)
-    private func transitionCosts(index: Int) -> (Float, Float) {
-        let after = bandEnergy[min(index + 2, lastAnalysed) & slotMask]
-        let before = bandEnergy[max(index - 2, 0) & slotMask]
-        // Floor both sides alike, so digital silence against silence is steady, not an onset.
-        let floor = 1e-9 * max(after, before) + Float.leastNormalMagnitude
-        let q = pow((after + floor) / (before + floor), Self.transitionContrast)
-        let onset = 2 * Self.voicedUnvoicedCost / (1 + q)
-        return (onset, 2 * Self.voicedUnvoicedCost - onset)
-    }
-
-    /// Traces the best path back from frame `from` down to frame `to`, into `path`.
-    @inline(__always)
-    private func trace(from: Int, downTo to: Int) {
-        let count = Int(candCount[from & slotMask])
-        var state = 0
-        for s in 1..<max(1, count) where score[s] > score[state] { state = s }
-        var k = from
-        while true {
-            path[k & slotMask] = UInt8(state)
-            if k == to { break }
-            state = Int(backPointer[(k & slotMask) * stride + state])
-            k -= 1
-        }
-    }
-
-    /// Reports frames `lastDecided + 1 ... through` from the path, traced up to frame `tracedTo`.
-    @inline(__always)
-    private func emit(through: Int, tracedTo: Int, decided: Decided) {
-        extendOnsets(through: through, tracedTo: tracedTo)
-        let floor = Float(settings.pitchFloor), ceiling = Float(settings.pitchCeiling)
-        var k = lastDecided + 1
-        while k <= through {
-            let slot = k & slotMask
-            let state = Int(path[slot])
-            var f0: Float = 0
-            var hnr: Float?
-            if state != 0 {
-                let octave = candOctave[slot * stride + state]
-                if !isTone(k, tracedTo: tracedTo) {
-                    // Counted only until the fixed weight takes over, so hours of speech never exhaust Float.
-                    if speakerFrames < 1 / Self.speakerAdapt { speakerFrames += 1 }
-                    speakerOctave += max(Self.speakerAdapt, 1 / speakerFrames) * (octave - speakerOctave)
-                }
-                f0 = min(ceiling, max(floor, candFrequency[slot * stride + state]))
-                hnr = Self.harmonicsToNoise(inBandCorrelation(slot: slot, state: state))
-            }
-            decided(k, f0, periodicity[slot], hnr)
-            k += 1
-        }
-        lastDecided = through
-    }
-
-    /// Stage 5: voices the unvoiced frames within `onsetReach` before each voiced run that hold a candidate
-    /// near the run's F0 no more than `onsetMargin` weaker than their unvoiced strength, on the path of
-    /// frames `lastDecided + 1 ... through`. Walks back from the newest frame that can reach `through`, so a
-    /// frame joins a run only through the frames after it.
-    @inline(__always)
-    private func extendOnsets(through: Int, tracedTo: Int) {
-        var k = min(tracedTo - 1, through + Self.onsetReach)
-        var reach = 0  // frames this run has already been extended by
-        while k > lastDecided {
-            let slot = k & slotMask
-            let next = (k + 1) & slotMask
-            let original = path[slot]
-            if original == 0 && path[next] != 0 && reach < Self.onsetReach {
-                let runOctave = candOctave[next * stride + Int(path[next])]
-                let base = slot * stride
-                var best = 0
-                var bestStrength = candStrength[base] - Self.onsetMargin
-                for c in 1..<max(1, Int(candCount[slot]))
-                where abs(candOctave[base + c] - runOctave) < Self.onsetTolerance && candStrength[base + c] >= bestStrength {
-                    best = c
-                    bestStrength = candStrength[base + c]
-                }
-                path[slot] = UInt8(best)
-            }
-            reach = original != 0 || path[slot] == 0 ? 0 : reach + 1
-            k -= 1
-        }
-    }
-
-    /// Whether voiced frame `k` belongs to a tone (see `toneFrames`): the voiced run around it on the path,
-    /// as far as `toneReach` frames either side (back into decided frames, forward up to `tracedTo`), holds
-    /// `toneFrames` frames in a row whose F0 moves by less than `toneStep` from frame to frame.
-    @inline(__always)
-    private func isTone(_ k: Int, tracedTo: Int) -> Bool {
-        var first = k
-        while first > max(0, k - Self.toneReach) && path[(first - 1) & slotMask] != 0 { first -= 1 }
-        let last = min(tracedTo, k + Self.toneReach)
-        var steady = 1
-        var previous = octaveOnPath(first)
-        var j = first + 1
-        while j <= last {
-            let state = Int(path[j & slotMask])
-            if state == 0 { break }
-            let octave = candOctave[(j & slotMask) * stride + state]
-            steady = abs(octave - previous) < Self.toneStep ? steady + 1 : 1
-            if steady >= Self.toneFrames { return true }
-            previous = octave
-            j += 1
-        }
-        return false
-    }
-
-    @inline(__always)
-    private func octaveOnPath(_ j: Int) -> Float {
-        candOctave[(j & slotMask) * stride + Int(path[j & slotMask])]
-    }
-
-    /// Σ a[i]·b[i] over `count` (a multiple of 8) samples, in vectors with two accumulators.
-    @inline(__always)
-    private static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-        let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(b)
-        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-        var i = 0
-        while i + 16 <= count {
-            acc0 += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            acc1 += ar.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
-            i += 16
-        }
-        if i < count {
-            acc0 += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        }
-        return (acc0 + acc1).sum()
-    }
-
-    /// Σ a[i] over `count` samples.
-    @inline(__always)
-    private static func sum(_ a: UnsafePointer<Float>, _ count: Int) -> Float {
-        let ar = UnsafeRawPointer(a)
-        var acc = SIMD8<Float>()
-        var i = 0
-        while i + 8 <= count {
-            acc += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        var total = acc.sum()
-        while i < count { total += a[i]; i += 1 }
-        return total
-    }
-
-    /// Σ ((x[i] − mean) · window[i])² over `count` (a multiple of 8) samples.
-    @inline(__always)
-    private static func windowedEnergy(_ x: UnsafePointer<Float>, _ window: UnsafePointer<Float>, mean: Float, count: Int) -> Float {
-        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(window)
-        let m = SIMD8<Float>(repeating: mean)
-        var acc = SIMD8<Float>()
-        var i = 0
-        while i < count {
-            let v = (xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m) * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            acc += v * v
-            i += 8
-        }
-        return acc.sum()
-    }
-
-    /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
-    @inline(__always)
-    static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
-        var i = 0
-        while i < s.count {
-            let re = s[i], im = s[i + 1]
-            s[i] = re * re + im * im
-            s[i + 1] = 0
-            i += 2
-        }
     }
 }

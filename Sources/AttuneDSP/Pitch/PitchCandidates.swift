@@ -1,0 +1,295 @@
+import Foundation
+
+/// Stages 1 and 2 of ``PitchTracker``: decimation to the search rate and the voiced candidates of each frame.
+extension PitchTracker {
+    /// Brings the decimated ring up to the end of this frame's analysis window.
+    @inline(__always)
+    func decimate(index: Int, window: UnsafeBufferPointer<Float>) {
+        let centreFull = index * settings.hopSize
+        let centre = centreFull / factor
+        let first = centre - analysisHalf
+        let last = first + analysisLength - 1
+        var j = max(nextDecimated, first)
+        let start = centreFull - windowLength / 2   // stream position of window[0]
+        let w = window.baseAddress!
+        let h = UnsafePointer(fir.baseAddress!)
+        let mirror = ringMask + 1
+        while j <= last {
+            let acc = Self.dot(h, w + (j * factor - firHalf - start), firPadded)
+            ring[j & ringMask] = acc
+            ring[(j & ringMask) + mirror] = acc
+            j += 1
+        }
+        nextDecimated = last + 1
+    }
+
+    /// Computes this frame's candidates into its path-search slot.
+    @inline(__always)
+    func findCandidates(index: Int, window: UnsafeBufferPointer<Float>) {
+        let centre = index * settings.hopSize / factor
+        let first = centre - analysisHalf
+        let n = analysisLength
+        let x = fft.real
+        let d = UnsafePointer(ring.baseAddress! + (first & ringMask))
+        let mean = Self.sum(d, n) / Float(n)
+        // Mean removal, Hann window, peak and energy in one pass, eight samples at a time.
+        let meanVector = SIMD8<Float>(repeating: mean)
+        var peakVector = SIMD8<Float>()
+        var energyVector = SIMD8<Float>()
+        let xr = UnsafeMutableRawPointer(x.baseAddress!)
+        let hr = UnsafeRawPointer(hann.baseAddress!)
+        let dr = UnsafeRawPointer(d)
+        var i = 0
+        while i + 8 <= n {
+            let v = dr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - meanVector
+            let magnitude = v.replacing(with: -v, where: v .< 0)
+            peakVector = peakVector.replacing(with: magnitude, where: magnitude .> peakVector)
+            let y = v * hr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            xr.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            energyVector += y * y
+            i += 8
+        }
+        var localPeak = peakVector.max()  // once per frame; the lane-wise loop above stays branch-free
+        var lowEnergy = energyVector.sum()
+        while i < n {
+            let v = d[i] - mean
+            localPeak = max(localPeak, abs(v))
+            let y = v * hann[i]
+            x[i] = y
+            lowEnergy += y * y
+            i += 1
+        }
+        (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
+        framePeak[index & slotMask] = localPeak
+        // The third lowest of the last `referenceFrames` window peaks: a level that six of them reach.
+        var lowest = SIMD3<Float>(repeating: .greatestFiniteMagnitude)
+        for j in max(0, index - Self.referenceFrames + 1)...index {
+            let p = framePeak[j & slotMask]
+            if p < lowest[2] { lowest = p < lowest[0] ? SIMD3(p, lowest[0], lowest[1]) : p < lowest[1] ? SIMD3(lowest[0], p, lowest[1]) : SIMD3(lowest[0], lowest[1], p) }
+        }
+        let sustained = index + 1 >= Self.referenceFrames ? lowest[2] : 0
+        runningPeak = max(runningPeak * peakDecay, min(localPeak, Self.referenceMargin * sustained))
+
+        // Share of the window's energy inside the search band (see `collectPeaks`).
+        let fullStart = windowLength / 2 - analysisHalf * factor
+        let fullCount = n * factor
+        let fullEnergy = Self.windowedEnergy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!),
+                                             mean: mean, count: (fullCount + 7) & ~7)
+        let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
+        bandEnergy[index & slotMask] = lowEnergy
+
+        let base = (index & slotMask) * stride
+        var count = 1
+        var best: Float = 0
+        if localPeak > 0 && localPeak >= Self.searchGate * runningPeak {
+            fft.forward()
+            Self.powerSpectrum(fft.spectrum)
+            if localPeak > Self.wideBandLevel * runningPeak { updateLowBandShare(fft.spectrum) }
+            fft.inverse()
+            let r0 = x[0]
+            if r0 > 0 {
+                let inv = 1 / r0
+                for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
+                for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
+                count = collectPeaks(base: base, share: share, centre: centre, best: &best)
+            }
+        }
+        candFrequency[base] = 0
+        candCorrelation[base] = 0
+        candCount[index & slotMask] = UInt8(count)
+        periodicity[index & slotMask] = min(1, max(0, best))
+    }
+
+    /// Moves the running low-band share (see `wideBandShare`) towards this frame's, from its power spectrum.
+    @inline(__always)
+    func updateLowBandShare(_ power: UnsafeMutableBufferPointer<Float>) {
+        var low: Float = 0, all: Float = 0
+        var bin = 1
+        let bins = power.count / 2
+        while bin < bins {
+            let p = power[2 * bin]
+            all += p
+            if bin >= lowBandFirst && bin <= lowBandLast { low += p }
+            bin += 1
+        }
+        if all > 0 { lowBandShare += Self.wideBandAdapt * (low / all - lowBandShare) }
+    }
+
+    /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
+    @inline(__always)
+    func collectPeaks(base: Int, share: Float, centre: Int, best: inout Float) -> Int {
+        // Scaling by the square root of the band's share of the energy: Praat's full-band r amounts to
+        // scaling by the share itself (the energy above the band being aperiodic in noise and fricatives);
+        // the root keeps most of the band's robustness to broadband noise while a fricative next to a
+        // vowel still reads as weakly periodic.
+        let lowWeight = share.squareRoot()
+        bandWeight[(base / stride) & slotMask] = lowWeight
+        var count = 1
+        let threshold = 0.5 * Self.voicingThreshold
+        let maxLagF = Float(maxLag)
+        // Pass 1: every local maximum, ranked by a quick parabolic strength; the slot keeps the best.
+        var lag = minLag
+        while lag <= maxLag {
+            let c = r[lag]
+            if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
+                let a = r[lag - 1], b = r[lag + 1]
+                let shift = 0.5 * (a - b) / (a - 2 * c + b)
+                let height = c - 0.25 * (a - b) * shift
+                let low = (height > 1 ? 1 / height : height) * lowWeight
+                let period = Float(lag) + shift
+                // Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to a constant.
+                let strength = low + Self.octaveCost * log2(maxLagF / period) - Self.lagCost * (1 - low) * period / maxLagF
+                insert(base: base, count: &count, frequency: Float(lag), octave: 0, correlation: low, strength: strength)
+            }
+            lag += 1
+        }
+        // Pass 2: the kept maxima get the sinc-refined peak and the full-band correction, then their final strength.
+        let search = Float(Self.searchRate)
+        let floor = Float(settings.pitchFloor)
+        let ceiling = Float(settings.pitchCeiling) * 1.05
+        let floorOctave = log2(floor)
+        var kept = 1
+        for c in 1..<count {
+            let (period, height) = refinePeak(lag: Int(candFrequency[base + c]))
+            let frequency = search / period
+            if frequency < floor || frequency > ceiling { continue }
+            // Above 1 only from the window normalisation at long lags; fold it back like Praat.
+            let correlation = (height > 1 ? 1 / height : height) * lowWeight
+            best = max(best, correlation)
+            let octave = log2(frequency)
+            candFrequency[base + kept] = frequency
+            candOctave[base + kept] = octave
+            candCorrelation[base + kept] = correlation
+            candStrength[base + kept] = correlation - Self.octaveCost * (floorOctave - octave)
+                - Self.lagCost * (1 - correlation) * period / maxLagF
+            kept += 1
+        }
+        let wideBand = lowBandShare > Self.wideBandShare
+        for c in 1..<kept {
+            var weight: Float = 1
+            if wideBand {
+                let half = 0.5 * candFrequency[base + c]
+                for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half {
+                    if candCorrelation[base + d] <= candCorrelation[base + c] { weight = 0 }
+                    if lowWeight < Self.noisyBandWeight && candCorrelation[base + d] < candCorrelation[base + c] + Self.subOctaveMargin {
+                        candStrength[base + d] = min(candStrength[base + d], candStrength[base + c] - Self.subOctaveStep)
+                    }
+                }
+            }
+            candAboveWeight[base + c] = weight
+        }
+        // The octave and lag terms rank the voiced candidates among themselves; against the unvoiced state the
+        // frame stands on its top-ranked candidate's periodicity: the mean of its r and of the correlation of
+        // two short stretches one period apart at the frame's centre (`shortPeriodicity`). Otherwise a low
+        // voice, whose period lies near the longest lag, pays up to `lagCost` · (1 − r) for being voiced at
+        // all. The top candidate, not the frame's best r: in breathy or noisy frames that is often a multiple
+        // of the period, whose chance peak would voice frames the ranking reads at the wrong octave.
+        if kept > 1 {
+            var top = 1
+            for c in 2..<kept where candStrength[base + c] > candStrength[base + top] { top = c }
+            let local = shortPeriodicity(centre: centre, period: Float(Self.searchRate) / candFrequency[base + top])
+            let voicing = 0.5 * (candCorrelation[base + top] + local * lowWeight)
+            let shift = voicing - candStrength[base + top]
+            for c in 1..<kept { candStrength[base + c] += shift }
+        }
+        return kept
+    }
+
+    /// Correlation coefficient of two `shortLength`-sample stretches one period apart, centred on the frame
+    /// (RAPT's NCCF over a short window), the best of the rounded period and its two neighbours (jitter).
+    /// The 41.5 ms window of r straddles a voicing edge for four frames either side, reading the voiced
+    /// side's periodicity into the silent one and diluting a weak onset; 16 ms around the centre see which
+    /// side of the edge the frame is on.
+    @inline(__always)
+    func shortPeriodicity(centre: Int, period: Float) -> Float {
+        let n = Self.shortLength
+        let rounded = Int(period.rounded())
+        var best: Float = 0
+        for lag in max(1, rounded - 1)...(rounded + 1) {
+            // Mirrored ring: `n + lag` samples from any position are contiguous, and the analysis window
+            // (decimated up to `analysisHalf` past the centre) covers them.
+            let a = UnsafePointer(ring.baseAddress! + ((centre - (n + lag) / 2) & ringMask))
+            let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(a + lag)
+            var vx8 = SIMD8<Float>(), vy8 = SIMD8<Float>(), vxy8 = SIMD8<Float>(), vxx8 = SIMD8<Float>(), vyy8 = SIMD8<Float>()
+            var i = 0
+            while i < n {
+                let x = ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let y = br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                vx8 += x; vy8 += y; vxy8 += x * y; vxx8 += x * x; vyy8 += y * y
+                i += 8
+            }
+            let sx = vx8.sum(), sy = vy8.sum(), sxy = vxy8.sum(), sxx = vxx8.sum(), syy = vyy8.sum()
+            let inverse = 1 / Float(n)
+            let vx = sxx - sx * sx * inverse, vy = syy - sy * sy * inverse
+            if vx > 0 && vy > 0 { best = max(best, (sxy - sx * sy * inverse) / (vx * vy).squareRoot()) }
+        }
+        return best
+    }
+
+    /// Position and height of the autocorrelation maximum near integer lag `lag`: a parabola through the
+    /// three samples gives a first guess, then one parabolic step on sinc-interpolated values. At 4 kHz a
+    /// 300 Hz voice peaks between samples, and the parabola alone underrates the peak enough to hand
+    /// the win to the subharmonic (Boersma interpolates with a sinc for the same reason).
+    @inline(__always)
+    func refinePeak(lag: Int) -> (Float, Float) {
+        let a = r[lag - 1], c = r[lag], b = r[lag + 1]
+        let denominator = a - 2 * c + b
+        var guess = Float(lag)
+        if denominator < 0 { guess += min(0.5, max(-0.5, 0.5 * (a - b) / denominator)) }
+        let step: Float = 0.25
+        let left = sincInterpolate(at: guess - step)
+        let middle = sincInterpolate(at: guess)
+        let right = sincInterpolate(at: guess + step)
+        let curvature = left - 2 * middle + right
+        var position = guess
+        var height = middle
+        if curvature < 0 {
+            let shift = min(1, max(-1, 0.5 * (left - right) / curvature))
+            position = guess + shift * step
+            height = middle - 0.25 * (left - right) * shift
+        }
+        if c > height { return (Float(lag), c) }
+        return (position, height)
+    }
+
+    /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors.
+    @inline(__always)
+    func sincInterpolate(at t: Float) -> Float {
+        let left = Int(t.rounded(.down))
+        let fraction = t - Float(left)
+        if fraction < 1e-6 { return r[left] }
+        let k = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+        // Distances to the taps left (left − k) and right (left + 1 + k) of t.
+        let dl = k + fraction
+        let dr = k + (1 - fraction)
+        let ql = dl * (1 / 9 as Float), qr = dr * (1 / 9 as Float)
+        let wl = (1 - ql * ql) * (1 - ql * ql)
+        let wr = (1 - qr * qr) * (1 - qr * qr)
+        // r[left − 7 ... left] reversed, and r[left + 1 ... left + 8].
+        let below = UnsafeRawPointer(r + (left - 7)).loadUnaligned(as: SIMD8<Float>.self)
+        let leftTaps = SIMD8<Float>(below[7], below[6], below[5], below[4], below[3], below[2], below[1], below[0])
+        let rightTaps = UnsafeRawPointer(r + (left + 1)).loadUnaligned(as: SIMD8<Float>.self)
+        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance.
+        let signs = SIMD8<Float>(1, -1, 1, -1, 1, -1, 1, -1)
+        let terms = signs * (leftTaps * wl / dl + rightTaps * wr / dr)
+        return terms.sum() * (sin(Float.pi * fraction) / Float.pi)
+    }
+
+    /// Adds a candidate, dropping the weakest when the slot is full.
+    @inline(__always)
+    func insert(base: Int, count: inout Int, frequency: Float, octave: Float, correlation: Float, strength: Float) {
+        var at = count
+        if count == stride {
+            var weakest = 1
+            for i in 2..<stride where candStrength[base + i] < candStrength[base + weakest] { weakest = i }
+            if candStrength[base + weakest] >= strength { return }
+            at = weakest
+        } else {
+            count += 1
+        }
+        candFrequency[base + at] = frequency
+        candOctave[base + at] = octave
+        candCorrelation[base + at] = correlation
+        candStrength[base + at] = strength
+    }
+}

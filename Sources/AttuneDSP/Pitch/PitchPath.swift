@@ -1,0 +1,185 @@
+import Foundation
+
+/// Stages 3 to 5 of ``PitchTracker``: the unvoiced candidate, the Viterbi path search and its trace-back, and
+/// the decided frames (onset hysteresis, tones, the speaker's running mean F0).
+extension PitchTracker {
+    /// One Viterbi step: best predecessor and accumulated score for every state of frame `index`.
+    @inline(__always)
+    func advancePath(index: Int) {
+        let base = (index & slotMask) * stride
+        let count = Int(candCount[index & slotMask])
+        // Unvoiced candidate (Praat's formula): the voicing threshold, raised as the frame nears silence.
+        // A frame louder than the reference (it rose within the last `referenceFrames`) is not near silence.
+        let relative = framePeak[index & slotMask] / max(runningPeak, .leastNormalMagnitude)
+        candStrength[base] = Self.voicingThreshold
+            + max(0, 2 - relative / (Self.silenceThreshold / (1 + Self.voicingThreshold)))
+        if index == 0 {
+            for s in 0..<count {
+                score[s] = candStrength[base + s]
+                backPointer[base + s] = 0
+            }
+            return
+        }
+        let previous = ((index - 1) & slotMask) * stride
+        let previousCount = Int(candCount[(index - 1) & slotMask])
+        var top = -Float.greatestFiniteMagnitude
+        // Best way into the unvoiced state, and the best voiced-to-anything switch: unvoiced costs do not
+        // depend on the frequency, so they are found once.
+        let fromUnvoiced = score[0]
+        var bestVoiced = -Float.greatestFiniteMagnitude
+        var bestVoicedFrom = 0
+        for p in 1..<max(1, previousCount) where score[p] > bestVoiced { bestVoiced = score[p]; bestVoicedFrom = p }
+        let (onsetCost, offsetCost) = transitionCosts(index: index)
+        for s in 0..<count {
+            var bestScore: Float
+            var bestFrom: Int
+            if s == 0 {
+                bestScore = fromUnvoiced
+                bestFrom = 0
+                if bestVoiced - offsetCost > bestScore {
+                    bestScore = bestVoiced - offsetCost
+                    bestFrom = bestVoicedFrom
+                }
+            } else {
+                let octave = candOctave[base + s]
+                bestScore = score[0] - onsetCost
+                if speakerFrames >= Self.speakerWarmUp {
+                    let inBand = inBandCorrelation(slot: index & slotMask, state: s)
+                    var excess = max(0, abs(octave - speakerOctave) - Self.speakerTolerance)
+                    if octave > speakerOctave { excess *= candAboveWeight[base + s] }
+                    bestScore -= Self.speakerCost * (1 - inBand) * excess
+                }
+                bestFrom = 0
+                for p in 1..<max(1, previousCount) {
+                    let candidate = score[p] - Self.octaveJumpCost * abs(octave - candOctave[previous + p])
+                    if candidate > bestScore { bestScore = candidate; bestFrom = p }
+                }
+            }
+            let total = bestScore + candStrength[base + s]
+            nextScore[s] = total
+            backPointer[base + s] = UInt8(bestFrom)
+            top = max(top, total)
+        }
+        // Keep scores near zero so Float keeps its precision over hours of audio.
+        for s in 0..<count { nextScore[s] -= top }
+        swap(&score, &nextScore)
+    }
+
+    /// The band's own r of candidate `state` in path slot `slot`: its correlation without the energy-share scaling.
+    @inline(__always)
+    func inBandCorrelation(slot: Int, state: Int) -> Float {
+        min(1, candCorrelation[slot * stride + state] / max(1e-6, bandWeight[slot]))
+    }
+
+    /// Costs of entering and of leaving voicing at frame `index` (see `transitionContrast`). Frames up to
+    /// `peakLead` ahead have been analysed; at the end of the stream the newest frame stands in for later ones.
+    @inline(__always)
+    func transitionCosts(index: Int) -> (Float, Float) {
+        let after = bandEnergy[min(index + 2, lastAnalysed) & slotMask]
+        let before = bandEnergy[max(index - 2, 0) & slotMask]
+        // Floor both sides alike, so digital silence against silence is steady, not an onset.
+        let floor = 1e-9 * max(after, before) + Float.leastNormalMagnitude
+        let q = pow((after + floor) / (before + floor), Self.transitionContrast)
+        let onset = 2 * Self.voicedUnvoicedCost / (1 + q)
+        return (onset, 2 * Self.voicedUnvoicedCost - onset)
+    }
+
+    /// Traces the best path back from frame `from` down to frame `to`, into `path`.
+    @inline(__always)
+    func trace(from: Int, downTo to: Int) {
+        let count = Int(candCount[from & slotMask])
+        var state = 0
+        for s in 1..<max(1, count) where score[s] > score[state] { state = s }
+        var k = from
+        while true {
+            path[k & slotMask] = UInt8(state)
+            if k == to { break }
+            state = Int(backPointer[(k & slotMask) * stride + state])
+            k -= 1
+        }
+    }
+
+    /// Reports frames `lastDecided + 1 ... through` from the path, traced up to frame `tracedTo`.
+    @inline(__always)
+    func emit(through: Int, tracedTo: Int, decided: Decided) {
+        extendOnsets(through: through, tracedTo: tracedTo)
+        let floor = Float(settings.pitchFloor), ceiling = Float(settings.pitchCeiling)
+        var k = lastDecided + 1
+        while k <= through {
+            let slot = k & slotMask
+            let state = Int(path[slot])
+            var f0: Float = 0
+            var hnr: Float?
+            if state != 0 {
+                let octave = candOctave[slot * stride + state]
+                if !isTone(k, tracedTo: tracedTo) {
+                    // Counted only until the fixed weight takes over, so hours of speech never exhaust Float.
+                    if speakerFrames < 1 / Self.speakerAdapt { speakerFrames += 1 }
+                    speakerOctave += max(Self.speakerAdapt, 1 / speakerFrames) * (octave - speakerOctave)
+                }
+                f0 = min(ceiling, max(floor, candFrequency[slot * stride + state]))
+                hnr = Self.harmonicsToNoise(inBandCorrelation(slot: slot, state: state))
+            }
+            decided(k, f0, periodicity[slot], hnr)
+            k += 1
+        }
+        lastDecided = through
+    }
+
+    /// Stage 5: voices the unvoiced frames within `onsetReach` before each voiced run that hold a candidate
+    /// near the run's F0 no more than `onsetMargin` weaker than their unvoiced strength, on the path of
+    /// frames `lastDecided + 1 ... through`. Walks back from the newest frame that can reach `through`, so a
+    /// frame joins a run only through the frames after it.
+    @inline(__always)
+    func extendOnsets(through: Int, tracedTo: Int) {
+        var k = min(tracedTo - 1, through + Self.onsetReach)
+        var reach = 0  // frames this run has already been extended by
+        while k > lastDecided {
+            let slot = k & slotMask
+            let next = (k + 1) & slotMask
+            let original = path[slot]
+            if original == 0 && path[next] != 0 && reach < Self.onsetReach {
+                let runOctave = candOctave[next * stride + Int(path[next])]
+                let base = slot * stride
+                var best = 0
+                var bestStrength = candStrength[base] - Self.onsetMargin
+                for c in 1..<max(1, Int(candCount[slot]))
+                where abs(candOctave[base + c] - runOctave) < Self.onsetTolerance && candStrength[base + c] >= bestStrength {
+                    best = c
+                    bestStrength = candStrength[base + c]
+                }
+                path[slot] = UInt8(best)
+            }
+            reach = original != 0 || path[slot] == 0 ? 0 : reach + 1
+            k -= 1
+        }
+    }
+
+    /// Whether voiced frame `k` belongs to a tone (see `toneFrames`): the voiced run around it on the path,
+    /// as far as `toneReach` frames either side (back into decided frames, forward up to `tracedTo`), holds
+    /// `toneFrames` frames in a row whose F0 moves by less than `toneStep` from frame to frame.
+    @inline(__always)
+    func isTone(_ k: Int, tracedTo: Int) -> Bool {
+        var first = k
+        while first > max(0, k - Self.toneReach) && path[(first - 1) & slotMask] != 0 { first -= 1 }
+        let last = min(tracedTo, k + Self.toneReach)
+        var steady = 1
+        var previous = octaveOnPath(first)
+        var j = first + 1
+        while j <= last {
+            let state = Int(path[j & slotMask])
+            if state == 0 { break }
+            let octave = candOctave[(j & slotMask) * stride + state]
+            steady = abs(octave - previous) < Self.toneStep ? steady + 1 : 1
+            if steady >= Self.toneFrames { return true }
+            previous = octave
+            j += 1
+        }
+        return false
+    }
+
+    @inline(__always)
+    func octaveOnPath(_ j: Int) -> Float {
+        candOctave[(j & slotMask) * stride + Int(path[j & slotMask])]
+    }
+}
