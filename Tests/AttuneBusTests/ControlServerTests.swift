@@ -88,7 +88,9 @@ struct ControlServerTests {
         let holders = (0..<width + 2).map { _ in
             Task.detached(priority: .medium) {
                 holding.withLockedValue { $0 += 1 }
-                let deadline = Date().addingTimeInterval(10)
+                // Long enough to still hold when the last holder starts: in a full test run the pool is
+                // shared with other tests, and the holders start as their jobs let go of it.
+                let deadline = Date().addingTimeInterval(120)
                 while !released.withLockedValue({ $0 }) && Date() < deadline { usleep(1000) }
             }
         }
@@ -96,7 +98,7 @@ struct ControlServerTests {
         let box = UncheckedBox(client)
         let (reply, seconds, held): (String?, Double, Bool) = try await withCheckedThrowingContinuation { done in
             Thread {
-                let deadline = Date().addingTimeInterval(5)
+                let deadline = Date().addingTimeInterval(100)
                 while holding.withLockedValue({ $0 }) < width && Date() < deadline { usleep(1000) }
                 let held = holding.withLockedValue { $0 } >= width
                 let sent = Date()
