@@ -1,8 +1,8 @@
 import Foundation
 
 /// Voiced frames' F0 in 0.1-semitone bins above the pitch floor: the median and range of a segment, and the
-/// median of a whole channel, in fixed storage however long the call. Bins are 0.1 semitone wide, so every
-/// percentile is within half of that. Storage is allocated once, in `init`; the owner calls ``deallocate()``.
+/// median of a whole channel, in fixed storage however long the call; every percentile is within half a bin.
+/// Storage is allocated once, in `init`; the owner calls ``deallocate()``.
 struct F0Histogram {
     private let bins: UnsafeMutableBufferPointer<Int32>
     private let floorHz: Float

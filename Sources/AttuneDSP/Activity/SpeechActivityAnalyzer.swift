@@ -102,6 +102,7 @@ public final class SpeechActivityAnalyzer {
     private let floorAt: UnsafeMutableBufferPointer<Float>
     private let thresholdAt: UnsafeMutableBufferPointer<Float>
 
+    /// Stage 1: the noise floor, the loudest recent level and the speech threshold between them.
     private var levels: NoiseFloor
     /// Loudest recent mean band level: the model's level reference.
     private var bandPeak: Float = silenceDB

@@ -29,11 +29,11 @@ struct SyllableGain {
         nuclei = nuclei * decay + density
         seconds = seconds * decay + duration
         let rate = seconds > 0 ? nuclei / seconds : 0
-        return (Self.gain(table, rate: rate), rate)
+        return (gain(at: rate), rate)
     }
 
-    /// The gain at `rate`, linear between knots and constant beyond them; `table` holds the knots, then the gains.
-    static func gain(_ table: UnsafeMutableBufferPointer<Double>, rate: Double) -> Double {
+    /// The gain at `rate`, linear between knots and constant beyond them.
+    private func gain(at rate: Double) -> Double {
         let k = table.count / 2
         let r = min(max(rate, table[0]), table[k - 1])
         var i = 0

@@ -52,7 +52,7 @@ import Foundation
 ///    [floor, ceiling] (candidates reach 5 % past the ceiling so a voice at the ceiling keeps its peak).
 /// 5. **Onsets** (hysteresis). Up to `onsetReach` unvoiced frames just before a voiced run on the path join it
 ///    when they hold a candidate within `onsetTolerance` of the run's F0 whose strength falls short of the
-///    unvoiced strength by at most `onsetMargin` (see `onsetMargin`).
+///    unvoiced strength by at most `onsetMargin`.
 ///
 /// Voicing reported per frame is the frame's best periodicity r (0…1), whether or not the path chose
 /// to voice it, so later stages can use it as a soft cue. It is not a correlation coefficient: the best of all
@@ -184,8 +184,8 @@ public final class PitchTracker {
     /// removes the fundamental and the low harmonics that carry the first, weak glottal cycles — so the
     /// path started its runs late: on the telephone version of real speech (`Tools/pitch_edges.py`, tune
     /// speakers) attune missed the first frame of 42 % of male voiced runs against RAPT's 21 %, and in
-    /// four of five such misses the frame held a candidate at the run's F0, a fifth of them within 0.1 of
-    /// the unvoiced strength. Values chosen on the tune halves of `Tools/pitch_eval_real.py` (telephone
+    /// four of five such misses the frame held a candidate at the run's F0, two in five of those within 0.1
+    /// of the unvoiced strength. Values chosen on the tune halves of `Tools/pitch_eval_real.py` (telephone
     /// VDE 4.43 → 3.86 %, against the Praat+RAPT reference) and `Tools/pitch_eval.py` (seeds 1, 2), with
     /// the smallest margin that got most of the gain: the extension adds as much false voicing before a
     /// run on clean audio as it removes misses there.
