@@ -76,6 +76,15 @@ public final class UnixClient {
         }
     }
 
+    /// Rewrites the lines already handed out by `readLine` as `lines`, so `received` and `receivedLines` hold
+    /// them followed by whatever is still unread: for a subscriber that skipped records sent before its filter
+    /// took hold, which are not part of the stream under test.
+    public func replaceReadLines(with lines: [String]) {
+        received = Array(lines.map { $0 + "\n" }.joined().utf8) + buffer
+        lineCache = []
+        linesUpTo = 0
+    }
+
     /// Raw bytes until `count` newlines have arrived (or the timeout).
     public func readBytes(lines count: Int, timeout: Double = 20, progress: ((Int) -> Void)? = nil) throws -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
