@@ -146,14 +146,16 @@ struct Readers {
         tasks = clients.enumerated().map { (i, client) in
             let box = UncheckedBox(client)
             return onThread {
-                try box.value.readBytes(lines: lines) { n in progress.withLockedValue { $0[i] = n } }
+                // The publisher checks each burst against its own deadline (`waitFor`); a deadline for the whole
+                // stream here would end a reader mid-run once a loaded machine made the bursts add up to it.
+                try box.value.readBytes(lines: lines, timeout: 600) { n in progress.withLockedValue { $0[i] = n } }
             }
         }
     }
 
-    /// Waits until every reader has `lines` lines.
+    /// Waits up to 60 s until every reader has `lines` lines.
     func waitFor(_ lines: Int) async -> Bool {
-        await eventually(timeout: 20) { () async -> Bool in progress.withLockedValue { $0.min()! } >= lines }
+        await eventually(timeout: 60) { () async -> Bool in progress.withLockedValue { $0.min()! } >= lines }
     }
 
     func streams() async throws -> [[UInt8]] {
