@@ -117,8 +117,8 @@ func callOf(_ line: String) -> String? { (try? jsonObject(line))?["call"] as? St
 /// The records a socket subscriber got, by call, in order (hello and subscribed left out).
 func socketRecords(_ client: UnixClient) -> [String: [String]] {
     var out: [String: [String]] = [:]
-    for line in client.receivedLines {
-        guard !line.hasPrefix(#"{"type":"hello""#), !line.hasPrefix(#"{"type":"subscribed""#), let call = callOf(line) else { continue }
+    for line in published(client) {
+        guard let call = callOf(line) else { continue }
         out[call, default: []].append(line)
     }
     return out
