@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Dependencies point one way (see design.md): C bridges → AttuneDSP → AttuneAudio → AttuneEngine → executables.
+// Dependencies point one way (see design.md): C bridges and kernels → AttuneDSP → AttuneAudio → AttuneEngine → executables.
 // AttuneEvents (record types and their NDJSON codec) knows nothing of DSP; AttuneBus (the daemon's Unix sockets, on
 // swift-nio) knows AttuneEvents' records and AttuneText's utterances, and nothing of DSP, audio or the engine.
 let package = Package(
@@ -28,7 +28,10 @@ let package = Package(
         .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev", "pocketsphinx-en-us"])]),
         .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
-        .target(name: "AttuneDSP", dependencies: ["CFFTW3"]),
+        // The DSP path's inner loops in C, each built for the x86-64 baseline and for AVX2 and picked by the CPU at
+        // run time (Swift has no per-function target attribute; see include/AttuneKernels.h).
+        .target(name: "CAttuneKernels"),
+        .target(name: "AttuneDSP", dependencies: ["CFFTW3", "CAttuneKernels"]),
         .target(name: "AttuneAudio", dependencies: ["AttuneDSP", "CSndFile", "CSoxr", "CALSA"]),
         // The lexicons are data files read at start-up (Bundle.module), so they can be reviewed and edited as text.
         .target(name: "AttuneText", resources: [.copy("Lexicons")]),
@@ -87,7 +90,7 @@ let package = Package(
         // Counts malloc calls on the calling thread only, so tests can prove the per-frame path allocates nothing.
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .target(name: "AttuneTestSupport", path: "Tests/AttuneTestSupport"),
-        .testTarget(name: "AttuneDSPTests", dependencies: ["AttuneDSP", "CAllocCounter"]),
+        .testTarget(name: "AttuneDSPTests", dependencies: ["AttuneDSP", "CAttuneKernels", "CAllocCounter"]),
         // Captures from a source URI in a process of its own, so ALSA tests can set ALSA_CONFIG_PATH for it.
         .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),
         .testTarget(name: "AttuneAudioTests", dependencies: ["AttuneAudio", "CAllocCounter", "AttuneTestSupport"]),

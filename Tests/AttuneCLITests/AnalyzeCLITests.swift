@@ -84,6 +84,17 @@ struct AnalyzeCLITests {
         #expect(r.stderr.contains("sf_readf_float: "))
     }
 
+    /// The DSP kernels' AVX2 build (picked on this CPU when it has AVX2) and their baseline build
+    /// (`ATTUNE_KERNELS=baseline`) must give the same records to the byte, at the telephone rate and at 16 kHz.
+    @Test(arguments: [sampleCall, sampleHello])
+    func kernelBuildsGiveTheSameRecords(_ path: String) throws {
+        let chosen = try runAttune(["analyze", "--frames", path])
+        let baseline = try runAttune(["analyze", "--frames", path], environment: ["ATTUNE_KERNELS": "baseline"])
+        #expect(chosen.status == 0 && baseline.status == 0, "\(chosen.stderr) \(baseline.stderr)")
+        #expect(chosen.stdoutLines.filter { $0.contains(#""type":"frame""#) && !$0.contains(#""f0_hz":null"#) }.count > 100)
+        #expect(chosen.stdout == baseline.stdout)
+    }
+
     @Test func truncatedWavIsAnalysedWithAWarning() throws {
         let dir = TempDir()
         let wav = wavData(rate: 16000, channels: 1, samples: Self.voiceLike(rate: 16000))

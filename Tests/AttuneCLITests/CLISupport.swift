@@ -23,9 +23,10 @@ struct RunResult {
 }
 
 /// Runs `attune` with `arguments`, feeding `stdin` through a pipe (or `stdinFile` opened for reading, or
-/// /dev/null), in `directory` (the test's own when nil), and waits for it.
-func runAttune(_ arguments: [String], stdin: Data? = nil, stdinFile: String? = nil, in directory: String? = nil) throws -> RunResult {
-    let r = try runProcess(try attuneBinary(), arguments, stdin: stdin, stdinFile: stdinFile, in: directory)
+/// /dev/null), in `directory` (the test's own when nil), with `environment` added, and waits for it.
+func runAttune(_ arguments: [String], stdin: Data? = nil, stdinFile: String? = nil, in directory: String? = nil,
+               environment: [String: String] = [:]) throws -> RunResult {
+    let r = try runProcess(try attuneBinary(), arguments, stdin: stdin, stdinFile: stdinFile, in: directory, environment: environment)
     return RunResult(status: r.status, stdout: try r.stdoutText(), stderr: try r.stderrText())
 }
 

@@ -28,10 +28,10 @@ public struct ProcessFailure: Error, CustomStringConvertible {
 public let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN); return () }()
 
 /// Runs `executable` with `arguments`, feeding `stdin` through a pipe (or `stdinFile` opened for reading, or
-/// /dev/null), in `directory` (the test's own when nil), and waits for it. stdout and stderr go to files, so a
-/// child that writes a lot cannot fill a pipe and stall.
+/// /dev/null), in `directory` (the test's own when nil), with `environment` added to this process's, and waits
+/// for it. stdout and stderr go to files, so a child that writes a lot cannot fill a pipe and stall.
 public func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil, stdinFile: String? = nil,
-                       in directory: String? = nil) throws -> ProcessOutput {
+                       in directory: String? = nil, environment: [String: String] = [:]) throws -> ProcessOutput {
     ignoreBrokenPipes
     let dir = TempDir()
     let outPath = dir.file("stdout"), errPath = dir.file("stderr")
@@ -45,6 +45,7 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data?
     process.standardOutput = out
     process.standardError = err
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let input = Pipe()
     if let stdinFile {
         guard let handle = FileHandle(forReadingAtPath: stdinFile) else { throw ProcessFailure(description: "cannot open \(stdinFile)") }

@@ -1,9 +1,11 @@
+import CAttuneKernels
 import Foundation
 
 /// Broadband level and a coarse spectrum (eight band levels) of each frame.
 ///
 /// Eight band-passes (each a 2nd-order Butterworth high-pass then a 2nd-order Butterworth low-pass) run side by
-/// side in the lanes of one `SIMD8`, over the stream once: each call filters only the newest hop of its window
+/// side in the lanes of one vector (`attune_level_hop` in CAttuneKernels, AVX2 where the CPU has it), over the
+/// stream once: each call filters only the newest hop of its window
 /// (the samples no earlier call has seen) and keeps per-hop sums of squares, so a frame costs one hop of
 /// vector filtering instead of a whole window or an FFT. That is why ``measure(_:)`` must see every frame's
 /// window, in order. The bands split 250–3800 Hz into eight of equal width on a log scale (``bandEdges``),
@@ -35,15 +37,12 @@ public final class LevelMeter {
     /// …and of the signal, unfiltered and without hum, with their per-hop sums (for the window mean).
     private var broadband: (BroadbandSums, BroadbandSums, BroadbandSums) = (.init(), .init(), .init())
     private var hopCount = 0
-    private let hp: BiquadCoefficients
-    private let lp: BiquadCoefficients
-    private var hpState = BiquadState()
-    private var lpState = BiquadState()
-    /// 50 Hz notch in lane 0, 60 Hz notch in lane 1 fed with lane 0's previous output: the cascade in one
-    /// vector step per sample, its output one sample late (which a level does not notice).
-    private let humFilter: BiquadCoefficients
-    private var humState = BiquadState()
-    private var humBetween: Float = 0
+    /// The bank's coefficients and state. The hum notches: 50 Hz in lane 0, 60 Hz in lane 1 fed with lane 0's
+    /// previous output, the cascade in one vector step per sample, its output one sample late (which a level
+    /// does not notice).
+    private var coefficients = AttuneLevelCoefficients()
+    private var state = AttuneLevelState()
+    private var hopSums = AttuneLevelHop()
 
     /// Edges of the eight bands (Hz): 250 · (3800 / 250)^(i / 8), i = 0…8.
     public static let bandEdges: [Double] = (0...8).map { 250 * pow(3800.0 / 250, Double($0) / 8) }
@@ -60,16 +59,15 @@ public final class LevelMeter {
         hop = settings.hopSize
         windowLength = 3 * settings.hopSize
         let fs = Double(settings.sampleRate)
-        var h = [BiquadCoefficients.Scalar](), l = [BiquadCoefficients.Scalar]()
         for b in 0..<8 {
             // Keep every corner below Nyquist for any rate the engine might be given.
             let high = min(Self.bandEdges[b + 1], 0.45 * fs)
-            h.append(BiquadCoefficients.butterworth(highPass: true, cutoff: min(Self.bandEdges[b], 0.5 * high), sampleRate: fs))
-            l.append(BiquadCoefficients.butterworth(highPass: false, cutoff: high, sampleRate: fs))
+            BiquadSection.butterworth(highPass: true, cutoff: min(Self.bandEdges[b], 0.5 * high), sampleRate: fs)
+                .set(in: &coefficients, bank: 0, lane: b)
+            BiquadSection.butterworth(highPass: false, cutoff: high, sampleRate: fs).set(in: &coefficients, bank: 1, lane: b)
         }
-        hp = BiquadCoefficients(lanes: h)
-        lp = BiquadCoefficients(lanes: l)
-        humFilter = BiquadCoefficients(lanes: [.notch(frequency: 50, q: 3, sampleRate: fs), .notch(frequency: 60, q: 3, sampleRate: fs)])
+        BiquadSection.notch(frequency: 50, q: 3, sampleRate: fs).set(in: &coefficients, bank: 2, lane: 0)
+        BiquadSection.notch(frequency: 60, q: 3, sampleRate: fs).set(in: &coefficients, bank: 2, lane: 1)
     }
 
     /// Returns the broadband level and the eight band levels of the window, in dBFS.
@@ -78,27 +76,9 @@ public final class LevelMeter {
     @inline(__always)
     public func measure(_ window: UnsafeBufferPointer<Float>) -> Reading {
         let n = min(hop, window.count)
-        let base = window.baseAddress! + (window.count - n)
-        var acc = SIMD8<Float>.zero
-        var hop = BroadbandSums()
-        var h = hpState
-        var l = lpState
-        var notches = humState
-        var between = humBetween
-        for i in 0..<n {
-            let x = base[i]
-            let y = l.step(h.step(SIMD8(repeating: x), hp), lp)
-            acc += y * y
-            let hum = notches.step(SIMD8(x, between, 0, 0, 0, 0, 0, 0), humFilter)
-            between = hum[0]
-            hop.add(raw: x, clean: hum[1])
-        }
-        // Denormals in a decaying filter after the audio stops would slow every later sample.
-        h.flushTiny(); l.flushTiny(); notches.flushTiny()
-        hpState = h
-        lpState = l
-        humState = notches
-        humBetween = between
+        attune_level_hop(window.baseAddress! + (window.count - n), n, &coefficients, &state, &hopSums)
+        let acc = withUnsafeBytes(of: hopSums.bands) { $0.loadUnaligned(as: SIMD8<Float>.self) }
+        let hop = BroadbandSums(squares: SIMD2(hopSums.squares.0, hopSums.squares.1), sums: SIMD2(hopSums.sums.0, hopSums.sums.1))
         switch hopCount % 3 {
         case 0: sums.0 = acc; broadband.0 = hop
         case 1: sums.1 = acc; broadband.1 = hop
@@ -149,33 +129,13 @@ public final class LevelMeter {
 struct BroadbandSums {
     var squares = SIMD2<Float>.zero
     var sums = SIMD2<Float>.zero
-
-    @inline(__always)
-    mutating func add(raw: Float, clean: Float) {
-        let v = SIMD2(raw, clean)
-        squares += v * v
-        sums += v
-    }
 }
 
-/// Coefficients of up to eight biquad sections, one per SIMD lane, normalised so a0 = 1 (RBJ audio-EQ cookbook).
-/// Unused lanes are all zero and output zero.
-struct BiquadCoefficients {
-    var b0 = SIMD8<Float>.zero, b1 = SIMD8<Float>.zero, b2 = SIMD8<Float>.zero
-    var a1 = SIMD8<Float>.zero, a2 = SIMD8<Float>.zero
+/// One biquad section's coefficients, normalised so a0 = 1 (RBJ audio-EQ cookbook).
+struct BiquadSection {
+    var b0: Float, b1: Float, b2: Float, a1: Float, a2: Float
 
-    init(lanes: [BiquadCoefficients.Scalar]) {
-        precondition(lanes.count <= 8)
-        for (i, c) in lanes.enumerated() {
-            b0[i] = c.b0; b1[i] = c.b1; b2[i] = c.b2; a1[i] = c.a1; a2[i] = c.a2
-        }
-    }
-
-    struct Scalar {
-        var b0: Float, b1: Float, b2: Float, a1: Float, a2: Float
-    }
-
-    static func butterworth(highPass: Bool, cutoff: Double, sampleRate: Double) -> Scalar {
+    static func butterworth(highPass: Bool, cutoff: Double, sampleRate: Double) -> Self {
         let w0 = 2 * Double.pi * cutoff / sampleRate
         let q = 0.5.squareRoot()  // Butterworth
         let alpha = sin(w0) / (2 * q)
@@ -183,12 +143,10 @@ struct BiquadCoefficients {
         let a0 = 1 + alpha
         let b0 = highPass ? (1 + c) / 2 : (1 - c) / 2
         let b1 = highPass ? -(1 + c) : 1 - c
-        return Scalar(b0: Float(b0 / a0), b1: Float(b1 / a0), b2: Float(b0 / a0),
-                      a1: Float(-2 * c / a0), a2: Float((1 - alpha) / a0))
+        return Self(b0: Float(b0 / a0), b1: Float(b1 / a0), b2: Float(b0 / a0),
+                    a1: Float(-2 * c / a0), a2: Float((1 - alpha) / a0))
     }
-}
 
-extension BiquadCoefficients.Scalar {
     /// A notch (band-stop) at `frequency`, −3 dB points `frequency / q` apart.
     static func notch(frequency: Double, q: Double, sampleRate: Double) -> Self {
         let w0 = 2 * Double.pi * frequency / sampleRate
@@ -197,24 +155,9 @@ extension BiquadCoefficients.Scalar {
         let b1 = -2 * cos(w0) / a0
         return Self(b0: Float(1 / a0), b1: Float(b1), b2: Float(1 / a0), a1: Float(b1), a2: Float((1 - alpha) / a0))
     }
-}
 
-/// Transposed direct form II state of eight biquad sections.
-struct BiquadState {
-    var z1 = SIMD8<Float>.zero
-    var z2 = SIMD8<Float>.zero
-
-    @inline(__always)
-    mutating func step(_ x: SIMD8<Float>, _ c: BiquadCoefficients) -> SIMD8<Float> {
-        let y = c.b0 * x + z1
-        z1 = c.b1 * x - c.a1 * y + z2
-        z2 = c.b2 * x - c.a2 * y
-        return y
-    }
-
-    @inline(__always)
-    mutating func flushTiny() {
-        z1.replace(with: 0, where: (z1 .< 1e-20) .& (z1 .> -1e-20))
-        z2.replace(with: 0, where: (z2 .< 1e-20) .& (z2 .> -1e-20))
+    /// Stores the section as lane `lane` of `bank` (0 high-pass, 1 low-pass, 2 hum).
+    func set(in coefficients: inout AttuneLevelCoefficients, bank: Int, lane: Int) {
+        attune_level_set_section(&coefficients, Int32(bank), Int32(lane), b0, b1, b2, a1, a2)
     }
 }

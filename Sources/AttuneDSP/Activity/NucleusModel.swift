@@ -1,3 +1,4 @@
+import CAttuneKernels
 import Foundation
 
 /// Syllable-nucleus density of each frame, from a small two-layer convolutional network over the frames around it.
@@ -16,8 +17,9 @@ import Foundation
 /// at both layers (the padding the network was trained with). The weights are fitted by `Tools/rate_train.py` on
 /// generated speech whose vowel timings the synthesisers report, never on the evaluation corpus's sentences.
 ///
-/// Storage is fixed at `init`; the per-frame calls do no heap work. The caller keeps the frame order: inputs of
-/// frame `j` are set before the hidden layer of any frame within ``reach`` of it is computed.
+/// The two layers' weighted sums are `attune_nucleus_hidden` and `attune_nucleus_units` in CAttuneKernels (AVX2
+/// where the CPU has it). Storage is fixed at `init`; the per-frame calls do no heap work. The caller keeps the
+/// frame order: inputs of frame `j` are set before the hidden layer of any frame within ``reach`` of it is computed.
 struct NucleusModel {
     typealias W = NucleusModelWeights
     /// Values per frame the model reads: eight band shapes, level, periodicity, voicing.
@@ -28,7 +30,6 @@ struct NucleusModel {
     static let decibelScale: Float = 10
 
     private let chunks1 = W.hidden1 / 8
-    private let chunks2 = W.hidden2 / 8
     /// The process's one copy of the weights (see ``Weights``), copied here so the per-frame path reads no global.
     private let conv1: UnsafeBufferPointer<SIMD8<Float>>
     private let bias1: UnsafeBufferPointer<SIMD8<Float>>
@@ -43,7 +44,7 @@ struct NucleusModel {
     /// - Parameter capacity: frames of history kept (a power of two, more than twice ``reach``).
     init(capacity: Int) {
         precondition(capacity & (capacity - 1) == 0 && capacity > 2 * Self.reach + 2)
-        precondition(W.hidden1 == 32 && W.hidden2 % 8 == 0 && W.hidden2 <= 16)
+        precondition(W.hidden1 == 32 && W.hidden2 == 16)  // the widths CAttuneKernels' layers are written for
         precondition(W.conv1.count == W.taps1 * Self.inputCount * W.hidden1 && W.conv2.count == W.taps2 * W.hidden1 * W.hidden2)
         precondition(W.bias1.count == W.hidden1 && W.bias2.count == W.hidden2 && W.output.count == W.hidden2)
         mask = capacity - 1
@@ -87,6 +88,12 @@ struct NucleusModel {
         }
     }
 
+    /// The floats of a weight or activation buffer, for the C layers (which read them as plain float arrays).
+    @inline(__always)
+    private static func floats(_ buffer: UnsafeBufferPointer<SIMD8<Float>>) -> UnsafePointer<Float> {
+        UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: Float.self)
+    }
+
     /// Sets frame `j`'s inputs from its features and the channel's recent peak band level (`peakDB`), or zeros
     /// for a frame past the end of the stream.
     @inline(__always)
@@ -116,25 +123,8 @@ struct NucleusModel {
             for c in 0..<chunks1 { h[c] = .zero }
             return
         }
-        // The 32 units in four accumulators held in registers: summed through `h`, each update was stored and
-        // read back (the weights might alias it, as far as the compiler knows), and the 99 updates of a unit
-        // waited on one another through memory. Same additions in the same order, so the same sums to the bit.
-        var a0 = bias1[0], a1 = bias1[1], a2 = bias1[2], a3 = bias1[3]
-        for t in 0..<W.taps1 {
-            let f = j + (t - W.taps1 / 2) * W.dilation1
-            guard f >= 0 && f < end else { continue }
-            let x = inputs.baseAddress! + (f & mask) * Self.inputCount
-            let w = conv1.baseAddress! + t * Self.inputCount * 4
-            for i in 0..<Self.inputCount {
-                let v = SIMD8(repeating: x[i])
-                let wi = w + i * 4
-                a0 += v * wi[0]; a1 += v * wi[1]; a2 += v * wi[2]; a3 += v * wi[3]
-            }
-        }
-        h[0] = a0.replacing(with: 0, where: a0 .< 0)
-        h[1] = a1.replacing(with: 0, where: a1 .< 0)
-        h[2] = a2.replacing(with: 0, where: a2 .< 0)
-        h[3] = a3.replacing(with: 0, where: a3 .< 0)
+        attune_nucleus_hidden(UnsafePointer(inputs.baseAddress!), mask, Self.inputCount, j, end, W.taps1, W.dilation1,
+                              Self.floats(conv1), Self.floats(bias1), UnsafeMutableRawPointer(h).assumingMemoryBound(to: Float.self))
     }
 
     /// Density of frame `k`, from the hidden layers of frames `k ± taps2 / 2` (already computed; frames outside
@@ -142,26 +132,13 @@ struct NucleusModel {
     @inline(__always)
     func density(_ k: Int, end: Int) -> Float {
         var acc = (SIMD8<Float>.zero, SIMD8<Float>.zero)
-        acc.0 = bias2[0]
-        if chunks2 > 1 { acc.1 = bias2[1] }
-        for t in 0..<W.taps2 {
-            let f = k + t - W.taps2 / 2
-            guard f >= 0 && f < end else { continue }
-            let h = hidden.baseAddress! + (f & mask) * chunks1
-            let w = conv2.baseAddress! + t * W.hidden1 * chunks2
-            for c in 0..<chunks1 {
-                let hc = h[c]
-                for lane in 0..<8 {
-                    let v = SIMD8(repeating: hc[lane])
-                    let wu = w + (8 * c + lane) * chunks2
-                    acc.0 += v * wu[0]
-                    if chunks2 > 1 { acc.1 += v * wu[1] }
-                }
-            }
+        withUnsafeMutableBytes(of: &acc) { units in
+            attune_nucleus_units(Self.floats(UnsafeBufferPointer(hidden)), mask, k, end, W.taps2, Self.floats(conv2), Self.floats(bias2),
+                                 units.baseAddress!.assumingMemoryBound(to: Float.self))
         }
         var sum = W.outputBias
         sum += (acc.0.replacing(with: 0, where: acc.0 .< 0) * output[0]).sum()
-        if chunks2 > 1 { sum += (acc.1.replacing(with: 0, where: acc.1 .< 0) * output[1]).sum() }
+        sum += (acc.1.replacing(with: 0, where: acc.1 .< 0) * output[1]).sum()
         // softplus, written to stay finite for large arguments
         return sum > 20 ? sum : log1pf(expf(sum))
     }

@@ -1,3 +1,4 @@
+import CAttuneKernels
 import Foundation
 
 /// Stages 1 and 2 of ``PitchTracker``: decimation to the search rate and the voiced candidates of each frame.
@@ -9,16 +10,11 @@ extension PitchTracker {
         let centre = centreFull / factor
         let first = centre - analysisHalf
         let last = first + analysisLength - 1
-        var j = max(nextDecimated, first)
+        let j = max(nextDecimated, first)
         let start = centreFull - windowLength / 2   // stream position of window[0]
-        let w = window.baseAddress!
-        let h = UnsafePointer(fir.baseAddress!)
-        let mirror = ringMask + 1
-        while j <= last {
-            let acc = Self.dot(h, w + (j * factor - firHalf - start), firPadded)
-            ring[j & ringMask] = acc
-            ring[(j & ringMask) + mirror] = acc
-            j += 1
+        if j <= last {
+            attune_decimate(UnsafePointer(fir.baseAddress!), firPadded, window.baseAddress! + (j * factor - firHalf - start), factor,
+                            last - j + 1, ring.baseAddress!, ringMask, j)
         }
         nextDecimated = last + 1
     }

@@ -1,22 +1,6 @@
-/// The pitch tracker's vector loops over raw buffers: dot product, sum, windowed energy, power spectrum.
+/// The pitch tracker's vector loops over raw buffers: sum, windowed energy, power spectrum (the decimator's dot
+/// products are `attune_decimate` in CAttuneKernels).
 extension PitchTracker {
-    /// Σ a[i]·b[i] over `count` (a multiple of 8) samples, in vectors with two accumulators.
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-        let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(b)
-        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-        var i = 0
-        while i + 16 <= count {
-            acc0 += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            acc1 += ar.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
-            i += 16
-        }
-        if i < count {
-            acc0 += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        }
-        return (acc0 + acc1).sum()
-    }
-
     /// Σ a[i] over `count` samples.
     @inline(__always)
     static func sum(_ a: UnsafePointer<Float>, _ count: Int) -> Float {

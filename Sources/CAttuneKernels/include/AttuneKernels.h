@@ -1,0 +1,78 @@
+#ifndef ATTUNE_KERNELS_H
+#define ATTUNE_KERNELS_H
+
+/// The DSP path's inner loops, written once in C so that they can be compiled twice: for the x86-64 baseline
+/// (SSE2) and for AVX2, chosen at run time by the CPU. Swift has no per-function target attribute, and building
+/// the whole package for AVX2 would make a binary that stops with SIGILL on an older CPU. Both builds do the
+/// same IEEE operations in the same order (no FMA contraction), so they give the same bits; the tests check
+/// that on every kernel.
+///
+/// Every kernel takes the engine's preallocated buffers and allocates nothing.
+
+/// Coefficients of the level meter's filter bank: the eight band-passes' high-pass and low-pass sections
+/// (one per lane) and the two hum notches (lanes 0 and 1), each as b0, b1, b2, a1, a2 (a0 = 1).
+typedef struct {
+    float highPass[5][8];
+    float lowPass[5][8];
+    float hum[5][4];
+} AttuneLevelCoefficients;
+
+/// The filter bank's state (transposed direct form II) and the first notch's last output.
+typedef struct {
+    float highPass[2][8];
+    float lowPass[2][8];
+    float hum[2][4];
+    float between;
+} AttuneLevelState;
+
+/// One hop's sums: band-passed squares per band, and the broadband signal's squares and sums, unfiltered
+/// (index 0) and after the notches (index 1).
+typedef struct {
+    float bands[8];
+    float squares[2];
+    float sums[2];
+} AttuneLevelHop;
+
+/// Sets section `lane` of `bank` (0 high-pass, 1 low-pass, 2 hum).
+void attune_level_set_section(AttuneLevelCoefficients *c, int bank, int lane, float b0, float b1, float b2, float a1, float a2);
+
+/// Filters `n` samples through the bank, sums the hop into `out`, and flushes state below 1e-20 to zero.
+void attune_level_hop(const float *x, long n, const AttuneLevelCoefficients *c, AttuneLevelState *s, AttuneLevelHop *out);
+
+/// The syllable-nucleus model's first layer for frame `j` (NucleusModel.swift): 32 units over `taps` frames
+/// `dilation` apart around `j`, each frame's `inputCount` inputs at `inputs + (f & mask) * inputCount`, frames
+/// outside `0..<end` skipped; weights `conv1` as [tap][input][32], `bias1` [32]; ReLU; result in `hidden` [32].
+void attune_nucleus_hidden(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+                           const float *conv1, const float *bias1, float *hidden);
+
+/// The model's second layer for frame `k` before its ReLU: 16 units over `taps` adjacent frames around `k`, each
+/// frame's 32 hidden units at `hidden + (f & mask) * 32`, frames outside `0..<end` skipped; weights `conv2` as
+/// [tap][32][16], `bias2` [16]; result in `units` [16].
+void attune_nucleus_units(const float *hidden, long mask, long k, long end, long taps,
+                          const float *conv2, const float *bias2, float *units);
+
+/// The pitch tracker's decimator (PitchCandidates.swift): `count` outputs, output k the dot product of `fir`
+/// (`length` taps, a multiple of 8, zero-padded) with `x + k * step`, stored at `ring[(j + k) & ringMask]` and
+/// mirrored `ringMask + 1` further on.
+void attune_decimate(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j);
+
+/// Whether the kernels run their AVX2 build: the CPU and OS support it and `ATTUNE_KERNELS=baseline` is not set.
+int attune_kernels_use_avx2(void);
+/// Whether the CPU and OS support AVX2 (so the `_avx2` builds below may be called).
+int attune_kernels_cpu_has_avx2(void);
+
+/// The two builds of each kernel, for the tests that compare them.
+void attune_level_hop_baseline(const float *x, long n, const AttuneLevelCoefficients *c, AttuneLevelState *s, AttuneLevelHop *out);
+void attune_level_hop_avx2(const float *x, long n, const AttuneLevelCoefficients *c, AttuneLevelState *s, AttuneLevelHop *out);
+void attune_decimate_baseline(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j);
+void attune_decimate_avx2(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j);
+void attune_nucleus_hidden_baseline(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+                                    const float *conv1, const float *bias1, float *hidden);
+void attune_nucleus_hidden_avx2(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+                                const float *conv1, const float *bias1, float *hidden);
+void attune_nucleus_units_baseline(const float *hidden, long mask, long k, long end, long taps,
+                                   const float *conv2, const float *bias2, float *units);
+void attune_nucleus_units_avx2(const float *hidden, long mask, long k, long end, long taps,
+                               const float *conv2, const float *bias2, float *units);
+
+#endif

@@ -1,0 +1,100 @@
+@testable import AttuneDSP
+import CAttuneKernels
+import Foundation
+import Testing
+
+/// The C kernels' two builds (x86-64 baseline and AVX2) must give the same bits: the dispatcher picks one by the
+/// CPU, and a record must not depend on the machine that made it.
+@Suite("Kernels: the baseline and AVX2 builds agree to the bit", .enabled(if: attune_kernels_cpu_has_avx2() != 0))
+struct KernelBuildTests {
+    /// Reproducible noise with a wide dynamic range (−80…0 dBFS), so denormal flushing and large values both occur.
+    static func noise(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<count).map { i in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let unit = Float(state >> 40) / Float(1 << 24) * 2 - 1
+            return unit * powf(10, -4 * Float(i % 97) / 97)
+        }
+    }
+
+    static func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+
+    static func bits<T>(of value: T) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+
+    @Test("level filter bank: same sums and state over many hops")
+    func levelHop() {
+        var coefficients = AttuneLevelCoefficients()
+        for b in 0..<8 {
+            BiquadSection.butterworth(highPass: true, cutoff: 200 + 300 * Double(b), sampleRate: 16000).set(in: &coefficients, bank: 0, lane: b)
+            BiquadSection.butterworth(highPass: false, cutoff: 500 + 400 * Double(b), sampleRate: 16000).set(in: &coefficients, bank: 1, lane: b)
+        }
+        BiquadSection.notch(frequency: 50, q: 3, sampleRate: 16000).set(in: &coefficients, bank: 2, lane: 0)
+        BiquadSection.notch(frequency: 60, q: 3, sampleRate: 16000).set(in: &coefficients, bank: 2, lane: 1)
+        // Noise, then digital silence long enough for the state to decay through the denormal range.
+        let audio = Self.noise(16000, seed: 1) + [Float](repeating: 0, count: 16000)
+        var baseline = AttuneLevelState(), avx2 = AttuneLevelState()
+        var outBaseline = AttuneLevelHop(), outAVX2 = AttuneLevelHop()
+        var hops = 0
+        audio.withUnsafeBufferPointer { x in
+            for start in stride(from: 0, to: x.count, by: 160) {
+                attune_level_hop_baseline(x.baseAddress! + start, 160, &coefficients, &baseline, &outBaseline)
+                attune_level_hop_avx2(x.baseAddress! + start, 160, &coefficients, &avx2, &outAVX2)
+                #expect(Self.bits(of: outBaseline) == Self.bits(of: outAVX2), "hop \(hops)")
+                #expect(Self.bits(of: baseline) == Self.bits(of: avx2), "state after hop \(hops)")
+                hops += 1
+            }
+        }
+        #expect(hops == 200)
+        // The silence flushed the state to exact zeros (the flush runs in both builds).
+        #expect(Self.bits(of: baseline.highPass).allSatisfy { $0 == 0 })
+    }
+
+    @Test("nucleus model layers: same hidden units and output units")
+    func nucleusLayers() {
+        let inputCount = 11, taps1 = 9, dilation = 2, taps2 = 5, frames = 64, mask = frames - 1
+        let inputs = Self.noise(frames * inputCount, seed: 2).map { $0 * 3 }
+        let conv1 = Self.noise(taps1 * inputCount * 32, seed: 3)
+        let bias1 = Self.noise(32, seed: 4)
+        let conv2 = Self.noise(taps2 * 32 * 16, seed: 5)
+        let bias2 = Self.noise(16, seed: 6)
+        var hiddenBaseline = [Float](repeating: 0, count: frames * 32), hiddenAVX2 = hiddenBaseline
+        let end = 50  // frames past the end are skipped: the edges take the `continue` paths
+        for j in 0..<end {
+            hiddenBaseline.withUnsafeMutableBufferPointer { h in
+                attune_nucleus_hidden_baseline(inputs, mask, inputCount, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
+            }
+            hiddenAVX2.withUnsafeMutableBufferPointer { h in
+                attune_nucleus_hidden_avx2(inputs, mask, inputCount, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
+            }
+        }
+        #expect(Self.bits(hiddenBaseline) == Self.bits(hiddenAVX2))
+        #expect(hiddenBaseline.contains { $0 > 0 } && hiddenBaseline.prefix(end * 32).contains(0), "ReLU both passes and clips")
+        for k in 0..<end {
+            var a = [Float](repeating: 0, count: 16), b = a
+            attune_nucleus_units_baseline(hiddenBaseline, mask, k, end, taps2, conv2, bias2, &a)
+            attune_nucleus_units_avx2(hiddenBaseline, mask, k, end, taps2, conv2, bias2, &b)
+            #expect(Self.bits(a) == Self.bits(b), "frame \(k)")
+        }
+    }
+
+    @Test("decimator: same outputs, odd and even counts, mirrored ring")
+    func decimator() {
+        let fir = Self.noise(56, seed: 7)  // 55 taps padded to 56, as at 8 kHz
+        let x = Self.noise(4096, seed: 8)
+        for count in [1, 2, 39, 40] {
+            var ringBaseline = [Float](repeating: 0, count: 256), ringAVX2 = ringBaseline
+            attune_decimate_baseline(fir, 56, x, 2, count, &ringBaseline, 127, 100)
+            attune_decimate_avx2(fir, 56, x, 2, count, &ringAVX2, 127, 100)
+            #expect(Self.bits(ringBaseline) == Self.bits(ringAVX2), "count \(count)")
+            // The ring wraps (100 + 39 > 127) and every output is mirrored.
+            #expect(ringBaseline[(100 + count - 1) & 127] == ringBaseline[((100 + count - 1) & 127) + 128])
+            #expect(ringBaseline[(100 + count - 1) & 127] != 0)
+        }
+        // 112 taps (16 kHz): the length with no single-vector tail.
+        let long = Self.noise(112, seed: 9)
+        var a = [Float](repeating: 0, count: 256), b = a
+        attune_decimate_baseline(long, 112, x, 4, 40, &a, 127, 0)
+        attune_decimate_avx2(long, 112, x, 4, 40, &b, 127, 0)
+        #expect(Self.bits(a) == Self.bits(b))
+    }
+}
