@@ -1,13 +1,6 @@
 #include "AttuneKernels.h"
 #include "Vectors.h"
 
-/// The lanes' sum in lane order, as Swift's `SIMD.sum()` adds them.
-INLINE float sumLanes(V8 v) {
-    float total = v[0];
-    for (int lane = 1; lane < 8; lane++) total += v[lane];
-    return total;
-}
-
 /// Two outputs at a time: each ends in eight dependent additions (the lanes' sum, in order), and side by side
 /// the two chains overlap.
 INLINE void attune_decimate_body(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j) {

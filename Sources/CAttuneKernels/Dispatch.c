@@ -48,3 +48,18 @@ void attune_decimate(const float *fir, long length, const float *x, long step, l
     if (useAVX2) attune_decimate_avx2(fir, length, x, step, count, ring, ringMask, j);
     else attune_decimate_baseline(fir, length, x, step, count, ring, ringMask, j);
 }
+
+void attune_pitch_window(const float *d, long n, const float *hann, float *x, float *mean, float *peak, float *energy) {
+    if (useAVX2) attune_pitch_window_avx2(d, n, hann, x, mean, peak, energy);
+    else attune_pitch_window_baseline(d, n, hann, x, mean, peak, energy);
+}
+
+void attune_windowed_energy(const float *x, const float *window, float mean, long count, float *energy) {
+    if (useAVX2) attune_windowed_energy_avx2(x, window, mean, count, energy);
+    else attune_windowed_energy_baseline(x, window, mean, count, energy);
+}
+
+void attune_pair_sums(const float *a, const float *b, long n, float *sums) {
+    if (useAVX2) attune_pair_sums_avx2(a, b, n, sums);
+    else attune_pair_sums_baseline(a, b, n, sums);
+}

@@ -24,6 +24,13 @@ INLINE void store4(float *p, V4 v) { __builtin_memcpy(p, &v, sizeof v); }
 INLINE V8 flushTiny8(V8 z) { V8I tiny = (z < 1e-20f) & (z > -1e-20f); return (V8)((V8I)z & ~tiny); }
 INLINE V4 flushTiny4(V4 z) { V4I tiny = (z < 1e-20f) & (z > -1e-20f); return (V4)((V4I)z & ~tiny); }
 
+/// The lanes' sum in lane order, as Swift's `SIMD.sum()` adds them.
+INLINE float sumLanes(V8 v) {
+    float total = v[0];
+    for (int lane = 1; lane < 8; lane++) total += v[lane];
+    return total;
+}
+
 /// Defines `name##_baseline` and `name##_avx2` from one always-inline body `name##_body`. Off x86-64 the two
 /// are the same build (the dispatcher never picks the second there).
 #if defined(__x86_64__)

@@ -23,13 +23,15 @@ struct KernelBuildTests {
 
     @Test("level filter bank: same sums and state over many hops")
     func levelHop() {
-        var coefficients = AttuneLevelCoefficients()
+        let coefficients = UnsafeMutablePointer<AttuneLevelCoefficients>.allocate(capacity: 1)
+        defer { coefficients.deallocate() }
+        coefficients.initialize(to: AttuneLevelCoefficients())
         for b in 0..<8 {
-            BiquadSection.butterworth(highPass: true, cutoff: 200 + 300 * Double(b), sampleRate: 16000).set(in: &coefficients, bank: 0, lane: b)
-            BiquadSection.butterworth(highPass: false, cutoff: 500 + 400 * Double(b), sampleRate: 16000).set(in: &coefficients, bank: 1, lane: b)
+            BiquadSection.butterworth(highPass: true, cutoff: 200 + 300 * Double(b), sampleRate: 16000).set(in: coefficients, bank: 0, lane: b)
+            BiquadSection.butterworth(highPass: false, cutoff: 500 + 400 * Double(b), sampleRate: 16000).set(in: coefficients, bank: 1, lane: b)
         }
-        BiquadSection.notch(frequency: 50, q: 3, sampleRate: 16000).set(in: &coefficients, bank: 2, lane: 0)
-        BiquadSection.notch(frequency: 60, q: 3, sampleRate: 16000).set(in: &coefficients, bank: 2, lane: 1)
+        BiquadSection.notch(frequency: 50, q: 3, sampleRate: 16000).set(in: coefficients, bank: 2, lane: 0)
+        BiquadSection.notch(frequency: 60, q: 3, sampleRate: 16000).set(in: coefficients, bank: 2, lane: 1)
         // Noise, then digital silence long enough for the state to decay through the denormal range.
         let audio = Self.noise(16000, seed: 1) + [Float](repeating: 0, count: 16000)
         var baseline = AttuneLevelState(), avx2 = AttuneLevelState()
@@ -37,8 +39,8 @@ struct KernelBuildTests {
         var hops = 0
         audio.withUnsafeBufferPointer { x in
             for start in stride(from: 0, to: x.count, by: 160) {
-                attune_level_hop_baseline(x.baseAddress! + start, 160, &coefficients, &baseline, &outBaseline)
-                attune_level_hop_avx2(x.baseAddress! + start, 160, &coefficients, &avx2, &outAVX2)
+                attune_level_hop_baseline(x.baseAddress! + start, 160, coefficients, &baseline, &outBaseline)
+                attune_level_hop_avx2(x.baseAddress! + start, 160, coefficients, &avx2, &outAVX2)
                 #expect(Self.bits(of: outBaseline) == Self.bits(of: outAVX2), "hop \(hops)")
                 #expect(Self.bits(of: baseline) == Self.bits(of: avx2), "state after hop \(hops)")
                 hops += 1
@@ -75,6 +77,30 @@ struct KernelBuildTests {
             attune_nucleus_units_avx2(hiddenBaseline, mask, k, end, taps2, conv2, bias2, &b)
             #expect(Self.bits(a) == Self.bits(b), "frame \(k)")
         }
+    }
+
+    @Test("pitch window, full-band energy and pair sums: same results, with and without a scalar tail")
+    func pitchFrame() {
+        let d = Self.noise(512, seed: 10).map { $0 + 0.01 }  // an offset, so the mean is not zero
+        let hann = (0..<512).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 512)) }
+        for n in [240, 243] {
+            var xa = [Float](repeating: 0, count: n), xb = xa
+            var meanA: Float = 0, peakA: Float = 0, energyA: Float = 0, meanB: Float = 0, peakB: Float = 0, energyB: Float = 0
+            attune_pitch_window_baseline(d, n, hann, &xa, &meanA, &peakA, &energyA)
+            attune_pitch_window_avx2(d, n, hann, &xb, &meanB, &peakB, &energyB)
+            #expect(Self.bits(xa) == Self.bits(xb), "n \(n)")
+            #expect(Self.bits([meanA, peakA, energyA]) == Self.bits([meanB, peakB, energyB]), "n \(n)")
+            #expect(meanA != 0 && peakA > 0 && energyA > 0)
+        }
+        var ea: Float = 0, eb: Float = 0
+        attune_windowed_energy_baseline(d, hann, 0.01, 480, &ea)
+        attune_windowed_energy_avx2(d, hann, 0.01, 480, &eb)
+        #expect(ea.bitPattern == eb.bitPattern && ea > 0)
+        let shifted = Array(d.dropFirst(3))  // one period of 3 samples later
+        var sa = [Float](repeating: 0, count: 5), sb = sa
+        attune_pair_sums_baseline(d, shifted, 64, &sa)
+        attune_pair_sums_avx2(d, shifted, 64, &sb)
+        #expect(Self.bits(sa) == Self.bits(sb) && sa[3] > 0)
     }
 
     @Test("decimator: same outputs, odd and even counts, mirrored ring")

@@ -114,7 +114,8 @@ public final class Daemon {
     /// Sends one control line and returns its one reply, parsed.
     @discardableResult
     public func command(_ line: String, timeout: Double = 30) throws -> [String: Any] {
-        let client = try UnixClient(path: control)
+        let client: UnixClient
+        do { client = try UnixClient(path: control) } catch { throw DaemonTestFailure("\(error)" + exitDiagnosis) }
         try client.send(line + "\n")
         guard let reply = try client.readLine(timeout: timeout) else {
             throw DaemonTestFailure("no reply to \(line.prefix(200)) within \(timeout) s" + exitDiagnosis)

@@ -130,7 +130,7 @@ extension DaemonSuite {
             defer { if writer >= 0 { close(writer) } }
             for (call, client) in zip(blocked, pending) {
                 let reply = try jsonObject(try client.readLine(timeout: 30) ?? "{}")
-                #expect(reply["ok"] as? Bool == true, "\(call): \(reply)")
+                #expect(reply["ok"] as? Bool == true, "\(call): \(reply)\(daemon.exitDiagnosis)")
                 #expect(try daemon.command(#"{"cmd":"stop","call":"\#(call)"}"#, timeout: 10)["ok"] as? Bool == true)
             }
             #expect(try UnixClient.pump([subscriber], timeout: 30) {

@@ -40,9 +40,11 @@ public final class LevelMeter {
     /// The bank's coefficients and state. The hum notches: 50 Hz in lane 0, 60 Hz in lane 1 fed with lane 0's
     /// previous output, the cascade in one vector step per sample, its output one sample late (which a level
     /// does not notice).
-    private var coefficients = AttuneLevelCoefficients()
-    private var state = AttuneLevelState()
-    private var hopSums = AttuneLevelHop()
+    /// Allocated in `init`, not stored properties: passing a stored property to C as a pointer costs a dynamic
+    /// exclusivity check per call.
+    private let coefficients: UnsafeMutablePointer<AttuneLevelCoefficients> = .allocate(capacity: 1)
+    private let state: UnsafeMutablePointer<AttuneLevelState> = .allocate(capacity: 1)
+    private let hopSums: UnsafeMutablePointer<AttuneLevelHop> = .allocate(capacity: 1)
 
     /// Edges of the eight bands (Hz): 250 · (3800 / 250)^(i / 8), i = 0…8.
     public static let bandEdges: [Double] = (0...8).map { 250 * pow(3800.0 / 250, Double($0) / 8) }
@@ -56,6 +58,9 @@ public final class LevelMeter {
     private static let highMask = SIMD8<Float>(0, 0, 0, 0, 1, 1, 1, 0)
 
     public init(settings: AnalysisSettings) {
+        coefficients.initialize(to: AttuneLevelCoefficients())
+        state.initialize(to: AttuneLevelState())
+        hopSums.initialize(to: AttuneLevelHop())
         hop = settings.hopSize
         windowLength = 3 * settings.hopSize
         let fs = Double(settings.sampleRate)
@@ -63,11 +68,15 @@ public final class LevelMeter {
             // Keep every corner below Nyquist for any rate the engine might be given.
             let high = min(Self.bandEdges[b + 1], 0.45 * fs)
             BiquadSection.butterworth(highPass: true, cutoff: min(Self.bandEdges[b], 0.5 * high), sampleRate: fs)
-                .set(in: &coefficients, bank: 0, lane: b)
-            BiquadSection.butterworth(highPass: false, cutoff: high, sampleRate: fs).set(in: &coefficients, bank: 1, lane: b)
+                .set(in: coefficients, bank: 0, lane: b)
+            BiquadSection.butterworth(highPass: false, cutoff: high, sampleRate: fs).set(in: coefficients, bank: 1, lane: b)
         }
-        BiquadSection.notch(frequency: 50, q: 3, sampleRate: fs).set(in: &coefficients, bank: 2, lane: 0)
-        BiquadSection.notch(frequency: 60, q: 3, sampleRate: fs).set(in: &coefficients, bank: 2, lane: 1)
+        BiquadSection.notch(frequency: 50, q: 3, sampleRate: fs).set(in: coefficients, bank: 2, lane: 0)
+        BiquadSection.notch(frequency: 60, q: 3, sampleRate: fs).set(in: coefficients, bank: 2, lane: 1)
+    }
+
+    deinit {
+        coefficients.deallocate(); state.deallocate(); hopSums.deallocate()
     }
 
     /// Returns the broadband level and the eight band levels of the window, in dBFS.
@@ -76,9 +85,10 @@ public final class LevelMeter {
     @inline(__always)
     public func measure(_ window: UnsafeBufferPointer<Float>) -> Reading {
         let n = min(hop, window.count)
-        attune_level_hop(window.baseAddress! + (window.count - n), n, &coefficients, &state, &hopSums)
-        let acc = withUnsafeBytes(of: hopSums.bands) { $0.loadUnaligned(as: SIMD8<Float>.self) }
-        let hop = BroadbandSums(squares: SIMD2(hopSums.squares.0, hopSums.squares.1), sums: SIMD2(hopSums.sums.0, hopSums.sums.1))
+        attune_level_hop(window.baseAddress! + (window.count - n), n, coefficients, state, hopSums)
+        let acc = UnsafeRawPointer(hopSums).loadUnaligned(as: SIMD8<Float>.self)  // `bands` comes first
+        let out = hopSums.pointee
+        let hop = BroadbandSums(squares: SIMD2(out.squares.0, out.squares.1), sums: SIMD2(out.sums.0, out.sums.1))
         switch hopCount % 3 {
         case 0: sums.0 = acc; broadband.0 = hop
         case 1: sums.1 = acc; broadband.1 = hop
@@ -157,7 +167,7 @@ struct BiquadSection {
     }
 
     /// Stores the section as lane `lane` of `bank` (0 high-pass, 1 low-pass, 2 hum).
-    func set(in coefficients: inout AttuneLevelCoefficients, bank: Int, lane: Int) {
-        attune_level_set_section(&coefficients, Int32(bank), Int32(lane), b0, b1, b2, a1, a2)
+    func set(in coefficients: UnsafeMutablePointer<AttuneLevelCoefficients>, bank: Int, lane: Int) {
+        attune_level_set_section(coefficients, Int32(bank), Int32(lane), b0, b1, b2, a1, a2)
     }
 }

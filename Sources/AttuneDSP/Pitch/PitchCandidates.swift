@@ -1,7 +1,9 @@
 import CAttuneKernels
 import Foundation
 
-/// Stages 1 and 2 of ``PitchTracker``: decimation to the search rate and the voiced candidates of each frame.
+/// Stages 1 and 2 of ``PitchTracker``: decimation to the search rate and the voiced candidates of each frame. The
+/// vector loops over whole windows are in CAttuneKernels (AVX2 where the CPU has it): the decimator, the analysis
+/// window, the full-band energy and the short-window correlation's sums.
 extension PitchTracker {
     /// Brings the decimated ring up to the end of this frame's analysis window.
     @inline(__always)
@@ -27,34 +29,9 @@ extension PitchTracker {
         let n = analysisLength
         let x = fft.real
         let d = UnsafePointer(ring.baseAddress! + (first & ringMask))
-        let mean = Self.sum(d, n) / Float(n)
-        // Mean removal, Hann window, peak and energy in one pass, eight samples at a time.
-        let meanVector = SIMD8<Float>(repeating: mean)
-        var peakVector = SIMD8<Float>()
-        var energyVector = SIMD8<Float>()
-        let xr = UnsafeMutableRawPointer(x.baseAddress!)
-        let hr = UnsafeRawPointer(hann.baseAddress!)
-        let dr = UnsafeRawPointer(d)
-        var i = 0
-        while i + 8 <= n {
-            let v = dr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - meanVector
-            let magnitude = v.replacing(with: -v, where: v .< 0)
-            peakVector = peakVector.replacing(with: magnitude, where: magnitude .> peakVector)
-            let y = v * hr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            xr.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
-            energyVector += y * y
-            i += 8
-        }
-        var localPeak = peakVector.max()  // once per frame; the lane-wise loop above stays branch-free
-        var lowEnergy = energyVector.sum()
-        while i < n {
-            let v = d[i] - mean
-            localPeak = max(localPeak, abs(v))
-            let y = v * hann[i]
-            x[i] = y
-            lowEnergy += y * y
-            i += 1
-        }
+        // Mean removal, Hann window, peak and energy in one pass.
+        var mean: Float = 0, localPeak: Float = 0, lowEnergy: Float = 0
+        attune_pitch_window(d, n, UnsafePointer(hann.baseAddress!), x.baseAddress!, &mean, &localPeak, &lowEnergy)
         (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
         framePeak[index & slotMask] = localPeak
         // The third lowest of the last `referenceFrames` window peaks: a level that six of them reach.
@@ -69,8 +46,8 @@ extension PitchTracker {
         // Share of the window's energy inside the search band (see `collectPeaks`).
         let fullStart = windowLength / 2 - analysisHalf * factor
         let fullCount = n * factor
-        let fullEnergy = Self.windowedEnergy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!),
-                                             mean: mean, count: (fullCount + 7) & ~7)
+        var fullEnergy: Float = 0
+        attune_windowed_energy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!), mean, (fullCount + 7) & ~7, &fullEnergy)
         let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
         bandEnergy[index & slotMask] = lowEnergy
 
@@ -205,16 +182,9 @@ extension PitchTracker {
             // Mirrored ring: `n + lag` samples from any position are contiguous, and the analysis window
             // (decimated up to `analysisHalf` past the centre) covers them.
             let a = UnsafePointer(ring.baseAddress! + ((centre - (n + lag) / 2) & ringMask))
-            let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(a + lag)
-            var vx8 = SIMD8<Float>(), vy8 = SIMD8<Float>(), vxy8 = SIMD8<Float>(), vxx8 = SIMD8<Float>(), vyy8 = SIMD8<Float>()
-            var i = 0
-            while i < n {
-                let x = ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                let y = br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                vx8 += x; vy8 += y; vxy8 += x * y; vxx8 += x * x; vyy8 += y * y
-                i += 8
-            }
-            let sx = vx8.sum(), sy = vy8.sum(), sxy = vxy8.sum(), sxx = vxx8.sum(), syy = vyy8.sum()
+            var sums = SIMD8<Float>()
+            withUnsafeMutableBytes(of: &sums) { attune_pair_sums(a, a + lag, n, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+            let sx = sums[0], sy = sums[1], sxy = sums[2], sxx = sums[3], syy = sums[4]
             let inverse = 1 / Float(n)
             let vx = sxx - sx * sx * inverse, vy = syy - sy * sy * inverse
             if vx > 0 && vy > 0 { best = max(best, (sxy - sx * sy * inverse) / (vx * vy).squareRoot()) }
@@ -269,6 +239,18 @@ extension PitchTracker {
         let signs = SIMD8<Float>(1, -1, 1, -1, 1, -1, 1, -1)
         let terms = signs * (leftTaps * wl / dl + rightTaps * wr / dr)
         return terms.sum() * (sin(Float.pi * fraction) / Float.pi)
+    }
+
+    /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
+    @inline(__always)
+    static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
+        var i = 0
+        while i < s.count {
+            let re = s[i], im = s[i + 1]
+            s[i] = re * re + im * im
+            s[i + 1] = 0
+            i += 2
+        }
     }
 
     /// Adds a candidate, dropping the weakest when the slot is full.

@@ -67,7 +67,7 @@ import Foundation
 /// the share of the noise the band leaves out (10 · log10(4000 / 1950) ≈ 3 dB at 8 kHz, 6 dB at 16 kHz). Unvoiced frames have
 /// none: r at a period the path did not choose says nothing about a voice.
 ///
-/// Stages 1 and 2 are in `PitchCandidates.swift`, 3 to 5 in `PitchPath.swift`, their vector loops in `PitchKernels.swift`.
+/// Stages 1 and 2 are in `PitchCandidates.swift` (their vector loops in CAttuneKernels), 3 to 5 in `PitchPath.swift`.
 ///
 /// All buffers are allocated in `init`; ``analyze(index:window:decided:)`` and ``finish(decided:)`` never
 /// touch the heap.

@@ -56,6 +56,17 @@ void attune_nucleus_units(const float *hidden, long mask, long k, long end, long
 /// mirrored `ringMask + 1` further on.
 void attune_decimate(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j);
 
+/// The pitch tracker's analysis window (PitchCandidates.swift): removes the mean of `d` (`n` samples) and applies
+/// `hann` into `x`, and reports the mean, the largest magnitude after mean removal and the windowed energy.
+void attune_pitch_window(const float *d, long n, const float *hann, float *x, float *mean, float *peak, float *energy);
+
+/// Σ ((x[i] − mean) · window[i])² over `count` samples (a multiple of 8), into `energy`.
+void attune_windowed_energy(const float *x, const float *window, float mean, long count, float *energy);
+
+/// The sums of a correlation coefficient of `a` and `b` over `n` samples (a multiple of 8): Σa, Σb, Σab, Σa², Σb²,
+/// into `sums`.
+void attune_pair_sums(const float *a, const float *b, long n, float *sums);
+
 /// Whether the kernels run their AVX2 build: the CPU and OS support it and `ATTUNE_KERNELS=baseline` is not set.
 int attune_kernels_use_avx2(void);
 /// Whether the CPU and OS support AVX2 (so the `_avx2` builds below may be called).
@@ -66,6 +77,12 @@ void attune_level_hop_baseline(const float *x, long n, const AttuneLevelCoeffici
 void attune_level_hop_avx2(const float *x, long n, const AttuneLevelCoefficients *c, AttuneLevelState *s, AttuneLevelHop *out);
 void attune_decimate_baseline(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j);
 void attune_decimate_avx2(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j);
+void attune_pitch_window_baseline(const float *d, long n, const float *hann, float *x, float *mean, float *peak, float *energy);
+void attune_pitch_window_avx2(const float *d, long n, const float *hann, float *x, float *mean, float *peak, float *energy);
+void attune_windowed_energy_baseline(const float *x, const float *window, float mean, long count, float *energy);
+void attune_windowed_energy_avx2(const float *x, const float *window, float mean, long count, float *energy);
+void attune_pair_sums_baseline(const float *a, const float *b, long n, float *sums);
+void attune_pair_sums_avx2(const float *a, const float *b, long n, float *sums);
 void attune_nucleus_hidden_baseline(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
                                     const float *conv1, const float *bias1, float *hidden);
 void attune_nucleus_hidden_avx2(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,

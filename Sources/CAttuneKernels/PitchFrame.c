@@ -1,0 +1,70 @@
+#include "AttuneKernels.h"
+#include "Vectors.h"
+
+// The per-frame vector loops of the pitch tracker's candidate stage (PitchCandidates.swift).
+
+INLINE void attune_pitch_window_body(const float *d, long n, const float *hann, float *x, float *meanOut, float *peakOut, float *energyOut) {
+    V8 acc = {0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8) acc += load8(d + i);
+    float total = sumLanes(acc);
+    for (; i < n; i++) total += d[i];
+    const float mean = total / (float)n;
+    // Mean removal, window, peak and energy in one pass; the peak lane-wise, so the loop stays branch-free.
+    const V8 means = {mean, mean, mean, mean, mean, mean, mean, mean};
+    V8 peaks = {0}, energies = {0};
+    for (i = 0; i + 8 <= n; i += 8) {
+        const V8 v = load8(d + i) - means;
+        const V8I negative = v < 0;
+        const V8 magnitude = (V8)(((V8I)(-v) & negative) | ((V8I)v & ~negative));
+        const V8I higher = magnitude > peaks;
+        peaks = (V8)(((V8I)magnitude & higher) | ((V8I)peaks & ~higher));
+        const V8 y = v * load8(hann + i);
+        store8(x + i, y);
+        energies += y * y;
+    }
+    // Lane by lane as Swift's `max()`: a later lane wins a tie.
+    float peak = peaks[0];
+    for (int lane = 1; lane < 8; lane++) peak = peaks[lane] >= peak ? peaks[lane] : peak;
+    float energy = sumLanes(energies);
+    for (; i < n; i++) {
+        const float v = d[i] - mean;
+        const float magnitude = __builtin_fabsf(v);
+        peak = magnitude >= peak ? magnitude : peak;
+        const float y = v * hann[i];
+        x[i] = y;
+        energy += y * y;
+    }
+    *meanOut = mean;
+    *peakOut = peak;
+    *energyOut = energy;
+}
+
+ATTUNE_TWO_BUILDS(attune_pitch_window,
+                  (const float *d, long n, const float *hann, float *x, float *mean, float *peak, float *energy),
+                  (d, n, hann, x, mean, peak, energy))
+
+INLINE void attune_windowed_energy_body(const float *x, const float *window, float mean, long count, float *energy) {
+    const V8 means = {mean, mean, mean, mean, mean, mean, mean, mean};
+    V8 acc = {0};
+    for (long i = 0; i < count; i += 8) {
+        const V8 v = (load8(x + i) - means) * load8(window + i);
+        acc += v * v;
+    }
+    *energy = sumLanes(acc);
+}
+
+ATTUNE_TWO_BUILDS(attune_windowed_energy,
+                  (const float *x, const float *window, float mean, long count, float *energy),
+                  (x, window, mean, count, energy))
+
+INLINE void attune_pair_sums_body(const float *a, const float *b, long n, float *sums) {
+    V8 sa = {0}, sb = {0}, sab = {0}, saa = {0}, sbb = {0};
+    for (long i = 0; i < n; i += 8) {
+        const V8 x = load8(a + i), y = load8(b + i);
+        sa += x; sb += y; sab += x * y; saa += x * x; sbb += y * y;
+    }
+    sums[0] = sumLanes(sa); sums[1] = sumLanes(sb); sums[2] = sumLanes(sab); sums[3] = sumLanes(saa); sums[4] = sumLanes(sbb);
+}
+
+ATTUNE_TWO_BUILDS(attune_pair_sums, (const float *a, const float *b, long n, float *sums), (a, b, n, sums))
