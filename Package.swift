@@ -60,7 +60,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion", "AttuneRecognizer"]),
+        .target(name: "AttuneEngine", dependencies: ["AttuneDSP", "AttuneAudio", "AttuneText", "AttuneEvents", "AttuneFusion", "AttuneRecognizer", "CAttuneKernels"]),
         // Draws a call's records as an SVG timeline; knows records and transcripts, nothing of DSP or the engine.
         .target(name: "AttuneReport", dependencies: ["AttuneEvents", "AttuneText"]),
         .executableTarget(

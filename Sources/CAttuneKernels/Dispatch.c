@@ -63,3 +63,7 @@ void attune_pair_sums(const float *a, const float *b, long n, float *sums) {
     if (useAVX2) attune_pair_sums_avx2(a, b, n, sums);
     else attune_pair_sums_baseline(a, b, n, sums);
 }
+
+long attune_count_unusual(const float *x, long n, float limit) {
+    return useAVX2 ? attune_count_unusual_avx2(x, n, limit) : attune_count_unusual_baseline(x, n, limit);
+}

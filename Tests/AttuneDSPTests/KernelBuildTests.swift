@@ -103,6 +103,17 @@ struct KernelBuildTests {
         #expect(Self.bits(sa) == Self.bits(sb) && sa[3] > 0)
     }
 
+    @Test("unusual-sample count: NaN, infinities and samples beyond the limit, in vectors and in the tail")
+    func unusualSamples() {
+        var x = Self.noise(1003, seed: 11)
+        for (i, v) in [(3, Float.nan), (17, .infinity), (18, -.infinity), (500, 1000.5), (501, -2e30), (502, 1000), (1001, .nan)] {
+            x[i] = v
+        }
+        #expect(attune_count_unusual_baseline(x, x.count, 1000) == 6)
+        #expect(attune_count_unusual_avx2(x, x.count, 1000) == 6)
+        #expect(attune_count_unusual_avx2(x, 19, 1000) == 3)  // one in the vectors, two in the tail
+    }
+
     @Test("decimator: same outputs, odd and even counts, mirrored ring")
     func decimator() {
         let fir = Self.noise(56, seed: 7)  // 55 taps padded to 56, as at 8 kHz
