@@ -285,7 +285,9 @@ public final class CallSession {
     @inline(__always)
     private func repair(_ samples: UnsafeMutableBufferPointer<Float>) {
         // Counted first in a vector loop (CAttuneKernels): nearly every block needs no repair at all.
-        guard attune_count_unusual(samples.baseAddress!, samples.count, Self.clipLimit) > 0 else { return }
+        var unusual = 0
+        attune_count_unusual(samples.baseAddress!, samples.count, Self.clipLimit, &unusual)
+        guard unusual > 0 else { return }
         for i in samples.indices {
             let x = samples[i]
             if !x.isFinite {

@@ -57,6 +57,6 @@ INLINE void attune_level_hop_body(const float *x, long n, const AttuneLevelCoeff
     out->sums[0] = sumRaw; out->sums[1] = sumClean;
 }
 
-ATTUNE_TWO_BUILDS(attune_level_hop,
+ATTUNE_KERNEL(attune_level_hop,
                   (const float *x, long n, const AttuneLevelCoefficients *c, AttuneLevelState *s, AttuneLevelHop *out),
                   (x, n, c, s, out))

@@ -25,7 +25,7 @@ INLINE void attune_nucleus_hidden_body(const float *inputs, long mask, long inpu
     store8(hidden + 24, (V8)((V8I)a3 & ~(a3 < zero)));
 }
 
-ATTUNE_TWO_BUILDS(attune_nucleus_hidden,
+ATTUNE_KERNEL(attune_nucleus_hidden,
                   (const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
                    const float *conv1, const float *bias1, float *hidden),
                   (inputs, mask, inputCount, j, end, taps, dilation, conv1, bias1, hidden))
@@ -49,6 +49,6 @@ INLINE void attune_nucleus_units_body(const float *hidden, long mask, long k, lo
     store8(units + 8, acc1);
 }
 
-ATTUNE_TWO_BUILDS(attune_nucleus_units,
+ATTUNE_KERNEL(attune_nucleus_units,
                   (const float *hidden, long mask, long k, long end, long taps, const float *conv2, const float *bias2, float *units),
                   (hidden, mask, k, end, taps, conv2, bias2, units))

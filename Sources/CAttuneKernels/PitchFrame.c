@@ -40,7 +40,7 @@ INLINE void attune_pitch_window_body(const float *d, long n, const float *hann, 
     *energyOut = energy;
 }
 
-ATTUNE_TWO_BUILDS(attune_pitch_window,
+ATTUNE_KERNEL(attune_pitch_window,
                   (const float *d, long n, const float *hann, float *x, float *mean, float *peak, float *energy),
                   (d, n, hann, x, mean, peak, energy))
 
@@ -54,7 +54,7 @@ INLINE void attune_windowed_energy_body(const float *x, const float *window, flo
     *energy = sumLanes(acc);
 }
 
-ATTUNE_TWO_BUILDS(attune_windowed_energy,
+ATTUNE_KERNEL(attune_windowed_energy,
                   (const float *x, const float *window, float mean, long count, float *energy),
                   (x, window, mean, count, energy))
 
@@ -67,4 +67,4 @@ INLINE void attune_pair_sums_body(const float *a, const float *b, long n, float 
     sums[0] = sumLanes(sa); sums[1] = sumLanes(sb); sums[2] = sumLanes(sab); sums[3] = sumLanes(saa); sums[4] = sumLanes(sbb);
 }
 
-ATTUNE_TWO_BUILDS(attune_pair_sums, (const float *a, const float *b, long n, float *sums), (a, b, n, sums))
+ATTUNE_KERNEL(attune_pair_sums, (const float *a, const float *b, long n, float *sums), (a, b, n, sums))

@@ -4,7 +4,7 @@
 // A call session checks every input sample (at the input rate, 480 a frame at 48 kHz) before resampling; nearly
 // always none needs repair, so the check is a branch-free count and the repair runs only when it is not zero.
 // `!(|x| <= limit)` is true for NaN, ±infinity and finite samples beyond the limit.
-INLINE long attune_count_unusual_body(const float *x, long n, float limit) {
+INLINE void attune_count_unusual_body(const float *x, long n, float limit, long *count) {
     const V8 limits = {limit, limit, limit, limit, limit, limit, limit, limit};
     const V8I signBits = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
     V8I counts = {0};
@@ -16,8 +16,7 @@ INLINE long attune_count_unusual_body(const float *x, long n, float limit) {
     long total = 0;
     for (int lane = 0; lane < 8; lane++) total += counts[lane];
     for (; i < n; i++) total += !(__builtin_fabsf(x[i]) <= limit);
-    return total;
+    *count = total;
 }
 
-long attune_count_unusual_baseline(const float *x, long n, float limit) { return attune_count_unusual_body(x, n, limit); }
-ATTUNE_AVX2 long attune_count_unusual_avx2(const float *x, long n, float limit) { return attune_count_unusual_body(x, n, limit); }
+ATTUNE_KERNEL(attune_count_unusual, (const float *x, long n, float limit, long *count), (x, n, limit, count))

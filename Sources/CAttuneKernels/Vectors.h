@@ -31,15 +31,19 @@ INLINE float sumLanes(V8 v) {
     return total;
 }
 
-/// Defines `name##_baseline` and `name##_avx2` from one always-inline body `name##_body`. Off x86-64 the two
-/// are the same build (the dispatcher never picks the second there).
+/// Set once at start-up (Dispatch.c): whether the dispatchers below call the AVX2 builds.
+extern int attune_kernels_avx2_selected __attribute__((visibility("hidden")));
+
+/// Defines kernel `name` from one always-inline body `name##_body`: its baseline build, its AVX2 build and the
+/// dispatcher that calls one of them. Off x86-64 the two builds are the same (and the AVX2 one is never picked).
 #if defined(__x86_64__)
 #define ATTUNE_AVX2 __attribute__((target("avx2")))
 #else
 #define ATTUNE_AVX2
 #endif
-#define ATTUNE_TWO_BUILDS(name, params, args) \
+#define ATTUNE_KERNEL(name, params, args) \
     void name##_baseline params { name##_body args; } \
-    ATTUNE_AVX2 void name##_avx2 params { name##_body args; }
+    ATTUNE_AVX2 void name##_avx2 params { name##_body args; } \
+    void name params { if (attune_kernels_avx2_selected) name##_avx2 args; else name##_baseline args; }
 
 #endif

@@ -109,9 +109,13 @@ struct KernelBuildTests {
         for (i, v) in [(3, Float.nan), (17, .infinity), (18, -.infinity), (500, 1000.5), (501, -2e30), (502, 1000), (1001, .nan)] {
             x[i] = v
         }
-        #expect(attune_count_unusual_baseline(x, x.count, 1000) == 6)
-        #expect(attune_count_unusual_avx2(x, x.count, 1000) == 6)
-        #expect(attune_count_unusual_avx2(x, 19, 1000) == 3)  // one in the vectors, two in the tail
+        var baseline = 0, avx2 = 0, short = 0
+        attune_count_unusual_baseline(x, x.count, 1000, &baseline)
+        attune_count_unusual_avx2(x, x.count, 1000, &avx2)
+        attune_count_unusual_avx2(x, 19, 1000, &short)
+        #expect(baseline == 6)
+        #expect(avx2 == 6)
+        #expect(short == 3)  // one in the vectors, two in the tail
     }
 
     @Test("decimator: same outputs, odd and even counts, mirrored ring")

@@ -67,11 +67,10 @@ void attune_windowed_energy(const float *x, const float *window, float mean, lon
 /// into `sums`.
 void attune_pair_sums(const float *a, const float *b, long n, float *sums);
 
-/// How many of the `n` samples at `x` are not finite or beyond ±`limit` (what a call session repairs).
-long attune_count_unusual(const float *x, long n, float limit);
+/// How many of the `n` samples at `x` are not finite or beyond ±`limit` (what a call session repairs), into
+/// `count`.
+void attune_count_unusual(const float *x, long n, float limit, long *count);
 
-/// Whether the kernels run their AVX2 build: the CPU and OS support it and `ATTUNE_KERNELS=baseline` is not set.
-int attune_kernels_use_avx2(void);
 /// Whether the CPU and OS support AVX2 (so the `_avx2` builds below may be called).
 int attune_kernels_cpu_has_avx2(void);
 
@@ -86,8 +85,8 @@ void attune_windowed_energy_baseline(const float *x, const float *window, float 
 void attune_windowed_energy_avx2(const float *x, const float *window, float mean, long count, float *energy);
 void attune_pair_sums_baseline(const float *a, const float *b, long n, float *sums);
 void attune_pair_sums_avx2(const float *a, const float *b, long n, float *sums);
-long attune_count_unusual_baseline(const float *x, long n, float limit);
-long attune_count_unusual_avx2(const float *x, long n, float limit);
+void attune_count_unusual_baseline(const float *x, long n, float limit, long *count);
+void attune_count_unusual_avx2(const float *x, long n, float limit, long *count);
 void attune_nucleus_hidden_baseline(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
                                     const float *conv1, const float *bias1, float *hidden);
 void attune_nucleus_hidden_avx2(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
