@@ -33,8 +33,11 @@ public enum SessionOutput: Sendable, Equatable {
 public final class CallSession {
     /// Input frames one internal step analyses; bounds the staging memory and the worst-case output per step.
     public static let stepFrames = 1024
-    /// Outputs a step may stage per channel before the merge releases them.
-    private static let stagingCapacity = 1024
+    /// Outputs a channel may hold staged before the merge releases them: a step's hops plus the flush at the
+    /// end (the fixed delay's hops and the segments they close), checked in `init`. Kept small on purpose: each
+    /// hop writes its frame to the next slot, and in a daemon with thousands of channels a slot revisited after
+    /// the whole ring has gone round is a cache miss; 1,024 slots made staging two thirds of a channel's memory.
+    private static let stagingCapacity = 128
 
     /// Native rate of the input (Hz).
     public let inputRate: Int
@@ -60,7 +63,8 @@ public final class CallSession {
     private var finished = false
     /// Analysis hops one step of input can yield per channel, rounded up with margin.
     private let hopsPerStep: Int
-    /// Output slots kept free beyond the steps' worst case: what staging may release on top, and a gap notice.
+    /// Output slots kept free beyond the steps' worst case: what staging may release on top of a step, the final
+    /// flush, and a gap notice.
     private let reservedOutputs: Int
 
     /// Input frames consumed so far, gaps included: the call's clock, in input samples.
@@ -106,8 +110,12 @@ public final class CallSession {
         // Room for a whole step of every channel plus the flush at the end, with margin: the worst case is a
         // frame and a segment per hop per channel.
         hopsPerStep = Self.stepFrames * settings.sampleRate / sampleRate / settings.hopSize + 2
-        reservedOutputs = 2 * channels * (Self.stagingCapacity / 4) + 16
         let flushHops = analyzers[0].fixedDelaySamples / settings.hopSize + 8
+        precondition(hopsPerStep + flushHops + 16 <= Self.stagingCapacity,
+                     "CallSession: staging (\(Self.stagingCapacity)) cannot hold a step and the final flush")
+        // What `finish()` may add once `pull` has seen the end with room for one step: every channel's flushed
+        // frames and the segments they close, the summaries, and a gap notice.
+        reservedOutputs = 2 * channels * flushHops + 16
         outputs = SPSCQueue(minimumCapacity: 2 * channels * (hopsPerStep + flushHops) + reservedOutputs)
     }
 

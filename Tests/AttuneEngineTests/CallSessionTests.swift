@@ -170,6 +170,35 @@ struct CallSessionTests {
         #expect(!session.stoppedShort)
     }
 
+    /// The worst case of the output room: the drain takes one output only when the session has no room for a
+    /// step, so the end is found with the queue as full as `pull` ever leaves it. The final flush (every
+    /// channel's held-back frames, their segments, the summaries) must still fit; a shortfall traps in `finish()`.
+    @Test("the end found with the output queue as full as it gets still flushes everything", arguments: [8000, 16000, 48000])
+    func flushFitsAFullQueue(rate: Int) throws {
+        // Long enough that its outputs overfill the queue several times over.
+        let audio = OfflineAnalysisTests.call(sampleRate: rate, seconds: 12)
+        let expected = try Self.offline(audio, rate: rate)
+        let rings = CallRings(channels: 2, minimumFrames: audio.count)
+        audio.withUnsafeBufferPointer { #expect(rings.write(interleaved: $0.baseAddress!, frames: audio.count / 2)) }
+        #expect(rings.finish())
+        let session = try CallSession(sampleRate: rate, channels: 2)
+        var got: [SessionOutput] = []
+        var starved = 0
+        pulling: while true {
+            switch session.pull(from: rings) {
+            case .ended: break pulling
+            case .idle:
+                starved += 1
+                got.append(try #require(session.outputs.pop(), "no room for a step, yet nothing to drain"))
+            case .analysed: continue
+            }
+        }
+        #expect(starved > 100, "the queue never ran full: the test did not reach its worst case")
+        session.finish()
+        Self.drain(session, into: &got)
+        #expect(got == expected)
+    }
+
     /// An 8 kHz mono session and its rings, holding `frames` frames of quiet audio.
     static func mono(holding frames: Int) throws -> (CallSession, CallRings) {
         let rings = CallRings(channels: 1, minimumFrames: 4096)
