@@ -360,6 +360,7 @@ public final class LiveEngine: Sendable {
             flush(&line)
             remove(call)
         }
+        flush(&line)
         return clean
     }
 
@@ -420,18 +421,22 @@ public final class LiveEngine: Sendable {
                 if drain(call, &line, revisit: &revisit) { worked = true }
                 if revisit { again.append(call) }
             }
+            // One batch for the round, not one per call: at hundreds of calls a call's visit holds a block's worth
+            // of frames (a few kB), and a publish per call cost the bus a copy, a lock and a socket write each.
+            // A round lasts a few milliseconds at most, and `emit` still hands on every 32 kB.
+            flush(&line)
             // Sessions finished by the workers are released here, off the DSP threads.
             _ = pool.reapFinished()
             if !worked { nanosleep(&idle, nil) }
         }
     }
 
-    /// Publishes what `call` has produced; ends the call when its worker has finished it.
+    /// Adds what `call` has produced to `line`'s batch, which the caller publishes; ends the call when its worker has
+    /// finished it (publishing the batch first, `call_end` last).
     /// Sets `revisit` when the call must be looked at again next round without a ring (its recognisers have not
     /// finished yet).
     private func drain(_ call: LiveCall, _ line: inout RecordWriter, revisit: inout Bool) -> Bool {
         guard !call.removed.load(ordering: .relaxed) else { return false }
-        defer { flush(&line) }
         var worked = false
         if call.pendingStart.exchange(false, ordering: .acquiring) {
             let s = call.source
