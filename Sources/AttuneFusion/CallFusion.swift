@@ -31,7 +31,8 @@ public final class CallFusion {
     public let refs: [ChannelRef]
     private let hop: Double
     private let text: TextAnalyzer?
-    private var emotions: [ChannelEmotion?]
+    /// A constant: reading a `let` needs no exclusivity check, and this is read several times per frame.
+    private let emotions: [ChannelEmotion?]
     private var trackers: [[EventTracker]]
     private var eventIDs: [[String?]]
     private var conversation: ConversationMonitor
@@ -90,21 +91,23 @@ public final class CallFusion {
         let t = Double(f.index) * hop
         now = max(now, t)
         applyText()
-        if emotions[c] != nil {
+        // One read of the channel's object per frame: every read of a class's stored property is checked for
+        // exclusivity at run time.
+        if let emotion = emotions[c] {
             let sample = VoiceSample(t: t, f0Hz: Double(f.f0), energyDB: Double(f.energyDB),
                                      balanceDB: f.balanceDB.map(Double.init) ?? .nan, hnrDB: f.hnrDB.map(Double.init) ?? .nan,
                                      speech: f.speech)
-            let flagged = trackers[c][0].isActive || (emotions[c]!.arousal >= options.settings.arousalOff)
-            emotions[c]!.observe(sample, flagged: flagged)
+            let flagged = trackers[c][0].isActive || (emotion.arousal >= options.settings.arousalOff)
+            emotion.observe(sample, flagged: flagged)
             if f.speech { spokeSinceStep[c] = true }
-            if f.index % Self.readEvery == 0 { stepEmotions(channel: c, t: t, emit: emit) }
+            if f.index % Self.readEvery == 0 { stepEmotions(emotion, channel: c, t: t, emit: emit) }
         }
         speechNow[c] = f.speech
         if f.speech {
             for other in refs.indices where other != c { emotions[other]?.otherSideSpoke(at: t) }
         }
         if c == refs.count - 1 {
-            for change in conversation.step(t: t, speech: speechNow, hop: hop) { emitConversation(change, t: t, emit: emit) }
+            conversation.step(t: t, speech: speechNow, hop: hop) { emitConversation($0, t: t, emit: emit) }
         }
     }
 
@@ -140,18 +143,18 @@ public final class CallFusion {
         pending.removeAll()
     }
 
-    private func stepEmotions(channel c: Int, t: Double, emit: (EventRecord) -> Void) {
-        emotions[c]!.read()
-        emotions[c]!.forget(before: t)
+    private func stepEmotions(_ emotion: ChannelEmotion, channel c: Int, t: Double, emit: (EventRecord) -> Void) {
+        emotion.read()
+        emotion.forget(before: t)
         let dt = hop * Double(Self.readEvery)
         let spoke = spokeSinceStep[c]
         spokeSinceStep[c] = false
-        let hasNews = news[c] || emotions[c]!.text.became(after: t - dt, upTo: t)
+        let hasNews = news[c] || emotion.text.became(after: t - dt, upTo: t)
         news[c] = false
         for k in trackers[c].indices {
             let kind = trackers[c][k].kind
-            let score = emotions[c]!.score(kind, at: t)
-            let counting = ChannelEmotion.isVoiceDriven(kind) ? spoke || emotions[c]!.wordsSupport(kind, at: t) : true
+            let score = emotion.score(kind, at: t)
+            let counting = ChannelEmotion.isVoiceDriven(kind) ? spoke || emotion.wordsSupport(kind, at: t) : true
             switch trackers[c][k].step(t: t, score: score, dt: dt, counting: counting, news: hasNews) {
             case .start?: emitEmotion(c, k, .start, t: t, end: nil, emit: emit)
             case .update?: emitEmotion(c, k, .update, t: t, end: nil, emit: emit)

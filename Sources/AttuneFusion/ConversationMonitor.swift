@@ -38,9 +38,10 @@ struct ConversationMonitor: Sendable {
 
     private func channel(of role: Role) -> Int? { roles.firstIndex(of: role) }
 
-    /// Steps one hop with every channel's speech decision at `t`.
-    mutating func step(t: Double, speech: [Bool], hop: Double) -> [Change] {
-        var changes: [Change] = []
+    /// Steps one hop with every channel's speech decision at `t`, handing each change to `emit` in order. Why a
+    /// closure and not a returned array: this runs for every hop of every call and almost never changes anything,
+    /// and building even an empty array of changes allocated.
+    mutating func step(t: Double, speech: [Bool], hop: Double, emit: (Change) -> Void) {
         for c in speech.indices {
             if speech[c] {
                 if !speaking[c] { speechStart[c] = t }
@@ -57,22 +58,22 @@ struct ConversationMonitor: Sendable {
         // dead_air: on the agent's channel (whose silence it is), or channel 0 when no one is the agent.
         let deadChannel = channel(of: .agent) ?? 0
         if anyone {
-            changes += close(.deadAir, at: t, pause: t - silentSince)
+            if let change = close(.deadAir, at: t, pause: t - silentSince) { emit(change) }
         } else if anySpeechYet, t - silentSince >= settings.deadAirSeconds, !isOpen(.deadAir) {
             let e = Open(kind: .deadAir, channel: deadChannel, start: silentSince + hop)
             open.append(e)
-            changes.append(.start(e, pause: t - silentSince))
+            emit(.start(e, pause: t - silentSince))
         }
 
         // slow_response: the customer stopped, the agent has not started.
         if let agent = channel(of: .agent), let customer = channel(of: .customer) {
             if anyone {
-                changes += close(.slowResponse, at: t, pause: t - lastSpeech[customer])
+                if let change = close(.slowResponse, at: t, pause: t - lastSpeech[customer]) { emit(change) }
             } else if lastSpeaker == customer, !speaking[customer], t - lastSpeech[customer] >= settings.slowResponseSeconds,
                       lastSpeech[agent] < lastSpeech[customer], !isOpen(.slowResponse) {
                 let e = Open(kind: .slowResponse, channel: agent, start: lastSpeech[customer] + hop)
                 open.append(e)
-                changes.append(.start(e, pause: t - lastSpeech[customer]))
+                emit(.start(e, pause: t - lastSpeech[customer]))
             }
         }
 
@@ -91,28 +92,27 @@ struct ConversationMonitor: Sendable {
                 if let since = overlapSince, t - since + hop >= settings.talkOverSeconds, !isOpen(.talkOver) {
                     let e = Open(kind: .talkOver, channel: cutIn, start: since)
                     open.append(e)
-                    changes.append(.start(e, pause: t - since + hop))
+                    emit(.start(e, pause: t - since + hop))
                 }
             } else if let since = overlapSince {
                 // Short breaths inside an overlap do not end it.
                 let ended = overlapEndedAt ?? t
                 overlapEndedAt = ended
                 if t - ended >= 0.5 {
-                    changes += close(.talkOver, at: ended, pause: ended - since)
+                    if let change = close(.talkOver, at: ended, pause: ended - since) { emit(change) }
                     overlapSince = nil
                     overlapEndedAt = nil
                 }
             }
         }
-        return changes
     }
 
     private func isOpen(_ kind: EventKind) -> Bool { open.contains { $0.kind == kind } }
 
-    private mutating func close(_ kind: EventKind, at t: Double, pause: Double) -> [Change] {
-        guard let i = open.firstIndex(where: { $0.kind == kind }) else { return [] }
+    private mutating func close(_ kind: EventKind, at t: Double, pause: Double) -> Change? {
+        guard let i = open.firstIndex(where: { $0.kind == kind }) else { return nil }
         let e = open.remove(at: i)
-        return [.end(e, at: t, pause: max(pause, t - e.start))]
+        return .end(e, at: t, pause: max(pause, t - e.start))
     }
 
     /// Ends whatever is open (the call is over).
