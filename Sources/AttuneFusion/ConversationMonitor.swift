@@ -6,6 +6,9 @@ import AttuneEvents
 struct ConversationMonitor: Sendable {
     let settings: FusionSettings
     let roles: [Role]
+    /// The first agent's and customer's channels, found once: every hop asks.
+    private let agent: Int?
+    private let customer: Int?
     private var lastSpeech: [Double]
     private var speaking: [Bool]
     private var speechStart: [Double]
@@ -34,14 +37,37 @@ struct ConversationMonitor: Sendable {
         lastSpeech = Array(repeating: -.infinity, count: channels)
         speaking = Array(repeating: false, count: channels)
         speechStart = Array(repeating: 0, count: channels)
+        agent = Self.channel(of: .agent, in: self.roles)
+        customer = Self.channel(of: .customer, in: self.roles)
     }
 
-    private func channel(of role: Role) -> Int? { roles.firstIndex(of: role) }
+    private static func channel(of role: Role, in roles: [Role]) -> Int? { roles.firstIndex(of: role) }
 
-    /// Steps one hop with every channel's speech decision at `t`, handing each change to `emit` in order. Why a
-    /// closure and not a returned array: this runs for every hop of every call and almost never changes anything,
-    /// and building even an empty array of changes allocated.
-    mutating func step(t: Double, speech: [Bool], hop: Double, emit: (Change) -> Void) {
+    /// What one hop changed, in order: at most one change per kind, three at the most. A value and not an array:
+    /// this runs for every hop of every call and almost never changes anything, and even an empty array of
+    /// changes allocated.
+    struct Changes: Sendable {
+        private var first: Change?
+        private var second: Change?
+        private var third: Change?
+
+        fileprivate mutating func append(_ change: Change) {
+            if first == nil { first = change } else if second == nil { second = change } else {
+                precondition(third == nil, "ConversationMonitor: more than three changes in a hop")
+                third = change
+            }
+        }
+
+        func forEach(_ body: (Change) -> Void) {
+            if let first { body(first) }
+            if let second { body(second) }
+            if let third { body(third) }
+        }
+    }
+
+    /// Steps one hop with every channel's speech decision at `t`.
+    mutating func step(t: Double, speech: [Bool], hop: Double) -> Changes {
+        var changes = Changes()
         for c in speech.indices {
             if speech[c] {
                 if !speaking[c] { speechStart[c] = t }
@@ -56,24 +82,24 @@ struct ConversationMonitor: Sendable {
         let silentSince = lastSpeech.max() ?? -.infinity
 
         // dead_air: on the agent's channel (whose silence it is), or channel 0 when no one is the agent.
-        let deadChannel = channel(of: .agent) ?? 0
+        let deadChannel = agent ?? 0
         if anyone {
-            if let change = close(.deadAir, at: t, pause: t - silentSince) { emit(change) }
+            if let change = close(.deadAir, at: t, pause: t - silentSince) { changes.append(change) }
         } else if anySpeechYet, t - silentSince >= settings.deadAirSeconds, !isOpen(.deadAir) {
             let e = Open(kind: .deadAir, channel: deadChannel, start: silentSince + hop)
             open.append(e)
-            emit(.start(e, pause: t - silentSince))
+            changes.append(.start(e, pause: t - silentSince))
         }
 
         // slow_response: the customer stopped, the agent has not started.
-        if let agent = channel(of: .agent), let customer = channel(of: .customer) {
+        if let agent, let customer {
             if anyone {
-                if let change = close(.slowResponse, at: t, pause: t - lastSpeech[customer]) { emit(change) }
+                if let change = close(.slowResponse, at: t, pause: t - lastSpeech[customer]) { changes.append(change) }
             } else if lastSpeaker == customer, !speaking[customer], t - lastSpeech[customer] >= settings.slowResponseSeconds,
                       lastSpeech[agent] < lastSpeech[customer], !isOpen(.slowResponse) {
                 let e = Open(kind: .slowResponse, channel: agent, start: lastSpeech[customer] + hop)
                 open.append(e)
-                emit(.start(e, pause: t - lastSpeech[customer]))
+                changes.append(.start(e, pause: t - lastSpeech[customer]))
             }
         }
 
@@ -92,19 +118,20 @@ struct ConversationMonitor: Sendable {
                 if let since = overlapSince, t - since + hop >= settings.talkOverSeconds, !isOpen(.talkOver) {
                     let e = Open(kind: .talkOver, channel: cutIn, start: since)
                     open.append(e)
-                    emit(.start(e, pause: t - since + hop))
+                    changes.append(.start(e, pause: t - since + hop))
                 }
             } else if let since = overlapSince {
                 // Short breaths inside an overlap do not end it.
                 let ended = overlapEndedAt ?? t
                 overlapEndedAt = ended
                 if t - ended >= 0.5 {
-                    if let change = close(.talkOver, at: ended, pause: ended - since) { emit(change) }
+                    if let change = close(.talkOver, at: ended, pause: ended - since) { changes.append(change) }
                     overlapSince = nil
                     overlapEndedAt = nil
                 }
             }
         }
+        return changes
     }
 
     private func isOpen(_ kind: EventKind) -> Bool { open.contains { $0.kind == kind } }
