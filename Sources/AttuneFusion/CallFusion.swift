@@ -152,7 +152,9 @@ struct FusionState {
         }
         speechNow[c] = f.speech
         if f.speech {
-            for case let (other, e?) in emotionSlot.enumerated() where other != c { emotions[e].otherSideSpoke(at: t) }
+            for other in emotionSlot.indices where other != c {
+                if let e = emotionSlot[other] { emotions[e].otherSideSpoke(at: t) }
+            }
         }
         if c == refs.count - 1 {
             conversation.step(t: t, speech: speechNow, hop: hop).forEach { emitConversation($0, t: t, emit: emit) }

@@ -143,7 +143,8 @@ struct ChannelEmotion {
     /// the last step or words support it. `mutating` only so that it runs in place: a non-mutating method called on
     /// the element of the call's array got a copy of the whole value, every array in it retained, six times a step.
     mutating func score(_ kinds: [EventKind], at t: Double, spoke: Bool, into scored: UnsafeMutableBufferPointer<Scored>) {
-        for (k, kind) in kinds.enumerated() {
+        for k in kinds.indices {
+            let kind = kinds[k]
             scored[k] = (score(kind, at: t), Self.isVoiceDriven(kind) ? spoke || wordsSupport(kind, at: t) : true)
         }
     }

@@ -68,18 +68,22 @@ struct ConversationMonitor: Sendable {
     /// Steps one hop with every channel's speech decision at `t`.
     mutating func step(t: Double, speech: [Bool], hop: Double) -> Changes {
         var changes = Changes()
+        // Index loops rather than contains() and max(): those run the standard library's generic iteration, which
+        // unspecialised (a debug build) allocates on every call, and this runs for every hop of every call.
+        var anyone = false
+        var silentSince = -Double.infinity
         for c in speech.indices {
             if speech[c] {
                 if !speaking[c] { speechStart[c] = t }
                 lastSpeech[c] = t
                 anySpeechYet = true
+                anyone = true
             } else if speaking[c] {
                 lastSpeaker = c
             }
             speaking[c] = speech[c]
+            if lastSpeech[c] > silentSince { silentSince = lastSpeech[c] }
         }
-        let anyone = speech.contains(true)
-        let silentSince = lastSpeech.max() ?? -.infinity
 
         // dead_air: on the agent's channel (whose silence it is), or channel 0 when no one is the agent.
         let deadChannel = agent ?? 0
@@ -134,10 +138,15 @@ struct ConversationMonitor: Sendable {
         return changes
     }
 
-    private func isOpen(_ kind: EventKind) -> Bool { open.contains { $0.kind == kind } }
+    private func isOpen(_ kind: EventKind) -> Bool { openIndex(kind) != nil }
+
+    private func openIndex(_ kind: EventKind) -> Int? {
+        for i in open.indices where open[i].kind == kind { return i }
+        return nil
+    }
 
     private mutating func close(_ kind: EventKind, at t: Double, pause: Double) -> Change? {
-        guard let i = open.firstIndex(where: { $0.kind == kind }) else { return nil }
+        guard let i = openIndex(kind) else { return nil }
         let e = open.remove(at: i)
         return .end(e, at: t, pause: max(pause, t - e.start))
     }

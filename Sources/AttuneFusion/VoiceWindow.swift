@@ -75,16 +75,23 @@ public struct VoiceWindow: Sendable {
             let old = ring[i]
             ring[i] = value
             // The first value equal to the old one leaves: which of equal values leaves changes nothing read.
+            // Every case is one shift over the values in between, not a removal and an insertion that each move half
+            // the window (and, unspecialised in a debug build, allocate).
             switch (replacing && old.isFinite, value.isFinite) {
-            case (true, true): move(from: firstIndex(notBelow: old), to: value)
-            case (true, false): sorted.remove(at: firstIndex(notBelow: old))
-            case (false, true): sorted.insert(value, at: firstIndex(above: value))
-            case (false, false): break
+            case (true, true):
+                move(from: firstIndex(notBelow: old), to: value)
+            case (true, false):
+                move(from: firstIndex(notBelow: old), to: .infinity)
+                sorted.removeLast()
+            case (false, true):
+                sorted.append(value)
+                move(from: sorted.count - 1, to: value)
+            case (false, false):
+                break
             }
         }
 
-        /// Puts `value` where the value at `from` was and shifts it to its place: one shift over the values in between
-        /// instead of a removal and an insertion that each move half the window.
+        /// Puts `value` where the value at `from` was and shifts it to its place among the others.
         private mutating func move(from: Int, to value: Double) {
             sorted.withUnsafeMutableBufferPointer { s in
                 var k = from
@@ -105,17 +112,13 @@ public struct VoiceWindow: Sendable {
             return ((sorted[n / 2 - 1] + upper) / 2, n)
         }
 
-        private func firstIndex(notBelow value: Double) -> Int { partition { $0 < value } }
-
-        private func firstIndex(above value: Double) -> Int { partition { $0 <= value } }
-
-        /// The number of leading values for which `before` holds (it must hold for a prefix of the order only).
-        private func partition(_ before: (Double) -> Bool) -> Int {
+        /// Where the first value not below `value` is (the count when there is none).
+        private func firstIndex(notBelow value: Double) -> Int {
             sorted.withUnsafeBufferPointer { s in
                 var lo = 0, hi = s.count
                 while lo < hi {
                     let mid = (lo + hi) / 2
-                    if before(s[mid]) { lo = mid + 1 } else { hi = mid }
+                    if s[mid] < value { lo = mid + 1 } else { hi = mid }
                 }
                 return lo
             }
