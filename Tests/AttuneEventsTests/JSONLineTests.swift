@@ -123,6 +123,21 @@ import Testing
         #expect(String(decoding: b.bytes, as: UTF8.self) == #"{"x":1,"y":2}"# + "\n")
     }
 
+    @Test("strings and keys of every length up to 40 bytes are copied whole")
+    func everyLength() {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH")
+        for n in 0...40 {
+            let s = String(alphabet[0..<n])
+            #expect(line { $0.field("k", s) } == "{\"k\":\"\(s)\"}\n", "length \(n)")
+            #expect(line { $0.field("w", [s, "é" + s]) } == "{\"w\":[\"\(s)\",\"é\(s)\"]}\n", "length \(n)")
+        }
+        // Keys of 1 to 16 bytes, each branch of the short copy.
+        #expect(line { $0.field("a", 1); $0.field("abc", 2); $0.field("abcd", 3); $0.field("abcdefg", 4) }
+                == #"{"a":1,"abc":2,"abcd":3,"abcdefg":4}"# + "\n")
+        #expect(line { $0.field("abcdefgh", true); $0.field("abcdefghijklmno", false); $0.field("abcdefghijklmnop", 0.5, decimals: 1) }
+                == #"{"abcdefgh":true,"abcdefghijklmno":false,"abcdefghijklmnop":0.5}"# + "\n")
+    }
+
     @Test("a line longer than the first buffer grows it and keeps every byte")
     func longLines() {
         let words = (0..<300).map { "word\($0)\"q" }
