@@ -112,15 +112,19 @@ public struct VoiceWindow: Sendable {
             return ((sorted[n / 2 - 1] + upper) / 2, n)
         }
 
-        /// Where the first value not below `value` is (the count when there is none).
+        /// Where the first value not below `value` is (the count when there is none). Halving with a select, not a
+        /// branch: whether a new value lies left or right of the middle is a coin toss, and mispredicted branches cost
+        /// more than the comparisons.
         private func firstIndex(notBelow value: Double) -> Int {
             sorted.withUnsafeBufferPointer { s in
-                var lo = 0, hi = s.count
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if s[mid] < value { lo = mid + 1 } else { hi = mid }
+                guard !s.isEmpty else { return 0 }
+                var base = 0, length = s.count
+                while length > 1 {
+                    let half = length / 2
+                    base = s[base + half] < value ? base + half : base
+                    length -= half
                 }
-                return lo
+                return s[base] < value ? base + 1 : base
             }
         }
     }
