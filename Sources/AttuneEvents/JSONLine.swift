@@ -2,22 +2,36 @@
 /// number of decimals (so times always carry milliseconds), no Foundation and no allocation once the buffer
 /// has grown to the longest line.
 public struct JSONLine: Sendable {
+    /// The line ``end()`` closed, newline included.
     public private(set) var bytes: [UInt8] = []
+    /// The line being written. Why raw memory and not the array: a frame record is a dozen fields, 200,000 times
+    /// a second in a loaded daemon, and each `append(contentsOf:)` paid a uniqueness check, a capacity check and a
+    /// generic copy. A field is now written in place after one capacity check, and the line is copied into
+    /// ``bytes`` once, at ``end()``.
+    private var storage: LineStorage
+    private var length = 0
     private var first = true
 
-    public init() { bytes.reserveCapacity(512) }
+    public init() {
+        storage = LineStorage(capacity: 512)
+        bytes.reserveCapacity(512)
+    }
 
     /// Starts a new object, discarding the previous line.
     public mutating func begin() {
-        bytes.removeAll(keepingCapacity: true)
-        bytes.append(UInt8(ascii: "{"))
+        length = 0
+        reserve(1)[0] = UInt8(ascii: "{")
+        length = 1
         first = true
     }
 
     /// Closes the object and ends the line.
     public mutating func end() {
-        bytes.append(UInt8(ascii: "}"))
-        bytes.append(UInt8(ascii: "\n"))
+        let out = reserve(2)
+        out[0] = UInt8(ascii: "}"); out[1] = UInt8(ascii: "\n")
+        length += 2
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(contentsOf: UnsafeBufferPointer(start: storage.base, count: length))
     }
 
     public mutating func field(_ key: StaticString, _ value: String) {
@@ -45,50 +59,78 @@ public struct JSONLine: Sendable {
     /// Writes an array of strings.
     public mutating func field(_ key: StaticString, _ values: [String]) {
         self.key(key)
-        bytes.append(UInt8(ascii: "["))
+        putByte(UInt8(ascii: "["))
         for (i, v) in values.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            if i > 0 { putByte(UInt8(ascii: ",")) }
             appendQuoted(v)
         }
-        bytes.append(UInt8(ascii: "]"))
+        putByte(UInt8(ascii: "]"))
     }
 
     /// Opens a nested object under `key`; close it with ``endObject()``.
     public mutating func beginObject(_ key: StaticString) {
         self.key(key)
-        bytes.append(UInt8(ascii: "{"))
+        putByte(UInt8(ascii: "{"))
         first = true
     }
 
     /// Closes the object ``beginObject(_:)`` opened.
     public mutating func endObject() {
-        bytes.append(UInt8(ascii: "}"))
+        putByte(UInt8(ascii: "}"))
         first = false
     }
 
-    // Why the stack scratch: appending to the array byte by byte pays a uniqueness check and a capacity check per
-    // byte, and a frame record is ~200 bytes in a dozen fields, 200,000 times a second in a loaded daemon. A field
-    // (separator, key and scalar value) is assembled on the stack and appended with one copy instead.
+    /// Room for `count` more bytes at the end of the line, where the caller writes them (and then adds them to
+    /// ``length``). Also where a copied `JSONLine` gets storage of its own, so copies stay independent values.
+    @inline(__always)
+    private mutating func reserve(_ count: Int) -> UnsafeMutablePointer<UInt8> {
+        if _slowPath(!isKnownUniquelyReferenced(&storage) || storage.capacity - length < count) {
+            storage = storage.copy(length: length, capacity: max(2 * storage.capacity, length + count))
+        }
+        return storage.base + length
+    }
+
+    private mutating func putByte(_ b: UInt8) {
+        reserve(1)[0] = b
+        length += 1
+    }
 
     /// Besides the key: separator, quotes and colon, then a 20-digit integer with sign, point and 9 decimals, `false`.
-    private static let scratchValueBytes = 40
+    private static let valueBytes = 40
 
-    /// Appends the key of a field and what `value` puts after it, with one copy into ``bytes``.
+    /// Writes the key of a field and what `value` puts after it.
+    @inline(__always)
     private mutating func assemble(_ key: StaticString, _ value: (UnsafeMutablePointer<UInt8>, inout Int) -> Void) {
         let separator = !first
         first = false
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: key.utf8CodeUnitCount + JSONLine.scratchValueBytes) { scratch in
-            let out = scratch.baseAddress!
-            var n = 0
-            if separator { out[n] = UInt8(ascii: ","); n += 1 }
-            out[n] = UInt8(ascii: "\""); n += 1
-            key.withUTF8Buffer { k in
-                (out + n).update(from: k.baseAddress!, count: k.count)
-                n += k.count
-            }
-            out[n] = UInt8(ascii: "\""); out[n + 1] = UInt8(ascii: ":"); n += 2
-            value(out, &n)
-            bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: n))
+        let out = reserve(key.utf8CodeUnitCount + JSONLine.valueBytes)
+        var n = 0
+        if separator { out[n] = UInt8(ascii: ","); n += 1 }
+        out[n] = UInt8(ascii: "\""); n += 1
+        key.withUTF8Buffer { k in
+            JSONLine.copy(k.baseAddress!, k.count, to: out + n)
+            n += k.count
+        }
+        out[n] = UInt8(ascii: "\""); out[n + 1] = UInt8(ascii: ":"); n += 2
+        value(out, &n)
+        length += n
+    }
+
+    /// Copies `count` bytes. Keys and most strings are 4 to 16 bytes: two overlapping word copies instead of a call
+    /// to memmove, a dozen times a record.
+    @inline(__always)
+    private static func copy(_ source: UnsafePointer<UInt8>, _ count: Int, to target: UnsafeMutablePointer<UInt8>) {
+        let s = UnsafeRawPointer(source), t = UnsafeMutableRawPointer(target)
+        if count >= 8 && count <= 16 {
+            t.storeBytes(of: s.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            (t + count - 8).storeBytes(of: (s + count - 8).loadUnaligned(as: UInt64.self), as: UInt64.self)
+        } else if count >= 4 && count < 8 {
+            t.storeBytes(of: s.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            (t + count - 4).storeBytes(of: (s + count - 4).loadUnaligned(as: UInt32.self), as: UInt32.self)
+        } else if count < 4 {
+            for i in 0..<count { target[i] = source[i] }
+        } else {
+            target.update(from: source, count: count)
         }
     }
 
@@ -99,7 +141,7 @@ public struct JSONLine: Sendable {
 
     private static func put(_ s: StaticString, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
         s.withUTF8Buffer { b in
-            (out + n).update(from: b.baseAddress!, count: b.count)
+            JSONLine.copy(b.baseAddress!, b.count, to: out + n)
             n += b.count
         }
     }
@@ -111,17 +153,44 @@ public struct JSONLine: Sendable {
     }
 
     private static func putDigits(_ value: UInt, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
-        var digits = 1
-        var probe = value
-        while probe >= 10 { probe /= 10; digits += 1 }
-        var v = value
-        var i = n + digits - 1
-        repeat {
-            out[i] = UInt8(ascii: "0") + UInt8(v % 10)
-            v /= 10
-            i -= 1
-        } while v > 0
+        let digits = digitCount(value)
+        putDigitsBackward(value, out + n + digits)
         n += digits
+    }
+
+    /// Decimal digits of `value`, at least 1.
+    @inline(__always)
+    private static func digitCount(_ value: UInt) -> Int {
+        var digits = 1
+        var bound: UInt = 10
+        while digits < 20 && value >= bound { digits += 1; bound &*= 10 }
+        return digits
+    }
+
+    /// "00" to "99", so digits are written two per division (a literal: no lazy global to check on every use).
+    private static let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+    /// Writes all digits of `value` (at least one) ending just before `end`; returns where they start.
+    @inline(__always) @discardableResult
+    private static func putDigitsBackward(_ value: UInt, _ end: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        var v = value
+        var p = end
+        pairs.withUTF8Buffer { pairs in
+            while v >= 100 {
+                let r = Int(v % 100)
+                v /= 100
+                p -= 2
+                p[0] = pairs[2 * r]; p[1] = pairs[2 * r + 1]
+            }
+            if v >= 10 {
+                p -= 2
+                p[0] = pairs[2 * Int(v)]; p[1] = pairs[2 * Int(v) + 1]
+            } else {
+                p -= 1
+                p[0] = UInt8(ascii: "0") + UInt8(v)
+            }
+        }
+        return p
     }
 
     /// Rounds half away from zero at `decimals` places; a value that rounds to zero is written without a sign.
@@ -136,19 +205,28 @@ public struct JSONLine: Sendable {
             return
         }
         let units = UInt(scaled)
-        let p = UInt(scale)
         if value < 0 && units != 0 { out[n] = UInt8(ascii: "-"); n += 1 }
-        putDigits(units / p, out, &n)
-        guard decimals > 0 else { return }
-        out[n] = UInt8(ascii: "."); n += 1
-        var frac = units % p
-        var i = n + decimals - 1
-        for _ in 0..<decimals {
-            out[i] = UInt8(ascii: "0") + UInt8(frac % 10)
-            frac /= 10
-            i -= 1
+        // The units' digits with the point `decimals` places from the right, and zeros in front up to one whole
+        // digit: written backwards, so no division by the scale is needed.
+        let digits = max(digitCount(units), decimals + 1)
+        let width = decimals > 0 ? digits + 1 : digits
+        let end = out + n + width
+        guard decimals > 0 else {
+            putDigitsBackward(units, end)
+            n += width
+            return
         }
-        n += decimals
+        var v = units
+        var p = end
+        for _ in 0..<decimals {
+            p -= 1
+            p[0] = UInt8(ascii: "0") + UInt8(v % 10)
+            v /= 10
+        }
+        p -= 1
+        p[0] = UInt8(ascii: ".")
+        putDigitsBackward(v, p)
+        n += width
     }
 
     /// Swift's shortest round-trip form (`1e+19`), at most 24 bytes; only for magnitudes beyond Int.
@@ -157,33 +235,70 @@ public struct JSONLine: Sendable {
     }
 
     private mutating func appendQuoted(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
+        // At worst every byte becomes a six-byte \u escape.
+        var out = reserve(2 + 6 * s.utf8.count)
+        out[0] = UInt8(ascii: "\"")
+        out += 1
         // Call ids, roles and words almost never need escaping: copy them whole when they do not.
-        let copied: Bool? = s.utf8.withContiguousStorageIfAvailable { utf8 in
-            for b in utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
-            bytes.append(contentsOf: utf8)
-            return true
+        let copied: Int? = s.utf8.withContiguousStorageIfAvailable { utf8 in
+            for b in utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return -1 }
+            if !utf8.isEmpty { JSONLine.copy(utf8.baseAddress!, utf8.count, to: out) }
+            return utf8.count
         }
-        if copied != true {
-            for b in s.utf8 { appendEscaped(b) }
+        var n: Int
+        if let copied, copied >= 0 {
+            n = copied
+        } else {
+            n = 0
+            for b in s.utf8 { JSONLine.putEscaped(b, out, &n) }
         }
-        bytes.append(UInt8(ascii: "\""))
+        out[n] = UInt8(ascii: "\"")
+        length += n + 2
     }
 
-    private mutating func appendEscaped(_ b: UInt8) {
+    private static func putEscaped(_ b: UInt8, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
+        let escaped: UInt8
         switch b {
-        case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-        case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-        case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
-        case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
-        case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): escaped = b
+        case 0x0A: escaped = UInt8(ascii: "n")
+        case 0x0D: escaped = UInt8(ascii: "r")
+        case 0x09: escaped = UInt8(ascii: "t")
         case 0..<0x20:
             let hex: StaticString = "0123456789abcdef"
             hex.withUTF8Buffer { h in
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                          h[Int(b >> 4)], h[Int(b & 0xF)]])
+                out[n] = UInt8(ascii: "\\"); out[n + 1] = UInt8(ascii: "u"); out[n + 2] = UInt8(ascii: "0")
+                out[n + 3] = UInt8(ascii: "0"); out[n + 4] = h[Int(b >> 4)]; out[n + 5] = h[Int(b & 0xF)]
             }
-        default: bytes.append(b)
+            n += 6
+            return
+        default:
+            out[n] = b; n += 1
+            return
         }
+        out[n] = UInt8(ascii: "\\"); out[n + 1] = escaped
+        n += 2
     }
+}
+
+/// The raw memory a ``JSONLine`` writes into. Its pointer and size never change: growing makes a new one.
+///
+/// `@unchecked Sendable`: the bytes are written only through a `JSONLine` that holds the only reference (it checks
+/// before every write and copies otherwise), so no two values, and so no two threads, ever share writable bytes.
+private final class LineStorage: @unchecked Sendable {
+    let base: UnsafeMutablePointer<UInt8>
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    /// A new storage of `capacity` bytes holding the first `length` bytes of this one.
+    func copy(length: Int, capacity: Int) -> LineStorage {
+        let copy = LineStorage(capacity: capacity)
+        copy.base.update(from: base, count: length)
+        return copy
+    }
+
+    deinit { base.deallocate() }
 }

@@ -29,21 +29,11 @@ public final class CallFusion {
     public let call: String
     public let options: FusionOptions
     public let refs: [ChannelRef]
-    private let hop: Double
-    private let text: TextAnalyzer?
-    private var emotions: [ChannelEmotion?]
-    private var trackers: [[EventTracker]]
-    private var eventIDs: [[String?]]
-    private var conversation: ConversationMonitor
-    private var conversationIDs: [EventKind: String] = [:]
-    private var speechNow: [Bool]
-    private var spokeSinceStep: [Bool]
-    private var news: [Bool]
-    /// Utterances waiting for the audio to reach their end, in arrival order.
-    private var pending: [TranscriptUtterance] = []
-    private var nextID = 1
-    /// Time of the newest frame seen.
-    public private(set) var now = 0.0
+    /// Everything the layer learns and tracks, in one stored property. Why: every access to a class's stored
+    /// property is checked for exclusivity at run time (about 25 checks a frame when this state was the class's own
+    /// properties), while a struct's mutating methods are checked at compile time; each call is now one check.
+    /// The `emit` closures run inside that access, so they must not call back into the object.
+    private var state: FusionState
 
     /// Kinds that read a speaker's state, in the order they are evaluated.
     public static let emotionKinds: [EventKind] = [.frustration, .urgency, .hesitation, .disengagement, .satisfaction, .incongruence]
@@ -55,12 +45,74 @@ public final class CallFusion {
         self.call = call
         self.options = options
         refs = (0..<channels).map { ChannelRef(call: call, channel: $0, role: $0 < roles.count ? roles[$0] : .unknown) }
+        state = FusionState(call: call, roles: roles, refs: refs, hopSeconds: hopSeconds, text: text, options: options)
+    }
+
+    /// Time of the newest frame seen.
+    public var now: Double { state.now }
+
+    /// Whether any channel gets emotion kinds (false: conversation events only, or no consent).
+    public var hasEmotionChannels: Bool { state.hasEmotionChannels }
+
+    /// Adds transcript text (a file's utterance, an `asr` message, a recogniser's result).
+    public func add(_ utterance: TranscriptUtterance) { state.add(utterance) }
+
+    /// Takes one decided frame of `channel`.
+    public func observe(frame f: FrameFeatures, channel c: Int, emit: (EventRecord) -> Void) {
+        state.observe(frame: f, channel: c, emit: emit)
+    }
+
+    /// Takes one closed segment of `channel`.
+    public func observe(segment s: SegmentStats, channel c: Int) { state.observe(segment: s, channel: c) }
+
+    /// Ends the call at `t`: every open event ends.
+    public func finish(at t: Double, emit: (EventRecord) -> Void) { state.finish(at: t, emit: emit) }
+}
+
+/// The state and logic of ``CallFusion``, a value so that a frame's work runs inside one mutating call.
+struct FusionState {
+    let call: String
+    let options: FusionOptions
+    let refs: [ChannelRef]
+    private let hop: Double
+    private let text: TextAnalyzer?
+    /// The emotion state of the channels that have one, and each channel's index into it (nil: conversation events
+    /// only). Not an array of optionals: reading through `!` copied the whole value, arrays and all, for every call.
+    private var emotions: [ChannelEmotion] = []
+    private let emotionSlot: [Int?]
+    private var trackers: [[EventTracker]]
+    private var eventIDs: [[String?]]
+    private var conversation: ConversationMonitor
+    private var conversationIDs: [EventKind: String] = [:]
+    private var speechNow: [Bool]
+    private var spokeSinceStep: [Bool]
+    private var news: [Bool]
+    /// Utterances waiting for the audio to reach their end, in arrival order.
+    private var pending: [TranscriptUtterance] = []
+    private var nextID = 1
+    /// Time of the newest frame seen.
+    private(set) var now = 0.0
+
+    init(call: String, roles: [Role], refs: [ChannelRef], hopSeconds: Double, text: TextAnalyzer?, options: FusionOptions) {
+        self.call = call
+        self.options = options
+        self.refs = refs
         hop = hopSeconds
         self.text = text
         let s = options.settings
-        emotions = refs.map { options.consent && options.emotionRoles.contains($0.role) ? ChannelEmotion(settings: s, hopSeconds: hopSeconds) : nil }
+        let channels = refs.count
+        var slots: [Int?] = []
+        for ref in refs {
+            if options.consent && options.emotionRoles.contains(ref.role) {
+                slots.append(emotions.count)
+                emotions.append(ChannelEmotion(settings: s, hopSeconds: hopSeconds))
+            } else {
+                slots.append(nil)
+            }
+        }
+        emotionSlot = slots
         trackers = refs.map { _ in
-            Self.emotionKinds.map { kind in
+            CallFusion.emotionKinds.map { kind in
                 switch kind {
                 case .frustration: EventTracker(kind: kind, settings: s)
                 // Word-driven kinds start as soon as the words are there and hold while they count.
@@ -68,57 +120,58 @@ public final class CallFusion {
                 }
             }
         }
-        eventIDs = refs.map { _ in Self.emotionKinds.map { _ in nil } }
+        eventIDs = refs.map { _ in CallFusion.emotionKinds.map { _ in nil } }
         conversation = ConversationMonitor(settings: s, roles: roles, channels: channels)
         speechNow = Array(repeating: false, count: channels)
         spokeSinceStep = speechNow
         news = speechNow
     }
 
-    /// Whether any channel gets emotion kinds (false: conversation events only, or no consent).
-    public var hasEmotionChannels: Bool { emotions.contains { $0 != nil } }
+    var hasEmotionChannels: Bool { !emotions.isEmpty }
 
     /// Adds transcript text (a file's utterance, an `asr` message, a recogniser's result).
-    public func add(_ utterance: TranscriptUtterance) {
-        guard options.consent, utterance.channel >= 0, utterance.channel < refs.count, emotions[utterance.channel] != nil else { return }
+    mutating func add(_ utterance: TranscriptUtterance) {
+        guard options.consent, utterance.channel >= 0, utterance.channel < refs.count, emotionSlot[utterance.channel] != nil else { return }
         pending.append(utterance)
     }
 
     /// Takes one decided frame of `channel`.
-    public func observe(frame f: FrameFeatures, channel c: Int, emit: (EventRecord) -> Void) {
+    mutating func observe(frame f: FrameFeatures, channel c: Int, emit: (EventRecord) -> Void) {
         guard options.consent else { return }
         let t = Double(f.index) * hop
         now = max(now, t)
         applyText()
-        if emotions[c] != nil {
+        if let e = emotionSlot[c] {
             let sample = VoiceSample(t: t, f0Hz: Double(f.f0), energyDB: Double(f.energyDB),
                                      balanceDB: f.balanceDB.map(Double.init) ?? .nan, hnrDB: f.hnrDB.map(Double.init) ?? .nan,
                                      speech: f.speech)
-            let flagged = trackers[c][0].isActive || (emotions[c]!.arousal >= options.settings.arousalOff)
-            emotions[c]!.observe(sample, flagged: flagged)
+            let flagged = trackers[c][0].isActive || (emotions[e].arousal >= options.settings.arousalOff)
+            emotions[e].observe(sample, flagged: flagged)
             if f.speech { spokeSinceStep[c] = true }
-            if f.index % Self.readEvery == 0 { stepEmotions(channel: c, t: t, emit: emit) }
+            if f.index % CallFusion.readEvery == 0 { stepEmotions(channel: c, e, t: t, emit: emit) }
         }
         speechNow[c] = f.speech
         if f.speech {
-            for other in refs.indices where other != c { emotions[other]?.otherSideSpoke(at: t) }
+            for other in emotionSlot.indices where other != c {
+                if let e = emotionSlot[other] { emotions[e].otherSideSpoke(at: t) }
+            }
         }
         if c == refs.count - 1 {
-            for change in conversation.step(t: t, speech: speechNow, hop: hop) { emitConversation(change, t: t, emit: emit) }
+            conversation.step(t: t, speech: speechNow, hop: hop).forEach { emitConversation($0, t: t, emit: emit) }
         }
     }
 
     /// Takes one closed segment of `channel`.
-    public func observe(segment s: SegmentStats, channel c: Int) {
-        guard options.consent, emotions[c] != nil else { return }
-        emotions[c]!.observe(segment: s)
+    mutating func observe(segment s: SegmentStats, channel c: Int) {
+        guard options.consent, let e = emotionSlot[c] else { return }
+        emotions[e].observe(segment: s)
     }
 
     /// Ends the call at `t`: every open event ends.
-    public func finish(at t: Double, emit: (EventRecord) -> Void) {
+    mutating func finish(at t: Double, emit: (EventRecord) -> Void) {
         guard options.consent else { return }
         applyText()
-        for c in refs.indices where emotions[c] != nil {
+        for c in refs.indices where emotionSlot[c] != nil {
             for k in trackers[c].indices {
                 if case .end(let at)? = trackers[c][k].close(at: t) { emitEmotion(c, k, .end, t: t, end: at, emit: emit) }
             }
@@ -127,53 +180,54 @@ public final class CallFusion {
     }
 
     /// Reads the text that arrived into its channel's memory; each cue counts from its own end time on.
-    private func applyText() {
+    private mutating func applyText() {
         guard !pending.isEmpty else { return }
         for u in pending {
             // The text says which language it is when it can (a Vietnamese caller may answer in English); toneless text
             // cannot, and falls back to the call's language.
             guard let reading = text?.read(u, language: Language.detect(u.text) ?? options.language) else { continue }
-            emotions[u.channel]?.take(reading, utterance: u)
+            if let e = emotionSlot[u.channel] { emotions[e].take(reading, utterance: u) }
             // Text for words already heard (it came late) is news for open events now.
             if reading.cues.contains(where: { $0.end <= now }) { news[u.channel] = true }
         }
         pending.removeAll()
     }
 
-    private func stepEmotions(channel c: Int, t: Double, emit: (EventRecord) -> Void) {
-        emotions[c]!.read()
-        emotions[c]!.forget(before: t)
-        let dt = hop * Double(Self.readEvery)
+    private mutating func stepEmotions(channel c: Int, _ e: Int, t: Double, emit: (EventRecord) -> Void) {
+        emotions[e].read()
+        emotions[e].forget(before: t)
+        let dt = hop * Double(CallFusion.readEvery)
         let spoke = spokeSinceStep[c]
         spokeSinceStep[c] = false
-        let hasNews = news[c] || emotions[c]!.text.became(after: t - dt, upTo: t)
+        let hasNews = news[c] || emotions[e].text.became(after: t - dt, upTo: t)
         news[c] = false
-        for k in trackers[c].indices {
-            let kind = trackers[c][k].kind
-            let score = emotions[c]!.score(kind, at: t)
-            let counting = ChannelEmotion.isVoiceDriven(kind) ? spoke || emotions[c]!.wordsSupport(kind, at: t) : true
-            switch trackers[c][k].step(t: t, score: score, dt: dt, counting: counting, news: hasNews) {
-            case .start?: emitEmotion(c, k, .start, t: t, end: nil, emit: emit)
-            case .update?: emitEmotion(c, k, .update, t: t, end: nil, emit: emit)
-            case .end(let at)?: emitEmotion(c, k, .end, t: t, end: at, emit: emit)
-            case nil: break
+        // Every kind scored before any tracker steps: nothing a step or an event changes is read by a score.
+        withUnsafeTemporaryAllocation(of: ChannelEmotion.Scored.self, capacity: CallFusion.emotionKinds.count) { scored in
+            emotions[e].score(CallFusion.emotionKinds, at: t, spoke: spoke, into: scored)
+            for k in trackers[c].indices {
+                switch trackers[c][k].step(t: t, score: scored[k].score, dt: dt, counting: scored[k].counting, news: hasNews) {
+                case .start?: emitEmotion(c, k, .start, t: t, end: nil, emit: emit)
+                case .update?: emitEmotion(c, k, .update, t: t, end: nil, emit: emit)
+                case .end(let at)?: emitEmotion(c, k, .end, t: t, end: at, emit: emit)
+                case nil: break
+                }
             }
         }
     }
 
-    private func newID() -> String {
+    private mutating func newID() -> String {
         defer { nextID += 1 }
         return "\(call)-\(nextID)"
     }
 
-    private func emitEmotion(_ c: Int, _ k: Int, _ state: EventState, t: Double, end: Double?, emit: (EventRecord) -> Void) {
-        let emotion = emotions[c]!
+    private mutating func emitEmotion(_ c: Int, _ k: Int, _ state: EventState, t: Double, end: Double?, emit: (EventRecord) -> Void) {
+        let e = emotionSlot[c]!
         let tracker = trackers[c][k]
         let kind = tracker.kind
         if state == .start { eventIDs[c][k] = newID() }
         guard let id = eventIDs[c][k] else { return }
         if state == .end { eventIDs[c][k] = nil }
-        let evidence = emotion.evidence(for: kind, at: min(t, end ?? t))
+        let evidence = emotions[e].evidence(for: kind, at: min(t, end ?? t))
         let voiced = ChannelEmotion.isVoiceDriven(kind) || kind == .incongruence
         let words = !evidence.words.isEmpty
         var confidence: Double = switch kind {
@@ -182,17 +236,17 @@ public final class CallFusion {
         case .incongruence: 0.6
         default: 0.7
         }
-        if voiced { confidence *= 0.5 + 0.5 * emotion.baseline.maturity }
+        if voiced { confidence *= 0.5 + 0.5 * emotions[e].baseline.maturity }
         let intensity = min(max(tracker.peak, 0), 1)
         let needsHuman = [.frustration, .disengagement, .incongruence].contains(kind) && intensity >= 0.7
         emit(EventRecord(id: id, refs[c], kind: kind, state: state, t: t, start: tracker.start, end: end,
-                         confidence: confidence, intensity: intensity, arousal: emotion.arousal,
-                         valence: emotion.valence(for: kind, at: t), evidence: evidence,
+                         confidence: confidence, intensity: intensity, arousal: emotions[e].arousal,
+                         valence: emotions[e].valence(for: kind, at: t), evidence: evidence,
                          explanation: EventWording.explanation(kind, evidence, options.language),
                          suggestion: EventWording.suggestion(kind, options.language), needsHuman: needsHuman))
     }
 
-    private func emitConversation(_ change: ConversationMonitor.Change, t: Double, emit: (EventRecord) -> Void) {
+    private mutating func emitConversation(_ change: ConversationMonitor.Change, t: Double, emit: (EventRecord) -> Void) {
         let (open, state, end, pause): (ConversationMonitor.Open, EventState, Double?, Double) = switch change {
         case .start(let o, let p): (o, .start, nil, p)
         case .end(let o, let at, let p): (o, .end, at, p)

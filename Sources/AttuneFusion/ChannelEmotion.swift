@@ -12,9 +12,9 @@ import AttuneText
 /// anger from joy, so a high-arousal voice with no words counts as frustration only with the confidence that
 /// reading deserves.
 ///
-/// A class, not a value: it holds a baseline of several histograms, and a value in the call's array was copied on
-/// every frame.
-final class ChannelEmotion {
+/// A value held in place in the call's state (``FusionState``) and changed only through `mutating` calls there,
+/// so that none of its per-frame reads and writes pays a run-time exclusivity check.
+struct ChannelEmotion {
     let settings: FusionSettings
     private(set) var baseline: SpeakerBaseline
     private var window: VoiceWindow
@@ -33,7 +33,7 @@ final class ChannelEmotion {
     /// caller hesitating or withdrawing.
     private var otherSpokeAt = -Double.infinity
 
-    func otherSideSpoke(at t: Double) { otherSpokeAt = t }
+    mutating func otherSideSpoke(at t: Double) { otherSpokeAt = t }
     private var speechFramesSinceRead = 0
 
     struct Deviation: Sendable, Equatable {
@@ -55,7 +55,7 @@ final class ChannelEmotion {
 
     /// Takes one frame. `flagged` says an emotion event is open or arousal is raised: such speech does not teach
     /// the baseline once it can already compare.
-    func observe(_ s: VoiceSample, flagged: Bool) {
+    mutating func observe(_ s: VoiceSample, flagged: Bool) {
         guard s.speech else {
             // A long silence ends the reading: the next words are judged on their own.
             if s.t - lastSpeechT > 2.0, window.count > 0 { window.reset(); deviation = nil }
@@ -68,7 +68,7 @@ final class ChannelEmotion {
     }
 
     /// Re-reads the voice if new speech came in since the last read.
-    func read() {
+    mutating func read() {
         guard speechFramesSinceRead > 0 else { return }
         speechFramesSinceRead = 0
         // A third of the window must be there before a reading means anything.
@@ -89,7 +89,7 @@ final class ChannelEmotion {
     }
 
     /// Takes a closed segment of this caller.
-    func observe(segment s: SegmentStats) {
+    mutating func observe(segment s: SegmentStats) {
         let duration = s.end - s.start
         let turnChanged = lastSegmentEnd.map { otherSpokeAt > $0 } ?? true
         let pauseBefore = turnChanged ? nil : lastSegmentEnd.map { s.start - $0 }
@@ -108,11 +108,11 @@ final class ChannelEmotion {
         lastSegmentEnd = s.end
     }
 
-    func take(_ reading: TextReading, utterance: TranscriptUtterance) {
+    mutating func take(_ reading: TextReading, utterance: TranscriptUtterance) {
         text.take(reading, utterance: utterance)
     }
 
-    func forget(before t: Double) {
+    mutating func forget(before t: Double) {
         text.forget(before: t)
         hesitantPauses.removeAll { $0 < t - 10 }
     }
@@ -134,6 +134,19 @@ final class ChannelEmotion {
     private func positiveWords(at t: Double) -> Double {
         max(text.strength(.positive, at: t, polarity: .positive), text.strength(.gratitude, at: t),
             text.strength(.satisfaction, at: t, polarity: .notNegated))
+    }
+
+    /// A kind's score and whether the time since the last step counts towards its minimum time on.
+    typealias Scored = (score: Double, counting: Bool)
+
+    /// Scores each of `kinds` at `t` into `scored`; a voice-driven kind's time counts when the caller `spoke` since
+    /// the last step or words support it. `mutating` only so that it runs in place: a non-mutating method called on
+    /// the element of the call's array got a copy of the whole value, every array in it retained, six times a step.
+    mutating func score(_ kinds: [EventKind], at t: Double, spoke: Bool, into scored: UnsafeMutableBufferPointer<Scored>) {
+        for k in kinds.indices {
+            let kind = kinds[k]
+            scored[k] = (score(kind, at: t), Self.isVoiceDriven(kind) ? spoke || wordsSupport(kind, at: t) : true)
+        }
     }
 
     /// How strongly `kind` is present at `t`, 0…1; 0 while the baseline is learning (voice-driven kinds).

@@ -6,6 +6,9 @@ import AttuneEvents
 struct ConversationMonitor: Sendable {
     let settings: FusionSettings
     let roles: [Role]
+    /// The first agent's and customer's channels, found once: every hop asks.
+    private let agent: Int?
+    private let customer: Int?
     private var lastSpeech: [Double]
     private var speaking: [Bool]
     private var speechStart: [Double]
@@ -34,30 +37,58 @@ struct ConversationMonitor: Sendable {
         lastSpeech = Array(repeating: -.infinity, count: channels)
         speaking = Array(repeating: false, count: channels)
         speechStart = Array(repeating: 0, count: channels)
+        agent = Self.channel(of: .agent, in: self.roles)
+        customer = Self.channel(of: .customer, in: self.roles)
     }
 
-    private func channel(of role: Role) -> Int? { roles.firstIndex(of: role) }
+    private static func channel(of role: Role, in roles: [Role]) -> Int? { roles.firstIndex(of: role) }
+
+    /// What one hop changed, in order: at most one change per kind, three at the most. A value and not an array:
+    /// this runs for every hop of every call and almost never changes anything, and even an empty array of
+    /// changes allocated.
+    struct Changes: Sendable {
+        private var first: Change?
+        private var second: Change?
+        private var third: Change?
+
+        fileprivate mutating func append(_ change: Change) {
+            if first == nil { first = change } else if second == nil { second = change } else {
+                precondition(third == nil, "ConversationMonitor: more than three changes in a hop")
+                third = change
+            }
+        }
+
+        func forEach(_ body: (Change) -> Void) {
+            if let first { body(first) }
+            if let second { body(second) }
+            if let third { body(third) }
+        }
+    }
 
     /// Steps one hop with every channel's speech decision at `t`.
-    mutating func step(t: Double, speech: [Bool], hop: Double) -> [Change] {
-        var changes: [Change] = []
+    mutating func step(t: Double, speech: [Bool], hop: Double) -> Changes {
+        var changes = Changes()
+        // Index loops rather than contains() and max(): those run the standard library's generic iteration, which
+        // unspecialised (a debug build) allocates on every call, and this runs for every hop of every call.
+        var anyone = false
+        var silentSince = -Double.infinity
         for c in speech.indices {
             if speech[c] {
                 if !speaking[c] { speechStart[c] = t }
                 lastSpeech[c] = t
                 anySpeechYet = true
+                anyone = true
             } else if speaking[c] {
                 lastSpeaker = c
             }
             speaking[c] = speech[c]
+            if lastSpeech[c] > silentSince { silentSince = lastSpeech[c] }
         }
-        let anyone = speech.contains(true)
-        let silentSince = lastSpeech.max() ?? -.infinity
 
         // dead_air: on the agent's channel (whose silence it is), or channel 0 when no one is the agent.
-        let deadChannel = channel(of: .agent) ?? 0
+        let deadChannel = agent ?? 0
         if anyone {
-            changes += close(.deadAir, at: t, pause: t - silentSince)
+            if let change = close(.deadAir, at: t, pause: t - silentSince) { changes.append(change) }
         } else if anySpeechYet, t - silentSince >= settings.deadAirSeconds, !isOpen(.deadAir) {
             let e = Open(kind: .deadAir, channel: deadChannel, start: silentSince + hop)
             open.append(e)
@@ -65,9 +96,9 @@ struct ConversationMonitor: Sendable {
         }
 
         // slow_response: the customer stopped, the agent has not started.
-        if let agent = channel(of: .agent), let customer = channel(of: .customer) {
+        if let agent, let customer {
             if anyone {
-                changes += close(.slowResponse, at: t, pause: t - lastSpeech[customer])
+                if let change = close(.slowResponse, at: t, pause: t - lastSpeech[customer]) { changes.append(change) }
             } else if lastSpeaker == customer, !speaking[customer], t - lastSpeech[customer] >= settings.slowResponseSeconds,
                       lastSpeech[agent] < lastSpeech[customer], !isOpen(.slowResponse) {
                 let e = Open(kind: .slowResponse, channel: agent, start: lastSpeech[customer] + hop)
@@ -98,7 +129,7 @@ struct ConversationMonitor: Sendable {
                 let ended = overlapEndedAt ?? t
                 overlapEndedAt = ended
                 if t - ended >= 0.5 {
-                    changes += close(.talkOver, at: ended, pause: ended - since)
+                    if let change = close(.talkOver, at: ended, pause: ended - since) { changes.append(change) }
                     overlapSince = nil
                     overlapEndedAt = nil
                 }
@@ -107,12 +138,17 @@ struct ConversationMonitor: Sendable {
         return changes
     }
 
-    private func isOpen(_ kind: EventKind) -> Bool { open.contains { $0.kind == kind } }
+    private func isOpen(_ kind: EventKind) -> Bool { openIndex(kind) != nil }
 
-    private mutating func close(_ kind: EventKind, at t: Double, pause: Double) -> [Change] {
-        guard let i = open.firstIndex(where: { $0.kind == kind }) else { return [] }
+    private func openIndex(_ kind: EventKind) -> Int? {
+        for i in open.indices where open[i].kind == kind { return i }
+        return nil
+    }
+
+    private mutating func close(_ kind: EventKind, at t: Double, pause: Double) -> Change? {
+        guard let i = openIndex(kind) else { return nil }
         let e = open.remove(at: i)
-        return [.end(e, at: t, pause: max(pause, t - e.start))]
+        return .end(e, at: t, pause: max(pause, t - e.start))
     }
 
     /// Ends whatever is open (the call is over).

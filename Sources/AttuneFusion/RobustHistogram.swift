@@ -11,6 +11,11 @@ public struct RobustHistogram: Sendable, Equatable {
     private var weights: [Double]
     /// Sum of all weights.
     public private(set) var total: Double = 0
+    /// No bin below this one has ever had weight: quantiles start their scan here. Why: a caller's features fill a
+    /// narrow part of the range (a voice's F0 a fifth of its 720 bins) and the baseline's medians are
+    /// read ten times a second per caller. Starting at the first bin that can hold weight skips only empty bins,
+    /// so every sum is the one a full scan makes.
+    private var lowestUsed = Int.max
 
     public init(lower: Double, upper: Double, binWidth: Double) {
         precondition(upper > lower && binWidth > 0, "RobustHistogram: empty range")
@@ -26,6 +31,7 @@ public struct RobustHistogram: Sendable, Equatable {
         let i = min(max(Int(((value - lower) / binWidth).rounded(.down)), 0), weights.count - 1)
         weights[i] += weight
         total += weight
+        lowestUsed = min(lowestUsed, i)
     }
 
     /// Multiplies every weight by `factor` (0…1): what was seen earlier counts less.
@@ -38,18 +44,27 @@ public struct RobustHistogram: Sendable, Equatable {
     public func quantile(_ q: Double) -> Double? {
         guard total > 0 else { return nil }
         let target = min(max(q, 0), 1) * total
-        var cumulative = 0.0
-        for (i, w) in weights.enumerated() where w > 0 {
-            if cumulative + w >= target {
-                let within = (target - cumulative) / w
-                return lower + (Double(i) + within) * binWidth
+        return weights.withUnsafeBufferPointer { weights in
+            var cumulative = 0.0
+            for i in lowestUsed..<weights.count {
+                let w = weights[i]
+                guard w > 0 else { continue }
+                if cumulative + w >= target {
+                    let within = (target - cumulative) / w
+                    return lower + (Double(i) + within) * binWidth
+                }
+                cumulative += w
             }
-            cumulative += w
+            return upper
         }
-        return upper
     }
 
     public var median: Double? { quantile(0.5) }
+
+    /// Equal when they have the same range, bins and weights, however they came to them.
+    public static func == (a: RobustHistogram, b: RobustHistogram) -> Bool {
+        a.lower == b.lower && a.upper == b.upper && a.binWidth == b.binWidth && a.weights == b.weights && a.total == b.total
+    }
 
     /// Median absolute deviation from the median, scaled by 1.4826 so it estimates a normal distribution's
     /// standard deviation; nil when empty.

@@ -2,30 +2,35 @@
 /// skipped), with medians read on demand.
 ///
 /// Medians over a fixed number of frames, not means: a cough, a click or one octave error must not move the
-/// reading. Reading sorts scratch copies, so callers read every few frames, not every frame.
+/// reading. Each feature's finite values are also kept in ascending order as frames come and go, so a reading
+/// looks up two values instead of selecting over the window: a frame moves at most one value out and one in,
+/// while a reading used to select over every value of four features.
 public struct VoiceWindow: Sendable {
-    private var f0: [Double]
-    private var energy: [Double]
-    private var balance: [Double]
-    private var hnr: [Double]
+    private var f0: Track
+    private var energy: Track
+    private var balance: Track
+    private var hnr: Track
     private var next = 0
     /// Speech frames held (up to the capacity).
     public private(set) var count = 0
     public let capacity: Int
-    private var scratch: [Double]
 
     public init(frames: Int) {
         capacity = max(1, frames)
-        f0 = Array(repeating: .nan, count: capacity)
-        energy = f0; balance = f0; hnr = f0; scratch = []
-        scratch.reserveCapacity(capacity)
+        f0 = Track(capacity: capacity)
+        energy = f0; balance = f0; hnr = f0
     }
 
     /// Adds a speech frame (others are ignored).
     public mutating func add(_ s: VoiceSample) {
         guard s.speech else { return }
-        f0[next] = s.f0ST; energy[next] = s.energyDB; balance[next] = s.balanceDB; hnr[next] = s.hnrDB
-        next = (next + 1) % capacity
+        // A full window's slot holds its oldest frame, which leaves; before that the slot holds nothing counted.
+        let full = count == capacity
+        f0.put(s.f0ST, at: next, replacing: full)
+        energy.put(s.energyDB, at: next, replacing: full)
+        balance.put(s.balanceDB, at: next, replacing: full)
+        hnr.put(s.hnrDB, at: next, replacing: full)
+        next = next + 1 == capacity ? 0 : next + 1
         count = min(count + 1, capacity)
     }
 
@@ -33,6 +38,7 @@ public struct VoiceWindow: Sendable {
     public mutating func reset() {
         count = 0
         next = 0
+        f0.removeAll(); energy.removeAll(); balance.removeAll(); hnr.removeAll()
     }
 
     /// Medians of the window's finite values; each nil when it has fewer than `minimum` of them.
@@ -46,41 +52,80 @@ public struct VoiceWindow: Sendable {
         public var frames: Int
     }
 
-    public mutating func read(minimumVoiced: Int) -> Reading {
-        let (voiced, voicedCount) = median(f0, need: minimumVoiced)
-        return Reading(f0ST: voiced, energyDB: median(energy, need: 1).value,
-                       balanceDB: median(balance, need: max(1, count / 2)).value, hnrDB: median(hnr, need: minimumVoiced).value,
+    public func read(minimumVoiced: Int) -> Reading {
+        let (voiced, voicedCount) = f0.median(need: minimumVoiced)
+        return Reading(f0ST: voiced, energyDB: energy.median(need: 1).value,
+                       balanceDB: balance.median(need: max(1, count / 2)).value, hnrDB: hnr.median(need: minimumVoiced).value,
                        voicedShare: count > 0 ? Double(voicedCount) / Double(count) : 0, frames: count)
     }
 
-    /// The median of the window's finite `values` (nil when fewer than `need`), and how many there were.
-    private mutating func median(_ values: [Double], need: Int) -> (value: Double?, finite: Int) {
-        scratch.removeAll(keepingCapacity: true)
-        for i in 0..<count where values[i].isFinite { scratch.append(values[i]) }
-        guard scratch.count >= need, !scratch.isEmpty else { return (nil, scratch.count) }
-        let n = scratch.count
-        // Selection, not a sort: the window is read ten times a second per caller, on the analysis thread offline.
-        let upper = select(n / 2)
-        guard n % 2 == 0 else { return (upper, n) }
-        // The lower middle is the largest value left of the upper one after selection.
-        var lower = scratch[0]
-        for i in 1..<(n / 2) where scratch[i] > lower { lower = scratch[i] }
-        return ((lower + upper) / 2, n)
-    }
+    /// One feature over the window: its values in arrival order (a ring, to know which one leaves) and its finite
+    /// values in ascending order.
+    private struct Track: Sendable {
+        private var ring: [Double]
+        private var sorted: [Double] = []
 
-    /// Hoare's selection: puts the `k`-th smallest of `scratch` at `k`, smaller ones before it; returns it.
-    private mutating func select(_ k: Int) -> Double {
-        var lo = 0, hi = scratch.count - 1
-        while lo < hi {
-            let pivot = scratch[(lo + hi) / 2]
-            var i = lo, j = hi
-            while i <= j {
-                while scratch[i] < pivot { i += 1 }
-                while scratch[j] > pivot { j -= 1 }
-                if i <= j { scratch.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if k <= j { hi = j } else if k >= i { lo = i } else { break }
+        init(capacity: Int) {
+            ring = Array(repeating: .nan, count: capacity)
+            sorted.reserveCapacity(capacity)
         }
-        return scratch[k]
+
+        /// Stores `value` in slot `i`, taking the slot's old value out of the order first when `replacing`.
+        mutating func put(_ value: Double, at i: Int, replacing: Bool) {
+            let old = ring[i]
+            ring[i] = value
+            // The first value equal to the old one leaves: which of equal values leaves changes nothing read.
+            // Every case is one shift over the values in between, not a removal and an insertion that each move half
+            // the window (and, unspecialised in a debug build, allocate).
+            switch (replacing && old.isFinite, value.isFinite) {
+            case (true, true):
+                move(from: firstIndex(notBelow: old), to: value)
+            case (true, false):
+                move(from: firstIndex(notBelow: old), to: .infinity)
+                sorted.removeLast()
+            case (false, true):
+                sorted.append(value)
+                move(from: sorted.count - 1, to: value)
+            case (false, false):
+                break
+            }
+        }
+
+        /// Puts `value` where the value at `from` was and shifts it to its place among the others.
+        private mutating func move(from: Int, to value: Double) {
+            sorted.withUnsafeMutableBufferPointer { s in
+                var k = from
+                while k + 1 < s.count && s[k + 1] < value { s[k] = s[k + 1]; k += 1 }
+                while k > 0 && s[k - 1] > value { s[k] = s[k - 1]; k -= 1 }
+                s[k] = value
+            }
+        }
+
+        mutating func removeAll() { sorted.removeAll(keepingCapacity: true) }
+
+        /// The median of the finite values (nil when fewer than `need`), and how many there are.
+        func median(need: Int) -> (value: Double?, finite: Int) {
+            let n = sorted.count
+            guard n >= need, n > 0 else { return (nil, n) }
+            let upper = sorted[n / 2]
+            guard n % 2 == 0 else { return (upper, n) }
+            return ((sorted[n / 2 - 1] + upper) / 2, n)
+        }
+
+        /// Where the first value not below `value` is (the count when there is none). Halving with a select, not a
+        /// branch: whether a new value lies left or right of the middle is a coin toss, and mispredicted branches cost
+        /// more than the comparisons.
+        private func firstIndex(notBelow value: Double) -> Int {
+            sorted.withUnsafeBufferPointer { s in
+                guard !s.isEmpty else { return 0 }
+                var base = 0, length = s.count
+                while length > 1 {
+                    let half = length / 2
+                    base = s[base + half] < value ? base + half : base
+                    length -= half
+                }
+                return s[base] < value ? base + 1 : base
+            }
+        }
     }
 }

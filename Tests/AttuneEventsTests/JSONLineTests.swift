@@ -59,6 +59,94 @@ import Testing
         }
     }
 
+    /// The formatter as it was before it wrote digits backwards without dividing by the scale: records must keep
+    /// their exact bytes, so the new one is held to the old one's output digit for digit.
+    static func referenceFixed(_ value: Double?, decimals: Int) -> String {
+        guard let value, value.isFinite else { return "null" }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (value.magnitude * scale).rounded()
+        guard scaled < 9.0e15 else { return value.magnitude < 9.0e18 ? "\(Int(value.rounded()))" : "\(value)" }
+        let units = UInt(scaled)
+        let p = UInt(scale)
+        var text = value < 0 && units != 0 ? "-" : ""
+        text += "\(units / p)"
+        guard decimals > 0 else { return text }
+        let frac = "\(units % p)"
+        return text + "." + String(repeating: "0", count: decimals - frac.count) + frac
+    }
+
+    @Test("fixed decimals: the same digits as the reference formatter on edge and random values")
+    func fixedMatchesReference() {
+        var edges: [Double] = [0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.0005, 0.0015, 0.0025, -0.0005, 0.9995, 9.9995, 99.995,
+                               0.125, 0.375, 1e-9, 5e-10, -5e-10, 1, 9, 10, 99, 100, 999.9995, 123_456.789_5,
+                               4_503_599_627_370_495.5, 8.99e15, 9.0e15, 9.1e15, 1e17, -3e20, 9.0e18, 8.99e18, 1e300,
+                               .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+                               .leastNormalMagnitude, .nan, -.nan, .infinity, -.infinity, .ulpOfOne]
+        // Exact ties and the values either side of them at every scale.
+        for d in 0...9 {
+            var scale = 1.0
+            for _ in 0..<d { scale *= 10 }
+            for k in [0.5, 1.5, 2.5, 12.5, 1234.5, 99_999.5] {
+                let tie = k / scale
+                edges += [tie, -tie, tie.nextUp, tie.nextDown, -tie.nextUp]
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let magnitude = [1e-3, 1.0, 100.0, 1.0e6, 1.0e11, 1.0e16, 1.0e19][Int.random(in: 0...6, using: &rng)]
+            edges.append(Double.random(in: -magnitude...magnitude, using: &rng))
+            // Arbitrary bit patterns reach subnormals, huge values and NaNs with payloads.
+            edges.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &rng)))
+        }
+        for value in edges {
+            for decimals in 0...9 {
+                let text = line { $0.field("v", value, decimals: decimals) }
+                let expected = "{\"v\":" + JSONLineTests.referenceFixed(value, decimals: decimals) + "}\n"
+                #expect(text == expected, "\(value) at \(decimals) decimals")
+            }
+        }
+        #expect(line { $0.field("v", nil, decimals: 3) } == #"{"v":null}"# + "\n")
+    }
+
+    @Test("a copied line is a value: writing to the copy leaves the original's line alone")
+    func copiesAreIndependent() {
+        var a = JSONLine()
+        a.begin()
+        a.field("x", 1)
+        var b = a
+        b.field("y", 2)
+        b.end()
+        a.field("z", 3)
+        a.end()
+        #expect(String(decoding: a.bytes, as: UTF8.self) == #"{"x":1,"z":3}"# + "\n")
+        #expect(String(decoding: b.bytes, as: UTF8.self) == #"{"x":1,"y":2}"# + "\n")
+    }
+
+    @Test("strings and keys of every length up to 40 bytes are copied whole")
+    func everyLength() {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH")
+        for n in 0...40 {
+            let s = String(alphabet[0..<n])
+            #expect(line { $0.field("k", s) } == "{\"k\":\"\(s)\"}\n", "length \(n)")
+            #expect(line { $0.field("w", [s, "é" + s]) } == "{\"w\":[\"\(s)\",\"é\(s)\"]}\n", "length \(n)")
+        }
+        // Keys of 1 to 16 bytes, each branch of the short copy.
+        #expect(line { $0.field("a", 1); $0.field("abc", 2); $0.field("abcd", 3); $0.field("abcdefg", 4) }
+                == #"{"a":1,"abc":2,"abcd":3,"abcdefg":4}"# + "\n")
+        #expect(line { $0.field("abcdefgh", true); $0.field("abcdefghijklmno", false); $0.field("abcdefghijklmnop", 0.5, decimals: 1) }
+                == #"{"abcdefgh":true,"abcdefghijklmno":false,"abcdefghijklmnop":0.5}"# + "\n")
+    }
+
+    @Test("a line longer than the first buffer grows it and keeps every byte")
+    func longLines() {
+        let words = (0..<300).map { "word\($0)\"q" }
+        let text = line { $0.field("t", 1.25, decimals: 3); $0.field("w", words); $0.field("n", -7) }
+        let quoted = (0..<300).map { "\"word\($0)" + #"\"q""# }
+        let expected = #"{"t":1.250,"w":["# + quoted.joined(separator: ",") + #"],"n":-7}"# + "\n"
+        #expect(text == expected)
+    }
+
     @Test("strings: plain ones copied whole, quotes, backslashes and control bytes escaped, UTF-8 kept")
     func strings() throws {
         #expect(line { $0.field("call", "c-17") } == #"{"call":"c-17"}"# + "\n")
