@@ -206,18 +206,12 @@ public struct JSONLine: Sendable {
         }
         let units = UInt(scaled)
         if value < 0 && units != 0 { out[n] = UInt8(ascii: "-"); n += 1 }
+        guard decimals > 0 else { putDigits(units, out, &n); return }
         // The units' digits with the point `decimals` places from the right, and zeros in front up to one whole
         // digit: written backwards, so no division by the scale is needed.
-        let digits = max(digitCount(units), decimals + 1)
-        let width = decimals > 0 ? digits + 1 : digits
-        let end = out + n + width
-        guard decimals > 0 else {
-            putDigitsBackward(units, end)
-            n += width
-            return
-        }
+        let width = max(digitCount(units), decimals + 1) + 1
         var v = units
-        var p = end
+        var p = out + n + width
         for _ in 0..<decimals {
             p -= 1
             p[0] = UInt8(ascii: "0") + UInt8(v % 10)

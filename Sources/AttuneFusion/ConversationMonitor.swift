@@ -5,8 +5,7 @@ import AttuneEvents
 /// state, so these run on agent channels too.
 struct ConversationMonitor: Sendable {
     let settings: FusionSettings
-    let roles: [Role]
-    /// The first agent's and customer's channels, found once: every hop asks.
+    /// The first agent's and customer's channels (among the call's channels), found once: every hop asks.
     private let agent: Int?
     private let customer: Int?
     private var lastSpeech: [Double]
@@ -33,15 +32,13 @@ struct ConversationMonitor: Sendable {
 
     init(settings: FusionSettings, roles: [Role], channels: Int) {
         self.settings = settings
-        self.roles = (0..<channels).map { $0 < roles.count ? roles[$0] : .unknown }
+        let roles = roles.prefix(channels)
+        agent = roles.firstIndex(of: .agent)
+        customer = roles.firstIndex(of: .customer)
         lastSpeech = Array(repeating: -.infinity, count: channels)
         speaking = Array(repeating: false, count: channels)
         speechStart = Array(repeating: 0, count: channels)
-        agent = Self.channel(of: .agent, in: self.roles)
-        customer = Self.channel(of: .customer, in: self.roles)
     }
-
-    private static func channel(of role: Role, in roles: [Role]) -> Int? { roles.firstIndex(of: role) }
 
     /// What one hop changed, in order: at most one change per kind, three at the most. A value and not an array:
     /// this runs for every hop of every call and almost never changes anything, and even an empty array of

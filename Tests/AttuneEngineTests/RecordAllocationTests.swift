@@ -1,4 +1,5 @@
 import AttuneDSP
+import AttuneEngine
 import AttuneEvents
 import AttuneFusion
 import CAllocCounter
@@ -28,7 +29,9 @@ struct RecordAllocationTests {
     func steadyState() {
         let hop = 0.01
         let fusion = CallFusion(call: "c-alloc", roles: [.customer, .customer], channels: 2, hopSeconds: hop, text: nil)
-        let refs = [ChannelRef(call: "c-alloc", channel: 0, role: .customer), ChannelRef(call: "c-alloc", channel: 1, role: .customer)]
+        // The records the record thread builds, the way it builds them.
+        let builder = RecordBuilder(options: AnalysisOptions(call: "c-alloc", frames: true, roles: [.customer, .customer]),
+                                    channels: 2, hopSeconds: hop)
         var line = JSONLine()
         var events = 0
         var bytes = 0
@@ -38,9 +41,8 @@ struct RecordAllocationTests {
                     let f = Self.frame(i, channel: c)
                     if fusing { fusion.observe(frame: f, channel: c) { _ in events += 1 } }
                     guard writing else { continue }
-                    let record = FrameRecord(refs[c], t: Double(i) * hop, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
-                                             voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech,
-                                             balanceDb: f.balanceDB.map(Double.init), hnrDb: f.hnrDB.map(Double.init))
+                    // Never nil: the builder wants frames.
+                    let record = builder.record(for: .frame(channel: c, f))!
                     line.begin()
                     record.write(to: &line)
                     line.end()

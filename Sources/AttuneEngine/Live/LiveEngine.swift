@@ -360,7 +360,6 @@ public final class LiveEngine: Sendable {
             flush(&line)
             remove(call)
         }
-        flush(&line)
         return clean
     }
 
