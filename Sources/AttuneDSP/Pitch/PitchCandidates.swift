@@ -8,7 +8,7 @@ extension PitchTracker {
     /// Brings the decimated ring up to the end of this frame's analysis window.
     @inline(__always)
     func decimate(index: Int, window: UnsafeBufferPointer<Float>) {
-        let centreFull = index * settings.hopSize
+        let centreFull = index * hop
         let centre = centreFull / factor
         let first = centre - analysisHalf
         let last = first + analysisLength - 1
@@ -24,7 +24,7 @@ extension PitchTracker {
     /// Computes this frame's candidates into its path-search slot.
     @inline(__always)
     func findCandidates(index: Int, window: UnsafeBufferPointer<Float>) {
-        let centre = index * settings.hopSize / factor
+        let centre = index * hop / factor
         let first = centre - analysisHalf
         let n = analysisLength
         let x = fft.real
@@ -43,12 +43,6 @@ extension PitchTracker {
         let sustained = index + 1 >= Self.referenceFrames ? lowest[2] : 0
         runningPeak = max(runningPeak * peakDecay, min(localPeak, Self.referenceMargin * sustained))
 
-        // Share of the window's energy inside the search band (see `collectPeaks`).
-        let fullStart = windowLength / 2 - analysisHalf * factor
-        let fullCount = n * factor
-        var fullEnergy: Float = 0
-        attune_windowed_energy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!), mean, (fullCount + 7) & ~7, &fullEnergy)
-        let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
         bandEnergy[index & slotMask] = lowEnergy
 
         let base = (index & slotMask) * stride
@@ -64,6 +58,7 @@ extension PitchTracker {
                 let inv = 1 / r0
                 for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
                 for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
+                let share = bandShare(window: window, mean: mean, lowEnergy: lowEnergy)
                 count = collectPeaks(base: base, share: share, centre: centre, best: &best)
             }
         }
@@ -71,6 +66,17 @@ extension PitchTracker {
         candCorrelation[base] = 0
         candCount[index & slotMask] = UInt8(count)
         periodicity[index & slotMask] = min(1, max(0, best))
+    }
+
+    /// Share of the window's energy inside the search band (see `collectPeaks`): only frames that are searched
+    /// need it, so only they pay for the full-rate pass.
+    @inline(__always)
+    func bandShare(window: UnsafeBufferPointer<Float>, mean: Float, lowEnergy: Float) -> Float {
+        let fullStart = windowLength / 2 - analysisHalf * factor
+        let fullCount = analysisLength * factor
+        var fullEnergy: Float = 0
+        attune_windowed_energy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!), mean, (fullCount + 7) & ~7, &fullEnergy)
+        return fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
     }
 
     /// Moves the running low-band share (see `wideBandShare`) towards this frame's, from its power spectrum.
@@ -121,7 +127,6 @@ extension PitchTracker {
         let search = Float(Self.searchRate)
         let floor = Float(settings.pitchFloor)
         let ceiling = Float(settings.pitchCeiling) * 1.05
-        let floorOctave = log2(floor)
         var kept = 1
         for c in 1..<count {
             let (period, height) = refinePeak(lag: Int(candFrequency[base + c]))
