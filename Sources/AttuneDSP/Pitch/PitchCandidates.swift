@@ -224,27 +224,17 @@ extension PitchTracker {
         return (position, height)
     }
 
-    /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors.
+    /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors
+    /// (`attune_sinc_taps`, AVX2 where the CPU has it).
     @inline(__always)
     func sincInterpolate(at t: Float) -> Float {
         let left = Int(t.rounded(.down))
         let fraction = t - Float(left)
         if fraction < 1e-6 { return r[left] }
-        let k = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
-        // Distances to the taps left (left − k) and right (left + 1 + k) of t.
-        let dl = k + fraction
-        let dr = k + (1 - fraction)
-        let ql = dl * (1 / 9 as Float), qr = dr * (1 / 9 as Float)
-        let wl = (1 - ql * ql) * (1 - ql * ql)
-        let wr = (1 - qr * qr) * (1 - qr * qr)
-        // r[left − 7 ... left] reversed, and r[left + 1 ... left + 8].
-        let below = UnsafeRawPointer(r + (left - 7)).loadUnaligned(as: SIMD8<Float>.self)
-        let leftTaps = SIMD8<Float>(below[7], below[6], below[5], below[4], below[3], below[2], below[1], below[0])
-        let rightTaps = UnsafeRawPointer(r + (left + 1)).loadUnaligned(as: SIMD8<Float>.self)
-        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance.
-        let signs = SIMD8<Float>(1, -1, 1, -1, 1, -1, 1, -1)
-        let terms = signs * (leftTaps * wl / dl + rightTaps * wr / dr)
-        return terms.sum() * (sin(Float.pi * fraction) / Float.pi)
+        var taps: Float = 0
+        attune_sinc_taps(UnsafePointer(r), left, fraction, &taps)
+        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance (the kernel's signs).
+        return taps * (sin(Float.pi * fraction) / Float.pi)
     }
 
     /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
