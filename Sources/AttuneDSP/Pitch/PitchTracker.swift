@@ -307,6 +307,8 @@ public final class PitchTracker {
     /// Last frame analysed, and the last decided.
     var lastAnalysed = -1
     var lastDecided = -1
+    /// Newest frame of the last trace-back (see `trace`).
+    var tracedFrom = -1
     /// Level reference (stage 3): the running window peak, each capped by `referenceMargin`, decaying by `peakDecay` per frame.
     var runningPeak: Float = 0
     let peakDecay: Float
