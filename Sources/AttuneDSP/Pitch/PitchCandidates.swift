@@ -35,12 +35,17 @@ extension PitchTracker {
         (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
         framePeak[index & slotMask] = localPeak
         // The third lowest of the last `referenceFrames` window peaks: a level that six of them reach.
-        var lowest = SIMD3<Float>(repeating: .greatestFiniteMagnitude)
+        // Three scalars, not a SIMD3: each insertion was a round of lane inserts and extracts.
+        var lowest = Float.greatestFiniteMagnitude, second = lowest, third = lowest
         for j in max(0, index - Self.referenceFrames + 1)...index {
             let p = framePeak[j & slotMask]
-            if p < lowest[2] { lowest = p < lowest[0] ? SIMD3(p, lowest[0], lowest[1]) : p < lowest[1] ? SIMD3(lowest[0], p, lowest[1]) : SIMD3(lowest[0], lowest[1], p) }
+            if p < third {
+                if p < lowest { (lowest, second, third) = (p, lowest, second) }
+                else if p < second { (second, third) = (p, second) }
+                else { third = p }
+            }
         }
-        let sustained = index + 1 >= Self.referenceFrames ? lowest[2] : 0
+        let sustained = index + 1 >= Self.referenceFrames ? third : 0
         runningPeak = max(runningPeak * peakDecay, min(localPeak, Self.referenceMargin * sustained))
 
         bandEnergy[index & slotMask] = lowEnergy
@@ -228,7 +233,8 @@ extension PitchTracker {
     /// (`attune_sinc_taps`, AVX2 where the CPU has it).
     @inline(__always)
     func sincInterpolate(at t: Float) -> Float {
-        let left = Int(t.rounded(.down))
+        // Truncation is the floor here (lags are positive), without the libm call the baseline build makes of floorf.
+        let left = Int(t)
         let fraction = t - Float(left)
         if fraction < 1e-6 { return r[left] }
         var taps: Float = 0
