@@ -112,19 +112,30 @@ extension PitchTracker {
         var count = 1
         let threshold = 0.5 * Self.voicingThreshold
         let maxLagF = Float(maxLag)
-        // Pass 1: every local maximum, ranked by a quick parabolic strength; the slot keeps the best.
+        // Pass 1: every local maximum; when there are more than the slot holds, it keeps the best by a quick
+        // parabolic strength. Pass 2 replaces the strengths, so they are computed only once the slot overflows
+        // (most frames have fewer maxima), for the kept ones from their lags again: the same values.
+        var ranked = false
         var lag = minLag
         while lag <= maxLag {
             let c = r[lag]
             if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
-                let a = r[lag - 1], b = r[lag + 1]
-                let shift = 0.5 * (a - b) / (a - 2 * c + b)
-                let height = c - 0.25 * (a - b) * shift
-                let low = (height > 1 ? 1 / height : height) * lowWeight
-                let period = Float(lag) + shift
-                // Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to a constant.
-                let strength = low + Self.octaveCost * log2(maxLagF / period) - Self.lagCost * (1 - low) * period / maxLagF
-                insert(base: base, count: &count, frequency: Float(lag), octave: 0, correlation: low, strength: strength)
+                let (low, period) = parabolicPeak(lag: lag, weight: lowWeight)
+                if count < stride {
+                    candFrequency[base + count] = Float(lag)
+                    candCorrelation[base + count] = low
+                    count += 1
+                } else {
+                    if !ranked {
+                        for i in 1..<stride {
+                            let (kept, keptPeriod) = parabolicPeak(lag: Int(candFrequency[base + i]), weight: lowWeight)
+                            candStrength[base + i] = Self.quickStrength(correlation: kept, period: keptPeriod, maxLag: maxLagF)
+                        }
+                        ranked = true
+                    }
+                    replaceWeakest(base: base, frequency: Float(lag), correlation: low,
+                                   strength: Self.quickStrength(correlation: low, period: period, maxLag: maxLagF))
+                }
             }
             lag += 1
         }
@@ -265,21 +276,31 @@ extension PitchTracker {
         }
     }
 
-    /// Adds a candidate, dropping the weakest when the slot is full.
+    /// Pass 1's view of the autocorrelation maximum at integer lag `lag`: the parabola's height through three lags,
+    /// folded above 1 and scaled by the band weight, and its period.
     @inline(__always)
-    func insert(base: Int, count: inout Int, frequency: Float, octave: Float, correlation: Float, strength: Float) {
-        var at = count
-        if count == stride {
-            var weakest = 1
-            for i in 2..<stride where candStrength[base + i] < candStrength[base + weakest] { weakest = i }
-            if candStrength[base + weakest] >= strength { return }
-            at = weakest
-        } else {
-            count += 1
-        }
-        candFrequency[base + at] = frequency
-        candOctave[base + at] = octave
-        candCorrelation[base + at] = correlation
-        candStrength[base + at] = strength
+    func parabolicPeak(lag: Int, weight: Float) -> (Float, Float) {
+        let a = r[lag - 1], c = r[lag], b = r[lag + 1]
+        let shift = 0.5 * (a - b) / (a - 2 * c + b)
+        let height = c - 0.25 * (a - b) * shift
+        return ((height > 1 ? 1 / height : height) * weight, Float(lag) + shift)
+    }
+
+    /// Pass 1's ranking of a maximum. Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to
+    /// a constant.
+    @inline(__always)
+    static func quickStrength(correlation low: Float, period: Float, maxLag: Float) -> Float {
+        low + octaveCost * log2(maxLag / period) - lagCost * (1 - low) * period / maxLag
+    }
+
+    /// Puts a candidate in the place of the full slot's weakest, if it is stronger.
+    @inline(__always)
+    func replaceWeakest(base: Int, frequency: Float, correlation: Float, strength: Float) {
+        var weakest = 1
+        for i in 2..<stride where candStrength[base + i] < candStrength[base + weakest] { weakest = i }
+        if candStrength[base + weakest] >= strength { return }
+        candFrequency[base + weakest] = frequency
+        candCorrelation[base + weakest] = correlation
+        candStrength[base + weakest] = strength
     }
 }
