@@ -7,15 +7,18 @@ import Foundation
 struct F0Histogram {
     private let bins: UnsafeMutableBufferPointer<Int32>
     private let floorHz: Float
-    /// Frames counted (summed when a percentile is asked for, a few times a segment, rather than kept per frame).
-    private var count: Int { bins.reduce(0) { $0 + Int($1) } }
+    /// Frames counted, behind a pointer like the bins.
+    private let counted: UnsafeMutablePointer<Int>
+    private var count: Int { counted.pointee }
 
     init(settings: AnalysisSettings) {
         floorHz = Float(settings.pitchFloor)
         bins = .allocate(Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1, filledWith: 0)
+        counted = .allocate(capacity: 1)
+        counted.initialize(to: 0)
     }
 
-    func deallocate() { bins.deallocate() }
+    func deallocate() { bins.deallocate(); counted.deallocate() }
 
     /// The bin counting `f0`: the same in every histogram made with the same settings, so a frame counted in
     /// two of them takes one logarithm.
@@ -29,10 +32,12 @@ struct F0Histogram {
     @inline(__always)
     func add(bin: Int) {
         bins[bin] += 1
+        counted.pointee += 1
     }
 
     func reset() {
         bins.update(repeating: 0)
+        counted.pointee = 0
     }
 
     /// The bin holding the `p` quantile (0…1) of the counted frames; the histogram must not be empty.
