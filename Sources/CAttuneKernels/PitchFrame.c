@@ -64,7 +64,10 @@ INLINE void attune_pair_sums_body(const float *a, const float *b, long n, float 
         const V8 x = load8(a + i), y = load8(b + i);
         sa += x; sb += y; sab += x * y; saa += x * x; sbb += y * y;
     }
-    sums[0] = sumLanes(sa); sums[1] = sumLanes(sb); sums[2] = sumLanes(sab); sums[3] = sumLanes(saa); sums[4] = sumLanes(sbb);
+    const V8 zero = {0};
+    const V8 lanes[8] = {sa, sb, sab, saa, sbb, zero, zero, zero};
+    const V8 total = sumLanesOfEight(lanes);
+    for (int s = 0; s < 5; s++) sums[s] = total[s];
 }
 
 ATTUNE_KERNEL(attune_pair_sums, (const float *a, const float *b, long n, float *sums), (a, b, n, sums))
