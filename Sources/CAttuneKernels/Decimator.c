@@ -13,26 +13,46 @@ INLINE float dot(const float *fir, const float *b, long length) {
     return sumLanes(b0 + b1);
 }
 
-/// Two outputs at a time: each ends in eight dependent additions (the lanes' sum, in order), and side by side
-/// the two chains overlap.
+/// The lane vectors of two outputs side by side (`b` and `c`), each from the two accumulators `dot` uses.
+INLINE void dotPair(const float *fir, long length, const float *b, const float *c, V8 *first, V8 *second) {
+    V8 b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0};
+    long i = 0;
+    for (; i + 16 <= length; i += 16) {
+        const V8 a0 = load8(fir + i), a1 = load8(fir + i + 8);
+        b0 += a0 * load8(b + i); b1 += a1 * load8(b + i + 8);
+        c0 += a0 * load8(c + i); c1 += a1 * load8(c + i + 8);
+    }
+    if (i < length) {
+        const V8 a0 = load8(fir + i);
+        b0 += a0 * load8(b + i);
+        c0 += a0 * load8(c + i);
+    }
+    *first = b0 + b1;
+    *second = c0 + c1;
+}
+
+/// Eight outputs at a time, their lane sums together (`sumLanesOfEight`); the rest two at a time, whose two
+/// chains of lane additions overlap, and a last one on its own.
 INLINE void attune_decimate_body(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j) {
     const long mirror = ringMask + 1;
     long k = 0;
+    for (; k + 8 <= count; k += 8) {
+        V8 lanes[8];
+        for (int o = 0; o < 8; o += 2) {
+            const float *b = x + (k + o) * step;
+            dotPair(fir, length, b, b + step, &lanes[o], &lanes[o + 1]);
+        }
+        const V8 out = sumLanesOfEight(lanes);
+        for (int o = 0; o < 8; o++) {
+            const long p = (j + k + o) & ringMask;
+            ring[p] = out[o]; ring[p + mirror] = out[o];
+        }
+    }
     for (; k + 1 < count; k += 2) {
-        const float *b = x + k * step, *c = b + step;
-        V8 b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0};
-        long i = 0;
-        for (; i + 16 <= length; i += 16) {
-            const V8 a0 = load8(fir + i), a1 = load8(fir + i + 8);
-            b0 += a0 * load8(b + i); b1 += a1 * load8(b + i + 8);
-            c0 += a0 * load8(c + i); c1 += a1 * load8(c + i + 8);
-        }
-        if (i < length) {
-            const V8 a0 = load8(fir + i);
-            b0 += a0 * load8(b + i);
-            c0 += a0 * load8(c + i);
-        }
-        const float first = sumLanes(b0 + b1), second = sumLanes(c0 + c1);
+        const float *b = x + k * step;
+        V8 firstLanes, secondLanes;
+        dotPair(fir, length, b, b + step, &firstLanes, &secondLanes);
+        const float first = sumLanes(firstLanes), second = sumLanes(secondLanes);
         const long p = (j + k) & ringMask, q = (j + k + 1) & ringMask;
         ring[p] = first; ring[p + mirror] = first;
         ring[q] = second; ring[q + mirror] = second;

@@ -64,7 +64,29 @@ INLINE void attune_pair_sums_body(const float *a, const float *b, long n, float 
         const V8 x = load8(a + i), y = load8(b + i);
         sa += x; sb += y; sab += x * y; saa += x * x; sbb += y * y;
     }
-    sums[0] = sumLanes(sa); sums[1] = sumLanes(sb); sums[2] = sumLanes(sab); sums[3] = sumLanes(saa); sums[4] = sumLanes(sbb);
+    const V8 zero = {0};
+    const V8 lanes[8] = {sa, sb, sab, saa, sbb, zero, zero, zero};
+    const V8 total = sumLanesOfEight(lanes);
+    for (int s = 0; s < 5; s++) sums[s] = total[s];
 }
 
 ATTUNE_KERNEL(attune_pair_sums, (const float *a, const float *b, long n, float *sums), (a, b, n, sums))
+
+// The tapered sinc of PitchTracker.sincInterpolate (PitchCandidates.swift): Swift's SIMD8 is two SSE halves in the
+// baseline build, and the refinement calls it three times per candidate.
+INLINE V8 splat8(float x) { const V8 v = {x, x, x, x, x, x, x, x}; return v; }
+
+INLINE void attune_sinc_taps_body(const float *r, long left, float fraction, float *sum) {
+    const V8 k = {0, 1, 2, 3, 4, 5, 6, 7};
+    const V8 dl = k + splat8(fraction), dr = k + splat8(1 - fraction);
+    const V8 ql = dl * splat8(1.0f / 9), qr = dr * splat8(1.0f / 9);
+    const V8 one = splat8(1);
+    const V8 wl = (one - ql * ql) * (one - ql * ql), wr = (one - qr * qr) * (one - qr * qr);
+    const V8 below = load8(r + left - 7);
+    const V8 leftTaps = __builtin_shufflevector(below, below, 7, 6, 5, 4, 3, 2, 1, 0);
+    const V8 rightTaps = load8(r + left + 1);
+    const V8 signs = {1, -1, 1, -1, 1, -1, 1, -1};
+    *sum = sumLanes(signs * (leftTaps * wl / dl + rightTaps * wr / dr));
+}
+
+ATTUNE_KERNEL(attune_sinc_taps, (const float *r, long left, float fraction, float *sum), (r, left, fraction, sum))

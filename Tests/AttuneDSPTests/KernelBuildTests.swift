@@ -79,7 +79,7 @@ struct KernelBuildTests {
         }
     }
 
-    @Test("pitch window, full-band energy and pair sums: same results, with and without a scalar tail")
+    @Test("pitch window, full-band energy, pair sums and sinc taps: same results, with and without a scalar tail")
     func pitchFrame() {
         let d = Self.noise(512, seed: 10).map { $0 + 0.01 }  // an offset, so the mean is not zero
         let hann = (0..<512).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 512)) }
@@ -101,6 +101,12 @@ struct KernelBuildTests {
         attune_pair_sums_baseline(d, shifted, 64, &sa)
         attune_pair_sums_avx2(d, shifted, 64, &sb)
         #expect(Self.bits(sa) == Self.bits(sb) && sa[3] > 0)
+        for (left, fraction) in [(20, Float(0.25)), (33, 0.5), (47, 0.999)] {
+            var ta: Float = 0, tb: Float = 0
+            attune_sinc_taps_baseline(d, left, fraction, &ta)
+            attune_sinc_taps_avx2(d, left, fraction, &tb)
+            #expect(ta.bitPattern == tb.bitPattern && ta != 0, "left \(left), fraction \(fraction)")
+        }
     }
 
     @Test("unusual-sample count: NaN, infinities and samples beyond the limit, in vectors and in the tail")

@@ -2,30 +2,42 @@ import Foundation
 
 /// Voiced frames' F0 in 0.1-semitone bins above the pitch floor: the median and range of a segment, and the
 /// median of a whole channel, in fixed storage however long the call; every percentile is within half a bin.
-/// Storage is allocated once, in `init`; the owner calls ``deallocate()``.
+/// Storage is allocated once, in `init`; the owner calls ``deallocate()``. Nothing but the storage changes, so the
+/// owner holds it in a `let`: a `var` in a class costs a dynamic exclusivity check on every frame it counts.
 struct F0Histogram {
     private let bins: UnsafeMutableBufferPointer<Int32>
     private let floorHz: Float
-    /// Frames counted.
-    private(set) var count = 0
+    /// Frames counted, behind a pointer like the bins.
+    private let counted: UnsafeMutablePointer<Int>
+    private var count: Int { counted.pointee }
 
     init(settings: AnalysisSettings) {
         floorHz = Float(settings.pitchFloor)
         bins = .allocate(Int((120 * log2(settings.pitchCeiling / settings.pitchFloor)).rounded(.up)) + 1, filledWith: 0)
+        counted = .allocate(capacity: 1)
+        counted.initialize(to: 0)
     }
 
-    func deallocate() { bins.deallocate() }
+    func deallocate() { bins.deallocate(); counted.deallocate() }
 
+    /// The bin counting `f0`: the same in every histogram made with the same settings, so a frame counted in
+    /// two of them takes one logarithm.
     @inline(__always)
-    mutating func add(_ f0: Float) {
+    func bin(of f0: Float) -> Int {
         let bin = Int((120 * log2f(f0 / floorHz)).rounded(.down))
-        bins[min(max(0, bin), bins.count - 1)] += 1
-        count += 1
+        return min(max(0, bin), bins.count - 1)
     }
 
-    mutating func reset() {
+    /// Counts one frame in `bin`, from ``bin(of:)``.
+    @inline(__always)
+    func add(bin: Int) {
+        bins[bin] += 1
+        counted.pointee += 1
+    }
+
+    func reset() {
         bins.update(repeating: 0)
-        count = 0
+        counted.pointee = 0
     }
 
     /// The bin holding the `p` quantile (0…1) of the counted frames; the histogram must not be empty.

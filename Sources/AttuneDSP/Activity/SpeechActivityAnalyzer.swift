@@ -124,8 +124,8 @@ public final class SpeechActivityAnalyzer {
     private var streamEnd = Double.infinity
     private var lastClosedByPause = false
 
-    private var segmentF0: F0Histogram
-    private var totalF0: F0Histogram
+    private let segmentF0: F0Histogram
+    private let totalF0: F0Histogram
 
     /// - Parameter levelLead: frames by which the caller hands over levels (``observeLevels(energyDB:)``) ahead
     ///   of the decided frames; 0 (the default) when ``process(_:onFrame:onSegment:)`` should take them itself.
@@ -291,8 +291,9 @@ public final class SpeechActivityAnalyzer {
             segmentFrames += 1
             segmentPower += Double(powf(10, frame.energyDB / 10))
             if frame.f0 > 0 {
-                segmentF0.add(frame.f0)
-                totalF0.add(frame.f0)
+                let bin = segmentF0.bin(of: frame.f0)
+                segmentF0.add(bin: bin)
+                totalF0.add(bin: bin)
             }
             segmentDensity += Double(model.density(k, end: received))
             if segmentFrames >= params.maxSegmentFrames {

@@ -8,7 +8,7 @@ extension PitchTracker {
     /// Brings the decimated ring up to the end of this frame's analysis window.
     @inline(__always)
     func decimate(index: Int, window: UnsafeBufferPointer<Float>) {
-        let centreFull = index * settings.hopSize
+        let centreFull = index * hop
         let centre = centreFull / factor
         let first = centre - analysisHalf
         let last = first + analysisLength - 1
@@ -24,7 +24,7 @@ extension PitchTracker {
     /// Computes this frame's candidates into its path-search slot.
     @inline(__always)
     func findCandidates(index: Int, window: UnsafeBufferPointer<Float>) {
-        let centre = index * settings.hopSize / factor
+        let centre = index * hop / factor
         let first = centre - analysisHalf
         let n = analysisLength
         let x = fft.real
@@ -35,20 +35,19 @@ extension PitchTracker {
         (x.baseAddress! + n).update(repeating: 0, count: fft.size - n)
         framePeak[index & slotMask] = localPeak
         // The third lowest of the last `referenceFrames` window peaks: a level that six of them reach.
-        var lowest = SIMD3<Float>(repeating: .greatestFiniteMagnitude)
+        // Three scalars, not a SIMD3: each insertion was a round of lane inserts and extracts.
+        var lowest = Float.greatestFiniteMagnitude, second = lowest, third = lowest
         for j in max(0, index - Self.referenceFrames + 1)...index {
             let p = framePeak[j & slotMask]
-            if p < lowest[2] { lowest = p < lowest[0] ? SIMD3(p, lowest[0], lowest[1]) : p < lowest[1] ? SIMD3(lowest[0], p, lowest[1]) : SIMD3(lowest[0], lowest[1], p) }
+            if p < third {
+                if p < lowest { (lowest, second, third) = (p, lowest, second) }
+                else if p < second { (second, third) = (p, second) }
+                else { third = p }
+            }
         }
-        let sustained = index + 1 >= Self.referenceFrames ? lowest[2] : 0
+        let sustained = index + 1 >= Self.referenceFrames ? third : 0
         runningPeak = max(runningPeak * peakDecay, min(localPeak, Self.referenceMargin * sustained))
 
-        // Share of the window's energy inside the search band (see `collectPeaks`).
-        let fullStart = windowLength / 2 - analysisHalf * factor
-        let fullCount = n * factor
-        var fullEnergy: Float = 0
-        attune_windowed_energy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!), mean, (fullCount + 7) & ~7, &fullEnergy)
-        let share = fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
         bandEnergy[index & slotMask] = lowEnergy
 
         let base = (index & slotMask) * stride
@@ -64,6 +63,7 @@ extension PitchTracker {
                 let inv = 1 / r0
                 for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
                 for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
+                let share = bandShare(window: window, mean: mean, lowEnergy: lowEnergy)
                 count = collectPeaks(base: base, share: share, centre: centre, best: &best)
             }
         }
@@ -73,18 +73,30 @@ extension PitchTracker {
         periodicity[index & slotMask] = min(1, max(0, best))
     }
 
+    /// Share of the window's energy inside the search band (see `collectPeaks`): only frames that are searched
+    /// need it, so only they pay for the full-rate pass.
+    @inline(__always)
+    func bandShare(window: UnsafeBufferPointer<Float>, mean: Float, lowEnergy: Float) -> Float {
+        let fullStart = windowLength / 2 - analysisHalf * factor
+        let fullCount = analysisLength * factor
+        var fullEnergy: Float = 0
+        attune_windowed_energy(window.baseAddress! + fullStart, UnsafePointer(hannFull.baseAddress!), mean, (fullCount + 7) & ~7, &fullEnergy)
+        return fullEnergy > 0 ? min(1, (lowEnergy / hannPower) / (fullEnergy / hannFullPower)) : 0
+    }
+
     /// Moves the running low-band share (see `wideBandShare`) towards this frame's, from its power spectrum.
     @inline(__always)
     func updateLowBandShare(_ power: UnsafeMutableBufferPointer<Float>) {
+        // Three runs instead of a range test per bin; each sum still adds its bins in ascending order.
         var low: Float = 0, all: Float = 0
-        var bin = 1
         let bins = power.count / 2
-        while bin < bins {
+        for bin in 1..<lowBandFirst { all += power[2 * bin] }
+        for bin in lowBandFirst...lowBandLast {
             let p = power[2 * bin]
             all += p
-            if bin >= lowBandFirst && bin <= lowBandLast { low += p }
-            bin += 1
+            low += p
         }
+        for bin in (lowBandLast + 1)..<bins { all += power[2 * bin] }
         if all > 0 { lowBandShare += Self.wideBandAdapt * (low / all - lowBandShare) }
     }
 
@@ -100,19 +112,30 @@ extension PitchTracker {
         var count = 1
         let threshold = 0.5 * Self.voicingThreshold
         let maxLagF = Float(maxLag)
-        // Pass 1: every local maximum, ranked by a quick parabolic strength; the slot keeps the best.
+        // Pass 1: every local maximum; when there are more than the slot holds, it keeps the best by a quick
+        // parabolic strength. Pass 2 replaces the strengths, so they are computed only once the slot overflows
+        // (most frames have fewer maxima), for the kept ones from their lags again: the same values.
+        var ranked = false
         var lag = minLag
         while lag <= maxLag {
             let c = r[lag]
             if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
-                let a = r[lag - 1], b = r[lag + 1]
-                let shift = 0.5 * (a - b) / (a - 2 * c + b)
-                let height = c - 0.25 * (a - b) * shift
-                let low = (height > 1 ? 1 / height : height) * lowWeight
-                let period = Float(lag) + shift
-                // Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to a constant.
-                let strength = low + Self.octaveCost * log2(maxLagF / period) - Self.lagCost * (1 - low) * period / maxLagF
-                insert(base: base, count: &count, frequency: Float(lag), octave: 0, correlation: low, strength: strength)
+                let (low, period) = parabolicPeak(lag: lag, weight: lowWeight)
+                if count < stride {
+                    candFrequency[base + count] = Float(lag)
+                    candCorrelation[base + count] = low
+                    count += 1
+                } else {
+                    if !ranked {
+                        for i in 1..<stride {
+                            let (kept, keptPeriod) = parabolicPeak(lag: Int(candFrequency[base + i]), weight: lowWeight)
+                            candStrength[base + i] = Self.quickStrength(correlation: kept, period: keptPeriod, maxLag: maxLagF)
+                        }
+                        ranked = true
+                    }
+                    replaceWeakest(base: base, frequency: Float(lag), correlation: low,
+                                   strength: Self.quickStrength(correlation: low, period: period, maxLag: maxLagF))
+                }
             }
             lag += 1
         }
@@ -120,7 +143,6 @@ extension PitchTracker {
         let search = Float(Self.searchRate)
         let floor = Float(settings.pitchFloor)
         let ceiling = Float(settings.pitchCeiling) * 1.05
-        let floorOctave = log2(floor)
         var kept = 1
         for c in 1..<count {
             let (period, height) = refinePeak(lag: Int(candFrequency[base + c]))
@@ -218,33 +240,34 @@ extension PitchTracker {
         return (position, height)
     }
 
-    /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors.
+    /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors
+    /// (`attune_sinc_taps`, AVX2 where the CPU has it).
     @inline(__always)
     func sincInterpolate(at t: Float) -> Float {
-        let left = Int(t.rounded(.down))
+        // Truncation is the floor here (lags are positive), without the libm call the baseline build makes of floorf.
+        let left = Int(t)
         let fraction = t - Float(left)
         if fraction < 1e-6 { return r[left] }
-        let k = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
-        // Distances to the taps left (left − k) and right (left + 1 + k) of t.
-        let dl = k + fraction
-        let dr = k + (1 - fraction)
-        let ql = dl * (1 / 9 as Float), qr = dr * (1 / 9 as Float)
-        let wl = (1 - ql * ql) * (1 - ql * ql)
-        let wr = (1 - qr * qr) * (1 - qr * qr)
-        // r[left − 7 ... left] reversed, and r[left + 1 ... left + 8].
-        let below = UnsafeRawPointer(r + (left - 7)).loadUnaligned(as: SIMD8<Float>.self)
-        let leftTaps = SIMD8<Float>(below[7], below[6], below[5], below[4], below[3], below[2], below[1], below[0])
-        let rightTaps = UnsafeRawPointer(r + (left + 1)).loadUnaligned(as: SIMD8<Float>.self)
-        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance.
-        let signs = SIMD8<Float>(1, -1, 1, -1, 1, -1, 1, -1)
-        let terms = signs * (leftTaps * wl / dl + rightTaps * wr / dr)
-        return terms.sum() * (sin(Float.pi * fraction) / Float.pi)
+        var taps: Float = 0
+        attune_sinc_taps(UnsafePointer(r), left, fraction, &taps)
+        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance (the kernel's signs).
+        return taps * (sin(Float.pi * fraction) / Float.pi)
     }
 
     /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
     @inline(__always)
     static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
+        // Four bins a vector: the same multiplications and addition per bin as the scalar tail, so the same bits.
+        let raw = UnsafeMutableRawPointer(s.baseAddress!)
         var i = 0
+        while i + 8 <= s.count {
+            let spectrum = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let squares = spectrum * spectrum
+            var power = SIMD8<Float>()
+            power.evenHalf = squares.evenHalf + squares.oddHalf
+            raw.storeBytes(of: power, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
         while i < s.count {
             let re = s[i], im = s[i + 1]
             s[i] = re * re + im * im
@@ -253,21 +276,31 @@ extension PitchTracker {
         }
     }
 
-    /// Adds a candidate, dropping the weakest when the slot is full.
+    /// Pass 1's view of the autocorrelation maximum at integer lag `lag`: the parabola's height through three lags,
+    /// folded above 1 and scaled by the band weight, and its period.
     @inline(__always)
-    func insert(base: Int, count: inout Int, frequency: Float, octave: Float, correlation: Float, strength: Float) {
-        var at = count
-        if count == stride {
-            var weakest = 1
-            for i in 2..<stride where candStrength[base + i] < candStrength[base + weakest] { weakest = i }
-            if candStrength[base + weakest] >= strength { return }
-            at = weakest
-        } else {
-            count += 1
-        }
-        candFrequency[base + at] = frequency
-        candOctave[base + at] = octave
-        candCorrelation[base + at] = correlation
-        candStrength[base + at] = strength
+    func parabolicPeak(lag: Int, weight: Float) -> (Float, Float) {
+        let a = r[lag - 1], c = r[lag], b = r[lag + 1]
+        let shift = 0.5 * (a - b) / (a - 2 * c + b)
+        let height = c - 0.25 * (a - b) * shift
+        return ((height > 1 ? 1 / height : height) * weight, Float(lag) + shift)
+    }
+
+    /// Pass 1's ranking of a maximum. Octave term as a lag ratio: log2(floor / f) = log2(period / maxLag) up to
+    /// a constant.
+    @inline(__always)
+    static func quickStrength(correlation low: Float, period: Float, maxLag: Float) -> Float {
+        low + octaveCost * log2(maxLag / period) - lagCost * (1 - low) * period / maxLag
+    }
+
+    /// Puts a candidate in the place of the full slot's weakest, if it is stronger.
+    @inline(__always)
+    func replaceWeakest(base: Int, frequency: Float, correlation: Float, strength: Float) {
+        var weakest = 1
+        for i in 2..<stride where candStrength[base + i] < candStrength[base + weakest] { weakest = i }
+        if candStrength[base + weakest] >= strength { return }
+        candFrequency[base + weakest] = frequency
+        candCorrelation[base + weakest] = correlation
+        candStrength[base + weakest] = strength
     }
 }

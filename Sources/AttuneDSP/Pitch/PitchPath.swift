@@ -85,18 +85,31 @@ extension PitchTracker {
     }
 
     /// Traces the best path back from frame `from` down to frame `to`, into `path`.
+    ///
+    /// Back-pointers never change once written, so where this path meets the last trace's (the same state in
+    /// the same frame) the rest of it is the last trace's, already in `path`: the walk jumps down to the first
+    /// frame `extendOnsets` cannot have rewritten since (it rewrites up to `lastDecided + onsetReach`) and goes on
+    /// from there. Most frames only move the newest few states, so this walks a handful of frames instead of
+    /// the whole look-ahead.
     @inline(__always)
     func trace(from: Int, downTo to: Int) {
         let count = Int(candCount[from & slotMask])
         var state = 0
         for s in 1..<max(1, count) where score[s] > score[state] { state = s }
+        // Frames in settled...tracedFrom still hold the last trace's states.
+        let settled = max(to, lastDecided + Self.onsetReach + 1)
         var k = from
         while true {
+            if k <= tracedFrom && k > settled && path[k & slotMask] == UInt8(state) {
+                k = settled
+                state = Int(path[k & slotMask])
+            }
             path[k & slotMask] = UInt8(state)
             if k == to { break }
             state = Int(backPointer[(k & slotMask) * stride + state])
             k -= 1
         }
+        tracedFrom = from
     }
 
     /// Reports frames `lastDecided + 1 ... through` from the path, traced up to frame `tracedTo`.

@@ -221,6 +221,8 @@ public final class PitchTracker {
     /// Autocorrelation FFT length at the search rate.
     static let fftSize = 256
 
+    /// Samples per hop at `settings.sampleRate` (`settings.hopSize` rounds a Double on every read).
+    let hop: Int
     /// Decimation factor from `settings.sampleRate` to `searchRate`.
     let factor: Int
     /// Half-length of the decimation FIR (taps = 2·firHalf + 1).
@@ -240,6 +242,8 @@ public final class PitchTracker {
     let analysisHalf: Int
     let minLag: Int
     let maxLag: Int
+    /// log2 of the pitch floor, the origin of the candidates' octave term.
+    let floorOctave: Float
     let hann: UnsafeBufferPointer<Float>
     /// Reciprocal of the window's normalised autocorrelation, by lag.
     let windowACInverse: UnsafeBufferPointer<Float>
@@ -303,6 +307,8 @@ public final class PitchTracker {
     /// Last frame analysed, and the last decided.
     var lastAnalysed = -1
     var lastDecided = -1
+    /// Newest frame of the last trace-back (see `trace`).
+    var tracedFrom = -1
     /// Level reference (stage 3): the running window peak, each capped by `referenceMargin`, decaying by `peakDecay` per frame.
     var runningPeak: Float = 0
     let peakDecay: Float
@@ -312,12 +318,14 @@ public final class PitchTracker {
         let rate = settings.sampleRate
         precondition(rate % Self.searchRate == 0, "PitchTracker: sample rate \(rate) Hz is not a multiple of \(Self.searchRate) Hz")
         factor = rate / Self.searchRate
+        hop = settings.hopSize
         latency = 40
         peakLead = 15
 
         let search = Double(Self.searchRate)
         minLag = max(2, Int((search / settings.pitchCeiling).rounded(.down)))
         maxLag = Int((search / settings.pitchFloor).rounded(.up))
+        floorOctave = log2(Float(settings.pitchFloor))
         // Three periods of the floor like Praat, but no longer than a 256-point FFT can correlate out to the
         // floor's lag (43 ms at the 50 Hz default): the FFT pair is most of this stage's cost.
         // Lags up to the floor's period, plus room for the sinc interpolation around it.

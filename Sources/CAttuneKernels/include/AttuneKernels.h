@@ -67,6 +67,11 @@ void attune_windowed_energy(const float *x, const float *window, float mean, lon
 /// into `sums`.
 void attune_pair_sums(const float *a, const float *b, long n, float *sums);
 
+/// The pitch tracker's sinc interpolation of its autocorrelation `r` at lag `left + fraction` (0 < fraction < 1),
+/// before the factor sin(π · fraction) / π: Σ over the eight taps each side of ±r · (1 − (d/9)²)² / d, d the tap's
+/// distance, the lanes added in order, into `sum`. Reads `r[left - 7 ... left + 8]`.
+void attune_sinc_taps(const float *r, long left, float fraction, float *sum);
+
 /// How many of the `n` samples at `x` are not finite or beyond ±`limit` (what a call session repairs), into
 /// `count`.
 void attune_count_unusual(const float *x, long n, float limit, long *count);
@@ -85,6 +90,8 @@ void attune_windowed_energy_baseline(const float *x, const float *window, float 
 void attune_windowed_energy_avx2(const float *x, const float *window, float mean, long count, float *energy);
 void attune_pair_sums_baseline(const float *a, const float *b, long n, float *sums);
 void attune_pair_sums_avx2(const float *a, const float *b, long n, float *sums);
+void attune_sinc_taps_baseline(const float *r, long left, float fraction, float *sum);
+void attune_sinc_taps_avx2(const float *r, long left, float fraction, float *sum);
 void attune_count_unusual_baseline(const float *x, long n, float limit, long *count);
 void attune_count_unusual_avx2(const float *x, long n, float limit, long *count);
 void attune_nucleus_hidden_baseline(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
