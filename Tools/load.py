@@ -7,15 +7,16 @@ What it does, for each N:
   1. starts `attuned` (the release binary, --attuned) in a fresh temp run dir, with a generated attune.toml
      (paced_block_ms from --block-ms, log level warning);
   2. connects one subscriber to events.sock with {"subscribe": {"frames": true}}; a reader thread only
-     recv()s (4 MiB at a time) and appends each chunk with its CLOCK_MONOTONIC arrival time to a spool file
-     on disk, so the Python side costs the 2-core machine as little as possible (its CPU is reported);
+     recv_into()s (up to 4 MiB at a time) straight into memory allocated before the run, noting each chunk's
+     CLOCK_MONOTONIC arrival time, so the Python side costs the 2-core machine as little as possible (its CPU
+     is reported);
   3. starts N calls through control.sock, `file:AUDIO` at speed 1 (real-time pace), staggered evenly over
      --stagger seconds so the capture threads do not all tick together;
   4. lets them run for --duration seconds; samples the daemon's CPU (utime+stime of /proc/PID/stat), RSS
      (VmRSS), thread count and the CPU of each thread (/proc/PID/task/*/stat, grouped by thread name) at
      the start and the end of the steady window (from all calls started + --warmup seconds to the end);
   5. asks control.sock for `stats` (samples_dropped, subscriber_records_dropped), stops the daemon
-     (always: try/finally), then parses the spool.
+     (always: try/finally), then parses what the reader received.
 
 Lag, per frame record (steady window only):
   zero   = arrival of the call's `call_start` record on our socket, taken as the moment its capture thread
@@ -49,6 +50,7 @@ the machine are pessimistic. Only Unix sockets are used; the daemon is killed on
 
 import argparse
 import json
+import mmap
 import os
 import re
 import shutil
@@ -69,6 +71,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # A line can be stamped up to the pause late, so lags read high by at most 1 ms, never low.
 SPOOL_PAUSE_S = 0.001
 SPOOL_BATCH_BYTES = 256 << 10
+SPOOL_READ_BYTES = 4 << 20
 
 FRAME_RE = re.compile(rb'"type":"frame","v":1,"call":"([^"]+)","channel":\d+,"role":"[a-z]+","t":([0-9.]+)')
 START_RE = re.compile(rb'"type":"call_start","v":1,"call":"([^"]+)"')
@@ -244,33 +247,51 @@ class Control:
 
 
 class Spooler(threading.Thread):
-    """Reads the subscriber socket as fast as it can, writing (arrival_ns, length, bytes) to a spool file."""
+    """Reads the subscriber socket as fast as it can, straight into memory: `recv_into` writes each chunk into
+    the next free bytes of an anonymous mapping, and its (arrival_ns, offset, length) goes in a list.
 
-    def __init__(self, sock, path):
+    An earlier version appended every chunk to a spool file: that copied each byte a second time (into the page
+    cache) and had the kernel write about 40 MB/s back to disk at N = 1,000, CPU taken from the daemon on a 2-core
+    machine. The mapping is allocated up front (--spool-mb; MAP_POPULATE, so no page faults while reading) and
+    grows by whole regions if a run needs more."""
+
+    REGION = 256 << 20
+
+    def __init__(self, sock, megabytes):
         super().__init__(daemon=True)
         self.sock = sock
-        self.file = open(path, "wb", buffering=8 << 20)
+        self.regions = [self._region(max(self.REGION, megabytes << 20))]
+        self.chunks = []          # (arrival_ns, region index, offset, length)
         self.stop_flag = False
         self.bytes = 0
-        self.chunks = 0
         self.cpu_start = None
         self.cpu = 0.0
+
+    @staticmethod
+    def _region(size):
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+        return mmap.mmap(-1, size, flags=flags)
 
     def run(self):
         self.cpu_start = time.thread_time()
         sock = self.sock
         sock.settimeout(0.2)
-        write = self.file.write
-        pack = struct.Struct("<qI").pack
         now = time.monotonic_ns
-        # One buffer for the whole run: recv(n) would allocate (mmap) and free an n-byte object per call, which
-        # cost this thread several times the daemon's own socket writes and took that CPU from the daemon.
-        buffer = bytearray(4 << 20)
-        view = memoryview(buffer)
-        recv_into = sock.recv_into
+        chunks = self.chunks
+        index = 0
+        region = self.regions[0]
+        view = memoryview(region)
+        offset = 0
         while not self.stop_flag:
+            if len(region) - offset < SPOOL_READ_BYTES:
+                view.release()
+                region = self._region(self.REGION)
+                self.regions.append(region)
+                index += 1
+                view = memoryview(region)
+                offset = 0
             try:
-                n = recv_into(buffer)
+                n = sock.recv_into(view[offset:offset + SPOOL_READ_BYTES])
             except socket.timeout:
                 continue
             except OSError:
@@ -278,34 +299,39 @@ class Spooler(threading.Thread):
             t = now()
             if not n:
                 break
-            write(pack(t, n))
-            write(view[:n])
+            chunks.append((t, index, offset, n))
+            offset += n
             self.bytes += n
-            self.chunks += 1
             if n < SPOOL_BATCH_BYTES:
                 time.sleep(SPOOL_PAUSE_S)
+        view.release()
         self.cpu = time.thread_time() - self.cpu_start
-        self.file.close()
 
-
-def read_spool(path):
-    """Yields (arrival_ns, complete lines bytes) per chunk, re-joining lines split across chunks (a line is
-    stamped with the arrival of the chunk that completed it)."""
-    hdr = struct.Struct("<qI")
-    rest = b""
-    with open(path, "rb") as f:
-        while True:
-            h = f.read(hdr.size)
-            if len(h) < hdr.size:
-                break
-            t, n = hdr.unpack(h)
-            data = rest + f.read(n)
+    def lines(self):
+        """Yields (arrival_ns, complete lines bytes) per chunk, re-joining lines split across chunks (a line is
+        stamped with the arrival of the chunk that completed it)."""
+        rest = b""
+        for t, index, offset, n in self.chunks:
+            data = rest + self.regions[index][offset:offset + n]
             cut = data.rfind(b"\n") + 1
             rest = data[cut:]
             yield t, data[:cut]
 
+    def save(self, path):
+        """Writes what was received to `path` as NDJSON (for --keep)."""
+        with open(path, "wb") as f:
+            for _, lines in self.lines():
+                f.write(lines)
+
 
 # ---------------------------------------------------------------------------------------------- one run
+
+def spool_estimate_mb(args, n):
+    """Memory for everything the subscriber will receive: about 200 bytes per frame record, 100 frames a second per
+    channel, over the whole run, with a third to spare."""
+    seconds = args.stagger + args.warmup + args.duration + 10
+    return int(n * 2 * 100 * 200 * seconds * 4 / 3) >> 20
+
 
 def percentile(sorted_vals, p):
     if not sorted_vals:
@@ -316,7 +342,7 @@ def percentile(sorted_vals, p):
 
 def run_once(args, n, audio, lookahead_samples):
     run_dir = tempfile.mkdtemp(prefix=f"attune-load-{n}-")
-    spool = os.path.join(run_dir, "spool.bin")
+    spool = os.path.join(run_dir, "records.ndjson")
     cfg = os.path.join(run_dir, "attune.toml")
     with open(cfg, "w") as f:
         f.write(f'run_dir = "{run_dir}"\nlog_level = "warning"\npaced_block_ms = {args.block_ms}\n'
@@ -343,7 +369,7 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
         sub = wait_for(os.path.join(run_dir, "events.sock"), 20)
         sub.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         sub.sendall(b'{"subscribe": {"frames": true}}\n')
-        spooler = Spooler(sub, spool)
+        spooler = Spooler(sub, args.spool_mb or spool_estimate_mb(args, n))
         spooler.start()
         ctl = Control(os.path.join(run_dir, "control.sock"))
         sent = {}
@@ -423,18 +449,21 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
         if spooler:
             spooler.join(5)
     row["reader_cpu_pct"] = 100.0 * spooler.cpu / max(1e-9, (w1 - t_begin))
-    row["reader_kb_per_read"] = spooler.bytes / 1024.0 / max(1, spooler.chunks)
+    row["reader_kb_per_read"] = spooler.bytes / 1024.0 / max(1, len(spooler.chunks))
+    if args.keep:
+        spooler.save(spool)
 
-    # Parse the spool.
+    # Parse what the subscriber received.
     zero = {}
     lags = []
+    by_second = {}   # steady-window second -> lags of the frames that arrived in it
     walls = []
     lows = []
     records = 0
     gaps_samples = 0
     gaps_records = 0
     rate = float(RATE)
-    for t_ns, lines in read_spool(spool):
+    for t_ns, lines in spooler.lines():
         in_window = w0_ns <= t_ns <= w1_ns
         if in_window:
             records += lines.count(b"\n")
@@ -459,6 +488,7 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
             need = c + lookahead_samples
             delivered = ((need - 1) // block + 1) * block / rate
             lags.append(since - delivered)
+            by_second.setdefault((t_ns - w0_ns) // 1_000_000_000, []).append(since - delivered)
             walls.append(since - need / rate)
             lows.append(since - c / rate)
     lags.sort()
@@ -466,6 +496,10 @@ def measure(args, n, audio, lookahead_samples, run_dir, spool, cfg):
     row["frames"] = len(lags)
     row["records_per_s"] = records / secs
     row["lag"] = [1000 * percentile(lags, p) for p in (50, 95, 99, 100)]
+    row["timeline"] = []
+    for second in sorted(by_second):
+        v = sorted(by_second[second])
+        row["timeline"].append((second, len(v), 1000 * percentile(v, 50), 1000 * percentile(v, 99), 1000 * v[-1]))
     row["lag_wall_p99"] = 1000 * percentile(walls, 99)
     row["lookahead_min_ms"] = 1000 * min(lows) if lows else float("nan")
     skew = sorted((zero[c] - sent[c]) / 1e6 for c in sent if c in zero)
@@ -509,6 +543,14 @@ def print_threads(r):
     print(f"  this tool's reader: {r['reader_cpu_pct']:.1f} % of one core, {r['reader_kb_per_read']:.0f} kB per read")
 
 
+def print_timeline(r):
+    """Lag per second of the steady window: a tail spread over every second is a pipeline without headroom; one
+    confined to a few seconds is a burst (a stall, another process), which the per-run percentiles cannot tell."""
+    print(f"  lag by second at N={r['n']} (frames arrived in that second of the steady window), ms:")
+    for second, count, p50, p99, mx in r["timeline"]:
+        print(f"    {second:4d} s  {count:7d} frames  p50 {p50:7.1f}  p99 {p99:7.1f}  max {mx:7.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -529,7 +571,11 @@ def main():
                     help="override the look-ahead subtracted (default: the code's 735.0 ms = 5,880 samples)")
     ap.add_argument("--engine-lag-every", type=int, default=5,
                     help="ask `list` for every call's backlog every this many seconds (0: never; default 5)")
-    ap.add_argument("--keep", action="store_true", help="keep the run dirs (log, spool) for inspection")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the run dirs (log, and records.ndjson: every line the subscriber received) for inspection")
+    ap.add_argument("--timeline", action="store_true", help="also print the lag percentiles of each second")
+    ap.add_argument("--spool-mb", type=int,
+                    help="memory the subscriber receives into, allocated before the run (default: estimated from N)")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args()
     args.calibrate_run = False
@@ -569,6 +615,8 @@ def main():
           f"{best if best is not None else 'none of ' + ','.join(map(str, ns))}   (goal: 1000)")
     for r in rows:
         print_threads(r)
+        if args.timeline:
+            print_timeline(r)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1, default=str)
