@@ -33,6 +33,10 @@ static inline void attune_alsa_clear_error(void) { attune_alsa_error_buffer()[0]
 extern int pthread_setname_np(pthread_t thread, const char *name);
 static inline int attune_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
+// Lets the kernel wake a paced replay a little late, so that one timer interrupt serves several (FileReplayCapture).
+#include <sys/prctl.h>
+static inline int attune_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
+
 // Caps glibc's malloc arenas for a process with a thread per call (see attuned's limitMallocArenas). Here beside
 // the thread helper because Glibc's Swift module does not bring in <malloc.h>.
 #include <malloc.h>

@@ -183,6 +183,27 @@ struct FileReplayCaptureTests {
         #expect(sink.captured == expected)
     }
 
+    /// A paced replay lets the kernel wake it up to a twentieth of a block late (so a thousand replays share timer
+    /// interrupts); a replay at full speed never sleeps and keeps the default slack of 50 µs.
+    @Test(arguments: [("file:%@", 1_000_000), ("file:%@?speed=4", 1_000_000), ("file:%@?speed=max", 50_000)])
+    func pacedReplaySetsItsTimerSlack(uri: String, slackNanoseconds: Int) throws {
+        final class SlackProbe: CaptureSink, @unchecked Sendable {
+            // @unchecked Sendable: `slack` is written on the capture thread and read after the join.
+            var slack: Int?
+            func capture(_ interleaved: UnsafeBufferPointer<Float>, frames: Int, at streamFrame: Int64) {
+                if slack == nil { slack = attune_test_timer_slack() }
+            }
+            func captureEnded(_ reason: CaptureEnd) {}
+        }
+        let dir = TempDir()
+        let (path, _) = try makeWAV(dir, seconds: 0.2)
+        let source = try CaptureSources.open(uri.replacingOccurrences(of: "%@", with: path))
+        let probe = SlackProbe()
+        try source.start(probe)
+        source.waitUntilEnded()
+        #expect(probe.slack == slackNanoseconds)
+    }
+
     /// A sink may stop its own source (say, on a fatal downstream error) without deadlocking on the join.
     @Test func theSinkMayStopItsOwnSource() throws {
         final class StoppingSink: CaptureSink, @unchecked Sendable {

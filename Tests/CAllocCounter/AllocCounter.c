@@ -44,3 +44,6 @@ int posix_memalign(void **out, size_t a, size_t n) {
 
 void attune_alloc_counter_start(void) { count = 0; counting = 1; }
 uint64_t attune_alloc_counter_stop(void) { counting = 0; return count; }
+
+#include <sys/prctl.h>
+long attune_test_timer_slack(void) { return (long)prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0); }

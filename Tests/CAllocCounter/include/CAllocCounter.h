@@ -7,4 +7,8 @@ void attune_alloc_counter_start(void);
 /// Stops counting on the calling thread and returns how many allocations it saw.
 uint64_t attune_alloc_counter_stop(void);
 
+/// The calling thread's timer slack in nanoseconds (prctl(PR_GET_TIMERSLACK), which Swift cannot call: it is
+/// variadic). Here because this is the tests' one C module.
+long attune_test_timer_slack(void);
+
 #endif
