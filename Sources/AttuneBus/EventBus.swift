@@ -336,6 +336,13 @@ final class FanOut {
     /// Sends `subscriber` the lines of `published` its filter matches, each run of consecutive matching lines as
     /// one slice of the shared buffer (no copy).
     private func send(_ published: EventBus.Published, to subscriber: SubscriberHandler) {
+        // A subscriber that takes everything (a recorder, a load test) gets the batch as it is: walking its lines
+        // would copy each route (and retain its strings) to learn nothing.
+        if subscriber.filter.matchesEverything, let last = published.lines.last {
+            subscriber.send(published.buffer.getSlice(at: published.buffer.readerIndex, length: last.0)!,
+                            records: published.lines.count)
+            return
+        }
         let base = published.buffer.readerIndex
         var runStart = 0, runLines = 0, start = 0
         func sendRun() {

@@ -26,6 +26,10 @@ public struct SubscriptionFilter: Sendable, Equatable {
         self.frames = frames
     }
 
+    /// Whether every record goes to a subscriber with this filter (frames on, nothing narrowed): the fan-out then
+    /// sends a whole batch without looking at its lines.
+    public var matchesEverything: Bool { frames && calls == nil && kinds == nil && types == nil }
+
     /// Whether a record with `route` goes to a subscriber with this filter.
     @inlinable
     public func matches(_ route: RecordRoute) -> Bool {

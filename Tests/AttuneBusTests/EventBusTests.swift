@@ -288,6 +288,47 @@ struct EventBusTests {
         #expect(try await seqs("empty lists") == [0, 1, 4, 5, 6, 7, 8, 9, 10])
     }
 
+    /// A subscriber whose filter takes everything gets each batch whole (no walk over its lines); the lines and their
+    /// order must be exactly what a narrowing filter's walk sees, one line at a time or in a batch.
+    @Test func takeEverythingFilterGetsBatchesWholeAndInOrder() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let path = dir.file("events.sock")
+        var clients: [UnixClient] = []
+        for filter in [#"{"subscribe": {"frames": true}}"#, #"{"subscribe": {"frames": true, "calls": ["c1"]}}"#] {
+            let c = try UnixClient(path: path)
+            _ = try await c.line()
+            try c.send(filter + "\n")
+            #expect(try json(await c.line())["type"] == "subscribed")
+            clients.append(c)
+        }
+        let mix: [(String, String)] = [("c1", "call_start"), ("c2", "frame"), ("c1", "frame"), ("c2", "segment"), ("c1", "call_end")]
+        // Round one line by line (seq 0-4), round two as one batch (seq 5-9).
+        for (i, m) in mix.enumerated() {
+            let (bytes, route) = record(i, call: m.0, type: m.1)
+            bus.publish(bytes, route: route)
+        }
+        var lines: [UInt8] = []
+        var ends: [(end: Int, route: RecordRoute)] = []
+        for (i, m) in mix.enumerated() {
+            let (bytes, route) = record(mix.count + i, call: m.0, type: m.1)
+            lines += bytes   // each ends in its newline already
+            ends.append((lines.count, route))
+        }
+        bus.publish(lines: lines, ends)
+        await bus.shutdown()
+        func seqs(_ c: UnixClient) async throws -> [Int] {
+            var out: [Int] = []
+            while let line = try await c.line(timeout: 5) {
+                if case .number(let n)? = try json(line)["seq"] { out.append(Int(n)) }
+            }
+            return out
+        }
+        #expect(try await seqs(clients[0]) == Array(0..<10))
+        #expect(try await seqs(clients[1]) == [0, 2, 4, 5, 7, 9])
+    }
+
     /// When the event loop falls behind the publishers, the inbox bound drops records for everyone; each subscriber
     /// gets what was taken, then a gap with the count, then the stream goes on.
     @Test func inboxOverflowIsCountedForEverySubscriber() async throws {
