@@ -1,3 +1,4 @@
+import AttuneDSP
 import Synchronization
 
 /// Which of a consumer's producers have written since the consumer last looked: one bit per producer slot,
@@ -18,7 +19,7 @@ public final class ReadySet: Sendable {
     /// One heap object per word, so producers ringing different words do not contend for one cache line.
     private let words: [Word]
     /// Free slots; taken when a producer joins, returned when it leaves (never per block).
-    private let free: Mutex<[Int]>
+    private let free: LockedValue<[Int]>
 
     private final class Word: Sendable {
         let bits = Atomic<UInt64>(0)
@@ -29,7 +30,7 @@ public final class ReadySet: Sendable {
         let wordCount = max(1, (capacity + 63) / 64)
         self.capacity = wordCount * 64
         words = (0..<wordCount).map { _ in Word() }
-        free = Mutex(Array((0..<wordCount * 64).reversed()))
+        free = LockedValue(Array((0..<wordCount * 64).reversed()))
     }
 
     /// A slot for a new producer, or nil when every slot is taken (the consumer must then poll that producer).

@@ -1,4 +1,5 @@
 import AttuneAudio
+import AttuneDSP
 import CALSA
 import Foundation
 import Synchronization

@@ -1,9 +1,8 @@
 import CFFTW3
-import Synchronization
 
 /// The process's FFT plans, one forward/inverse pair per size. FFTW's planner keeps global state and is not
 /// thread-safe, so every plan is made under this lock; executing a finished plan on other arrays is thread-safe.
-private let plannerLock = Mutex<[Int: PlanPair]>([:])
+private let plannerLock = LockedValue<[Int: PlanPair]>([:])
 
 /// One size's plans, kept for the life of the process.
 ///

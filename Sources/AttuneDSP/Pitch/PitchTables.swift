@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 extension PitchTracker {
     /// The tracker's read-only tables for one geometry: the decimation FIR, the Hann window at the search rate and
@@ -32,7 +31,7 @@ extension PitchTracker {
         }
 
         /// Tables made so far, by geometry. Locked only while a tracker is set up, never per frame.
-        private static let cache = Mutex<[Geometry: Tables]>([:])
+        private static let cache = LockedValue<[Geometry: Tables]>([:])
 
         /// The tables for `geometry`, made on first use.
         static func shared(_ geometry: Geometry) -> Tables {

@@ -1,4 +1,5 @@
 import AttuneAudio
+import AttuneDSP
 import Synchronization
 #if canImport(Glibc)
 import Glibc
