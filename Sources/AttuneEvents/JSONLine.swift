@@ -218,29 +218,31 @@ public struct JSONLine: Sendable {
     private static func putDigitsBackward(_ value: UInt, _ end: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
         var v = value
         var p = end
-        pairs.withUTF8Buffer { pairs in
-            while v >= 100 {
-                let r = Int(v % 100)
-                v /= 100
-                p -= 2
-                p[0] = pairs[2 * r]; p[1] = pairs[2 * r + 1]
-            }
-            if v >= 10 {
-                p -= 2
-                p[0] = pairs[2 * Int(v)]; p[1] = pairs[2 * Int(v) + 1]
-            } else {
-                p -= 1
-                p[0] = UInt8(ascii: "0") + UInt8(v)
-            }
+        while v >= 100 { putLastPair(&v, &p) }
+        if v >= 10 {
+            putLastPair(&v, &p)
+        } else {
+            p -= 1
+            p[0] = UInt8(ascii: "0") + UInt8(v)
         }
         return p
+    }
+
+    /// Writes the last two digits of `v` just before `p`, moves `p` onto them and drops them from `v`.
+    @inline(__always)
+    private static func putLastPair(_ v: inout UInt, _ p: inout UnsafeMutablePointer<UInt8>) {
+        let r = Int(v % 100)
+        v /= 100
+        p -= 2
+        let out = p
+        pairs.withUTF8Buffer { pairs in out[0] = pairs[2 * r]; out[1] = pairs[2 * r + 1] }
     }
 
     /// Rounds half away from zero at `decimals` places; a value that rounds to zero is written without a sign.
     private static func putFixed(_ value: Double, decimals: Int, _ out: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
-        let scaled = (value.magnitude * scale).rounded()
+        let scaled = roundedHalfAway(value.magnitude * scale)
         // Beyond 2^53 the fixed form would be meaningless; such values never occur in records, but if one did it
         // is still written as a JSON number (and one beyond Int's range in exponent form, never a trap).
         guard scaled < 9.0e15 else {
@@ -255,7 +257,13 @@ public struct JSONLine: Sendable {
         let width = max(digitCount(units), decimals + 1) + 1
         var v = units
         var p = out + n + width
-        for _ in 0..<decimals {
+        // Two decimals per division, as for the whole digits.
+        var d = decimals
+        while d >= 2 {
+            putLastPair(&v, &p)
+            d -= 2
+        }
+        if d == 1 {
             p -= 1
             p[0] = UInt8(ascii: "0") + UInt8(v % 10)
             v /= 10
@@ -264,6 +272,15 @@ public struct JSONLine: Sendable {
         p[0] = UInt8(ascii: ".")
         putDigitsBackward(v, p)
         n += width
+    }
+
+    /// `x.rounded()` for `x` ≥ 0, without the call into libm below 2^63 (six times a frame record). Exact: for a
+    /// whole part `i` ≥ 1, `i` ≤ `x` < 2`i`, so `x - i` is exact (Sterbenz), and so is its comparison with one half.
+    @inline(__always)
+    private static func roundedHalfAway(_ x: Double) -> Double {
+        guard x < 9.0e18 else { return x.rounded() }
+        let whole = Int(x)
+        return Double(x - Double(whole) >= 0.5 ? whole + 1 : whole)
     }
 
     /// Swift's shortest round-trip form (`1e+19`), at most 24 bytes; only for magnitudes beyond Int.
