@@ -85,9 +85,12 @@ public struct RecordBuilder: Sendable {
     /// Whether `frame` records are wanted.
     public let frames: Bool
     public let transcript: Transcript?
+    /// Each channel's encoded frame head, built here rather than per frame; empty without `frames`.
+    private let frameHeads: [FrameHead]
 
     public init(options: AnalysisOptions, channels: Int, hopSeconds: Double) {
         refs = (0..<channels).map { ChannelRef(call: options.call, channel: $0, role: $0 < options.roles.count ? options.roles[$0] : .unknown) }
+        frameHeads = options.frames ? refs.map(FrameHead.init) : []
         self.hopSeconds = hopSeconds
         frames = options.frames
         transcript = options.transcript
@@ -104,7 +107,7 @@ public struct RecordBuilder: Sendable {
         switch output {
         case .frame(let c, let f):
             guard frames else { return nil }
-            return .frame(FrameRecord(refs[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
+            return .frame(FrameRecord(frameHeads[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
                                       voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech,
                                       balanceDb: f.balanceDB.map(Double.init), hnrDb: f.hnrDB.map(Double.init)))
         case .segment(let c, let s):

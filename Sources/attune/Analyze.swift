@@ -28,8 +28,7 @@ struct Analyze: ParsableCommand {
         }) { record in
             line.begin()
             record.write(to: &line)
-            line.end()
-            standardOutput.write(line.bytes)
+            line.end { standardOutput.write($0) }
         }
     }
 }

@@ -17,6 +17,11 @@ final class FileDescriptorWriter {
     }
 
     func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { write($0) }
+    }
+
+    /// Bytes the caller owns, like a `JSONLine`'s (not copied into an array first).
+    func write(_ bytes: UnsafeBufferPointer<UInt8>) {
         buffer.append(contentsOf: bytes)
         if buffer.count >= capacity { flush() }
     }

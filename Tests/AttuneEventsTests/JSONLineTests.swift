@@ -22,6 +22,11 @@ import Testing
         #expect(line { $0.field("t", -12.345678, decimals: 2) } == #"{"t":-12.35}"# + "\n")
         #expect(line { $0.field("t", 7.96, decimals: 0) } == #"{"t":8}"# + "\n")
         #expect(line { $0.field("t", 0.05, decimals: 9) } == #"{"t":0.050000000}"# + "\n")
+        #expect(line { $0.field("t", 1.25, decimals: 1) } == #"{"t":1.3}"# + "\n")
+        #expect(line { $0.field("t", -0.06, decimals: 1) } == #"{"t":-0.1}"# + "\n")
+        #expect(line { $0.field("t", 12.34567, decimals: 4) } == #"{"t":12.3457}"# + "\n")
+        #expect(line { $0.field("t", 0.00012, decimals: 5) } == #"{"t":0.00012}"# + "\n")
+        #expect(line { $0.field("t", 98765.4321, decimals: 2) } == #"{"t":98765.43}"# + "\n")
         #expect(line { $0.field("a", nil, decimals: 2); $0.field("b", .nan, decimals: 2); $0.field("c", -.infinity, decimals: 2) }
                 == #"{"a":null,"b":null,"c":null}"# + "\n")
     }

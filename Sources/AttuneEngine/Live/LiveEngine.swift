@@ -36,6 +36,13 @@ public struct LineBatch: Sendable {
         lines.append((bytes.count, route))
     }
 
+    /// Ends `line` and appends it straight from the line's own storage: not through its `bytes`, which would copy
+    /// every line once more on the record thread.
+    public mutating func append(ending line: inout JSONLine, route: RecordRoute) {
+        line.end { bytes.append(contentsOf: $0) }
+        lines.append((bytes.count, route))
+    }
+
     /// Calls `body` with each line and its route, in order.
     public func forEach(_ body: (ArraySlice<UInt8>, RecordRoute) -> Void) {
         var start = 0
@@ -501,8 +508,7 @@ public final class LiveEngine: Sendable {
     private func emit(route: RecordRoute, _ writer: inout RecordWriter, _ write: (inout JSONLine) -> Void) {
         writer.line.begin()
         write(&writer.line)
-        writer.line.end()
-        writer.batch.append(writer.line.bytes, route: route)
+        writer.batch.append(ending: &writer.line, route: route)
         // A call at full replay speed keeps its queue full while it is drained: batches stay small next to a
         // subscriber's queue (1 MiB), so one batch never costs a reading subscriber a gap.
         if writer.batch.bytes.count >= 32 << 10 { flush(&writer) }
