@@ -27,9 +27,7 @@ public struct JSONLine: Sendable {
 
     /// Closes the object and ends the line.
     public mutating func end() {
-        let out = reserve(2)
-        out[0] = UInt8(ascii: "}"); out[1] = UInt8(ascii: "\n")
-        length += 2
+        close()
         bytes.removeAll(keepingCapacity: true)
         bytes.append(contentsOf: UnsafeBufferPointer(start: storage.base, count: length))
     }
@@ -38,18 +36,20 @@ public struct JSONLine: Sendable {
     /// keeps the line before). Why: the record thread appends each line to its batch, and the copy into ``bytes``
     /// was a second copy of every line, 200,000 times a second in a loaded daemon.
     public mutating func end<R>(reading body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        let out = reserve(2)
-        out[0] = UInt8(ascii: "}"); out[1] = UInt8(ascii: "\n")
-        length += 2
+        close()
         return body(UnsafeBufferPointer(start: storage.base, count: length))
     }
 
-    /// Fields written once and copied into many lines: see ``JSONLine/Fields``.
-    public mutating func append(_ fields: Fields) {
-        fields.bytes.withUnsafeBufferPointer { append(fields: $0) }
+    /// The object's closing brace and the newline, shared by both ways of ending a line.
+    @inline(__always)
+    private mutating func close() {
+        let out = reserve(2)
+        out[0] = UInt8(ascii: "}"); out[1] = UInt8(ascii: "\n")
+        length += 2
     }
 
-    /// The bytes of a ``JSONLine/Fields`` kept elsewhere (in memory that outlives many lines, so not retained per line).
+    /// The bytes of a ``JSONLine/Fields`` (`fields.bytes`, or a copy of them in memory that outlives many lines, so
+    /// nothing is retained per line).
     @inline(__always)
     public mutating func append(fields b: UnsafeBufferPointer<UInt8>) {
         guard let source = b.baseAddress, b.count > 0 else { return }
@@ -61,7 +61,7 @@ public struct JSONLine: Sendable {
         first = false
     }
 
-    /// A run of fields encoded once, to be copied into lines with ``append(_:)`` exactly as writing them again would
+    /// A run of fields encoded once, to be copied into lines with ``append(fields:)`` exactly as writing them again would
     /// write them (a separator before them unless they open an object). Why: some fields are the same on thousands of
     /// lines, like the call, channel and role that begin every `frame` record of a channel.
     public struct Fields: Sendable, Equatable {

@@ -63,15 +63,15 @@ import Testing
         let fields = JSONLine.Fields { $0.field("a", 1); $0.field("b", "x\"y") }
         var line = JSONLine()
         line.begin()
-        line.append(fields)
+        fields.bytes.withUnsafeBufferPointer { line.append(fields: $0) }
         line.field("c", true)
-        line.append(fields)
-        line.append(JSONLine.Fields { _ in })
+        fields.bytes.withUnsafeBufferPointer { line.append(fields: $0) }
+        JSONLine.Fields { _ in }.bytes.withUnsafeBufferPointer { line.append(fields: $0) }
         let ended = line.end { Array($0) }
         let expected = #"{"a":1,"b":"x\"y","c":true,"a":1,"b":"x\"y"}"# + "\n"
         #expect(String(decoding: ended, as: UTF8.self) == expected)
         line.begin()
-        line.append(fields)
+        fields.bytes.withUnsafeBufferPointer { line.append(fields: $0) }
         line.end()
         #expect(String(decoding: line.bytes, as: UTF8.self) == #"{"a":1,"b":"x\"y"}"# + "\n")
     }
