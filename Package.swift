@@ -89,7 +89,7 @@ let package = Package(
 
         // Counts malloc calls on the calling thread only, so tests can prove the per-frame path allocates nothing.
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
-        .target(name: "AttuneTestSupport", path: "Tests/AttuneTestSupport"),
+        .target(name: "AttuneTestSupport", dependencies: ["CAllocCounter"], path: "Tests/AttuneTestSupport"),
         .testTarget(name: "AttuneDSPTests", dependencies: ["AttuneDSP", "CAttuneKernels", "CAllocCounter"]),
         // Captures from a source URI in a process of its own, so ALSA tests can set ALSA_CONFIG_PATH for it.
         .executableTarget(name: "attune-capture-probe", dependencies: ["AttuneAudio", "CAllocCounter"], path: "Tests/CaptureProbe"),

@@ -1,3 +1,4 @@
+import CAllocCounter
 import Foundation
 
 #if canImport(Glibc)
@@ -36,6 +37,9 @@ public final class Child {
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else is inherited: the test runner's own pipes and sockets lack close-on-exec, and a daemon
+        // holding them would keep `swift test` waiting on them if the test process died without reaping it.
+        attune_test_spawn_close_from(&actions, 3)
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]

@@ -83,6 +83,7 @@ public final class UnixClient {
         received = Array(lines.map { $0 + "\n" }.joined().utf8) + buffer
         lineCache = []
         linesUpTo = 0
+        searched = [:]
     }
 
     /// Raw bytes until `count` newlines have arrived (or the timeout).
@@ -162,9 +163,21 @@ public final class UnixClient {
         return lineCache
     }
 
-    /// True once a complete received line contains `needle`.
+    /// How far each needle of ``hasReceived(lineContaining:)`` has been searched, and whether it was found.
+    private var searched: [String: (upTo: Int, found: Bool)] = [:]
+
+    /// True once a complete received line contains `needle`. Each call searches only the lines that arrived since
+    /// the last call for the same needle: tests poll this between reads, and rescanning every line each time made a
+    /// debug-build reader fall thousands of records behind a call replayed at full speed.
     public func hasReceived(lineContaining needle: String) -> Bool {
-        receivedLines.contains { $0.contains(needle) }
+        let lines = receivedLines
+        var state = searched[needle] ?? (0, false)
+        if !state.found {
+            state.found = lines[state.upTo...].contains { $0.contains(needle) }
+            state.upTo = lines.count
+            searched[needle] = state
+        }
+        return state.found
     }
 }
 

@@ -47,3 +47,7 @@ uint64_t attune_alloc_counter_stop(void) { counting = 0; return count; }
 
 #include <sys/prctl.h>
 long attune_test_timer_slack(void) { return (long)prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0); }
+
+int attune_test_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
+}
