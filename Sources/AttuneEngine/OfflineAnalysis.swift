@@ -107,9 +107,9 @@ public struct RecordBuilder: Sendable {
         switch output {
         case .frame(let c, let f):
             guard frames else { return nil }
-            return .frame(FrameRecord(frameHeads[c], t: Double(f.index) * hopSeconds, f0Hz: f.f0 > 0 ? Double(f.f0) : nil,
-                                      voicing: Double(f.voicing), energyDb: Double(f.energyDB), speech: f.speech,
-                                      balanceDb: f.balanceDB.map(Double.init), hnrDb: f.hnrDB.map(Double.init)))
+            return .frame(Self.withFrameValues(f, hopSeconds) {
+                FrameRecord(frameHeads[c], t: $0, f0Hz: $1, voicing: $2, energyDb: $3, speech: $4, balanceDb: $5, hnrDb: $6)
+            })
         case .segment(let c, let s):
             return .segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
                                           f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
@@ -121,6 +121,22 @@ public struct RecordBuilder: Sendable {
         case .gap:
             return nil
         }
+    }
+
+    /// Writes the frame record of `f` on channel `c` (requires `frames`): the line ``record(for:transcript:)``'s
+    /// record writes, without building the record (see ``FrameHead/writeFrame(t:f0Hz:voicing:energyDb:speech:balanceDb:hnrDb:to:)``).
+    public func writeFrame(channel c: Int, _ f: FrameFeatures, to line: inout JSONLine) {
+        Self.withFrameValues(f, hopSeconds) {
+            frameHeads[c].writeFrame(t: $0, f0Hz: $1, voicing: $2, energyDb: $3, speech: $4, balanceDb: $5, hnrDb: $6, to: &line)
+        }
+    }
+
+    /// A frame's record fields (`t` to `hnr_db`) from its features, for both ways of making its line.
+    private static func withFrameValues<R>(
+        _ f: FrameFeatures, _ hopSeconds: Double, _ body: (Double, Double?, Double, Double, Bool, Double?, Double?) -> R
+    ) -> R {
+        body(Double(f.index) * hopSeconds, f.f0 > 0 ? Double(f.f0) : nil, Double(f.voicing), Double(f.energyDB), f.speech,
+             f.balanceDB.map(Double.init), f.hnrDB.map(Double.init))
     }
 }
 

@@ -32,8 +32,11 @@ public final class CallFusion {
     /// Everything the layer learns and tracks, in one stored property. Why: every access to a class's stored
     /// property is checked for exclusivity at run time (about 25 checks a frame when this state was the class's own
     /// properties), while a struct's mutating methods are checked at compile time; each call is now one check.
-    /// The `emit` closures run inside that access, so they must not call back into the object.
-    private var state: FusionState
+    /// The `emit` closures run inside that access, so they must not call back into the object. That one check is
+    /// also left out (`@exclusivity(unchecked)`, about 120 instructions a frame): the object is used from one thread
+    /// at a time (the record thread, or `analyze`'s loop), every access is one of the methods below, and no `emit`
+    /// closure reaches the object (none is given it).
+    @exclusivity(unchecked) private var state: FusionState
 
     /// Kinds that read a speaker's state, in the order they are evaluated.
     public static let emotionKinds: [EventKind] = [.frustration, .urgency, .hesitation, .disengagement, .satisfaction, .incongruence]

@@ -29,7 +29,7 @@ struct RecordAllocationTests {
     func steadyState() {
         let hop = 0.01
         let fusion = CallFusion(call: "c-alloc", roles: [.customer, .customer], channels: 2, hopSeconds: hop, text: nil)
-        // The records the record thread builds, the way it builds them.
+        // The frame records, built (as `analyze` does) and written straight from the features (as the record thread does).
         let builder = RecordBuilder(options: AnalysisOptions(call: "c-alloc", frames: true, roles: [.customer, .customer]),
                                     channels: 2, hopSeconds: hop)
         var line = JSONLine()
@@ -45,6 +45,11 @@ struct RecordAllocationTests {
                     let record = builder.record(for: .frame(channel: c, f))!
                     line.begin()
                     record.write(to: &line)
+                    line.end()
+                    bytes += line.bytes.count
+                    // And written without a record, as the daemon's record thread does.
+                    line.begin()
+                    builder.writeFrame(channel: c, f, to: &line)
                     line.end()
                     bytes += line.bytes.count
                 }

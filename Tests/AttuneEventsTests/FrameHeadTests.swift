@@ -15,7 +15,7 @@ import Testing
     static let calls = ["c1", "c123", "a-very-long-call-id-beyond-fifteen-bytes:42@host", "quote\"d", "back\\slash",
                         "tab\tnew\nline", "ctl\u{1}\u{1f}", "é-ünïcödé", "", "x"]
 
-    @Test("same bytes as the reference encoding over calls, channels, roles and values")
+    @Test("same bytes as the reference encoding over calls, channels, roles and values, built or written directly")
     func sameBytes() {
         var g = SystemRandomNumberGenerator()
         for call in Self.calls {
@@ -35,6 +35,13 @@ import Testing
                                                     balanceDb: balance, hnrDb: hnr)
                         #expect(fast == reference)
                         #expect(bytes(fast) == bytes(reference), "\(call) \(channel) \(role)")
+                        // The record thread's way: the same line written straight from the values.
+                        var direct = JSONLine()
+                        direct.begin()
+                        head.writeFrame(t: t, f0Hz: f0, voicing: voicing, energyDb: energy, speech: i % 2 == 0,
+                                        balanceDb: balance, hnrDb: hnr, to: &direct)
+                        direct.end()
+                        #expect(direct.bytes == bytes(reference), "\(call) \(channel) \(role)")
                     }
                 }
             }

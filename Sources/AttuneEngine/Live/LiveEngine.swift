@@ -457,6 +457,7 @@ public final class LiveEngine: Sendable {
         if call.ticket.outputs.count > 0 {
             let wantsFrames = sink.wantsFrames
             let transcript = call.transcript
+            let frameRoute = RecordRoute.frame(call: call.id)
             while let output = call.ticket.outputs.pop() {
                 worked = true
                 guard call.request.consent else { continue }
@@ -465,11 +466,13 @@ public final class LiveEngine: Sendable {
                          route: RecordRoute(type: "gap", call: call.id), &line)
                     continue
                 }
-                recorder.take(output, transcript: transcript, frames: wantsFrames) { record in
+                recorder.take(output, transcript: transcript, frames: wantsFrames, writeFrame: { c, f in
+                    emit(route: frameRoute, &line) { recorder.builder.writeFrame(channel: c, f, to: &$0) }
+                }, emit: { record in
                     emit(route: RecordRoute(type: record.type, call: call.id, kind: record.kind), &line) {
                         record.write(to: &$0)
                     }
-                }
+                })
             }
         }
         guard finished else { return worked }
