@@ -30,6 +30,24 @@ ATTUNE_KERNEL(attune_nucleus_hidden,
                    const float *conv1, const float *bias1, float *hidden),
                   (inputs, mask, inputCount, j, end, taps, dilation, conv1, bias1, hidden))
 
+typedef _Bool B8 __attribute__((ext_vector_type(8)));
+
+/// Bit u set where hidden unit u is not zero (a NaN is not zero); a bool vector's bits are one movemask.
+INLINE unsigned liveUnits(const float *h) {
+    const V8 zero = {0};
+    unsigned live = 0;
+    for (int c = 0; c < 4; c++) {
+        const B8 nonzero = __builtin_convertvector(load8(h + 8 * c) != zero, B8);
+        unsigned char bits;
+        __builtin_memcpy(&bits, &nonzero, 1);
+        live |= (unsigned)bits << (8 * c);
+    }
+    return live;
+}
+
+// Units the ReLU clipped are skipped. That leaves every sum's bits as they were: a zero unit adds
+// ±0 (the weights are finite), and x + ±0 is x for every x but -0, which no sum here ever is (the biases hold
+// no -0, and a rounded sum is -0 only when both its terms are). The other units are added in the same order.
 INLINE void attune_nucleus_units_body(const float *hidden, long mask, long k, long end, long taps,
                                        const float *conv2, const float *bias2, float *units) {
     V8 acc0 = load8(bias2), acc1 = load8(bias2 + 8);
@@ -38,7 +56,8 @@ INLINE void attune_nucleus_units_body(const float *hidden, long mask, long k, lo
         if (f < 0 || f >= end) continue;
         const float *h = hidden + (f & mask) * 32;
         const float *w = conv2 + t * 32 * 16;
-        for (long u = 0; u < 32; u++) {
+        for (unsigned live = liveUnits(h); live != 0; live &= live - 1) {
+            const int u = __builtin_ctz(live);
             const float value = h[u];
             const V8 v = {value, value, value, value, value, value, value, value};
             acc0 += v * load8(w + u * 16);

@@ -76,6 +76,16 @@ struct KernelBuildTests {
             attune_nucleus_units_baseline(hiddenBaseline, mask, k, end, taps2, conv2, bias2, &a)
             attune_nucleus_units_avx2(hiddenBaseline, mask, k, end, taps2, conv2, bias2, &b)
             #expect(Self.bits(a) == Self.bits(b), "frame \(k)")
+            // The kernels skip zero hidden units; the full sum, every unit added in order, has the same bits.
+            var full = bias2
+            for t in 0..<taps2 {
+                let f = k + t - taps2 / 2
+                guard f >= 0 && f < end else { continue }
+                for u in 0..<32 {
+                    for o in 0..<16 { full[o] += hiddenBaseline[(f & mask) * 32 + u] * conv2[(t * 32 + u) * 16 + o] }
+                }
+            }
+            #expect(Self.bits(a) == Self.bits(full), "frame \(k)")
         }
     }
 

@@ -47,6 +47,8 @@ struct NucleusModel {
         precondition(W.hidden1 == 32 && W.hidden2 == 16)  // the widths CAttuneKernels' layers are written for
         precondition(W.conv1.count == W.taps1 * Self.inputCount * W.hidden1 && W.conv2.count == W.taps2 * W.hidden1 * W.hidden2)
         precondition(W.bias1.count == W.hidden1 && W.bias2.count == W.hidden2 && W.output.count == W.hidden2)
+        // attune_nucleus_units skips zero hidden units, which is exact only for these weights.
+        precondition(W.conv2.allSatisfy(\.isFinite) && !W.bias2.contains { $0 == 0 && $0.sign == .minus })
         mask = capacity - 1
         let weights = Weights.shared
         conv1 = weights.conv1

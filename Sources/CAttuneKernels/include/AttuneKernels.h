@@ -47,7 +47,8 @@ void attune_nucleus_hidden(const float *inputs, long mask, long inputCount, long
 
 /// The model's second layer for frame `k` before its ReLU: 16 units over `taps` adjacent frames around `k`, each
 /// frame's 32 hidden units at `hidden + (f & mask) * 32`, frames outside `0..<end` skipped; weights `conv2` as
-/// [tap][32][16], `bias2` [16]; result in `units` [16].
+/// [tap][32][16], `bias2` [16]; result in `units` [16]. Hidden units at zero are skipped, which gives the bits of the
+/// full sums as long as `conv2` is finite and `bias2` holds no -0.
 void attune_nucleus_units(const float *hidden, long mask, long k, long end, long taps,
                           const float *conv2, const float *bias2, float *units);
 
