@@ -90,7 +90,8 @@ public final class SpeechActivityAnalyzer {
     private let raw: UnsafeMutableBufferPointer<Bool>
     private let qualified: UnsafeMutableBufferPointer<Bool>
     private let model: NucleusModel
-    /// Next frame whose hidden layer the model has not computed.
+    /// Next frame whose hidden layer the model has not computed; frames before it that no speech frame reaches
+    /// are never computed.
     private var nextHidden = 0
     private var gain: SyllableGain
     private let speech: UnsafeMutableBufferPointer<Bool>
@@ -273,12 +274,6 @@ public final class SpeechActivityAnalyzer {
         frame.speech = isSpeech
         let real = k < received
 
-        // 4: the model's density of frame k needs the hidden layers of k ± taps2 / 2 (inputs up to k + reach,
-        // which the look-ahead holds).
-        while nextHidden <= k + NucleusModelWeights.taps2 / 2 {
-            model.computeHidden(nextHidden, end: received)
-            nextHidden += 1
-        }
         if let tap = syllableTap, real {
             var inputs = SIMD16<Float>()
             for i in 0..<NucleusModel.inputCount { inputs[i] = model.input(k, i) }
@@ -294,6 +289,16 @@ public final class SpeechActivityAnalyzer {
                 let bin = segmentF0.bin(of: frame.f0)
                 segmentF0.add(bin: bin)
                 totalF0.add(bin: bin)
+            }
+            // 4: the model's density of frame k needs the hidden layers of k ± taps2 / 2 (inputs up to k + reach,
+            // which the look-ahead holds). Only speech frames take a density, so pauses skip the hidden layer:
+            // a frame's hidden layer depends only on inputs the ring still holds, so computing it now rather
+            // than when it first entered reach gives the same values.
+            let halfTaps = NucleusModelWeights.taps2 / 2
+            nextHidden = max(nextHidden, k - halfTaps)
+            while nextHidden <= k + halfTaps {
+                model.computeHidden(nextHidden, end: received)
+                nextHidden += 1
             }
             segmentDensity += Double(model.density(k, end: received))
             if segmentFrames >= params.maxSegmentFrames {
