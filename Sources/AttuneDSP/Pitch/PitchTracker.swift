@@ -307,6 +307,12 @@ public final class PitchTracker {
     /// Last frame analysed, and the last decided.
     var lastAnalysed = -1
     var lastDecided = -1
+    /// The steady stretch on the decided path up to `lastDecided` (see `isTone`): the first frame of the voiced
+    /// run that ends there, how many frames in a row end there whose F0 each moves by less than `toneStep` from
+    /// the one before (0 if `lastDecided` is unvoiced), and the newest decided frame that ended `toneFrames` such.
+    var voicedFrom = 0
+    var steadyFrames = 0
+    var lastSteadyEnd = Int.min / 2
     /// Newest frame of the last trace-back (see `trace`).
     var tracedFrom = -1
     /// Level reference (stage 3): the running window peak, each capped by `referenceMargin`, decaying by `peakDecay` per frame.
