@@ -79,7 +79,10 @@ public final class SpeechActivityAnalyzer {
     /// segment's density (``SyllableTrace``), as values; nil in production. The DSP does no I/O and builds
     /// no text: the command-line tool formats ``SyllableTrace/line`` (`ATTUNE_SYLLABLE_FEATURES=1` sends
     /// the lines to stderr).
-    public var syllableTap: ((SyllableTrace) -> Void)?
+    ///
+    /// Unchecked: every frame reads it, and as a public class property each read paid a dynamic exclusivity
+    /// check (swift_beginAccess, ~76 instructions) for copying one reference; no read overlaps another access.
+    @exclusivity(unchecked) public var syllableTap: ((SyllableTrace) -> Void)?
     /// Weighted syllables of all closed segments, unrounded; segment counts are the steps of its rounding, so
     /// they always add up to the rounded total.
     private var softSyllables: Double = 0
