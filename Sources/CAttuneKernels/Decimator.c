@@ -1,19 +1,7 @@
 #include "AttuneKernels.h"
 #include "Vectors.h"
 
-/// Σ fir[i]·b[i] over `length` (a multiple of 8), in two accumulators: one output of the loop below on its own.
-INLINE float dot(const float *fir, const float *b, long length) {
-    V8 b0 = {0}, b1 = {0};
-    long i = 0;
-    for (; i + 16 <= length; i += 16) {
-        b0 += load8(fir + i) * load8(b + i);
-        b1 += load8(fir + i + 8) * load8(b + i + 8);
-    }
-    if (i < length) b0 += load8(fir + i) * load8(b + i);
-    return sumLanes(b0 + b1);
-}
-
-/// The lane vectors of two outputs side by side (`b` and `c`), each from the two accumulators `dot` uses.
+/// The lane vectors of Σ fir[i]·b[i] and Σ fir[i]·c[i] over `length` (a multiple of 8), each in two accumulators.
 INLINE void dotPair(const float *fir, long length, const float *b, const float *c, V8 *first, V8 *second) {
     V8 b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0};
     long i = 0;
@@ -32,7 +20,8 @@ INLINE void dotPair(const float *fir, long length, const float *b, const float *
 }
 
 /// Eight outputs at a time, their lane sums together (`sumLanesOfEight`); the rest two at a time, whose two
-/// chains of lane additions overlap, and a last one on its own.
+/// chains of lane additions overlap, and a last one on its own (as the first of a pair with itself: only the
+/// first frame has an odd count, so the wasted half costs nothing and no second loop is needed).
 INLINE void attune_decimate_body(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j) {
     const long mirror = ringMask + 1;
     long k = 0;
@@ -58,7 +47,10 @@ INLINE void attune_decimate_body(const float *fir, long length, const float *x, 
         ring[q] = second; ring[q + mirror] = second;
     }
     if (k < count) {
-        const float out = dot(fir, x + k * step, length);
+        const float *b = x + k * step;
+        V8 lanes, unused;
+        dotPair(fir, length, b, b, &lanes, &unused);
+        const float out = sumLanes(lanes);
         const long p = (j + k) & ringMask;
         ring[p] = out; ring[p + mirror] = out;
     }
