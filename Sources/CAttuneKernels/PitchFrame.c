@@ -90,3 +90,32 @@ INLINE void attune_sinc_taps_body(const float *r, long left, float fraction, flo
 }
 
 ATTUNE_KERNEL(attune_sinc_taps, (const float *r, long left, float fraction, float *sum), (r, left, fraction, sum))
+
+// Each bin's two products and one sum, as in the scalar tail, in every even lane; the odd lanes' sums are
+// masked to +0, which is what the imaginary parts become.
+INLINE void attune_power_spectrum_body(float *s, long n) {
+    const V8I evenLanes = {-1, 0, -1, 0, -1, 0, -1, 0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const V8 v = load8(s + i);
+        const V8 squares = v * v;
+        const V8 power = squares + __builtin_shufflevector(squares, squares, 1, 0, 3, 2, 5, 4, 7, 6);
+        store8(s + i, (V8)((V8I)power & evenLanes));
+    }
+    for (; i + 1 < n; i += 2) {
+        const float re = s[i], im = s[i + 1];
+        s[i] = re * re + im * im;
+        s[i + 1] = 0;
+    }
+}
+
+ATTUNE_KERNEL(attune_power_spectrum, (float *s, long n), (s, n))
+
+INLINE void attune_scale_lags_body(const float *x, float scale, const float *window, long n, float *r) {
+    const V8 scales = splat8(scale);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) store8(r + i, load8(x + i) * scales * load8(window + i));
+    for (; i < n; i++) r[i] = x[i] * scale * window[i];
+}
+
+ATTUNE_KERNEL(attune_scale_lags, (const float *x, float scale, const float *window, long n, float *r), (x, scale, window, n, r))

@@ -89,7 +89,7 @@ struct KernelBuildTests {
         }
     }
 
-    @Test("pitch window, full-band energy, pair sums and sinc taps: same results, with and without a scalar tail")
+    @Test("pitch window, full-band energy, pair sums, sinc taps, power spectrum and lag scaling: same results, with and without a scalar tail")
     func pitchFrame() {
         let d = Self.noise(512, seed: 10).map { $0 + 0.01 }  // an offset, so the mean is not zero
         let hann = (0..<512).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 512)) }
@@ -116,6 +116,23 @@ struct KernelBuildTests {
             attune_sinc_taps_baseline(d, left, fraction, &ta)
             attune_sinc_taps_avx2(d, left, fraction, &tb)
             #expect(ta.bitPattern == tb.bitPattern && ta != 0, "left \(left), fraction \(fraction)")
+        }
+        // Power spectrum and lag scaling against the scalar loops they replaced, with a tail past the vectors.
+        for n in [256, 258] {
+            var pa = Array(d.prefix(n)), pb = pa
+            attune_power_spectrum_baseline(&pa, n)
+            attune_power_spectrum_avx2(&pb, n)
+            let power = (0..<n).map { i -> Float in
+                guard i % 2 == 0 else { return 0 }
+                let re = d[i], im = d[i + 1]
+                return re * re + im * im
+            }
+            #expect(Self.bits(pa) == Self.bits(power) && Self.bits(pb) == Self.bits(power), "n \(n)")
+            var ra = [Float](repeating: 0, count: n - 1), rb = ra
+            attune_scale_lags_baseline(d, 0.37, hann, n - 1, &ra)
+            attune_scale_lags_avx2(d, 0.37, hann, n - 1, &rb)
+            let scaled = (0..<(n - 1)).map { i -> Float in d[i] * 0.37 * hann[i] }
+            #expect(Self.bits(ra) == Self.bits(scaled) && Self.bits(rb) == Self.bits(scaled), "n \(n)")
         }
     }
 

@@ -61,7 +61,7 @@ extension PitchTracker {
             let r0 = x[0]
             if r0 > 0 {
                 let inv = 1 / r0
-                for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
+                attune_scale_lags(UnsafePointer(x.baseAddress!), inv, windowACInverse.baseAddress!, rLength, r)
                 for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
                 let share = bandShare(window: window, mean: mean, lowEnergy: lowEnergy)
                 count = collectPeaks(base: base, share: share, centre: centre, best: &best)
@@ -254,26 +254,11 @@ extension PitchTracker {
         return taps * (sin(Float.pi * fraction) / Float.pi)
     }
 
-    /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
+    /// Replaces an r2c spectrum by its power (imaginary parts zero), in place (`attune_power_spectrum`, AVX2 where
+    /// the CPU has it).
     @inline(__always)
     static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
-        // Four bins a vector: the same multiplications and addition per bin as the scalar tail, so the same bits.
-        let raw = UnsafeMutableRawPointer(s.baseAddress!)
-        var i = 0
-        while i + 8 <= s.count {
-            let spectrum = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            let squares = spectrum * spectrum
-            var power = SIMD8<Float>()
-            power.evenHalf = squares.evenHalf + squares.oddHalf
-            raw.storeBytes(of: power, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < s.count {
-            let re = s[i], im = s[i + 1]
-            s[i] = re * re + im * im
-            s[i + 1] = 0
-            i += 2
-        }
+        attune_power_spectrum(s.baseAddress!, s.count)
     }
 
     /// Pass 1's view of the autocorrelation maximum at integer lag `lag`: the parabola's height through three lags,

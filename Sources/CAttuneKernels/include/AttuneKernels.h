@@ -68,6 +68,12 @@ void attune_windowed_energy(const float *x, const float *window, float mean, lon
 /// into `sums`.
 void attune_pair_sums(const float *a, const float *b, long n, float *sums);
 
+/// Replaces the `n / 2` interleaved (re, im) bins of `s` by (re² + im², 0), in place (`n` even).
+void attune_power_spectrum(float *s, long n);
+
+/// r[i] = x[i] · scale · window[i] for i < `n`, the two products in that order.
+void attune_scale_lags(const float *x, float scale, const float *window, long n, float *r);
+
 /// The pitch tracker's sinc interpolation of its autocorrelation `r` at lag `left + fraction` (0 < fraction < 1),
 /// before the factor sin(π · fraction) / π: Σ over the eight taps each side of ±r · (1 − (d/9)²)² / d, d the tap's
 /// distance, the lanes added in order, into `sum`. Reads `r[left - 7 ... left + 8]`.
@@ -91,6 +97,10 @@ void attune_windowed_energy_baseline(const float *x, const float *window, float 
 void attune_windowed_energy_avx2(const float *x, const float *window, float mean, long count, float *energy);
 void attune_pair_sums_baseline(const float *a, const float *b, long n, float *sums);
 void attune_pair_sums_avx2(const float *a, const float *b, long n, float *sums);
+void attune_power_spectrum_baseline(float *s, long n);
+void attune_power_spectrum_avx2(float *s, long n);
+void attune_scale_lags_baseline(const float *x, float scale, const float *window, long n, float *r);
+void attune_scale_lags_avx2(const float *x, float scale, const float *window, long n, float *r);
 void attune_sinc_taps_baseline(const float *r, long left, float fraction, float *sum);
 void attune_sinc_taps_avx2(const float *r, long left, float fraction, float *sum);
 void attune_count_unusual_baseline(const float *x, long n, float limit, long *count);
