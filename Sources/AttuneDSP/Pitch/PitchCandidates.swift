@@ -87,16 +87,18 @@ extension PitchTracker {
     /// Moves the running low-band share (see `wideBandShare`) towards this frame's, from its power spectrum.
     @inline(__always)
     func updateLowBandShare(_ power: UnsafeMutableBufferPointer<Float>) {
-        // Three runs instead of a range test per bin; each sum still adds its bins in ascending order.
+        // Three runs instead of a range test per bin; each sum still adds its bins in ascending order. A pointer
+        // walking the bins, as index arithmetic with its checks took a third of each bin's instructions.
         var low: Float = 0, all: Float = 0
-        let bins = power.count / 2
-        for bin in 1..<lowBandFirst { all += power[2 * bin] }
-        for bin in lowBandFirst...lowBandLast {
-            let p = power[2 * bin]
-            all += p
-            low += p
+        var bin = UnsafePointer(power.baseAddress! + 2)
+        let lowStart = bin + 2 * (lowBandFirst - 1), lowEnd = bin + 2 * lowBandLast, end = bin + 2 * (power.count / 2 - 1)
+        while bin < lowStart { all += bin.pointee; bin += 2 }
+        while bin < lowEnd {
+            all += bin.pointee
+            low += bin.pointee
+            bin += 2
         }
-        for bin in (lowBandLast + 1)..<bins { all += power[2 * bin] }
+        while bin < end { all += bin.pointee; bin += 2 }
         if all > 0 { lowBandShare += Self.wideBandAdapt * (low / all - lowBandShare) }
     }
 
