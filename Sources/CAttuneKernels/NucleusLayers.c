@@ -30,18 +30,11 @@ ATTUNE_KERNEL(attune_nucleus_hidden,
                    const float *conv1, const float *bias1, float *hidden),
                   (inputs, mask, inputCount, j, end, taps, dilation, conv1, bias1, hidden))
 
-typedef _Bool B8 __attribute__((ext_vector_type(8)));
-
-/// Bit u set where hidden unit u is not zero (a NaN is not zero); a bool vector's bits are one movemask.
+/// Bit u set where hidden unit u is not zero (a NaN is not zero).
 INLINE unsigned liveUnits(const float *h) {
     const V8 zero = {0};
     unsigned live = 0;
-    for (int c = 0; c < 4; c++) {
-        const B8 nonzero = __builtin_convertvector(load8(h + 8 * c) != zero, B8);
-        unsigned char bits;
-        __builtin_memcpy(&bits, &nonzero, 1);
-        live |= (unsigned)bits << (8 * c);
-    }
+    for (int c = 0; c < 4; c++) live |= bits8(load8(h + 8 * c) != zero) << (8 * c);
     return live;
 }
 

@@ -89,7 +89,7 @@ struct KernelBuildTests {
         }
     }
 
-    @Test("pitch window, full-band energy, pair sums, sinc taps, power spectrum and lag scaling: same results, with and without a scalar tail")
+    @Test("pitch window, full-band energy, pair sums, sinc taps, power spectrum, lag scaling and local maxima: same results, with and without a scalar tail")
     func pitchFrame() {
         let d = Self.noise(512, seed: 10).map { $0 + 0.01 }  // an offset, so the mean is not zero
         let hann = (0..<512).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 512)) }
@@ -116,6 +116,16 @@ struct KernelBuildTests {
             attune_sinc_taps_baseline(d, left, fraction, &ta)
             attune_sinc_taps_avx2(d, left, fraction, &tb)
             #expect(ta.bitPattern == tb.bitPattern && ta != 0, "left \(left), fraction \(fraction)")
+        }
+        // Local maxima against the lag-by-lag test they replaced, with a last block past `to`.
+        for (from, to) in [(5, 100), (6, 97)] {
+            let r = Self.noise(128, seed: 11).enumerated().map { $1 * Float(1 + $0 % 5) }  // louder every fifth lag
+            var la = [Int](repeating: 0, count: (to - from) / 2 + 1), lb = la
+            var ca = 0, cb = 0
+            attune_local_maxima_baseline(r, from, to, 0.01, &la, &ca)
+            attune_local_maxima_avx2(r, from, to, 0.01, &lb, &cb)
+            let maxima = (from...to).filter { lag in r[lag] > 0.01 && r[lag] > r[lag - 1] && r[lag] >= r[lag + 1] }
+            #expect(Array(la.prefix(ca)) == maxima && Array(lb.prefix(cb)) == maxima && maxima.count > 3, "\(from)...\(to)")
         }
         // Power spectrum and lag scaling against the scalar loops they replaced, with a tail past the vectors.
         for n in [256, 258] {

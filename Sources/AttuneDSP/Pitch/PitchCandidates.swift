@@ -118,28 +118,26 @@ extension PitchTracker {
         // parabolic strength. Pass 2 replaces the strengths, so they are computed only once the slot overflows
         // (most frames have fewer maxima), for the kept ones from their lags again: the same values.
         var ranked = false
-        var lag = minLag
-        while lag <= maxLag {
-            let c = r[lag]
-            if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
-                let (low, period) = parabolicPeak(lag: lag, weight: lowWeight)
-                if count < stride {
-                    candFrequency[base + count] = Float(lag)
-                    candCorrelation[base + count] = low
-                    count += 1
-                } else {
-                    if !ranked {
-                        for i in 1..<stride {
-                            let (kept, keptPeriod) = parabolicPeak(lag: Int(candFrequency[base + i]), weight: lowWeight)
-                            candStrength[base + i] = Self.quickStrength(correlation: kept, period: keptPeriod, maxLag: maxLagF)
-                        }
-                        ranked = true
+        var maxima = 0
+        attune_local_maxima(UnsafePointer(r), minLag, maxLag, threshold, peakLags.baseAddress!, &maxima)
+        for m in 0..<maxima {
+            let lag = peakLags[m]
+            let (low, period) = parabolicPeak(lag: lag, weight: lowWeight)
+            if count < stride {
+                candFrequency[base + count] = Float(lag)
+                candCorrelation[base + count] = low
+                count += 1
+            } else {
+                if !ranked {
+                    for i in 1..<stride {
+                        let (kept, keptPeriod) = parabolicPeak(lag: Int(candFrequency[base + i]), weight: lowWeight)
+                        candStrength[base + i] = Self.quickStrength(correlation: kept, period: keptPeriod, maxLag: maxLagF)
                     }
-                    replaceWeakest(base: base, frequency: Float(lag), correlation: low,
-                                   strength: Self.quickStrength(correlation: low, period: period, maxLag: maxLagF))
+                    ranked = true
                 }
+                replaceWeakest(base: base, frequency: Float(lag), correlation: low,
+                               strength: Self.quickStrength(correlation: low, period: period, maxLag: maxLagF))
             }
-            lag += 1
         }
         // Pass 2: the kept maxima get the sinc-refined peak and the full-band correction, then their final strength.
         let search = Float(Self.searchRate)

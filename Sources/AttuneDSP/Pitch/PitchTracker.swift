@@ -253,6 +253,8 @@ public final class PitchTracker {
     /// Lags −sincDepth..<rLength (negative lags mirror positive ones, so interpolation needs no bounds checks).
     let rStorage: UnsafeMutableBufferPointer<Float>
     let r: UnsafeMutablePointer<Float>
+    /// Scratch for the lags of a frame's local maxima of `r` (see `collectPeaks`).
+    let peakLags: UnsafeMutableBufferPointer<Int>
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
     let hannFull: UnsafeBufferPointer<Float>
@@ -377,6 +379,8 @@ public final class PitchTracker {
         hannFullPower = tables.hannFullPower
         rStorage = .allocate(rLength + Self.sincDepth, filledWith: 0)
         r = rStorage.baseAddress! + Self.sincDepth
+        precondition(rLength >= maxLag + 9, "attune_local_maxima reads r up to maxLag + 8")
+        peakLags = .allocate((maxLag - minLag) / 2 + 1, filledWith: 0)
 
         var slotCount = 1
         // The tone test reads the path `toneReach` frames either side of the frame being decided, which may
@@ -404,7 +408,7 @@ public final class PitchTracker {
     }
 
     deinit {
-        ring.deallocate(); rStorage.deallocate()
+        ring.deallocate(); rStorage.deallocate(); peakLags.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); candAboveWeight.deallocate(); backPointer.deallocate()
         candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandEnergy.deallocate(); bandWeight.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }

@@ -68,6 +68,11 @@ void attune_windowed_energy(const float *x, const float *window, float mean, lon
 /// into `sums`.
 void attune_pair_sums(const float *a, const float *b, long n, float *sums);
 
+/// The lags `from ... to` at which `r` is above `threshold`, above the lag before and at least the lag after, in
+/// ascending order into `lags` (room for `(to - from) / 2 + 1`), and how many into `count`. Reads
+/// `r[from - 1 ... to + 8]`.
+void attune_local_maxima(const float *r, long from, long to, float threshold, long *lags, long *count);
+
 /// Replaces the `n / 2` interleaved (re, im) bins of `s` by (re² + im², 0), in place (`n` even).
 void attune_power_spectrum(float *s, long n);
 
@@ -97,6 +102,8 @@ void attune_windowed_energy_baseline(const float *x, const float *window, float 
 void attune_windowed_energy_avx2(const float *x, const float *window, float mean, long count, float *energy);
 void attune_pair_sums_baseline(const float *a, const float *b, long n, float *sums);
 void attune_pair_sums_avx2(const float *a, const float *b, long n, float *sums);
+void attune_local_maxima_baseline(const float *r, long from, long to, float threshold, long *lags, long *count);
+void attune_local_maxima_avx2(const float *r, long from, long to, float threshold, long *lags, long *count);
 void attune_power_spectrum_baseline(float *s, long n);
 void attune_power_spectrum_avx2(float *s, long n);
 void attune_scale_lags_baseline(const float *x, float scale, const float *window, long n, float *r);
