@@ -32,9 +32,15 @@ INLINE void attune_decimate_body(const float *fir, long length, const float *x, 
             dotPair(fir, length, b, b + step, &lanes[o], &lanes[o + 1]);
         }
         const V8 out = sumLanesOfEight(lanes);
-        for (int o = 0; o < 8; o++) {
-            const long p = (j + k + o) & ringMask;
-            ring[p] = out[o]; ring[p + mirror] = out[o];
+        // One vector store per copy unless the eight outputs wrap around the ring.
+        const long p = (j + k) & ringMask;
+        if (p + 8 <= mirror) {
+            store8(ring + p, out); store8(ring + p + mirror, out);
+        } else {
+            for (int o = 0; o < 8; o++) {
+                const long q = (p + o) & ringMask;
+                ring[q] = out[o]; ring[q + mirror] = out[o];
+            }
         }
     }
     for (; k + 1 < count; k += 2) {

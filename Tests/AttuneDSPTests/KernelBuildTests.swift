@@ -146,6 +146,24 @@ struct KernelBuildTests {
         }
     }
 
+    @Test("decimator: outputs that wrap around the ring, stored lane by lane, are the ones stored as vectors")
+    func decimatorWrap() {
+        let fir = Self.noise(56, seed: 20), x = Self.noise(2 * 40 + 56, seed: 21)
+        let mirror = 64
+        func run(_ decimate: (UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Int, Int) -> Void,
+                 at j: Int) -> [Float] {
+            var ring = [Float](repeating: 0, count: 2 * mirror)
+            decimate(fir, fir.count, x, 2, 40, &ring, mirror - 1, j)
+            return (0..<40).flatMap { k in [ring[(j + k) % mirror], ring[(j + k) % mirror + mirror]] }
+        }
+        let straight = run(attune_decimate_baseline, at: 0)
+        for j in [60, 61, 92] {  // the first or a later block of eight wraps
+            #expect(Self.bits(run(attune_decimate_baseline, at: j)) == Self.bits(straight), "j \(j)")
+            #expect(Self.bits(run(attune_decimate_avx2, at: j)) == Self.bits(straight), "j \(j)")
+        }
+        #expect(straight.allSatisfy { $0 != 0 })
+    }
+
     @Test("unusual-sample count: NaN, infinities and samples beyond the limit, in vectors and in the tail")
     func unusualSamples() {
         var x = Self.noise(1003, seed: 11)
