@@ -53,7 +53,7 @@ struct KernelBuildTests {
 
     @Test("nucleus model layers: same hidden units and output units")
     func nucleusLayers() {
-        let inputCount = 11, taps1 = 9, dilation = 2, taps2 = 5, frames = 64, mask = frames - 1
+        let inputCount = Int(ATTUNE_NUCLEUS_INPUTS), taps1 = 9, dilation = 2, taps2 = 5, frames = 64, mask = frames - 1
         let inputs = Self.noise(frames * inputCount, seed: 2).map { $0 * 3 }
         let conv1 = Self.noise(taps1 * inputCount * 32, seed: 3)
         let bias1 = Self.noise(32, seed: 4)
@@ -63,10 +63,10 @@ struct KernelBuildTests {
         let end = 50  // frames past the end are skipped: the edges take the `continue` paths
         for j in 0..<end {
             hiddenBaseline.withUnsafeMutableBufferPointer { h in
-                attune_nucleus_hidden_baseline(inputs, mask, inputCount, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
+                attune_nucleus_hidden_baseline(inputs, mask, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
             }
             hiddenAVX2.withUnsafeMutableBufferPointer { h in
-                attune_nucleus_hidden_avx2(inputs, mask, inputCount, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
+                attune_nucleus_hidden_avx2(inputs, mask, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
             }
         }
         #expect(Self.bits(hiddenBaseline) == Self.bits(hiddenAVX2))

@@ -39,10 +39,14 @@ void attune_level_set_section(AttuneLevelCoefficients *c, int bank, int lane, fl
 /// Filters `n` samples through the bank, sums the hop into `out`, and flushes state below 1e-20 to zero.
 void attune_level_hop(const float *x, long n, const AttuneLevelCoefficients *c, AttuneLevelState *s, AttuneLevelHop *out);
 
+/// Inputs a frame of the syllable-nucleus model (NucleusModel.inputCount), fixed so the loop over them unrolls.
+#define ATTUNE_NUCLEUS_INPUTS 11
+
 /// The syllable-nucleus model's first layer for frame `j` (NucleusModel.swift): 32 units over `taps` frames
-/// `dilation` apart around `j`, each frame's `inputCount` inputs at `inputs + (f & mask) * inputCount`, frames
-/// outside `0..<end` skipped; weights `conv1` as [tap][input][32], `bias1` [32]; ReLU; result in `hidden` [32].
-void attune_nucleus_hidden(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+/// `dilation` apart around `j`, each frame's `ATTUNE_NUCLEUS_INPUTS` inputs at `inputs + (f & mask) *
+/// ATTUNE_NUCLEUS_INPUTS`, frames outside `0..<end` skipped; weights `conv1` as [tap][input][32], `bias1` [32];
+/// ReLU; result in `hidden` [32].
+void attune_nucleus_hidden(const float *inputs, long mask, long j, long end, long taps, long dilation,
                            const float *conv1, const float *bias1, float *hidden);
 
 /// The model's second layer for frame `k` before its ReLU: 16 units over `taps` adjacent frames around `k`, each
@@ -112,9 +116,9 @@ void attune_sinc_taps_baseline(const float *r, long left, float fraction, float 
 void attune_sinc_taps_avx2(const float *r, long left, float fraction, float *sum);
 void attune_count_unusual_baseline(const float *x, long n, float limit, long *count);
 void attune_count_unusual_avx2(const float *x, long n, float limit, long *count);
-void attune_nucleus_hidden_baseline(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+void attune_nucleus_hidden_baseline(const float *inputs, long mask, long j, long end, long taps, long dilation,
                                     const float *conv1, const float *bias1, float *hidden);
-void attune_nucleus_hidden_avx2(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+void attune_nucleus_hidden_avx2(const float *inputs, long mask, long j, long end, long taps, long dilation,
                                 const float *conv1, const float *bias1, float *hidden);
 void attune_nucleus_units_baseline(const float *hidden, long mask, long k, long end, long taps,
                                    const float *conv2, const float *bias2, float *units);
