@@ -27,6 +27,9 @@ INLINE void attune_decimate_body(const float *fir, long length, const float *x, 
     long k = 0;
     for (; k + 8 <= count; k += 8) {
         V8 lanes[8];
+        // Unrolled, the eight lane vectors stay in registers for the transpose instead of a round trip through
+        // the stack.
+#pragma clang loop unroll(full)
         for (int o = 0; o < 8; o += 2) {
             const float *b = x + (k + o) * step;
             dotPair(fir, length, b, b + step, &lanes[o], &lanes[o + 1]);
