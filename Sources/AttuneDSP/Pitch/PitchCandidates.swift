@@ -160,11 +160,14 @@ extension PitchTracker {
             kept += 1
         }
         let wideBand = lowBandShare > Self.wideBandShare
+        // This frame's frequencies by pointer: `base + d` with its overflow check was three of the inner loop's
+        // eleven instructions.
+        let frequencies = UnsafePointer(candFrequency.baseAddress! + base)
         for c in 1..<kept {
             var weight: Float = 1
             if wideBand {
-                let half = 0.5 * candFrequency[base + c]
-                for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half {
+                let half = 0.5 * frequencies[c]
+                for d in 1..<kept where abs(frequencies[d] - half) < Self.subOctaveTolerance * half {
                     if candCorrelation[base + d] <= candCorrelation[base + c] { weight = 0 }
                     if lowWeight < Self.noisyBandWeight && candCorrelation[base + d] < candCorrelation[base + c] + Self.subOctaveMargin {
                         candStrength[base + d] = min(candStrength[base + d], candStrength[base + c] - Self.subOctaveStep)

@@ -30,6 +30,9 @@ extension PitchTracker {
         var bestVoicedFrom = 0
         for p in 1..<max(1, previousCount) where score[p] > bestVoiced { bestVoiced = score[p]; bestVoicedFrom = p }
         let (onsetCost, offsetCost) = transitionCosts(index: index)
+        // The previous frame's octaves by pointer: `previous + p` with its overflow check was three of the inner
+        // loop's fifteen instructions.
+        let previousOctave = UnsafePointer(candOctave.baseAddress! + previous)
         for s in 0..<count {
             var bestScore: Float
             var bestFrom: Int
@@ -51,7 +54,7 @@ extension PitchTracker {
                 }
                 bestFrom = 0
                 for p in 1..<max(1, previousCount) {
-                    let candidate = score[p] - Self.octaveJumpCost * abs(octave - candOctave[previous + p])
+                    let candidate = score[p] - Self.octaveJumpCost * abs(octave - previousOctave[p])
                     if candidate > bestScore { bestScore = candidate; bestFrom = p }
                 }
             }
