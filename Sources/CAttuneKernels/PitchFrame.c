@@ -1,5 +1,6 @@
 #include "AttuneKernels.h"
 #include "Vectors.h"
+#include <math.h>
 
 // The per-frame vector loops of the pitch tracker's candidate stage (PitchCandidates.swift).
 
@@ -73,10 +74,11 @@ INLINE void attune_pair_sums_body(const float *a, const float *b, long n, float 
 ATTUNE_KERNEL(attune_pair_sums, (const float *a, const float *b, long n, float *sums), (a, b, n, sums))
 
 // The tapered sinc of PitchTracker.sincInterpolate (PitchCandidates.swift): Swift's SIMD8 is two SSE halves in the
-// baseline build, and the refinement calls it three times per candidate.
+// baseline build, and the refinement calls it three times per candidate. The whole interpolation is here, as
+// Swift's checked float-to-integer conversion and the call around the taps cost more than the rest of it.
 INLINE V8 splat8(float x) { const V8 v = {x, x, x, x, x, x, x, x}; return v; }
 
-INLINE void attune_sinc_taps_body(const float *r, long left, float fraction, float *sum) {
+INLINE float sincTaps(const float *r, long left, float fraction) {
     const V8 k = {0, 1, 2, 3, 4, 5, 6, 7};
     const V8 dl = k + splat8(fraction), dr = k + splat8(1 - fraction);
     const V8 ql = dl * splat8(1.0f / 9), qr = dr * splat8(1.0f / 9);
@@ -86,10 +88,25 @@ INLINE void attune_sinc_taps_body(const float *r, long left, float fraction, flo
     const V8 leftTaps = __builtin_shufflevector(below, below, 7, 6, 5, 4, 3, 2, 1, 0);
     const V8 rightTaps = load8(r + left + 1);
     const V8 signs = {1, -1, 1, -1, 1, -1, 1, -1};
-    *sum = sumLanes(signs * (leftTaps * wl / dl + rightTaps * wr / dr));
+    return sumLanes(signs * (leftTaps * wl / dl + rightTaps * wr / dr));
 }
 
-ATTUNE_KERNEL(attune_sinc_taps, (const float *r, long left, float fraction, float *sum), (r, left, fraction, sum))
+/// Swift's `Float.pi`, which is π rounded toward zero (one ulp below the float nearest to π).
+static const float swiftPi = 0x1.921fb4p+1f;
+
+INLINE void attune_sinc_interpolate_body(const float *r, float t, float *value) {
+    // Truncation is the floor here (lags are positive).
+    const long left = (long)t;
+    const float fraction = t - (float)left;
+    if (fraction < 1e-6f) {
+        *value = r[left];
+        return;
+    }
+    // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance (the taps' signs).
+    *value = sincTaps(r, left, fraction) * (sinf(swiftPi * fraction) / swiftPi);
+}
+
+ATTUNE_KERNEL(attune_sinc_interpolate, (const float *r, float t, float *value), (r, t, value))
 
 // Eight lags a test: most lags are below the threshold, and the lag-by-lag loop this replaced spent seven
 // instructions on each. Comparisons only, so the same lags.

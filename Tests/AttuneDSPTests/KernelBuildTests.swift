@@ -89,7 +89,7 @@ struct KernelBuildTests {
         }
     }
 
-    @Test("pitch window, full-band energy, pair sums, sinc taps, power spectrum, lag scaling and local maxima: same results, with and without a scalar tail")
+    @Test("pitch window, full-band energy, pair sums, sinc interpolation, power spectrum, lag scaling and local maxima: same results, with and without a scalar tail")
     func pitchFrame() {
         let d = Self.noise(512, seed: 10).map { $0 + 0.01 }  // an offset, so the mean is not zero
         let hann = (0..<512).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 512)) }
@@ -111,11 +111,11 @@ struct KernelBuildTests {
         attune_pair_sums_baseline(d, shifted, 64, &sa)
         attune_pair_sums_avx2(d, shifted, 64, &sb)
         #expect(Self.bits(sa) == Self.bits(sb) && sa[3] > 0)
-        for (left, fraction) in [(20, Float(0.25)), (33, 0.5), (47, 0.999)] {
+        for t in [Float(20.25), 33.5, 47.999, 51, 60.0000005] {
             var ta: Float = 0, tb: Float = 0
-            attune_sinc_taps_baseline(d, left, fraction, &ta)
-            attune_sinc_taps_avx2(d, left, fraction, &tb)
-            #expect(ta.bitPattern == tb.bitPattern && ta != 0, "left \(left), fraction \(fraction)")
+            attune_sinc_interpolate_baseline(d, t, &ta)
+            attune_sinc_interpolate_avx2(d, t, &tb)
+            #expect(ta.bitPattern == tb.bitPattern && ta.bitPattern == Self.sincInterpolate(d, at: t).bitPattern && ta != 0, "t \(t)")
         }
         // Local maxima against the lag-by-lag test they replaced, with a last block past `to`.
         for (from, to) in [(5, 100), (6, 97)] {
@@ -162,6 +162,22 @@ struct KernelBuildTests {
             #expect(Self.bits(run(attune_decimate_avx2, at: j)) == Self.bits(straight), "j \(j)")
         }
         #expect(straight.allSatisfy { $0 != 0 })
+    }
+
+    /// The Swift interpolation the kernel replaced, lane by lane: the same operations in the same order.
+    static func sincInterpolate(_ r: [Float], at t: Float) -> Float {
+        let left = Int(t)
+        let fraction = t - Float(left)
+        if fraction < 1e-6 { return r[left] }
+        var taps: Float = 0
+        for m in 0..<8 {
+            let dl = Float(m) + fraction, dr = Float(m) + (1 - fraction)
+            let ql = dl * (Float(1) / 9), qr = dr * (Float(1) / 9)
+            let wl = (1 - ql * ql) * (1 - ql * ql), wr = (1 - qr * qr) * (1 - qr * qr)
+            let lane = (m % 2 == 0 ? 1 : -1) * (r[left - m] * wl / dl + r[left + 1 + m] * wr / dr)
+            taps = m == 0 ? lane : taps + lane
+        }
+        return taps * (sin(Float.pi * fraction) / Float.pi)
     }
 
     @Test("unusual-sample count: NaN, infinities and samples beyond the limit, in vectors and in the tail")

@@ -244,17 +244,12 @@ extension PitchTracker {
     }
 
     /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors
-    /// (`attune_sinc_taps`, AVX2 where the CPU has it).
+    /// (`attune_sinc_interpolate`, AVX2 where the CPU has it).
     @inline(__always)
     func sincInterpolate(at t: Float) -> Float {
-        // Truncation is the floor here (lags are positive), without the libm call the baseline build makes of floorf.
-        let left = Int(t)
-        let fraction = t - Float(left)
-        if fraction < 1e-6 { return r[left] }
-        var taps: Float = 0
-        attune_sinc_taps(UnsafePointer(r), left, fraction, &taps)
-        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance (the kernel's signs).
-        return taps * (sin(Float.pi * fraction) / Float.pi)
+        var value: Float = 0
+        attune_sinc_interpolate(UnsafePointer(r), t, &value)
+        return value
     }
 
     /// Replaces an r2c spectrum by its power (imaginary parts zero), in place (`attune_power_spectrum`, AVX2 where

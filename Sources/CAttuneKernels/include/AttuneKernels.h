@@ -83,10 +83,11 @@ void attune_power_spectrum(float *s, long n);
 /// r[i] = x[i] · scale · window[i] for i < `n`, the two products in that order.
 void attune_scale_lags(const float *x, float scale, const float *window, long n, float *r);
 
-/// The pitch tracker's sinc interpolation of its autocorrelation `r` at lag `left + fraction` (0 < fraction < 1),
-/// before the factor sin(π · fraction) / π: Σ over the eight taps each side of ±r · (1 − (d/9)²)² / d, d the tap's
-/// distance, the lanes added in order, into `sum`. Reads `r[left - 7 ... left + 8]`.
-void attune_sinc_taps(const float *r, long left, float fraction, float *sum);
+/// The pitch tracker's sinc interpolation of its autocorrelation `r` at lag `t` (finite, positive), into `value`:
+/// `r[t]` when t is within 1e-6 above a whole lag, else Σ over the eight taps each side of ±r · (1 − (d/9)²)² / d,
+/// d the tap's distance, the lanes added in order, times sin(π · fraction) / π with Swift's `Float.pi`.
+/// Reads `r[⌊t⌋ - 7 ... ⌊t⌋ + 8]`.
+void attune_sinc_interpolate(const float *r, float t, float *value);
 
 /// How many of the `n` samples at `x` are not finite or beyond ±`limit` (what a call session repairs), into
 /// `count`.
@@ -112,8 +113,8 @@ void attune_power_spectrum_baseline(float *s, long n);
 void attune_power_spectrum_avx2(float *s, long n);
 void attune_scale_lags_baseline(const float *x, float scale, const float *window, long n, float *r);
 void attune_scale_lags_avx2(const float *x, float scale, const float *window, long n, float *r);
-void attune_sinc_taps_baseline(const float *r, long left, float fraction, float *sum);
-void attune_sinc_taps_avx2(const float *r, long left, float fraction, float *sum);
+void attune_sinc_interpolate_baseline(const float *r, float t, float *value);
+void attune_sinc_interpolate_avx2(const float *r, float t, float *value);
 void attune_count_unusual_baseline(const float *x, long n, float limit, long *count);
 void attune_count_unusual_avx2(const float *x, long n, float limit, long *count);
 void attune_nucleus_hidden_baseline(const float *inputs, long mask, long j, long end, long taps, long dilation,
