@@ -1,19 +1,7 @@
 #include "AttuneKernels.h"
 #include "Vectors.h"
 
-/// Σ fir[i]·b[i] over `length` (a multiple of 8), in two accumulators: one output of the loop below on its own.
-INLINE float dot(const float *fir, const float *b, long length) {
-    V8 b0 = {0}, b1 = {0};
-    long i = 0;
-    for (; i + 16 <= length; i += 16) {
-        b0 += load8(fir + i) * load8(b + i);
-        b1 += load8(fir + i + 8) * load8(b + i + 8);
-    }
-    if (i < length) b0 += load8(fir + i) * load8(b + i);
-    return sumLanes(b0 + b1);
-}
-
-/// The lane vectors of two outputs side by side (`b` and `c`), each from the two accumulators `dot` uses.
+/// The lane vectors of Σ fir[i]·b[i] and Σ fir[i]·c[i] over `length` (a multiple of 8), each in two accumulators.
 INLINE void dotPair(const float *fir, long length, const float *b, const float *c, V8 *first, V8 *second) {
     V8 b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0};
     long i = 0;
@@ -32,20 +20,30 @@ INLINE void dotPair(const float *fir, long length, const float *b, const float *
 }
 
 /// Eight outputs at a time, their lane sums together (`sumLanesOfEight`); the rest two at a time, whose two
-/// chains of lane additions overlap, and a last one on its own.
+/// chains of lane additions overlap, and a last one on its own (as the first of a pair with itself: only the
+/// first frame has an odd count, so the wasted half costs nothing and no second loop is needed).
 INLINE void attune_decimate_body(const float *fir, long length, const float *x, long step, long count, float *ring, long ringMask, long j) {
     const long mirror = ringMask + 1;
     long k = 0;
     for (; k + 8 <= count; k += 8) {
         V8 lanes[8];
+        // Unrolled, the eight lane vectors stay in registers for the transpose instead of a round trip through
+        // the stack.
+#pragma clang loop unroll(full)
         for (int o = 0; o < 8; o += 2) {
             const float *b = x + (k + o) * step;
             dotPair(fir, length, b, b + step, &lanes[o], &lanes[o + 1]);
         }
         const V8 out = sumLanesOfEight(lanes);
-        for (int o = 0; o < 8; o++) {
-            const long p = (j + k + o) & ringMask;
-            ring[p] = out[o]; ring[p + mirror] = out[o];
+        // One vector store per copy unless the eight outputs wrap around the ring.
+        const long p = (j + k) & ringMask;
+        if (p + 8 <= mirror) {
+            store8(ring + p, out); store8(ring + p + mirror, out);
+        } else {
+            for (int o = 0; o < 8; o++) {
+                const long q = (p + o) & ringMask;
+                ring[q] = out[o]; ring[q + mirror] = out[o];
+            }
         }
     }
     for (; k + 1 < count; k += 2) {
@@ -58,7 +56,10 @@ INLINE void attune_decimate_body(const float *fir, long length, const float *x, 
         ring[q] = second; ring[q + mirror] = second;
     }
     if (k < count) {
-        const float out = dot(fir, x + k * step, length);
+        const float *b = x + k * step;
+        V8 lanes, unused;
+        dotPair(fir, length, b, b, &lanes, &unused);
+        const float out = sumLanes(lanes);
         const long p = (j + k) & ringMask;
         ring[p] = out; ring[p + mirror] = out;
     }

@@ -1,5 +1,6 @@
 #include "AttuneKernels.h"
 #include "Vectors.h"
+#include <math.h>
 
 // The per-frame vector loops of the pitch tracker's candidate stage (PitchCandidates.swift).
 
@@ -73,10 +74,11 @@ INLINE void attune_pair_sums_body(const float *a, const float *b, long n, float 
 ATTUNE_KERNEL(attune_pair_sums, (const float *a, const float *b, long n, float *sums), (a, b, n, sums))
 
 // The tapered sinc of PitchTracker.sincInterpolate (PitchCandidates.swift): Swift's SIMD8 is two SSE halves in the
-// baseline build, and the refinement calls it three times per candidate.
+// baseline build, and the refinement calls it three times per candidate. The whole interpolation is here, as
+// Swift's checked float-to-integer conversion and the call around the taps cost more than the rest of it.
 INLINE V8 splat8(float x) { const V8 v = {x, x, x, x, x, x, x, x}; return v; }
 
-INLINE void attune_sinc_taps_body(const float *r, long left, float fraction, float *sum) {
+INLINE float sincTaps(const float *r, long left, float fraction) {
     const V8 k = {0, 1, 2, 3, 4, 5, 6, 7};
     const V8 dl = k + splat8(fraction), dr = k + splat8(1 - fraction);
     const V8 ql = dl * splat8(1.0f / 9), qr = dr * splat8(1.0f / 9);
@@ -86,7 +88,68 @@ INLINE void attune_sinc_taps_body(const float *r, long left, float fraction, flo
     const V8 leftTaps = __builtin_shufflevector(below, below, 7, 6, 5, 4, 3, 2, 1, 0);
     const V8 rightTaps = load8(r + left + 1);
     const V8 signs = {1, -1, 1, -1, 1, -1, 1, -1};
-    *sum = sumLanes(signs * (leftTaps * wl / dl + rightTaps * wr / dr));
+    return sumLanes(signs * (leftTaps * wl / dl + rightTaps * wr / dr));
 }
 
-ATTUNE_KERNEL(attune_sinc_taps, (const float *r, long left, float fraction, float *sum), (r, left, fraction, sum))
+/// Swift's `Float.pi`, which is π rounded toward zero (one ulp below the float nearest to π).
+static const float swiftPi = 0x1.921fb4p+1f;
+
+INLINE void attune_sinc_interpolate_body(const float *r, float t, float *value) {
+    // Truncation is the floor here (lags are positive).
+    const long left = (long)t;
+    const float fraction = t - (float)left;
+    if (fraction < 1e-6f) {
+        *value = r[left];
+        return;
+    }
+    // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance (the taps' signs).
+    *value = sincTaps(r, left, fraction) * (sinf(swiftPi * fraction) / swiftPi);
+}
+
+ATTUNE_KERNEL(attune_sinc_interpolate, (const float *r, float t, float *value), (r, t, value))
+
+// Eight lags a test: most lags are below the threshold, and the lag-by-lag loop this replaced spent seven
+// instructions on each. Comparisons only, so the same lags.
+INLINE void attune_local_maxima_body(const float *r, long from, long to, float threshold, long *lags, long *count) {
+    const V8 thresholds = splat8(threshold);
+    long found = 0;
+    for (long lag = from; lag <= to; lag += 8) {
+        const V8 c = load8(r + lag);
+        unsigned peaks = bits8((c > thresholds) & (c > load8(r + lag - 1)) & (c >= load8(r + lag + 1)));
+        if (to - lag < 7) peaks &= (2u << (to - lag)) - 1;  // lanes past `to`
+        for (; peaks != 0; peaks &= peaks - 1) lags[found++] = lag + __builtin_ctz(peaks);
+    }
+    *count = found;
+}
+
+ATTUNE_KERNEL(attune_local_maxima, (const float *r, long from, long to, float threshold, long *lags, long *count),
+              (r, from, to, threshold, lags, count))
+
+// Each bin's two products and one sum, as in the scalar tail, in every even lane; the odd lanes' sums are
+// masked to +0, which is what the imaginary parts become.
+INLINE void attune_power_spectrum_body(float *s, long n) {
+    const V8I evenLanes = {-1, 0, -1, 0, -1, 0, -1, 0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const V8 v = load8(s + i);
+        const V8 squares = v * v;
+        const V8 power = squares + __builtin_shufflevector(squares, squares, 1, 0, 3, 2, 5, 4, 7, 6);
+        store8(s + i, (V8)((V8I)power & evenLanes));
+    }
+    for (; i + 1 < n; i += 2) {
+        const float re = s[i], im = s[i + 1];
+        s[i] = re * re + im * im;
+        s[i + 1] = 0;
+    }
+}
+
+ATTUNE_KERNEL(attune_power_spectrum, (float *s, long n), (s, n))
+
+INLINE void attune_scale_lags_body(const float *x, float scale, const float *window, long n, float *r) {
+    const V8 scales = splat8(scale);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) store8(r + i, load8(x + i) * scales * load8(window + i));
+    for (; i < n; i++) r[i] = x[i] * scale * window[i];
+}
+
+ATTUNE_KERNEL(attune_scale_lags, (const float *x, float scale, const float *window, long n, float *r), (x, scale, window, n, r))

@@ -62,6 +62,16 @@ INLINE V8 sumLanesOfEight(const V8 *v) {
     return lane0 + lane1 + lane2 + lane3 + lane4 + lane5 + lane6 + lane7;
 }
 
+typedef _Bool B8 __attribute__((ext_vector_type(8)));
+
+/// Bit i set where lane i of a comparison's result is true: a bool vector's bits are one movemask.
+INLINE unsigned bits8(V8I lanes) {
+    const B8 set = __builtin_convertvector(lanes, B8);
+    unsigned char bits;
+    __builtin_memcpy(&bits, &set, 1);
+    return bits;
+}
+
 /// Set once at start-up (Dispatch.c): whether the dispatchers below call the AVX2 builds.
 extern int attune_kernels_avx2_selected __attribute__((visibility("hidden")));
 

@@ -53,7 +53,7 @@ struct KernelBuildTests {
 
     @Test("nucleus model layers: same hidden units and output units")
     func nucleusLayers() {
-        let inputCount = 11, taps1 = 9, dilation = 2, taps2 = 5, frames = 64, mask = frames - 1
+        let inputCount = Int(ATTUNE_NUCLEUS_INPUTS), taps1 = 9, dilation = 2, taps2 = 5, frames = 64, mask = frames - 1
         let inputs = Self.noise(frames * inputCount, seed: 2).map { $0 * 3 }
         let conv1 = Self.noise(taps1 * inputCount * 32, seed: 3)
         let bias1 = Self.noise(32, seed: 4)
@@ -63,10 +63,10 @@ struct KernelBuildTests {
         let end = 50  // frames past the end are skipped: the edges take the `continue` paths
         for j in 0..<end {
             hiddenBaseline.withUnsafeMutableBufferPointer { h in
-                attune_nucleus_hidden_baseline(inputs, mask, inputCount, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
+                attune_nucleus_hidden_baseline(inputs, mask, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
             }
             hiddenAVX2.withUnsafeMutableBufferPointer { h in
-                attune_nucleus_hidden_avx2(inputs, mask, inputCount, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
+                attune_nucleus_hidden_avx2(inputs, mask, j, end, taps1, dilation, conv1, bias1, h.baseAddress! + j * 32)
             }
         }
         #expect(Self.bits(hiddenBaseline) == Self.bits(hiddenAVX2))
@@ -76,10 +76,20 @@ struct KernelBuildTests {
             attune_nucleus_units_baseline(hiddenBaseline, mask, k, end, taps2, conv2, bias2, &a)
             attune_nucleus_units_avx2(hiddenBaseline, mask, k, end, taps2, conv2, bias2, &b)
             #expect(Self.bits(a) == Self.bits(b), "frame \(k)")
+            // The kernels skip zero hidden units; the full sum, every unit added in order, has the same bits.
+            var full = bias2
+            for t in 0..<taps2 {
+                let f = k + t - taps2 / 2
+                guard f >= 0 && f < end else { continue }
+                for u in 0..<32 {
+                    for o in 0..<16 { full[o] += hiddenBaseline[(f & mask) * 32 + u] * conv2[(t * 32 + u) * 16 + o] }
+                }
+            }
+            #expect(Self.bits(a) == Self.bits(full), "frame \(k)")
         }
     }
 
-    @Test("pitch window, full-band energy, pair sums and sinc taps: same results, with and without a scalar tail")
+    @Test("pitch window, full-band energy, pair sums, sinc interpolation, power spectrum, lag scaling and local maxima: same results, with and without a scalar tail")
     func pitchFrame() {
         let d = Self.noise(512, seed: 10).map { $0 + 0.01 }  // an offset, so the mean is not zero
         let hann = (0..<512).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 512)) }
@@ -101,12 +111,73 @@ struct KernelBuildTests {
         attune_pair_sums_baseline(d, shifted, 64, &sa)
         attune_pair_sums_avx2(d, shifted, 64, &sb)
         #expect(Self.bits(sa) == Self.bits(sb) && sa[3] > 0)
-        for (left, fraction) in [(20, Float(0.25)), (33, 0.5), (47, 0.999)] {
+        for t in [Float(20.25), 33.5, 47.999, 51, 60.0000005] {
             var ta: Float = 0, tb: Float = 0
-            attune_sinc_taps_baseline(d, left, fraction, &ta)
-            attune_sinc_taps_avx2(d, left, fraction, &tb)
-            #expect(ta.bitPattern == tb.bitPattern && ta != 0, "left \(left), fraction \(fraction)")
+            attune_sinc_interpolate_baseline(d, t, &ta)
+            attune_sinc_interpolate_avx2(d, t, &tb)
+            #expect(ta.bitPattern == tb.bitPattern && ta.bitPattern == Self.sincInterpolate(d, at: t).bitPattern && ta != 0, "t \(t)")
         }
+        // Local maxima against the lag-by-lag test they replaced, with a last block past `to`.
+        for (from, to) in [(5, 100), (6, 97)] {
+            let r = Self.noise(128, seed: 11).enumerated().map { $1 * Float(1 + $0 % 5) }  // louder every fifth lag
+            var la = [Int](repeating: 0, count: (to - from) / 2 + 1), lb = la
+            var ca = 0, cb = 0
+            attune_local_maxima_baseline(r, from, to, 0.01, &la, &ca)
+            attune_local_maxima_avx2(r, from, to, 0.01, &lb, &cb)
+            let maxima = (from...to).filter { lag in r[lag] > 0.01 && r[lag] > r[lag - 1] && r[lag] >= r[lag + 1] }
+            #expect(Array(la.prefix(ca)) == maxima && Array(lb.prefix(cb)) == maxima && maxima.count > 3, "\(from)...\(to)")
+        }
+        // Power spectrum and lag scaling against the scalar loops they replaced, with a tail past the vectors.
+        for n in [256, 258] {
+            var pa = Array(d.prefix(n)), pb = pa
+            attune_power_spectrum_baseline(&pa, n)
+            attune_power_spectrum_avx2(&pb, n)
+            let power = (0..<n).map { i -> Float in
+                guard i % 2 == 0 else { return 0 }
+                let re = d[i], im = d[i + 1]
+                return re * re + im * im
+            }
+            #expect(Self.bits(pa) == Self.bits(power) && Self.bits(pb) == Self.bits(power), "n \(n)")
+            var ra = [Float](repeating: 0, count: n - 1), rb = ra
+            attune_scale_lags_baseline(d, 0.37, hann, n - 1, &ra)
+            attune_scale_lags_avx2(d, 0.37, hann, n - 1, &rb)
+            let scaled = (0..<(n - 1)).map { i -> Float in d[i] * 0.37 * hann[i] }
+            #expect(Self.bits(ra) == Self.bits(scaled) && Self.bits(rb) == Self.bits(scaled), "n \(n)")
+        }
+    }
+
+    @Test("decimator: outputs that wrap around the ring, stored lane by lane, are the ones stored as vectors")
+    func decimatorWrap() {
+        let fir = Self.noise(56, seed: 20), x = Self.noise(2 * 40 + 56, seed: 21)
+        let mirror = 64
+        func run(_ decimate: (UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Int, Int) -> Void,
+                 at j: Int) -> [Float] {
+            var ring = [Float](repeating: 0, count: 2 * mirror)
+            decimate(fir, fir.count, x, 2, 40, &ring, mirror - 1, j)
+            return (0..<40).flatMap { k in [ring[(j + k) % mirror], ring[(j + k) % mirror + mirror]] }
+        }
+        let straight = run(attune_decimate_baseline, at: 0)
+        for j in [60, 61, 92] {  // the first or a later block of eight wraps
+            #expect(Self.bits(run(attune_decimate_baseline, at: j)) == Self.bits(straight), "j \(j)")
+            #expect(Self.bits(run(attune_decimate_avx2, at: j)) == Self.bits(straight), "j \(j)")
+        }
+        #expect(straight.allSatisfy { $0 != 0 })
+    }
+
+    /// The Swift interpolation the kernel replaced, lane by lane: the same operations in the same order.
+    static func sincInterpolate(_ r: [Float], at t: Float) -> Float {
+        let left = Int(t)
+        let fraction = t - Float(left)
+        if fraction < 1e-6 { return r[left] }
+        var taps: Float = 0
+        for m in 0..<8 {
+            let dl = Float(m) + fraction, dr = Float(m) + (1 - fraction)
+            let ql = dl * (Float(1) / 9), qr = dr * (Float(1) / 9)
+            let wl = (1 - ql * ql) * (1 - ql * ql), wr = (1 - qr * qr) * (1 - qr * qr)
+            let lane = (m % 2 == 0 ? 1 : -1) * (r[left - m] * wl / dl + r[left + 1 + m] * wr / dr)
+            taps = m == 0 ? lane : taps + lane
+        }
+        return taps * (sin(Float.pi * fraction) / Float.pi)
     }
 
     @Test("unusual-sample count: NaN, infinities and samples beyond the limit, in vectors and in the tail")

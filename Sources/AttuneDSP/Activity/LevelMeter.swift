@@ -97,8 +97,10 @@ public final class LevelMeter {
         hopCount += 1
         let scale = 2 / Float(windowLength)
         let power = (sums.0 + sums.1 + sums.2) * scale
-        var bands = SIMD8<Float>()
-        for b in 0..<8 { bands[b] = Self.decibels(power[b]) }
+        // Eight scalars, then one vector: a lane set in a loop spilled and reloaded the whole vector around each
+        // log10f call, about twenty instructions a band.
+        let bands = SIMD8(Self.decibels(power[0]), Self.decibels(power[1]), Self.decibels(power[2]), Self.decibels(power[3]),
+                          Self.decibels(power[4]), Self.decibels(power[5]), Self.decibels(power[6]), Self.decibels(power[7]))
         let window = broadband.0.squares + broadband.1.squares + broadband.2.squares
         let sum = broadband.0.sums + broadband.1.sums + broadband.2.sums
         // Energy about the window's mean, unfiltered (lane 0) and without hum (lane 1).

@@ -44,9 +44,12 @@ struct NucleusModel {
     /// - Parameter capacity: frames of history kept (a power of two, more than twice ``reach``).
     init(capacity: Int) {
         precondition(capacity & (capacity - 1) == 0 && capacity > 2 * Self.reach + 2)
-        precondition(W.hidden1 == 32 && W.hidden2 == 16)  // the widths CAttuneKernels' layers are written for
+        // the widths CAttuneKernels' layers are written for
+        precondition(W.hidden1 == 32 && W.hidden2 == 16 && Self.inputCount == ATTUNE_NUCLEUS_INPUTS)
         precondition(W.conv1.count == W.taps1 * Self.inputCount * W.hidden1 && W.conv2.count == W.taps2 * W.hidden1 * W.hidden2)
         precondition(W.bias1.count == W.hidden1 && W.bias2.count == W.hidden2 && W.output.count == W.hidden2)
+        // attune_nucleus_units skips zero hidden units, which is exact only for these weights.
+        precondition(W.conv2.allSatisfy(\.isFinite) && !W.bias2.contains { $0 == 0 && $0.sign == .minus })
         mask = capacity - 1
         let weights = Weights.shared
         conv1 = weights.conv1
@@ -123,7 +126,7 @@ struct NucleusModel {
             for c in 0..<chunks1 { h[c] = .zero }
             return
         }
-        attune_nucleus_hidden(UnsafePointer(inputs.baseAddress!), mask, Self.inputCount, j, end, W.taps1, W.dilation1,
+        attune_nucleus_hidden(UnsafePointer(inputs.baseAddress!), mask, j, end, W.taps1, W.dilation1,
                               Self.floats(conv1), Self.floats(bias1), UnsafeMutableRawPointer(h).assumingMemoryBound(to: Float.self))
     }
 

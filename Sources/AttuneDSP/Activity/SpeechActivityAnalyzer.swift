@@ -79,7 +79,10 @@ public final class SpeechActivityAnalyzer {
     /// segment's density (``SyllableTrace``), as values; nil in production. The DSP does no I/O and builds
     /// no text: the command-line tool formats ``SyllableTrace/line`` (`ATTUNE_SYLLABLE_FEATURES=1` sends
     /// the lines to stderr).
-    public var syllableTap: ((SyllableTrace) -> Void)?
+    ///
+    /// Unchecked: every frame reads it, and as a public class property each read paid a dynamic exclusivity
+    /// check (swift_beginAccess, ~76 instructions) for copying one reference; no read overlaps another access.
+    @exclusivity(unchecked) public var syllableTap: ((SyllableTrace) -> Void)?
     /// Weighted syllables of all closed segments, unrounded; segment counts are the steps of its rounding, so
     /// they always add up to the rounded total.
     private var softSyllables: Double = 0
@@ -90,7 +93,8 @@ public final class SpeechActivityAnalyzer {
     private let raw: UnsafeMutableBufferPointer<Bool>
     private let qualified: UnsafeMutableBufferPointer<Bool>
     private let model: NucleusModel
-    /// Next frame whose hidden layer the model has not computed.
+    /// Next frame whose hidden layer the model has not computed; frames before it that no speech frame reaches
+    /// are never computed.
     private var nextHidden = 0
     private var gain: SyllableGain
     private let speech: UnsafeMutableBufferPointer<Bool>
@@ -273,12 +277,6 @@ public final class SpeechActivityAnalyzer {
         frame.speech = isSpeech
         let real = k < received
 
-        // 4: the model's density of frame k needs the hidden layers of k ± taps2 / 2 (inputs up to k + reach,
-        // which the look-ahead holds).
-        while nextHidden <= k + NucleusModelWeights.taps2 / 2 {
-            model.computeHidden(nextHidden, end: received)
-            nextHidden += 1
-        }
         if let tap = syllableTap, real {
             var inputs = SIMD16<Float>()
             for i in 0..<NucleusModel.inputCount { inputs[i] = model.input(k, i) }
@@ -294,6 +292,16 @@ public final class SpeechActivityAnalyzer {
                 let bin = segmentF0.bin(of: frame.f0)
                 segmentF0.add(bin: bin)
                 totalF0.add(bin: bin)
+            }
+            // 4: the model's density of frame k needs the hidden layers of k ± taps2 / 2 (inputs up to k + reach,
+            // which the look-ahead holds). Only speech frames take a density, so pauses skip the hidden layer:
+            // a frame's hidden layer depends only on inputs the ring still holds, so computing it now rather
+            // than when it first entered reach gives the same values.
+            let halfTaps = NucleusModelWeights.taps2 / 2
+            nextHidden = max(nextHidden, k - halfTaps)
+            while nextHidden <= k + halfTaps {
+                model.computeHidden(nextHidden, end: received)
+                nextHidden += 1
             }
             segmentDensity += Double(model.density(k, end: received))
             if segmentFrames >= params.maxSegmentFrames {

@@ -61,7 +61,7 @@ extension PitchTracker {
             let r0 = x[0]
             if r0 > 0 {
                 let inv = 1 / r0
-                for lag in 0..<rLength { r[lag] = x[lag] * inv * windowACInverse[lag] }
+                attune_scale_lags(UnsafePointer(x.baseAddress!), inv, windowACInverse.baseAddress!, rLength, r)
                 for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
                 let share = bandShare(window: window, mean: mean, lowEnergy: lowEnergy)
                 count = collectPeaks(base: base, share: share, centre: centre, best: &best)
@@ -87,16 +87,18 @@ extension PitchTracker {
     /// Moves the running low-band share (see `wideBandShare`) towards this frame's, from its power spectrum.
     @inline(__always)
     func updateLowBandShare(_ power: UnsafeMutableBufferPointer<Float>) {
-        // Three runs instead of a range test per bin; each sum still adds its bins in ascending order.
+        // Three runs instead of a range test per bin; each sum still adds its bins in ascending order. A pointer
+        // walking the bins, as index arithmetic with its checks took a third of each bin's instructions.
         var low: Float = 0, all: Float = 0
-        let bins = power.count / 2
-        for bin in 1..<lowBandFirst { all += power[2 * bin] }
-        for bin in lowBandFirst...lowBandLast {
-            let p = power[2 * bin]
-            all += p
-            low += p
+        var bin = UnsafePointer(power.baseAddress! + 2)
+        let lowStart = bin + 2 * (lowBandFirst - 1), lowEnd = bin + 2 * lowBandLast, end = bin + 2 * (power.count / 2 - 1)
+        while bin < lowStart { all += bin.pointee; bin += 2 }
+        while bin < lowEnd {
+            all += bin.pointee
+            low += bin.pointee
+            bin += 2
         }
-        for bin in (lowBandLast + 1)..<bins { all += power[2 * bin] }
+        while bin < end { all += bin.pointee; bin += 2 }
         if all > 0 { lowBandShare += Self.wideBandAdapt * (low / all - lowBandShare) }
     }
 
@@ -116,28 +118,26 @@ extension PitchTracker {
         // parabolic strength. Pass 2 replaces the strengths, so they are computed only once the slot overflows
         // (most frames have fewer maxima), for the kept ones from their lags again: the same values.
         var ranked = false
-        var lag = minLag
-        while lag <= maxLag {
-            let c = r[lag]
-            if c > threshold && c > r[lag - 1] && c >= r[lag + 1] {
-                let (low, period) = parabolicPeak(lag: lag, weight: lowWeight)
-                if count < stride {
-                    candFrequency[base + count] = Float(lag)
-                    candCorrelation[base + count] = low
-                    count += 1
-                } else {
-                    if !ranked {
-                        for i in 1..<stride {
-                            let (kept, keptPeriod) = parabolicPeak(lag: Int(candFrequency[base + i]), weight: lowWeight)
-                            candStrength[base + i] = Self.quickStrength(correlation: kept, period: keptPeriod, maxLag: maxLagF)
-                        }
-                        ranked = true
+        var maxima = 0
+        attune_local_maxima(UnsafePointer(r), minLag, maxLag, threshold, peakLags.baseAddress!, &maxima)
+        for m in 0..<maxima {
+            let lag = peakLags[m]
+            let (low, period) = parabolicPeak(lag: lag, weight: lowWeight)
+            if count < stride {
+                candFrequency[base + count] = Float(lag)
+                candCorrelation[base + count] = low
+                count += 1
+            } else {
+                if !ranked {
+                    for i in 1..<stride {
+                        let (kept, keptPeriod) = parabolicPeak(lag: Int(candFrequency[base + i]), weight: lowWeight)
+                        candStrength[base + i] = Self.quickStrength(correlation: kept, period: keptPeriod, maxLag: maxLagF)
                     }
-                    replaceWeakest(base: base, frequency: Float(lag), correlation: low,
-                                   strength: Self.quickStrength(correlation: low, period: period, maxLag: maxLagF))
+                    ranked = true
                 }
+                replaceWeakest(base: base, frequency: Float(lag), correlation: low,
+                               strength: Self.quickStrength(correlation: low, period: period, maxLag: maxLagF))
             }
-            lag += 1
         }
         // Pass 2: the kept maxima get the sinc-refined peak and the full-band correction, then their final strength.
         let search = Float(Self.searchRate)
@@ -160,11 +160,14 @@ extension PitchTracker {
             kept += 1
         }
         let wideBand = lowBandShare > Self.wideBandShare
+        // This frame's frequencies by pointer: `base + d` with its overflow check was three of the inner loop's
+        // eleven instructions.
+        let frequencies = UnsafePointer(candFrequency.baseAddress! + base)
         for c in 1..<kept {
             var weight: Float = 1
             if wideBand {
-                let half = 0.5 * candFrequency[base + c]
-                for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half {
+                let half = 0.5 * frequencies[c]
+                for d in 1..<kept where abs(frequencies[d] - half) < Self.subOctaveTolerance * half {
                     if candCorrelation[base + d] <= candCorrelation[base + c] { weight = 0 }
                     if lowWeight < Self.noisyBandWeight && candCorrelation[base + d] < candCorrelation[base + c] + Self.subOctaveMargin {
                         candStrength[base + d] = min(candStrength[base + d], candStrength[base + c] - Self.subOctaveStep)
@@ -241,39 +244,19 @@ extension PitchTracker {
     }
 
     /// `r` at fractional lag `t`: a sinc over 8 samples each side, tapered by (1 − (d/9)²)², in vectors
-    /// (`attune_sinc_taps`, AVX2 where the CPU has it).
+    /// (`attune_sinc_interpolate`, AVX2 where the CPU has it).
     @inline(__always)
     func sincInterpolate(at t: Float) -> Float {
-        // Truncation is the floor here (lags are positive), without the libm call the baseline build makes of floorf.
-        let left = Int(t)
-        let fraction = t - Float(left)
-        if fraction < 1e-6 { return r[left] }
-        var taps: Float = 0
-        attune_sinc_taps(UnsafePointer(r), left, fraction, &taps)
-        // sin(π(t − m)) = ±sin(π·fraction), the sign alternating with the tap's distance (the kernel's signs).
-        return taps * (sin(Float.pi * fraction) / Float.pi)
+        var value: Float = 0
+        attune_sinc_interpolate(UnsafePointer(r), t, &value)
+        return value
     }
 
-    /// Replaces an r2c spectrum by its power (imaginary parts zero), in place.
+    /// Replaces an r2c spectrum by its power (imaginary parts zero), in place (`attune_power_spectrum`, AVX2 where
+    /// the CPU has it).
     @inline(__always)
     static func powerSpectrum(_ s: UnsafeMutableBufferPointer<Float>) {
-        // Four bins a vector: the same multiplications and addition per bin as the scalar tail, so the same bits.
-        let raw = UnsafeMutableRawPointer(s.baseAddress!)
-        var i = 0
-        while i + 8 <= s.count {
-            let spectrum = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            let squares = spectrum * spectrum
-            var power = SIMD8<Float>()
-            power.evenHalf = squares.evenHalf + squares.oddHalf
-            raw.storeBytes(of: power, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < s.count {
-            let re = s[i], im = s[i + 1]
-            s[i] = re * re + im * im
-            s[i + 1] = 0
-            i += 2
-        }
+        attune_power_spectrum(s.baseAddress!, s.count)
     }
 
     /// Pass 1's view of the autocorrelation maximum at integer lag `lag`: the parabola's height through three lags,

@@ -30,6 +30,9 @@ extension PitchTracker {
         var bestVoicedFrom = 0
         for p in 1..<max(1, previousCount) where score[p] > bestVoiced { bestVoiced = score[p]; bestVoicedFrom = p }
         let (onsetCost, offsetCost) = transitionCosts(index: index)
+        // The previous frame's octaves by pointer: `previous + p` with its overflow check was three of the inner
+        // loop's fifteen instructions.
+        let previousOctave = UnsafePointer(candOctave.baseAddress! + previous)
         for s in 0..<count {
             var bestScore: Float
             var bestFrom: Int
@@ -51,7 +54,7 @@ extension PitchTracker {
                 }
                 bestFrom = 0
                 for p in 1..<max(1, previousCount) {
-                    let candidate = score[p] - Self.octaveJumpCost * abs(octave - candOctave[previous + p])
+                    let candidate = score[p] - Self.octaveJumpCost * abs(octave - previousOctave[p])
                     if candidate > bestScore { bestScore = candidate; bestFrom = p }
                 }
             }
@@ -132,6 +135,15 @@ extension PitchTracker {
                 }
                 f0 = min(ceiling, max(floor, candFrequency[slot * stride + state]))
                 hnr = Self.harmonicsToNoise(inBandCorrelation(slot: slot, state: state))
+                if steadyFrames == 0 {
+                    voicedFrom = k
+                    steadyFrames = 1
+                } else {
+                    steadyFrames = abs(octave - octaveOnPath(k - 1)) < Self.toneStep ? steadyFrames + 1 : 1
+                }
+                if steadyFrames >= Self.toneFrames { lastSteadyEnd = k }
+            } else {
+                steadyFrames = 0
             }
             decided(k, f0, periodicity[slot], hnr)
             k += 1
@@ -171,19 +183,25 @@ extension PitchTracker {
     /// Whether voiced frame `k` belongs to a tone (see `toneFrames`): the voiced run around it on the path,
     /// as far as `toneReach` frames either side (back into decided frames, forward up to `tracedTo`), holds
     /// `toneFrames` frames in a row whose F0 moves by less than `toneStep` from frame to frame.
+    ///
+    /// Frames before `k` are decided, and `emit` keeps their steady stretch (`steadyFrames`, `lastSteadyEnd`),
+    /// so only the frames from `k` on are walked: a walk from the window's first frame would count the same.
     @inline(__always)
     func isTone(_ k: Int, tracedTo: Int) -> Bool {
-        var first = k
-        while first > max(0, k - Self.toneReach) && path[(first - 1) & slotMask] != 0 { first -= 1 }
+        // The window's first frame: the run's, or `toneReach` back.
+        let first = steadyFrames > 0 ? max(voicedFrom, k - Self.toneReach, 0) : k
+        if lastSteadyEnd >= first + Self.toneFrames - 1 { return true }
         let last = min(tracedTo, k + Self.toneReach)
-        var steady = 1
-        var previous = octaveOnPath(first)
-        var j = first + 1
+        // Steady frames in a row ending at frame `j - 1`, counted from `first`.
+        var steady = k > first ? min(steadyFrames, k - first) : 0
+        var previous: Float = 0
+        if steady > 0 { previous = octaveOnPath(k - 1) }
+        var j = k
         while j <= last {
             let state = Int(path[j & slotMask])
             if state == 0 { break }
             let octave = candOctave[(j & slotMask) * stride + state]
-            steady = abs(octave - previous) < Self.toneStep ? steady + 1 : 1
+            steady = steady > 0 && abs(octave - previous) < Self.toneStep ? steady + 1 : 1
             if steady >= Self.toneFrames { return true }
             previous = octave
             j += 1

@@ -253,6 +253,8 @@ public final class PitchTracker {
     /// Lags −sincDepth..<rLength (negative lags mirror positive ones, so interpolation needs no bounds checks).
     let rStorage: UnsafeMutableBufferPointer<Float>
     let r: UnsafeMutablePointer<Float>
+    /// Scratch for the lags of a frame's local maxima of `r` (see `collectPeaks`).
+    let peakLags: UnsafeMutableBufferPointer<Int>
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
     let hannFull: UnsafeBufferPointer<Float>
@@ -307,6 +309,12 @@ public final class PitchTracker {
     /// Last frame analysed, and the last decided.
     var lastAnalysed = -1
     var lastDecided = -1
+    /// The steady stretch on the decided path up to `lastDecided` (see `isTone`): the first frame of the voiced
+    /// run that ends there, how many frames in a row end there whose F0 each moves by less than `toneStep` from
+    /// the one before (0 if `lastDecided` is unvoiced), and the newest decided frame that ended `toneFrames` such.
+    var voicedFrom = 0
+    var steadyFrames = 0
+    var lastSteadyEnd = Int.min / 2
     /// Newest frame of the last trace-back (see `trace`).
     var tracedFrom = -1
     /// Level reference (stage 3): the running window peak, each capped by `referenceMargin`, decaying by `peakDecay` per frame.
@@ -371,6 +379,8 @@ public final class PitchTracker {
         hannFullPower = tables.hannFullPower
         rStorage = .allocate(rLength + Self.sincDepth, filledWith: 0)
         r = rStorage.baseAddress! + Self.sincDepth
+        precondition(rLength >= maxLag + 9, "attune_local_maxima reads r up to maxLag + 8")
+        peakLags = .allocate((maxLag - minLag) / 2 + 1, filledWith: 0)
 
         var slotCount = 1
         // The tone test reads the path `toneReach` frames either side of the frame being decided, which may
@@ -398,7 +408,7 @@ public final class PitchTracker {
     }
 
     deinit {
-        ring.deallocate(); rStorage.deallocate()
+        ring.deallocate(); rStorage.deallocate(); peakLags.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); candAboveWeight.deallocate(); backPointer.deallocate()
         candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandEnergy.deallocate(); bandWeight.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }

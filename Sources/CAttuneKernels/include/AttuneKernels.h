@@ -39,15 +39,20 @@ void attune_level_set_section(AttuneLevelCoefficients *c, int bank, int lane, fl
 /// Filters `n` samples through the bank, sums the hop into `out`, and flushes state below 1e-20 to zero.
 void attune_level_hop(const float *x, long n, const AttuneLevelCoefficients *c, AttuneLevelState *s, AttuneLevelHop *out);
 
+/// Inputs a frame of the syllable-nucleus model (NucleusModel.inputCount), fixed so the loop over them unrolls.
+#define ATTUNE_NUCLEUS_INPUTS 11
+
 /// The syllable-nucleus model's first layer for frame `j` (NucleusModel.swift): 32 units over `taps` frames
-/// `dilation` apart around `j`, each frame's `inputCount` inputs at `inputs + (f & mask) * inputCount`, frames
-/// outside `0..<end` skipped; weights `conv1` as [tap][input][32], `bias1` [32]; ReLU; result in `hidden` [32].
-void attune_nucleus_hidden(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+/// `dilation` apart around `j`, each frame's `ATTUNE_NUCLEUS_INPUTS` inputs at `inputs + (f & mask) *
+/// ATTUNE_NUCLEUS_INPUTS`, frames outside `0..<end` skipped; weights `conv1` as [tap][input][32], `bias1` [32];
+/// ReLU; result in `hidden` [32].
+void attune_nucleus_hidden(const float *inputs, long mask, long j, long end, long taps, long dilation,
                            const float *conv1, const float *bias1, float *hidden);
 
 /// The model's second layer for frame `k` before its ReLU: 16 units over `taps` adjacent frames around `k`, each
 /// frame's 32 hidden units at `hidden + (f & mask) * 32`, frames outside `0..<end` skipped; weights `conv2` as
-/// [tap][32][16], `bias2` [16]; result in `units` [16].
+/// [tap][32][16], `bias2` [16]; result in `units` [16]. Hidden units at zero are skipped, which gives the bits of the
+/// full sums as long as `conv2` is finite and `bias2` holds no -0.
 void attune_nucleus_units(const float *hidden, long mask, long k, long end, long taps,
                           const float *conv2, const float *bias2, float *units);
 
@@ -67,10 +72,22 @@ void attune_windowed_energy(const float *x, const float *window, float mean, lon
 /// into `sums`.
 void attune_pair_sums(const float *a, const float *b, long n, float *sums);
 
-/// The pitch tracker's sinc interpolation of its autocorrelation `r` at lag `left + fraction` (0 < fraction < 1),
-/// before the factor sin(π · fraction) / π: Σ over the eight taps each side of ±r · (1 − (d/9)²)² / d, d the tap's
-/// distance, the lanes added in order, into `sum`. Reads `r[left - 7 ... left + 8]`.
-void attune_sinc_taps(const float *r, long left, float fraction, float *sum);
+/// The lags `from ... to` at which `r` is above `threshold`, above the lag before and at least the lag after, in
+/// ascending order into `lags` (room for `(to - from) / 2 + 1`), and how many into `count`. Reads
+/// `r[from - 1 ... to + 8]`.
+void attune_local_maxima(const float *r, long from, long to, float threshold, long *lags, long *count);
+
+/// Replaces the `n / 2` interleaved (re, im) bins of `s` by (re² + im², 0), in place (`n` even).
+void attune_power_spectrum(float *s, long n);
+
+/// r[i] = x[i] · scale · window[i] for i < `n`, the two products in that order.
+void attune_scale_lags(const float *x, float scale, const float *window, long n, float *r);
+
+/// The pitch tracker's sinc interpolation of its autocorrelation `r` at lag `t` (finite, positive), into `value`:
+/// `r[t]` when t is within 1e-6 above a whole lag, else Σ over the eight taps each side of ±r · (1 − (d/9)²)² / d,
+/// d the tap's distance, the lanes added in order, times sin(π · fraction) / π with Swift's `Float.pi`.
+/// Reads `r[⌊t⌋ - 7 ... ⌊t⌋ + 8]`.
+void attune_sinc_interpolate(const float *r, float t, float *value);
 
 /// How many of the `n` samples at `x` are not finite or beyond ±`limit` (what a call session repairs), into
 /// `count`.
@@ -90,13 +107,19 @@ void attune_windowed_energy_baseline(const float *x, const float *window, float 
 void attune_windowed_energy_avx2(const float *x, const float *window, float mean, long count, float *energy);
 void attune_pair_sums_baseline(const float *a, const float *b, long n, float *sums);
 void attune_pair_sums_avx2(const float *a, const float *b, long n, float *sums);
-void attune_sinc_taps_baseline(const float *r, long left, float fraction, float *sum);
-void attune_sinc_taps_avx2(const float *r, long left, float fraction, float *sum);
+void attune_local_maxima_baseline(const float *r, long from, long to, float threshold, long *lags, long *count);
+void attune_local_maxima_avx2(const float *r, long from, long to, float threshold, long *lags, long *count);
+void attune_power_spectrum_baseline(float *s, long n);
+void attune_power_spectrum_avx2(float *s, long n);
+void attune_scale_lags_baseline(const float *x, float scale, const float *window, long n, float *r);
+void attune_scale_lags_avx2(const float *x, float scale, const float *window, long n, float *r);
+void attune_sinc_interpolate_baseline(const float *r, float t, float *value);
+void attune_sinc_interpolate_avx2(const float *r, float t, float *value);
 void attune_count_unusual_baseline(const float *x, long n, float limit, long *count);
 void attune_count_unusual_avx2(const float *x, long n, float limit, long *count);
-void attune_nucleus_hidden_baseline(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+void attune_nucleus_hidden_baseline(const float *inputs, long mask, long j, long end, long taps, long dilation,
                                     const float *conv1, const float *bias1, float *hidden);
-void attune_nucleus_hidden_avx2(const float *inputs, long mask, long inputCount, long j, long end, long taps, long dilation,
+void attune_nucleus_hidden_avx2(const float *inputs, long mask, long j, long end, long taps, long dilation,
                                 const float *conv1, const float *bias1, float *hidden);
 void attune_nucleus_units_baseline(const float *hidden, long mask, long k, long end, long taps,
                                    const float *conv2, const float *bias2, float *units);
