@@ -34,25 +34,18 @@ public final class CallRecorder {
     /// `frames: false` leaves frame records out without building them (no live subscriber wants them); the emotion
     /// layer still sees every frame.
     public func take(_ output: SessionOutput, transcript: Transcript?, frames: Bool = true, emit: (AnalysisRecord) -> Void) {
-        take(output, transcript: transcript, frames: frames, writesFrames: false, writeFrame: { _, _ in }, emit: emit)
+        take(output, transcript: transcript, frames: frames, writeFrame: { c, f in
+            emit(.frame(builder.frameRecord(channel: c, f)))
+        }, emit: emit)
     }
 
     /// The same, but each wanted frame record is left to `writeFrame`, called with the channel and features, which
     /// writes the line itself (``RecordBuilder/writeFrame(channel:_:to:)``): no record is built.
     public func take(_ output: SessionOutput, transcript: Transcript?, frames: Bool,
                      writeFrame: (Int, FrameFeatures) -> Void, emit: (AnalysisRecord) -> Void) {
-        take(output, transcript: transcript, frames: frames, writesFrames: true, writeFrame: writeFrame, emit: emit)
-    }
-
-    private func take(_ output: SessionOutput, transcript: Transcript?, frames: Bool, writesFrames: Bool,
-                      writeFrame: (Int, FrameFeatures) -> Void, emit: (AnalysisRecord) -> Void) {
         switch output {
         case .frame(let c, let f):
-            if frames, writesFrames, builder.frames {
-                writeFrame(c, f)
-            } else if frames, let record = builder.record(for: output, transcript: transcript) {
-                emit(record)
-            }
+            if frames, builder.frames { writeFrame(c, f) }
             fusion?.observe(frame: f, channel: c) { emit(.event($0)) }
         case .segment(let c, let s):
             if let record = builder.record(for: output, transcript: transcript) { emit(record) }

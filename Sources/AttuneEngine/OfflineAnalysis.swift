@@ -107,9 +107,7 @@ public struct RecordBuilder: Sendable {
         switch output {
         case .frame(let c, let f):
             guard frames else { return nil }
-            return .frame(Self.withFrameValues(f, hopSeconds) {
-                FrameRecord(frameHeads[c], t: $0, f0Hz: $1, voicing: $2, energyDb: $3, speech: $4, balanceDb: $5, hnrDb: $6)
-            })
+            return .frame(frameRecord(channel: c, f))
         case .segment(let c, let s):
             return .segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
                                           f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
@@ -120,6 +118,13 @@ public struct RecordBuilder: Sendable {
                                           f0MedianHz: t.f0MedianHz, pauses: t.pauses))
         case .gap:
             return nil
+        }
+    }
+
+    /// The frame record of `f` on channel `c` (requires `frames`).
+    func frameRecord(channel c: Int, _ f: FrameFeatures) -> FrameRecord {
+        Self.withFrameValues(f, hopSeconds) {
+            FrameRecord(frameHeads[c], t: $0, f0Hz: $1, voicing: $2, energyDb: $3, speech: $4, balanceDb: $5, hnrDb: $6)
         }
     }
 

@@ -15,7 +15,7 @@ INLINE void attune_nucleus_hidden_body(const float *inputs, long mask, long j, l
 #pragma clang loop unroll(full)
         for (long i = 0; i < ATTUNE_NUCLEUS_INPUTS; i++) {
             const float value = x[i];
-            const V8 v = {value, value, value, value, value, value, value, value};
+            const V8 v = splat8(value);
             const float *wi = w + i * 32;
             a0 += v * load8(wi); a1 += v * load8(wi + 8); a2 += v * load8(wi + 16); a3 += v * load8(wi + 24);
         }
@@ -54,7 +54,7 @@ INLINE void attune_nucleus_units_body(const float *hidden, long mask, long k, lo
         for (unsigned live = liveUnits(h); live != 0; live &= live - 1) {
             const int u = __builtin_ctz(live);
             const float value = h[u];
-            const V8 v = {value, value, value, value, value, value, value, value};
+            const V8 v = splat8(value);
             acc0 += v * load8(w + u * 16);
             acc1 += v * load8(w + u * 16 + 8);
         }

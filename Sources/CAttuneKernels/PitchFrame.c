@@ -76,7 +76,6 @@ ATTUNE_KERNEL(attune_pair_sums, (const float *a, const float *b, long n, float *
 // The tapered sinc of PitchTracker.sincInterpolate (PitchCandidates.swift): Swift's SIMD8 is two SSE halves in the
 // baseline build, and the refinement calls it three times per candidate. The whole interpolation is here, as
 // Swift's checked float-to-integer conversion and the call around the taps cost more than the rest of it.
-INLINE V8 splat8(float x) { const V8 v = {x, x, x, x, x, x, x, x}; return v; }
 
 INLINE float sincTaps(const float *r, long left, float fraction) {
     const V8 k = {0, 1, 2, 3, 4, 5, 6, 7};

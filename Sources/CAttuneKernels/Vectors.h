@@ -19,6 +19,7 @@ INLINE V8 load8(const float *p) { V8 v; __builtin_memcpy(&v, p, sizeof v); retur
 INLINE V4 load4(const float *p) { V4 v; __builtin_memcpy(&v, p, sizeof v); return v; }
 INLINE void store8(float *p, V8 v) { __builtin_memcpy(p, &v, sizeof v); }
 INLINE void store4(float *p, V4 v) { __builtin_memcpy(p, &v, sizeof v); }
+INLINE V8 splat8(float x) { const V8 v = {x, x, x, x, x, x, x, x}; return v; }
 
 /// Lanes of magnitude below 1e-20 set to +0.
 INLINE V8 flushTiny8(V8 z) { V8I tiny = (z < 1e-20f) & (z > -1e-20f); return (V8)((V8I)z & ~tiny); }
