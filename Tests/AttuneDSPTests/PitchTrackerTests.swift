@@ -100,7 +100,7 @@ struct PitchTrackerTests {
         // One second of voice at 0.5, then the same voice 55 dB down (a far-end echo or crosstalk), then silence.
         // The quiet stretch is periodic, so an unsearched frame is told from a searched one by its voicing.
         let loud = harmonic(rate: rate, seconds: 1, lowCut: 300) { _ in 150 }
-        let quiet = harmonic(rate: rate, seconds: 1, lowCut: 300) { _ in 150 }.map { $0 * 0.00178 }
+        let quiet = harmonic(rate: rate, seconds: 1, lowCut: 300) { _ in 150 }.map { $0 * 0.5 * 0.00178 }
         let out = track(loud.map { $0 * 0.5 } + quiet, rate: rate)
         let loudFrames = out[10..<90]
         #expect(loudFrames.filter { $0.f0 > 0 }.count >= 75, "the loud voice is voiced")

@@ -53,7 +53,7 @@ extension PitchTracker {
         let base = (index & slotMask) * stride
         var count = 1
         var best: Float = 0
-        if localPeak > 0 && localPeak >= Self.searchGate * runningPeak {
+        if localPeak > 0 && localPeak >= Self.searchGate * (lineSilenceThreshold / Self.silenceThreshold) * runningPeak {
             fft.forward()
             Self.powerSpectrum(fft.spectrum)
             if localPeak > Self.wideBandLevel * runningPeak { updateLowBandShare(fft.spectrum) }

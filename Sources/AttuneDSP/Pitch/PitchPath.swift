@@ -12,7 +12,7 @@ extension PitchTracker {
         // A frame louder than the reference (it rose within the last `referenceFrames`) is not near silence.
         let relative = framePeak[index & slotMask] / max(runningPeak, .leastNormalMagnitude)
         candStrength[base] = Self.voicingThreshold
-            + max(0, 2 - relative / (Self.silenceThreshold / (1 + Self.voicingThreshold)))
+            + max(0, 2 - relative / (lineSilenceThreshold / (1 + Self.voicingThreshold)))
         if index == 0 {
             for s in 0..<count {
                 score[s] = candStrength[base + s]
@@ -66,6 +66,12 @@ extension PitchTracker {
         // Keep scores near zero so Float keeps its precision over hours of audio.
         for s in 0..<count { nextScore[s] -= top }
         swap(&score, &nextScore)
+    }
+
+    /// The line's silence threshold: `narrowBandSilenceThreshold` on a narrow-band line, else `silenceThreshold`.
+    @inline(__always)
+    var lineSilenceThreshold: Float {
+        lowBandShare > Self.wideBandShare ? Self.silenceThreshold : Self.narrowBandSilenceThreshold
     }
 
     /// The band's own r of candidate `state` in path slot `slot`: its correlation without the energy-share scaling.

@@ -29,7 +29,8 @@ import Foundation
 ///    its centre. A frame whose window peak is 46 dB or more below the level reference (stage 3) is not
 ///    searched: the path could not voice it (see `searchGate`).
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
-///    window's peak falls below `silenceThreshold` of the channel's level reference. Live there is no
+///    window's peak falls below `silenceThreshold` of the channel's level reference (on a narrow-band line
+///    `narrowBandSilenceThreshold`, and the search gate of stage 2 with it). Live there is no
 ///    whole-file peak: the reference is the running window peak, held with a 10 s half-life, but a peak
 ///    counts only up to 10 dB above a level that six of the last eight frames reach — a click or a knock
 ///    shorter than ~18 ms cannot lift it further (see `referenceMargin`). The path search trails the analysis by `peakLead` frames, so the
@@ -90,6 +91,17 @@ public final class PitchTracker {
     public static let voicingThreshold: Float = 0.45
     /// Fraction of the running peak below which a frame counts as silence.
     public static let silenceThreshold: Float = 0.03
+    /// `silenceThreshold` on a narrow-band line (see `wideBandShare`). Behind a telephone's 300 Hz high-pass a
+    /// voice has lost its fundamental and lowest harmonics, the most periodic part of a weak voiced frame, so
+    /// such a frame stands on a lower periodicity than the same frame heard wide band, and the raise of the
+    /// unvoiced strength towards silence tipped it unvoiced: the misses on telephone copies of real speech sit
+    /// about 7 dB further below the level reference than the voiced frames found. Chosen on every EmoDB file of
+    /// the tune speakers (`Tools/pitch_eval_real.py --split tune --every-file`, 257 files, ten times the fixed
+    /// subset): telephone VDE 3.81 → 3.59 % against the 3-way reference (misses 3.23 → 2.90, false voicing
+    /// 0.59 → 0.69), 4.71 → 4.60 % against Praat+RAPT; 0.015 and 0.01 added more false voicing than they
+    /// removed misses. Synthetic telephone VDE, seeds 1 and 2 of `Tools/pitch_eval.py`, 5.43 → 5.23 and
+    /// 5.71 → 5.53 %.
+    public static let narrowBandSilenceThreshold: Float = 0.02
     /// Fraction of the running peak (−46 dB) below which a frame is not searched for voiced candidates: its
     /// unvoiced strength (stage 3) is then at least 2.45 − 0.005 / (0.03 / 1.45) ≈ 2.2 (2.19 after the 1 % the
     /// reference may decay before the frame is decided), against about 1 at most for a voiced candidate, a
@@ -101,6 +113,8 @@ public final class PitchTracker {
     /// (`Tools/pitch_eval.py`, `Tools/pitch_eval_real.py`) every F0 and voicing decision is the same as
     /// without the gate; the syllable model, which reads the periodicity of pauses beside speech, moves by
     /// under half a point per group (`Tools/rate_eval.py`).
+    /// On a narrow-band line the gate falls with the silence threshold (`narrowBandSilenceThreshold`), in the
+    /// same ratio, so the margin above holds there too.
     static let searchGate: Float = 0.005
     /// Strength bonus per octave up (Praat: 0.01). Only a tie-breaker here, for strictly periodic input
     /// where every multiple of the period scores 1: without the fundamental, a voice whose odd harmonics
