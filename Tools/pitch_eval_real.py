@@ -17,7 +17,9 @@ pink noise at 10 dB (pitch_eval_synth.telephone); SNR is against the power of th
 
 Tune/test split by speaker (SPLITS): tune on EmoDB speakers 03, 10 (male), 08, 09, 13 (female) and the pocketsphinx
 CMU and cards recordings; report on EmoDB speakers 11, 12, 15 (male), 14, 16 (female), librivox and tidigits.
-No tuning run may use --split test.
+No tuning run may use --split test. --every-file takes all EmoDB files of the split's speakers (about 50 each, 412
+of them cut at 2.0 s, which does not matter here) instead of four: with --split tune, a tune set ten times larger,
+so a change is judged on more than 20 utterances. The fixed subset stays the reported figure.
 
 Metrics as in pitch_eval.py (reading, GPE, VDE = miss + FV, FVin, fine RMS cents), over the kept frames.
 Tracks are read on a 10 ms grid as Praat reads its own (nearest frame decides voicing, values interpolated).
@@ -57,8 +59,9 @@ CONDITIONS = {"clean": "clean 16 kHz", "noise": "16 kHz + white 5 dB", "tel": "8
               "telnoise": "tel. + pink 10 dB"}
 
 
-def pick_files(split):
-    """The fixed subset: [(id, path, group, speaker)] for the speakers of `split` (tune, test or all)."""
+def pick_files(split, every_emodb_file=False):
+    """The fixed subset: [(id, path, group, speaker)] for the speakers of `split` (tune, test or all); with
+    `every_emodb_file`, all of those speakers' EmoDB files instead of four each."""
     splits = ["tune", "test"] if split == "all" else [split]
     speakers = set().union(*(SPLITS[s]["emodb"] for s in splits))
     ps_groups = set().union(*(SPLITS[s]["ps"] for s in splits))
@@ -78,7 +81,7 @@ def pick_files(split):
         for e in rng.permutation(emotions)[:3]:
             chosen.append(others[e][rng.integers(len(others[e]))])
         if spk in speakers:
-            for r in chosen:
+            for r in (mine if every_emodb_file else chosen):
                 out.append((r["file"][:-4], os.path.join(pe.EMODB, r["file"]), r["gender"], spk))
     for group in sorted(ps_groups):
         for name in PS_FILES[group]:
@@ -171,6 +174,8 @@ def main():
     ap.add_argument("--trackers", default="attune,praat,rapt")
     ap.add_argument("--cache", help="keep degraded audio, reference tracks and Praat/RAPT tracks here")
     ap.add_argument("--jobs", type=int, default=1, help="files analysed in parallel")
+    ap.add_argument("--every-file", action="store_true", help="all EmoDB files of the split's speakers, not the "
+                    "fixed four each (about 50 a speaker: a larger tune set; the fixed subset stays the report)")
     ap.add_argument("--by-group", action="store_true", help="also a table per speaker group (male/female/other)")
     args = ap.parse_args()
     args.conditions = args.conditions.split(",")
@@ -178,7 +183,7 @@ def main():
     args.reference_attune = args.reference_attune or args.attune
     workdir = os.path.join(args.cache, "real") if args.cache else tempfile.mkdtemp(prefix="pitch_eval_real_")
     os.makedirs(workdir, exist_ok=True)
-    files = pick_files(args.split)
+    files = pick_files(args.split, args.every_file)
     work = functools.partial(evaluate_file, args=args, workdir=workdir)
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(work, files))
@@ -188,7 +193,7 @@ def main():
             for g in ("all", gender):
                 totals[(rname, g, c, t)] = totals.get((rname, g, c, t), 0) + counts
     genders = ["all"] + (["male", "female", "pocketsphinx"] if args.by_group else [])
-    print("real speech, split %s: %d files (%s)" % (args.split, len(files),
+    print("real speech, split %s%s: %d files (%s)" % (args.split, ", every file" if args.every_file else "", len(files),
                                                    ", ".join(sorted({f[3] for f in files}))))
     for rname in ("3-way", "Praat+RAPT"):
         for g in genders:
