@@ -270,7 +270,7 @@ public final class FleetNode: Sendable {
             logger.info("NATS stream", metadata: ["setup": "\(outcome)"])
         }
         var subs: [NatsSubscription] = []
-        if let handler {
+        if handler != nil {
             let prefix = settings.stream.prefix
             subs.append(try connection.subscribe("\(prefix).control", queue: "attune"))
             subs.append(try connection.subscribe("\(prefix).control.all"))

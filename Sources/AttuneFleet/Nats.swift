@@ -150,7 +150,7 @@ public final class NatsConnection: @unchecked Sendable {
     public var connectedURL: String {
         var buffer = [CChar](repeating: 0, count: 512)
         guard natsConnection_GetConnectedUrl(handle, &buffer, buffer.count) == NATS_OK else { return "" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Core NATS publish (no JetStream ack): heartbeats and control replies.
