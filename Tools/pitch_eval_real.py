@@ -161,6 +161,10 @@ def evaluate_file(item, args, workdir):
                 est = cached(c + "_rapt", lambda: pe.run_rapt(x, fs, n, workdir))
             for rname, (ref, kept) in refs.items():
                 out[(rname, c, t)] = pe.scores(ref, est, kept)
+                if args.errors:
+                    acc = {}
+                    pe.error_breakdown(np.where(kept, ref, 0.0), est, acc)
+                    out[("errors", rname, c, t)] = acc
     return gender, out
 
 
@@ -176,6 +180,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=1, help="files analysed in parallel")
     ap.add_argument("--every-file", action="store_true", help="all EmoDB files of the split's speakers, not the "
                     "fixed four each (about 50 a speaker: a larger tune set; the fixed subset stays the report)")
+    ap.add_argument("--errors", action="store_true", help="also each tracker's gross errors by kind (x2, x1/2, ...), "
+                    "place (voicing edge or inside a run) and reference F0, as Tools/pitch_eval.py --errors")
     ap.add_argument("--by-group", action="store_true", help="also a table per speaker group (male/female/other)")
     args = ap.parse_args()
     args.conditions = args.conditions.split(",")
@@ -188,9 +194,16 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(work, files))
     totals = {}
+    errors = {}
     for gender, out in results:
-        for (rname, c, t), counts in out.items():
+        for key, counts in out.items():
             for g in ("all", gender):
+                if key[0] == "errors":
+                    acc = errors.setdefault((key[1], g) + key[2:], {})
+                    for kind, count in counts.items():
+                        acc[kind] = acc.get(kind, 0) + count
+                    continue
+                rname, c, t = key
                 totals[(rname, g, c, t)] = totals.get((rname, g, c, t), 0) + counts
     genders = ["all"] + (["male", "female", "pocketsphinx"] if args.by_group else [])
     print("real speech, split %s%s: %d files (%s)" % (args.split, ", every file" if args.every_file else "", len(files),
@@ -201,6 +214,12 @@ def main():
                     if (rname, g, c, t) in totals}
             pe.table("%s consensus reference, %s speakers (%s split): GPE, VDE = miss + FV, FVin (%%); fine ¢"
                      % (rname, g, args.split), rows, [(c, CONDITIONS[c]) for c in args.conditions], args.trackers)
+            if args.errors:
+                print("Gross errors by kind, place and reference F0:")
+                for c in args.conditions:
+                    for t in args.trackers:
+                        if (rname, g, c, t) in errors:
+                            pe.print_breakdown(c, t, errors[(rname, g, c, t)], int(totals[(rname, g, c, t)][1]))
 
 
 if __name__ == "__main__":
