@@ -208,6 +208,12 @@ def error_breakdown(truth, est, acc):
         acc[key] = acc.get(key, 0) + 1
 
 
+def add_breakdown(total, acc):
+    """Adds one file's error_breakdown counts `acc` to `total`."""
+    for key, count in acc.items():
+        total[key] = total.get(key, 0) + count
+
+
 def print_breakdown(cond, tracker, acc, voiced_both):
     total = sum(acc.values())
     print("  %-9s %-7s %4d gross errors of %d frames:" % (cond, tracker, total, voiced_both), end="")
@@ -279,8 +285,7 @@ def main():
             for key in ((c, src["voice"]), (c, "all")):
                 totals[key + (t,)] = totals.get(key + (t,), 0) + counts
         for k, acc in errs.items():
-            for kk, v in acc.items():
-                breakdown[k][kk] = breakdown[k].get(kk, 0) + v
+            add_breakdown(breakdown[k], acc)
         for line in lines:
             print(line)
     print("synthetic: %d files x %d conditions, seed %d, %.0f s" % (len(jobs), len(conds), args.seed,

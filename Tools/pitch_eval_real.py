@@ -138,7 +138,7 @@ def evaluate_file(item, args, workdir):
     refs = {"3-way": consensus([praat0, rapt0, attune0]), "Praat+RAPT": consensus([praat0, rapt0])}
     rng = np.random.default_rng([11, sum(map(ord, name))])
     voiced = refs["3-way"][0] > 0
-    out = {}
+    out, errs = {}, {}
     for c in args.conditions:
         p = "%s_%s.wav" % (stem, c)
         if not os.path.exists(p):
@@ -162,10 +162,9 @@ def evaluate_file(item, args, workdir):
             for rname, (ref, kept) in refs.items():
                 out[(rname, c, t)] = pe.scores(ref, est, kept)
                 if args.errors:
-                    acc = {}
-                    pe.error_breakdown(np.where(kept, ref, 0.0), est, acc)
-                    out[("errors", rname, c, t)] = acc
-    return gender, out
+                    errs[(rname, c, t)] = {}
+                    pe.error_breakdown(np.where(kept, ref, 0.0), est, errs[(rname, c, t)])
+    return gender, out, errs
 
 
 def main():
@@ -193,18 +192,13 @@ def main():
     work = functools.partial(evaluate_file, args=args, workdir=workdir)
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(work, files))
-    totals = {}
-    errors = {}
-    for gender, out in results:
-        for key, counts in out.items():
-            for g in ("all", gender):
-                if key[0] == "errors":
-                    acc = errors.setdefault((key[1], g) + key[2:], {})
-                    for kind, count in counts.items():
-                        acc[kind] = acc.get(kind, 0) + count
-                    continue
-                rname, c, t = key
+    totals, errors = {}, {}
+    for gender, out, errs in results:
+        for g in ("all", gender):
+            for (rname, c, t), counts in out.items():
                 totals[(rname, g, c, t)] = totals.get((rname, g, c, t), 0) + counts
+            for (rname, c, t), acc in errs.items():
+                pe.add_breakdown(errors.setdefault((rname, g, c, t), {}), acc)
     genders = ["all"] + (["male", "female", "pocketsphinx"] if args.by_group else [])
     print("real speech, split %s%s: %d files (%s)" % (args.split, ", every file" if args.every_file else "", len(files),
                                                    ", ".join(sorted({f[3] for f in files}))))
