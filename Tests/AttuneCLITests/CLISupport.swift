@@ -22,6 +22,18 @@ struct RunResult {
     var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
 }
 
+/// Runs a helper program (flite, espeak-ng, sox) found on the PATH, output discarded; throws unless it exits 0.
+func runTool(_ executable: String, _ arguments: [String]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [executable] + arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw CLIFailure("\(executable) \(arguments) exited \(process.terminationStatus)") }
+}
+
 /// Runs `attune` with `arguments`, feeding `stdin` through a pipe (or `stdinFile` opened for reading, or
 /// /dev/null), in `directory` (the test's own when nil), with `environment` added, and waits for it.
 func runAttune(_ arguments: [String], stdin: Data? = nil, stdinFile: String? = nil, in directory: String? = nil,

@@ -14,16 +14,6 @@ import Testing
         ("Xin chào, tôi muốn hỏi về hóa đơn tháng này của tôi.", "vi", 12),
     ]
 
-    static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CLIFailure("\(executable) \(arguments) exited \(process.terminationStatus)") }
-    }
 
     @Test func countsOfSynthesisedSentencesAreCloseToTheText() throws {
         let dir = TempDir()
@@ -32,8 +22,8 @@ import Testing
         for (i, s) in Self.sentences.enumerated() {
             for wpm in [110, 175, 300] {
                 let wide = dir.file("s\(i)-\(wpm).wav"), phone = dir.file("s\(i)-\(wpm)-tel.wav")
-                try Self.run("espeak-ng", ["-v", s.voice, "-s", "\(wpm)", "-w", wide, s.text])
-                try Self.run("sox", [wide, "-r", "8000", "-c", "1", "-e", "u-law", phone, "sinc", "300-3400"])
+                try runTool("espeak-ng", ["-v", s.voice, "-s", "\(wpm)", "-w", wide, s.text])
+                try runTool("sox", [wide, "-r", "8000", "-c", "1", "-e", "u-law", phone, "sinc", "300-3400"])
                 for file in [wide, phone] {
                     let r = try runAttune(["analyze", file])
                     #expect(r.status == 0, "stderr: \(r.stderr)")

@@ -33,6 +33,8 @@ extension PitchTracker {
         // The previous frame's octaves by pointer: `previous + p` with its overflow check was three of the inner
         // loop's fifteen instructions.
         let previousOctave = UnsafePointer(candOctave.baseAddress! + previous)
+        let learnt = speakerFrames >= Self.speakerWarmUp
+        let bandTop = speakerOctave + Self.speakerTolerance
         for s in 0..<count {
             var bestScore: Float
             var bestFrom: Int
@@ -46,15 +48,19 @@ extension PitchTracker {
             } else {
                 let octave = candOctave[base + s]
                 bestScore = score[0] - onsetCost
-                if speakerFrames >= Self.speakerWarmUp {
-                    let inBand = inBandCorrelation(slot: index & slotMask, state: s)
-                    var excess = max(0, abs(octave - speakerOctave) - Self.speakerTolerance)
-                    if octave > speakerOctave { excess *= candAboveWeight[base + s] }
-                    bestScore -= Self.speakerCost * (1 - inBand) * excess
+                // Speaker cost per octave above the band (0 where waived) and below it.
+                var above: Float = 0
+                if learnt {
+                    let doubt = Self.speakerCost * (1 - inBandCorrelation(slot: index & slotMask, state: s))
+                    above = doubt * candAboveWeight[base + s]
+                    let below = max(0, speakerOctave - Self.speakerTolerance - octave)
+                    bestScore -= above * max(0, octave - bandTop) + doubt * below
                 }
                 bestFrom = 0
                 for p in 1..<max(1, previousCount) {
+                    // The climb cost: the same per octave of this step that lies above the band.
                     let candidate = score[p] - Self.octaveJumpCost * abs(octave - previousOctave[p])
+                        - above * max(0, octave - max(previousOctave[p], bandTop))
                     if candidate > bestScore { bestScore = candidate; bestFrom = p }
                 }
             }
