@@ -3,7 +3,11 @@
 Sources/AttuneDSP/Activity/NucleusModelWeights.swift.
 
 1. Corpus: rate_train_corpus.py generates --count utterances (random text, never an evaluation sentence; espeak-ng
-   and flite voices; clean plus one telephone or noisy copy each) with the synthesisers' own vowel spans.
+   and flite voices; clean plus one telephone or noisy copy each) with the synthesisers' own vowel spans. With
+   --german F, that share of them is German whose -en/-el/-em endings are read as syllabic consonants (nuclei in the
+   targets); tried for EmoDB's bored speech, which loses such syllables, and not shipped: against a control
+   fine-tuned the same way without it, every emotion's undercount shrank by 1-4 points (boredom only -26.9 -> -25.6 %)
+   while the worst required group went 8.0 -> 8.1 % (Tools/results/2026-12-02-session17.md).
 2. Dump: `attune analyze FILE` with ATTUNE_SYLLABLE_FEATURES=1 writes, per frame, the model's exact inputs (`F`
    lines) and, per segment, its frames and duration (`SYLFEAT`), for every training file and every file of the
    evaluation corpus (rate_eval_corpus.py, and its held-out corpus for the report). The inputs do not depend on
@@ -431,6 +435,9 @@ def main():
     ap.add_argument("--refresh", action="store_true", help="redo the attune dump")
     ap.add_argument("--count", type=int, default=5000, help="generated utterances (before dropping language switches)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--german", type=float, default=0.0,
+                    help="fraction of generated utterances in German with syllabic-consonant endings (0: the corpus "
+                         "as before German existed)")
     ap.add_argument("--hidden1", type=int, default=32)
     ap.add_argument("--taps1", type=int, default=9)
     ap.add_argument("--dilation1", type=int, default=2)
@@ -465,7 +472,7 @@ def main():
     args = ap.parse_args()
 
     # The check needs only the evaluation files; the training corpus is built (or reused) for training.
-    titems = [] if args.check else rate_train_corpus.build(args.workdir, args.count, args.seed, args.jobs)
+    titems = [] if args.check else rate_train_corpus.build(args.workdir, args.count, args.seed, args.jobs, args.german)
     eitems, _ = rate_eval_corpus.build(os.path.join(REPO, "out", "rate_eval"), include_noisy=True, jobs=args.jobs)
     hitems, _ = rate_eval_corpus.build(os.path.join(REPO, "out", "rate_eval_heldout"), jobs=args.jobs, heldout=True)
     paths = sorted({p for it in titems for p in (it["path"], it["derived"])} | {it["path"] for it in eitems + hitems})
@@ -493,7 +500,7 @@ def main():
             # read speech is in both splits and stays out.
             real += [it for it in eitems if it["split"] == "tune" and required(it["groups"][0]) and "real" not in it["groups"][0]]
         P = finetune(P, data, titems, real, args)
-        provenance = (f"fine-tuned in numpy from [{previous.group(1) if previous else 'the previous weights'}]: seed {args.seed}, {args.count} utterances, "
+        provenance = (f"fine-tuned in numpy from [{previous.group(1) if previous else 'the previous weights'}]: seed {args.seed}, {args.count} utterances" + (f" ({args.german:g} German)" if args.german else "") + ", "
                       f"{args.steps} steps, level augmentation {args.level_aug:g}, real weight {args.real_weight:g}, "
                       f"{len(real)} counted files: EmoDB tune speakers (x{args.real_repeat})" + (" and the synthetic tune split" if args.tune_counts else ""))
     else:

@@ -62,14 +62,16 @@ class Espeak:
         return 0
 
     def synth(self, text, voice, wpm):
-        """(int16 samples, [(start sample, IPA phoneme)])."""
+        """(int16 samples, [(start sample, IPA phoneme)]). Text inside [[ ]] is read as espeak-ng phoneme
+        mnemonics."""
         self._audio.clear()
         self._events.clear()
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise RuntimeError(f"espeak-ng has no voice {voice}")
         self.lib.espeak_SetParameter(1, wpm, 0)  # espeakRATE, absolute
         data = text.encode("utf-8") + b"\0"
-        self.lib.espeak_Synth(data, len(data), 0, 0, 0, 1, None, None)  # POS_CHARACTER, espeakCHARS_UTF8
+        # POS_CHARACTER; espeakCHARS_UTF8, with espeakPHONEMES only where the text holds mnemonics.
+        self.lib.espeak_Synth(data, len(data), 0, 0, 0, 0x101 if "[[" in text else 1, None, None)
         self.lib.espeak_Synchronize()
         audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.int16)
         return audio, list(self._events)
@@ -92,6 +94,50 @@ ESPEAK_VARIANTS = ["", "+m2", "+m4", "+m5", "+m6", "+m8", "+f2", "+Annie", "+Ali
 ESPEAK_EN = ["en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc", "en-us", "en"]
 ESPEAK_VI = ["vi", "vi-vn-x-central", "vi-vn-x-south"]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
+# German (--german): espeak-ng reads every unstressed -en, -el, -em ending with a full schwa, while German speakers,
+# most of all in lax or low-arousal speech, reduce it to a syllabic consonant ("sagn̩", "abgebm̩", "Mittl̩"). The
+# generator reads random German text into espeak-ng's phoneme mnemonics and reduces each such ending after an
+# obstruent with a per-utterance probability, so that syllabic consonants are nuclei in the training targets
+# (espeak-ng reports them with U+0329). Content words come from Debian's wngerman list; the words of EmoDB's ten
+# sentences (the rate evaluation's German) are left out.
+GERMAN_WORDS = "/usr/share/dict/ngerman"
+GERMAN_FUNCTION_WORDS = ("der die das und ist nicht ein eine zu den von mit sich des auf für im dem an auch als "
+                         "nach wie aus bei noch nur oder aber vor zur bis mehr durch man über so zum kann schon "
+                         "wenn habe haben hat er wir ihr was alle wieder meine seinen diesen jeden einen keinen "
+                         "unsere müssen werden wollen sollen geben gegen unten hinten").split()
+EMODB_WORDS = set("""der lappen liegt auf dem eisschrank das will sie am mittwoch abgeben heute abend könnte ich es ihm
+    sagen schwarze stück papier befindet sich da oben neben holzstück in sieben stunden wird soweit sein was sind
+    denn für tüten die unter tisch stehen haben gerade hochgetragen und jetzt gehen wieder runter an den
+    wochenenden bin immer nach hause gefahren habe agnes besucht eben wegbringen dann mit karl trinken wo wir
+    hinlegen platz""".split())
+ESPEAK_DE = ["de", "de+m2", "de+m4", "de+f2", "de+f4", "de+Andy", "de+Annie", "de+Mike", "de+Steph"]
+# espeak-ng's German consonant mnemonics, by where a reduced ending's nasal assimilates to.
+_LABIAL, _VELAR = "pbfv", "kgxC"
+_OBSTRUENT = set("pbtdkgfvszSZxC")
+
+
+def reduce_schwa(phonemes, p, rng):
+    """espeak-ng German phoneme mnemonics with each unstressed @n / @m / @l after an obstruent, and before a word
+    end or a consonant, made a syllabic consonant with probability p (n after p/b/f/v becomes m, after k/g/x/C ŋ).
+    Returns (mnemonics, number reduced)."""
+    out, reduced, i = [], 0, 0
+    while i < len(phonemes):
+        c = phonemes[i]
+        nxt = phonemes[i + 2] if i + 2 < len(phonemes) else " "
+        if (c == "@" and i + 1 < len(phonemes) and phonemes[i + 1] in "nml" and out and out[-1] in _OBSTRUENT
+                and (nxt in " _" or nxt in _OBSTRUENT or nxt in "nml") and rng.random() < p):
+            nasal = phonemes[i + 1]
+            if nasal == "n":
+                nasal = "m" if out[-1] in _LABIAL else "N" if out[-1] in _VELAR else "n"
+            out += [nasal, "-"]
+            reduced += 1
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out), reduced
+
+
 IPA_VOWELS = set("aeiouyæøœɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏᵻ")
 FLITE_VOWELS = set("aa ae ah ao aw ax axr ay eh er ey ih iy ow oy uh uw".split())
 CONDITIONS = ["tel", "tel", "n10", "n10_tel"]
@@ -103,6 +149,7 @@ class Generator:
         cmu = rc.cmudict()
         self.content = sorted(w for w in cmu if re.fullmatch(r"[a-z]{3,12}", w) and 1 <= cmu[w] <= 4)
         self.espeak = Espeak()
+        self.german_words = None  # read on first use
 
     def english(self):
         r = self.rng
@@ -114,6 +161,18 @@ class Generator:
                 words[-1] += ","
         s = " ".join(words)
         return s[0].upper() + s[1:] + r.choice("..?!")
+
+    def german(self):
+        r = self.rng
+        if self.german_words is None:
+            with open(GERMAN_WORDS, encoding="utf-8") as f:
+                words = [w.strip() for w in f]
+            vowel_groups = lambda w: len(re.findall(r"[aeiouäöüy]+", w.lower()))  # noqa: E731
+            self.german_words = sorted(w for w in words if re.fullmatch(r"[A-Za-zäöüÄÖÜß]{3,12}", w)
+                                       and 1 <= vowel_groups(w) <= 4 and w.lower() not in EMODB_WORDS)
+        words = [r.choice(GERMAN_FUNCTION_WORDS) if r.random() < 0.45 else r.choice(self.german_words)
+                 for _ in range(r.randint(4, 14))]
+        return words[0][0].upper() + " ".join(words)[1:]
 
     def vietnamese_word(self):
         r = self.rng
@@ -136,9 +195,22 @@ class Generator:
 
     def espeak_item(self, path, lang):
         r = self.rng
-        voice = r.choice(ESPEAK_EN if lang == "en" else ESPEAK_VI) + r.choice(ESPEAK_VARIANTS)
         wpm = int(round(np.exp(r.uniform(np.log(80), np.log(500)))))
-        text = self.english() if lang == "en" else self.vietnamese()
+        extra = {}
+        if lang == "de":
+            voice = r.choice(ESPEAK_DE)
+            words = self.german()
+            phonemes = subprocess.run(["espeak-ng", "-v", "de", "-q", "-x", words], capture_output=True, text=True,
+                                      check=True).stdout.split()
+            if any("(" in w for w in phonemes):
+                return None  # a word read in another language
+            reduction = r.random()
+            mnemonics, reduced = reduce_schwa(" ".join(phonemes), reduction, r)
+            text = f"[[{mnemonics}]]" + r.choice("..?")
+            extra = dict(words=words, reduction=round(reduction, 3), reduced=reduced)
+        else:
+            voice = r.choice(ESPEAK_EN if lang == "en" else ESPEAK_VI) + r.choice(ESPEAK_VARIANTS)
+            text = self.english() if lang == "en" else self.vietnamese()
         audio, events = self.espeak.synth(text, voice, wpm)
         if any(p.startswith("(") for _, p in events):
             return None  # espeak-ng switched language for a word it did not know: the text is not what was said
@@ -149,7 +221,7 @@ class Generator:
                 end = next((events[m][0] for m in range(k + 1, len(events)) if events[m][0] > start), len(audio))
                 vowels.append((start / sr, end / sr))
         sf.write(path, audio, sr, subtype="PCM_16")
-        return dict(path=path, engine="espeak", lang=lang, voice=voice, rate=wpm, text=text, vowels=vowels)
+        return dict(path=path, engine="espeak", lang=lang, voice=voice, rate=wpm, text=text, vowels=vowels, **extra)
 
     def flite_item(self, path):
         r = self.rng
@@ -181,21 +253,25 @@ def _derive(item):
         os.remove(noisy)
 
 
-def build(workdir, count, seed, jobs=2):
-    """Makes (or reuses) `count` utterances in `workdir`; returns the items (clean `path`, `derived` path,
+def build(workdir, count, seed, jobs=2, german=0.0):
+    """Makes (or reuses) `count` utterances in `workdir`, the fraction `german` of them German with reduced endings
+    (0 leaves the corpus exactly as it was before German existed); returns the items (clean `path`, `derived` path,
     `condition`, `vowels` as (start, end) seconds)."""
     index = os.path.join(workdir, "items.json")
     if os.path.exists(index):
         with open(index, encoding="utf-8") as f:
             items = json.load(f)
-        if len(items) and items[0].get("seed") == seed and items[0].get("count") == count:
+        if len(items) and items[0].get("seed") == seed and items[0].get("count") == count \
+                and items[0].get("german", 0.0) == german:
             return items
     os.makedirs(workdir, exist_ok=True)
     gen = Generator(seed)
     items = []
     for i in range(count):
         roll = gen.rng.random()
-        if roll < 0.4:
+        if german and gen.rng.random() < german:
+            item = gen.espeak_item(os.path.join(workdir, f"es_de_{i:05d}.wav"), "de")
+        elif roll < 0.4:
             item = gen.espeak_item(os.path.join(workdir, f"es_en_{i:05d}.wav"), "en")
         elif roll < 0.7:
             item = gen.espeak_item(os.path.join(workdir, f"es_vi_{i:05d}.wav"), "vi")
@@ -209,7 +285,7 @@ def build(workdir, count, seed, jobs=2):
     with ThreadPoolExecutor(jobs) as ex:
         list(ex.map(_derive, items))
     for item in items:
-        item.update(seed=seed, count=count)
+        item.update(seed=seed, count=count, german=german)
     with open(index, "w", encoding="utf-8") as f:
         json.dump(items, f, ensure_ascii=False)
     return items
