@@ -35,6 +35,7 @@ extension PitchTracker {
         let previousOctave = UnsafePointer(candOctave.baseAddress! + previous)
         let learnt = speakerFrames >= Self.speakerWarmUp
         let bandTop = speakerOctave + Self.speakerTolerance
+        let doubtAbove = lowBandShare > Self.wideBandShare ? 0 : Self.narrowBandDoubt
         for s in 0..<count {
             var bestScore: Float
             var bestFrom: Int
@@ -51,10 +52,10 @@ extension PitchTracker {
                 // Speaker cost per octave above the band (0 where waived) and below it.
                 var above: Float = 0
                 if learnt {
-                    let doubt = Self.speakerCost * (1 - inBandCorrelation(slot: index & slotMask, state: s))
-                    above = doubt * candAboveWeight[base + s]
+                    let doubt = 1 - inBandCorrelation(slot: index & slotMask, state: s)
+                    above = Self.speakerCost * max(doubt, doubtAbove) * candAboveWeight[base + s]
                     let below = max(0, speakerOctave - Self.speakerTolerance - octave)
-                    bestScore -= above * max(0, octave - bandTop) + doubt * below
+                    bestScore -= above * max(0, octave - bandTop) + Self.speakerCost * doubt * below
                 }
                 bestFrom = 0
                 for p in 1..<max(1, previousCount) {
