@@ -20,7 +20,10 @@ Metrics: GPE = % of frames voiced in both truth and estimate with |est - true| /
 VDE = % of all frames whose voiced/unvoiced decision differs from the truth, split into
 miss (truly voiced, reported unvoiced) and FV (false voicing: truly unvoiced, reported voiced), both in % of all
 frames so miss + FV = VDE; FVin = false voicing more than 3 frames away from any voicing edge of the truth (% of
-all frames); fine = RMS error in cents over frames voiced in both without a gross error.
+all frames); fine = RMS error in cents over frames voiced in both without a gross error; shared = the same over
+only the frames that every tracker of the run reads voiced without a gross error. Each tracker's own fine error
+is taken over the frames it voices, so a tracker that leaves the hard frames unvoiced, or reads them an octave
+off, shows a lower fine error for it; shared compares the trackers on the same frames.
 Tables: one per condition with a row per voice group and all of them.
 
 Secondary table (--real N): agreement on real EmoDB speech, Praat's contour on the clean original as reference
@@ -161,32 +164,53 @@ def edge_mask(tv, reach=3):
 
 
 # Counts kept per (condition, tracker, group); the tables turn them into rates.
-FIELDS = ("gross", "both", "vde", "n", "miss", "fv", "fvin", "sq_cents", "fine_n")
+FIELDS = ("gross", "both", "vde", "n", "miss", "fv", "fvin", "sq_cents", "fine_n", "sq_shared", "shared_n")
 
 
-def scores(truth, est, valid=None):
-    """Counts over frames (optionally only where `valid`): see FIELDS. Truth 0 = unvoiced."""
+def fine_frames(truth, est):
+    """Frames voiced in both truth and estimate without a gross error."""
+    n = min(len(truth), len(est))
+    truth, est = truth[:n], est[:n]
+    return (truth > 0) & (est > 0) & (np.abs(est - truth) <= 0.2 * truth)
+
+
+def shared_frames(truth, ests, valid=None):
+    """Frames (optionally only where `valid`) that every estimate in `ests` reads voiced without a gross error."""
+    n = min([len(truth)] + [len(e) for e in ests])
+    shared = np.ones(n, dtype=bool) if valid is None else valid[:n].copy()
+    for e in ests:
+        shared &= fine_frames(truth[:n], e[:n])
+    return shared
+
+
+def scores(truth, est, valid=None, shared=None):
+    """Counts over frames (optionally only where `valid`): see FIELDS. Truth 0 = unvoiced. `shared`: the frames
+    of the shared fine error (shared_frames), or None to leave it out."""
     n = min(len(truth), len(est))
     truth, est = truth[:n], est[:n]
     valid = np.ones(n, dtype=bool) if valid is None else valid[:n]
     tv, ev = truth > 0, est > 0
     both = tv & ev & valid
-    gross = both & (np.abs(est - truth) > 0.2 * np.where(truth > 0, truth, 1))
-    fine = both & ~gross
+    fine = fine_frames(truth, est) & valid
+    gross = both & ~fine
     cents = 1200 * np.log2(np.where(fine, est, 1) / np.where(fine, truth, 1))
+    shared = np.zeros(n, dtype=bool) if shared is None else shared[:n] & fine
     miss = tv & ~ev & valid
     fv = ~tv & ev & valid
     fvin = fv & ~edge_mask(tv)
     return np.array([gross.sum(), both.sum(), miss.sum() + fv.sum(), valid.sum(), miss.sum(), fv.sum(),
-                     fvin.sum(), float(np.sum(cents[fine] ** 2)), fine.sum()], dtype=np.float64)
+                     fvin.sum(), float(np.sum(cents[fine] ** 2)), fine.sum(), float(np.sum(cents[shared] ** 2)),
+                     shared.sum()], dtype=np.float64)
 
 
 def rates(c):
-    """GPE, VDE, miss, FV, FVin (%) and fine error (RMS cents) from summed FIELDS counts."""
+    """GPE, VDE, miss, FV, FVin (%), fine error and shared fine error (RMS cents; nan without frames) from summed
+    FIELDS counts."""
     d = dict(zip(FIELDS, c))
     n = max(d["n"], 1)
     return (100 * d["gross"] / max(d["both"], 1), 100 * d["vde"] / n, 100 * d["miss"] / n, 100 * d["fv"] / n,
-            100 * d["fvin"] / n, np.sqrt(d["sq_cents"] / max(d["fine_n"], 1)))
+            100 * d["fvin"] / n, np.sqrt(d["sq_cents"] / max(d["fine_n"], 1)),
+            np.sqrt(d["sq_shared"] / d["shared_n"]) if d["shared_n"] else float("nan"))
 
 
 KINDS = [("x2", 0.8, 1.2), ("x3/2", 0.45, 0.75), ("x1/2", -1.2, -0.8), ("x2/3", -0.75, -0.45)]
@@ -228,8 +252,8 @@ def table(title, rows, columns, trackers):
     """rows[(key, tracker)] = summed FIELDS counts; columns = [(key, label)]. One line per key and tracker."""
     print()
     print(title)
-    head = "%-26s %-7s %6s %6s %6s %6s %6s %6s %7s" % ("", "tracker", "GPE", "VDE", "miss", "FV", "FVin", "fine¢",
-                                                       "frames")
+    head = "%-26s %-7s %6s %6s %6s %6s %6s %6s %7s %7s" % ("", "tracker", "GPE", "VDE", "miss", "FV", "FVin",
+                                                            "fine¢", "shared¢", "frames")
     print(head)
     print("-" * len(head))
     for key, label in columns:
@@ -237,8 +261,10 @@ def table(title, rows, columns, trackers):
             c = rows.get((key, t))
             if c is None:
                 continue
-            print("%-26s %-7s %6.2f %6.2f %6.2f %6.2f %6.2f %6.1f %7d" % ((label if j == 0 else "", t) + rates(c)
-                                                                          + (int(c[3]),)))
+            r = rates(c)
+            shared = "%7.1f" % r[6] if r[6] == r[6] else "%7s" % "-"
+            print("%-26s %-7s %6.2f %6.2f %6.2f %6.2f %6.2f %6.1f %s %7d" % ((label if j == 0 else "", t) + r[:6]
+                                                                             + (shared, int(c[3]))))
 
 
 def main():
@@ -333,18 +359,21 @@ def evaluate_file(job, args, binary, conds, trackers, workdir):
         x, fs = sf.read(path, dtype="float64")   # what every tracker hears
         n = len(truth)
         line = []
+        ests = {}
         for t in trackers:
             if t == "attune":
-                est = run_attune(binary, path, n)
+                ests[t] = run_attune(binary, path, n)
             else:
                 est_path = "%s_%s_%s.npy" % (stem, c, t)
                 if args.cache and os.path.exists(est_path):
-                    est = np.load(est_path)
+                    ests[t] = np.load(est_path)
                 else:
-                    est = run_praat(x, fs, n) if t == "praat" else run_rapt(x, fs, n, workdir)
+                    ests[t] = run_praat(x, fs, n) if t == "praat" else run_rapt(x, fs, n, workdir)
                     if args.cache:
-                        np.save(est_path, est)
-            per[(c, t)] = scores(truth, est)
+                        np.save(est_path, ests[t])
+        shared = shared_frames(truth, list(ests.values()))
+        for t, est in ests.items():
+            per[(c, t)] = scores(truth, est, shared=shared)
             if args.errors:
                 errs[(c, t)] = {}
                 error_breakdown(truth, est, errs[(c, t)])
@@ -378,14 +407,11 @@ def real_table(args, binary, trackers, workdir, rng):
                 path = os.path.join(workdir, "real%02d_tel.wav" % i)
                 sf.write(path, x, fs, subtype="ULAW")
             x, _ = sf.read(path, dtype="float64")
-            for t in trackers:
-                if t == "attune":
-                    est = run_attune(binary, path, n)
-                elif t == "praat":
-                    est = run_praat(x, fs, n)
-                else:
-                    est = run_rapt(x, fs, n, workdir)
-                rows[(c, t)] += scores(ref, est)
+            ests = {t: run_attune(binary, path, n) if t == "attune" else run_praat(x, fs, n) if t == "praat"
+                    else run_rapt(x, fs, n, workdir) for t in trackers}
+            shared = shared_frames(ref, list(ests.values()))
+            for t, est in ests.items():
+                rows[(c, t)] += scores(ref, est, shared=shared)
     table("Real speech (%d EmoDB files): against Praat on the clean 16 kHz audio" % len(files),
           rows, conds, trackers)
 

@@ -21,7 +21,8 @@ No tuning run may use --split test. --every-file takes all EmoDB files of the sp
 of them cut at 2.0 s, which does not matter here) instead of four: with --split tune, a tune set ten times larger,
 so a change is judged on more than 20 utterances. The fixed subset stays the reported figure.
 
-Metrics as in pitch_eval.py (reading, GPE, VDE = miss + FV, FVin, fine RMS cents), over the kept frames.
+Metrics as in pitch_eval.py (reading, GPE, VDE = miss + FV, FVin, fine and shared fine RMS cents; shared: over the frames
+every tracker reads voiced without a gross error, against each reference), over the kept frames.
 Tracks are read on a 10 ms grid as Praat reads its own (nearest frame decides voicing, values interpolated).
 
 Examples:
@@ -152,15 +153,18 @@ def evaluate_file(item, args, workdir):
                 y, fs = synth.telephone(x16, rng, noise_db=10 if c == "telnoise" else None, voiced=voiced)
                 sf.write(p, y, fs, subtype="ULAW")
         x, fs = sf.read(p, dtype="float64")
+        ests = {}
         for t in args.trackers:
             if t == "attune":
-                est = pe.run_attune(args.attune, p, n)
+                ests[t] = pe.run_attune(args.attune, p, n)
             elif t == "praat":
-                est = cached(c + "_praat", lambda: pe.run_praat(x, fs, n))
+                ests[t] = cached(c + "_praat", lambda: pe.run_praat(x, fs, n))
             else:
-                est = cached(c + "_rapt", lambda: pe.run_rapt(x, fs, n, workdir))
-            for rname, (ref, kept) in refs.items():
-                out[(rname, c, t)] = pe.scores(ref, est, kept)
+                ests[t] = cached(c + "_rapt", lambda: pe.run_rapt(x, fs, n, workdir))
+        for rname, (ref, kept) in refs.items():
+            shared = pe.shared_frames(ref, list(ests.values()), kept)
+            for t, est in ests.items():
+                out[(rname, c, t)] = pe.scores(ref, est, kept, shared)
                 if args.errors:
                     errs[(rname, c, t)] = {}
                     pe.error_breakdown(np.where(kept, ref, 0.0), est, errs[(rname, c, t)])
