@@ -143,6 +143,43 @@ struct PitchTrackerTests {
         #expect(abs(m - 390) <= 0.05 * 390, "median \(m) Hz for 390 Hz")
     }
 
+    @Test("a raised voice on a telephone line keeps its octave after a low one")
+    func raisedRunOnTelephoneLine() {
+        // A 120 Hz voice sets the speaker's mean; then short runs at 260 Hz, over an octave above it, as a caller
+        // raising their voice. Without the fundamental the sub-octave (130 Hz) correlates about as well and lies
+        // at the mean, and the speaker cost with its narrow-band doubt (`narrowBandDoubt`) leans towards it: at a
+        // doubt of 0.5 both runs read 130 Hz. The emotion layer needs the raise. A voice's jitter (here ±1.75 %
+        // in 5 ms steps) matters: a strictly periodic tone correlates so well at its own period that no doubt
+        // moves it.
+        let rate = 8000
+        let jittered = { (f0: Double) in
+            { (t: Double) -> Double in
+                let step = UInt64(t / 0.005)
+                let u = Double((step &* 2_654_435_761) % 1000) / 1000 - 0.5
+                return f0 * (1 + 0.035 * u)
+            }
+        }
+        var audio: [Float] = []
+        var raised: [Range<Int>] = []
+        for low in [6, 2] {
+            for _ in 0..<low {
+                audio += harmonic(rate: rate, seconds: 0.4, lowCut: 300, f0: jittered(120))
+                audio += [Float](repeating: 0, count: rate * 15 / 100)
+            }
+            let start = audio.count / 80
+            audio += harmonic(rate: rate, seconds: 0.15, lowCut: 300, f0: jittered(260))
+            raised.append(start..<(audio.count / 80))
+            audio += [Float](repeating: 0, count: rate * 15 / 100)
+        }
+        let out = track(audio, rate: rate)
+        for run in raised {
+            let voiced = out[(run.lowerBound + 3)..<(run.upperBound - 3)].filter { $0.f0 > 0 }
+            #expect(voiced.count >= 7, "\(voiced.count) voiced frames in the raised run at \(run)")
+            let m = median(voiced.map(\.f0))
+            #expect(abs(m - 260) <= 0.05 * 260, "median \(m) Hz for 260 Hz at \(run)")
+        }
+    }
+
     @Test("a low voice's pauses read unvoiced on a telephone line")
     func lowVoicePauses() {
         // A 65 Hz voice without its fundamental (8 kHz, harmonics from 300 Hz), four times 400 ms of voice and
