@@ -159,7 +159,7 @@ extension PitchTracker {
                 - Self.lagCost * (1 - correlation) * period / maxLagF
             kept += 1
         }
-        let wideBand = lowBandShare > Self.wideBandShare
+        let wideBand = isWideBandLine
         // This frame's frequencies by pointer: `base + d` with its overflow check was three of the inner loop's
         // eleven instructions.
         let frequencies = UnsafePointer(candFrequency.baseAddress! + base)

@@ -35,7 +35,7 @@ extension PitchTracker {
         let previousOctave = UnsafePointer(candOctave.baseAddress! + previous)
         let learnt = speakerFrames >= Self.speakerWarmUp
         let bandTop = speakerOctave + Self.speakerTolerance
-        let doubtAbove = lowBandShare > Self.wideBandShare ? 0 : Self.narrowBandDoubt
+        let doubtAbove = isWideBandLine ? 0 : Self.narrowBandDoubt
         for s in 0..<count {
             var bestScore: Float
             var bestFrom: Int
@@ -75,10 +75,14 @@ extension PitchTracker {
         swap(&score, &nextScore)
     }
 
+    /// Whether the line is wide band so far: its running low-band share is above `wideBandShare`.
+    @inline(__always)
+    var isWideBandLine: Bool { lowBandShare > Self.wideBandShare }
+
     /// The line's silence threshold: `narrowBandSilenceThreshold` on a narrow-band line, else `silenceThreshold`.
     @inline(__always)
     var lineSilenceThreshold: Float {
-        lowBandShare > Self.wideBandShare ? Self.silenceThreshold : Self.narrowBandSilenceThreshold
+        isWideBandLine ? Self.silenceThreshold : Self.narrowBandSilenceThreshold
     }
 
     /// The band's own r of candidate `state` in path slot `slot`: its correlation without the energy-share scaling.
