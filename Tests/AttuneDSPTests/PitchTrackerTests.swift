@@ -148,26 +148,21 @@ struct PitchTrackerTests {
         // A 120 Hz voice sets the speaker's mean; then short runs at 260 Hz, over an octave above it, as a caller
         // raising their voice. Without the fundamental the sub-octave (130 Hz) correlates about as well and lies
         // at the mean, and the speaker cost with its narrow-band doubt (`narrowBandDoubt`) leans towards it: at a
-        // doubt of 0.5 both runs read 130 Hz. The emotion layer needs the raise. A voice's jitter (here ±1.75 %
-        // in 5 ms steps) matters: a strictly periodic tone correlates so well at its own period that no doubt
-        // moves it.
+        // doubt of 0.5 both runs read 130 Hz. The emotion layer needs the raise. The voice's jitter (1 %, cycle to
+        // cycle) matters: a strictly periodic tone correlates so well at its own period that no doubt moves it.
         let rate = 8000
-        let jittered = { (f0: Double) in
-            { (t: Double) -> Double in
-                let step = UInt64(t / 0.005)
-                let u = Double((step &* 2_654_435_761) % 1000) / 1000 - 0.5
-                return f0 * (1 + 0.035 * u)
-            }
-        }
         var audio: [Float] = []
         var raised: [Range<Int>] = []
+        var seed: UInt32 = 1
         for low in [6, 2] {
             for _ in 0..<low {
-                audio += harmonic(rate: rate, seconds: 0.4, lowCut: 300, f0: jittered(120))
+                audio += TestSignals.voice(rate: rate, seconds: 0.4, lowCut: 300, peak: 0.5, seed: seed) { _ in 120 }
                 audio += [Float](repeating: 0, count: rate * 15 / 100)
+                seed += 1
             }
             let start = audio.count / 80
-            audio += harmonic(rate: rate, seconds: 0.15, lowCut: 300, f0: jittered(260))
+            audio += TestSignals.voice(rate: rate, seconds: 0.15, lowCut: 300, peak: 0.5, seed: seed) { _ in 260 }
+            seed += 1
             raised.append(start..<(audio.count / 80))
             audio += [Float](repeating: 0, count: rate * 15 / 100)
         }
