@@ -195,10 +195,12 @@ class Generator:
 
     def espeak_item(self, path, lang):
         r = self.rng
+        # The voice before the rate, as before German existed, so that --german 0 draws the same corpus.
+        voice = r.choice(ESPEAK_DE) if lang == "de" else \
+            r.choice(ESPEAK_EN if lang == "en" else ESPEAK_VI) + r.choice(ESPEAK_VARIANTS)
         wpm = int(round(np.exp(r.uniform(np.log(80), np.log(500)))))
         extra = {}
         if lang == "de":
-            voice = r.choice(ESPEAK_DE)
             words = self.german()
             phonemes = subprocess.run(["espeak-ng", "-v", "de", "-q", "-x", words], capture_output=True, text=True,
                                       check=True).stdout.split()
@@ -209,7 +211,6 @@ class Generator:
             text = f"[[{mnemonics}]]" + r.choice("..?")
             extra = dict(words=words, reduction=round(reduction, 3), reduced=reduced)
         else:
-            voice = r.choice(ESPEAK_EN if lang == "en" else ESPEAK_VI) + r.choice(ESPEAK_VARIANTS)
             text = self.english() if lang == "en" else self.vietnamese()
         audio, events = self.espeak.synth(text, voice, wpm)
         if any(p.startswith("(") for _, p in events):
