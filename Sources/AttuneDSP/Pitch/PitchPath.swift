@@ -34,7 +34,7 @@ extension PitchTracker {
         // loop's fifteen instructions.
         let previousOctave = UnsafePointer(candOctave.baseAddress! + previous)
         let learnt = speakerFrames >= Self.speakerWarmUp
-        let bandTop = speakerOctave + Self.speakerTolerance
+        let bandTop = speakerOctave + Self.speakerTolerance, bandBottom = speakerOctave - Self.speakerTolerance
         let doubtAbove = isWideBandLine ? 0 : Self.narrowBandDoubt
         for s in 0..<count {
             var bestScore: Float
@@ -54,8 +54,8 @@ extension PitchTracker {
                 if learnt {
                     let doubt = 1 - inBandCorrelation(slot: index & slotMask, state: s)
                     above = Self.speakerCost * max(doubt, doubtAbove) * candAboveWeight[base + s]
-                    let below = max(0, speakerOctave - Self.speakerTolerance - octave)
-                    bestScore -= above * max(0, octave - bandTop) + Self.speakerCost * doubt * below
+                    bestScore -= above * max(0, octave - bandTop)
+                        + Self.speakerCost * doubt * max(0, bandBottom - octave)
                 }
                 bestFrom = 0
                 for p in 1..<max(1, previousCount) {
