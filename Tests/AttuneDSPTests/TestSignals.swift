@@ -36,6 +36,21 @@ enum TestSignals {
         return loudest > 0 ? out.map { $0 * peak / loudest } : out
     }
 
+    /// `signal` through a two-pole resonance at `frequency` Hz, `bandwidth` Hz wide (a formant), scaled back to
+    /// its own peak.
+    static func resonance(_ signal: [Float], rate: Int, frequency: Double, bandwidth: Double) -> [Float] {
+        let r = exp(-Double.pi * bandwidth / Double(rate))
+        let a1 = 2 * r * cos(2 * Double.pi * frequency / Double(rate)), a2 = -r * r
+        var y1 = 0.0, y2 = 0.0
+        let out = signal.map { x -> Float in
+            let y = (1 - r) * Double(x) + a1 * y1 + a2 * y2
+            (y2, y1) = (y1, y)
+            return Float(y)
+        }
+        let peak = signal.reduce(Float(0)) { max($0, abs($1)) }, loudest = out.reduce(Float(0)) { max($0, abs($1)) }
+        return loudest > 0 ? out.map { $0 * peak / loudest } : out
+    }
+
     /// Syllable-like on/off envelope: `rate` syllables a second (raised-cosine, 70 % duty), words of
     /// `perWord` syllables separated by `pause` seconds of silence.
     static func syllables(rate: Double = 4, perWord: Int = 3, pause: Double = 0.3) -> (Double) -> Double {

@@ -56,6 +56,7 @@ extension PitchTracker {
         if localPeak > 0 && localPeak >= Self.searchGate * (lineSilenceThreshold / Self.silenceThreshold) * runningPeak {
             fft.forward()
             Self.powerSpectrum(fft.spectrum)
+            keepPower(fft.spectrum)
             if localPeak > Self.wideBandLevel * runningPeak { updateLowBandShare(fft.spectrum) }
             fft.inverse()
             let r0 = x[0]
@@ -176,6 +177,7 @@ extension PitchTracker {
             }
             candAboveWeight[base + c] = weight
         }
+        if !wideBand { demoteAboveOddHarmonics(base: base, kept: kept, lowWeight: lowWeight) }
         // The octave and lag terms rank the voiced candidates among themselves; against the unvoiced state the
         // frame stands on its top-ranked candidate's periodicity: the mean of its r and of the correlation of
         // two short stretches one period apart at the frame's centre (`shortPeriodicity`). Otherwise a low
@@ -191,6 +193,66 @@ extension PitchTracker {
             for c in 1..<kept { candStrength[base + c] += shift }
         }
         return kept
+    }
+
+    /// Copies the power bins (the even slots of `power`, see `powerSpectrum`) into `framePower` before the inverse
+    /// FFT overwrites them.
+    @inline(__always)
+    func keepPower(_ power: UnsafeMutableBufferPointer<Float>) {
+        for k in 0..<framePower.count { framePower[k] = power[2 * k] }
+    }
+
+    /// The odd-harmonic check (see `oddHarmonicContrast`): ranks each candidate whose sub-octave's odd harmonics
+    /// stand out of the frame's spectrum below that sub-octave, unless the sub-octave lies below the speaker's
+    /// band once it is learnt.
+    @inline(__always)
+    func demoteAboveOddHarmonics(base: Int, kept: Int, lowWeight: Float) {
+        let minimum = Self.oddHarmonicCorrelation * lowWeight
+        let lowest = speakerFrames >= Self.speakerWarmUp ? speakerOctave - Self.speakerTolerance : -Float.infinity
+        for c in 1..<kept where candCorrelation[base + c] >= minimum {
+            let half = 0.5 * candFrequency[base + c]
+            for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half
+                && candCorrelation[base + d] >= minimum && candOctave[base + d] >= lowest
+                && oddHarmonicsStandOut(candFrequency[base + d]) {
+                candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
+            }
+        }
+    }
+
+    /// Whether the odd harmonics of `f` in `oddHarmonicBand` (at least `oddHarmonicMinCount` of them) rise on
+    /// average `oddHarmonicContrast` dB above the higher of the spectrum's two levels half a harmonic either side,
+    /// and hold on average no less than `oddHarmonicFloor` dB below their even neighbours. Compared as products
+    /// of power ratios against powers of ten: one `pow` per candidate pair instead of logarithms per harmonic.
+    /// Double, and each ratio within 10^±12, so the products of the up to 25 harmonics a 30 Hz floor allows
+    /// stay finite.
+    @inline(__always)
+    func oddHarmonicsStandOut(_ f: Float) -> Bool {
+        var rise = 1.0, level = 1.0
+        var count = 0
+        var k: Float = 3
+        while k * f <= Self.oddHarmonicBand.upperBound {
+            if k * f >= Self.oddHarmonicBand.lowerBound {
+                let peak = Double(spectrumPower(at: k * f))
+                let side = Double(max(spectrumPower(at: (k - 0.5) * f), spectrumPower(at: (k + 0.5) * f)))
+                let evens = Double(spectrumPower(at: (k - 1) * f)) * Double(spectrumPower(at: (k + 1) * f))
+                rise *= min(1e12, max(1e-12, peak / side))
+                level *= min(1e12, max(1e-12, peak * peak / evens))
+                count += 1
+            }
+            k += 2
+        }
+        let n = Double(count)
+        return count >= Self.oddHarmonicMinCount && rise > pow(10, n * Double(Self.oddHarmonicContrast) / 10)
+            && level >= pow(10, -2 * n * Double(Self.oddHarmonicFloor) / 10)
+    }
+
+    /// The frame's power at `hz`, interpolated between bins, plus a floor that keeps silent bins' ratios finite.
+    @inline(__always)
+    func spectrumPower(at hz: Float) -> Float {
+        let b = hz / binHz
+        let i = min(Int(b), framePower.count - 2)
+        let a = b - Float(i)
+        return (1 - a) * framePower[i] + a * framePower[i + 1] + 1e-20
     }
 
     /// Correlation coefficient of two `shortLength`-sample stretches one period apart, centred on the frame
