@@ -56,8 +56,10 @@ extension PitchTracker {
         if localPeak > 0 && localPeak >= Self.searchGate * (lineSilenceThreshold / Self.silenceThreshold) * runningPeak {
             fft.forward()
             Self.powerSpectrum(fft.spectrum)
-            keepPower(fft.spectrum)
             if localPeak > Self.wideBandLevel * runningPeak { updateLowBandShare(fft.spectrum) }
+            // After the update, so the line is judged as `collectPeaks` will judge it: only the narrow-band
+            // odd-harmonic check reads the copy.
+            if !isWideBandLine { keepPower(fft.spectrum) }
             fft.inverse()
             let r0 = x[0]
             if r0 > 0 {
