@@ -96,7 +96,7 @@ struct RobustnessTests {
         audio += S.silence(rate: rate, seconds: 0.5)
         let start = audio.count / 80
         let truth = { (t: Double) in 72 + 6 * sin(1.3 * t) }
-        let voice = S.voice(rate: rate, seconds: 6, lowCut: 300, peak: 0.3, jitter: 0.02, oddGain: 0.3,
+        let voice = S.voice(rate: rate, seconds: 6, lowCut: 300, peak: 0.3, jitter: 0.02, otherGain: 0.3,
                             envelope: S.syllables(rate: 5, perWord: 2, pause: 0.25), f0: truth)
         // A noisy mobile caller (so the voice's periodicity is weak and the octave choice leans on the speaker's
         // mean) on a line whose own noise is 20 dB below the tones.

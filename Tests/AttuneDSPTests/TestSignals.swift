@@ -4,11 +4,12 @@ import Foundation
 enum TestSignals {
     /// A voice-like harmonic source: F0 follows `f0(t)` with cycle-to-cycle jitter of `jitter` (relative,
     /// uniform), harmonics 1/k between `lowCut` and `highCut` Hz (a telephone line removes those outside
-    /// 300–3400 Hz), odd harmonics scaled by `oddGain` (below 1 the voice correlates almost as well at half its
-    /// period, the telephone octave trap), switched on and off by `envelope(t)` (0…1), scaled so its loudest
-    /// sample is `peak`.
+    /// 300–3400 Hz), harmonics that are not multiples of `strongEvery` scaled by `otherGain` (with the default 2,
+    /// the odd ones: below 1 the voice correlates almost as well at half its period, the telephone octave trap;
+    /// with 3, at a third of it), switched on and off by `envelope(t)` (0…1), scaled so its loudest sample is
+    /// `peak`.
     static func voice(rate: Int, seconds: Double, lowCut: Double = 0, highCut: Double = 3400, peak: Float,
-                      jitter: Double = 0.01, oddGain: Double = 1, seed: UInt32 = 1,
+                      jitter: Double = 0.01, otherGain: Double = 1, strongEvery: Int = 2, seed: UInt32 = 1,
                       envelope: (Double) -> Double = { _ in 1 }, f0: (Double) -> Double) -> [Float] {
         let n = Int(seconds * Double(rate))
         var rng = ActivityTests.LCG(state: seed)
@@ -27,7 +28,7 @@ enum TestSignals {
             var v = 0.0
             var k = 1
             while Double(k) * f < min(highCut, 0.45 * Double(rate)) {
-                if Double(k) * f >= lowCut { v += (k % 2 == 1 ? oddGain : 1) * sin(Double(k) * phase) / Double(k) }
+                if Double(k) * f >= lowCut { v += (k % strongEvery == 0 ? 1 : otherGain) * sin(Double(k) * phase) / Double(k) }
                 k += 1
             }
             out[i] = Float(v * envelope(t))

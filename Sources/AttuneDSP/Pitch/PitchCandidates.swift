@@ -58,8 +58,8 @@ extension PitchTracker {
             Self.powerSpectrum(fft.spectrum)
             if localPeak > Self.wideBandLevel * runningPeak { updateLowBandShare(fft.spectrum) }
             // After the update, so the line is judged as `collectPeaks` will judge it: only the narrow-band
-            // odd-harmonic check reads the copy.
-            if !isWideBandLine { keepPower(fft.spectrum) }
+            // sub-harmonic checks read the copy.
+            if !isWideBandLine { keepPower(fft.spectrum, index: index) }
             fft.inverse()
             let r0 = x[0]
             if r0 > 0 {
@@ -67,7 +67,7 @@ extension PitchTracker {
                 attune_scale_lags(UnsafePointer(x.baseAddress!), inv, windowACInverse.baseAddress!, rLength, r)
                 for lag in 1...Self.sincDepth { r[-lag] = r[lag] }
                 let share = bandShare(window: window, mean: mean, lowEnergy: lowEnergy)
-                count = collectPeaks(base: base, share: share, centre: centre, best: &best)
+                count = collectPeaks(index: index, share: share, best: &best)
             }
         }
         candFrequency[base] = 0
@@ -107,7 +107,9 @@ extension PitchTracker {
 
     /// Finds the autocorrelation maxima of `r` in the pitch range; keeps the strongest. Returns the state count.
     @inline(__always)
-    func collectPeaks(base: Int, share: Float, centre: Int, best: inout Float) -> Int {
+    func collectPeaks(index: Int, share: Float, best: inout Float) -> Int {
+        let base = (index & slotMask) * stride
+        let centre = index * hop / factor
         // Scaling by the square root of the band's share of the energy: Praat's full-band r amounts to
         // scaling by the share itself (the energy above the band being aperiodic in noise and fricatives);
         // the root keeps most of the band's robustness to broadband noise while a fricative next to a
@@ -179,7 +181,7 @@ extension PitchTracker {
             }
             candAboveWeight[base + c] = weight
         }
-        if !wideBand { demoteAboveOddHarmonics(base: base, kept: kept, lowWeight: lowWeight) }
+        if !wideBand { demoteAboveSubharmonics(index: index, kept: kept, lowWeight: lowWeight) }
         // The octave and lag terms rank the voiced candidates among themselves; against the unvoiced state the
         // frame stands on its top-ranked candidate's periodicity: the mean of its r and of the correlation of
         // two short stretches one period apart at the frame's centre (`shortPeriodicity`). Otherwise a low
@@ -197,64 +199,111 @@ extension PitchTracker {
         return kept
     }
 
-    /// Copies the power bins (the even slots of `power`, see `powerSpectrum`) into `framePower` before the inverse
-    /// FFT overwrites them.
+    /// Copies the power bins (the even slots of `power`, see `powerSpectrum`) into frame `index`'s slot of
+    /// `framePower` before the inverse FFT overwrites them.
     @inline(__always)
-    func keepPower(_ power: UnsafeMutableBufferPointer<Float>) {
-        for k in 0..<framePower.count { framePower[k] = power[2 * k] }
+    func keepPower(_ power: UnsafeMutableBufferPointer<Float>, index: Int) {
+        let kept = framePower.baseAddress! + (index & 1) * powerBins
+        for k in 0..<powerBins { kept[k] = power[2 * k] }
+        powerFrame[index & 1] = index
     }
 
-    /// The odd-harmonic check (see `oddHarmonicContrast`): ranks each candidate whose sub-octave's odd harmonics
-    /// stand out of the frame's spectrum below that sub-octave, unless the sub-octave lies below the speaker's
-    /// band once it is learnt.
+    /// The sub-harmonic checks of a narrow-band line (see `oddHarmonicContrast` and `thirdHarmonicContrast`): each
+    /// candidate whose sub-harmonic's spectrum says the voice is at the sub-harmonic is ranked below it. The
+    /// check by thirds runs first, so the octave check sees its result. A pair whose ranking the demotion would
+    /// not change is not tested: most pairs are a voice's subharmonic series, already ranked below it.
     @inline(__always)
-    func demoteAboveOddHarmonics(base: Int, kept: Int, lowWeight: Float) {
+    func demoteAboveSubharmonics(index: Int, kept: Int, lowWeight: Float) {
+        let base = (index & slotMask) * stride
+        // No candidate lies below the floor, so a candidate whose third does is not paired: most of a frame's
+        // candidates are a voice's subharmonic series, and only its top few reach three times the floor.
+        let lowestThird = Float(settings.pitchFloor) / (1 + Self.subOctaveTolerance)
+        for c in 1..<kept where candFrequency[base + c] / 3 > lowestThird {
+            let third = candFrequency[base + c] / 3
+            for d in 1..<kept where abs(candFrequency[base + d] - third) < Self.subOctaveTolerance * third
+                && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
+                && harmonicsStandOut(candFrequency[base + d], skipping: 3, contrast: Self.thirdHarmonicContrast,
+                                     frames: Self.thirdHarmonicFrames, index: index) {
+                candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
+            }
+        }
         let minimum = Self.oddHarmonicCorrelation * lowWeight
         let lowest = speakerFrames >= Self.speakerWarmUp ? speakerOctave - Self.speakerTolerance : -Float.infinity
         for c in 1..<kept where candCorrelation[base + c] >= minimum {
             let half = 0.5 * candFrequency[base + c]
             for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half
                 && candCorrelation[base + d] >= minimum && candOctave[base + d] >= lowest
-                && oddHarmonicsStandOut(candFrequency[base + d]) {
+                && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
+                && harmonicsStandOut(candFrequency[base + d], skipping: 2, contrast: Self.oddHarmonicContrast,
+                                     frames: 1, index: index) {
                 candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
             }
         }
     }
 
-    /// Whether the odd harmonics of `f` in `oddHarmonicBand` (at least `oddHarmonicMinCount` of them) rise on
-    /// average `oddHarmonicContrast` dB above the higher of the spectrum's two levels half a harmonic either side,
-    /// and hold on average no less than `oddHarmonicFloor` dB below their even neighbours. Compared as products
-    /// of power ratios against powers of ten: one `pow` per candidate pair instead of logarithms per harmonic.
-    /// Double, and each ratio within 10^±12, so the products of the up to 25 harmonics a 30 Hz floor allows
-    /// stay finite.
+    /// Whether the harmonics of `f` in `oddHarmonicBand` that are not multiples of `m` (at least
+    /// `oddHarmonicMinCount` of them) rise on average more than `contrast` dB above the higher of the spectrum's
+    /// two levels half a harmonic either side, and hold on average no less than `oddHarmonicFloor` dB below the
+    /// nearest multiples of `m` either side (the harmonics a voice at m · f would have). Averaged over frame
+    /// `index` and up to `frames − 1` frames before it whose spectra were kept: a voice at m · f has only noise
+    /// at those places, and pooling frames narrows the spread of chance peaks in it.
     @inline(__always)
-    func oddHarmonicsStandOut(_ f: Float) -> Bool {
-        var rise = 1.0, level = 1.0
-        var count = 0
-        var k: Float = 3
-        while k * f <= Self.oddHarmonicBand.upperBound {
-            if k * f >= Self.oddHarmonicBand.lowerBound {
-                let peak = Double(spectrumPower(at: k * f))
-                let side = Double(max(spectrumPower(at: (k - 0.5) * f), spectrumPower(at: (k + 0.5) * f)))
-                let evens = Double(spectrumPower(at: (k - 1) * f)) * Double(spectrumPower(at: (k + 1) * f))
-                rise *= min(1e12, max(1e-12, peak / side))
-                level *= min(1e12, max(1e-12, peak * peak / evens))
-                count += 1
+    func harmonicsStandOut(_ f: Float, skipping m: Int, contrast: Float, frames: Int, index: Int) -> Bool {
+        var rise = 0.0, level = 0.0
+        var used = 0, count = 0
+        for frame in Swift.stride(from: index, to: max(-1, index - frames), by: -1) where powerFrame[frame & 1] == frame {
+            let power = UnsafePointer(framePower.baseAddress! + (frame & 1) * powerBins)
+            // Products of the ratios, folded into their logarithms every 16 harmonics (each ratio within 10^±12, so
+            // a product stays finite): two logarithms per frame for most pairs instead of two per harmonic.
+            var riseProduct = 1.0, levelProduct = 1.0
+            var frameRise = 0.0, frameLevel = 0.0
+            count = 0
+            // Neighbouring harmonics share a side or a multiple of m: each level is read once (`upper` and
+            // `lastMultiple` carry the upper ones on).
+            var upperAt: Float = -1, upper = 0.0
+            var lastMultiple = -1, multipleBelow = 0.0, multipleAbove = 0.0
+            var k = max(1, Int(Self.oddHarmonicBand.lowerBound / f) - 1)
+            while Float(k) * f <= Self.oddHarmonicBand.upperBound {
+                let kf = Float(k)
+                if k % m != 0 && kf * f >= Self.oddHarmonicBand.lowerBound {
+                    let peak = spectrumPower(power, at: kf * f)
+                    let lower = kf - 0.5 == upperAt ? upper : spectrumPower(power, at: (kf - 0.5) * f)
+                    (upperAt, upper) = (kf + 0.5, spectrumPower(power, at: (kf + 0.5) * f))
+                    let side = max(lower, upper)
+                    let below = k - k % m
+                    if below != lastMultiple {
+                        multipleBelow = below == lastMultiple + m && lastMultiple >= 0 ? multipleAbove : spectrumPower(power, at: Float(below) * f)
+                        multipleAbove = spectrumPower(power, at: Float(below + m) * f)
+                        lastMultiple = below
+                    }
+                    let neighbours = multipleBelow * multipleAbove
+                    riseProduct *= min(1e12, max(1e-12, peak / side))
+                    levelProduct *= min(1e12, max(1e-12, peak * peak / neighbours))
+                    count += 1
+                    if count & 15 == 0 {
+                        frameRise += log10(riseProduct)
+                        frameLevel += log10(levelProduct)
+                        (riseProduct, levelProduct) = (1, 1)
+                    }
+                }
+                k += 1
             }
-            k += 2
+            if count < Self.oddHarmonicMinCount { return false }
+            rise += 10 * (frameRise + log10(riseProduct)) / Double(count)
+            level += 5 * (frameLevel + log10(levelProduct)) / Double(count)
+            used += 1
         }
-        let n = Double(count)
-        return count >= Self.oddHarmonicMinCount && rise > pow(10, n * Double(Self.oddHarmonicContrast) / 10)
-            && level >= pow(10, -2 * n * Double(Self.oddHarmonicFloor) / 10)
+        return used > 0 && rise > Double(used) * Double(contrast) && level >= -Double(used) * Double(Self.oddHarmonicFloor)
     }
 
-    /// The frame's power at `hz`, interpolated between bins, plus a floor that keeps silent bins' ratios finite.
+    /// The power of spectrum `power` (see `keepPower`) at `hz`, interpolated between bins, plus a floor that keeps
+    /// silent bins' ratios finite.
     @inline(__always)
-    func spectrumPower(at hz: Float) -> Float {
+    func spectrumPower(_ power: UnsafePointer<Float>, at hz: Float) -> Double {
         let b = hz / binHz
-        let i = min(Int(b), framePower.count - 2)
+        let i = min(Int(b), powerBins - 2)
         let a = b - Float(i)
-        return (1 - a) * framePower[i] + a * framePower[i + 1] + 1e-20
+        return Double((1 - a) * power[i] + a * power[i + 1] + 1e-20)
     }
 
     /// Correlation coefficient of two `shortLength`-sample stretches one period apart, centred on the frame

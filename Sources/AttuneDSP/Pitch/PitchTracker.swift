@@ -27,7 +27,8 @@ import Foundation
 ///    short-window NCCF, which tells on which side of a voicing edge the frame lies). So a low voice (long
 ///    lags) is not pushed towards unvoiced by the lag term, and a window straddling an edge is judged by
 ///    its centre. On a narrow-band line a candidate whose sub-octave's odd harmonics stand out of the frame's
-///    power spectrum (kept from the FFT pair) is ranked below that sub-octave (see `oddHarmonicContrast`).
+///    power spectrum (kept from the FFT pair) is ranked below that sub-octave (see `oddHarmonicContrast`), and
+///    one whose third's other harmonics stand out, over two frames, below that third (see `thirdHarmonicContrast`).
 ///    A frame whose window peak is 46 dB or more below the level reference (stage 3) is not
 ///    searched: the path could not voice it (see `searchGate`).
 /// 3. **Unvoiced candidate** (Praat's formula). Strength = the voicing threshold, raised towards 2 as the
@@ -236,6 +237,41 @@ public final class PitchTracker {
     static let oddHarmonicStep: Float = 0.1
     static let oddHarmonicBand: ClosedRange<Float> = 300...1800
     static let oddHarmonicMinCount = 4
+    /// On a narrow-band line, a candidate is ranked `oddHarmonicStep` below its third f when the harmonics of f
+    /// that are not multiples of three (2f, 4f, 5f, 7f, … within `oddHarmonicBand`, at least
+    /// `oddHarmonicMinCount` of them) rise on average more than `thirdHarmonicContrast` dB above the higher of the
+    /// spectrum's two levels half a harmonic either side, over this frame and the one before
+    /// (`thirdHarmonicFrames`), and hold no less than `oddHarmonicFloor` dB below the nearest multiples of three.
+    /// The octave check's reasoning one step on: a voice at 3f has no energy between its harmonics, so peaks at
+    /// f's other multiples say the voice is at f. Behind a telephone's high-pass a low male voice whose
+    /// formants sit on multiples of its third harmonic correlates better at a third of its period, and with no
+    /// speaker learnt yet (a call's first runs) nothing else pulls it down: most of the male tune speakers'
+    /// remaining telephone errors were runs read at three and more times their F0.
+    /// - No correlation gate and no speaker-band gate, unlike the octave check: the errors are in the first runs
+    ///   and in frames whose r is middling (0.8 of the band weight), and a speaker band learnt from runs read at
+    ///   3f would block the correction of later ones (with the band gate the real tune set gained 0.06 less on
+    ///   telephone audio and 0.10 less with pink noise).
+    /// - Two frames, not one: in pink noise at 10 dB, chance peaks between a high voice's harmonics passed the
+    ///   test on single frames, and the demotion handed runs of synthetic 450 Hz voices to their sub-octave
+    ///   (seed 2 high group, telephone + pink GPE 0.75 → 6.2 %). Averaged with the frame before, frames of
+    ///   voices truly at 3f passed about half as often (real tune set: 22 → 15 of 17,518 telephone frames,
+    ///   93 → 52 of 13,861 with pink noise), while the erroneous frames passed as before on telephone audio (59 →
+    ///   60 of 88). Three frames lost much of the gain on real noisy speech (2.83 → 3.05), and pooling the octave
+    ///   check the same way made it worse (telephone + pink 3.09 → 3.17).
+    /// - Cost: about one pair per voiced frame is tested (a voice's candidate and its third subharmonic), over
+    ///   two spectra: +5 % of the instructions of `attune analyze` on the bundled 8 kHz call (callgrind) and
+    ///   about a tenth of its time at 8 kHz; wide-band lines do not run it.
+    ///
+    /// Chosen on every EmoDB file of the tune speakers (`Tools/pitch_eval_real.py --split tune --every-file`)
+    /// and synthetic seeds 1–9 of `Tools/pitch_eval.py`: telephone GPE 1.79 → 1.59 % against the 3-way
+    /// reference (male 2.99 → 2.36, RAPT 3.46; male errors at three times F0 and more 146 → 90 frames), telephone
+    /// + pink noise 3.09 → 2.83 (male 5.30 → 4.51, RAPT 5.02), Praat+RAPT reference 2.03 → 1.82 and 3.27 → 3.00;
+    /// VDE within 0.02; female telephone unchanged. Synthetic telephone GPE mean 4.43 → 4.30, telephone + pink 4.48 →
+    /// 4.48 (lower on two seeds, higher on two), VDE +0.03. A contrast of 1.5 dB gained less on both (real
+    /// 1.66 and 2.96). Demoting the candidate at 1.5f too, which then often won (x3/2 errors 11 → 21),
+    /// helped clean telephone audio but cost more in noise (2.83 → 3.07).
+    static let thirdHarmonicContrast: Float = 1
+    static let thirdHarmonicFrames = 2
     /// Level-gated running mean of the share of in-band energy between 45 and 190 Hz above which the line
     /// counts as wide band. Behind a 300 Hz telephone high-pass only the tail of a fundamental near 200 Hz
     /// is left there: on synthetic telephone speech (`Tools/pitch_eval.py`) the mean stayed under 1.5 %
@@ -333,9 +369,12 @@ public final class PitchTracker {
     let r: UnsafeMutablePointer<Float>
     /// Scratch for the lags of a frame's local maxima of `r` (see `collectPeaks`).
     let peakLags: UnsafeMutableBufferPointer<Int>
-    /// The current frame's power spectrum (bins 0...fft.size / 2), kept from the FFT pair for the odd-harmonic
-    /// check (see `oddHarmonicContrast`), and its bin spacing in Hz.
+    /// The power spectra (bins 0..<powerBins each) of the current frame and the one before, at `index & 1`,
+    /// kept from the FFT pair for the sub-harmonic checks (see `oddHarmonicContrast`), the frame each slot holds
+    /// (−1: none), and the bin spacing in Hz.
     let framePower: UnsafeMutableBufferPointer<Float>
+    let powerFrame: UnsafeMutableBufferPointer<Int>
+    let powerBins: Int
     let binHz: Float
 
     /// Full-rate Hann window over the same span as `hann`, squared, and the sums of both windows' squares.
@@ -463,7 +502,9 @@ public final class PitchTracker {
         r = rStorage.baseAddress! + Self.sincDepth
         precondition(rLength >= maxLag + 9, "attune_local_maxima reads r up to maxLag + 8")
         peakLags = .allocate((maxLag - minLag) / 2 + 1, filledWith: 0)
-        framePower = .allocate(fftSize / 2 + 1, filledWith: 0)
+        powerBins = fftSize / 2 + 1
+        framePower = .allocate(2 * powerBins, filledWith: 0)
+        powerFrame = .allocate(2, filledWith: -1)
         binHz = Float(search / Double(fftSize))
 
         var slotCount = 1
@@ -492,7 +533,7 @@ public final class PitchTracker {
     }
 
     deinit {
-        ring.deallocate(); rStorage.deallocate(); peakLags.deallocate(); framePower.deallocate()
+        ring.deallocate(); rStorage.deallocate(); peakLags.deallocate(); framePower.deallocate(); powerFrame.deallocate()
         candFrequency.deallocate(); candCorrelation.deallocate(); candOctave.deallocate(); candStrength.deallocate(); candAboveWeight.deallocate(); backPointer.deallocate()
         candCount.deallocate(); periodicity.deallocate(); framePeak.deallocate(); bandEnergy.deallocate(); bandWeight.deallocate(); score.deallocate(); nextScore.deallocate(); path.deallocate()
     }
