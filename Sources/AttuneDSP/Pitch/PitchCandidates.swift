@@ -211,15 +211,16 @@ extension PitchTracker {
     /// The sub-harmonic checks of a narrow-band line (see `oddHarmonicContrast` and `thirdHarmonicContrast`): each
     /// candidate whose sub-harmonic's spectrum says the voice is at the sub-harmonic is ranked below it. The
     /// check by thirds runs first, so the octave check sees its result. A pair whose ranking the demotion would
-    /// not change is not tested: most pairs are a voice's subharmonic series, already ranked below it.
+    /// not change (the candidate already a step below its sub-harmonic) is not tested.
     @inline(__always)
     func demoteAboveSubharmonics(index: Int, kept: Int, lowWeight: Float) {
         let base = (index & slotMask) * stride
         // No candidate lies below the floor, so a candidate whose third does is not paired: most of a frame's
         // candidates are a voice's subharmonic series, and only its top few reach three times the floor.
         let lowestThird = Float(settings.pitchFloor) / (1 + Self.subOctaveTolerance)
-        for c in 1..<kept where candFrequency[base + c] / 3 > lowestThird {
+        for c in 1..<kept {
             let third = candFrequency[base + c] / 3
+            if third <= lowestThird { continue }
             for d in 1..<kept where abs(candFrequency[base + d] - third) < Self.subOctaveTolerance * third
                 && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
                 && harmonicsStandOut(candFrequency[base + d], skipping: 3, contrast: Self.thirdHarmonicContrast,
@@ -250,14 +251,14 @@ extension PitchTracker {
     @inline(__always)
     func harmonicsStandOut(_ f: Float, skipping m: Int, contrast: Float, frames: Int, index: Int) -> Bool {
         var rise = 0.0, level = 0.0
-        var used = 0, count = 0
+        var used = 0
         for frame in Swift.stride(from: index, to: max(-1, index - frames), by: -1) where powerFrame[frame & 1] == frame {
             let power = UnsafePointer(framePower.baseAddress! + (frame & 1) * powerBins)
             // Products of the ratios, folded into their logarithms every 16 harmonics (each ratio within 10^±12, so
             // a product stays finite): two logarithms per frame for most pairs instead of two per harmonic.
             var riseProduct = 1.0, levelProduct = 1.0
             var frameRise = 0.0, frameLevel = 0.0
-            count = 0
+            var count = 0
             // Neighbouring harmonics share a side or a multiple of m: each level is read once (`upper` and
             // `lastMultiple` carry the upper ones on).
             var upperAt: Float = -1, upper = 0.0

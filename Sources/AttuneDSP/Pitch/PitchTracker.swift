@@ -505,6 +505,7 @@ public final class PitchTracker {
         powerBins = fftSize / 2 + 1
         framePower = .allocate(2 * powerBins, filledWith: 0)
         powerFrame = .allocate(2, filledWith: -1)
+        precondition(Self.thirdHarmonicFrames <= 2, "framePower keeps two spectra")
         binHz = Float(search / Double(fftSize))
 
         var slotCount = 1
