@@ -267,7 +267,7 @@ public final class PitchTracker {
     /// reference (male 2.99 → 2.36, RAPT 3.46; male errors at three times F0 and more 146 → 90 frames), telephone
     /// + pink noise 3.09 → 2.83 (male 5.30 → 4.51, RAPT 5.02), Praat+RAPT reference 2.03 → 1.82 and 3.27 → 3.00;
     /// VDE within 0.02; female telephone unchanged. Synthetic telephone GPE mean 4.43 → 4.30, telephone + pink 4.48 →
-    /// 4.48 (lower on two seeds, higher on two), VDE +0.03. A contrast of 1.5 dB gained less on both (real
+    /// 4.48 (lower on four seeds, higher on two), VDE +0.03. A contrast of 1.5 dB gained less on both (real
     /// 1.66 and 2.96). Demoting the candidate at 1.5f too, which then often won (x3/2 errors 11 → 21),
     /// helped clean telephone audio but cost more in noise (2.83 → 3.07).
     static let thirdHarmonicContrast: Float = 1
