@@ -208,35 +208,35 @@ extension PitchTracker {
         powerFrame[index & 1] = index
     }
 
-    /// The sub-harmonic checks of a narrow-band line (see `oddHarmonicContrast` and `thirdHarmonicContrast`): each
-    /// candidate whose sub-harmonic's spectrum says the voice is at the sub-harmonic is ranked below it. The
-    /// check by thirds runs first, so the octave check sees its result. A pair whose ranking the demotion would
-    /// not change (the candidate already a step below its sub-harmonic) is not tested.
+    /// The sub-harmonic checks of a narrow-band line (see `thirdHarmonicContrast` and `oddHarmonicContrast`). The
+    /// check by thirds runs first, so the octave check sees its result; only the octave check has gates.
     @inline(__always)
     func demoteAboveSubharmonics(index: Int, kept: Int, lowWeight: Float) {
-        let base = (index & slotMask) * stride
-        // No candidate lies below the floor, so a candidate whose third does is not paired: most of a frame's
-        // candidates are a voice's subharmonic series, and only its top few reach three times the floor.
-        let lowestThird = Float(settings.pitchFloor) / (1 + Self.subOctaveTolerance)
-        for c in 1..<kept {
-            let third = candFrequency[base + c] / 3
-            if third <= lowestThird { continue }
-            for d in 1..<kept where abs(candFrequency[base + d] - third) < Self.subOctaveTolerance * third
-                && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
-                && harmonicsStandOut(candFrequency[base + d], skipping: 3, contrast: Self.thirdHarmonicContrast,
-                                     frames: Self.thirdHarmonicFrames, index: index) {
-                candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
-            }
-        }
-        let minimum = Self.oddHarmonicCorrelation * lowWeight
+        demoteAbove(subharmonic: 3, index: index, kept: kept, minimum: -Float.infinity, lowest: -Float.infinity,
+                    contrast: Self.thirdHarmonicContrast, frames: Self.thirdHarmonicFrames)
         let lowest = speakerFrames >= Self.speakerWarmUp ? speakerOctave - Self.speakerTolerance : -Float.infinity
+        demoteAbove(subharmonic: 2, index: index, kept: kept, minimum: Self.oddHarmonicCorrelation * lowWeight,
+                    lowest: lowest, contrast: Self.oddHarmonicContrast, frames: 1)
+    }
+
+    /// Ranks each candidate `oddHarmonicStep` below its m-th subharmonic d (within `subOctaveTolerance`) when d's
+    /// harmonics that are not multiples of m stand out (`harmonicsStandOut`), both candidates correlating at least
+    /// `minimum` and d's octave not below `lowest`. A pair whose ranking the demotion would not change (the
+    /// candidate already a step below d) is not tested, nor a candidate whose subharmonic lies below the floor,
+    /// where no candidate is: most of a frame's candidates are a voice's subharmonic series.
+    @inline(__always)
+    func demoteAbove(subharmonic m: Int, index: Int, kept: Int, minimum: Float, lowest: Float, contrast: Float,
+                     frames: Int) {
+        let base = (index & slotMask) * stride
+        let lowestSub = Float(settings.pitchFloor) / (1 + Self.subOctaveTolerance)
         for c in 1..<kept where candCorrelation[base + c] >= minimum {
-            let half = 0.5 * candFrequency[base + c]
-            for d in 1..<kept where abs(candFrequency[base + d] - half) < Self.subOctaveTolerance * half
+            let sub = candFrequency[base + c] / Float(m)
+            if sub <= lowestSub { continue }
+            for d in 1..<kept where abs(candFrequency[base + d] - sub) < Self.subOctaveTolerance * sub
                 && candCorrelation[base + d] >= minimum && candOctave[base + d] >= lowest
                 && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
-                && harmonicsStandOut(candFrequency[base + d], skipping: 2, contrast: Self.oddHarmonicContrast,
-                                     frames: 1, index: index) {
+                && harmonicsStandOut(candFrequency[base + d], skipping: m, contrast: contrast, frames: frames,
+                                     index: index) {
                 candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
             }
         }
