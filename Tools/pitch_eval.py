@@ -11,7 +11,8 @@ breathy (aspiration noise 6-12 dB under the harmonics, 15-25 dB quieter voiced s
 
 Conditions: clean 16 kHz; 16 kHz + white noise at 5 dB SNR; 8 kHz μ-law telephone (300-3400 Hz band-pass);
 the same with pink noise at 10 dB SNR added before μ-law. SNR is measured against the speech power of the
-voiced frames.
+voiced frames. Two more on request (--conditions amr,amrlow; not in the default set, whose tables the results
+files compare): the telephone condition through AMR-NB, the codec of mobile calls, at 12.2 and 4.75 kbit/s (sox).
 
 Reading a track on the truth's grid (as Praat reads its own): the tracker's nearest frame decides voicing, the
 value is interpolated linearly between the two frames around the time when both are voiced.
@@ -76,7 +77,13 @@ CONDITIONS = {
     "noise": "16 kHz + white 5 dB",
     "tel": "8 kHz μ-law tel.",
     "telnoise": "tel. + pink 10 dB",
+    "amr": "tel. AMR-NB 12.2 kbit/s",
+    "amrlow": "tel. AMR-NB 4.75 kbit/s",
 }
+# Conditions synthesised from the item, always all of them and in this order: the noisy ones draw from the file's
+# random stream, so a condition's audio must not depend on which others were asked for. The rest (AMR-NB) are
+# coded from the telephone condition's file when first needed.
+SYNTHESISED = ("clean", "noise", "tel", "telnoise")
 
 
 def build_attune():
@@ -341,21 +348,24 @@ def evaluate_file(job, args, binary, conds, trackers, workdir):
     stem = os.path.join(workdir, "syn%02d" % i)
     truth_path = stem + "_truth.npy"
     cached = args.cache and os.path.exists(truth_path) and all(
-        os.path.exists("%s_%s.wav" % (stem, c)) for c in CONDITIONS)
+        os.path.exists("%s_%s.wav" % (stem, c)) for c in SYNTHESISED)
+    wanted = {c for c, _ in conds} | ({"tel"} if any(c in synth.AMR_MODES for c, _ in conds) else set())
     if cached:
         truth, scale = np.load(truth_path), float("nan")
     else:
         item = synth.make_item(src, rng)
         truth, scale = item.truth, item.scale
-        for c in CONDITIONS if args.cache else [c for c, _ in conds]:
+        for c in SYNTHESISED:
             x, fs = synth.condition(item, c, rng)
-            path = "%s_%s.wav" % (stem, c)
-            sf.write(path, x, fs, subtype="ULAW" if c.startswith("tel") else "PCM_16")
+            if args.cache or c in wanted:
+                sf.write("%s_%s.wav" % (stem, c), x, fs, subtype="ULAW" if c.startswith("tel") else "PCM_16")
         if args.cache:
             np.save(truth_path, truth)
     per, errs, lines = {}, {}, []
     for c, _ in conds:
         path = "%s_%s.wav" % (stem, c)
+        if c in synth.AMR_MODES and not os.path.exists(path):
+            synth.amr_nb("%s_tel.wav" % stem, path, synth.AMR_MODES[c])
         x, fs = sf.read(path, dtype="float64")   # what every tracker hears
         n = len(truth)
         line = []

@@ -13,7 +13,9 @@ consensus is pinned (--reference-attune, cached on first use) so that builds are
 Audio: a fixed subset of EmoDB (4 utterances per speaker, one neutral and three other emotions, 10 speakers, both
 sexes) and the pocketsphinx test recordings (16 kHz: goforward/numbers/something, cards, librivox, tidigits).
 Conditions: clean 16 kHz; 16 kHz + white noise at 5 dB; 8 kHz μ-law telephone (300-3400 Hz); the telephone with
-pink noise at 10 dB (pitch_eval_synth.telephone); SNR is against the power of the reference's voiced frames.
+pink noise at 10 dB (pitch_eval_synth.telephone); SNR is against the power of the reference's voiced frames. On
+request (--conditions ...,amr,amrlow; not in the default set): the telephone copy through AMR-NB, the codec of
+mobile calls, at 12.2 and 4.75 kbit/s (pitch_eval_synth.amr_nb).
 
 Tune/test split by speaker (SPLITS): tune on EmoDB speakers 03, 10 (male), 08, 09, 13 (female) and the pocketsphinx
 CMU and cards recordings; report on EmoDB speakers 11, 12, 15 (male), 14, 16 (female), librivox and tidigits.
@@ -57,7 +59,7 @@ PS_FILES = {  # group -> files (raw = 16 kHz 16-bit little-endian mono)
     "tidigits": ["tidigits/dhd.2934z.raw"],
 }
 CONDITIONS = {"clean": "clean 16 kHz", "noise": "16 kHz + white 5 dB", "tel": "8 kHz μ-law tel.",
-              "telnoise": "tel. + pink 10 dB"}
+              "telnoise": "tel. + pink 10 dB", "amr": "tel. AMR-NB 12.2 kbit/s", "amrlow": "tel. AMR-NB 4.75 kbit/s"}
 
 
 def pick_files(split, every_emodb_file=False):
@@ -130,6 +132,20 @@ def clean_copy(name, path, workdir):
     return stem, x16, n, clean_path, cached
 
 
+def degrade(stem, x16, voiced, rng):
+    """Writes the white-noise, telephone and telephone + pink noise copies of the clean recording that are not there
+    yet, always all of them and in that order: the noisy ones draw from the file's random stream `rng`, so each copy
+    must not depend on which conditions a run asks for."""
+    power = synth.voiced_power(x16, voiced, 160)
+    y = x16 + rng.standard_normal(len(x16)) * np.sqrt(power / 10 ** 0.5)
+    if not os.path.exists(stem + "_noise.wav"):
+        sf.write(stem + "_noise.wav", y / max(1.0, np.abs(y).max() / 0.95), 16000, subtype="PCM_16")
+    for c, noise_db in (("tel", None), ("telnoise", 10)):
+        y, fs = synth.telephone(x16, rng, noise_db=noise_db, voiced=voiced)
+        if not os.path.exists("%s_%s.wav" % (stem, c)):
+            sf.write("%s_%s.wav" % (stem, c), y, fs, subtype="ULAW")
+
+
 def evaluate_file(item, args, workdir):
     name, path, gender, speaker = item
     stem, x16, n, clean_path, cached = clean_copy(name, path, workdir)
@@ -137,21 +153,12 @@ def evaluate_file(item, args, workdir):
     rapt0 = cached("clean_rapt", lambda: pe.run_rapt(x16, 16000, n, workdir))
     attune0 = cached("clean_refattune", lambda: pe.run_attune(args.reference_attune, clean_path, n))
     refs = {"3-way": consensus([praat0, rapt0, attune0]), "Praat+RAPT": consensus([praat0, rapt0])}
-    rng = np.random.default_rng([11, sum(map(ord, name))])
-    voiced = refs["3-way"][0] > 0
+    degrade(stem, x16, refs["3-way"][0] > 0, np.random.default_rng([11, sum(map(ord, name))]))
     out, errs = {}, {}
     for c in args.conditions:
         p = "%s_%s.wav" % (stem, c)
-        if not os.path.exists(p):
-            if c == "clean":
-                pass
-            elif c == "noise":
-                power = synth.voiced_power(x16, voiced, 160)
-                y = x16 + rng.standard_normal(len(x16)) * np.sqrt(power / 10 ** 0.5)
-                sf.write(p, y / max(1.0, np.abs(y).max() / 0.95), 16000, subtype="PCM_16")
-            else:
-                y, fs = synth.telephone(x16, rng, noise_db=10 if c == "telnoise" else None, voiced=voiced)
-                sf.write(p, y, fs, subtype="ULAW")
+        if c in synth.AMR_MODES and not os.path.exists(p):
+            synth.amr_nb(stem + "_tel.wav", p, synth.AMR_MODES[c])
         x, fs = sf.read(p, dtype="float64")
         ests = {}
         for t in args.trackers:

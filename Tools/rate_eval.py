@@ -21,6 +21,9 @@ summary line checks every emotion against MAPE <= 10 % and |signed| <= 5 % and p
 per-emotion signed errors, which is what the emotion layer needs small. The `rate ...` groups pool every synthetic file
 of that rate band (espeak-ng 80-110 / 160-185 / 240-290 / 360-450 wpm, flite duration_stretch 1.45-1.8 /
 1.0-1.1 / 0.75-0.8 / 0.5-0.6), clean and telephone.
+With --amr, every telephone file without noise is also heard through AMR-NB, the codec of mobile calls, at 12.2 and
+4.75 kbit/s (pitch_eval_synth.amr_nb), in groups named after the telephone group ("espeak EN tel AMR-NB 12.2",
+...), reported beside the required ones.
 Audio is cached in --workdir (default out/rate_eval, git-ignored). Nothing is written into the repository.
 
 Examples:
@@ -29,6 +32,7 @@ Examples:
   Tools/rate_eval.py --attune .build/release/attune --csv out/rate.csv
   Tools/rate_eval.py --heldout            # other sentences, voices and rates, never used for tuning
   Tools/rate_eval.py --group EmoDB --no-baseline --split tune   # EmoDB per emotion and speaker, tune half
+  Tools/rate_eval.py --no-baseline --amr --group tel     # telephone groups, μ-law and through AMR-NB
 """
 import argparse
 import json
@@ -40,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import pitch_eval_synth  # noqa: E402
 import rate_eval_corpus  # noqa: E402
 
 REPO = os.path.dirname(HERE)
@@ -57,7 +62,24 @@ def required(group):
     """The groups the speech-rate requirement names: synthetic English and Vietnamese, clean and telephone, by
     rate band, and real read English. Noisy copies, the few-syllable real words and EmoDB's acted German (which has
     its own per-emotion target) are reported beside them."""
-    return "noise" not in group and "EmoDB" not in group and "real words" not in group
+    return "noise" not in group and "EmoDB" not in group and "real words" not in group and "AMR" not in group
+
+
+# --amr: mode name in the group (kbit/s) -> AMR-NB mode and file suffix.
+AMR = {"12.2": (pitch_eval_synth.AMR_MODES["amr"], "_amr"), "4.75": (pitch_eval_synth.AMR_MODES["amrlow"], "_amrlow")}
+
+
+def amr_items(items):
+    """AMR-NB copies of the telephone items without noise, in groups named after their telephone groups."""
+    out = []
+    for it in items:
+        tel = [g for g in it["groups"] if " tel" in g and "noise" not in g]
+        if not tel or not it["path"].endswith("_tel.wav"):
+            continue
+        for rate, (mode, suffix) in AMR.items():
+            out.append(dict(it, path=it["path"][:-4] + suffix + ".wav", groups=[f"{g} AMR-NB {rate}" for g in tel],
+                            amr=(it["path"], mode)))
+    return out
 
 
 def build_attune(scratch):
@@ -96,6 +118,7 @@ def main():
     ap.add_argument("--workdir", help="audio cache (default out/rate_eval, or out/rate_eval_heldout with --heldout)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the De Jong & Wempe baseline")
     ap.add_argument("--no-noise", action="store_true", help="leave out the noisy groups")
+    ap.add_argument("--amr", action="store_true", help="also the telephone files through AMR-NB at 12.2 and 4.75 kbit/s")
     ap.add_argument("--group", action="append", help="only groups containing this text (repeatable)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     ap.add_argument("--csv", help="write per-file results to this CSV")
@@ -110,6 +133,8 @@ def main():
     if args.heldout:
         args.split = "heldout"
     items = [it for it in items if args.split in ("all", "heldout") or it["split"] == args.split]
+    if args.amr:
+        items += amr_items(items)
     if args.group:
         items = [it for it in items if any(any(g in name for g in args.group) for name in it["groups"])]
     # Real speech appears once per split; with --split all keep one copy.
@@ -124,6 +149,8 @@ def main():
 
     def evaluate(it):
         r = dict(it)
+        if "amr" in it and not os.path.exists(it["path"]):
+            pitch_eval_synth.amr_nb(it["amr"][0], it["path"], it["amr"][1])
         r["attune"] = attune_syllables(attune, it["path"])
         if not args.no_baseline:
             from rate_eval_dejong import count_syllables
@@ -145,7 +172,8 @@ def main():
             groups[g].append(r)
     names = [g for g in GROUP_ORDER if g in groups] + sorted(g for g in groups if g not in GROUP_ORDER)
     print(f"\nsplit: {args.split}    attune: {attune}")
-    head = f"{'group':34s} {'files':>5s} | {'attune MAPE':>11s} {'signed':>7s}"
+    width = max([34] + [len(g) for g in names])
+    head = f"{'group':{width}s} {'files':>5s} | {'attune MAPE':>11s} {'signed':>7s}"
     if not args.no_baseline:
         head += f" | {'DeJong MAPE':>11s} {'signed':>7s}"
     print(head)
@@ -158,13 +186,13 @@ def main():
             worst_mape = max(worst_mape, m)
         else:
             worst_extra = max(worst_extra, m)
-        line = f"{g:34s} {len(rows):5d} | {m:10.1f}% {s:+6.1f}%"
+        line = f"{g:{width}s} {len(rows):5d} | {m:10.1f}% {s:+6.1f}%"
         if not args.no_baseline:
             bm, bs = stats(rows, "dejong")
             line += f" | {bm:10.1f}% {bs:+6.1f}%"
         print(line)
     m, s = stats(results, "attune")
-    line = f"{'ALL':34s} {len(results):5d} | {m:10.1f}% {s:+6.1f}%"
+    line = f"{'ALL':{width}s} {len(results):5d} | {m:10.1f}% {s:+6.1f}%"
     if not args.no_baseline:
         bm, bs = stats(results, "dejong")
         line += f" | {bm:10.1f}% {bs:+6.1f}%"
@@ -173,7 +201,7 @@ def main():
     if any(required(g) for g in names):
         print(f"worst group MAPE (attune): {worst_mape:.1f}%  (target <= 8% in every group the issue names)")
     if worst_extra:
-        print(f"worst extra group (noise, real words, German acted speech; no 8 % target): {worst_extra:.1f}%")
+        print(f"worst extra group (noise, AMR-NB, real words, German acted speech; no 8 % target): {worst_extra:.1f}%")
     emo = [(e, groups[f"EmoDB {e}"]) for e in rate_eval_corpus.EMODB_EMOTIONS if f"EmoDB {e}" in groups]
     if emo:
         # The emotion layer compares a caller with their own baseline, so what matters is that the error does not
