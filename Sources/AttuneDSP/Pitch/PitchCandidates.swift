@@ -220,10 +220,11 @@ extension PitchTracker {
     }
 
     /// Ranks each candidate `oddHarmonicStep` below its m-th subharmonic d (within `subOctaveTolerance`) when d's
-    /// harmonics that are not multiples of m stand out (`harmonicsStandOut`), both candidates correlating at least
-    /// `minimum` and d's octave not below `lowest`. A pair whose ranking the demotion would not change (the
-    /// candidate already a step below d) is not tested, nor a candidate whose subharmonic lies below the floor,
-    /// where no candidate is: most of a frame's candidates are a voice's subharmonic series.
+    /// harmonics that are not multiples of m stand out (`harmonicsStandOut`, and for the octave check also
+    /// `fewOddHarmonicsStandOut`), both candidates correlating at least `minimum` and d's octave not below `lowest`.
+    /// A pair whose ranking the demotion would not change (the candidate already a step below d) is not tested, nor
+    /// a candidate whose subharmonic lies below the floor, where no candidate is: most of a frame's candidates are a
+    /// voice's subharmonic series.
     @inline(__always)
     func demoteAbove(subharmonic m: Int, index: Int, kept: Int, minimum: Float, lowest: Float, contrast: Float,
                      frames: Int) {
@@ -235,8 +236,9 @@ extension PitchTracker {
             for d in 1..<kept where abs(candFrequency[base + d] - sub) < Self.subOctaveTolerance * sub
                 && candCorrelation[base + d] >= minimum && candOctave[base + d] >= lowest
                 && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
-                && harmonicsStandOut(candFrequency[base + d], skipping: m, contrast: contrast, frames: frames,
-                                     index: index) {
+                && (harmonicsStandOut(candFrequency[base + d], skipping: m, contrast: contrast, frames: frames,
+                                      index: index)
+                    || m == 2 && fewOddHarmonicsStandOut(candFrequency[base + d], index: index)) {
                 candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
             }
         }
@@ -253,48 +255,77 @@ extension PitchTracker {
         var rise = 0.0, level = 0.0
         var used = 0
         for frame in Swift.stride(from: index, to: max(-1, index - frames), by: -1) where powerFrame[frame & 1] == frame {
-            let power = UnsafePointer(framePower.baseAddress! + (frame & 1) * powerBins)
-            // Products of the ratios, folded into their logarithms every 16 harmonics (each ratio within 10^±12, so
-            // a product stays finite): two logarithms per frame for most pairs instead of two per harmonic.
-            var riseProduct = 1.0, levelProduct = 1.0
-            var frameRise = 0.0, frameLevel = 0.0
-            var count = 0
-            // Neighbouring harmonics share a side or a multiple of m: each level is read once (`upper` and
-            // `lastMultiple` carry the upper ones on).
-            var upperAt: Float = -1, upper = 0.0
-            var lastMultiple = -1, multipleBelow = 0.0, multipleAbove = 0.0
-            var k = max(1, Int(Self.oddHarmonicBand.lowerBound / f) - 1)
-            while Float(k) * f <= Self.oddHarmonicBand.upperBound {
-                let kf = Float(k)
-                if k % m != 0 && kf * f >= Self.oddHarmonicBand.lowerBound {
-                    let peak = spectrumPower(power, at: kf * f)
-                    let lower = kf - 0.5 == upperAt ? upper : spectrumPower(power, at: (kf - 0.5) * f)
-                    (upperAt, upper) = (kf + 0.5, spectrumPower(power, at: (kf + 0.5) * f))
-                    let side = max(lower, upper)
-                    let below = k - k % m
-                    if below != lastMultiple {
-                        multipleBelow = below == lastMultiple + m && lastMultiple >= 0 ? multipleAbove : spectrumPower(power, at: Float(below) * f)
-                        multipleAbove = spectrumPower(power, at: Float(below + m) * f)
-                        lastMultiple = below
-                    }
-                    let neighbours = multipleBelow * multipleAbove
-                    riseProduct *= min(1e12, max(1e-12, peak / side))
-                    levelProduct *= min(1e12, max(1e-12, peak * peak / neighbours))
-                    count += 1
-                    if count & 15 == 0 {
-                        frameRise += log10(riseProduct)
-                        frameLevel += log10(levelProduct)
-                        (riseProduct, levelProduct) = (1, 1)
-                    }
-                }
-                k += 1
-            }
+            let (frameRise, frameLevel, count) = harmonicContrast(f, skipping: m, frame: frame)
             if count < Self.oddHarmonicMinCount { return false }
-            rise += 10 * (frameRise + log10(riseProduct)) / Double(count)
-            level += 5 * (frameLevel + log10(levelProduct)) / Double(count)
+            rise += frameRise
+            level += frameLevel
             used += 1
         }
         return used > 0 && rise > Double(used) * Double(contrast) && level >= -Double(used) * Double(Self.oddHarmonicFloor)
+    }
+
+    /// The octave check's test for a sub-octave `f` with one odd harmonic too few in `oddHarmonicBand` for
+    /// `harmonicsStandOut` (`f` above 200 Hz, see `fewOddHarmonicsContrast`): the three rise more than
+    /// `fewOddHarmonicsContrast` dB in frame `index` and in the frame before, each, and hold on average no less than
+    /// `oddHarmonicFloor` dB below their even neighbours. False when either spectrum was not kept.
+    @inline(__always)
+    func fewOddHarmonicsStandOut(_ f: Float, index: Int) -> Bool {
+        // A ninth harmonic inside the band makes four odd ones (or the count is not three for another reason,
+        // which `harmonicContrast` finds): such an `f` was `harmonicsStandOut`'s to test.
+        guard index >= 1, 9 * f > Self.oddHarmonicBand.upperBound else { return false }
+        var level = 0.0
+        for frame in Swift.stride(from: index, through: index - 1, by: -1) {
+            guard powerFrame[frame & 1] == frame else { return false }
+            let (rise, frameLevel, count) = harmonicContrast(f, skipping: 2, frame: frame)
+            guard count == Self.oddHarmonicMinCount - 1, rise > Double(Self.fewOddHarmonicsContrast) else { return false }
+            level += frameLevel
+        }
+        return level >= -2 * Double(Self.oddHarmonicFloor)
+    }
+
+    /// In the kept spectrum of `frame`: the mean rise (dB) of the harmonics of `f` in `oddHarmonicBand` that are not
+    /// multiples of `m` above the higher of the spectrum's two levels half a harmonic either side, their mean level
+    /// (dB) against the nearest multiples of `m` either side, and how many there are.
+    @inline(__always)
+    func harmonicContrast(_ f: Float, skipping m: Int, frame: Int) -> (rise: Double, level: Double, count: Int) {
+        let power = UnsafePointer(framePower.baseAddress! + (frame & 1) * powerBins)
+        // Products of the ratios, folded into their logarithms every 16 harmonics (each ratio within 10^±12, so
+        // a product stays finite): two logarithms per frame for most pairs instead of two per harmonic.
+        var riseProduct = 1.0, levelProduct = 1.0
+        var frameRise = 0.0, frameLevel = 0.0
+        var count = 0
+        // Neighbouring harmonics share a side or a multiple of m: each level is read once (`upper` and
+        // `lastMultiple` carry the upper ones on).
+        var upperAt: Float = -1, upper = 0.0
+        var lastMultiple = -1, multipleBelow = 0.0, multipleAbove = 0.0
+        var k = max(1, Int(Self.oddHarmonicBand.lowerBound / f) - 1)
+        while Float(k) * f <= Self.oddHarmonicBand.upperBound {
+            let kf = Float(k)
+            if k % m != 0 && kf * f >= Self.oddHarmonicBand.lowerBound {
+                let peak = spectrumPower(power, at: kf * f)
+                let lower = kf - 0.5 == upperAt ? upper : spectrumPower(power, at: (kf - 0.5) * f)
+                (upperAt, upper) = (kf + 0.5, spectrumPower(power, at: (kf + 0.5) * f))
+                let side = max(lower, upper)
+                let below = k - k % m
+                if below != lastMultiple {
+                    multipleBelow = below == lastMultiple + m && lastMultiple >= 0 ? multipleAbove : spectrumPower(power, at: Float(below) * f)
+                    multipleAbove = spectrumPower(power, at: Float(below + m) * f)
+                    lastMultiple = below
+                }
+                let neighbours = multipleBelow * multipleAbove
+                riseProduct *= min(1e12, max(1e-12, peak / side))
+                levelProduct *= min(1e12, max(1e-12, peak * peak / neighbours))
+                count += 1
+                if count & 15 == 0 {
+                    frameRise += log10(riseProduct)
+                    frameLevel += log10(levelProduct)
+                    (riseProduct, levelProduct) = (1, 1)
+                }
+            }
+            k += 1
+        }
+        guard count > 0 else { return (0, 0, 0) }
+        return (10 * (frameRise + log10(riseProduct)) / Double(count), 5 * (frameLevel + log10(levelProduct)) / Double(count), count)
     }
 
     /// The power of spectrum `power` (see `keepPower`) at `hz`, interpolated between bins, plus a floor that keeps
