@@ -254,7 +254,14 @@ public final class PitchTracker {
     /// Chosen on every EmoDB file of the tune speakers (`Tools/pitch_eval_real.py --split tune --every-file`) and
     /// synthetic seeds 1–9: telephone GPE 1.59 → 1.47 % against the 3-way reference (octave-up frames 150 → 125; male
     /// 2.36 → 2.18, female 1.30 → 1.19), 1.82 → 1.70 against Praat+RAPT, VDE −0.01; clean, white noise and telephone
-    /// + pink noise unchanged, and every synthetic file of seeds 1–9 in all four conditions.
+    /// + pink noise unchanged, and every synthetic file of seeds 1–9 in all four conditions. Through AMR-NB (the mobile
+    /// codec, `--conditions amr,amrlow`) real speech gains as well (4.75 kbit/s: 3.43 → 3.25, no file worse), but a
+    /// synthetic voice held above 400 Hz goes an octave down at 4.75 kbit/s (high group of seeds 1–9: 0 → 9.8 %): below
+    /// 12.2 kbit/s the codec's pitch lag cannot be shorter than 20 samples, so it codes such a voice at twice its
+    /// period, and the decoded audio really has the sub-harmonics this test looks for. Without the test the path kept
+    /// those runs at their octave from their first frames. Requiring the candidate to correlate nearly as well as its
+    /// sub-octave did not tell the two apart, and testing only once the speaker's band is learnt lost most of the gain
+    /// on real speech (telephone 1.59 → 1.55), whose errors are in the first runs.
     static let fewOddHarmonicsContrast: Float = 4
     /// On a narrow-band line, a candidate is ranked `oddHarmonicStep` below its third f when the harmonics of f
     /// that are not multiples of three (2f, 4f, 5f, 7f, … within `oddHarmonicBand`, at least
