@@ -212,8 +212,9 @@ public final class PitchTracker {
     /// still stand out of the spectrum in decibels. Only the octave above is demoted: a voice with weak odd
     /// harmonics may show no peaks at all, so their absence says nothing.
     /// - At least `oddHarmonicMinCount` odd harmonics must lie in the band (f up to 200 Hz): with three (f up to
-    ///   250 Hz) the mean is at the mercy of the noise between a high voice's harmonics, and synthetic telephone
-    ///   + pink noise GPE rose on three seeds (real speech gained 0.1 more).
+    ///   257 Hz) the mean is at the mercy of the noise between a high voice's harmonics, and synthetic telephone
+    ///   GPE with pink noise rose on three seeds (real speech gained 0.1 more). Those have a stricter test of their
+    ///   own, `fewOddHarmonicsContrast`.
     /// - The odd peaks must hold on average no less than `oddHarmonicFloor` dB below their even neighbours: a
     ///   window that catches an abrupt onset spreads a flat floor 25–30 dB under the harmonics, in which chance
     ///   ripples read as odd peaks (the raised-voice test in PitchTrackerTests went an octave down on one such
@@ -239,29 +240,30 @@ public final class PitchTracker {
     static let oddHarmonicBand: ClosedRange<Float> = 300...1800
     static let oddHarmonicMinCount = 4
     /// The octave check of a sub-octave f above 200 Hz, which has one odd harmonic too few in `oddHarmonicBand`
-    /// (3f, 5f and 7f; a voice at 200–257 Hz read an octave up): the three must rise more than this (dB) in this frame
-    /// and in the one before, each, under the same gates (`fewOddHarmonicsStandOut`). Most of the octave-up errors
-    /// left on real female telephone speech were such voices, which the check above could not test: a dump of every
-    /// such pair on the tune set found their odd harmonics standing out in two frames at 3 dB in 26 of 67 erroneous
-    /// frames, against 1 of 417 frames whose voice really was at 2f (synthetic: 6 of 4,486; in pink noise 18 of
-    /// 4,271 and 2 of 403 real). The mean over the two frames instead of each (the third-harmonic check's test) let
-    /// one chance peak in the frame before an onset pass: a breathy 400 Hz voice on clean 16 kHz audio, judged narrow
-    /// band because it has nothing below 190 Hz, went an octave down for a whole run (synthetic seed 8). 4 dB rather
-    /// than 3 for the margin against chance peaks in noise (4 of 4,271 synthetic pairs pass), at no cost on the tune
-    /// set. Without the correlation gate 0.04 more came off telephone GPE, but synthetic telephone + pink rose 4.48 →
-    /// 4.56.
+    /// (3f, 5f and 7f; a voice at 200–257 Hz read an octave up): the three must rise more than this (dB) in this
+    /// frame and in the one before, each, under the same gates (`fewOddHarmonicsStandOut`). Most of the octave-up
+    /// errors left on real female telephone speech were such voices, which the check above could not test: a dump
+    /// of every such pair on the tune set found their odd harmonics standing out in two frames at 3 dB in 26 of 67
+    /// erroneous frames, against 1 of 417 frames whose voice really was at 2f (synthetic: 6 of 4,486; in pink noise
+    /// 18 of 4,271 and 2 of 403 real). The mean over the two frames instead of each (the third-harmonic check's
+    /// test) let one chance peak in the frame before an onset pass: a breathy 400 Hz voice on clean 16 kHz audio,
+    /// judged narrow band because it has nothing below 190 Hz, went an octave down for a whole run (synthetic seed
+    /// 8). 4 dB rather than 3 for the margin against chance peaks in noise (4 of 4,271 synthetic pairs pass), at no
+    /// cost on the tune set. Without the correlation gate 0.04 more came off telephone GPE, but synthetic telephone
+    /// audio with pink noise rose 4.48 → 4.56.
     ///
     /// Chosen on every EmoDB file of the tune speakers (`Tools/pitch_eval_real.py --split tune --every-file`) and
-    /// synthetic seeds 1–9: telephone GPE 1.59 → 1.47 % against the 3-way reference (octave-up frames 150 → 125; male
-    /// 2.36 → 2.18, female 1.30 → 1.19), 1.82 → 1.70 against Praat+RAPT, VDE −0.01; clean, white noise and telephone
-    /// + pink noise unchanged, and every synthetic file of seeds 1–9 in all four conditions. Through AMR-NB (the mobile
-    /// codec, `--conditions amr,amrlow`) real speech gains as well (4.75 kbit/s: 3.43 → 3.25, no file worse), but a
-    /// synthetic voice held above 400 Hz goes an octave down at 4.75 kbit/s (high group of seeds 1–9: 0 → 9.8 %): below
-    /// 12.2 kbit/s the codec's pitch lag cannot be shorter than 20 samples, so it codes such a voice at twice its
-    /// period, and the decoded audio really has the sub-harmonics this test looks for. Without the test the path kept
-    /// those runs at their octave from their first frames. Requiring the candidate to correlate nearly as well as its
-    /// sub-octave did not tell the two apart, and testing only once the speaker's band is learnt lost most of the gain
-    /// on real speech (telephone 1.59 → 1.55), whose errors are in the first runs.
+    /// synthetic seeds 1–9: telephone GPE 1.59 → 1.47 % against the 3-way reference (octave-up frames 150 → 125;
+    /// male 2.36 → 2.18, female 1.30 → 1.19), 1.82 → 1.70 against Praat+RAPT, VDE −0.01; clean, white noise and
+    /// telephone + pink noise unchanged, and every synthetic file of seeds 1–9 in all four conditions. Through
+    /// AMR-NB (the mobile codec, `--conditions amr,amrlow`) real speech gains as well (4.75 kbit/s: 3.43 → 3.25, no
+    /// file worse), but a synthetic voice held above 400 Hz goes an octave down at 4.75 kbit/s (high group of seeds
+    /// 1–9: 0 → 9.8 %): below 12.2 kbit/s the codec's pitch lag cannot be shorter than 20 samples, so it codes such
+    /// a voice at twice its period, and the decoded audio really has the sub-harmonics this test looks for. Without
+    /// the test the path kept those runs at their octave from their first frames. Requiring the candidate to
+    /// correlate nearly as well as its sub-octave did not tell the two apart, and testing only once the speaker's
+    /// band is learnt lost most of the gain on real speech (telephone 1.59 → 1.55, tried with the two-frame mean at
+    /// 1 dB), whose errors are in the first runs.
     static let fewOddHarmonicsContrast: Float = 4
     /// On a narrow-band line, a candidate is ranked `oddHarmonicStep` below its third f when the harmonics of f
     /// that are not multiples of three (2f, 4f, 5f, 7f, … within `oddHarmonicBand`, at least
@@ -290,8 +292,8 @@ public final class PitchTracker {
     ///
     /// Chosen on every EmoDB file of the tune speakers (`Tools/pitch_eval_real.py --split tune --every-file`)
     /// and synthetic seeds 1–9 of `Tools/pitch_eval.py`: telephone GPE 1.79 → 1.59 % against the 3-way
-    /// reference (male 2.99 → 2.36, RAPT 3.46; male errors at three times F0 and more 146 → 90 frames), telephone
-    /// + pink noise 3.09 → 2.83 (male 5.30 → 4.51, RAPT 5.02), Praat+RAPT reference 2.03 → 1.82 and 3.27 → 3.00;
+    /// reference (male 2.99 → 2.36, RAPT 3.46; male errors at three times F0 and more 146 → 90 frames), with pink
+    /// noise 3.09 → 2.83 (male 5.30 → 4.51, RAPT 5.02), Praat+RAPT reference 2.03 → 1.82 and 3.27 → 3.00;
     /// VDE within 0.02; female telephone unchanged. Synthetic telephone GPE mean 4.43 → 4.30, telephone + pink 4.48 →
     /// 4.48 (lower on four seeds, higher on two), VDE +0.03. A contrast of 1.5 dB gained less on both (real
     /// 1.66 and 2.96). Demoting the candidate at 1.5f too, which then often won (x3/2 errors 11 → 21),
