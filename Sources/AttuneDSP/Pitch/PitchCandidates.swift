@@ -236,9 +236,10 @@ extension PitchTracker {
             for d in 1..<kept where abs(candFrequency[base + d] - sub) < Self.subOctaveTolerance * sub
                 && candCorrelation[base + d] >= minimum && candOctave[base + d] >= lowest
                 && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
-                && (harmonicsStandOut(candFrequency[base + d], skipping: m, contrast: contrast, frames: frames,
-                                      index: index)
-                    || m == 2 && fewOddHarmonicsStandOut(candFrequency[base + d], index: index)) {
+                && (m == 2 && Self.hasFewOddHarmonics(candFrequency[base + d])
+                    ? fewOddHarmonicsStandOut(candFrequency[base + d], index: index)
+                    : harmonicsStandOut(candFrequency[base + d], skipping: m, contrast: contrast, frames: frames,
+                                        index: index)) {
                 candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
             }
         }
@@ -264,15 +265,23 @@ extension PitchTracker {
         return used > 0 && rise > Double(used) * Double(contrast) && level >= -Double(used) * Double(Self.oddHarmonicFloor)
     }
 
+    /// Whether a sub-octave `f` has fewer than `oddHarmonicMinCount` odd harmonics in `oddHarmonicBand`, so that
+    /// `harmonicsStandOut` could only say no: its ninth harmonic lies above the band (f above 200 Hz), and below
+    /// 300 Hz the fundamental itself is out of it, which leaves at most 3f, 5f and 7f. The same product as the
+    /// harmonic loop's bound, so the two agree to the last bit.
+    @inline(__always)
+    static func hasFewOddHarmonics(_ f: Float) -> Bool {
+        Float(2 * oddHarmonicMinCount + 1) * f > oddHarmonicBand.upperBound
+    }
+
     /// The octave check's test for a sub-octave `f` with one odd harmonic too few in `oddHarmonicBand` for
-    /// `harmonicsStandOut` (`f` above 200 Hz, see `fewOddHarmonicsContrast`): the three rise more than
+    /// `harmonicsStandOut` (`hasFewOddHarmonics`, see `fewOddHarmonicsContrast`): the three rise more than
     /// `fewOddHarmonicsContrast` dB in frame `index` and in the frame before, each, and hold on average no less than
-    /// `oddHarmonicFloor` dB below their even neighbours. False when either spectrum was not kept.
+    /// `oddHarmonicFloor` dB below their even neighbours. False when either spectrum was not kept, or when fewer
+    /// than three lie in the band (f above 257 Hz).
     @inline(__always)
     func fewOddHarmonicsStandOut(_ f: Float, index: Int) -> Bool {
-        // A ninth harmonic inside the band makes four odd ones (or the count is not three for another reason,
-        // which `harmonicContrast` finds): such an `f` was `harmonicsStandOut`'s to test.
-        guard index >= 1, 9 * f > Self.oddHarmonicBand.upperBound else { return false }
+        guard index >= 1 else { return false }
         var level = 0.0
         for frame in Swift.stride(from: index, through: index - 1, by: -1) {
             guard powerFrame[frame & 1] == frame else { return false }
