@@ -136,14 +136,17 @@ def degrade(stem, x16, voiced, rng):
     """Writes the white-noise, telephone and telephone + pink noise copies of the clean recording that are not there
     yet, always all of them and in that order: the noisy ones draw from the file's random stream `rng`, so each copy
     must not depend on which conditions a run asks for."""
+    paths = {c: "%s_%s.wav" % (stem, c) for c in ("noise", "tel", "telnoise")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return
     power = synth.voiced_power(x16, voiced, 160)
     y = x16 + rng.standard_normal(len(x16)) * np.sqrt(power / 10 ** 0.5)
-    if not os.path.exists(stem + "_noise.wav"):
-        sf.write(stem + "_noise.wav", y / max(1.0, np.abs(y).max() / 0.95), 16000, subtype="PCM_16")
+    if not os.path.exists(paths["noise"]):
+        sf.write(paths["noise"], y / max(1.0, np.abs(y).max() / 0.95), 16000, subtype="PCM_16")
     for c, noise_db in (("tel", None), ("telnoise", 10)):
         y, fs = synth.telephone(x16, rng, noise_db=noise_db, voiced=voiced)
-        if not os.path.exists("%s_%s.wav" % (stem, c)):
-            sf.write("%s_%s.wav" % (stem, c), y, fs, subtype="ULAW")
+        if not os.path.exists(paths[c]):
+            sf.write(paths[c], y, fs, subtype="ULAW")
 
 
 def evaluate_file(item, args, workdir):
