@@ -1,9 +1,10 @@
 import CAttuneKernels
 import Foundation
 
-/// Stages 1 and 2 of ``PitchTracker``: decimation to the search rate and the voiced candidates of each frame. The
-/// vector loops over whole windows are in CAttuneKernels (AVX2 where the CPU has it): the decimator, the analysis
-/// window, the full-band energy and the short-window correlation's sums.
+/// Stages 1 and 2 of ``PitchTracker``: decimation to the search rate and the voiced candidates of each frame (their
+/// sub-harmonic checks on a narrow-band line are in `PitchSubharmonicChecks.swift`). The vector loops over whole
+/// windows are in CAttuneKernels (AVX2 where the CPU has it): the decimator, the analysis window, the full-band
+/// energy and the short-window correlation's sums.
 extension PitchTracker {
     /// Brings the decimated ring up to the end of this frame's analysis window.
     @inline(__always)
@@ -197,154 +198,6 @@ extension PitchTracker {
             for c in 1..<kept { candStrength[base + c] += shift }
         }
         return kept
-    }
-
-    /// Copies the power bins (the even slots of `power`, see `powerSpectrum`) into frame `index`'s slot of
-    /// `framePower` before the inverse FFT overwrites them.
-    @inline(__always)
-    func keepPower(_ power: UnsafeMutableBufferPointer<Float>, index: Int) {
-        let kept = framePower.baseAddress! + (index & 1) * powerBins
-        for k in 0..<powerBins { kept[k] = power[2 * k] }
-        powerFrame[index & 1] = index
-    }
-
-    /// The sub-harmonic checks of a narrow-band line (see `thirdHarmonicContrast` and `oddHarmonicContrast`). The
-    /// check by thirds runs first, so the octave check sees its result; only the octave check has gates.
-    @inline(__always)
-    func demoteAboveSubharmonics(index: Int, kept: Int, lowWeight: Float) {
-        demoteAbove(subharmonic: 3, index: index, kept: kept, minimum: -Float.infinity, lowest: -Float.infinity,
-                    contrast: Self.thirdHarmonicContrast, frames: Self.thirdHarmonicFrames)
-        let lowest = speakerFrames >= Self.speakerWarmUp ? speakerOctave - Self.speakerTolerance : -Float.infinity
-        demoteAbove(subharmonic: 2, index: index, kept: kept, minimum: Self.oddHarmonicCorrelation * lowWeight,
-                    lowest: lowest, contrast: Self.oddHarmonicContrast, frames: 1)
-    }
-
-    /// Ranks each candidate `oddHarmonicStep` below its m-th subharmonic d (within `subOctaveTolerance`) when d's
-    /// harmonics that are not multiples of m stand out (`harmonicsStandOut`, and for the octave check also
-    /// `fewOddHarmonicsStandOut`), both candidates correlating at least `minimum` and d's octave not below `lowest`.
-    /// A pair whose ranking the demotion would not change (the candidate already a step below d) is not tested, nor
-    /// a candidate whose subharmonic lies below the floor, where no candidate is: most of a frame's candidates are a
-    /// voice's subharmonic series.
-    @inline(__always)
-    func demoteAbove(subharmonic m: Int, index: Int, kept: Int, minimum: Float, lowest: Float, contrast: Float,
-                     frames: Int) {
-        let base = (index & slotMask) * stride
-        let lowestSub = Float(settings.pitchFloor) / (1 + Self.subOctaveTolerance)
-        for c in 1..<kept where candCorrelation[base + c] >= minimum {
-            let sub = candFrequency[base + c] / Float(m)
-            if sub <= lowestSub { continue }
-            for d in 1..<kept where abs(candFrequency[base + d] - sub) < Self.subOctaveTolerance * sub
-                && candCorrelation[base + d] >= minimum && candOctave[base + d] >= lowest
-                && candStrength[base + c] > candStrength[base + d] - Self.oddHarmonicStep
-                && (m == 2 && Self.hasFewOddHarmonics(candFrequency[base + d])
-                    ? fewOddHarmonicsStandOut(candFrequency[base + d], index: index)
-                    : harmonicsStandOut(candFrequency[base + d], skipping: m, contrast: contrast, frames: frames,
-                                        index: index)) {
-                candStrength[base + c] = min(candStrength[base + c], candStrength[base + d] - Self.oddHarmonicStep)
-            }
-        }
-    }
-
-    /// Whether the harmonics of `f` in `oddHarmonicBand` that are not multiples of `m` (at least
-    /// `oddHarmonicMinCount` of them) rise on average more than `contrast` dB above the higher of the spectrum's
-    /// two levels half a harmonic either side, and hold on average no less than `oddHarmonicFloor` dB below the
-    /// nearest multiples of `m` either side (the harmonics a voice at m · f would have). Averaged over frame
-    /// `index` and up to `frames − 1` frames before it whose spectra were kept: a voice at m · f has only noise
-    /// at those places, and pooling frames narrows the spread of chance peaks in it.
-    @inline(__always)
-    func harmonicsStandOut(_ f: Float, skipping m: Int, contrast: Float, frames: Int, index: Int) -> Bool {
-        var rise = 0.0, level = 0.0
-        var used = 0
-        for frame in Swift.stride(from: index, to: max(-1, index - frames), by: -1) where powerFrame[frame & 1] == frame {
-            let (frameRise, frameLevel, count) = harmonicContrast(f, skipping: m, frame: frame)
-            if count < Self.oddHarmonicMinCount { return false }
-            rise += frameRise
-            level += frameLevel
-            used += 1
-        }
-        return used > 0 && rise > Double(used) * Double(contrast) && level >= -Double(used) * Double(Self.oddHarmonicFloor)
-    }
-
-    /// Whether a sub-octave `f` has fewer than `oddHarmonicMinCount` odd harmonics in `oddHarmonicBand`, so that
-    /// `harmonicsStandOut` could only say no: its ninth harmonic lies above the band (f above 200 Hz), and below
-    /// 300 Hz the fundamental itself is out of it, which leaves at most 3f, 5f and 7f. The same product as the
-    /// harmonic loop's bound, so the two agree to the last bit.
-    @inline(__always)
-    static func hasFewOddHarmonics(_ f: Float) -> Bool {
-        Float(2 * oddHarmonicMinCount + 1) * f > oddHarmonicBand.upperBound
-    }
-
-    /// The octave check's test for a sub-octave `f` with one odd harmonic too few in `oddHarmonicBand` for
-    /// `harmonicsStandOut` (`hasFewOddHarmonics`, see `fewOddHarmonicsContrast`): the three rise more than
-    /// `fewOddHarmonicsContrast` dB in frame `index` and in the frame before, each, and hold on average no less than
-    /// `oddHarmonicFloor` dB below their even neighbours. False when either spectrum was not kept, or when fewer
-    /// than three lie in the band (f above 257 Hz).
-    @inline(__always)
-    func fewOddHarmonicsStandOut(_ f: Float, index: Int) -> Bool {
-        guard index >= 1 else { return false }
-        var level = 0.0
-        for frame in Swift.stride(from: index, through: index - 1, by: -1) {
-            guard powerFrame[frame & 1] == frame else { return false }
-            let (rise, frameLevel, count) = harmonicContrast(f, skipping: 2, frame: frame)
-            guard count == Self.oddHarmonicMinCount - 1, rise > Double(Self.fewOddHarmonicsContrast) else { return false }
-            level += frameLevel
-        }
-        return level >= -2 * Double(Self.oddHarmonicFloor)
-    }
-
-    /// In the kept spectrum of `frame`: the mean rise (dB) of the harmonics of `f` in `oddHarmonicBand` that are not
-    /// multiples of `m` above the higher of the spectrum's two levels half a harmonic either side, their mean level
-    /// (dB) against the nearest multiples of `m` either side, and how many there are.
-    @inline(__always)
-    func harmonicContrast(_ f: Float, skipping m: Int, frame: Int) -> (rise: Double, level: Double, count: Int) {
-        let power = UnsafePointer(framePower.baseAddress! + (frame & 1) * powerBins)
-        // Products of the ratios, folded into their logarithms every 16 harmonics (each ratio within 10^±12, so
-        // a product stays finite): two logarithms per frame for most pairs instead of two per harmonic.
-        var riseProduct = 1.0, levelProduct = 1.0
-        var frameRise = 0.0, frameLevel = 0.0
-        var count = 0
-        // Neighbouring harmonics share a side or a multiple of m: each level is read once (`upper` and
-        // `lastMultiple` carry the upper ones on).
-        var upperAt: Float = -1, upper = 0.0
-        var lastMultiple = -1, multipleBelow = 0.0, multipleAbove = 0.0
-        var k = max(1, Int(Self.oddHarmonicBand.lowerBound / f) - 1)
-        while Float(k) * f <= Self.oddHarmonicBand.upperBound {
-            let kf = Float(k)
-            if k % m != 0 && kf * f >= Self.oddHarmonicBand.lowerBound {
-                let peak = spectrumPower(power, at: kf * f)
-                let lower = kf - 0.5 == upperAt ? upper : spectrumPower(power, at: (kf - 0.5) * f)
-                (upperAt, upper) = (kf + 0.5, spectrumPower(power, at: (kf + 0.5) * f))
-                let side = max(lower, upper)
-                let below = k - k % m
-                if below != lastMultiple {
-                    multipleBelow = below == lastMultiple + m && lastMultiple >= 0 ? multipleAbove : spectrumPower(power, at: Float(below) * f)
-                    multipleAbove = spectrumPower(power, at: Float(below + m) * f)
-                    lastMultiple = below
-                }
-                let neighbours = multipleBelow * multipleAbove
-                riseProduct *= min(1e12, max(1e-12, peak / side))
-                levelProduct *= min(1e12, max(1e-12, peak * peak / neighbours))
-                count += 1
-                if count & 15 == 0 {
-                    frameRise += log10(riseProduct)
-                    frameLevel += log10(levelProduct)
-                    (riseProduct, levelProduct) = (1, 1)
-                }
-            }
-            k += 1
-        }
-        guard count > 0 else { return (0, 0, 0) }
-        return (10 * (frameRise + log10(riseProduct)) / Double(count), 5 * (frameLevel + log10(levelProduct)) / Double(count), count)
-    }
-
-    /// The power of spectrum `power` (see `keepPower`) at `hz`, interpolated between bins, plus a floor that keeps
-    /// silent bins' ratios finite.
-    @inline(__always)
-    func spectrumPower(_ power: UnsafePointer<Float>, at hz: Float) -> Double {
-        let b = hz / binHz
-        let i = min(Int(b), powerBins - 2)
-        let a = b - Float(i)
-        return Double((1 - a) * power[i] + a * power[i + 1] + 1e-20)
     }
 
     /// Correlation coefficient of two `shortLength`-sample stretches one period apart, centred on the frame
