@@ -331,6 +331,39 @@ struct PitchTrackerTests {
         }
     }
 
+    @Test("on a telephone line a breathy voice swelling in over 100 ms is voiced from the frame centred on its first cycle")
+    func narrowBandOnset() {
+        // 110 Hz from 300 Hz up, with aspiration noise at a quarter of the voice's peak, rising 30 dB over 100 ms
+        // out of a pause with line noise, 24 times. The frame centred on the first cycle sees half a window of
+        // the quietest part of the swell: its periodicity falls short of the unvoiced strength by more than the
+        // wide-band `onsetMargin`, so with that margin 5 of the 24 runs began a frame late (see
+        // `PitchTracker.narrowBandOnsetMargin`). The pause before stays unvoiced.
+        let rate = 8000
+        let hop = rate / 100
+        var audio: [Float] = []
+        var starts: [Int] = []
+        for n in 0..<24 {
+            audio += [Float](repeating: 0, count: rate * 3 / 10)
+            starts.append(audio.count / hop)  // whole hops: frame `start` is centred on the first sample
+            var voice = TestSignals.voice(rate: rate, seconds: 0.3, lowCut: 300, peak: 0.5, seed: UInt32(n + 20)) { _ in 110 }
+            let breath = TestSignals.noise(count: voice.count, amplitude: 0.12, seed: UInt32(n + 40))
+            let ramp = rate / 10
+            for i in voice.indices {
+                voice[i] += breath[i]
+                if i < ramp { voice[i] *= Float(pow(10, -1.5 * (1 - Double(i) / Double(ramp)))) }
+            }
+            audio += voice
+        }
+        audio += [Float](repeating: 0, count: rate * 3 / 10)
+        let line = TestSignals.noise(count: audio.count, amplitude: 0.003, seed: 99)
+        for i in audio.indices { audio[i] += line[i] }
+        let out = track(audio, rate: rate)
+        let late = starts.filter { abs(out[$0].f0 - 110) > 0.05 * 110 }
+        #expect(late.isEmpty, "runs \(late) not voiced at 110 Hz from the frame centred on their first cycle")
+        let early = starts.filter { start in out[(start - 8)...(start - 2)].contains { $0.f0 > 0 } }
+        #expect(early.isEmpty, "runs \(early) voiced two frames or more before their first cycle")
+    }
+
     @Test("block size does not change the output", arguments: [8000, 16000])
     func blockInvariance(rate: Int) {
         // Tone, pause, noise, glide: every stage and the path search's voicing switches get exercised.

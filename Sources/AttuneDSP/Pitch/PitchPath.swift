@@ -169,13 +169,14 @@ extension PitchTracker {
     }
 
     /// Stage 5: voices the unvoiced frames within `onsetReach` before each voiced run that hold a candidate
-    /// near the run's F0 no more than `onsetMargin` weaker than their unvoiced strength, on the path of
-    /// frames `lastDecided + 1 ... through`. Walks back from the newest frame that can reach `through`, so a
-    /// frame joins a run only through the frames after it.
+    /// near the run's F0 no more than `onsetMargin` (on a narrow-band line `narrowBandOnsetMargin`) weaker than
+    /// their unvoiced strength, on the path of frames `lastDecided + 1 ... through`. Walks back from the newest
+    /// frame that can reach `through`, so a frame joins a run only through the frames after it.
     @inline(__always)
     func extendOnsets(through: Int, tracedTo: Int) {
         var k = min(tracedTo - 1, through + Self.onsetReach)
         var reach = 0  // frames this run has already been extended by
+        let margin = isWideBandLine ? Self.onsetMargin : Self.narrowBandOnsetMargin
         while k > lastDecided {
             let slot = k & slotMask
             let next = (k + 1) & slotMask
@@ -184,7 +185,7 @@ extension PitchTracker {
                 let runOctave = candOctave[next * stride + Int(path[next])]
                 let base = slot * stride
                 var best = 0
-                var bestStrength = candStrength[base] - Self.onsetMargin
+                var bestStrength = candStrength[base] - margin
                 for c in 1..<max(1, Int(candCount[slot]))
                 where abs(candOctave[base + c] - runOctave) < Self.onsetTolerance && candStrength[base + c] >= bestStrength {
                     best = c

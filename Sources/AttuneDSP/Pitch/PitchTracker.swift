@@ -59,7 +59,7 @@ import Foundation
 ///    [floor, ceiling] (candidates reach 5 % past the ceiling so a voice at the ceiling keeps its peak).
 /// 5. **Onsets** (hysteresis). Up to `onsetReach` unvoiced frames just before a voiced run on the path join it
 ///    when they hold a candidate within `onsetTolerance` of the run's F0 whose strength falls short of the
-///    unvoiced strength by at most `onsetMargin`.
+///    unvoiced strength by at most `onsetMargin` (on a narrow-band line `narrowBandOnsetMargin`).
 ///
 /// Voicing reported per frame is the frame's best periodicity r (0…1), whether or not the path chose
 /// to voice it, so later stages can use it as a soft cue. It is not a correlation coefficient: the best of all
@@ -237,6 +237,33 @@ public final class PitchTracker {
     static let onsetMargin: Float = 0.1
     static let onsetTolerance: Float = 0.1
     static let onsetReach = 2
+    /// `onsetMargin` on a narrow-band line (see `wideBandShare`). The reason is `narrowBandSilenceThreshold`'s: behind
+    /// a telephone's high-pass the first, weak glottal cycles have lost the fundamental and low harmonics that carry
+    /// them, so an onset frame's periodicity falls further short of the unvoiced strength than the same frame heard
+    /// wide band, and runs still began late: attune missed the first frame of 31 % of male voiced runs on the telephone
+    /// copies of the tune speakers (`Tools/pitch_edges.py`) against RAPT's 21 %. Wide-band lines keep `onsetMargin`,
+    /// where a wider margin added as much false voicing before runs on clean audio as it removed misses (session 10's
+    /// comparison).
+    ///
+    /// Chosen on every EmoDB file of the tune speakers (`Tools/pitch_eval_real.py --split tune --every-file`) and
+    /// synthetic seeds 1–9 of `Tools/pitch_eval.py`, as the widest margin at which real GPE stays within 0.01 of the
+    /// old in every standard condition (0.25 and 0.3 raised telephone + pink GPE by 0.02–0.05):
+    /// - real, 3-way reference: telephone VDE 3.49 → 3.30 % (misses 2.96 → 2.61, false voicing 0.52 → 0.69; RAPT
+    ///   3.19), telephone + pink 14.26 → 13.44; Praat+RAPT reference 4.48 → 4.32 (RAPT 3.62) and 14.58 → 13.77;
+    ///   GPE 1.47 → 1.48 and 2.83 → 2.82;
+    /// - first frames of voiced runs missed (`Tools/pitch_edges.py`): male 31 → 25 % (RAPT 21 %), female
+    ///   22 → 17 % (RAPT 18 %);
+    /// - the costs: fine error in the plain column up by 0.3 ¢ on telephone audio (17.3 → 17.6; Praat 20.6) and by
+    ///   1.3 ¢ with pink noise (20.0 → 21.3; Praat 19.9), because the frames gained straddle the onset and their F0
+    ///   is less certain (46 ¢ RMS from the reference on telephone audio, against 17 ¢ for the other frames);
+    ///   AMR-NB 12.2 kbit/s GPE 2.29 → 2.37. Synthetic seeds 1–9: telephone VDE 6.14 → 6.15, with pink noise
+    ///   11.41 → 11.20, GPE 4.30 → 4.36 and 4.48 → 4.59 (runs that already began at a wrong octave, extended by up
+    ///   to two frames).
+    ///
+    /// Against the synthetic truth about half of the frames gained are false voicing (seeds 1–9, telephone: 248 before
+    /// a run's truth onset, 200 right, 36 gross); against the real references most are gained misses. The issue's
+    /// laryngograph figures for real telephone speech were mostly misses (8.3 of 9.3 VDE points).
+    static let narrowBandOnsetMargin: Float = 0.2
     /// A voiced run holding `toneFrames` frames in a row (100 ms) whose F0 moves by less than `toneStep`
     /// octaves (0.2 %) from frame to frame is a tone — ringback, a dial tone, hold music — and none of its
     /// frames within `toneReach` of that stretch teaches the speaker's mean. Jitter alone moves a voice's
