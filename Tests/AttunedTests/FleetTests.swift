@@ -91,8 +91,8 @@ extension DaemonSuite {
             let spread = Dictionary(grouping: nodeOf.keys, by: { nodeOf[$0]! }).mapValues(\.count)
             #expect(Set(spread.keys) == Set(names), "calls per node: \(spread)")
 
-            // Each received line is looked at once for a call's end, not once per call: the reader must keep up with
-            // three nodes at full speed.
+            // Each received line is looked at once for a call's end ("node/call"), not once per call: the reader must
+            // keep up with three nodes at full speed.
             var endedCalls = Set<String>()
             var scanned = [Int](repeating: 0, count: subscribers.count)
             let endPrefix = #"{"type":"call_end","v":1,"call":""#
@@ -100,14 +100,14 @@ extension DaemonSuite {
                 for (i, subscriber) in subscribers.enumerated() {
                     let lines = subscriber.receivedLines
                     for line in lines[scanned[i]...] where line.hasPrefix(endPrefix) {
-                        endedCalls.insert(String(line.dropFirst(endPrefix.count).prefix { $0 != "\"" }))
+                        endedCalls.insert(names[i] + "/" + line.dropFirst(endPrefix.count).prefix { $0 != "\"" })
                     }
                     scanned[i] = lines.count
                 }
-                return nodeOf.keys.allSatisfy(endedCalls.contains)
+                return nodeOf.allSatisfy { call, node in endedCalls.contains(node + "/" + call) }
             }
             let gaps = subscribers.map { $0.receivedLines.filter { $0.hasPrefix(#"{"type":"gap""#) }.count }
-            #expect(ended, "not every call ended on its node's socket: \(nodeOf.keys.filter { !endedCalls.contains($0) }.sorted()) did not; gap records per socket \(gaps)")
+            #expect(ended, "not every call ended on its node's socket: \(nodeOf.filter { !endedCalls.contains($1 + "/" + $0) }.keys.sorted()) did not; gap records per socket \(gaps)")
 
             // list on .all: one reply per node, naming it.
             let replies = try connection.gather("attune.control.all", Array(#"{"cmd":"list"}"#.utf8), timeout: 2)
