@@ -36,6 +36,12 @@ private func track(_ samples: [Float], rate: Int, block: Int = 4096) -> [Decisio
     return out
 }
 
+/// Raises the first `samples` samples of `x` from 30 dB down to full level, evenly in decibels: a voice swelling
+/// in out of a pause.
+private func swellIn(_ x: inout [Float], samples: Int) {
+    for i in 0..<min(samples, x.count) { x[i] *= Float(pow(10, -1.5 * (1 - Double(i) / Double(samples)))) }
+}
+
 /// A harmonic tone following `f0(t)`, harmonics 1/k in amplitude, those below `lowCut` Hz left out
 /// (the telephone band removes the fundamental), up to 0.45 × rate.
 private func harmonic(rate: Int, seconds: Double, lowCut: Double, f0: (Double) -> Double) -> [Float] {
@@ -270,11 +276,8 @@ struct PitchTrackerTests {
         let start = audio.count / 80
         var breathy = harmonic(rate: rate, seconds: 0.8, lowCut: 300) { _ in 110 }
         let aspiration = noise(count: breathy.count, amplitude: 0.15)
-        let ramp = rate / 4
-        for i in breathy.indices {
-            let level = i < ramp ? Float(pow(10, -1.5 * (1 - Double(i) / Double(ramp)))) : 1
-            breathy[i] = level * (breathy[i] + aspiration[i])
-        }
+        for i in breathy.indices { breathy[i] += aspiration[i] }
+        swellIn(&breathy, samples: rate / 4)
         audio += breathy
         let end = audio.count / 80
         audio += [Float](repeating: 0, count: rate * 3 / 10)
@@ -347,11 +350,8 @@ struct PitchTrackerTests {
             starts.append(audio.count / hop)  // whole hops: frame `start` is centred on the first sample
             var voice = TestSignals.voice(rate: rate, seconds: 0.3, lowCut: 300, peak: 0.5, seed: UInt32(n + 20)) { _ in 110 }
             let breath = TestSignals.noise(count: voice.count, amplitude: 0.12, seed: UInt32(n + 40))
-            let ramp = rate / 10
-            for i in voice.indices {
-                voice[i] += breath[i]
-                if i < ramp { voice[i] *= Float(pow(10, -1.5 * (1 - Double(i) / Double(ramp)))) }
-            }
+            for i in voice.indices { voice[i] += breath[i] }
+            swellIn(&voice, samples: rate / 10)
             audio += voice
         }
         audio += [Float](repeating: 0, count: rate * 3 / 10)
