@@ -363,9 +363,7 @@ def evaluate_file(job, args, binary, conds, trackers, workdir):
             np.save(truth_path, truth)
     per, errs, lines = {}, {}, []
     for c, _ in conds:
-        path = "%s_%s.wav" % (stem, c)
-        if c in synth.AMR_MODES and not os.path.exists(path):
-            synth.amr_nb("%s_tel.wav" % stem, path, synth.AMR_MODES[c])
+        path = synth.amr_condition(stem, c) if c in synth.AMR_MODES else "%s_%s.wav" % (stem, c)
         x, fs = sf.read(path, dtype="float64")   # what every tracker hears
         n = len(truth)
         line = []

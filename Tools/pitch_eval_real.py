@@ -159,9 +159,7 @@ def evaluate_file(item, args, workdir):
     degrade(stem, x16, refs["3-way"][0] > 0, np.random.default_rng([11, sum(map(ord, name))]))
     out, errs = {}, {}
     for c in args.conditions:
-        p = "%s_%s.wav" % (stem, c)
-        if c in synth.AMR_MODES and not os.path.exists(p):
-            synth.amr_nb(stem + "_tel.wav", p, synth.AMR_MODES[c])
+        p = synth.amr_condition(stem, c) if c in synth.AMR_MODES else "%s_%s.wav" % (stem, c)
         x, fs = sf.read(p, dtype="float64")
         ests = {}
         for t in args.trackers:

@@ -301,6 +301,15 @@ def amr_nb(src, dst, mode):
     sf.write(dst, np.concatenate([y[AMR_DELAY:], np.zeros(AMR_DELAY)]), fs, subtype="PCM_16")
 
 
+def amr_condition(stem, condition):
+    """The path of AMR-NB condition `condition` ("amr" or "amrlow") of the files named `stem`_<condition>.wav,
+    coded from `stem`_tel.wav the first time it is asked for."""
+    path = "%s_%s.wav" % (stem, condition)
+    if not os.path.exists(path):
+        amr_nb(stem + "_tel.wav", path, AMR_MODES[condition])
+    return path
+
+
 def condition(item, name, rng):
     if name == "clean":
         return item.x, FS

@@ -65,8 +65,8 @@ def required(group):
     return "noise" not in group and "EmoDB" not in group and "real words" not in group and "AMR" not in group
 
 
-# --amr: mode name in the group (kbit/s) -> AMR-NB mode and file suffix.
-AMR = {"12.2": (pitch_eval_synth.AMR_MODES["amr"], "_amr"), "4.75": (pitch_eval_synth.AMR_MODES["amrlow"], "_amrlow")}
+# --amr: the rate in the group's name (kbit/s) -> the condition (pitch_eval_synth.AMR_MODES), also the file suffix.
+AMR = {"12.2": "amr", "4.75": "amrlow"}
 
 
 def amr_items(items):
@@ -76,9 +76,9 @@ def amr_items(items):
         tel = [g for g in it["groups"] if " tel" in g and "noise" not in g]
         if not tel or not it["path"].endswith("_tel.wav"):
             continue
-        for rate, (mode, suffix) in AMR.items():
-            out.append(dict(it, path=it["path"][:-4] + suffix + ".wav", groups=[f"{g} AMR-NB {rate}" for g in tel],
-                            amr=(it["path"], mode)))
+        for rate, condition in AMR.items():
+            out.append(dict(it, path=f"{it['path'][:-4]}_{condition}.wav", groups=[f"{g} AMR-NB {rate}" for g in tel],
+                            amr=(it["path"], pitch_eval_synth.AMR_MODES[condition])))
     return out
 
 
