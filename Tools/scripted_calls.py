@@ -13,7 +13,7 @@ Needs only espeak-ng, sox and Python's standard library.
 
 usage: Tools/scripted_calls.py [--attune PATH] [--check] [--keep DIR]
 """
-import argparse, json, os, subprocess, sys, tempfile, wave, collections
+import argparse, json, os, shutil, subprocess, sys, tempfile, wave, collections
 
 RATE = 8000
 CALM_EN = ["Hello, I am calling about the bill I received last week.",
@@ -107,9 +107,6 @@ def build(name, lang, turns, work):
                 padded.append(pp)
             silence = os.path.join(work, f"{name}-ch{ch}-len.wav")
             subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", silence, "trim", "0", f"{total:.3f}"], check=True)
-            args = ["sox", "-m", silence] + padded + [out] if padded else None
-            if len(padded) == 0:
-                pass
             # sox -m needs two inputs at least; the silence of the full length gives every channel the same length.
             subprocess.run(["sox", "-m", "-v", "1", silence] + sum([["-v", "1", p] for p in padded], []) + [out], check=True)
         chans.append(out)
@@ -128,8 +125,19 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--keep")
     a = ap.parse_args()
+    # The calls take about 55 MB; without --keep they go when the run ends, however it ends (the test suite runs
+    # this on every `swift test`).
     work = a.keep or tempfile.mkdtemp(prefix="attune-scripted-")
     os.makedirs(work, exist_ok=True)
+    try:
+        judge(a, work)
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def judge(a, work):
+    """Builds every scenario's call in `work`, runs attune on it, prints the table; exits 1 with --check on a problem."""
     hits = collections.Counter()
     expected = collections.Counter()
     fired = collections.Counter()
