@@ -240,8 +240,8 @@ public struct Transcript: Sendable, Equatable {
     }
 
     /// Times finite, ≥ 0 and not ending before they start, for the utterance and each word; words within
-    /// ``wordSlack`` of their utterance; confidence in 0…1.
-    static func validate(_ u: TranscriptUtterance, path: String) throws(TranscriptError) {
+    /// ``wordSlack`` of their utterance; confidence in 0…1. Live `asr` messages are held to the same rules.
+    public static func validate(_ u: TranscriptUtterance, path: String) throws(TranscriptError) {
         // Words first: a Vosk utterance takes its span from its words, so a bad word is the cause to name.
         for w in u.words {
             if let problem = span(w.start, w.end) {
@@ -289,8 +289,10 @@ public struct Transcript: Sendable, Equatable {
         return out.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
-    /// Utterances without word timings get their words spread evenly, in proportion to their length.
-    static func withWordTimes(_ u: TranscriptUtterance) -> TranscriptUtterance {
+    /// `u` with word timings: an utterance that has none gets its text's words spread evenly over it, in proportion
+    /// to their length. Files and live `asr` messages both go through it, so a segment gets the same words from
+    /// either (design.md: offline and live records are the same).
+    public static func withWordTimes(_ u: TranscriptUtterance) -> TranscriptUtterance {
         guard u.words.isEmpty else { return u }
         let tokens = u.text.split(whereSeparator: { $0.isWhitespace }).map(String.init)
         let letters = tokens.reduce(0) { $0 + $1.count }

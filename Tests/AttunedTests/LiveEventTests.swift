@@ -8,7 +8,7 @@ extension DaemonSuite {
     @Suite("Live events") struct LiveEventTests {
         /// A 6 s customer channel replayed in real time, with thanks said between 2 and 4 s: what a subscriber to the
         /// call got, and what one filtering on the `satisfaction` kind got.
-        func run(consent: Bool) throws -> (call: [String], kind: [String]) {
+        func run(consent: Bool) throws -> (call: [String], kind: [String], offline: [String]) {
             let daemon = try Daemon()
             let path = daemon.dir.file("customer.wav")
             try wavData(rate: 8000, channels: 1, samples: voiceLikeSamples(rate: 8000, seconds: 6)).write(to: URL(fileURLWithPath: path))
@@ -23,12 +23,17 @@ extension DaemonSuite {
             #expect(ended, "no call_end within 60 s")
             #expect(daemon.terminate() == 0)
             _ = try UnixClient.pump([byKind], timeout: 2) { false }
-            return (published(subscriber), published(byKind))
+            // The same audio and text through `attune analyze`.
+            let transcript = daemon.dir.file("customer.ndjson")
+            try #"{"channel":0,"start":2.0,"end":4.0,"text":"thank you so much, that is perfect"}"#.write(toFile: transcript, atomically: true, encoding: .utf8)
+            let offline = try runProcess(try builtBinary("attune"), ["analyze", path, "--roles", "customer", "--transcript", transcript])
+            #expect(offline.status == 0)
+            return (published(subscriber), published(byKind), try offline.stdoutText().split(separator: "\n").map(String.init))
         }
 
         @Test("asr text becomes a satisfaction event, published live with its words")
         func textBecomesAnEvent() throws {
-            let (lines, byKind) = try run(consent: true)
+            let (lines, byKind, offline) = try run(consent: true)
             let starts = lines.filter { $0.contains(#""type":"event""#) && $0.contains(#""state":"start""#) }
             let satisfaction = try #require(starts.first { $0.contains(#""kind":"satisfaction""#) }, "events: \(starts)")
             #expect(satisfaction.contains(#""words":["thank you"]"#))
@@ -40,6 +45,14 @@ extension DaemonSuite {
             let t = try #require(event["t"] as? Double)
             #expect(t >= 2.55 && t <= 3.0, "t \(t)")
             #expect(lines.contains { $0.contains(#""type":"event""#) && $0.contains(#""state":"end""#) })
+            // Text without word timings gives the segments it falls in the same words as the same line in a transcript
+            // file gives them offline (spread evenly over the utterance; a word whose middle lies in a pause joins none).
+            let segmentWords = { (records: [String]) throws -> [[String]] in
+                try records.filter { $0.contains(#""type":"segment""#) }.map { try jsonObject($0)["words"] as? [String] ?? [] }
+            }
+            let live = try segmentWords(lines)
+            #expect(live.joined().contains("perfect"), "\(live)")
+            #expect(live == (try segmentWords(offline)), "live \(live)")
             // A subscriber asking for this kind gets exactly the call's satisfaction events, nothing else.
             let satisfactionEvents = lines.filter { $0.contains(#""type":"event""#) && $0.contains(#""kind":"satisfaction""#) }
             #expect(!byKind.isEmpty)
@@ -48,7 +61,7 @@ extension DaemonSuite {
 
         @Test("without consent only call_start and call_end are published")
         func noConsentNoEvents() throws {
-            let (lines, byKind) = try run(consent: false)
+            let (lines, byKind, _) = try run(consent: false)
             #expect(byKind.isEmpty)
             let types = Set(lines.compactMap { try? jsonObject($0)["type"] as? String })
             #expect(types == ["call_start", "call_end"], "\(types)")

@@ -77,7 +77,7 @@ final class LiveCall: Sendable {
         words.withLock { t in
             var utterances = t?.utterances ?? []
             utterances.removeAll { $0.channel == u.channel && $0.start < u.end && u.start < $0.end }
-            utterances.append(u)
+            utterances.append(Transcript.withWordTimes(u))
             // Bounded: a call's text is kept for the call only, and only its recent part matters to segments.
             if utterances.count > 2000 { utterances.removeFirst(utterances.count - 2000) }
             t = Transcript(utterances: utterances)
