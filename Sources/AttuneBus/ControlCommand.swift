@@ -158,7 +158,13 @@ extension ControlCommand {
                 words.append(TranscriptWord(word: w, start: ws, end: we, confidence: conf))
             }
         }
-        return (call, TranscriptUtterance(channel: channel, start: start, end: end, text: text, final: final, words: words))
+        let utterance = TranscriptUtterance(channel: channel, start: start, end: end, text: text, final: final, words: words)
+        do {
+            try Transcript.validate(utterance, path: "asr")
+        } catch {
+            throw ProtocolError("asr: \(error.reason)")
+        }
+        return (call, utterance)
     }
 }
 

@@ -147,6 +147,9 @@ struct ControlServerTests {
         ("{\"asr\": {\"call\": \"c1\", \"channel\": 0, \"start\": 0, \"end\": 1, \"text\": null}}", "\"text\" must be a string, not null"),
         ("{\"asr\": {\"call\": \"c1\", \"channel\": 0, \"start\": 0, \"end\": 1, \"text\": \"x\", \"words\": [{\"w\": \"x\"}]}}", "words[0]: missing field \"start\""),
         ("{\"asr\": {\"call\": \"c1\", \"channel\": 0, \"start\": 0, \"end\": 1, \"text\": \"x\", \"final\": 1}}", "\"final\" must be true or false"),
+        // The rules a transcript file's lines are held to (Transcript.validate), so live text is refused as offline.
+        ("{\"asr\": {\"call\": \"c1\", \"channel\": 0, \"start\": 1, \"end\": 2, \"text\": \"a\", \"words\": [{\"w\": \"a\", \"start\": 50, \"end\": 51}]}}",
+         "asr: word 'a' (50.0–51.0 s) lies outside its utterance (1.0–2.0 s)"),
         ("{\"asr\": {}, \"cmd\": \"list\"}", "list: unknown field \"asr\""),
         ("{\"asr\": {}, \"call\": \"c1\"}", "no other top-level field"),
         ("{\"cmd\": \"list\", \"cmd\": \"stats\"}", "duplicate key \"cmd\""),
