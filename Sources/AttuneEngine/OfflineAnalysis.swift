@@ -63,6 +63,10 @@ public struct AnalysisOptions: Sendable {
     /// Receives what the syllable counter saw, as fixed-size values (Tools/rate_train.py reads their
     /// ``SyllableTrace/line``s); nil in production.
     public var syllableTap: (@Sendable (SyllableTrace) -> Void)?
+    /// Called after each block of audio has been analysed and its records emitted; returning false ends the analysis
+    /// there, as though the source had ended (summaries and all). The CLI flushes a live input's records here and
+    /// stops on Ctrl-C.
+    public var afterBlock: (@Sendable () -> Bool)?
 
     public init(call: String, frames: Bool = false, roles: [Role] = [], transcript: Transcript? = nil) {
         self.call = call
@@ -192,6 +196,7 @@ public struct OfflineAnalysis {
                 try drain()
                 done += n
             }
+            if let afterBlock = options.afterBlock, !afterBlock() { break }
         }
         session.finish()
         try drain()

@@ -117,6 +117,14 @@ struct AnalysisInput: ParsableArguments {
                 // so that is said in --help and the README rather than warned on every run.
                 do { options.textAnalyzer = try TextAnalyzer.bundled() } catch { fail(78, "attune: \(error)") }
             }
+            if isLiveInput(audio) {
+                // Records as they happen, not when a 64 KiB buffer fills; and Ctrl-C keeps what was analysed.
+                stopAtNextBlockOnSignal()
+                options.afterBlock = {
+                    standardOutput.flush()
+                    return !liveStopRequested.load(ordering: .relaxed)
+                }
+            }
             adjust(&options)
             let warnings = try OfflineAnalysis(options: options).run(source, emit: emit)
             standardOutput.flush()

@@ -227,6 +227,36 @@ struct AnalyzeCLITests {
         #expect(message.hasPrefix("attune: write to fd 1: "), "\(message)")
     }
 
+    /// A live input (a FIFO a capture keeps open): records leave as the analysis makes them, not when 64 KiB of
+    /// output have piled up, and Ctrl-C ends the analysis cleanly with what was analysed, summary included, exit 0.
+    @Test func liveInputFlushesRecordsAndCtrlCKeepsThem() throws {
+        let dir = TempDir()
+        let fifo = dir.file("capture")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Opened for reading and writing first (which never blocks on a FIFO), so the child's open for reading does
+        // not wait for a writer while posix_spawn waits for the child.
+        let writer = open(fifo, O_RDWR)
+        #expect(writer >= 0)
+        defer { close(writer) }
+        let child = try Child(try attuneBinary(), ["analyze", "-", "--raw", "s16le:8000:1"], stdin: fifo, dir: dir, tag: "live")
+        // 6 s of voice (0.6 s bursts, 0.3 s pauses), and the FIFO stays open as a capture's would.
+        let pcm = voiceLikeSamples(rate: 8000, seconds: 6).map { Int16(($0 * 32767).rounded()).littleEndian }
+        let written = pcm.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) }
+        #expect(written == pcm.count * 2)
+        // Every burst but the last's is a segment that has ended (the read waits for the rest of the last block).
+        let flowing = eventually(timeout: 30) { decodeRecords(child.stdout).segments.count >= 5 }
+        #expect(flowing, "records held back while the input is still open: \(child.stdout.count) bytes out")
+        #expect(child.poll() == nil, "attune ended while its input was open: \(child.stderr)")
+        child.signal(SIGINT)
+        // A capture goes on delivering: the block being read completes, and the analysis ends there.
+        let more = [Int16](repeating: 0, count: 8000)
+        #expect(more.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) } == more.count * 2)
+        #expect(child.wait(timeout: 30) == 0, "\(child.stderr)")
+        let summaries = decodeRecords(child.stdout).summaries
+        #expect(summaries.count == 1)
+        #expect(summaries.first.map { $0.durationS >= 6 } == true, "\(summaries)")
+    }
+
     @Test(arguments: ["s16le", "s16le:8000", "pcm:8000:1", "s16le:8000:x", "s16le:1000:1", "s16le:8000:12"])
     func badRawSpecIs64(_ spec: String) throws {
         let r = try runAttune(["analyze", "-", "--raw", spec], stdin: Data(count: 100))
