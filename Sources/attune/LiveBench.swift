@@ -34,7 +34,9 @@ struct LiveBench {
 
     /// Sets up `channels` channels (plans and all, as the engine does), warms them up for a second of audio, then
     /// for each visit length times `runs` rounds-robin of the same channels.
+    /// A file without samples is bad data (65): every channel loops its audio, and there is nothing to loop.
     func measure(channels requested: Int, visitMs: [Int], report: (Result) -> Void) throws(AudioError) {
+        guard source.frameCount > 0 else { throw Self.noSamples(source) }
         let residentBefore = Self.residentBytes()
         let feeder: any Feeder = switch level {
         case .analyzer: try AnalyzerFeeder(source: source, channels: requested)
@@ -58,6 +60,13 @@ struct LiveBench {
             report(Result(channels: feeder.channels, visitMs: visit, hopsPerRun: rounds * hopsPerVisit * feeder.channels,
                           microseconds: times, cpuMicroseconds: cpuTimes, residentBytesPerChannel: residentBytes))
         }
+    }
+
+    /// The error for audio with nothing in it to loop.
+    static func noSamples(_ source: InMemorySource) -> AudioError {
+        let frames = source.frameCount
+        return AudioError(.badData, path: source.name,
+                          "no samples to bench (\(frames) frame\(frames == 1 ? "" : "s") of audio\(frames > 0 ? ", none left once resampled" : ""))")
     }
 
     /// CPU time of the calling thread, in seconds.
@@ -118,6 +127,11 @@ private final class AnalyzerFeeder: Feeder {
                     resampler.process(input, end: true) { out.append(contentsOf: $0) }
                 }
                 samples = out
+            }
+            // A few input frames can resample to none, which would leave the channel nothing to loop.
+            guard !samples.isEmpty else {
+                for a in audio { a.deallocate() }
+                throw LiveBench.noSamples(source)
             }
             audio.append(.allocate(copying: samples))
         }

@@ -57,6 +57,18 @@ struct BenchCLITests {
         }
     }
 
+    /// Every channel loops the file's audio; a file with none used to divide by zero (`% samples.count`).
+    @Test(arguments: ["analyzer", "session"])
+    func liveBenchOfAFileWithoutSamplesIs65(_ level: String) throws {
+        let dir = TempDir()
+        let path = dir.file("empty.wav")
+        try wavData(rate: 8000, channels: 1, samples: []).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["bench", path, "--channels", "1", "--runs", "1", "--hops", "100", "--level", level])
+        #expect(r.status == 65, "stderr: \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderrLines == ["attune: \(path): no samples to bench (0 frames of audio)"])
+    }
+
     @Test func liveVisitsMustBeWholeHops() throws {
         let r = try runAttune(["bench", AnalyzeCLITests.sampleHello, "--channels", "1", "--visit-ms", "15"])
         #expect(r.status == 64)
