@@ -5,7 +5,8 @@ import Foundation
 enum CueParser {
     static func parse(_ text: String, path: String, channel: Int = 0) throws(TranscriptError) -> [TranscriptUtterance] {
         var out: [TranscriptUtterance] = []
-        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+        // CR LF is already LF here (``Transcript/init(parsing:path:channels:)``).
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var i = 0
         while i < lines.count {
             let line = lines[i]

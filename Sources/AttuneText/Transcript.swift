@@ -177,7 +177,13 @@ public struct Transcript: Sendable, Equatable {
     /// are refused, naming both lines: one voice says one thing at a time, so such a file is a duplicate or a
     /// mix-up, and reading both would count the words twice. Interim ones (`"final": false`) are checked and then
     /// dropped before that.
-    public init(parsing text: String, path: String = "-", channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
+    ///
+    /// CR LF line endings (and a lone CR ending the last line) read as LF, for every format at once: Swift takes
+    /// "\r\n" as one `Character`, which splitting on "\n" does not find, so each parser would otherwise see a
+    /// Windows file as one long line.
+    public init(parsing original: String, path: String = "-", channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
+        var text = original.utf8.contains(UInt8(ascii: "\r")) ? original.replacingOccurrences(of: "\r\n", with: "\n") : original
+        if text.unicodeScalars.last == "\r" { text = String(text.unicodeScalars.dropLast()) + "\n" }
         let trimmed = text.drop { $0.isWhitespace || $0 == "\u{FEFF}" }
         // The parsers count lines from the start of what they are given; the blank lines dropped before the
         // content go back in so that errors name the file's own line numbers.

@@ -42,6 +42,28 @@ struct TranscriptCLITests {
         #expect(r.stdout.isEmpty)
     }
 
+    /// A transcript saved with CR LF line endings gives the records the LF file gives (it used to be refused:
+    /// NDJSON as "malformed JSON", SRT as "not a transcript").
+    @Test func crlfTranscriptsGiveTheSameRecordsAsLF() throws {
+        let dir = TempDir()
+        let cases = [
+            (repoRoot + "/Samples/call-8k-mulaw.wav",
+             try String(contentsOfFile: repoRoot + "/Samples/call-8k-mulaw.transcript.ndjson", encoding: .utf8), "ndjson"),
+            (repoRoot + "/Samples/hello-16k.wav", "1\n00:00:00,100 --> 00:00:00,900\nhello\n\n2\n00:00:01,000 --> 00:00:02,000\nthere\n", "srt"),
+        ]
+        for (audio, lf, ext) in cases {
+            let lfPath = dir.file("lf.\(ext)"), crlfPath = dir.file("crlf.\(ext)")
+            try lf.write(toFile: lfPath, atomically: true, encoding: .utf8)
+            try lf.replacingOccurrences(of: "\n", with: "\r\n").write(toFile: crlfPath, atomically: true, encoding: .utf8)
+            let expected = try runAttune(["analyze", audio, "--transcript", lfPath])
+            #expect(expected.status == 0, "stderr: \(expected.stderr)")
+            #expect(decodeRecords(expected.stdout).segments.contains { !$0.words.isEmpty }, "\(ext): no words in any segment")
+            let r = try runAttune(["analyze", audio, "--transcript", crlfPath])
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            #expect(r.stdout == expected.stdout)
+        }
+    }
+
     @Test func transcriptChannelPlacesUtterancesThatNameNone() throws {
         let dir = TempDir()
         let audio = repoRoot + "/Samples/hello-16k.wav"

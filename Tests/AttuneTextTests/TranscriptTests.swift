@@ -55,4 +55,44 @@ struct TranscriptTests {
         #expect(s.words(channel: 0, from: 0, to: 3) == ["Vâng,", "được", "rồi"])
         #expect(throws: TranscriptError.self) { try Transcript(parsing: "WEBVTT\n\n00:0x:01.000 --> 00:00:02.000\nhi\n") }
     }
+
+    /// One file of each line-based format (and whisper.cpp's JSON, which is not), with LF line endings.
+    static let lineEndingSamples: [String] = [
+        "{\"asr\": {\"channel\": 1, \"start\": 3.2, \"end\": 4.0, \"text\": \"cancel it\"}}\n"
+            + "{\"channel\": 0, \"start\": 0.5, \"end\": 1.5, \"text\": \"hello there\"}\n"
+            + "{\"start\": 2, \"end\": 2.5, \"text\": \"interim\", \"final\": false}\n",
+        "{\"result\": [{\"word\": \"yeah\", \"start\": 0.9, \"end\": 1.2}], \"text\": \"yeah\"}\n{\"partial\": \"can\"}\n"
+            + "{\"text\": \"\"}\n{\"result\": [{\"word\": \"cancel\", \"start\": 3.0, \"end\": 3.2}], \"text\": \"cancel\"}\n",
+        "1\n00:00:01,000 --> 00:00:02,500\nSPEAKER_00: Vâng, được rồi\n\n2\n00:00:03,000 --> 00:00:04,000\n[SPEAKER_01]: xin\ncảm ơn\n",
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Agent>How can I help?\n\n00:00:02.500 --> 00:00:04.000\n<v Customer>a refund\n",
+        "{\"transcription\": [\n  {\"offsets\": {\"from\": 0, \"to\": 2000}, \"text\": \" whatever then\"}\n]}\n",
+    ]
+
+    /// Windows tools end lines with CR LF. Swift reads "\r\n" as one Character, which splitting on "\n" does not
+    /// find: NDJSON came out as one malformed line and SRT as "not a transcript".
+    @Test("CR LF line endings, and a lone CR ending the last line, read exactly as LF", arguments: lineEndingSamples)
+    func crlf(_ lf: String) throws {
+        let map = ChannelMap(speakers: lf.contains("SPEAKER") ? ["SPEAKER_00": 0, "SPEAKER_01": 1] : [:], roles: ["agent", "customer"])
+        let expected = try Transcript(parsing: lf, path: "t", channels: map)
+        #expect(!expected.utterances.isEmpty)
+        let crlf = lf.replacingOccurrences(of: "\n", with: "\r\n")
+        #expect(try Transcript(parsing: crlf, path: "t", channels: map) == expected)
+        #expect(try Transcript(data: Array(crlf.utf8), path: "t", channels: map) == expected)
+        // "\r\n" is one Character, so the CR alone is dropped from the scalars.
+        let loneCR = String(crlf.unicodeScalars.dropLast())
+        #expect(loneCR.hasSuffix("\r"))
+        #expect(try Transcript(parsing: loneCR, path: "t", channels: map) == expected)
+    }
+
+    @Test("errors in a CR LF file name the same line as in the LF file")
+    func crlfErrorLines() {
+        let text = "{\"start\": 0, \"end\": 1, \"text\": \"a\"}\r\n\r\n{oops\r\n"
+        #expect(throws: TranscriptError(path: "t", line: 3, "malformed JSON (expected one object per line)")) {
+            try Transcript(parsing: text, path: "t")
+        }
+        let srt = "1\r\n00:00:01,000 --> 00:00:02,000\r\nhi\r\n\r\n2\r\n00:00:0x,000 --> 00:00:04,000\r\nho\r\n"
+        let error = #expect(throws: TranscriptError.self) { try Transcript(parsing: srt, path: "t") }
+        #expect(error?.line == 6)
+        #expect(error?.reason.hasPrefix("bad cue timing '00:00:0x,000 --> 00:00:04,000' ") == true, "\(String(describing: error))")
+    }
 }
