@@ -9,7 +9,8 @@ import Foundation
 /// (case-insensitive); the channel whose role the label names (Agent, Customer, Caller, Nhân viên, Khách hàng…,
 /// given roles); the channel a bare number names (whisper.cpp's stereo `--diarize` speaker is the channel). Any
 /// other utterance goes to ``defaultChannel``. A transcript with two or more labels that none of these place is
-/// refused (64): guessing which speaker is the customer would put one person's words on another's channel.
+/// refused (64): guessing which speaker is the customer would put one person's words on another's channel. So is a
+/// map label that no utterance carries (64): a misspelt one would leave its speaker on the default channel unseen.
 public struct ChannelMap: Sendable, Equatable {
     /// Where utterances with no channel and no placeable speaker label go.
     public var defaultChannel: Int
@@ -60,10 +61,13 @@ public struct ChannelMap: Sendable, Equatable {
         "customer": "customer", "caller": "customer", "client": "customer", "khách hàng": "customer", "khách": "customer",
     ]
 
+    /// A label as the map compares it: trimmed, case and apostrophes folded.
+    static func comparable(_ label: String) -> String { TextFolding.folded(label.trimmingCharacters(in: .whitespaces)) }
+
     /// The channel `label` goes to, or nil when nothing places it.
     func channel(for label: String) -> Int? {
-        let folded = TextFolding.folded(label.trimmingCharacters(in: .whitespaces))
-        if let hit = speakers.first(where: { TextFolding.folded($0.key) == folded }) { return hit.value }
+        let folded = Self.comparable(label)
+        if let hit = speakers.first(where: { Self.comparable($0.key) == folded }) { return hit.value }
         if let role = Self.roleNames[folded], let index = roles.firstIndex(of: role) { return index }
         if !folded.isEmpty, folded.allSatisfy(\.isASCII), folded.allSatisfy(\.isNumber), let n = Int(folded), n < 1024 {
             return n

@@ -224,25 +224,51 @@ public struct Transcript: Sendable, Equatable {
         }
     }
 
-    /// Gives each labelled utterance its channel (see ``ChannelMap``).
+    /// Gives each labelled utterance its channel (see ``ChannelMap``). Refuses (64) a map label that no utterance
+    /// carries, and two or more labels that nothing places.
     static func place(_ utterances: inout [TranscriptUtterance], _ map: ChannelMap, path: String) throws(TranscriptError) {
-        var unplaced: [(label: String, line: Int?)] = []
+        // Each label once, with the line it first appears on, in file order.
+        var labels: [Label] = []
+        var unplaced: [Label] = []
         for i in utterances.indices {
             guard let label = utterances[i].speaker else { continue }
+            let first = !labels.contains { $0.label == label }
+            if first { labels.append(Label(label: label, line: utterances[i].line)) }
             if let channel = map.channel(for: label) {
                 utterances[i].channel = channel
-            } else if !unplaced.contains(where: { $0.label == label }) {
-                unplaced.append((label, utterances[i].line))
+            } else if first {
+                unplaced.append(Label(label: label, line: utterances[i].line))
             }
         }
+        let present = Set(labels.map { ChannelMap.comparable($0.label) })
+        let unknown = map.speakers.keys.filter { !present.contains(ChannelMap.comparable($0)) }.sorted()
+        if !unknown.isEmpty {
+            // A typo or the wrong file; ignoring it would leave the speaker it meant on the default channel unseen.
+            let which = unknown.map { "'\(Label.shown($0))'" }.joined(separator: ", ")
+            let has = labels.isEmpty ? "the transcript has no speaker labels"
+                : "the transcript's labels are " + Label.list(labels, limit: 10) + (labels.count > 10 ? ", … (\(labels.count) in all)" : "")
+            throw TranscriptError(path: path, "--transcript-channel: no utterance has the label\(unknown.count == 1 ? "" : "s") "
+                                  + "\(which); \(has)", kind: .usage)
+        }
         guard unplaced.count >= 2 else { return }
-        // Labels come from the file, so a runaway one is cut short rather than copied into the message whole.
-        let names = unplaced.prefix(3).map { "'\($0.label.prefix(40))'" + ($0.line.map { " (line \($0))" } ?? "") }
-            .joined(separator: ", ")
-        let example = unplaced.prefix(2).enumerated().map { "\($0.element.label.prefix(40))=\($0.offset)" }.joined(separator: ",")
+        let example = unplaced.prefix(2).enumerated().map { "\(Label.shown($0.element.label))=\($0.offset)" }.joined(separator: ",")
         throw TranscriptError(path: path, line: unplaced[0].line,
-                              "\(unplaced.count) speakers and no channel for them: \(names); map them with "
+                              "\(unplaced.count) speakers and no channel for them: \(Label.list(unplaced, limit: 3)); map them with "
                               + "--transcript-channel \(example) (or name roles with --roles)", kind: .usage)
+    }
+
+    /// A speaker label and the line it first appears on, for messages.
+    struct Label {
+        var label: String
+        var line: Int?
+
+        /// Labels come from the file, so a runaway one is cut short rather than copied into a message whole.
+        static func shown(_ label: String) -> String { label.count > 64 ? label.prefix(64) + "…" : label }
+
+        /// The first `limit` labels as `'A' (line 3), 'B' (line 6)`.
+        static func list(_ labels: [Label], limit: Int) -> String {
+            labels.prefix(limit).map { "'\(shown($0.label))'" + ($0.line.map { " (line \($0))" } ?? "") }.joined(separator: ", ")
+        }
     }
 
     /// Times finite, ≥ 0 and not ending before they start, for the utterance and each word; words within

@@ -99,6 +99,20 @@ struct TranscriptCLITests {
         #expect(explicit.status == 0, "stderr: \(explicit.stderr)")
     }
 
+    /// A misspelt label in the map used to be ignored, sending the speaker it meant to the default channel.
+    @Test func aMapLabelTheTranscriptLacksIs64WithTheLabelsItHas() throws {
+        let dir = TempDir()
+        let srt = dir.file("t.srt")
+        try "1\n00:00:01,000 --> 00:00:02,000\nSPEAKER_00: hello\n\n2\n00:00:03,000 --> 00:00:04,000\nSPEAKER_01: refund\n"
+            .write(toFile: srt, atomically: true, encoding: .utf8)
+        let r = try runAttune(["analyze", repoRoot + "/Samples/call-8k-mulaw.wav", "--transcript", srt,
+                               "--transcript-channel", "SPEAKER_00=0,SPEAKR_01=1"])
+        #expect(r.status == 64)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr == "attune: \(srt): --transcript-channel: no utterance has the label 'SPEAKR_01'; "
+                + "the transcript's labels are 'SPEAKER_00' (line 2), 'SPEAKER_01' (line 6)\n")
+    }
+
     /// The text layer's lexicons ship as a SwiftPM resource bundle beside the binary, where
     /// `TextAnalyzer.bundled()` looks first (`Bundle.main` is the executable's directory).
     @Test func lexiconsShipBesideTheBinary() throws {

@@ -72,6 +72,28 @@ struct TranscriptChannelTests {
         #expect((try? parse(one, ChannelMap(defaultChannel: 1)))?.utterances.map(\.channel) == [1])
     }
 
+    static let twoSpeakerSRT = "1\n00:00:01,000 --> 00:00:02,000\nSPEAKER_00: hello\n\n"
+        + "2\n00:00:02,500 --> 00:00:03,000\nSPEAKER_01: cancel it\n"
+
+    /// A misspelt label used to be ignored, and the speaker it meant went to the default channel unnoticed.
+    @Test("a --transcript-channel label no utterance carries is refused, with the labels the transcript has")
+    func unknownMapLabel() throws {
+        let error = #expect(throws: TranscriptError.self) {
+            try parse(Self.twoSpeakerSRT, ChannelMap(parsing: "SPEAKER_00=0,SPEAKR_01=1"))
+        }
+        #expect(error?.exitCode == 64)
+        #expect(error?.line == nil)
+        #expect(error?.reason == "--transcript-channel: no utterance has the label 'SPEAKR_01'; "
+                + "the transcript's labels are 'SPEAKER_00' (line 2), 'SPEAKER_01' (line 6)")
+        let none = #expect(throws: TranscriptError.self) {
+            try parse("{\"start\": 0, \"end\": 1, \"text\": \"a\"}\n", ChannelMap(parsing: "A=0,B=1"))
+        }
+        #expect(none?.exitCode == 64)
+        #expect(none?.reason == "--transcript-channel: no utterance has the labels 'A', 'B'; the transcript has no speaker labels")
+        // Labels match case-insensitively, as placing does.
+        #expect(try parse(Self.twoSpeakerSRT, ChannelMap(parsing: "speaker_00=1,Speaker_01=0")).utterances.map(\.channel) == [1, 0])
+    }
+
     @Test("SRT SPEAKER_NN prefixes through an explicit map")
     func srtSpeakers() throws {
         let srt = "1\n00:00:01,000 --> 00:00:02,000\nSPEAKER_00: hello\n\n2\n00:00:02,500 --> 00:00:03,000\n[SPEAKER_01]: cancel it\n\n"

@@ -152,7 +152,10 @@ struct TranscriptFuzzTests {
         let (format, text) = Self.seeds[index]
         var rng = SeededGenerator(seed: 0xA77E_0000 + UInt64(index))
         let original = Array(text.utf8)
-        let map = ChannelMap(speakers: ["A": 0, "B": 1], roles: ["agent", "customer"])
+        // Each seed's own labels in the explicit map (a label the transcript lacks is refused), so mutations reach
+        // placing by map, by role and by number.
+        let labels: [String: [String: Int]] = ["srt": ["SPEAKER_01": 1], "whisper-speakers": ["SPEAKER_00": 0], "webvtt": ["customer": 1]]
+        let map = ChannelMap(speakers: labels[format] ?? [:], roles: ["agent", "customer"])
         #expect((try? Transcript(data: original, path: format, channels: map)) != nil, "the \(format) seed itself must parse")
         var accepted = 0, refused = 0, cues = 0
         let json = original.first == UInt8(ascii: "{") || original.first == UInt8(ascii: "[")
@@ -172,15 +175,16 @@ struct TranscriptFuzzTests {
                 accepted += 1
             } catch {
                 // Typed throws: whatever arrives here is a TranscriptError; it must say where and why.
-                // 64 only when the mutation made speakers the channel map cannot place.
+                // 64 only when the mutation made speakers the channel map cannot place, or took away a label it maps.
                 #expect(error.path == format && !error.reason.isEmpty
-                        && (error.exitCode == 65 || error.exitCode == 64 && error.reason.contains("no channel for them")))
+                        && (error.exitCode == 65 || error.exitCode == 64 && error.reason.contains("no channel for them")
+                            || error.exitCode == 64 && error.reason.hasPrefix("--transcript-channel: no utterance has the label")))
                 #expect(error.description.hasPrefix(format + (error.line.map { ":\($0): " } ?? ": ")))
                 let lines = bytes.count(where: { $0 == 0x0A }) + 1
                 #expect(error.line.map { (1...lines).contains($0) } ?? true, "\(error) names a line the input lacks")
                 // A line-based file names the line of every problem found in it.
                 if error.line == nil && ["native", "webvtt", "srt"].contains(format) {
-                    let allowed = ["whisper.cpp", "larger than", "overlaps the utterance before"]
+                    let allowed = ["whisper.cpp", "larger than", "overlaps the utterance before", "--transcript-channel"]
                     #expect(allowed.contains { error.reason.contains($0) } || bytes.first == UInt8(ascii: "[")
                             || bytes.count(where: { $0 == 0x0A }) == 0, "\(error) names no line")
                 }
