@@ -24,34 +24,73 @@ public struct ChannelMap: Sendable, Equatable {
     }
 
     /// `--transcript-channel`'s value: comma-separated entries, each a channel number (the default channel) or
-    /// `LABEL=N` (e.g. `1`, `SPEAKER_00=1,SPEAKER_01=0`, `0,Alice=1`).
+    /// `LABEL=N` (e.g. `1`, `SPEAKER_00=1,SPEAKER_01=0`, `0,Alice=1`). Speaker labels may hold `=` and `,`
+    /// (`<v Smith, John>`): an entry splits at its last `=`, a comma inside a label is written `\,`, and `\\` is a
+    /// backslash, so `Smith\, John=0,a=b=1` maps `Smith, John` to 0 and `a=b` to 1.
     public init(parsing spec: String, roles: [String] = []) throws(TranscriptError) {
         self.init(roles: roles)
         var sawDefault = false
-        for raw in spec.split(separator: ",", omittingEmptySubsequences: false) {
+        for raw in Self.entries(spec) {
             let entry = raw.trimmingCharacters(in: .whitespaces)
             func fail(_ why: String) -> TranscriptError {
                 TranscriptError(path: "--transcript-channel", "\(why) in '\(spec)' (give N, or LABEL=N entries, comma-separated)",
                                 kind: .usage)
             }
-            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let number = String(parts.last ?? "").trimmingCharacters(in: .whitespaces)
+            let equals = entry.lastIndex(of: "=")
+            let number = String(entry[(equals.map { entry.index(after: $0) } ?? entry.startIndex)...])
+                .trimmingCharacters(in: .whitespaces)
             guard let channel = Int(number), channel >= 0, channel < 1024 else {
                 throw fail("'\(number)' is not a channel number 0…1023")
             }
-            if parts.count == 1 {
+            guard let equals else {
                 guard !sawDefault else { throw fail("two default channels") }
                 sawDefault = true
                 defaultChannel = channel
+                continue
+            }
+            let label = entry[..<equals].trimmingCharacters(in: .whitespaces)
+            guard !label.isEmpty else { throw fail("empty speaker label") }
+            guard !speakers.keys.contains(where: { $0.lowercased() == label.lowercased() }) else {
+                throw fail("speaker '\(label)' given twice")
+            }
+            speakers[label] = channel
+        }
+    }
+
+    /// `spec` split at each comma not written `\,`, with `\,` and `\\` read as `,` and `\` (any other backslash
+    /// stays as it is).
+    static func entries(_ spec: String) -> [String] {
+        var entries: [String] = []
+        var entry = ""
+        var escaped = false
+        for ch in spec {
+            if escaped {
+                if ch != "," && ch != "\\" { entry.append("\\") }
+                entry.append(ch)
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else if ch == "," {
+                entries.append(entry)
+                entry = ""
             } else {
-                let label = parts[0].trimmingCharacters(in: .whitespaces)
-                guard !label.isEmpty else { throw fail("empty speaker label") }
-                guard !speakers.keys.contains(where: { $0.lowercased() == label.lowercased() }) else {
-                    throw fail("speaker '\(label)' given twice")
-                }
-                speakers[label] = channel
+                entry.append(ch)
             }
         }
+        if escaped { entry.append("\\") }
+        entries.append(entry)
+        return entries
+    }
+
+    /// The `--transcript-channel` option that maps `labels` to channels 0, 1, … in turn, written so that it works
+    /// pasted into a shell: `\` and `,` in a label escaped as ``init(parsing:roles:)`` reads them, and the value in
+    /// single quotes when it holds anything a shell would act on (spaces, quotes, `\`, `$`, `*`, …).
+    static func option(mapping labels: [String]) -> String {
+        let value = labels.enumerated().map { channel, label in
+            label.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ",", with: "\\,") + "=\(channel)"
+        }.joined(separator: ",")
+        let plain = value.allSatisfy { $0.isLetter || $0.isNumber || "_-.,:=@%+/".contains($0) }
+        return "--transcript-channel " + (plain ? value : "'" + value.replacingOccurrences(of: "'", with: #"'\''"#) + "'")
     }
 
     /// Labels that name a role, folded to lower case.

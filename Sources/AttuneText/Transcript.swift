@@ -251,10 +251,10 @@ public struct Transcript: Sendable, Equatable {
                                   + "\(which); \(has)", kind: .usage)
         }
         guard unplaced.count >= 2 else { return }
-        let example = unplaced.prefix(2).enumerated().map { "\(Label.shown($0.element.label))=\($0.offset)" }.joined(separator: ",")
+        let example = ChannelMap.option(mapping: unplaced.prefix(2).map { Label.shown($0.label) })
         throw TranscriptError(path: path, line: unplaced[0].line,
                               "\(unplaced.count) speakers and no channel for them: \(Label.list(unplaced, limit: 3)); map them with "
-                              + "--transcript-channel \(example) (or name roles with --roles)", kind: .usage)
+                              + "\(example) (or name roles with --roles)", kind: .usage)
     }
 
     /// A speaker label and the line it first appears on, for messages.

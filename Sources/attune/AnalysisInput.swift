@@ -25,7 +25,7 @@ struct AnalysisInput: ParsableArguments {
     @Option(help: "Transcript whose words go into the segments they fall in: native NDJSON asr lines, Vosk or whisper.cpp JSON, WebVTT or SRT.")
     var transcript: String?
 
-    @Option(help: ArgumentHelp("Channel for transcript utterances that name none: N, and/or LABEL=N per speaker label (WebVTT <v Name>, SPEAKER_01: prefixes, whisper.cpp speakers), e.g. SPEAKER_00=1,SPEAKER_01=0.", valueName: "spec"))
+    @Option(help: ArgumentHelp("Channel for transcript utterances that name none: N, and/or LABEL=N per speaker label (WebVTT <v Name>, SPEAKER_01: prefixes, whisper.cpp speakers), e.g. SPEAKER_00=1,SPEAKER_01=0; a comma inside a label is written \\, (an entry splits at its last =).", valueName: "spec"))
     var transcriptChannel: String?
 
     @Option(help: "Recognise speech with the built-in recogniser instead of reading a transcript: pocketsphinx (English).")

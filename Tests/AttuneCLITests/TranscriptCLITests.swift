@@ -113,6 +113,31 @@ struct TranscriptCLITests {
                 + "the transcript's labels are 'SPEAKER_00' (line 2), 'SPEAKER_01' (line 6)\n")
     }
 
+    /// Labels with `,` or `=` (`<v Smith, John>`): the refusal suggests an option that works when pasted into a
+    /// shell, and it does.
+    @Test func theSuggestedMapForLabelsWithCommasWorksInAShell() throws {
+        let dir = TempDir()
+        let audio = repoRoot + "/Samples/call-8k-mulaw.wav"
+        let vtt = dir.file("t.vtt")
+        try ("WEBVTT\n\n00:00:00.400 --> 00:00:02.300\n<v Smith, John>Northwind support, this is Sam.\n\n"
+            + "00:00:04.500 --> 00:00:07.700\n<v O'Hara=Doe, Jane>Hi. My internet has been down since this morning.\n")
+            .write(toFile: vtt, atomically: true, encoding: .utf8)
+        let refused = try runAttune(["analyze", audio, "--transcript", vtt])
+        #expect(refused.status == 64)
+        let marker = "map them with "
+        let advice = try #require(refused.stderr.range(of: marker).map { refused.stderr[$0.upperBound...] }, "\(refused.stderr)")
+        let option = try #require(advice.range(of: " (or name roles").map { String(advice[..<$0.lowerBound]) })
+        #expect(option == #"--transcript-channel 'Smith\, John=0,O'\''Hara=Doe\, Jane=1'"#)
+        // As a user would: the suggestion pasted after the command, the shell doing the unquoting.
+        let shell = try runProcess("/bin/sh", ["-c", "exec \"$0\" analyze \"$1\" --transcript \"$2\" " + option,
+                                               try attuneBinary(), audio, vtt])
+        let stderr = try shell.stderrText()
+        #expect(shell.status == 0, "stderr: \(stderr)")
+        let segments = decodeRecords(try shell.stdoutText()).segments
+        #expect(segments.contains { $0.channel == 0 && $0.words.contains("Northwind") })
+        #expect(segments.contains { $0.channel == 1 && $0.words.contains("internet") })
+    }
+
     /// The text layer's lexicons ship as a SwiftPM resource bundle beside the binary, where
     /// `TextAnalyzer.bundled()` looks first (`Bundle.main` is the executable's directory).
     @Test func lexiconsShipBesideTheBinary() throws {

@@ -18,7 +18,11 @@ struct TranscriptChannelTests {
         #expect(try ChannelMap(parsing: "1") == ChannelMap(defaultChannel: 1))
         #expect(try ChannelMap(parsing: "SPEAKER_00=1, SPEAKER_01=0") == ChannelMap(speakers: ["SPEAKER_00": 1, "SPEAKER_01": 0]))
         #expect(try ChannelMap(parsing: "0,Alice=1", roles: ["agent"]) == ChannelMap(speakers: ["Alice": 1], roles: ["agent"]))
-        for bad in ["x", "-1", "1e20", "1,2", "=1", "A=1,a=2", "", "A=", "1024"] {
+        // Labels may hold `,` (written `\,`) and `=` (an entry splits at its last `=`); `\\` is a backslash.
+        #expect(try ChannelMap(parsing: #"Smith\, John=0, Doe\, Jane=1"#) == ChannelMap(speakers: ["Smith, John": 0, "Doe, Jane": 1]))
+        #expect(try ChannelMap(parsing: "a=b=1,2") == ChannelMap(defaultChannel: 2, speakers: ["a=b": 1]))
+        #expect(try ChannelMap(parsing: #"C:\\dir=1,x\y=0"#) == ChannelMap(speakers: [#"C:\dir"#: 1, #"x\y"#: 0]))
+        for bad in ["x", "-1", "1e20", "1,2", "=1", "A=1,a=2", "", "A=", "1024", #"A\,1"#, "A=1=x"] {
             let error = #expect(throws: TranscriptError.self, "\(bad)") { try ChannelMap(parsing: bad) }
             #expect(error?.exitCode == 64)
             #expect(error?.description.hasPrefix("--transcript-channel: ") == true)
@@ -92,6 +96,23 @@ struct TranscriptChannelTests {
         #expect(none?.reason == "--transcript-channel: no utterance has the labels 'A', 'B'; the transcript has no speaker labels")
         // Labels match case-insensitively, as placing does.
         #expect(try parse(Self.twoSpeakerSRT, ChannelMap(parsing: "speaker_00=1,Speaker_01=0")).utterances.map(\.channel) == [1, 0])
+    }
+
+    /// The refusal's suggested option is pasted into a shell: labels with `,` or `=` are escaped for the map, and
+    /// a value with spaces or shell metacharacters goes in single quotes.
+    @Test("the suggested --transcript-channel escapes labels for the map and quotes them for the shell")
+    func suggestionQuoting() throws {
+        func suggestion(_ a: String, _ b: String) -> String? {
+            let vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v \(a)>hi\n\n00:00:02.500 --> 00:00:03.000\n<v \(b)>ho\n"
+            let error = #expect(throws: TranscriptError.self) { try parse(vtt) }
+            return error?.reason.split(separator: "map them with --transcript-channel ").last
+                .map { String($0.dropLast(" (or name roles with --roles)".count)) }
+        }
+        #expect(suggestion("Smith, John", "Doe, Jane") == #"'Smith\, John=0,Doe\, Jane=1'"#)
+        #expect(suggestion("O'Brien", "a=b") == #"'O'\''Brien=0,a=b=1'"#)
+        #expect(suggestion("SPEAKER_00", "SPEAKER_01") == "SPEAKER_00=0,SPEAKER_01=1")
+        // What the shell hands over parses back to the labels.
+        #expect(try ChannelMap(parsing: #"Smith\, John=0,Doe\, Jane=1"#).speakers == ["Smith, John": 0, "Doe, Jane": 1])
     }
 
     @Test("SRT SPEAKER_NN prefixes through an explicit map")
