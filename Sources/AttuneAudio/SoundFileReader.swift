@@ -16,7 +16,10 @@ import Glibc
 ///   ``AudioError/Kind/badData`` (65);
 /// - an operating-system read failure part-way → ``AudioError/Kind/io`` (74).
 ///
-/// A valid header that declares no frames is not an error: it is a recording of zero duration.
+/// A valid header that declares no frames is not an error: it is a recording of zero duration. A file cut short is
+/// read as far as it goes, with a warning in ``warnings`` where libsndfile lets the cut be seen: a WAV, AIFF, AU or
+/// FLAC header that declares more data than the file holds, an Ogg file cut inside a page. (A FLAC file cut inside a
+/// frame fails there as bad data instead: its decoder loses sync.)
 public final class SoundFileReader: AudioSource {
     public let name: String
     public let sampleRate: Int
@@ -28,6 +31,8 @@ public final class SoundFileReader: AudioSource {
     public private(set) var framesRead = 0
     private let handle: OpaquePointer
     private var ended = false
+    /// An Ogg file whose length libsndfile could not find (see ``init(fileDescriptor:name:closeWhenDone:unrecognisedHint:)``).
+    private let oggEndMissing: Bool
 
     /// Opens `path` for reading.
     public convenience init(path: String) throws(AudioError) {
@@ -70,6 +75,11 @@ public final class SoundFileReader: AudioSource {
             throw Self.openError(path: name, call: "sf_open_fd", notes: notes)
         }
         (handle, sampleRate, channelCount, declaredFrames) = try Self.adopt(h, info, path: name, seekable: info.seekable != 0)
+        // libsndfile takes an Ogg stream's length from its last page; a file cut inside a page has no last page, and
+        // the length comes back unknown although the file can be sought. That is the only sign libsndfile gives of a
+        // cut Ogg file (one cut exactly between pages looks whole), so the warning waits for the end of the data.
+        oggEndMissing = kind == S_IFREG && info.seekable != 0 && declaredFrames == nil
+            && info.format & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_OGG)
         if kind == S_IFREG, let note = Self.lengthMismatch(h) {
             warnings.append("\(name): the header claims more audio than the file holds (libsndfile: \"\(note)\"); "
                             + "truncated file? Analysing the \(formatSeconds(declaredFrames ?? 0, rate: sampleRate)) s present")
@@ -94,6 +104,10 @@ public final class SoundFileReader: AudioSource {
                 throw AudioError(kind, path: name, "\(what): sf_readf_float: \(why)")
             }
             ended = true
+            if oggEndMissing {
+                warnings.append("\(name): the Ogg stream ends without its last page (libsndfile cannot tell its length); "
+                                + "truncated file? Analysed the \(Self.seconds(framesRead + max(got, 0), rate: sampleRate)) s present")
+            }
             if let declared = declaredFrames, framesRead + max(got, 0) < declared {
                 warnings.append("\(name): audio ends after \(Self.seconds(framesRead + max(got, 0), rate: sampleRate)) s, "
                                 + "but the header declares \(Self.seconds(declared, rate: sampleRate)) s (truncated file?)")
@@ -129,8 +143,8 @@ public final class SoundFileReader: AudioSource {
         return (h, Int(info.samplerate), Int(info.channels), frames)
     }
 
-    /// libsndfile quietly shortens a WAV/AIFF whose header promises more data than the file holds, noting it only
-    /// in its log as `data : 131238 (should be 65597)`; that line, if any.
+    /// libsndfile quietly shortens a WAV/AIFF/AU whose header promises more data than the file holds, noting it only
+    /// in its log as `data : 131238 (should be 65597)` (`SSND : …` for AIFF, `Data Size : …` for AU); that line, if any.
     private static func lengthMismatch(_ h: OpaquePointer) -> String? {
         var log = [CChar](repeating: 0, count: 4096)
         let n = log.withUnsafeMutableBytes { sf_command(h, Int32(SFC_GET_LOG_INFO), $0.baseAddress, Int32($0.count)) }
@@ -138,7 +152,9 @@ public final class SoundFileReader: AudioSource {
         let text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         for line in text.split(separator: "\n") {
             let l = line.drop { $0 == " " }
-            if (l.hasPrefix("data") || l.hasPrefix("SSND")) && l.contains("(should be") { return String(l) }
+            if (l.hasPrefix("data") || l.hasPrefix("SSND") || l.hasPrefix("Data Size")) && l.contains("(should be") {
+                return String(l)
+            }
         }
         return nil
     }

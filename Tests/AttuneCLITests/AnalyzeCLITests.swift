@@ -107,6 +107,51 @@ struct AnalyzeCLITests {
         #expect(decodeRecords(r.stdout).summaries.first.map { abs($0.durationS - 1) < 0.011 } == true)
     }
 
+    /// An AU header declares its data size as a WAV's does; libsndfile shortens a cut one just as quietly, and its
+    /// log line (`Data Size : N (should be M)`) used to go unread, so a cut AU gave no warning.
+    @Test func truncatedAuIsAnalysedWithAWarning() throws {
+        let dir = TempDir()
+        let wav = dir.file("voice.wav"), au = dir.file("voice.au"), path = dir.file("cut.au")
+        try wavData(rate: 16000, channels: 1, samples: Self.voiceLike(rate: 16000)).write(to: URL(fileURLWithPath: wav))
+        try runTool("sox", [wav, au])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: au))
+        let header = bytes[4..<8].reduce(0) { $0 << 8 | Int($1) }
+        try bytes.prefix(header + 32000).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderrLines.count == 1)
+        #expect(r.stderr.hasPrefix("attune: warning: \(path): the header claims more audio than the file holds"), "stderr: \(r.stderr)")
+        #expect(r.stderr.hasSuffix("truncated file? Analysing the 1.000 s present\n"), "stderr: \(r.stderr)")
+        #expect(decodeRecords(r.stdout).summaries.first.map { abs($0.durationS - 1) < 0.011 } == true)
+        let whole = try runAttune(["analyze", au])
+        #expect(whole.status == 0 && whole.stderr.isEmpty, "stderr: \(whole.stderr)")
+    }
+
+    /// An Ogg Vorbis file cut inside a page has no last page, so libsndfile cannot find the stream's length and
+    /// says the length is unknown; the file used to be analysed to the cut without a word.
+    @Test func oggCutInsideAPageIsAnalysedWithAWarning() throws {
+        let dir = TempDir()
+        let wav = dir.file("voice.wav"), ogg = dir.file("voice.ogg"), path = dir.file("cut.ogg")
+        try wavData(rate: 16000, channels: 1, samples: Self.voiceLike(rate: 16000, seconds: 4)).write(to: URL(fileURLWithPath: wav))
+        try runTool("sox", [wav, ogg])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: ogg))
+        // Half way into the last page ("OggS" starts each), so the pages before it are whole.
+        let last = try #require(bytes.range(of: Data("OggS".utf8), options: .backwards)).lowerBound
+        try bytes.prefix(last + (bytes.count - last) / 2).write(to: URL(fileURLWithPath: path))
+        let r = try runAttune(["analyze", path])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderrLines.count == 1)
+        let duration = try #require(decodeRecords(r.stdout).summaries.first?.durationS)
+        #expect(duration > 0.5 && duration < 3.9, "\(duration) s")
+        let prefix = "attune: warning: \(path): the Ogg stream ends without its last page (libsndfile cannot tell its "
+            + "length); truncated file? Analysed the "
+        #expect(r.stderr.hasPrefix(prefix) && r.stderr.hasSuffix(" s present\n"), "stderr: \(r.stderr)")
+        let stated = Double(r.stderr.dropFirst(prefix.count).dropLast(" s present\n".count))
+        #expect(stated.map { abs($0 - duration) < 0.011 } == true, "\(String(describing: stated)) s stated, \(duration) s analysed")
+        let whole = try runAttune(["analyze", ogg])
+        #expect(whole.status == 0 && whole.stderr.isEmpty, "stderr: \(whole.stderr)")
+    }
+
     @Test func nonFiniteFloatSamplesAreRepairedWithAWarning() throws {
         let dir = TempDir()
         let path = dir.file("nan.wav")
