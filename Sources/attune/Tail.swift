@@ -16,7 +16,8 @@ struct Tail: ParsableCommand {
             byte for byte as the daemon sent it; on a terminal each record is one line: call time, call, \
             channel/role, type and its key fields, events in colour (NO_COLOR, --color, --json, --pretty).
             Filters go to the daemon, which sends only what passes all of them: --call, --kind and --type each \
-            keep records whose call, event kind or type is one of those given (a --kind keeps only events); \
+            keep records whose call, event kind or type is one of those given (a --kind keeps only events; a kind or \
+            type no record has is refused); \
             frame records come only with --frames. The daemon's hello line is shown in the human view, and on a pipe \
             only with --hello; it never counts towards --count.
             tail ends with 0 when the daemon closes the socket, after --count records, or once every call named \
@@ -93,6 +94,11 @@ struct Tail: ParsableCommand {
         if let unknown = types.first(where: { !SubscriptionFilter.knownTypes.contains($0) }) {
             throw ValidationError("--type: unknown record type '\(unknown)' (one of "
                 + SubscriptionFilter.knownTypes.sorted().joined(separator: ", ") + ")")
+        }
+        // The daemon takes any kind and sends what matches, so a misspelt one would wait for ever in silence.
+        if let unknown = kinds.first(where: { EventKind(rawValue: $0) == nil }) {
+            throw ValidationError("--kind: unknown event kind '\(unknown)' (one of "
+                + EventKind.allCases.map(\.rawValue).joined(separator: ", ") + ")")
         }
     }
 

@@ -1,4 +1,5 @@
 import AttuneBus
+import AttuneEvents
 import AttuneTestSupport
 import Foundation
 import Testing
@@ -145,6 +146,15 @@ import Glibc
         let line = result.stderrLines.first ?? ""
         #expect(line.hasPrefix("attune tail: \(dir.file("nope.sock")): cannot connect: No such file or directory (errno 2)"))
         #expect(line.contains("attuned --run-dir"))
+    }
+
+    /// `--kind` used to go to the daemon unchecked, so a typo waited for ever for events that never come.
+    @Test func anUnknownEventKindIsAUsageErrorListingTheKinds() async throws {
+        let result = try await runAttuneAsync(["tail", "--kind", "frustration", "--kind", "frustation"])
+        #expect(result.status == 64)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("--kind: unknown event kind 'frustation' (one of "), "\(result.stderr)")
+        for kind in EventKind.allCases { #expect(result.stderr.contains(kind.rawValue), "\(kind) not listed: \(result.stderr)") }
     }
 
     @Test func theDefaultSocketIsInATTUNE_RUN_DIR() async throws {
