@@ -15,8 +15,11 @@ struct DaemonSocketPath {
     let bytes: [CChar]
     /// The path for messages (escaped again when printed).
     let name: String
+    /// Which of the daemon's sockets is meant (`events.sock`, `control.sock`), for hints.
+    let file: String
 
     init(explicit: String?, file: String) {
+        self.file = file
         if let explicit {
             let argument = PathArgument(explicit)
             bytes = argument.bytes
@@ -77,12 +80,31 @@ final class DaemonConnection {
         guard rc == 0 else {
             let saved = errno
             Glibc.close(fd)
+            // connect(2) says ECONNREFUSED for a regular file or a directory too, whose hint (a socket a stopped
+            // daemon left) would send the user to restart attuned instead of to the right path.
+            if let what = DaemonConnection.notASocket(socket.bytes) {
+                throw DaemonSocketError(code: 69, message: "\(path): cannot connect: it is not a socket but \(what); "
+                                        + "give the \(socket.file) in attuned's run directory")
+            }
             throw .system(69, path, "cannot connect", errno: saved, hint: DaemonConnection.hint(errno: saved))
         }
         self.fd = fd
     }
 
     deinit { Glibc.close(fd) }
+
+    /// What `path` is when it exists and is not a socket ("a regular file", "a directory", …), else nil.
+    private static func notASocket(_ path: [CChar]) -> String? {
+        var st = stat()
+        guard path.withUnsafeBufferPointer({ stat($0.baseAddress!, &st) }) == 0 else { return nil }
+        switch st.st_mode & S_IFMT {
+        case S_IFSOCK: return nil
+        case S_IFREG: return "a regular file"
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO"
+        default: return "a device"
+        }
+    }
 
     /// What to do about a failed connect, after the errno.
     private static func hint(errno: Int32) -> String {

@@ -28,7 +28,8 @@ struct Tail: ParsableCommand {
             (Unix seconds, ISO 8601 like 2026-12-01T10:00:00Z, or an age like 90s, 15m, 2h). --durable NAME makes a \
             consumer the server remembers: the next run with the same NAME goes on where this one stopped. The same \
             --call, --kind, --type and --frames filters apply. A token goes in the URL (nats://TOKEN@host:4222).
-            Exit codes: 0 ok, 64 usage (also a filter the daemon refuses), 69 socket cannot be connected (or NATS), \
+            Exit codes: 0 ok, 64 usage (also a filter the daemon refuses), 69 socket cannot be connected (also a path \
+            that is not a socket) or NATS, \
             74 read error or a connection cut in the middle of a record.
             """
     )

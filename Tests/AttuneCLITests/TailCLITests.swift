@@ -148,6 +148,20 @@ import Glibc
         #expect(line.contains("attuned --run-dir"))
     }
 
+    /// A path that exists but is no socket used to get the hint for a socket a stopped daemon left behind.
+    @Test func aPathThatIsNotASocketIs69SayingSo() async throws {
+        let dir = TempDir(prefix: "attune-cli")
+        let file = dir.file("events.log")
+        try "not a socket\n".write(toFile: file, atomically: true, encoding: .utf8)
+        for (path, what) in [(file, "a regular file"), (dir.path, "a directory")] {
+            let result = try await runAttuneAsync(["tail", path])
+            #expect(result.status == 69)
+            #expect(result.stdout.isEmpty)
+            #expect(result.stderrLines == ["attune tail: \(path): cannot connect: it is not a socket but \(what); "
+                                           + "give the events.sock in attuned's run directory"], "\(result.stderr)")
+        }
+    }
+
     /// `--kind` used to go to the daemon unchecked, so a typo waited for ever for events that never come.
     @Test func anUnknownEventKindIsAUsageErrorListingTheKinds() async throws {
         let result = try await runAttuneAsync(["tail", "--kind", "frustration", "--kind", "frustation"])
