@@ -57,17 +57,39 @@ struct PathArgument {
 /// file whose name starts with `-` would silently not be analysed. A single-dash argument that is not `-` (stdin)
 /// or `-h` is refused before parsing, with the two ways to name such a file. Returns the message, or nil.
 func dashArgumentProblem(_ arguments: [String], subcommand: String, optionsWithValues: Set<String>) -> String? {
-    guard let at = arguments.firstIndex(of: subcommand) else { return nil }
+    operands(arguments, subcommand: subcommand, optionsWithValues: optionsWithValues)
+        .first { a, _ in a.hasPrefix("-") && !a.hasPrefix("--") && a != "-" && a != "-h" }
+        .map { a, _ in dashHint(subcommand, a) }
+}
+
+/// `--dash.wav` is no option, so ArgumentParser refuses it, but with "Unknown option" or "Missing expected
+/// argument", which does not say how to name the file. Called once parsing has failed: an argument of that form
+/// that names an existing file, and with which written `./--dash.wav` the command line parses, gets the same
+/// message as a single dash. Returns the message, or nil.
+func doubleDashArgumentProblem(_ arguments: [String], subcommand: String, optionsWithValues: Set<String>) -> String? {
+    operands(arguments, subcommand: subcommand, optionsWithValues: optionsWithValues).first { a, i in
+        guard a.hasPrefix("--"), a.count > 2, access(a, F_OK) == 0 else { return false }
+        var named = arguments
+        named[i] = "./" + a
+        return (try? Attune.parseAsRoot(named)) != nil
+    }.map { a, _ in dashHint(subcommand, a) }
+}
+
+/// The arguments after `subcommand` up to `--`, with their indexes, leaving out the values of options that take one.
+private func operands(_ arguments: [String], subcommand: String, optionsWithValues: Set<String>) -> [(String, Int)] {
+    guard let at = arguments.firstIndex(of: subcommand) else { return [] }
+    var out: [(String, Int)] = []
     var i = at + 1
-    while i < arguments.count {
-        let a = arguments[i]
-        if a == "--" { return nil }
-        if optionsWithValues.contains(a) { i += 2; continue }
-        if a.hasPrefix("-"), !a.hasPrefix("--"), a != "-", a != "-h" {
-            return "attune \(subcommand): '\(a)' is not an option; for a file whose name starts with '-', "
-                + "write ./\(a) or -- \(a)"
-        }
+    while i < arguments.count, arguments[i] != "--" {
+        if optionsWithValues.contains(arguments[i]) { i += 2; continue }
+        out.append((arguments[i], i))
         i += 1
     }
-    return nil
+    return out
+}
+
+/// How to name a file whose name starts with `-`.
+private func dashHint(_ subcommand: String, _ argument: String) -> String {
+    "attune \(subcommand): '\(argument)' is not an option; for a file whose name starts with '-', "
+        + "write ./\(argument) or -- \(argument)"
 }

@@ -174,6 +174,31 @@ struct ContractCLITests {
         #expect(try runAttune(["analyze", "-h"]).status == 0, "-h alone is still help")
     }
 
+    /// `--dash.wav` parses as an unknown option ("Missing expected argument" when it is the only argument); when a
+    /// file of that name exists the error says how to name it, as it does for `-dash.wav`.
+    @Test func fileNameStartingWithTwoDashes() throws {
+        let dir = TempDir()
+        try wavData(rate: 16000, channels: 1, samples: AnalyzeCLITests.voiceLike(rate: 16000))
+            .write(to: URL(fileURLWithPath: dir.file("--dash.wav")))
+        let hint = "attune analyze: '--dash.wav' is not an option; for a file whose name starts with '-', "
+            + "write ./--dash.wav or -- --dash.wav\n"
+        for arguments in [["analyze", "--dash.wav"], ["analyze", "--frames", "--dash.wav"], ["plot", "--dash.wav", "-o", "-"]] {
+            let r = try runAttune(arguments, in: dir.path)
+            #expect(r.status == 64, "\(arguments)")
+            #expect(r.stdout.isEmpty)
+            #expect(r.stderr == hint.replacingOccurrences(of: "attune analyze", with: "attune " + arguments[0]), "\(arguments)")
+        }
+        for arguments in [["analyze", "--", "--dash.wav"], ["analyze", "./--dash.wav"]] {
+            let ok = try runAttune(arguments, in: dir.path)
+            #expect(ok.status == 0, "\(arguments): \(ok.stderr)")
+            #expect(decodeRecords(ok.stdout).summaries.map(\.call) == ["--dash"])
+        }
+        // Without such a file an unknown option is ArgumentParser's own usage error, as before.
+        let unknown = try runAttune(["analyze", "--nope.wav"], in: dir.path)
+        #expect(unknown.status == 64)
+        #expect(!unknown.stderr.contains("./--nope.wav"), "\(unknown.stderr)")
+    }
+
     @Test func transcriptChannelBeyondTheAudio() throws {
         let dir = TempDir()
         let t = dir.file("t.ndjson")
