@@ -5,7 +5,9 @@ import NIOCore
 /// A line longer than the limit is reported once, as soon as the limit is passed, and the rest of it is
 /// skipped up to its newline without being stored, so a client sending 10 MB without a newline costs the
 /// daemon nothing but the reading. The line after it is framed normally, so the connection stays usable.
-/// A trailing `\r` is removed (clients on a terminal or `socat CRLF`); blank lines are dropped.
+/// A trailing `\r` is removed (clients on a terminal or `socat CRLF`); blank lines are dropped, and so are lines of
+/// nothing but spaces, tabs and carriage returns: neither is a command or a filter (design.md: every *command* gets
+/// one reply), and a stray Enter must not get a reply whether or not the terminal put blanks before it.
 struct LineFramer {
     enum Event: Equatable {
         case line([UInt8])
@@ -38,12 +40,17 @@ struct LineFramer {
                 } else {
                     var line = pending
                     if line.last == UInt8(ascii: "\r") { line.removeLast() }
-                    if !line.isEmpty { emit(.line(line)) }
+                    if !line.allSatisfy(Self.isBlank) { emit(.line(line)) }
                 }
                 pending.removeAll(keepingCapacity: pending.capacity <= 4096)
                 start = end + 1
             }
         }
+    }
+
+    /// Space, tab and CR: JSON's whitespace other than the newline that ends the line.
+    static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
     }
 
     /// The bytes of a line not yet ended; dropped (with a `.tooLong` report) once over the limit.

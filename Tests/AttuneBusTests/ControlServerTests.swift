@@ -170,6 +170,27 @@ struct ControlServerTests {
         await control.shutdown()
     }
 
+    /// design.md: every command gets exactly one reply. A line with nothing on it is no command, and neither is one
+    /// of blanks only (a terminal's stray Enter, `printf '  \n'`): both get no reply, alike, so a client counting its
+    /// replies is never thrown off by one and not the other.
+    @Test func blankLinesGetNoReplyWhateverBlanksTheyHold() async throws {
+        let dir = TempDir()
+        let handler = RecordingHandler()
+        let control = makeControl(dir, handler: handler)
+        try await control.start()
+        let c = try UnixClient(path: dir.file("control.sock"))
+        try c.send("\n   \n\t\r\n \t \n{\"cmd\":\"list\"}\n\n  \n")
+        #expect(try json(await c.line())["calls"] != nil, "the first reply is the list's")
+        #expect(try await c.line(timeout: 0.3) == nil, "exactly one reply, to the one command")
+        // An unterminated last line of blanks at the end of the input is no command either: the server just closes.
+        try c.send("  \t")
+        shutdown(c.fd, Int32(SHUT_WR))
+        #expect(try await c.line(timeout: 5) == nil)
+        #expect(c.eof)
+        #expect(handler.received.withLockedValue { $0 } == [.list])
+        await control.shutdown()
+    }
+
     @Test func hugeLineAndInvalidUTF8GetErrorsAndTheConnectionStaysUsable() async throws {
         let dir = TempDir()
         let control = makeControl(dir)

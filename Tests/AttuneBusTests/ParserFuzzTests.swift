@@ -98,10 +98,11 @@ func mutate(_ line: [UInt8], corpus: [[UInt8]], rng: inout SeededGenerator) -> [
         }
     }
 
+    /// Lines of blanks (spaces, tabs, a CR) are dropped like empty ones: neither is a command or a filter.
     @Test func lineFramerSkipsOverlongLinesAndKeepsTheNext() {
         var framer = LineFramer(maximumLength: 8)
         var events: [LineFramer.Event] = []
-        let input = "short\r\n0123456789abcdef\nafter\n\nlast"
+        let input = "short\r\n0123456789abcdef\nafter\n\n \t \r\n  \nlast"
         for chunk in Array(input.utf8).chunked(3) {
             framer.feed(.init(bytes: chunk)) { events.append($0) }
         }
