@@ -49,6 +49,16 @@ public struct SubscriptionFilter: Sendable, Equatable {
         "hello", "call_start", "call_end", "gap", "frame", "segment", "summary", "event",
     ]
 
+    /// Event kinds a filter may name: the engine's own list (`EventKind`), so a kind added there is taken here, and a
+    /// misspelt one is refused like a misspelt type instead of matching no event ever.
+    public static let knownKinds: Set<String> = Set(EventKind.allCases.map(\.rawValue))
+
+    /// Throws naming the first of `names` not in `known`, and the ones that are.
+    private static func refuseUnknown(_ names: [String]?, known: Set<String>, what: String) throws(ProtocolError) {
+        guard let unknown = names?.first(where: { !known.contains($0) }) else { return }
+        throw ProtocolError("subscribe: unknown \(what) \"\(unknown)\" (one of " + known.sorted().joined(separator: ", ") + ")")
+    }
+
     /// Parses a subscriber's line (without its newline).
     public static func parse(line: some Collection<UInt8>) throws(ProtocolError) -> SubscriptionFilter {
         try parse(JSONValue.parseLine(line))
@@ -70,10 +80,8 @@ public struct SubscriptionFilter: Sendable, Equatable {
         let calls = try fields.optionalStrings("calls", maximumCount: 4096)
         let kinds = try fields.optionalStrings("kinds")
         let types = try fields.optionalStrings("types")
-        if let unknown = types?.first(where: { !knownTypes.contains($0) }) {
-            throw ProtocolError("subscribe: unknown type \"\(unknown)\" (one of "
-                + knownTypes.sorted().joined(separator: ", ") + ")")
-        }
+        try refuseUnknown(types, known: knownTypes, what: "type")
+        try refuseUnknown(kinds, known: knownKinds, what: "kind")
         let frames = try fields.optionalBool("frames") ?? false
         return SubscriptionFilter(calls: calls.map(Set.init), kinds: kinds.map(Set.init), types: types.map(Set.init),
                                   frames: frames)

@@ -233,6 +233,34 @@ struct EventBusTests {
         await bus.shutdown()
     }
 
+    /// A misspelt kind would match no event ever, as silently as a misspelt type: both are refused, and every kind
+    /// the engine has (AttuneEvents' `EventKind`) is taken.
+    @Test func unknownKindsAndTypesAreRefusedEveryEventKindIsTaken() async throws {
+        let dir = TempDir()
+        let bus = makeBus(dir)
+        try await bus.start()
+        let client = try UnixClient(path: dir.file("events.sock"))
+        _ = try await client.line()
+        for (line, expected) in [
+            (#"{"subscribe": {"kinds": ["nope"]}}"#, #"subscribe: unknown kind "nope" (one of "#),
+            (#"{"subscribe": {"kinds": ["frustration", "Urgency"]}}"#, #"unknown kind "Urgency""#),
+            (#"{"subscribe": {"types": ["event"], "kinds": ["dead air"]}}"#, #"unknown kind "dead air""#),
+            (#"{"subscribe": {"types": ["nope"]}}"#, #"subscribe: unknown type "nope" (one of "#),
+        ] {
+            try client.send(line + "\n")
+            let reply = try json(await client.line())
+            #expect(reply["type"] == "error", "\(line)")
+            guard case .string(let message)? = reply["error"] else { Issue.record("no error text for \(line)"); continue }
+            #expect(message.contains(expected) && message.hasSuffix("; filter unchanged"), "\(message)")
+        }
+        let kinds = EventKind.allCases.map(\.rawValue)
+        try client.send(#"{"subscribe": {"kinds": [\#(kinds.map { "\"\($0)\"" }.joined(separator: ", "))]}}"# + "\n")
+        let ack = try json(await client.line())
+        #expect(ack["type"] == "subscribed", "\(ack)")
+        #expect(ack["kinds"] == .array(kinds.sorted().map(JSONValue.string)))
+        await bus.shutdown()
+    }
+
     @Test func filtersByCallsKindsTypesAndFrames() async throws {
         let dir = TempDir()
         let bus = makeBus(dir)
