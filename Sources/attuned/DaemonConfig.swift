@@ -78,10 +78,9 @@ struct DaemonConfig: Sendable {
 
     /// Reads `path` over the defaults.
     mutating func load(file path: String) throws(ConfigError) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError("\(path): cannot be read (\(String(cString: strerror(errno))))")
+        guard let text = String(validating: try Self.contents(of: path), as: UTF8.self) else {
+            throw ConfigError("\(path): not UTF-8 text")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw ConfigError("\(path): not UTF-8 text") }
         let table: TOMLTable
         do { table = try TOMLTable(string: text) } catch let error as TOMLParseError {
             throw ConfigError("\(path):\(error.source.begin.line): \(error.description)")
@@ -89,6 +88,28 @@ struct DaemonConfig: Sendable {
             throw ConfigError("\(path): \(error)")
         }
         try apply(table, source: path)
+    }
+
+    /// The bytes of the file at `path`, read with the system calls themselves: Foundation's `contents(atPath:)`
+    /// gives no reason when it fails, and on a directory left errno 0 ("cannot be read (Success)").
+    static func contents(of path: String) throws(ConfigError) -> [UInt8] {
+        func failure(_ code: Int32) -> ConfigError { ConfigError("\(path): cannot be read: \(String(cString: strerror(code)))") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw failure(errno) }
+        // A directory opens fine for reading; only read(2) would say EISDIR.
+        guard st.st_mode & S_IFMT != S_IFDIR else { throw failure(EISDIR) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw failure(errno) }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
     }
 
     /// Applies `--set KEY=VALUE` flags (and the dedicated flags spelt as such) over what the file gave, through

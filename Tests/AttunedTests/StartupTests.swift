@@ -75,6 +75,20 @@ extension DaemonSuite {
             }
         }
 
+        /// A config file that cannot be read says why in the words of the system, never "Success".
+        @Test("--config naming a directory or a missing file exits 78 saying why")
+        func unreadableConfig() throws {
+            let dir = TempDir(prefix: "attuned-confdir")
+            for (path, why) in [(dir.path, "Is a directory"), (dir.file("missing.toml"), "No such file or directory")] {
+                for extra in [["--check-config"], ["--run-dir", dir.file("run")]] {
+                    let child = try runAttuned(["--config", path] + extra, dir: dir)
+                    #expect(child.status == 78, "\(extra): \(child.stderr)")
+                    #expect(child.stderr == "attuned: \(path): cannot be read: \(why)\n", "\(child.stderr)")
+                }
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.file("run")))
+        }
+
         /// `--set` reaches every setting of the file through the same checks, so a bad value is refused the same way,
         /// naming the flag, and the settings only the file may hold are refused outright.
         @Test("a bad --set exits 78 naming the flag and the key", arguments: [
