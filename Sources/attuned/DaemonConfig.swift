@@ -220,6 +220,7 @@ struct DaemonConfig: Sendable {
             guard let call = try s.string("call"), let uri = try s.string("uri") else {
                 throw ConfigError("\(path): source[\(i)]: needs both call and uri")
             }
+            try Self.checkSource(uri, "\(path): source[\(i)].uri: '\(uri)'")
             let roles = try s.strings("roles").map { v throws(ConfigError) in try Self.roles(v, "\(path): source[\(i)].roles") }
             let asr = try s.string("asr").map { v throws(ConfigError) in try Self.recognizer(v, "\(path): source[\(i)].asr") }
             sources.append(StartupSource(call: call, uri: uri, roles: roles, asr: asr))
@@ -271,7 +272,16 @@ struct DaemonConfig: Sendable {
         guard let eq = flag.firstIndex(of: "="), eq != flag.startIndex, flag.index(after: eq) != flag.endIndex else {
             throw ConfigError("--source '\(flag)': expected CALL=URI, e.g. c1=alsa:hw:1,0 or c1=file:call.wav")
         }
-        return StartupSource(call: String(flag[..<eq]), uri: String(flag[flag.index(after: eq)...]), roles: nil, asr: nil)
+        let uri = String(flag[flag.index(after: eq)...])
+        try checkSource(uri, "--source '\(flag)'")
+        return StartupSource(call: String(flag[..<eq]), uri: uri, roles: nil, asr: nil)
+    }
+
+    /// Refuses a startup source whose URI cannot be one (no scheme, a wrong one, a malformed format), as bad
+    /// configuration (78) before any socket exists, from `--check-config` too. Whether the device or file opens is
+    /// only known when the call starts (69, 66).
+    static func checkSource(_ uri: String, _ key: String) throws(ConfigError) {
+        do { _ = try SourceURI(parsing: uri) } catch { throw ConfigError("\(key): \(error.reason)") }
     }
 }
 

@@ -63,6 +63,7 @@ extension DaemonSuite {
             ("ring_seconds = \n", "attune.toml:1"),
             ("asr = \"whisper\"\n", "asr: unknown recogniser 'whisper' (pocketsphinx)"),
             ("[[source]]\ncall = \"c1\"\nuri = \"file:x.wav\"\nasr = \"vosk\"\n", "source[0].asr: unknown recogniser 'vosk'"),
+            ("[[source]]\ncall = \"c1\"\nuri = \"http://x\"\n", "source[0].uri: 'http://x': unknown scheme 'http'"),
         ])
         func badConfig(_ text: String, _ expected: String) throws {
             let dir = TempDir(prefix: "attuned-badconf")
@@ -87,6 +88,23 @@ extension DaemonSuite {
                 }
             }
             #expect(!FileManager.default.fileExists(atPath: dir.file("run")))
+        }
+
+        /// A `--source` flag is configuration like the file's `[[source]]`: a URI that cannot be one is refused with 78
+        /// by `--check-config` and at startup, before any socket exists (README: 64 is left to malformed command lines).
+        @Test("a bad --source exits 78 naming the flag, from --check-config and at startup alike", arguments: [
+            (["--source", "bogus"], "--source 'bogus': expected CALL=URI"),
+            (["--source", "t1=http://x"], "--source 't1=http://x': unknown scheme 'http'"),
+            (["--source", "t1=stdin:s16le:8000"], "--source 't1=stdin:s16le:8000': "),
+        ])
+        func badSourceFlag(_ flags: [String], _ expected: String) throws {
+            let dir = TempDir(prefix: "attuned-badsource")
+            for extra in [["--check-config"], ["--run-dir", dir.file("run")]] {
+                let child = try runAttuned(flags + extra, dir: dir)
+                #expect(child.status == 78, "\(extra): \(child.stderr)")
+                #expect(child.stderr.contains(expected), "\(child.stderr)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.file("run")), "a socket directory was created")
         }
 
         /// `--set` reaches every setting of the file through the same checks, so a bad value is refused the same way,
