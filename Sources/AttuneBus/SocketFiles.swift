@@ -13,7 +13,7 @@ public enum BusError: Error, Equatable, CustomStringConvertible {
     case socketHeld(path: String, pid: Int32?, uid: UInt32?, command: String?)
     /// Something that is not a socket sits at the path; it is left alone.
     case notASocket(path: String)
-    /// Unix socket paths are limited to 107 bytes by `sockaddr_un`.
+    /// The path is longer than a socket path may be (``RunDirectory/maximumSocketPathLength``).
     case pathTooLong(path: String)
     /// A system call failed: `call` names it, `path` what it was working on.
     case system(call: String, path: String, errno: Int32)
@@ -31,7 +31,7 @@ public enum BusError: Error, Equatable, CustomStringConvertible {
         case let .notASocket(path):
             return "\(path): exists and is not a socket; not replacing it"
         case let .pathTooLong(path):
-            return "\(path): socket path longer than 107 bytes"
+            return "\(path): socket path longer than \(RunDirectory.maximumSocketPathLength) bytes"
         case let .system(call, path, errno):
             return "\(path): \(call) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         }
@@ -55,6 +55,17 @@ public enum RunDirectory {
         if geteuid() == 0 { return "/run/attune" }
         if let xdg = getenv("XDG_RUNTIME_DIR"), xdg.pointee != 0 { return String(cString: xdg) + "/attune" }
         return "/tmp/attune-\(geteuid())"
+    }
+
+    /// The longest socket path the bus binds. Linux's `sun_path` holds 107 bytes and a NUL, but swift-nio's
+    /// `SocketAddress` refuses paths over 103 bytes (the BSDs' `sun_path` is 104), and that is what binds here.
+    public static let maximumSocketPathLength = 103
+
+    /// How long the path of a socket bound at `path` gets while it is set up: it is bound under the temporary name
+    /// `PATH.PID.new`, then renamed (``SocketFile/bind(_:path:mode:group:)``). Counted with the most digits a Linux
+    /// pid can have (pid_max is at most 2^22), so a run directory that passes here passes for every process.
+    public static func boundLength(ofSocket path: String) -> Int {
+        SocketFile.temporaryPath(path, pid: SocketFile.largestPID).utf8.count
     }
 
     /// Creates `path` (and missing parents) with `mode` if it does not exist; an existing directory is kept as is.
@@ -183,7 +194,7 @@ struct SocketFile: Sendable {
     /// connections on it), which is removed. A live socket is never touched: connecting succeeds, so the
     /// holder's credentials go into `BusError.socketHeld`.
     static func clearStale(_ path: String) throws(BusError) {
-        guard path.utf8.count < 108 else { throw .pathTooLong(path: path) }
+        guard path.utf8.count <= RunDirectory.maximumSocketPathLength else { throw .pathTooLong(path: path) }
         guard let st = try Posix.lstat(path) else { return }
         guard st.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: path) }
         if let fd = Posix.connectUnix(path) {
@@ -210,8 +221,8 @@ struct SocketFile: Sendable {
         async throws -> (Channel, SocketFile)
     {
         try clearStale(path)
-        let temporary = path + ".\(getpid()).new"
-        guard temporary.utf8.count < 108 else { throw BusError.pathTooLong(path: temporary) }
+        let temporary = temporaryPath(path, pid: getpid())
+        guard temporary.utf8.count <= RunDirectory.maximumSocketPathLength else { throw BusError.pathTooLong(path: temporary) }
         try Posix.unlink(temporary)
         let channel: Channel
         do {
@@ -233,6 +244,13 @@ struct SocketFile: Sendable {
             throw error
         }
     }
+
+    /// The name a socket is bound under before it is renamed to `path`: the pid keeps two processes that set up the
+    /// same path at once from binding, or removing, each other's.
+    static func temporaryPath(_ path: String, pid: pid_t) -> String { path + ".\(pid).new" }
+
+    /// Linux's largest possible pid (`PID_MAX_LIMIT` - 1 on 64-bit), for the longest temporary name.
+    static let largestPID: pid_t = (1 << 22) - 1
 
     /// Removes the socket file if it is still the one this process bound (a successor may have replaced it).
     func remove() {

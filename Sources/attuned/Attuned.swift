@@ -118,7 +118,7 @@ struct Attuned: AsyncParsableCommand {
         do {
             if let config { try settings.load(file: config) }
             try settings.apply(settings: overrides)
-            if let runDir { settings.runDir = runDir }
+            if let runDir { (settings.runDir, settings.runDirOrigin) = (runDir, "--run-dir") }
             if let node { settings.node = node }
             if let metrics {
                 settings.metrics = try DaemonConfig.listen(metrics, "--metrics", allowRemote: settings.metricsAllowRemote)
@@ -135,6 +135,7 @@ struct Attuned: AsyncParsableCommand {
             }
             if natsSetup && settings.fleet == nil { throw ConfigError("--nats-setup needs --nats URL or [nats] url in the config") }
             if let n = settings.fleet { _ = try n.settings(node: settings.node, version: Daemon.version) }
+            if !natsSetup { try settings.checkRunDir() }
         } catch {
             Self.fail(78, "attuned: \(error)")
         }

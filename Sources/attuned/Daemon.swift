@@ -48,7 +48,7 @@ final class Daemon: Service, Sendable {
             throw DaemonFailure(description: "attuned: run directory \(error)", exitCode: error.exitCode)
         }
         var eventsConfig = EventBusConfiguration(
-            socketPath: runDir + "/events.sock",
+            socketPath: config.eventsSocket,
             hello: HelloRecord(version: Self.version, node: config.node, emotions: config.emotionRoles))
         eventsConfig.mode = config.eventsMode
         eventsConfig.group = config.eventsGroup
@@ -77,7 +77,7 @@ final class Daemon: Service, Sendable {
         }
         let engine = LiveEngine(configuration: engineConfig, sink: BusSink(bus: bus, fleet: fleet))
 
-        var controlConfig = ControlServerConfiguration(socketPath: runDir + "/control.sock")
+        var controlConfig = ControlServerConfiguration(socketPath: config.controlSocket)
         controlConfig.mode = config.controlMode
         controlConfig.group = config.controlGroup
         controlConfig.policy = .standard(group: config.controlGroup)

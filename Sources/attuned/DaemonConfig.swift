@@ -27,6 +27,11 @@ struct ConfigError: Error, CustomStringConvertible {
 /// Every setting of the daemon. Each comes from its default, then the config file, then a flag.
 struct DaemonConfig: Sendable {
     var runDir = RunDirectory.defaultPath()
+    /// Where `runDir` came from, for errors: `FILE: run_dir`, `--set: run_dir`, `--run-dir` or the default.
+    var runDirOrigin = "the default run directory"
+    /// The sockets in the run directory.
+    var eventsSocket: String { runDir + "/events.sock" }
+    var controlSocket: String { runDir + "/control.sock" }
     var node = DaemonConfig.hostName()
     var workers = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     /// Audio each call's rings hold: how far a worker may fall behind before samples are dropped.
@@ -176,7 +181,7 @@ struct DaemonConfig: Sendable {
     private mutating func apply(_ table: TOMLTable, source path: String) throws(ConfigError) {
         let reader = ConfigReader(path: path, table: table, prefix: "")
         try reader.allow(Self.topKeys)
-        if let v = try reader.string("run_dir") { runDir = v }
+        if let v = try reader.string("run_dir") { (runDir, runDirOrigin) = (v, "\(path): run_dir") }
         if let v = try reader.string("node") { node = v }
         if let v = try reader.int("workers", 1...256) { workers = v }
         if let v = try reader.double("ring_seconds", 0.1...60) { ringSeconds = v }
@@ -225,6 +230,17 @@ struct DaemonConfig: Sendable {
             let asr = try s.string("asr").map { v throws(ConfigError) in try Self.recognizer(v, "\(path): source[\(i)].asr") }
             sources.append(StartupSource(call: call, uri: uri, roles: roles, asr: asr))
         }
+    }
+
+    /// Refuses a run directory too long for the sockets in it, naming where it came from and how long it may be,
+    /// before anything is created: the bind would fail only after the directory was made.
+    func checkRunDir() throws(ConfigError) {
+        let limit = RunDirectory.maximumSocketPathLength
+        let (socket, length) = [eventsSocket, controlSocket].map { ($0, RunDirectory.boundLength(ofSocket: $0)) }.max { $0.1 < $1.1 }!
+        guard length > limit else { return }
+        throw ConfigError("\(runDirOrigin): '\(runDir)' is too long for the sockets in it: \(socket) is bound as "
+                          + "\(socket).PID.new (up to \(length) bytes) before it is renamed, and a socket path may have at most "
+                          + "\(limit) bytes; use a run directory of at most \(limit - (length - runDir.utf8.count)) bytes")
     }
 
     static func level(_ text: String, _ key: String) throws(ConfigError) -> Logger.Level {

@@ -90,6 +90,32 @@ extension DaemonSuite {
             #expect(!FileManager.default.fileExists(atPath: dir.file("run")))
         }
 
+        /// The sockets live in the run directory, and a socket path may have at most 103 bytes (swift-nio's limit, below
+        /// Linux's 107-byte `sun_path`), counting the temporary name a socket is bound under before its rename.
+        /// A run directory too long for them is the configuration's fault, found by `--check-config` and at startup
+        /// alike, before anything is created, naming where the run directory came from.
+        @Test("a run_dir too long for its sockets exits 78 naming the file or flag and the limit, creating nothing")
+        func runDirTooLong() throws {
+            let dir = TempDir(prefix: "attuned-longrun")
+            let long = dir.file(String(repeating: "d", count: max(1, 100 - dir.path.utf8.count)) + "/run")
+            let config = dir.file("attune.toml")
+            try "run_dir = \"\(long)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+            for (flags, origin) in [(["--config", config], "\(config): run_dir"), (["--set", "run_dir=\(long)"], "--set: run_dir"),
+                                    (["--run-dir", long], "--run-dir")] {
+                for extra in [["--check-config"], []] {
+                    let child = try runAttuned(flags + extra, dir: dir)
+                    #expect(child.status == 78, "\(flags + extra): \(child.stderr)")
+                    #expect(child.stderr.hasPrefix("attuned: \(origin): '\(long)'") && child.stderr.contains("at most 103 bytes; use a run directory of at most 78 bytes"),
+                            "\(child.stderr)")
+                    #expect(!FileManager.default.fileExists(atPath: long), "\(flags + extra) created the run directory")
+                }
+            }
+            // The longest run_dir that fits is taken.
+            let fits = dir.path + "/" + String(repeating: "f", count: 78 - dir.path.utf8.count - 1)
+            let daemon = try Daemon(dir: dir, runDir: fits)
+            #expect(daemon.terminate() == 0)
+        }
+
         /// A `--source` flag is configuration like the file's `[[source]]`: a URI that cannot be one is refused with 78
         /// by `--check-config` and at startup, before any socket exists (README: 64 is left to malformed command lines).
         @Test("a bad --source exits 78 naming the flag, from --check-config and at startup alike", arguments: [
