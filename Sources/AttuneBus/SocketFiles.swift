@@ -15,6 +15,9 @@ public enum BusError: Error, Equatable, CustomStringConvertible {
     case notASocket(path: String)
     /// The path is longer than a socket path may be (``RunDirectory/maximumSocketPathLength``).
     case pathTooLong(path: String)
+    /// Another live process holds the run directory's lock (``RunDirectoryLock``); `pid` and `command` name it when
+    /// its lock file says who it is.
+    case runDirectoryHeld(path: String, pid: Int32?, command: String?)
     /// A system call failed: `call` names it, `path` what it was working on.
     case system(call: String, path: String, errno: Int32)
 
@@ -28,6 +31,9 @@ public enum BusError: Error, Equatable, CustomStringConvertible {
                 if let uid { holder += ", uid \(uid)" }
             }
             return "\(path): socket is held\(holder); another attuned is running (stop it or use another --run-dir)"
+        case let .runDirectoryHeld(path, pid, command):
+            let holder = pid.map { " by pid \($0)" + (command.map { " (\($0))" } ?? "") } ?? ""
+            return "\(path): held\(holder); another attuned is running in this run directory (stop it or use another --run-dir)"
         case let .notASocket(path):
             return "\(path): exists and is not a socket; not replacing it"
         case let .pathTooLong(path):
@@ -37,11 +43,11 @@ public enum BusError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The sysexits code for this error: 69 (unavailable) for a held socket, 78 (configuration) for a path that
+    /// The sysexits code for this error: 69 (unavailable) for a held socket or run directory, 78 (configuration) for a path that
     /// cannot be a socket, 74 (I/O error) for a failed system call.
     public var exitCode: Int32 {
         switch self {
-        case .socketHeld: return 69
+        case .socketHeld, .runDirectoryHeld: return 69
         case .notASocket, .pathTooLong: return 78
         case .system: return 74
         }
@@ -81,6 +87,64 @@ public enum RunDirectory {
         var st = stat()
         guard stat(path, &st) == 0 else { throw .system(call: "stat", path: path, errno: errno) }
         guard st.st_mode & S_IFMT == S_IFDIR else { throw .system(call: "mkdir", path: path, errno: ENOTDIR) }
+    }
+}
+
+/// One daemon per run directory: an exclusive `flock` on `DIR/attuned.lock`, taken before any socket is bound and
+/// held for the life of the value (the process's, in the daemon).
+///
+/// The socket check alone (``SocketFile/clearStale(_:)``) cannot tell two daemons started in the same instant apart:
+/// neither listens yet, both bind under temporary names and rename onto the same path, and both stay up, each
+/// serving half the clients, until one exits and removes the other's sockets. The lock decides between them. The
+/// kernel releases it when the process ends however it ends (SIGKILL too), so a stale lock file never blocks a new
+/// daemon; the file is left in place, since removing it would let a third process lock a new file while another
+/// still holds the old one.
+public final class RunDirectoryLock: Sendable {
+    /// The lock file.
+    public let path: String
+    private let fd: CInt
+
+    /// Takes the lock, or throws ``BusError/runDirectoryHeld(path:pid:command:)`` naming the holder (its pid is in the
+    /// file) when another process has it.
+    public init(directory: String) throws(BusError) {
+        path = directory + "/attuned.lock"
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // Another user's lock file can still be locked (flock needs no write access); only the pid is not ours to write.
+        if fd < 0 && errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw .system(call: "open", path: path, errno: errno) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            close(fd)
+            guard code == EWOULDBLOCK else { throw .system(call: "flock", path: path, errno: code) }
+            let pid = Self.holder(path)
+            throw .runDirectoryHeld(path: path, pid: pid, command: pid.flatMap { Posix.commandName(pid: $0) })
+        }
+        self.fd = fd
+        let text = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) == 0 { _ = pwrite(fd, text, text.count, 0) }
+    }
+
+    deinit { close(fd) }
+
+    /// The pid the holder wrote into the lock file. It writes it just after taking the lock, so a loser that looks
+    /// in between finds the file empty (or a former holder's pid): it looks again for up to a second.
+    private static func holder(_ path: String) -> pid_t? {
+        for _ in 0..<100 {
+            if let pid = readPID(path), pid > 0, kill(pid, 0) == 0 || errno == EPERM, pid != getpid() { return pid }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    private static func readPID(_ path: String) -> pid_t? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 32)
+        let n = read(fd, &buf, buf.count)
+        guard n > 0 else { return nil }
+        return pid_t(String(decoding: buf[0..<n], as: UTF8.self).trimmingTrailingNewline())
     }
 }
 
@@ -233,8 +297,8 @@ struct SocketFile: Sendable {
         do {
             try Posix.chmod(temporary, mode)
             if let group { try Posix.chown(temporary, group: group) }
-            // A rival that appeared between the check and now would be replaced here; two daemons starting in
-            // the same instant on one run directory is the one race this does not close.
+            // A rival that appeared between the check and now would be replaced here: the daemon holds its run
+            // directory's lock (RunDirectoryLock) while it binds, so no other attuned can be that rival.
             try Posix.rename(temporary, path)
             guard let st = try Posix.lstat(path) else { throw BusError.system(call: "lstat", path: path, errno: ENOENT) }
             return (channel, SocketFile(path: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))

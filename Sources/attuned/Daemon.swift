@@ -47,6 +47,11 @@ final class Daemon: Service, Sendable {
         do { try RunDirectory.create(runDir) } catch {
             throw DaemonFailure(description: "attuned: run directory \(error)", exitCode: error.exitCode)
         }
+        // Before any socket: of two daemons started at once on this directory, exactly one gets past here.
+        let lock: RunDirectoryLock
+        do { lock = try RunDirectoryLock(directory: runDir) } catch {
+            throw DaemonFailure(description: "attuned: \(error)", exitCode: error.exitCode)
+        }
         var eventsConfig = EventBusConfiguration(
             socketPath: config.eventsSocket,
             hello: HelloRecord(version: Self.version, node: config.node, emotions: config.emotionRoles))
@@ -160,6 +165,8 @@ final class Daemon: Service, Sendable {
         await bus.shutdown(timeout: .seconds(3))
         try? await metricsChannel?.close()
         logger.info("attuned stopped")
+        // Held until the sockets are gone, so a successor never binds while this daemon still serves.
+        withExtendedLifetime(lock) {}
     }
 
     /// SIGHUP: re-read the config file and apply the log level, unless `--log-level` set it; everything else needs

@@ -20,9 +20,45 @@ extension DaemonSuite {
             let first = try Daemon()
             let second = try runAttuned(["--run-dir", first.runDir], dir: first.dir)
             #expect(second.status == 69)
-            #expect(second.stderr.contains("socket is held by pid \(first.pid) (attuned)"), "\(second.stderr)")
+            #expect(second.stderr.contains("held by pid \(first.pid) (attuned)"), "\(second.stderr)")
             #expect(try first.command(#"{"cmd":"list"}"#)["ok"] as? Bool == true)
             #expect(first.terminate() == 0)
+        }
+
+        /// Two daemons started in the same instant on one run directory: before either has a socket, so the socket
+        /// check alone cannot tell them apart. Exactly one must win every time and the other exit 69 naming it.
+        @Test("two daemons started at once on one run dir: exactly one stays up, the other exits 69 naming it")
+        func simultaneousDaemons() throws {
+            let dir = TempDir(prefix: "attuned-race")
+            let binary = try builtBinary("attuned")
+            for round in 0..<20 {
+                let run = dir.file("run\(round)")
+                let pair = try (0..<2).map { i in
+                    try Child(binary, ["--run-dir", run, "--log-level", "error"], dir: dir, tag: "race\(round)-\(i)")
+                }
+                // The loser exits by itself; the winner answers on its control socket.
+                func answers(_ child: Child) -> Bool {
+                    guard child.poll() == nil, let client = try? UnixClient(path: run + "/control.sock"),
+                          (try? client.send("{\"cmd\":\"list\"}\n")) != nil,
+                          let reply = try? client.readLine(timeout: 5) else { return false }
+                    return reply.hasPrefix("{\"ok\":true")
+                }
+                let settled = eventually(timeout: 20) {
+                    pair.filter { $0.poll() != nil }.count == 1 && pair.contains(where: answers)
+                }
+                let exited = pair.filter { $0.poll() != nil }
+                let exits = pair.map { $0.poll().map(String.init) ?? "running" }
+                #expect(settled && exited.count == 1, "round \(round): exits \(exits): \(pair.map(\.stderr).joined(separator: " | "))")
+                if let loser = exited.first, exited.count == 1, let winner = pair.first(where: { $0 !== loser }) {
+                    #expect(loser.status == 69, "round \(round): \(loser.stderr)")
+                    #expect(loser.stderr.contains("held by pid \(winner.pid) (attuned)"), "round \(round): \(loser.stderr)")
+                }
+                for child in pair where child.poll() == nil {
+                    child.signal(SIGTERM)
+                    #expect(child.wait(timeout: 30) == 0, "round \(round): \(child.stderr)")
+                }
+                if !settled || exited.count != 1 { break }
+            }
         }
 
         @Test("stale socket files from a crashed run are replaced, with the modes of design.md")
