@@ -135,7 +135,10 @@ struct Attuned: AsyncParsableCommand {
             }
             if natsSetup && settings.fleet == nil { throw ConfigError("--nats-setup needs --nats URL or [nats] url in the config") }
             if let n = settings.fleet { _ = try n.settings(node: settings.node, version: Daemon.version) }
-            if !natsSetup { try settings.checkRunDir() }
+            if !natsSetup {
+                try settings.checkRunDir()
+                try settings.checkStandardInput()
+            }
         } catch {
             Self.fail(78, "attuned: \(error)")
         }

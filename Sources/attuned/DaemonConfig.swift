@@ -16,6 +16,10 @@ struct StartupSource: Sendable, Equatable {
     var roles: [Role]?
     /// The call's built-in recogniser (`asr = "pocketsphinx"` in its table); nil takes the file's default.
     var asr: String?
+    /// Where it was given, for errors: `--source 'CALL=URI'` or `FILE: source[N].uri`.
+    var origin: String
+    /// The URI, checked when the source was read.
+    var parsed: SourceURI
 }
 
 /// Why a configuration was refused: the file (or flag), the key and the cause. Exit 78.
@@ -225,10 +229,11 @@ struct DaemonConfig: Sendable {
             guard let call = try s.string("call"), let uri = try s.string("uri") else {
                 throw ConfigError("\(path): source[\(i)]: needs both call and uri")
             }
-            try Self.checkSource(uri, "\(path): source[\(i)].uri: '\(uri)'")
+            let parsed = try Self.checkSource(uri, "\(path): source[\(i)].uri: '\(uri)'")
             let roles = try s.strings("roles").map { v throws(ConfigError) in try Self.roles(v, "\(path): source[\(i)].roles") }
             let asr = try s.string("asr").map { v throws(ConfigError) in try Self.recognizer(v, "\(path): source[\(i)].asr") }
-            sources.append(StartupSource(call: call, uri: uri, roles: roles, asr: asr))
+            sources.append(StartupSource(call: call, uri: uri, roles: roles, asr: asr, origin: "\(path): source[\(i)].uri",
+                                         parsed: parsed))
         }
     }
 
@@ -289,15 +294,23 @@ struct DaemonConfig: Sendable {
             throw ConfigError("--source '\(flag)': expected CALL=URI, e.g. c1=alsa:hw:1,0 or c1=file:call.wav")
         }
         let uri = String(flag[flag.index(after: eq)...])
-        try checkSource(uri, "--source '\(flag)'")
-        return StartupSource(call: String(flag[..<eq]), uri: uri, roles: nil, asr: nil)
+        let parsed = try checkSource(uri, "--source '\(flag)'")
+        return StartupSource(call: String(flag[..<eq]), uri: uri, roles: nil, asr: nil, origin: "--source '\(flag)'", parsed: parsed)
     }
 
     /// Refuses a startup source whose URI cannot be one (no scheme, a wrong one, a malformed format), as bad
     /// configuration (78) before any socket exists, from `--check-config` too. Whether the device or file opens is
     /// only known when the call starts (69, 66).
-    static func checkSource(_ uri: String, _ key: String) throws(ConfigError) {
-        do { _ = try SourceURI(parsing: uri) } catch { throw ConfigError("\(key): \(error.reason)") }
+    static func checkSource(_ uri: String, _ key: String) throws(ConfigError) -> SourceURI {
+        do { return try SourceURI(parsing: uri) } catch { throw ConfigError("\(key): \(error.reason)") }
+    }
+
+    /// Refuses a second startup source on standard input, from the file or the flags: it is one stream, and the
+    /// engine would refuse that call at launch anyway (LiveEngine: one reader of stdin per run).
+    func checkStandardInput() throws(ConfigError) {
+        let readers = sources.filter { if case .stdin = $0.parsed.kind { true } else { false } }
+        guard readers.count > 1 else { return }
+        throw ConfigError("\(readers[1].origin): only one call can read standard input, and \(readers[0].origin) does")
     }
 }
 

@@ -108,13 +108,14 @@ public final class Daemon {
     /// `list` (the control socket comes up after the event socket, so by then both exist). Startup `--source`
     /// calls are started just after the control socket, so that a device whose open blocks (a FIFO infile nobody
     /// writes yet) holds up neither socket: a test that needs them listed waits for them. A nil `logLevel`
-    /// passes no flag, leaving the level to the config file (and to SIGHUP).
+    /// passes no flag, leaving the level to the config file (and to SIGHUP). `stdin` is the file (or FIFO) the
+    /// daemon reads as standard input, for `stdin:` sources.
     public init(_ arguments: [String] = [], environment: [String: String] = [:], dir: TempDir = TempDir(prefix: "attuned"),
-         runDir: String? = nil, logLevel: String? = "notice") throws {
+         runDir: String? = nil, logLevel: String? = "notice", stdin: String = "/dev/null") throws {
         self.dir = dir
         self.runDir = runDir ?? dir.file("run")
         process = try Child(try builtBinary("attuned"), ["--run-dir", self.runDir] + (logLevel.map { ["--log-level", $0] } ?? []) + arguments,
-                            environment: environment, dir: dir, tag: "attuned")
+                            environment: environment, stdin: stdin, dir: dir, tag: "attuned")
         let deadline = Date().addingTimeInterval(60)
         while true {
             if let code = process.poll() {

@@ -100,6 +100,8 @@ extension DaemonSuite {
             ("asr = \"whisper\"\n", "asr: unknown recogniser 'whisper' (pocketsphinx)"),
             ("[[source]]\ncall = \"c1\"\nuri = \"file:x.wav\"\nasr = \"vosk\"\n", "source[0].asr: unknown recogniser 'vosk'"),
             ("[[source]]\ncall = \"c1\"\nuri = \"http://x\"\n", "source[0].uri: 'http://x': unknown scheme 'http'"),
+            ("[[source]]\ncall = \"c1\"\nuri = \"stdin:s16le:8000:2\"\n[[source]]\ncall = \"c2\"\nuri = \"stdin:s16le:8000:1\"\n",
+             "source[1].uri: only one call can read standard input, and "),
         ])
         func badConfig(_ text: String, _ expected: String) throws {
             let dir = TempDir(prefix: "attuned-badconf")
@@ -158,6 +160,8 @@ extension DaemonSuite {
             (["--source", "bogus"], "--source 'bogus': expected CALL=URI"),
             (["--source", "t1=http://x"], "--source 't1=http://x': unknown scheme 'http'"),
             (["--source", "t1=stdin:s16le:8000"], "--source 't1=stdin:s16le:8000': "),
+            (["--source", "a=stdin:s16le:8000:1", "--source", "b=stdin:s16le:8000:1"],
+             "--source 'b=stdin:s16le:8000:1': only one call can read standard input, and --source 'a=stdin:s16le:8000:1' does"),
         ])
         func badSourceFlag(_ flags: [String], _ expected: String) throws {
             let dir = TempDir(prefix: "attuned-badsource")

@@ -36,6 +36,17 @@ public final class LiveEngine: Sendable {
     private let endedFrames = Atomic<Int>(0)
     private let endedDrops = Atomic<Int>(0)
     private let endedXruns = Atomic<Int>(0)
+    /// Who reads the daemon's standard input. It is one stream: a second `stdin:` call beside the first would take
+    /// every other block of its bytes, and once the first has ended the stream is spent (at its end, or left
+    /// part-read by a stop), so one call per run reads it.
+    private let standardInput = LockedValue(StandardInputUse.unread)
+
+    private enum StandardInputUse {
+        case unread
+        /// Claimed by a start (which gives it back if it fails before capture starts), then read by the call.
+        case reading(call: String)
+        case read(call: String)
+    }
 
     public init(configuration: LiveEngineConfiguration, sink: some LiveRecordSink) {
         self.configuration = configuration
@@ -71,10 +82,16 @@ public final class LiveEngine: Sendable {
         if let refusal { throw refusal }
         let source: any CaptureSource
         let uri: SourceURI
-        do {
-            uri = try SourceURI(parsing: request.source)
-            source = try CaptureSources.open(uri, options: configuration.capture)
-        } catch {
+        do { uri = try SourceURI(parsing: request.source) } catch { throw LiveEngineError(error.description, exitCode: error.exitCode) }
+        // Claimed before the open, so two starts at once cannot both take it; given back on any failure below,
+        // up to the moment the call joins the table and capture starts.
+        var holdsStandardInput = false
+        if case .stdin = uri.kind {
+            try claimStandardInput(for: request.call)
+            holdsStandardInput = true
+        }
+        defer { if holdsStandardInput { standardInput.withLock { $0 = .unread } } }
+        do { source = try CaptureSources.open(uri, options: configuration.capture) } catch {
             throw LiveEngineError(error.description, exitCode: error.exitCode)
         }
         let lossless: Bool
@@ -136,6 +153,7 @@ public final class LiveEngine: Sendable {
             if let bell { recordReady.release(bell) }
             throw LiveEngineError("call '\(request.call)' is already running", exitCode: 64)
         }
+        holdsStandardInput = false
         started.add(1, ordering: .relaxed)
         call.pendingStart.store(true, ordering: .releasing)
         bell?.ring()
@@ -143,6 +161,22 @@ public final class LiveEngine: Sendable {
             sink.captureEnded(.error(error))
         }
         return call.info
+    }
+
+    /// Takes standard input for `call`, or says which call has (or had) it.
+    private func claimStandardInput(for call: String) throws(LiveEngineError) {
+        let refusal: String? = standardInput.withLock { use in
+            switch use {
+            case .unread:
+                use = .reading(call: call)
+                return nil
+            case .reading(let reader):
+                return "standard input is already read by call '\(reader)'; only one call can read it"
+            case .read(let reader):
+                return "standard input was read by call '\(reader)', which has ended; it is read once per run of the daemon"
+            }
+        }
+        if let refusal { throw LiveEngineError(refusal, exitCode: 69) }
     }
 
     /// Stops a call's capture; its last frames, segments and summary follow, then `call_end` (`stopped`).
@@ -361,6 +395,8 @@ public final class LiveEngine: Sendable {
 
     private func remove(_ call: LiveCall) {
         call.removed.store(true, ordering: .relaxed)
+        // Call ids are unique in the table, so a reader of this id is this call.
+        standardInput.withLock { if case .reading(call.id) = $0 { $0 = .read(call: call.id) } }
         if let bell = call.recordBell { recordReady.release(bell) }
         calls.withLock {
             _ = $0.removeValue(forKey: call.id)
