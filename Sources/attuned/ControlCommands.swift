@@ -1,4 +1,5 @@
 import Foundation
+import AttuneAudio
 import AttuneBus
 import AttuneEngine
 import AttuneEvents
@@ -19,6 +20,30 @@ struct DaemonControl: ControlHandler {
     var defaultASR: String? = nil
     /// How long a `start` may take before it is refused and abandoned (`start_timeout_s`).
     let startTimeout: Double
+    /// False for commands from the fleet's queue group (``overFleet``): sources tied to this machine are started on
+    /// its own control socket.
+    var takesMachineBoundSources = true
+
+    /// This handler for commands that come over NATS. The queue group hands a `start` to whichever node takes it,
+    /// so an `alsa:` device or `stdin:` there would be an arbitrary machine's (README, Fleet): those are refused.
+    var overFleet: DaemonControl {
+        var fleet = self
+        fleet.takesMachineBoundSources = false
+        return fleet
+    }
+
+    /// Why `source` cannot be started over the fleet: an ALSA device or standard input belongs to one machine. Nil
+    /// for any other source, and for a URI that does not parse (the engine's own error says what is wrong with it).
+    static func machineBoundRefusal(_ source: String) -> String? {
+        guard let uri = try? SourceURI(parsing: source) else { return nil }
+        switch uri.kind {
+        case .alsa, .stdin:
+            return "source '\(source)' is tied to one machine (alsa: and stdin: sources are): start it on that machine's "
+                + "own control socket (control.sock), not through the NATS queue group"
+        case .file:
+            return nil
+        }
+    }
 
     func handle(_ command: ControlCommand, from peer: PeerCredentials) async -> ControlReply {
         switch command {
@@ -29,6 +54,10 @@ struct DaemonControl: ControlHandler {
             }
             if let lang = s.lang, !["en", "vi"].contains(lang) {
                 return .failure("lang '\(lang)' is not supported (en, vi)")
+            }
+            if !takesMachineBoundSources, let refusal = Self.machineBoundRefusal(s.source) {
+                logger.notice("start refused", metadata: ["call": "\(s.call)", "error": "\(refusal)"])
+                return .failure(refusal)
             }
             let request = LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
                                           language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,

@@ -108,7 +108,7 @@ final class Daemon: Service, Sendable {
         // The socket is up first and stays up whatever NATS does: the fleet link connects (and retries) on its own
         // thread, and only logs while it cannot.
         let workers = config.workers
-        fleet?.start(handler: handler) {
+        fleet?.start(handler: handler.overFleet) {
             [("calls", .number(Double(engine.callCount))), ("workers", .number(Double(workers)))]
         }
 

@@ -284,6 +284,41 @@ extension DaemonSuite {
 
         /// A wrong token and an unreachable URL at start-up: a clear error naming the cause in the log, and the
         /// daemon serves its sockets all the same; with the right token the same daemon publishes.
+        /// README, Fleet: sources tied to a machine (an `alsa:` tap, the daemon's own standard input) are started on
+        /// that machine's control socket. The queue group hands a start to whichever node takes it, so such a start
+        /// over NATS would land on an arbitrary machine's device or stdin: it is refused naming the rule.
+        @Test("the attune.control queue group refuses alsa: and stdin: sources; the node's own control socket takes them")
+        func machineBoundSourcesStayLocal() throws {
+            let dir = TempDir(prefix: "fleet-local")
+            let nats = try NatsServer(dir: dir)
+            let wav = try shortCall(dir, seconds: 1.5)
+            let node = try Daemon(["--nats", nats.url, "--node", "n1", "--workers", "1"], dir: dir)
+            let connection = try nats.connect()
+            #expect(eventually(timeout: 30) {
+                ((try? connection.gather("attune.control.all", Array(#"{"cmd":"list"}"#.utf8), timeout: 0.5)) ?? []).count == 1
+            }, "the node never answered on attune.control.all: \(node.process.stderr.suffix(2000))")
+            func startOverNATS(_ call: String, _ source: String) throws -> [String: Any] {
+                let reply = try connection.request("attune.control",
+                    Array(#"{"cmd":"start","call":"\#(call)","source":"\#(source)"}"#.utf8), timeout: 20)
+                return try jsonObject(String(decoding: reply.data, as: UTF8.self))
+            }
+            for source in ["alsa:hw:0,0", "ALSA:tap?channels=2", "stdin:s16le:8000:2"] {
+                let reply = try startOverNATS("m1", source)
+                #expect(reply["ok"] as? Bool == false, "\(source): \(reply)")
+                #expect(reply["node"] as? String == "n1")
+                let error = reply["error"] as? String ?? ""
+                #expect(error.contains("tied to one machine") && error.contains("own control socket"), "\(source): \(error)")
+            }
+            #expect(try node.calls() == [])
+            // A file is not tied to the machine (a recording on shared storage): taken over NATS.
+            let file = try startOverNATS("f1", "file:\(wav)?speed=max")
+            #expect(file["ok"] as? Bool == true, "\(file)")
+            // The node's own control socket takes a machine-bound source.
+            let local = try node.command(#"{"cmd":"start","call":"s1","source":"stdin:s16le:8000:1"}"#)
+            #expect(local["ok"] as? Bool == true, "\(local)")
+            #expect(node.terminate() == 0)
+        }
+
         @Test("wrong token or unreachable NATS at start-up: clear error, the socket still serves")
         func startupErrors() throws {
             let dir = TempDir(prefix: "fleet-auth")
