@@ -217,6 +217,28 @@ struct PitchTrackerTests {
                 "\(right) of \(voiced.count) voiced frames within 20 %, median \(median(voiced.map(\.f0))) Hz")
     }
 
+    @Test("a low speaker's 56 Hz stretch keeps its pitch on a telephone line")
+    func lowSpeakerLongPeriods() {
+        // The speaker is heard at 80 → 70 Hz first, then holds 56 Hz for 2 s: no fundamental, harmonics 1/k from 300 Hz,
+        // 2 % cycle jitter, a formant at 500 Hz. An 18 ms period overlaps itself for 1.3 periods in the 41.5 ms window,
+        // r's height there is magnified noise, and folded back from above 1 it lost to a chance peak at 5/6 of the
+        // period: 101 of 194 frames within 100 ¢ (see `PitchTracker.longLagShare`).
+        let rate = 8000
+        let silence = [Float](repeating: 0, count: rate * 3 / 10)
+        let run = { (seconds: Double, seed: UInt32, f0: @escaping (Double) -> Double) in
+            TestSignals.resonance(TestSignals.voice(rate: rate, seconds: seconds, lowCut: 300, peak: 0.3, jitter: 0.02,
+                                                    seed: seed, f0: f0), rate: rate, frequency: 500, bandwidth: 80)
+        }
+        let audio = silence + run(1.2, 1) { 80 - 8 * $0 } + silence + run(2, 2) { _ in 56 } + silence
+        // The 56 Hz stretch, less three frames at each end.
+        let first = (silence.count * 2 + rate * 12 / 10) / 80 + 3
+        let voiced = track(audio, rate: rate).filter { (first..<(first + 194)).contains($0.index) && $0.f0 > 0 }
+        let right = voiced.filter { abs(1200 * log2(Double($0.f0) / 56)) < 100 }
+        #expect(voiced.count >= 180, "\(voiced.count) voiced frames")
+        #expect(Double(right.count) >= 0.95 * Double(voiced.count),
+                "\(right.count) of \(voiced.count) voiced frames within 100 ¢, median \(median(voiced.map(\.f0))) Hz")
+    }
+
     /// A voice starting at `f0` Hz and falling by 10 % a second, 0.6 s between 0.3 s silences at 8 kHz, without its
     /// fundamental, the harmonics that are not multiples of `strongEvery` scaled by `otherGain`, through a 60 Hz wide
     /// formant at `formant` Hz, over line hiss: its voiced frames, and how many of them are within 20 % of the truth.

@@ -150,10 +150,13 @@ extension PitchTracker {
         let floor = Float(settings.pitchFloor)
         let ceiling = Float(settings.pitchCeiling) * 1.05
         var kept = 1
+        // A long lag's r above 1 is read by its overlap for a low speaker (see `longLagShare`).
+        let lowSpeaker = speakerFrames >= Self.speakerWarmUp && speakerOctave < lowSpeakerOctave
         for c in 1..<count {
-            let (period, height) = refinePeak(lag: Int(candFrequency[base + c]))
+            let (period, refined) = refinePeak(lag: Int(candFrequency[base + c]))
             let frequency = search / period
             if frequency < floor || frequency > ceiling { continue }
+            let height = lowSpeaker && period > longLag && refined > 1 ? overlapCorrelation(first: centre - analysisHalf, period: period) : refined
             // Above 1 only from the window normalisation at long lags; fold it back like Praat.
             let correlation = (height > 1 ? 1 / height : height) * lowWeight
             best = max(best, correlation)
@@ -207,13 +210,30 @@ extension PitchTracker {
     /// side of the edge the frame is on.
     @inline(__always)
     func shortPeriodicity(centre: Int, period: Float) -> Float {
-        let n = Self.shortLength
+        bestCorrelation(period: period) { lag in (centre - (Self.shortLength + lag) / 2, Self.shortLength) }
+    }
+
+    /// The correlation coefficient of the analysis window's first `analysisLength − lag` samples (a multiple of 8)
+    /// and the same number a period later, the best of the rounded period and its two neighbours: the height of a
+    /// long lag whose r passes 1, for a low speaker (see `longLagShare`).
+    @inline(__always)
+    func overlapCorrelation(first: Int, period: Float) -> Float {
+        bestCorrelation(period: period) { lag in (first, (analysisLength - lag) & ~7) }
+    }
+
+    /// The best, over the rounded `period` and its two neighbours (jitter), of the correlation coefficient of the
+    /// `stretch(lag).count` decimated samples from `stretch(lag).start` and as many `lag` later. The count is a
+    /// multiple of 8 (the vector loop's).
+    @inline(__always)
+    func bestCorrelation(period: Float, stretch: (Int) -> (start: Int, count: Int)) -> Float {
         let rounded = Int(period.rounded())
         var best: Float = 0
         for lag in max(1, rounded - 1)...(rounded + 1) {
+            let (start, n) = stretch(lag)
+            guard n > 0 else { continue }
             // Mirrored ring: `n + lag` samples from any position are contiguous, and the analysis window
             // (decimated up to `analysisHalf` past the centre) covers them.
-            let a = UnsafePointer(ring.baseAddress! + ((centre - (n + lag) / 2) & ringMask))
+            let a = UnsafePointer(ring.baseAddress! + (start & ringMask))
             var sums = SIMD8<Float>()
             withUnsafeMutableBytes(of: &sums) { attune_pair_sums(a, a + lag, n, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
             let sx = sums[0], sy = sums[1], sxy = sums[2], sxx = sums[3], syy = sums[4]

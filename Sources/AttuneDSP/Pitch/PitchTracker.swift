@@ -292,6 +292,27 @@ public final class PitchTracker {
     static let sincDepth = 8
     /// Autocorrelation FFT length at the search rate.
     static let fftSize = 256
+    /// Lags longer than this share of the analysis window are long: for a low speaker, their r is read otherwise
+    /// when it passes 1.
+    ///
+    /// The window is three periods of the floor only up to 41.5 ms (the 256-point FFT). A 55 Hz period (18 ms)
+    /// overlaps itself there for 1.3 periods, the window's own autocorrelation that r is divided by is small, and
+    /// r's height is noise magnified: often above 1, which the fold (1/r, Praat's) turns into a weak peak, handing
+    /// the frame to a chance peak at 5/6 of the period (+300 ¢) or to a harmonic. Runs of such frames were most of
+    /// the low voices' telephone errors on the tune seeds (`Tools/pitch_eval.py --seed 1…9`: fine error below 70 Hz
+    /// 86 ¢ against Praat's 60). So once the speaker's running mean F0 lies less than an octave above the long lags'
+    /// frequencies (138 Hz), a long-lag candidate whose r passes 1 gets, in place of the fold, the correlation
+    /// coefficient of the window's two stretches one period apart over their whole overlap (RAPT's NCCF): bounded
+    /// by 1 and not divided by the window. Tried and not taken, on the tune seeds and speakers:
+    /// - the NCCF for every long lag: fewer gross errors on the seeds (telephone 4.07 against 4.25 %), but in
+    ///   heavy noise a low voice lost frames to its octave above (the hold-music test's control, 154 → 145 of 173),
+    ///   since r and the NCCF are then weighed against each other for the same voice;
+    /// - the better of the two: more octave-down errors with noise (telephone + pink 4.59 → 4.71 %);
+    /// - without the speaker condition: the tune speakers' telephone GPE 1.48 → 1.59 % (before the mean is known,
+    ///   and for higher speakers, a long lag is mostly a sub-octave, and the fold's doubt of it is what keeps male
+    ///   voices on telephone lines out of octave-down starts).
+    /// 0.30, 0.35 and 0.40 were tried (for every long lag); 0.35 made the fewest gross errors.
+    static let longLagShare: Float = 0.35
 
     /// Samples per hop at `settings.sampleRate` (`settings.hopSize` rounds a Double on every read).
     let hop: Int
@@ -316,6 +337,10 @@ public final class PitchTracker {
     let maxLag: Int
     /// log2 of the pitch floor, the origin of the candidates' octave term.
     let floorOctave: Float
+    /// Lags beyond this (at the search rate) are long (see `longLagShare`).
+    let longLag: Float
+    /// A speaker whose running mean log2 F0 is below this gets long lags read by their overlap (see `longLagShare`).
+    let lowSpeakerOctave: Float
     let hann: UnsafeBufferPointer<Float>
     /// Reciprocal of the window's normalised autocorrelation, by lag.
     let windowACInverse: UnsafeBufferPointer<Float>
@@ -422,6 +447,8 @@ public final class PitchTracker {
         // A zero-padded FFT of length N gives the linear autocorrelation out to lag N − n.
         analysisLength = min(Int((3 * search / settings.pitchFloor).rounded(.up)), fftLength - rLength)
         analysisHalf = analysisLength / 2
+        longLag = Self.longLagShare * Float(analysisLength)
+        lowSpeakerOctave = log2(2 * Float(search) / longLag)
 
         // Windowed-sinc low-pass, cut-off 1.8 kHz, Blackman window: ~60 dB stop band from about 2.2 kHz.
         // Anything from 2.2 kHz up would fold into the 0–1.8 kHz band at 4 kHz and, not being a harmonic
