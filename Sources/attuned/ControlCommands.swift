@@ -18,6 +18,8 @@ struct DaemonControl: ControlHandler {
     let logger: Logger
     /// The config file's `asr`, for starts that name no recogniser.
     var defaultASR: String? = nil
+    /// How long a `stop` waits for the call to end before it replies (see `handle`).
+    static let stopWait: Duration = .seconds(5)
     /// How long a `start` may take before it is refused and abandoned (`start_timeout_s`).
     let startTimeout: Double
     /// False for commands from the fleet's queue group (``overFleet``): sources tied to this machine are started on
@@ -93,11 +95,19 @@ struct DaemonControl: ControlHandler {
         case .stop(let call):
             do {
                 try engine.stop(call: call)
-                logger.info("call stopped", metadata: ["call": "\(call)", "peer": "\(peer)"])
-                return .ok(["call": .string(call)])
             } catch {
                 return .failure(error.message)
             }
+            // The reply waits until the call has ended (its last records and call_end are out), so a client that
+            // stops and then starts the same id is not told it is still running. A call that has not ended within
+            // `stopWait` is still stopped (its capture is), and the reply says so rather than blocking the connection.
+            let deadline = ContinuousClock.now + Self.stopWait
+            while engine.info(call: call) != nil && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            let ended = engine.info(call: call) == nil
+            logger.info("call stopped", metadata: ["call": "\(call)", "peer": "\(peer)", "ended": "\(ended)"])
+            return .ok(["call": .string(call), "ended": .bool(ended)])
         case .list:
             return .ok(["calls": .array(engine.list().map { Self.json($0) })])
         case .stats:
