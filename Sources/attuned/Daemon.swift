@@ -133,7 +133,7 @@ final class Daemon: Service, Sendable {
             }
         }
 
-        let metrics = DaemonMetrics()
+        let metrics = DaemonMetrics(nats: fleet != nil)
         var metricsChannel: Channel?
         if let m = config.metrics {
             do { metricsChannel = try await metrics.serve(host: m.host, port: m.port, logger: logger) } catch {

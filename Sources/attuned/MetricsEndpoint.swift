@@ -22,14 +22,21 @@ final class DaemonMetrics: Sendable {
     private let xrunsTotal: CoreMetrics.Counter
     private let subscribers: CoreMetrics.Gauge
     private let lag: CoreMetrics.Recorder
-    private let natsConnected: CoreMetrics.Gauge
-    private let natsBuffered: CoreMetrics.Gauge
-    private let natsPublished: CoreMetrics.Counter
-    private let natsDropped: CoreMetrics.Counter
+    /// The fleet link's series, registered only when the daemon publishes to NATS (README: "with NATS"), so a
+    /// dashboard does not read a daemon without NATS as one whose NATS is down.
+    private let nats: NATSSeries?
     private let last = Mutex<(frames: Int, dropped: Int, gaps: Int, xruns: Int)>((0, 0, 0, 0))
     private let lastNats = Mutex<(published: Int, dropped: Int)>((0, 0))
 
-    init() {
+    private struct NATSSeries {
+        let connected: CoreMetrics.Gauge
+        let buffered: CoreMetrics.Gauge
+        let published: CoreMetrics.Counter
+        let dropped: CoreMetrics.Counter
+    }
+
+    /// - Parameter nats: whether the daemon publishes to NATS (registers the `attune_nats_*` series).
+    init(nats: Bool) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.valueHistogramBuckets["attune_call_lag_seconds"] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]
         callsActive = CoreMetrics.Gauge(label: "attune_calls_active", factory: factory)
@@ -40,20 +47,21 @@ final class DaemonMetrics: Sendable {
         xrunsTotal = CoreMetrics.Counter(label: "attune_capture_xruns_total", factory: factory)
         subscribers = CoreMetrics.Gauge(label: "attune_subscribers", factory: factory)
         lag = CoreMetrics.Recorder(label: "attune_call_lag_seconds", aggregate: true, factory: factory)
-        natsConnected = CoreMetrics.Gauge(label: "attune_nats_connected", factory: factory)
-        natsBuffered = CoreMetrics.Gauge(label: "attune_nats_buffered_records", factory: factory)
-        natsPublished = CoreMetrics.Counter(label: "attune_nats_records_published_total", factory: factory)
-        natsDropped = CoreMetrics.Counter(label: "attune_nats_records_dropped_total", factory: factory)
+        self.nats = !nats ? nil : NATSSeries(
+            connected: CoreMetrics.Gauge(label: "attune_nats_connected", factory: factory),
+            buffered: CoreMetrics.Gauge(label: "attune_nats_buffered_records", factory: factory),
+            published: CoreMetrics.Counter(label: "attune_nats_records_published_total", factory: factory),
+            dropped: CoreMetrics.Counter(label: "attune_nats_records_dropped_total", factory: factory))
     }
 
     /// Samples the engine and the bus; called once a second.
     func sample(engine: LiveEngine, bus: EventBus, fleet: FleetNode?) async {
-        if let f = fleet?.stats {
-            natsConnected.record(f.connected ? 1 : 0)
-            natsBuffered.record(f.buffered)
+        if let f = fleet?.stats, let nats {
+            nats.connected.record(f.connected ? 1 : 0)
+            nats.buffered.record(f.buffered)
             lastNats.withLock { l in
-                natsPublished.increment(by: max(0, f.published - l.published))
-                natsDropped.increment(by: max(0, f.dropped - l.dropped))
+                nats.published.increment(by: max(0, f.published - l.published))
+                nats.dropped.increment(by: max(0, f.dropped - l.dropped))
                 l = (f.published, f.dropped)
             }
         }

@@ -96,6 +96,8 @@ extension DaemonSuite {
             let lagCount = metric("attune_call_lag_seconds_count", in: live)
             #expect(lagCount != nil && metric(#"attune_call_lag_seconds_bucket{le="+Inf"}"#, in: live) == lagCount)
             #expect(metric("attune_subscribers", in: live) == 1)
+            // No NATS here, so none of its series (README: they come "with NATS").
+            #expect(!live.contains("attune_nats_"), "\(live)")
 
             #expect(eventually(timeout: 120) { (try? daemon.calls()) == ["paced"] }, "the speed=max call did not end")
             #expect(try daemon.command(#"{"cmd":"stop","call":"paced"}"#)["ok"] as? Bool == true)
