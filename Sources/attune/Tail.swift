@@ -91,15 +91,13 @@ struct Tail: ParsableCommand {
                 throw ValidationError("\(flag) must be 1…\(ControlCommand.maximumNameLength) bytes: '\(name)'")
             }
         }
-        // The daemon refuses an unknown type too, but a typo is better caught before connecting.
-        if let unknown = types.first(where: { !SubscriptionFilter.knownTypes.contains($0) }) {
-            throw ValidationError("--type: unknown record type '\(unknown)' (one of "
-                + SubscriptionFilter.knownTypes.sorted().joined(separator: ", ") + ")")
-        }
-        // The daemon takes any kind and sends what matches, so a misspelt one would wait for ever in silence.
-        if let unknown = kinds.first(where: { EventKind(rawValue: $0) == nil }) {
-            throw ValidationError("--kind: unknown event kind '\(unknown)' (one of "
-                + EventKind.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+        // The daemon refuses an unknown type or kind too (the same vocabularies), but a typo is better caught before
+        // connecting.
+        for (flag, names, known, what) in [("--type", types, SubscriptionFilter.knownTypes, "record type"),
+                                           ("--kind", kinds, SubscriptionFilter.knownKinds, "event kind")] {
+            if let unknown = names.first(where: { !known.contains($0) }) {
+                throw ValidationError("\(flag): unknown \(what) '\(unknown)' (one of " + known.sorted().joined(separator: ", ") + ")")
+            }
         }
     }
 
