@@ -23,6 +23,12 @@ public struct EventBusConfiguration: Sendable {
     /// comes first; beyond it records are dropped for that subscriber and reported in a `gap`.
     public var queueBytes = 1 << 20
     public var queueRecords = 10_000
+    /// Room beyond that queue for the lifecycle records (`call_start`, `summary`, `call_end`) of a subscriber that
+    /// fell behind, each after a `gap` for what it lost before it: so a client tracking calls still learns of every
+    /// call's start and end. A few records per call, so the reserve holds thousands of calls; past it, those are
+    /// dropped and counted like the rest.
+    public var reserveBytes = 1 << 20
+    public var reserveRecords = 10_000
     /// Bytes the kernel-bound side of each subscriber may hold before its queue starts (NIO's write watermark).
     public var socketBufferBytes = 64 * 1024
     /// Records handed over by `publish` and not yet fanned out (the one hand-off between the engine's threads and

@@ -57,12 +57,14 @@ final class FanOut {
     }
 
     /// Sends `subscriber` the lines of `published` its filter matches, each run of consecutive matching lines as
-    /// one slice of the shared buffer (no copy).
+    /// one slice of the shared buffer (no copy). Lifecycle records go on their own, so a subscriber that is behind
+    /// can keep them while it loses the run around them.
     private func send(_ published: EventBus.Published, to subscriber: SubscriberHandler) {
-        // A subscriber that takes everything (a recorder, a load test) gets the batch as it is: walking its lines
-        // would copy each route (and retain its strings) to learn nothing.
-        if subscriber.filter.matchesEverything, let last = published.lines.last {
-            subscriber.send(published.buffer.getSlice(at: published.buffer.readerIndex, length: last.0)!,
+        // A subscriber that takes everything (a recorder, a load test) and has room gets the batch as it is:
+        // walking its lines would copy each route (and retain its strings) to learn nothing.
+        if subscriber.filter.matchesEverything, let last = published.lines.last,
+           subscriber.takes(bytes: last.end, records: published.lines.count) {
+            subscriber.send(published.buffer.getSlice(at: published.buffer.readerIndex, length: last.end)!,
                             records: published.lines.count)
             return
         }
@@ -74,11 +76,14 @@ final class FanOut {
             runLines = 0
         }
         for (end, route) in published.lines {
-            if subscriber.filter.matches(route) {
+            if !subscriber.filter.matches(route) {
+                sendRun()
+            } else if route.isLifecycle {
+                sendRun()
+                subscriber.send(published.buffer.getSlice(at: base + start, length: end - start)!, lifecycle: true)
+            } else {
                 if runLines == 0 { runStart = start }
                 runLines += 1
-            } else {
-                sendRun()
             }
             start = end
         }

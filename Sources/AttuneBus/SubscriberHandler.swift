@@ -14,10 +14,12 @@ final class SubscriberHandler: ChannelInboundHandler {
     var filter = SubscriptionFilter.default
     private var framer: LineFramer
     /// Runs of records the socket has not taken yet because NIO's buffer is above its watermark, with how many
-    /// records each holds.
-    private var queue = CircularBuffer<(buffer: ByteBuffer, records: Int)>(initialCapacity: 16)
+    /// records each holds and whether they sit in the lifecycle reserve rather than the queue proper.
+    private var queue = CircularBuffer<(buffer: ByteBuffer, records: Int, reserved: Bool)>(initialCapacity: 16)
     private var queuedBytes = 0
     private var queuedRecords = 0
+    private var reservedBytes = 0
+    private var reservedRecords = 0
     /// Records dropped since the subscriber fell behind; once the queue drains, a `gap` says how many.
     private var missed = 0
     private var needsFlush = false
@@ -25,6 +27,8 @@ final class SubscriberHandler: ChannelInboundHandler {
     private var closePromise: EventLoopPromise<Void>?
     private let maximumBytes: Int
     private let maximumRecords: Int
+    private let reserveBytes: Int
+    private let reserveRecords: Int
 
     init(fanOut: FanOut, configuration: EventBusConfiguration, logger: Logger) {
         self.fanOut = fanOut
@@ -32,6 +36,8 @@ final class SubscriberHandler: ChannelInboundHandler {
         self.framer = LineFramer(maximumLength: configuration.maximumLineLength)
         self.maximumBytes = configuration.queueBytes
         self.maximumRecords = configuration.queueRecords
+        self.reserveBytes = configuration.reserveBytes
+        self.reserveRecords = configuration.reserveRecords
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -54,6 +60,8 @@ final class SubscriberHandler: ChannelInboundHandler {
         queue.removeAll()
         queuedBytes = 0
         queuedRecords = 0
+        reservedBytes = 0
+        reservedRecords = 0
         self.context = nil
         closePromise?.succeed()
         closePromise = nil
@@ -115,13 +123,24 @@ final class SubscriberHandler: ChannelInboundHandler {
         send(buffer)
     }
 
+    /// Whether `records` records of `bytes` bytes would be written or queued now, none dropped.
+    func takes(bytes: Int, records: Int) -> Bool {
+        guard let context, missed == 0 else { return false }
+        if queue.isEmpty && context.channel.isWritable { return true }
+        return queuedBytes + bytes <= maximumBytes && queuedRecords + records <= maximumRecords
+    }
+
     /// Queues or writes `records` consecutive records (one line unless a batch's run); drops them (counted) when
-    /// the subscriber is behind.
-    func send(_ buffer: ByteBuffer, records: Int = 1) {
+    /// the subscriber is behind. A `lifecycle` record (one line, see `RecordRoute.isLifecycle`) that would be
+    /// dropped goes to the reserve instead.
+    func send(_ buffer: ByteBuffer, records: Int = 1, lifecycle: Bool = false) {
         guard let context else { return }
         if missed > 0 {
             if queue.isEmpty && context.channel.isWritable {
                 writeGap(context: context)
+            } else if lifecycle {
+                reserve(buffer, context: context)
+                return
             } else {
                 // Still behind: keep dropping until the queue has drained, so the gap sits where the loss began.
                 lose(records)
@@ -141,12 +160,31 @@ final class SubscriberHandler: ChannelInboundHandler {
             return
         }
         guard queuedBytes + buffer.readableBytes <= maximumBytes, queuedRecords + records <= maximumRecords else {
-            lose(records)
+            if lifecycle { reserve(buffer, context: context) } else { lose(records) }
             return
         }
-        queue.append((buffer, records))
+        queue.append((buffer, records, false))
         queuedBytes += buffer.readableBytes
         queuedRecords += records
+    }
+
+    /// Queues a lifecycle record past the full queue, after a `gap` for the records lost before it, so the stream
+    /// still reads in order: what was queued, the gap, this record. Dropped and counted once the reserve is full.
+    private func reserve(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        let gap = missed > 0 ? gapLine(allocator: context.channel.allocator) : nil
+        let bytes = buffer.readableBytes + (gap?.readableBytes ?? 0)
+        let records = gap == nil ? 1 : 2
+        guard reservedBytes + bytes <= reserveBytes, reservedRecords + records <= reserveRecords else {
+            lose(1)
+            return
+        }
+        if let gap {
+            missed = 0
+            queue.append((gap, 1, true))
+        }
+        queue.append((buffer, 1, true))
+        reservedBytes += bytes
+        reservedRecords += records
     }
 
     /// Counts `n` records this subscriber will never see.
@@ -172,9 +210,14 @@ final class SubscriberHandler: ChannelInboundHandler {
     /// Moves queued records into the socket while it takes them; then reports a loss, then finishes a shutdown.
     private func drain() {
         guard let context else { return }
-        while context.channel.isWritable, let (buffer, records) = queue.popFirst() {
-            queuedBytes -= buffer.readableBytes
-            queuedRecords -= records
+        while context.channel.isWritable, let (buffer, records, reserved) = queue.popFirst() {
+            if reserved {
+                reservedBytes -= buffer.readableBytes
+                reservedRecords -= records
+            } else {
+                queuedBytes -= buffer.readableBytes
+                queuedRecords -= records
+            }
             context.write(wrapOutboundOut(buffer), promise: nil)
             needsFlush = true
         }
@@ -196,15 +239,21 @@ final class SubscriberHandler: ChannelInboundHandler {
 
     /// Tells the subscriber how many records it lost, and stops dropping.
     private func writeGap(context: ChannelHandlerContext) {
+        let buffer = gapLine(allocator: context.channel.allocator)
+        missed = 0
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        markNeedsFlush()
+    }
+
+    /// The `gap` record for the records missed so far.
+    private func gapLine(allocator: ByteBufferAllocator) -> ByteBuffer {
         var line = JSONLine()
         line.begin()
         GapRecord.records(count: missed).write(to: &line)
         line.end()
-        missed = 0
-        var buffer = context.channel.allocator.buffer(capacity: line.bytes.count)
+        var buffer = allocator.buffer(capacity: line.bytes.count)
         buffer.writeBytes(line.bytes)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        markNeedsFlush()
+        return buffer
     }
 
     /// Starts a graceful close: the future completes when the subscriber has everything (or has gone).

@@ -12,6 +12,9 @@ public struct RecordRoute: Sendable, Equatable {
     public var kind: String?
     /// True for `frame` records, which subscribers get only when they ask (`"frames": true`).
     public var isFrame: Bool { type == "frame" }
+    /// True for the records that tell a client which calls exist and how each ended (`call_start`, `summary`,
+    /// `call_end`): a few per call, so a subscriber that fell behind keeps them where it loses the rest.
+    public var isLifecycle: Bool { type == "call_start" || type == "call_end" || type == "summary" }
 
     public init(type: String, call: String?, kind: String? = nil) {
         self.type = type; self.call = call; self.kind = kind

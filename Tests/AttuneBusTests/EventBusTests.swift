@@ -117,6 +117,91 @@ struct EventBusTests {
         await bus.shutdown()
     }
 
+    /// A subscriber that never reads still gets every call's `call_start`, `summary` and `call_end`: each past its
+    /// full queue, after a `gap` for what it lost before it, so the stream stays in order and the counts add up.
+    @Test func subscriberThatNeverReadsKeepsEveryCallsStartSummaryAndEnd() async throws {
+        let (stream, lost) = try await neverReadingSubscriber(reserveRecords: 10_000)
+        #expect(lost > 0, "the queue never filled, so nothing was tested")
+        #expect(stream.lifecycle == Self.lifecycleSeqs, "lifecycle records lost")
+        #expect(stream.gaps > 1, "a lifecycle record in the loss comes after a gap of its own")
+    }
+
+    /// Past the lifecycle reserve those records are dropped too, and counted like the rest.
+    @Test func lifecycleReserveIsBoundedAndCounted() async throws {
+        let (stream, lost) = try await neverReadingSubscriber(reserveRecords: 6)
+        #expect(lost > 0)
+        #expect(stream.gaps >= 2, "the reserve was not used")
+        // What the reserve held: the lifecycle records after the first gap, and every gap but the final one.
+        #expect(stream.keptAfterLoss + stream.gaps - 1 <= 6)
+        #expect(stream.lifecycle.count < Self.lifecycleSeqs.count)
+        #expect(Set(stream.lifecycle).isSubset(of: Self.lifecycleSeqs))
+    }
+
+    /// Seqs of the lifecycle records `neverReadingSubscriber` publishes: ten calls of 1,000 records each.
+    static let lifecycleSeqs: [Int] = (0..<10).flatMap { (c: Int) -> [Int] in
+        let first = c * 1000
+        return [first, first + 998, first + 999]
+    }
+
+    /// Publishes ten calls (call_start, segments, summary, call_end; 10,000 records in batches of 50) to a
+    /// subscriber that reads nothing until the end; then reads its stream and checks that seqs only grow and that
+    /// the records it got plus its gaps' counts are everything. Returns the lifecycle seqs it got, its number of
+    /// gaps, how many lifecycle records came after the first gap, and the bus's count of records it lost.
+    private func neverReadingSubscriber(reserveRecords: Int) async throws
+        -> (stream: (lifecycle: [Int], gaps: Int, keptAfterLoss: Int), lost: Int)
+    {
+        let dir = TempDir()
+        let bus = makeBus(dir) { c in
+            c.queueRecords = 2000
+            c.socketBufferBytes = 8192
+            c.reserveRecords = reserveRecords
+        }
+        try await bus.start()
+        let slow = try UnixClient(path: dir.file("events.sock"))
+        #expect(await eventually { await bus.stats().subscribers == 1 })
+        let total = 10_000
+        for batch in stride(from: 0, to: total, by: 50) {
+            var lines: [UInt8] = []
+            var ends: [(end: Int, route: RecordRoute)] = []
+            for i in batch..<(batch + 50) {
+                let type = switch i % 1000 { case 0: "call_start"; case 998: "summary"; case 999: "call_end"
+                                              default: "segment" }
+                let (bytes, route) = record(i, call: "c\(i / 1000)", type: type, padding: 100)
+                lines += bytes
+                ends.append((lines.count, route))
+            }
+            bus.publish(lines: lines, ends)
+        }
+        let lost = await bus.stats().droppedForSubscribers  // on the loop, so after every batch was fanned out
+        #expect(try json(await slow.line())["type"] == "hello")
+        var seen = 0, gapped = 0, gaps = 0, last = -1
+        var lifecycle: [Int] = []
+        var keptAfterLoss = 0
+        while let line = try await slow.line(timeout: 2) {
+            let v = try json(line)
+            if v["type"] == "gap" {
+                guard case .number(let count)? = v["count"] else { throw TestFailure("gap without a count: \(line ?? "")") }
+                gapped += Int(count)
+                gaps += 1
+                continue
+            }
+            guard case .number(let n)? = v["seq"] else { throw TestFailure("record without a seq: \(line ?? "")") }
+            let seq = Int(n)
+            #expect(seq > last, "records out of order: \(seq) after \(last)")
+            last = seq
+            seen += 1
+            if v["type"] != "segment" {
+                lifecycle.append(seq)
+                if gaps > 0 { keptAfterLoss += 1 }
+            }
+            if seq == total - 1 { break }
+        }
+        #expect(seen + gapped == total, "records seen plus the gaps' counts is everything published")
+        #expect(gapped == lost)
+        await bus.shutdown()
+        return ((lifecycle, gaps, keptAfterLoss), lost)
+    }
+
     /// A subscriber process killed with SIGKILL mid-stream: the others get everything, the daemon lives on.
     @Test func subscriberKilledMidStreamChangesNothingForTheRest() async throws {
         let dir = TempDir()
