@@ -20,7 +20,8 @@ public struct FleetSettings: Sendable {
     public var bufferRecords = 10_000
     /// Seconds between heartbeats on `PREFIX.nodes.<node>`.
     public var heartbeatSeconds = 5.0
-    /// Seconds to wait for the acks of one batch before it is sent again.
+    /// Seconds to wait for the acks of one batch before it is sent again, and for the stream's answer when a call
+    /// new to this run asks where an earlier run left its seqs.
     public var ackTimeout = 2.0
     /// Records published before waiting for their acks.
     public var batchRecords = 512
@@ -79,6 +80,11 @@ public struct FleetStats: Sendable, Equatable {
 /// acks, and only then removes them from the buffers; a batch whose acks do not all arrive is sent again, and
 /// `Nats-Msg-Id: <node>:<call>:<seq>` lets the stream drop the copies it already holds. Since a call's records
 /// leave its buffer in order on one connection, the stream holds each call's records in order.
+///
+/// A call id this node used before a restart and starts again within the duplicate window must not count from 1
+/// again: its ids would be the stream's duplicates. So before a call's first publish in this run the publisher
+/// thread asks the stream for the call's last record and, when that is this node's and this call's and within the
+/// window, publishes the call's seqs after it.
 public final class FleetNode: Sendable {
     public let settings: FleetSettings
     let logger: Logger
@@ -99,6 +105,10 @@ public final class FleetNode: Sendable {
     private struct CallBuffer {
         var items = CircularBuffer<Item>(initialCapacity: 64)
         var nextSeq: UInt64 = 1
+        /// Added to every seq of the call in its `Nats-Msg-Id`: the last seq an earlier run of this node left in
+        /// the stream for this call id within the duplicate window, else 0. Decided by the publisher thread before
+        /// the call's first publish (nil until then), so the record thread numbers records without asking NATS.
+        var seqOffset: UInt64?
         var dropped = 0
         var ended = false
         var subjectBase: String?
@@ -111,6 +121,8 @@ public final class FleetNode: Sendable {
         /// Sequences of calls that ended recently, so a call id started again within the duplicate window goes on
         /// counting instead of repeating message ids the stream would discard as duplicates.
         var endedSeqs: [String: (next: UInt64, at: Double)] = [:]
+        /// Calls new to this run whose seq offset the publisher thread has still to decide.
+        var unresolved: [String] = []
         var stats = FleetStats()
         /// Gap records queued and not yet logged (the publisher thread logs; the record thread must not wait on it).
         var gapsToLog: [(call: String, count: Int)] = []
@@ -151,7 +163,12 @@ public final class FleetNode: Sendable {
         state.withLockedValue { s in
             if s.calls[call] == nil {
                 var b = CallBuffer()
-                if let ended = s.endedSeqs.removeValue(forKey: call) { b.nextSeq = ended.next }
+                if let ended = s.endedSeqs.removeValue(forKey: call) {
+                    b.nextSeq = ended.next
+                    b.seqOffset = 0
+                } else {
+                    s.unresolved.append(call)
+                }
                 s.calls[call] = b
                 s.order.append(call)
             }
@@ -293,9 +310,10 @@ public final class FleetNode: Sendable {
 
     /// Sends one batch and waits for its acks; false when there was nothing to send.
     private func publishBatch(_ js: JetStream) -> Bool {
+        resolveSeqOffsets(js)
         struct Taken { var call: String; var count: Int }
         // Only references are copied under the lock (the record thread waits on it); subjects and ids are built after.
-        var picked: [(base: String, call: String, item: Item)] = []
+        var picked: [(base: String, call: String, offset: UInt64, item: Item)] = []
         var taken: [Taken] = []
         let node = settings.node
         let prefix = settings.stream.prefix
@@ -305,12 +323,12 @@ public final class FleetNode: Sendable {
             let perCall = max(16, limit / s.order.count)
             for i in 0..<s.order.count where picked.count < limit {
                 let call = s.order[(s.cursor + i) % s.order.count]
-                guard var b = s.calls[call], !b.items.isEmpty else { continue }
+                guard var b = s.calls[call], !b.items.isEmpty, let offset = b.seqOffset else { continue }
                 let base = b.subjectBase ?? "\(prefix).\(node).\(FleetSettings.token(call))."
                 if b.subjectBase == nil { b.subjectBase = base }
                 let n = min(b.items.count, perCall, limit - picked.count)
                 for k in 0..<n {
-                    picked.append((base, call, b.items[b.items.index(b.items.startIndex, offsetBy: k)]))
+                    picked.append((base, call, offset, b.items[b.items.index(b.items.startIndex, offsetBy: k)]))
                 }
                 s.calls[call] = b
                 taken.append(Taken(call: call, count: n))
@@ -325,7 +343,7 @@ public final class FleetNode: Sendable {
         for m in picked {
             do {
                 let subject = m.base + m.item.type
-                let id = "\(node):\(m.call):\(m.item.seq)"
+                let id = "\(node):\(m.call):\(m.item.seq + m.offset)"
                 // A typed-throws closure through withUnsafeBytes crashes Swift 6.3's IRGen; carry the error out instead.
                 let failure: NatsError? = m.item.bytes.withUnsafeBytes { p in
                     do throws(NatsError) { try js.publishAsync(subject: subject, msgID: id, data: p) } catch { return error }
@@ -366,6 +384,57 @@ public final class FleetNode: Sendable {
         return true
     }
 
+    /// Decides the seq offset of every call new to this run, asking the stream for each, before the call's first
+    /// publish. A lookup that fails or times out leaves that call, and the others waiting in this round, counting
+    /// from 1 as before: the publisher must not stall one timeout per call while NATS is slow.
+    private func resolveSeqOffsets(_ js: JetStream) {
+        let calls: [String] = state.withLockedValue { s in
+            defer { s.unresolved.removeAll() }
+            return s.unresolved
+        }
+        guard !calls.isEmpty else { return }
+        var offsets: [(call: String, offset: UInt64)] = []
+        var failure: NatsError?
+        var fromOne: [String] = []
+        for call in calls {
+            var offset: UInt64 = 0
+            if failure == nil {
+                do throws(NatsError) { offset = try lastStoredSeq(call, js) } catch { failure = error }
+            }
+            if failure != nil { fromOne.append(call) }
+            offsets.append((call, offset))
+        }
+        if let failure {
+            logger.notice("could not ask the stream where an earlier run left these call ids: they count seq from 1, so the stream drops their records if they ran on this node within the duplicate window",
+                          metadata: ["calls": "\(fromOne.prefix(10).joined(separator: ","))\(fromOne.count > 10 ? ",…" : "")",
+                                     "error": "\(failure)"])
+        }
+        state.withLockedValue { s in
+            for (call, offset) in offsets { s.calls[call]?.seqOffset = offset }
+        }
+    }
+
+    /// The seq of the last record of `call` this node stored in the stream within the duplicate window (a run
+    /// before a restart), or 0 when there is none.
+    private func lastStoredSeq(_ call: String, _ js: JetStream) throws(NatsError) -> UInt64 {
+        let node = settings.node
+        // One lookup over the call's four-token subjects, whatever their types: the server takes the wildcard.
+        let subject = "\(settings.stream.prefix).\(node).\(FleetSettings.token(call)).*"
+        guard let last = try js.lastMessage(stream: settings.stream.name, subject: subject, timeout: settings.ackTimeout),
+              let id = last.msgID, let stored = last.timestampNanoseconds else { return 0 }
+        // Call ids that differ only where a subject token may not hold a character share the subject: only this
+        // call's own id says where it stopped.
+        let own = "\(node):\(call):"
+        guard id.hasPrefix(own), let seq = UInt64(id.dropFirst(own.count)) else { return 0 }
+        // Continuing is always safe; counting from 1 only once the server has forgotten the ids. Its timer purges
+        // them a little after the window, and its clock is not ours: a second more covers both.
+        let age = Date().timeIntervalSince1970 - Double(stored) / 1e9
+        guard age < settings.stream.duplicateWindowSeconds + 1 else { return 0 }
+        logger.info("call id stored by an earlier run within the duplicate window; its seqs continue",
+                    metadata: ["call": "\(call)", "after": "\(seq)", "age_s": "\(Int(age.rounded()))"])
+        return seq
+    }
+
     /// Puts a `gap` record behind the records of each call that lost some, now that records flow again.
     private func reportDrops() {
         let reports: [(String, Int)] = state.withLockedValue { s in
@@ -402,7 +471,7 @@ public final class FleetNode: Sendable {
             let done = s.order.filter { c in s.calls[c].map { $0.ended && $0.items.isEmpty && $0.dropped == 0 } ?? true }
             guard !done.isEmpty || !s.endedSeqs.isEmpty else { return }
             for c in done {
-                if let b = s.calls.removeValue(forKey: c) { s.endedSeqs[c] = (b.nextSeq, now) }
+                if let b = s.calls.removeValue(forKey: c) { s.endedSeqs[c] = (b.nextSeq + (b.seqOffset ?? 0), now) }
             }
             if !done.isEmpty {
                 let gone = Set(done)

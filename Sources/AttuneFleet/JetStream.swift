@@ -204,6 +204,21 @@ public final class JetStream: @unchecked Sendable {
         return NatsSubscription(sub!, connection: connection, jetStream: self, keepsConsumer: durable != nil)
     }
 
+    /// The last message `stream` holds on `subject` (wildcards allowed), or nil when it holds none there. Waits at
+    /// most `timeout` seconds for the server's answer.
+    func lastMessage(stream: String, subject: String, timeout: Double) throws(NatsError) -> NatsMessage? {
+        var opts = jsOptions()
+        try check("jsOptions_Init", jsOptions_Init(&opts))
+        opts.Wait = Int64(max(1, timeout * 1000))
+        var msg: OpaquePointer?
+        var code = jsErrCode(rawValue: 0)
+        let s = js_GetLastMsg(&msg, handle, stream, subject, &opts, &code)
+        if code == JSNoMessageFoundErr { return nil }
+        if s != NATS_OK { throw NatsError("js_GetLastMsg(\(stream), \(subject))", s, jsCode: code) }
+        defer { natsMsg_Destroy(msg) }
+        return NatsMessage(msg!)
+    }
+
     /// Messages now in the stream (for tests and the benchmark).
     public func streamMessageCount(_ stream: String) throws(NatsError) -> UInt64 {
         var info: UnsafeMutablePointer<jsStreamInfo>?

@@ -220,7 +220,7 @@ public struct NatsMessage: Sendable {
     public var data: [UInt8]
     /// `Nats-Msg-Id`, when the message has one.
     public var msgID: String?
-    /// JetStream's metadata, for messages delivered by a JetStream consumer.
+    /// JetStream's metadata, for messages delivered by a JetStream consumer or fetched from the stream.
     public var streamSequence: UInt64?
     public var timestampNanoseconds: Int64?
     /// Messages the consumer still has to deliver after this one (JetStream only).
@@ -243,6 +243,11 @@ public struct NatsMessage: Sendable {
             timestampNanoseconds = meta.pointee.Timestamp
             pending = meta.pointee.NumPending
             jsMsgMetaData_Destroy(meta)
+        } else if natsMsg_GetSequence(msg) > 0 {
+            // A message fetched by `JetStream.lastMessage` is the server's answer to a request, not a consumer's
+            // delivery: no metadata in its reply subject, but libnats keeps the sequence and time the answer gave.
+            streamSequence = natsMsg_GetSequence(msg)
+            timestampNanoseconds = natsMsg_GetTime(msg)
         }
     }
 }

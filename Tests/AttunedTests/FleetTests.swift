@@ -220,6 +220,53 @@ extension DaemonSuite {
             for node in [a, b] { #expect(node.terminate() == 0) }
         }
 
+        /// README, Fleet (the restart paragraph): a call id a node used before a restart and starts again within the
+        /// duplicate window continues its seqs after the last one the stream holds, so none of its message ids
+        /// repeats one the stream would drop as a duplicate; once the window has passed it counts from 1 again.
+        @Test("a call id reused after a daemon restart: within the duplicate window its seqs continue, after it they restart")
+        func callReusedAfterRestart() throws {
+            let dir = TempDir(prefix: "fleet-reuse")
+            let wav = try shortCall(dir, seconds: 1)
+            // c1 to its end on a new daemon (node r1, the same run directory each time): what its socket subscriber
+            // got, returned once everything is published.
+            func runC1(_ nats: NatsServer, _ config: String, _ run: Int) throws -> [String] {
+                let node = try Daemon(["--config", config, "--nats", nats.url, "--node", "r1", "--workers", "1"],
+                                      dir: TempDir(prefix: "fleet-reuse-\(run)"), runDir: dir.file("run"))
+                let sub = try node.subscribe()
+                try node.start("c1", "file:\(wav)?speed=max")
+                #expect(try UnixClient.pump([sub], timeout: 60) { sub.hasReceived(lineContaining: #""type":"call_end""#) })
+                #expect(try eventually(timeout: 30) {
+                    try natsStats(node)["connected"] as? Bool == true && drained([node])
+                }, "run \(run): \(node.process.stderr.suffix(2000))")
+                #expect(node.terminate() == 0)
+                return socketRecords(sub)["c1"] ?? []
+            }
+            func callEnds(_ records: [StoredRecord]) -> Int { records.filter { $0.line.contains(#""type":"call_end""#) }.count }
+
+            // Within the window (120 s): the second run's records follow the first's, seqs 1, 2, 3… over both.
+            let nats = try NatsServer(dir: TempDir(prefix: "fleet-reuse-nats"))
+            let config = dir.file("fleet.toml")
+            try "[nats]\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let first = try runC1(nats, config, 1)
+            let second = try runC1(nats, config, 2)
+            let stored = try readStream(nats).filter { $0.call == "c1" }
+            #expect(callEnds(stored) == 2, "the stream holds \(callEnds(stored)) call_end records of c1, not one per run; seqs \(stored.map(\.seq).prefix(40))")
+            if let problem = sameAsSocket(stored, first + second, node: "r1", call: "c1") { Issue.record("\(problem)") }
+
+            // After the window (1 s here): the stream has forgotten the ids, so the call counts from 1 again.
+            let shortNats = try NatsServer(dir: TempDir(prefix: "fleet-reuse-nats-short"))
+            let short = dir.file("short.toml")
+            try "[nats]\nduplicate_window_s = 1\n".write(toFile: short, atomically: true, encoding: .utf8)
+            let before = try runC1(shortNats, short, 3)
+            usleep(2_500_000)
+            let after = try runC1(shortNats, short, 4)
+            let again = try readStream(shortNats).filter { $0.call == "c1" }
+            #expect(callEnds(again) == 2, "seqs \(again.map(\.seq).prefix(40))")
+            #expect(again.map(\.line) == before + after)
+            let fromOne: (Int) -> [UInt64] = { n in (0..<UInt64(n)).map { $0 + 1 } }
+            #expect(again.map(\.seq) == fromOne(before.count) + fromOne(after.count))
+        }
+
         /// One of three nodes SIGKILLed mid-call: the heartbeat view shows it missing within three intervals, its
         /// calls have no call_end in the stream, and the other nodes' calls are complete and untouched.
         @Test("a node killed with SIGKILL goes missing; the others' calls are untouched")
