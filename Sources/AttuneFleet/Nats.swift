@@ -68,6 +68,19 @@ public struct NatsConnectionSettings: Sendable, Equatable {
     public var connectTimeout = 2.0
 
     public init(urls: [String]) { self.urls = urls }
+
+    /// The URLs as logs and error messages may show them: see ``redacted(_:)``.
+    public var redactedURLs: String { urls.map(Self.redacted).joined(separator: ",") }
+
+    /// `url` with its user information (`user:password@` or a `TOKEN@`) replaced by `***@`, so a secret in a
+    /// configured URL never reaches a log, a terminal or an error line.
+    public static func redacted(_ url: String) -> String {
+        let authority = url.range(of: "://").map { $0.upperBound } ?? url.startIndex
+        let rest = url[authority...]
+        let hostEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        guard let at = rest[..<hostEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<authority]) + "***" + String(url[at...])
+    }
 }
 
 /// A `natsOptions` handle built from settings; freed in deinit. libnats copies it into each connection.
@@ -85,7 +98,7 @@ final class NatsOptions {
                 natsOptions_SetServers(handle, p, Int32(buffer.count))
             }
         }
-        try check("natsOptions_SetServers(\(settings.urls.joined(separator: ",")))", servers)
+        try check("natsOptions_SetServers(\(settings.redactedURLs))", servers)
         if let token = settings.token { try check("natsOptions_SetToken", natsOptions_SetToken(handle, token)) }
         if let creds = settings.credentialsFile {
             try check("natsOptions_SetUserCredentialsFromFiles(\(creds))",
@@ -134,7 +147,7 @@ public final class NatsConnection: @unchecked Sendable {
     public init(_ settings: NatsConnectionSettings) throws(NatsError) {
         let options = try NatsOptions(settings)
         var nc: OpaquePointer?
-        try check("natsConnection_Connect(\(settings.urls.joined(separator: ",")))", natsConnection_Connect(&nc, options.handle))
+        try check("natsConnection_Connect(\(settings.redactedURLs))", natsConnection_Connect(&nc, options.handle))
         handle = nc!
     }
 
@@ -150,7 +163,9 @@ public final class NatsConnection: @unchecked Sendable {
     public var connectedURL: String {
         var buffer = [CChar](repeating: 0, count: 512)
         guard natsConnection_GetConnectedUrl(handle, &buffer, buffer.count) == NATS_OK else { return "" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // libnats hands back the URL as configured, credentials and all; this is for logs.
+        return NatsConnectionSettings.redacted(
+            String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
     /// Core NATS publish (no JetStream ack): heartbeats and control replies.

@@ -194,13 +194,14 @@ extension Tail {
         // applies to every record here, which is what the single-subject server-side filter cannot do.
         var printer = RecordPrinter(output: output, style: style.style,
                                     filter: SubscriptionFilter(calls: Set(calls), kinds: Set(kinds), types: Set(types), frames: frames),
-                                    count: count, endingCalls: Set(calls), printHello: false, socket: url)
+                                    count: count, endingCalls: Set(calls), printHello: false,
+                                    socket: NatsConnectionSettings.redacted(url))
         var lastSeq: [Substring: UInt64] = [:]
         while true {
             let message: NatsMessage?
             do { message = try subscription.next(timeout: 1, ack: durable != nil) } catch {
                 output.flush()
-                fail(74, "attune tail: \(url): \(error)")
+                fail(74, "attune tail: \(NatsConnectionSettings.redacted(url)): \(error)")
             }
             guard let message else {
                 output.flush()

@@ -146,7 +146,7 @@ struct Attuned: AsyncParsableCommand {
             print("attuned: configuration ok: run_dir \(settings.runDir), node \(settings.node), \(settings.workers) workers, "
                   + "\(settings.sources.count) startup source\(settings.sources.count == 1 ? "" : "s"), metrics "
                   + (settings.metrics.map { "\($0.host):\($0.port)" } ?? "off") + ", nats "
-                  + (settings.fleet.map { "\($0.urls.joined(separator: ",")) stream \($0.stream) prefix \($0.prefix)" } ?? "off"))
+                  + (settings.fleet.map { "\($0.urls.map(NatsConnectionSettings.redacted).joined(separator: ",")) stream \($0.stream) prefix \($0.prefix)" } ?? "off"))
             return
         }
         if natsSetup, let n = settings.fleet {

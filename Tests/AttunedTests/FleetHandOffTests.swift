@@ -84,6 +84,29 @@ extension DaemonSuite {
             }
         }
 
+        @Test("a password or token in a NATS URL never reaches stdout, stderr or the logs")
+        func credentialsRedacted() throws {
+            #expect(NatsConnectionSettings.redacted("nats://user:s3cret@10.0.0.1:4222") == "nats://***@10.0.0.1:4222")
+            #expect(NatsConnectionSettings.redacted("tls://tok3n@h:4222/x@y") == "tls://***@h:4222/x@y")
+            #expect(NatsConnectionSettings.redacted("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222")
+            #expect(NatsConnectionSettings.redacted("u:p@host") == "***@host")
+            let dir = TempDir(prefix: "fleet-secret")
+            let runs: [(String, [String])] = [
+                ("attuned", ["--check-config", "--nats", "nats://user:s3cret@127.0.0.1:4222", "--node", "n1"]),
+                // Nothing listens on port 1: the connect error names the server.
+                ("attuned", ["--run-dir", dir.file("run"), "--nats-setup", "--nats", "nats://user:s3cret@127.0.0.1:1,nats://tok3n@127.0.0.1:1",
+                             "--node", "n1"]),
+                ("attune", ["tail", "--nats", "nats://user:s3cret@127.0.0.1:1"]),
+            ]
+            for (i, (binary, arguments)) in runs.enumerated() {
+                let child = try Child(try builtBinary(binary), arguments, dir: dir, tag: "secret\(i)")
+                #expect(child.wait(timeout: 30) != nil)
+                let output = child.stdout + child.stderr
+                #expect(output.contains("***@127.0.0.1"), "\(arguments): \(output)")
+                #expect(!output.contains("s3cret") && !output.contains("tok3n"), "\(arguments): \(output)")
+            }
+        }
+
         @Test("subject tokens: node names are checked, call ids made safe")
         func tokens() {
             #expect(FleetSettings.tokenProblem("n1") == nil)
