@@ -40,6 +40,9 @@ public final class CallFusion {
 
     /// Kinds that read a speaker's state, in the order they are evaluated.
     public static let emotionKinds: [EventKind] = [.frustration, .urgency, .hesitation, .disengagement, .satisfaction, .incongruence]
+    /// Kinds whose strong events ask for a person (`needs_human`, README "Emotion events"), and from what intensity.
+    static let askForPerson: Set<EventKind> = [.frustration, .disengagement, .incongruence]
+    static let askForPersonIntensity = 0.7
     /// Frames between two readings of a channel's voice: 100 ms keeps the layer cheap and well inside the
     /// one-second latency budget.
     static let readEvery = 10
@@ -116,11 +119,13 @@ struct FusionState {
         emotionSlot = slots
         trackers = refs.map { _ in
             CallFusion.emotionKinds.map { kind in
-                switch kind {
+                var tracker = switch kind {
                 case .frustration: EventTracker(kind: kind, settings: s)
                 // Word-driven kinds start as soon as the words are there and hold while they count.
                 default: EventTracker(kind: kind, settings: s, on: s.cueOn, off: s.cueOff, minimumOn: 0, hold: 1.0)
                 }
+                if CallFusion.askForPerson.contains(kind) { tracker.alertLevel = CallFusion.askForPersonIntensity }
+                return tracker
             }
         }
         eventIDs = refs.map { _ in CallFusion.emotionKinds.map { _ in nil } }
@@ -241,7 +246,7 @@ struct FusionState {
         }
         if voiced { confidence *= 0.5 + 0.5 * emotions[e].baseline.maturity }
         let intensity = min(max(tracker.peak, 0), 1)
-        let needsHuman = [.frustration, .disengagement, .incongruence].contains(kind) && intensity >= 0.7
+        let needsHuman = tracker.needsHuman
         emit(EventRecord(id: id, refs[c], kind: kind, state: state, t: t, start: tracker.start, end: end,
                          confidence: confidence, intensity: intensity, arousal: emotions[e].arousal,
                          valence: emotions[e].valence(for: kind, at: t), evidence: evidence,

@@ -10,6 +10,10 @@ public struct EventTracker: Sendable {
     public let hold: Double
     public let cooldown: Double
     public let updateInterval: Double
+    /// Intensity (the peak score) from which the open event asks for a person (`needs_human`), or nil for a kind
+    /// that never does. The peak crossing it is an update at once, whatever the update interval: a desktop that
+    /// alerts on `needs_human` must hear it while the event is open, not first on its end.
+    public var alertLevel: Double?
 
     enum Phase: Sendable, Equatable {
         case idle
@@ -23,6 +27,8 @@ public struct EventTracker: Sendable {
     public private(set) var start = 0.0
     /// Highest score of the open event.
     public private(set) var peak = 0.0
+    /// Whether the open event, as last published, asks for a person (see `alertLevel`).
+    public var needsHuman: Bool { alertLevel.map { min(max(peak, 0), 1) >= $0 } ?? false }
     private var belowSince: Double?
     private var lastUpdate = 0.0
     private var lastPublishedPeak = 0.0
@@ -76,6 +82,11 @@ public struct EventTracker: Sendable {
             }
             belowSince = nil
             peak = max(peak, score)
+            if let alert = alertLevel, peak >= alert, lastPublishedPeak < alert {
+                lastUpdate = t
+                lastPublishedPeak = peak
+                return .update
+            }
             if (news || peak >= lastPublishedPeak + 0.15) && t - lastUpdate >= updateInterval {
                 lastUpdate = t
                 lastPublishedPeak = peak
