@@ -60,9 +60,10 @@ enum EventWording {
             out.append(lang == .vi ? "giọng \(f > 0 ? "cao" : "thấp") hơn bình thường \(number(abs(f), lang)) nửa cung"
                                    : "pitch \(number(abs(f), lang)) semitones \(f > 0 ? "above" : "below") their normal")
         }
+        // Spectral balance is timbre, not level: "softer" read as quieter, beside a caller louder than their normal.
         if let b = e.balanceDb, abs(b) >= 1.5 {
-            out.append(lang == .vi ? "giọng \(b > 0 ? "gắt" : "dịu") hơn (\(number(abs(b), lang)) dB)"
-                                   : "voice \(b > 0 ? "sharper" : "softer") by \(number(abs(b), lang)) dB")
+            out.append(lang == .vi ? "giọng \(b > 0 ? "gắt" : "đục") hơn (\(number(abs(b), lang)) dB)"
+                                   : "voice \(b > 0 ? "sharper" : "duller") by \(number(abs(b), lang)) dB")
         }
         if let r = e.ratePct, abs(r) >= 10 {
             out.append(lang == .vi ? "nói \(r > 0 ? "nhanh" : "chậm") hơn \(Int(abs(r).rounded()))%"

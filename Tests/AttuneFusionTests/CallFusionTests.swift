@@ -1,5 +1,5 @@
 import AttuneEvents
-import AttuneFusion
+@testable import AttuneFusion
 import AttuneText
 import Testing
 
@@ -163,5 +163,20 @@ import Testing
         call.run(seconds: 1.5, [Self.heated])
         let updates = call.events.filter { $0.kind == .frustration && $0.state == .update && !$0.evidence.words.isEmpty }
         #expect(!updates.isEmpty)
+    }
+}
+
+/// The sentence an agent reads must not contradict the evidence beside it.
+@Suite struct EventWordingTests {
+    /// A negative spectral balance is a duller timbre, not a quieter voice: it used to read "softer by 3.1 dB" for a
+    /// caller 7.8 dB louder than their normal.
+    @Test func spectralBalanceIsNotCalledSofter() {
+        let evidence = EventEvidence(f0St: 4.2, energyDb: 7.79, balanceDb: -3.1)
+        let en = EventWording.explanation(.frustration, evidence, .en)
+        #expect(en.contains("voice duller by 3.1 dB"), "\(en)")
+        #expect(!en.contains("softer") && !en.contains("quieter"), "\(en)")
+        let vi = EventWording.explanation(.frustration, evidence, .vi)
+        #expect(vi.contains("giọng đục hơn"), "\(vi)")
+        #expect(EventWording.explanation(.frustration, EventEvidence(balanceDb: 2), .en).contains("voice sharper by 2"))
     }
 }
