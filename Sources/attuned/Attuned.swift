@@ -143,10 +143,16 @@ struct Attuned: AsyncParsableCommand {
             Self.fail(78, "attuned: \(error)")
         }
         if checkConfig {
+            let sources = "\(settings.sources.count) startup source\(settings.sources.count == 1 ? "" : "s")"
+            let roles = settings.emotionRoles.map(\.rawValue).joined(separator: ",")
+            let beyond = Set(settings.emotionRoles).isSubset(of: [.customer]) ? "" : " (beyond the customer channel)"
+            let emotions = (roles.isEmpty ? "no channel" : roles) + beyond
+            let metrics = settings.metrics.map { "\($0.host):\($0.port)" } ?? "off"
+            let nats = settings.fleet.map { n in
+                "\(n.urls.map(NatsConnectionSettings.redacted).joined(separator: ",")) stream \(n.stream) prefix \(n.prefix)"
+            } ?? "off"
             print("attuned: configuration ok: run_dir \(settings.runDir), node \(settings.node), \(settings.workers) workers, "
-                  + "\(settings.sources.count) startup source\(settings.sources.count == 1 ? "" : "s"), metrics "
-                  + (settings.metrics.map { "\($0.host):\($0.port)" } ?? "off") + ", nats "
-                  + (settings.fleet.map { "\($0.urls.map(NatsConnectionSettings.redacted).joined(separator: ",")) stream \($0.stream) prefix \($0.prefix)" } ?? "off"))
+                  + "\(sources), emotion events on \(emotions), metrics \(metrics), nats \(nats)")
             return
         }
         if natsSetup, let n = settings.fleet {

@@ -98,11 +98,18 @@ final class Daemon: Service, Sendable {
             "version": "\(Self.version)", "node": "\(config.node)", "run_dir": "\(runDir)", "workers": "\(config.workers)",
             "emotion_roles": "\(config.emotionRoles.map(\.rawValue).joined(separator: ","))",
         ])
-        if config.emotionRoles != [.customer] {
+        if !Set(config.emotionRoles).isSubset(of: [.customer]) {
             // design.md, Privacy: inferring employees' emotions is prohibited in the EU; anything beyond the
             // customer channel is the operator's explicit choice, and it is logged.
             logger.warning("emotion events enabled beyond the customer channel by configuration",
                            metadata: ["emotion_roles": "\(config.emotionRoles.map(\.rawValue))"])
+        }
+
+        if let fleet {
+            // design.md, Privacy: nothing is stored by attuned; a JetStream stream is storage the operator chose.
+            logger.notice("every record, words and events included, is also kept in the NATS stream, on the server's disk, until its max age",
+                          metadata: ["stream": "\(fleet.settings.stream.name)",
+                                     "max_age_s": "\(Int(fleet.settings.stream.maximumAgeSeconds))"])
         }
 
         // The socket is up first and stays up whatever NATS does: the fleet link connects (and retries) on its own

@@ -215,7 +215,11 @@ struct DaemonConfig: Sendable {
         }
         if let p = try reader.table("privacy") {
             try p.allow(["emotion_roles"])
-            if let v = try p.strings("emotion_roles") { emotionRoles = try Self.roles(v, "\(path): privacy.emotion_roles") }
+            if let v = try p.strings("emotion_roles") {
+                // A role named twice is the same role: the list says which channels, not how many.
+                var seen = Set<Role>()
+                emotionRoles = try Self.roles(v, "\(path): privacy.emotion_roles").filter { seen.insert($0).inserted }
+            }
         }
         if let n = try reader.table("nats") {
             try n.allow(["url", "urls", "token", "credentials", "tls_ca", "tls_cert", "tls_key", "prefix", "stream", "frames",

@@ -216,6 +216,8 @@ extension DaemonSuite {
             #expect(storedB.count - gapsBefore + dropped == socketB.count)
             #expect(storedB.last?.line.contains(#""type":"call_end""#) == true)
             #expect(a.process.stderr.contains("NATS connection lost"), "\(a.process.stderr.suffix(2000))")
+            // design.md, Privacy: the stream is storage; the operator hears so at start.
+            #expect(a.process.stderr.contains("is also kept in the NATS stream"), "\(a.process.stderr.prefix(2000))")
             #expect(b.process.stderr.contains("gap record queued"))
             for node in [a, b] { #expect(node.terminate() == 0) }
         }

@@ -173,6 +173,27 @@ extension DaemonSuite {
             #expect(!FileManager.default.fileExists(atPath: dir.file("run")), "a socket directory was created")
         }
 
+        /// Emotion inference beyond the customer channel is the privacy setting that matters most: `--check-config`
+        /// says where it runs, and the startup warning fires for that alone (a role named twice is still one).
+        @Test("--check-config names the emotion roles; only roles beyond the customer warn", arguments: [
+            ([String](), "emotion events on customer,"),
+            (["--emotion-roles", "customer,customer"], "emotion events on customer,"),
+            (["--emotion-roles", "agent,customer"], "emotion events on agent,customer (beyond the customer channel),"),
+        ])
+        func emotionRoles(_ flags: [String], _ expected: String) throws {
+            let dir = TempDir(prefix: "attuned-roles")
+            let check = try runAttuned(flags + ["--check-config"], dir: dir)
+            #expect(check.status == 0)
+            #expect(check.stdout.contains(expected), "\(check.stdout)")
+            let daemon = try Daemon(flags, dir: dir)
+            let hello = try jsonObject(try #require(try UnixClient(path: daemon.events).readLine(timeout: 10)))
+            let beyond = expected.contains("agent")
+            #expect((hello["emotions"] as? [String]) == (beyond ? ["agent", "customer"] : ["customer"]))
+            #expect(daemon.terminate() == 0)
+            #expect(daemon.process.stderr.contains("emotion events enabled beyond the customer channel") == beyond,
+                    "\(daemon.process.stderr)")
+        }
+
         /// `--set` reaches every setting of the file through the same checks, so a bad value is refused the same way,
         /// naming the flag, and the settings only the file may hold are refused outright.
         @Test("a bad --set exits 78 naming the flag and the key", arguments: [
