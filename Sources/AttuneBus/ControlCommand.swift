@@ -51,8 +51,14 @@ public struct StartCall: Sendable, Equatable {
 
 /// Why a client line was refused; `message` is what goes into the `error` of the reply.
 public struct ProtocolError: Error, Equatable, CustomStringConvertible {
+    /// What the sender is told; it may quote what they sent.
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// What a log may say: the message, unless it may quote a caller's words (design.md, Privacy).
+    public var logMessage: String
+    public init(_ message: String, logMessage: String? = nil) {
+        self.message = message
+        self.logMessage = logMessage ?? message
+    }
     public var description: String { message }
 }
 
@@ -79,8 +85,13 @@ extension ControlCommand {
                 throw ProtocolError("an asr message has no other top-level field than \"asr\"; found "
                     + members.filter { $0.0 != "asr" }.map { "\"\($0.0)\"" }.joined(separator: ", "))
             }
-            let (call, utterance) = try parseASR(asr)
-            return .asr(call: call, utterance: utterance)
+            do {
+                let (call, utterance) = try parseASR(asr)
+                return .asr(call: call, utterance: utterance)
+            } catch {
+                // The reply goes to the sender, who has the text anyway; the log keeps no word of it.
+                throw ProtocolError(error.message, logMessage: "an asr message was refused (its text is not logged)")
+            }
         }
         guard let cmdValue = value["cmd"] else {
             throw ProtocolError("missing field \"cmd\" (or an \"asr\" message)")

@@ -372,7 +372,7 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         switch next {
         case .failure(let error):
-            logger.debug("bad control line", metadata: ["error": "\(error.message)"])
+            logger.debug("bad control line", metadata: ["error": "\(error.logMessage)"])
             finish(.failure(error.message), loopBound: loopBound)
         case .success(let command):
             let promise = context.eventLoop.makePromise(of: ControlReply.self)

@@ -88,6 +88,16 @@ func mutate(_ line: [UInt8], corpus: [[UInt8]], rng: inout SeededGenerator) -> [
         #expect(refused > 2500)
     }
 
+    /// A refused `asr` message tells its sender why, words and all, but what the daemon logs holds none of them.
+    @Test func aRefusedASRMessageKeepsItsWordsOutOfTheLog() throws {
+        let line = #"{"asr":{"call":"x","channel":1,"start":1,"end":2,"text":"my number is 0780","words":[{"w":"0780","start":9,"end":10}]}}"#
+        let error = try #require(throws: ProtocolError.self) { try ControlCommand.parse(line: Array(line.utf8)) }
+        #expect(error.message.contains("0780"), "\(error.message)")
+        #expect(!error.logMessage.contains("0780") && !error.logMessage.contains("number"), "\(error.logMessage)")
+        let plain = try #require(throws: ProtocolError.self) { try ControlCommand.parse(line: Array(#"{"cmd":"lst"}"#.utf8)) }
+        #expect(plain.logMessage == plain.message, "other refusals are logged as they are")
+    }
+
     @Test func pathologicalLinesAreRefusedNotCrashed() {
         let deep = Array(repeating: UInt8(ascii: "["), count: 200_000)
         #expect(throws: ProtocolError.self) { try ControlCommand.parse(line: deep) }
