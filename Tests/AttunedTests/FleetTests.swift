@@ -331,8 +331,6 @@ extension DaemonSuite {
             for i in [0, 2] { #expect(nodes[i].terminate() == 0) }
         }
 
-        /// A wrong token and an unreachable URL at start-up: a clear error naming the cause in the log, and the
-        /// daemon serves its sockets all the same; with the right token the same daemon publishes.
         /// README, Fleet: sources tied to a machine (an `alsa:` tap, the daemon's own standard input) are started on
         /// that machine's control socket. The queue group hands a start to whichever node takes it, so such a start
         /// over NATS would land on an arbitrary machine's device or stdin: it is refused naming the rule.
@@ -368,6 +366,8 @@ extension DaemonSuite {
             #expect(node.terminate() == 0)
         }
 
+        /// A wrong token and an unreachable URL at start-up: a clear error naming the cause in the log, and the
+        /// daemon serves its sockets all the same; with the right token the same daemon publishes.
         @Test("wrong token or unreachable NATS at start-up: clear error, the socket still serves")
         func startupErrors() throws {
             let dir = TempDir(prefix: "fleet-auth")
