@@ -46,7 +46,7 @@ public struct AnalysisOptions: Sendable {
     public var frames: Bool
     /// Role of each channel by index; channels beyond the list are `unknown`.
     public var roles: [Role]
-    /// Words to attach to the segments they fall in (by each word's midpoint), and for the emotion layer.
+    /// Words to attach to the segments they fall in (``Transcript/words(channel:in:after:)``), and for the emotion layer.
     public var transcript: Transcript?
     /// Emit `event` records (the emotion layer and the conversation events).
     public var events = true
@@ -115,7 +115,7 @@ public struct RecordBuilder: Sendable {
         case .segment(let c, let s):
             return .segment(SegmentRecord(refs[c], start: s.start, end: s.end, syllables: s.syllables, rateSps: s.rateSPS,
                                           f0MedianHz: s.f0MedianHz, f0RangeSt: s.f0RangeST, energyDb: s.energyDB,
-                                          words: transcript?.words(channel: c, from: s.start, to: s.end) ?? []))
+                                          words: transcript?.words(channel: c, in: s.bounds, after: s.previous) ?? []))
         case .summary(let c, let t):
             return .summary(SummaryRecord(refs[c], durationS: t.durationS, speechS: t.speechS, syllables: t.syllables,
                                           speechRateSps: t.speechRateSPS, articulationRateSps: t.articulationRateSPS,

@@ -133,6 +133,9 @@ struct ActivityTests {
         }
         #expect(run.totals.pauses == 2)
         #expect(abs(run.totals.speechS - 1.8) < 0.1)
+        // A pause closed the first two: the next cannot start within 250 ms of their ends. Each carries the one before.
+        for s in run.segments.prefix(2) { #expect(abs(s.nextStart - (s.end + 0.25)) < 1e-9, "\(s.bounds)") }
+        #expect(run.segments.map(\.previous) == [nil] + run.segments.dropLast().map(\.bounds))
     }
 
     @Test("a vowel modulated at 4 Hz for 2 s has 8 ± 1 nuclei", arguments: [8000, 16000])
@@ -213,6 +216,10 @@ struct ActivityTests {
         let syllables = segments.reduce(0) { $0 + $1.syllables }
         #expect(syllables == activity.totals.syllables, "segment counts add up to the total (fractions carried)")
         #expect(activity.totals.pauses == 0, "a forced split is not a pause")
+        // After a split the next segment may start at once; speech to the end of the audio leaves no next one.
+        #expect(segments.map(\.nextStart) == [segments[1].start, segments[2].start, .infinity])
+        #expect(segments[0].end == segments[1].start && segments[1].end == segments[2].start)
+        #expect(segments.map(\.previous) == [nil, segments[0].bounds, segments[1].bounds])
         let range = segments.first?.f0RangeST ?? 0
         #expect(abs(range - 12) < 0.2, "range \(range) st")
         // Half the frames at 100 Hz, half at 200 Hz: the median is the lower one's bin (100.3 Hz).

@@ -11,10 +11,34 @@ public struct SegmentStats: Sendable, Equatable {
     public var f0RangeST: Double?
     /// Mean level of the segment's frames (dBFS, power average).
     public var energyDB: Double
+    /// The earliest its channel's next segment can start (see ``SegmentBounds/nextStart``).
+    public var nextStart: Double
+    /// The channel's segment before this one; nil for the first.
+    public var previous: SegmentBounds?
 
-    public init(start: Double, end: Double, syllables: Int, rateSPS: Double, f0MedianHz: Double?, f0RangeST: Double?, energyDB: Double) {
+    public init(start: Double, end: Double, syllables: Int, rateSPS: Double, f0MedianHz: Double?, f0RangeST: Double?, energyDB: Double,
+                nextStart: Double, previous: SegmentBounds?) {
         self.start = start; self.end = end; self.syllables = syllables; self.rateSPS = rateSPS
         self.f0MedianHz = f0MedianHz; self.f0RangeST = f0RangeST; self.energyDB = energyDB
+        self.nextStart = nextStart; self.previous = previous
+    }
+
+    /// Where the segment lies and how near the next one can come.
+    public var bounds: SegmentBounds { SegmentBounds(start: start, end: end, nextStart: nextStart) }
+}
+
+/// Where a segment lies and how it closed, as much as is known when it closes: what placing a transcript's words in
+/// segments needs, since a segment's record is built before the next segment has begun.
+public struct SegmentBounds: Sendable, Equatable {
+    public var start: Double
+    public var end: Double
+    /// The earliest time its channel's next segment can start: `end` plus the shortest pause (250 ms) when a pause
+    /// closed it, `end` when it was split at the longest segment (30 s), infinity when the audio ended before
+    /// another could start.
+    public var nextStart: Double
+
+    public init(start: Double, end: Double, nextStart: Double) {
+        self.start = start; self.end = end; self.nextStart = nextStart
     }
 }
 

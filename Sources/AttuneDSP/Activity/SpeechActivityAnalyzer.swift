@@ -127,6 +127,8 @@ public final class SpeechActivityAnalyzer {
     /// End of the audio in seconds, known once ``finish(durationSeconds:onFrame:onSegment:)`` starts.
     private var streamEnd = Double.infinity
     private var lastClosedByPause = false
+    /// The last closed segment, which the next one's stats carry.
+    private var previousSegment: SegmentBounds?
 
     private let segmentF0: F0Histogram
     private let totalF0: F0Histogram
@@ -205,7 +207,7 @@ public final class SpeechActivityAnalyzer {
         for _ in 0..<lookAhead {
             advance(FrameFeatures(index: pushed), onFrame: onFrame, onSegment: onSegment)
         }
-        if segmentOpen { closeSegment(onSegment: onSegment) }
+        if segmentOpen { closeSegment(split: false, onSegment: onSegment) }
         totals.durationS = durationSeconds
         totals.f0MedianHz = totalF0.percentile(0.5).map(Double.init)
     }
@@ -305,11 +307,11 @@ public final class SpeechActivityAnalyzer {
             }
             segmentDensity += Double(model.density(k, end: received))
             if segmentFrames >= params.maxSegmentFrames {
-                closeSegment(onSegment: onSegment)
+                closeSegment(split: true, onSegment: onSegment)
                 lastClosedByPause = false
             }
         } else if segmentOpen {
-            closeSegment(onSegment: onSegment)
+            closeSegment(split: false, onSegment: onSegment)
             lastClosedByPause = true
         }
         if real { onFrame(frame) }
@@ -328,11 +330,12 @@ public final class SpeechActivityAnalyzer {
         segmentF0.reset()
     }
 
-    private func closeSegment(onSegment: (SegmentStats) -> Void) {
+    /// Closes the open segment; `split` when it reached the longest segment rather than a pause or the end.
+    private func closeSegment(split: Bool, onSegment: (SegmentStats) -> Void) {
         segmentOpen = false
         hadSegment = true
         let hop = settings.hopSeconds
-        let start = max(0, (Double(segmentStart) - 0.5) * hop)
+        let start = startSeconds(ofFrame: segmentStart)
         // The last frame's half-hop may reach past the audio's end.
         let end = min(streamEnd, (Double(segmentLast) + 0.5) * hop)
         let median = segmentF0.percentile(0.5).map(Double.init)
@@ -348,13 +351,27 @@ public final class SpeechActivityAnalyzer {
         }
         let meanPower = segmentPower / Double(max(1, segmentFrames))
         let energy = meanPower > 0 ? max(Double(silenceDB), 10 * log10(meanPower)) : Double(silenceDB)
+        // After a pause the channel's next segment starts `pauseFrames` or more past this one's last frame (stage 3
+        // fills shorter gaps); after a split it may start at the very next frame (a pause that happens to begin
+        // there is not told apart, and the bound still holds). Once the stream has ended, no real frame is left to
+        // start one.
+        let nextFrame = segmentLast + 1 + (split ? 0 : params.pauseFrames)
+        let nextStart = streamEnd.isFinite && nextFrame >= received ? Double.infinity : startSeconds(ofFrame: nextFrame)
         let stats = SegmentStats(start: start, end: end, syllables: segmentSyllables,
                                  rateSPS: end > start ? Double(segmentSyllables) / (end - start) : 0,
-                                 f0MedianHz: median, f0RangeST: range, energyDB: energy)
+                                 f0MedianHz: median, f0RangeST: range, energyDB: energy,
+                                 nextStart: nextStart, previous: previousSegment)
+        previousSegment = stats.bounds
         totals.speechS += end - start
         totals.syllables += segmentSyllables
         if totals.firstSpeech == nil { totals.firstSpeech = start }
         totals.lastSpeech = end
         onSegment(stats)
+    }
+
+    /// Where a segment whose first frame is `frame` starts: the same arithmetic for a segment's own start and for
+    /// the earliest next start, so the two compare exactly.
+    private func startSeconds(ofFrame frame: Int) -> Double {
+        max(0, (Double(frame) - 0.5) * settings.hopSeconds)
     }
 }
