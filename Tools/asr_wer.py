@@ -12,8 +12,7 @@ Runs the built `attune` on
     (awb, slt) as telephone audio, counting how many cue words come out (a cue-word recall, beside the WER).
 Words are lower-cased and stripped of punctuation on both sides; WER = (substitutions + deletions + insertions)
 / reference words, from a word-level Levenshtein alignment. The hypothesis is what the recogniser produced
-(ATTUNE_ASR_TRACE lines); the "in segments" column counts only the words that also landed in a segment record,
-which is what downstream consumers see.
+(ATTUNE_ASR_TRACE lines); segment records never carry its words (they are evidence for events only).
 
 Usage: Tools/asr_wer.py [--attune PATH] [--compare-rates]
   --compare-rates  also decodes every 8 kHz input with the 8 kHz front end (ATTUNE_ASR_NARROWBAND_RATE=8000)
@@ -60,7 +59,7 @@ def edit_distance(ref, hyp):
 
 
 def recognise(attune, path, narrowband_rate, extra=()):
-    """Runs attune analyze --asr on path; returns {channel: (recognised words, words in segments)}."""
+    """Runs attune analyze --asr on path; returns {channel: recognised words}."""
     env = dict(os.environ, ATTUNE_ASR_TRACE="1")
     if narrowband_rate == 8000:
         env["ATTUNE_ASR_NARROWBAND_RATE"] = "8000"
@@ -74,11 +73,7 @@ def recognise(attune, path, narrowband_rate, extra=()):
     for line in run.stderr.splitlines():
         if line.startswith("{"):
             u = json.loads(line)
-            out.setdefault(u["channel"], ([], []))[0].extend(w["w"] for w in u["words"])
-    for line in run.stdout.splitlines():
-        r = json.loads(line)
-        if r["type"] == "segment":
-            out.setdefault(r["channel"], ([], []))[1].extend(r.get("words", []))
+            out.setdefault(u["channel"], []).extend(w["w"] for w in u["words"])
     return out
 
 
@@ -136,28 +131,28 @@ def main():
         for rate in rates:
             label = "8 kHz input upsampled to 16 kHz" if rate == 16000 else "8 kHz input decoded at 8 kHz (-upperf 3500)"
             print(f"\n== {label} (16 kHz input is always decoded at 16 kHz) ==")
-            print(f"{'file':<22} {'ch':>2} {'ref':>4} {'WER':>6} {'in segments':>11}  hypothesis")
-            totals = {"16k": [0, 0, 0], "8k": [0, 0, 0]}
+            print(f"{'file':<22} {'ch':>2} {'ref':>4} {'WER':>6}  hypothesis")
+            totals = {"16k": [0, 0], "8k": [0, 0]}
             for name, path, refs, narrow in all_cases:
                 if rate == 8000 and not narrow:
                     continue
                 got = recognise(args.attune, path, rate)
                 for ch, ref in sorted(refs.items()):
-                    hyp, seg = got.get(ch, ([], []))
-                    e, es = edit_distance(ref, hyp), edit_distance(ref, seg)
+                    hyp = got.get(ch, [])
+                    e = edit_distance(ref, hyp)
                     t = totals["8k" if narrow else "16k"]
-                    t[0] += len(ref); t[1] += e; t[2] += es
-                    print(f"{name:<22} {ch:>2} {len(ref):>4} {e / len(ref):>6.1%} {es / len(ref):>11.1%}  {' '.join(hyp)}")
-            for key, (n, e, es) in totals.items():
+                    t[0] += len(ref); t[1] += e
+                    print(f"{name:<22} {ch:>2} {len(ref):>4} {e / len(ref):>6.1%}  {' '.join(hyp)}")
+            for key, (n, e) in totals.items():
                 if n:
-                    print(f"{'overall ' + key:<22} {'':>2} {n:>4} {e / n:>6.1%} {es / n:>11.1%}")
+                    print(f"{'overall ' + key:<22} {'':>2} {n:>4} {e / n:>6.1%}")
             for voice, synth in VOICES:
                 found = wanted = 0
                 for i, (sentence, cues) in enumerate(CUE_SENTENCES):
                     wav = os.path.join(tmp, f"cue{i}.wav")
                     subprocess.run(synth(sentence, wav + ".raw.wav"), check=True, capture_output=True)
                     telephone(wav + ".raw.wav", wav)
-                    hyp = recognise(args.attune, wav, rate).get(0, ([], []))[0]
+                    hyp = recognise(args.attune, wav, rate).get(0, [])
                     hit = [c for c in cues if c in hyp]
                     found += len(hit); wanted += len(cues)
                     print(f"{voice} cue {i}: {len(hit)}/{len(cues)} {cues}  <- {' '.join(hyp)}")

@@ -54,8 +54,9 @@ public struct AnalysisOptions: Sendable {
     public var fusion = FusionOptions()
     /// The lexicons the emotion layer reads text with; nil reads no text (events from the voice and timing only).
     public var textAnalyzer: TextAnalyzer?
-    /// Recognise the channels of ``recognisedChannels(roles:channels:)`` with the built-in recogniser and attach
-    /// its words to segments exactly as a ``transcript``'s would be; nil for none. Not together with `transcript`.
+    /// Recognise the channels of ``recognisedChannels(roles:channels:)`` with the built-in recogniser, whose words
+    /// the emotion layer reads as it reads a ``transcript``'s but segments do not carry (see ``CallRecorder/add(_:)``);
+    /// nil for none. Not together with `transcript`.
     public var asr: SpeechRecognizerConfiguration?
     /// Receives each utterance the built-in recogniser produces, in the order produced (`ATTUNE_ASR_TRACE`).
     public var utteranceTap: (@Sendable (TranscriptUtterance) -> Void)?
@@ -81,14 +82,13 @@ public struct AnalysisWarning: Sendable, CustomStringConvertible {
     public var description: String
 }
 
-/// Turns a session's outputs into records: the channel's call id and role, times in seconds, the words of the
+/// Turns a session's outputs into records: the channel's call id and role, times in seconds, the words of a
 /// transcript that fall in each segment. Runs off the DSP path (it builds strings).
 public struct RecordBuilder: Sendable {
     public let refs: [ChannelRef]
     public let hopSeconds: Double
     /// Whether `frame` records are wanted.
     public let frames: Bool
-    public let transcript: Transcript?
     /// Each channel's encoded frame head, built here rather than per frame; empty without `frames`.
     private let frameHeads: [FrameHead]
 
@@ -97,17 +97,11 @@ public struct RecordBuilder: Sendable {
         frameHeads = options.frames ? refs.map(FrameHead.init) : []
         self.hopSeconds = hopSeconds
         frames = options.frames
-        transcript = options.transcript
     }
 
-    /// The record for `output`, or nil when none is wanted (a frame without `frames`, or a gap, which only
-    /// live calls have and which the daemon publishes itself).
-    public func record(for output: SessionOutput) -> AnalysisRecord? {
-        record(for: output, transcript: transcript)
-    }
-
-    /// The same, with the words of `transcript` (a live call's text so far) instead of the builder's own.
-    public func record(for output: SessionOutput, transcript: Transcript?) -> AnalysisRecord? {
+    /// The record for `output`, a segment with the words of `transcript` that fall in it, or nil when none is wanted
+    /// (a frame without `frames`, or a gap, which only live calls have and which the daemon publishes itself).
+    public func record(for output: SessionOutput, transcript: Transcript? = nil) -> AnalysisRecord? {
         switch output {
         case .frame(let c, let f):
             guard frames else { return nil }
@@ -173,15 +167,13 @@ public struct OfflineAnalysis {
         }
         func drain() throws(AudioError) {
             guard let asr else {
-                while let output = session.outputs.pop() {
-                    recorder.take(output, transcript: options.transcript, emit: emit)
-                }
+                while let output = session.outputs.pop() { recorder.take(output, emit: emit) }
                 return
             }
             try asr.recognise()
             for u in asr.takeNew() { recorder.add(u) }
             while let output = session.outputs.pop() { asr.held.append(output) }
-            asr.release(ended: false) { recorder.take($0, transcript: $1, emit: emit) }
+            asr.release(ended: false) { recorder.take($0, emit: emit) }
         }
 
         let interleaved = UnsafeMutableBufferPointer<Float>.allocate(capacity: Self.blockFrames * channels)
@@ -203,7 +195,7 @@ public struct OfflineAnalysis {
         if let asr {
             try asr.finish()
             for u in asr.takeNew() { recorder.add(u) }
-            asr.release(ended: true) { recorder.take($0, transcript: $1, emit: emit) }
+            asr.release(ended: true) { recorder.take($0, emit: emit) }
         }
         if let failure = session.failure { throw failure }
         var warnings: [AnalysisWarning] = []
@@ -220,13 +212,12 @@ public struct OfflineAnalysis {
 /// The built-in recogniser inside an offline analysis: the same tap as live, but drained on the analysing thread
 /// after every block, so nothing is ever dropped and the words are the same on every run.
 ///
-/// A segment's words are known only once the recogniser has settled every utterance that starts before the
-/// segment ends, so outputs wait in ``held`` (in order) until then: as long as one utterance at most.
+/// The words said in a segment are known only once the recogniser has settled every utterance that starts before
+/// the segment ends, so outputs wait in ``held`` (in order) until then, as long as one utterance at most: the emotion
+/// layer then has them before anything after the segment, however the audio was cut into blocks.
 final class OfflineRecognition {
     private var channels: [(ring: SPSCRingBuffer, recognizer: SpeechRecognizer)] = []
     private let tap: (@Sendable (TranscriptUtterance) -> Void)?
-    private var utterances: [TranscriptUtterance] = []
-    private var transcript: Transcript?
     /// Session outputs not yet turned into records, oldest first from `heldStart`.
     var held: [SessionOutput] = []
     private var heldStart = 0
@@ -284,19 +275,17 @@ final class OfflineRecognition {
         do { new = try body() } catch { throw AudioError(.io, path: "pocketsphinx", error.message) }
         guard !new.isEmpty else { return }
         for u in new { tap?(u) }
-        utterances += new
         fresh += new
-        transcript = Transcript(utterances: utterances)
     }
 
     /// Hands `body` the held outputs, in order, up to the first segment whose words may still come (all of them
-    /// once `ended`), each with the transcript so far.
-    func release(ended: Bool, _ body: (SessionOutput, Transcript?) -> Void) {
+    /// once `ended`).
+    func release(ended: Bool, _ body: (SessionOutput) -> Void) {
         let settled = ended ? Double.infinity : channels.map(\.recognizer.settledSeconds).min() ?? .infinity
         while heldStart < held.count {
             let output = held[heldStart]
             if case .segment(_, let s) = output, s.end > settled { break }
-            body(output, transcript)
+            body(output)
             heldStart += 1
         }
         if heldStart > 4096 || heldStart == held.count {

@@ -39,7 +39,8 @@ public struct SpeechRecognizerConfiguration: Sendable, Equatable {
 }
 
 /// English speech recognition of one channel with pocketsphinx: audio in, in call-time order, and
-/// ``TranscriptUtterance``s out, with word times on the call's timeline and each word's posterior confidence.
+/// ``TranscriptUtterance``s out, with word times on the call's timeline and each word's posterior confidence, marked
+/// ``UtteranceOrigin/builtInRecognizer`` (evidence for events, not words to show).
 ///
 /// Utterances are cut on silence by an energy endpointer (a 10 ms frame is speech when it is 12 dB above the
 /// tracked noise floor and above −55 dBFS; ``SpeechRecognizerConfiguration/endSilence`` of non-speech ends the
@@ -229,7 +230,7 @@ public final class SpeechRecognizer {
         }
         guard let first = words.first, let last = words.last else { return nil }
         return TranscriptUtterance(channel: channel, start: first.start, end: last.end,
-                                   text: words.map(\.word).joined(separator: " "), final: true, words: words)
+                                   text: words.map(\.word).joined(separator: " "), final: true, words: words, origin: .builtInRecognizer)
     }
 
     /// The dictionary word pocketsphinx reported as plain text: nil for silence and fillers (`<sil>`, `<s>`,

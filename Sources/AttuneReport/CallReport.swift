@@ -9,6 +9,9 @@ import AttuneText
 public struct CallReport: Sendable {
     /// The call id shown in the title.
     public var call: String
+    /// Whether the analysis heard words with the built-in recogniser. Its words never reach the report (segments do
+    /// not carry them); this only has the subtitle say so, so that an empty words lane is not read as silence.
+    public var recognizerWordsLeftOut = false
     /// Per channel, in channel order once drawn.
     var channels: [Int: ChannelData] = [:]
     /// Events by id, in the order their first record arrived; later states of the same id replace earlier ones.

@@ -148,8 +148,8 @@ extension CallReport {
         return (placed, hidden)
     }
 
-    /// The words to show under `channel`'s lane: the transcript's timed words, or, when the channel has none, the
-    /// words its segments carry (from a recogniser) spread evenly over each segment.
+    /// The words to show under `channel`'s lane: the transcript's timed words, or, when the report was given none (one
+    /// built from records alone), the words its segments carry spread evenly over each segment.
     func words(channel: Int) -> [TranscriptWord] {
         guard let data = channels[channel] else { return [] }
         if !data.words.isEmpty { return data.words }

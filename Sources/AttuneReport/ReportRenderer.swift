@@ -109,6 +109,9 @@ struct ReportRenderer {
         svg.close("defs")
     }
 
+    /// What the subtitle says of a call whose words came from the built-in recogniser.
+    static let recognizerNote = "the built-in recogniser's words are not shown (evidence for events only)"
+
     /// Title, subtitle and legend.
     private mutating func header() {
         let events = report.events.count
@@ -117,6 +120,7 @@ struct ReportRenderer {
         var subtitle = "\(scale.durationLabel) · \(lanes.count) channel\(lanes.count == 1 ? "" : "s") · "
             + (events == 0 ? "no events" : "\(events) event\(events == 1 ? "" : "s")")
         if urgent > 0 { subtitle += ", \(urgent) for a person to look at" }
+        if report.recognizerWordsLeftOut { subtitle += " · " + Self.recognizerNote }
         svg.element("text", [("x", "12"), ("y", "50"), ("fill", Palette.muted)], content: subtitle)
 
         var x = 12.0

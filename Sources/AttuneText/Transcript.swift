@@ -19,6 +19,16 @@ public struct TranscriptWord: Sendable, Equatable {
     public var midpoint: Double { (start + end) / 2 }
 }
 
+/// Where an utterance's words came from, which decides whether they may be shown as what was said.
+public enum UtteranceOrigin: Sendable, Equatable {
+    /// A transcript: a file (`--transcript`) or an `asr` message from a recogniser the user runs. Its words are shown
+    /// (segment records, reports) and read for events.
+    case transcript
+    /// Attune's built-in recogniser (`--asr pocketsphinx`): a cue-word spotter that gets too many other words wrong
+    /// for them to be shown or stored as what the caller said, so its words are read for events only.
+    case builtInRecognizer
+}
+
 /// One recognised utterance: the fields of an `asr` message.
 public struct TranscriptUtterance: Sendable, Equatable {
     public var channel: Int
@@ -34,11 +44,13 @@ public struct TranscriptUtterance: Sendable, Equatable {
     /// The speaker label the file gave the utterance (WebVTT `<v Name>`, a `SPEAKER_01:` prefix, whisper.cpp's
     /// speaker), as written; ``ChannelMap`` turns it into ``channel``.
     public var speaker: String?
+    /// Who produced it: a transcript's words are shown, the built-in recogniser's only read for events.
+    public var origin: UtteranceOrigin
 
     public init(channel: Int = 0, start: Double, end: Double, text: String, final: Bool = true, words: [TranscriptWord] = [],
-                line: Int? = nil, speaker: String? = nil) {
+                line: Int? = nil, speaker: String? = nil, origin: UtteranceOrigin = .transcript) {
         self.channel = channel; self.start = start; self.end = end; self.text = text; self.final = final; self.words = words
-        self.line = line; self.speaker = speaker
+        self.line = line; self.speaker = speaker; self.origin = origin
     }
 }
 

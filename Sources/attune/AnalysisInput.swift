@@ -28,7 +28,7 @@ struct AnalysisInput: ParsableArguments {
     @Option(help: ArgumentHelp("Channel for transcript utterances that name none: N, and/or LABEL=N per speaker label (WebVTT <v Name>, SPEAKER_01: prefixes, whisper.cpp speakers), e.g. SPEAKER_00=1,SPEAKER_01=0; a comma inside a label is written \\, (an entry splits at its last =).", valueName: "spec"))
     var transcriptChannel: String?
 
-    @Option(help: "Recognise speech with the built-in recogniser instead of reading a transcript: pocketsphinx (English).")
+    @Option(help: "Recognise speech with the built-in recogniser instead of reading a transcript: pocketsphinx (English). Its words are evidence for events only; segments and reports do not show them.")
     var asr: String?
 
     @Option(help: "Language of event explanations and suggestions, and of transcripts that do not say: en or vi.")
@@ -50,8 +50,9 @@ struct AnalysisInput: ParsableArguments {
         Errors are one line on stderr, `attune: FILE: what went wrong`, with control characters and bytes \
         that are not UTF-8 in names escaped (\\n, \\x1b). A file whose name starts with - is ./-name or -- -name.
         --asr pocketsphinx recognises English speech with the built-in recogniser on the customer channels (all \
-        channels when --roles gives no roles); its words join the segments as a --transcript's would. \
-        ATTUNE_ASR_TRACE=1 also prints its utterances on stderr as native transcript lines.
+        channels when --roles gives no roles). Its words are evidence for events only, never shown as a \
+        transcript: segment records carry no words and plot draws none. \
+        ATTUNE_ASR_TRACE=1 prints its utterances on stderr as native transcript lines.
         Events come with the other records: emotion kinds on the channels --roles names customer (none without \
         --roles), conversation events (dead air, slow response, talk-over) on all; \
         --no-events leaves them out, --lang vi explains them in Vietnamese.

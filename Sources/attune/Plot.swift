@@ -32,6 +32,7 @@ struct Plot: ParsableCommand {
         var report = CallReport(call: callName(input.file))
         input.analyse(frames: true, adjust: { options in
             if let transcript = options.transcript { report.add(transcript) }
+            report.recognizerWordsLeftOut = options.asr != nil
         }) { record in
             switch record {
             case .frame(let r): report.add(r)

@@ -127,6 +127,40 @@ struct PlotCLITests {
         #expect(try run(try builtBinary("attune"), ["plot", sample, "--transcript-channel", "1", "-o", "-"]).status == 64)
     }
 
+    /// The built-in recogniser's words are evidence for events, never a transcript to show (README, "Built-in
+    /// recogniser"): with `--asr pocketsphinx` the words lane stays empty and the report says why.
+    @Test func recognisersWordsAreNotDrawn() throws {
+        let dir = TempDir()
+        let call = try bundledCallOpening(in: dir)
+        let attune = try builtBinary("attune")
+        let asr = try runProcess(attune, ["plot", call, "--roles", "agent,customer", "--asr", "pocketsphinx", "-o", "-"],
+                                 environment: ["ATTUNE_ASR_TRACE": "1"])
+        let trace = try asr.stderrText()
+        #expect(asr.status == 0, "stderr: \(trace)")
+        let heard = Set(recognisedWords(trace: trace).values.joined().map { $0.lowercased() })
+        try #require(heard.count >= 3, "the recogniser heard words to leave out: \(heard)")
+        let plain = try run(attune, ["plot", call, "--roles", "agent,customer", "-o", "-"])
+        #expect(plain.status == 0, "stderr: \(plain.stderr)")
+        let drawn = try #require(parseSVG(String(decoding: asr.stdout, as: UTF8.self)))
+        let without = try #require(parseSVG(String(decoding: plain.stdout, as: UTF8.self)))
+        #expect(!drawn.contains { $0.attributes["class"] == "words" || $0.attributes["class"] == "phrase" })
+        let note = "the built-in recogniser's words are not shown (evidence for events only)"
+        // Event explanations may quote a cue word the recogniser heard (that is what it is for); everything else
+        // names no word it heard beyond what the same report without it says.
+        func tokens(_ elements: [SVGElement]) -> Set<String> {
+            let texts = elements.filter { el in
+                el.attributes["class"] != "event-label" && el.ancestors.last != "text" && !(el.name == "title" && el.ancestors.last == "rect")
+            }
+            return Set(texts.flatMap { el in
+                el.text.replacingOccurrences(of: note, with: "").lowercased().split { !$0.isLetter && $0 != "'" }.map(String.init)
+            })
+        }
+        let shown = tokens(drawn).intersection(heard).subtracting(tokens(without))
+        #expect(shown.isEmpty, "the report shows words only the recogniser heard: \(shown.sorted())")
+        #expect(drawn.contains { $0.text.contains(note) }, "the report says the recogniser's words are left out")
+        #expect(!without.contains { $0.text.contains(note) })
+    }
+
     @Test func stdoutGetsTheSameBytes() throws {
         let dir = TempDir()
         let file = try run(try builtBinary("attune"), ["plot", sample, "-o", dir.file("a.svg")])

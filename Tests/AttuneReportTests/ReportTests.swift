@@ -155,7 +155,8 @@ struct ReportTests {
         #expect(titles.contains("2.00–2.80 s: I want a refund."))
     }
 
-    /// A recogniser's words arrive in the segments, without times of their own: they are shown under their segment.
+    /// A report built from records alone has the words its segments carry, without times of their own: they are shown
+    /// under their segment.
     @Test func segmentWordsStandInForAMissingTranscript() throws {
         var report = CallReport(call: "c1")
         let r = ref(0, .customer)

@@ -33,8 +33,7 @@ final class LiveCall: Sendable {
     let recordBell: Doorbell?
     /// Set once the call has ended and left the table: a late ring or a second visit in the same round does nothing.
     let removed = Atomic<Bool>(false)
-    private let words = LockedValue<Transcript?>(nil)
-    /// Text (partial and final) that arrived since the record thread last looked, for the emotion layer.
+    /// Text (partial and final) that arrived since the record thread last looked, for its ``CallRecorder``.
     private let newText = LockedValue<[TranscriptUtterance]>([])
     /// Set after text joins ``newText``, so the record thread takes the lock only when there is some.
     private let textWaiting = Atomic<Bool>(false)
@@ -65,23 +64,13 @@ final class LiveCall: Sendable {
         return true
     }
 
-    /// Final utterances so far; a later final utterance over the same stretch and channel replaces earlier ones.
-    var transcript: Transcript? { words.withLock { $0 } }
-
+    /// Queues text (an `asr` message, a recogniser's result) for the record thread, whose ``CallRecorder/add(_:)``
+    /// decides what of it segments show.
     func addTranscript(_ u: TranscriptUtterance) {
-        // Bounded like the words below: a flood of text for one call cannot grow without limit.
-        newText.withLock { if $0.count < 2000 { $0.append(u) } }
+        // Bounded: a flood of text for one call cannot grow without limit while the record thread is busy.
+        newText.withLock { if $0.count < CallRecorder.keptUtterances { $0.append(u) } }
         textWaiting.store(true, ordering: .releasing)
         recordBell?.ring()
-        guard u.final else { return }
-        words.withLock { t in
-            var utterances = t?.utterances ?? []
-            utterances.removeAll { $0.channel == u.channel && $0.start < u.end && u.start < $0.end }
-            utterances.append(Transcript.withWordTimes(u))
-            // Bounded: a call's text is kept for the call only, and only its recent part matters to segments.
-            if utterances.count > 2000 { utterances.removeFirst(utterances.count - 2000) }
-            t = Transcript(utterances: utterances)
-        }
     }
 
     /// Seconds of the call's audio analysed so far, gaps included: the `t` of its `call_end`.

@@ -202,7 +202,8 @@ public final class LiveEngine: Sendable {
             recordsPublished: published.load(ordering: .relaxed), workers: pool.workerCount)
     }
 
-    /// Stores ASR text for a running call (for the emotion layer; words join the segments they fall in).
+    /// Stores ASR text for a running call: the emotion layer reads it, and a transcript's words (not the built-in
+    /// recogniser's) join the segments they fall in (``CallRecorder/add(_:)``).
     public func addTranscript(call id: String, _ utterance: TranscriptUtterance) throws(LiveEngineError) {
         guard let call = calls.withLock({ $0[id] }) else { throw LiveEngineError("no call '\(id)'", exitCode: 64) }
         guard utterance.channel < call.roles.count else {
@@ -355,7 +356,6 @@ public final class LiveEngine: Sendable {
         // Most rounds find most calls with nothing new: leave them after these few loads.
         if call.ticket.outputs.count > 0 {
             let wantsFrames = sink.wantsFrames
-            let transcript = call.transcript
             let frameRoute = RecordRoute.frame(call: call.id)
             while let output = call.ticket.outputs.pop() {
                 worked = true
@@ -365,7 +365,7 @@ public final class LiveEngine: Sendable {
                          route: RecordRoute(type: "gap", call: call.id), &line)
                     continue
                 }
-                recorder.take(output, transcript: transcript, frames: wantsFrames, writeFrame: { c, f in
+                recorder.take(output, frames: wantsFrames, writeFrame: { c, f in
                     emit(route: frameRoute, &line) { recorder.builder.writeFrame(channel: c, f, to: &$0) }
                 }, emit: { record in
                     emit(route: RecordRoute(type: record.type, call: call.id, kind: record.kind), &line) {

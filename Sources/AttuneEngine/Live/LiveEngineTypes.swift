@@ -19,8 +19,9 @@ public struct LiveCallRequest: Sendable, Equatable {
     public var consent: Bool
     /// Language of event explanations and of text that does not say (`en`, `vi`).
     public var language: Language
-    /// The built-in recogniser for the call's customer channels (``recognisedChannels(roles:channels:)``); its
-    /// utterances join the call like `asr` messages. Nil: text comes only from `asr` messages.
+    /// The built-in recogniser for the call's customer channels (``recognisedChannels(roles:channels:)``); the emotion
+    /// layer reads its utterances like `asr` messages, segments do not carry them. Nil: text comes only from `asr`
+    /// messages.
     public var asr: SpeechRecognizerConfiguration?
 
     public init(call: String, source: String, roles: [Role]? = nil, consent: Bool = true, language: Language = .en,
