@@ -180,12 +180,12 @@ struct EventBusTests {
         while let line = try await slow.line(timeout: 2) {
             let v = try json(line)
             if v["type"] == "gap" {
-                guard case .number(let count)? = v["count"] else { throw TestFailure("gap without a count: \(line ?? "")") }
+                guard case .number(let count)? = v["count"] else { throw TestFailure("gap without a count: \(line)") }
                 gapped += Int(count)
                 gaps += 1
                 continue
             }
-            guard case .number(let n)? = v["seq"] else { throw TestFailure("record without a seq: \(line ?? "")") }
+            guard case .number(let n)? = v["seq"] else { throw TestFailure("record without a seq: \(line)") }
             let seq = Int(n)
             #expect(seq > last, "records out of order: \(seq) after \(last)")
             last = seq
