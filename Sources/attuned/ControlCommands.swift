@@ -131,8 +131,9 @@ struct DaemonControl: ControlHandler {
             return .ok(fields)
         case .asr(let call, let utterance):
             do {
-                try engine.addTranscript(call: call, utterance)
-                return .ok(["call": .string(call)])
+                // A client feeding text to a call without consent learns that it is not kept rather than guessing.
+                let kept = try engine.addTranscript(call: call, utterance)
+                return .ok(["call": .string(call), "kept": .bool(kept)])
             } catch {
                 return .failure(error.message)
             }

@@ -19,6 +19,8 @@ extension DaemonSuite {
             // Sent at once, before the audio reaches these words: they count when it does.
             let asr = try daemon.command(#"{"asr":{"call":"c1","channel":0,"start":2.0,"end":4.0,"text":"thank you so much, that is perfect"}}"#)
             #expect(asr["ok"] as? Bool == true, "\(asr)")
+            // Text for a call without consent is dropped at once, and the sender is told so.
+            #expect(asr["kept"] as? Bool == consent, "\(asr)")
             let ended = try UnixClient.pump([subscriber, byKind], timeout: 60) { subscriber.hasReceived(lineContaining: #""type":"call_end""#) }
             #expect(ended, "no call_end within 60 s")
             #expect(daemon.terminate() == 0)

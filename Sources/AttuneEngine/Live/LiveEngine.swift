@@ -203,13 +203,17 @@ public final class LiveEngine: Sendable {
     }
 
     /// Stores ASR text for a running call: the emotion layer reads it, and a transcript's words (not the built-in
-    /// recogniser's) join the segments they fall in (``CallRecorder/add(_:)``).
-    public func addTranscript(call id: String, _ utterance: TranscriptUtterance) throws(LiveEngineError) {
+    /// recogniser's) join the segments they fall in (``CallRecorder/add(_:)``). Returns false when the call was started
+    /// without consent: its text is dropped at once, since nothing of it may be published or kept (design.md, Privacy).
+    @discardableResult
+    public func addTranscript(call id: String, _ utterance: TranscriptUtterance) throws(LiveEngineError) -> Bool {
         guard let call = calls.withLock({ $0[id] }) else { throw LiveEngineError("no call '\(id)'", exitCode: 64) }
         guard utterance.channel < call.roles.count else {
             throw LiveEngineError("call '\(id)' has \(call.roles.count) channel\(call.roles.count == 1 ? "" : "s"); no channel \(utterance.channel)", exitCode: 65)
         }
+        guard call.request.consent else { return false }
         call.addTranscript(utterance)
+        return true
     }
 
     /// A recogniser thread per recognised channel, each fed by a tap on `session` and delivering its utterances to
@@ -228,7 +232,7 @@ public final class LiveEngine: Sendable {
             let ring = SPSCRingBuffer(minimumCapacity: Int(Self.recognizerRingSeconds * Double(session.inputRate)))
             session.attachTap(ring, channel: c)
             let id = request.call
-            threads.append(RecognizerThread(recognizer, ring: ring) { [weak self] u in try? self?.addTranscript(call: id, u) })
+            threads.append(RecognizerThread(recognizer, ring: ring) { [weak self] u in _ = try? self?.addTranscript(call: id, u) })
         }
         return threads
     }
