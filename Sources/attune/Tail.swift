@@ -207,8 +207,11 @@ extension Tail {
                 output.flush()
                 continue
             }
-            // `node:call:seq`: a redelivered or re-sent record comes again with a sequence already seen.
-            if let id = message.msgID, let colon = id.lastIndex(of: ":"), let seq = UInt64(id[id.index(after: colon)...]) {
+            // A redelivered record comes again with a sequence already seen for its `node:call`. The stream's own
+            // sequence decides where there is one: a call id reused once the duplicate window has passed counts its
+            // `Nats-Msg-Id` seq from 1 again, and by that alone a long tail would hide the whole new call.
+            if let id = message.msgID, let colon = id.lastIndex(of: ":"),
+               let seq = message.streamSequence ?? UInt64(id[id.index(after: colon)...]) {
                 let key = id[..<colon]
                 if let last = lastSeq[key], seq <= last { continue }
                 lastSeq[key] = seq

@@ -267,6 +267,10 @@ extension DaemonSuite {
             #expect(again.map(\.line) == before + after)
             let fromOne: (Int) -> [UInt64] = { n in (0..<UInt64(n)).map { $0 + 1 } }
             #expect(again.map(\.seq) == fromOne(before.count) + fromOne(after.count))
+            // `attune tail` shows both calls, though the second's ids repeat the first's.
+            let tail = try Child(try builtBinary("attune"), ["tail", "--nats", shortNats.url, "--type", "call_end",
+                                                             "--count", "2"], dir: dir, tag: "reuse-tail")
+            #expect(tail.wait(timeout: 30) == 0, "tail saw \(tail.stdout.split(separator: "\n").count) call_end of 2; \(tail.stderr)")
         }
 
         /// One of three nodes SIGKILLed mid-call: the heartbeat view shows it missing within three intervals, its
