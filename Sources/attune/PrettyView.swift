@@ -41,8 +41,11 @@ func formatNumber(_ d: Double, decimals: Int) -> String {
     guard d.isFinite else { return "-" }
     if d == d.rounded(), abs(d) < 1e15 { return String(Int(d)) }
     var s = String(format: "%.\(decimals)f", d)
-    while s.hasSuffix("0") { s.removeLast() }
-    if s.hasSuffix(".") { s.removeLast() }
+    // Only a fraction's trailing zeros go: with no decimals, 100.29 is "100", not "1".
+    if s.contains(".") {
+        while s.hasSuffix("0") { s.removeLast() }
+        if s.hasSuffix(".") { s.removeLast() }
+    }
     return s == "-0" ? "0" : s
 }
 

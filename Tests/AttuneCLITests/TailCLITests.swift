@@ -10,7 +10,8 @@ import Glibc
 
 /// `attune tail` against the real EventBus, run as a subprocess.
 @Suite struct TailCLITests {
-    static let segment = #"{"type":"segment","v":1,"call":"c1","channel":1,"role":"customer","start":1.25,"end":2.5,"syllables":7,"rate_sps":5.6,"f0_median_hz":182.4,"f0_range_st":3.1,"energy_db":-21.4,"words":["hủy","đi"]}"#
+    /// Its F0 rounds to a multiple of ten: the pretty view once showed 100.29 as "f0 1 Hz".
+    static let segment = #"{"type":"segment","v":1,"call":"c1","channel":1,"role":"customer","start":1.25,"end":2.5,"syllables":7,"rate_sps":5.6,"f0_median_hz":100.29,"f0_range_st":3.1,"energy_db":-21.4,"words":["hủy","đi"]}"#
     static let event = #"{"type":"event","v":1,"id":"e1","call":"c1","channel":1,"role":"customer","kind":"frustration","state":"start","t":2.5,"start":2.0,"end":null,"confidence":0.82,"intensity":0.6,"arousal":0.7,"valence":-0.5,"evidence":{"f0_st":3.1},"explanation":"Louder and \"faster\" than their baseline","suggestion":"Acknowledge","needs_human":false}"#
     static let callEnd = #"{"type":"call_end","v":1,"call":"c1","reason":"stopped","t":9.0}"#
 
@@ -217,7 +218,7 @@ import Glibc
         #expect(p.stdoutLines == [
             "            hello  attuned 0.0-test  node test-node  schema 1  emotions on customer",
             "  0:02.500  c1  1/customer  frustration start  conf 0.82  int 0.6  ar 0.7  val -0.5  f0_st=3.1  — Louder and \"faster\" than their baseline  → Acknowledge",
-            "  0:01.250  c1  1/customer  segment  1.25–2.5 s  7 syl  5.6 syl/s  f0 182 Hz  ±3.1 st  -21.4 dB  \"hủy đi\"",
+            "  0:01.250  c1  1/customer  segment  1.25–2.5 s  7 syl  5.6 syl/s  f0 100 Hz  ±3.1 st  -21.4 dB  \"hủy đi\"",
             "  1:01.500  c\\x1b]0;pwned\\x07  call_end  error  line\\nbreak",
         ])
         #expect(!p.stdout.contains("\u{1b}"))
