@@ -94,7 +94,9 @@ def summarise(results, speakers, label, out=print):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--attune", default=".build-release/release/attune")
-    ap.add_argument("--emodb", default="../shared/data/emodb")
+    # As the other evaluation tools: $ATTUNE_EMODB, else the workspace's shared/ folder beside the repository.
+    ap.add_argument("--emodb", default=os.environ.get("ATTUNE_EMODB") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "emodb"))
     ap.add_argument("--settings", default="")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "attune-emodb-calls"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
