@@ -9,7 +9,7 @@ struct Attune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attune",
         abstract: "Real-time prosody analysis of call audio.",
-        version: "0.1.0",
+        version: "0.2.0",
         subcommands: [Analyze.self, Plot.self, Bench.self, Tail.self, Ctl.self]
     )
 

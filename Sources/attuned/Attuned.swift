@@ -25,8 +25,9 @@ struct Attuned: AsyncParsableCommand {
             a NATS that is down or refuses the credentials is logged and retried, the sockets serve regardless. \
             --nats-setup creates or checks the stream, says what it did, and exits (0, 69 NATS unreachable, \
             78 a stream that does not fit).
-            Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT), 64 usage, 69 a run directory or socket held by a \
-            live daemon or a --source device that cannot be opened, 74 I/O error, 78 bad configuration.
+            Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT), 64 usage, 65 a --source file that is not audio, \
+            66 a --source file that is missing, 69 a run directory or socket held by a live daemon or a --source \
+            device that cannot be opened, 74 I/O error, 78 bad configuration.
             """,
         version: Daemon.version
     )
