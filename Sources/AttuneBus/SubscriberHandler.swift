@@ -127,7 +127,12 @@ final class SubscriberHandler: ChannelInboundHandler {
     func takes(bytes: Int, records: Int) -> Bool {
         guard let context, missed == 0 else { return false }
         if queue.isEmpty && context.channel.isWritable { return true }
-        return queuedBytes + bytes <= maximumBytes && queuedRecords + records <= maximumRecords
+        return queueHasRoom(bytes: bytes, records: records)
+    }
+
+    /// Whether the queue proper (not the lifecycle reserve) has room for `records` records of `bytes` bytes.
+    private func queueHasRoom(bytes: Int, records: Int) -> Bool {
+        queuedBytes + bytes <= maximumBytes && queuedRecords + records <= maximumRecords
     }
 
     /// Queues or writes `records` consecutive records (one line unless a batch's run); drops them (counted) when
@@ -159,7 +164,7 @@ final class SubscriberHandler: ChannelInboundHandler {
             }
             return
         }
-        guard queuedBytes + buffer.readableBytes <= maximumBytes, queuedRecords + records <= maximumRecords else {
+        guard queueHasRoom(bytes: buffer.readableBytes, records: records) else {
             if lifecycle { reserve(buffer, context: context) } else { lose(records) }
             return
         }

@@ -28,7 +28,7 @@ public struct EventTracker: Sendable {
     /// Highest score of the open event.
     public private(set) var peak = 0.0
     /// Whether the open event, as last published, asks for a person (see `alertLevel`).
-    public var needsHuman: Bool { alertLevel.map { min(max(peak, 0), 1) >= $0 } ?? false }
+    public var needsHuman: Bool { alertLevel.map { peak >= $0 } ?? false }
     private var belowSince: Double?
     private var lastUpdate = 0.0
     private var lastPublishedPeak = 0.0

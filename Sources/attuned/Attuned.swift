@@ -146,7 +146,7 @@ struct Attuned: AsyncParsableCommand {
         if checkConfig {
             let sources = "\(settings.sources.count) startup source\(settings.sources.count == 1 ? "" : "s")"
             let roles = settings.emotionRoles.map(\.rawValue).joined(separator: ",")
-            let beyond = Set(settings.emotionRoles).isSubset(of: [.customer]) ? "" : " (beyond the customer channel)"
+            let beyond = settings.emotionsBeyondCustomer ? " (beyond the customer channel)" : ""
             let emotions = (roles.isEmpty ? "no channel" : roles) + beyond
             let metrics = settings.metrics.map { "\($0.host):\($0.port)" } ?? "off"
             let nats = settings.fleet.map { n in

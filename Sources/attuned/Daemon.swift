@@ -98,7 +98,7 @@ final class Daemon: Service, Sendable {
             "version": "\(Self.version)", "node": "\(config.node)", "run_dir": "\(runDir)", "workers": "\(config.workers)",
             "emotion_roles": "\(config.emotionRoles.map(\.rawValue).joined(separator: ","))",
         ])
-        if !Set(config.emotionRoles).isSubset(of: [.customer]) {
+        if config.emotionsBeyondCustomer {
             // design.md, Privacy: inferring employees' emotions is prohibited in the EU; anything beyond the
             // customer channel is the operator's explicit choice, and it is logged.
             logger.warning("emotion events enabled beyond the customer channel by configuration",

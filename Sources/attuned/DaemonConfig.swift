@@ -57,6 +57,9 @@ struct DaemonConfig: Sendable {
     var metricsAllowRemote = false
     /// Roles whose channels get emotion events (design.md: customer only, unless an operator says otherwise).
     var emotionRoles: [Role] = [.customer]
+    /// Whether emotion events reach channels other than the customer's: the operator's choice that is logged at start
+    /// and named by `--check-config`.
+    var emotionsBeyondCustomer: Bool { !Set(emotionRoles).isSubset(of: [.customer]) }
     /// Wall time per block of a paced `file:` replay.
     var pacedBlockMilliseconds = 20
     /// Seconds a `start` may take (the source's open, the recogniser's load) before it is refused and abandoned.
