@@ -50,7 +50,8 @@ public struct ChannelMap: Sendable, Equatable {
             }
             let label = entry[..<equals].trimmingCharacters(in: .whitespaces)
             guard !label.isEmpty else { throw fail("empty speaker label") }
-            guard !speakers.keys.contains(where: { $0.lowercased() == label.lowercased() }) else {
+            // Compared as lookups compare them: two labels one name would match would pick a channel at random.
+            guard !speakers.keys.contains(where: { Self.comparable($0) == Self.comparable(label) }) else {
                 throw fail("speaker '\(label)' given twice")
             }
             speakers[label] = channel

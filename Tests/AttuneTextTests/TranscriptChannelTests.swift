@@ -22,7 +22,7 @@ struct TranscriptChannelTests {
         #expect(try ChannelMap(parsing: #"Smith\, John=0, Doe\, Jane=1"#) == ChannelMap(speakers: ["Smith, John": 0, "Doe, Jane": 1]))
         #expect(try ChannelMap(parsing: "a=b=1,2") == ChannelMap(defaultChannel: 2, speakers: ["a=b": 1]))
         #expect(try ChannelMap(parsing: #"C:\\dir=1,x\y=0"#) == ChannelMap(speakers: [#"C:\dir"#: 1, #"x\y"#: 0]))
-        for bad in ["x", "-1", "1e20", "1,2", "=1", "A=1,a=2", "", "A=", "1024", #"A\,1"#, "A=1=x"] {
+        for bad in ["x", "-1", "1e20", "1,2", "=1", "A=1,a=2", "O\u{2019}Brien=0,o'brien=1", "Jos\u{E9}=0,jose\u{301}=1", "", "A=", "1024", #"A\,1"#, "A=1=x"] {
             let error = #expect(throws: TranscriptError.self, "\(bad)") { try ChannelMap(parsing: bad) }
             #expect(error?.exitCode == 64)
             #expect(error?.description.hasPrefix("--transcript-channel: ") == true)
