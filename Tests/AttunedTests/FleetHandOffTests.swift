@@ -113,7 +113,12 @@ extension DaemonSuite {
             #expect(FleetSettings.tokenProblem("a.b") != nil)
             #expect(FleetSettings.tokenProblem("a b") != nil)
             #expect(FleetSettings.tokenProblem("") != nil)
-            #expect(FleetSettings.token("c.1 *>") == "c_1___")
+            #expect(FleetSettings.token("c.1 *>") == "c%2E1%20%2A%3E")
+            // One token per id: ids that differ only in a character a token may not hold stay apart.
+            #expect(FleetSettings.token("a.b") == "a%2Eb")
+            #expect(FleetSettings.token("a_b") == "a_b")
+            #expect(FleetSettings.token("a%2Eb") == "a%252Eb")
+            #expect(FleetSettings.token("a\u{2003}b") == "a%E2%80%83b")
             #expect(FleetSettings.token("Cuộc-gọi") == "Cuộc-gọi")
         }
     }
