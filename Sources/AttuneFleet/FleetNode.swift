@@ -131,6 +131,9 @@ public final class FleetNode: Sendable {
         /// Calls new to this run whose seq offset the publisher thread has still to decide.
         var unresolved: [String] = []
         var stats = FleetStats()
+        /// How long the stream remembers message ids: `duplicate_window_s`, or the stream's own window when that is
+        /// longer (a stream made by another node or tool). Read on each connect.
+        var duplicateWindow: Double
         /// Gap records queued and not yet logged (the publisher thread logs; the record thread must not wait on it).
         var gapsToLog: [(call: String, count: Int)] = []
     }
@@ -145,7 +148,7 @@ public final class FleetNode: Sendable {
     public init(settings: FleetSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        self.state = NIOLockedValueBox(State())
+        self.state = NIOLockedValueBox(State(duplicateWindow: settings.stream.duplicateWindowSeconds))
     }
 
     /// Starts the publisher thread; returns at once (connecting happens there). Records handed to `publish` before
@@ -293,6 +296,20 @@ public final class FleetNode: Sendable {
             let outcome = try js.ensureStream(settings.stream)
             logger.info("NATS stream", metadata: ["setup": "\(outcome)"])
         }
+        // The seq decisions hang on the window the stream really has; a longer one than configured only makes a
+        // reused call id continue where counting from 1 would also have been safe.
+        let configured = settings.stream.duplicateWindowSeconds
+        do throws(NatsError) {
+            let window = try js.duplicateWindow(settings.stream.name)
+            if window > configured {
+                logger.notice("the stream's duplicate window is longer than duplicate_window_s; reused call ids are judged by the stream's",
+                              metadata: ["stream": "\(settings.stream.name)", "window_s": "\(window)", "duplicate_window_s": "\(configured)"])
+            }
+            state.withLockedValue { $0.duplicateWindow = max(configured, window) }
+        } catch {
+            logger.notice("could not read the stream's duplicate window; duplicate_window_s stands for it",
+                          metadata: ["error": "\(error)"])
+        }
         var subs: [NatsSubscription] = []
         if handler != nil {
             let prefix = settings.stream.prefix
@@ -436,7 +453,7 @@ public final class FleetNode: Sendable {
         // Continuing is always safe; counting from 1 only once the server has forgotten the ids. Its timer purges
         // them a little after the window, and its clock is not ours: a second more covers both.
         let age = Date().timeIntervalSince1970 - Double(stored) / 1e9
-        guard age < settings.stream.duplicateWindowSeconds + 1 else { return 0 }
+        guard age < state.withLockedValue({ $0.duplicateWindow }) + 1 else { return 0 }
         logger.info("call id stored by an earlier run within the duplicate window; its seqs continue",
                     metadata: ["call": "\(call)", "after": "\(seq)", "age_s": "\(Int(age.rounded()))"])
         return seq
@@ -473,8 +490,8 @@ public final class FleetNode: Sendable {
     /// Forgets calls whose `call_end` has been published, keeping their next sequence for the duplicate window.
     private func finishEndedCalls() {
         let now = Date().timeIntervalSince1970
-        let window = settings.stream.duplicateWindowSeconds
         state.withLockedValue { s in
+            let window = s.duplicateWindow
             let done = s.order.filter { c in s.calls[c].map { $0.ended && $0.items.isEmpty && $0.dropped == 0 } ?? true }
             guard !done.isEmpty || !s.endedSeqs.isEmpty else { return }
             for c in done {

@@ -219,13 +219,22 @@ public final class JetStream: @unchecked Sendable {
         return NatsMessage(msg!)
     }
 
+    /// The stream's duplicate window in seconds (0 when it has none).
+    func duplicateWindow(_ stream: String) throws(NatsError) -> Double {
+        try streamInfo(stream) { Double($0.Config!.pointee.Duplicates) / 1e9 }
+    }
+
     /// Messages now in the stream (for tests and the benchmark).
     public func streamMessageCount(_ stream: String) throws(NatsError) -> UInt64 {
+        try streamInfo(stream) { $0.State.Msgs }
+    }
+
+    private func streamInfo<T>(_ stream: String, _ read: (jsStreamInfo) -> T) throws(NatsError) -> T {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(rawValue: 0)
         let s = js_GetStreamInfo(&info, handle, stream, nil, &code)
         if s != NATS_OK { throw NatsError("js_GetStreamInfo(\(stream))", s, jsCode: code) }
         defer { jsStreamInfo_Destroy(info) }
-        return info!.pointee.State.Msgs
+        return read(info!.pointee)
     }
 }

@@ -271,6 +271,13 @@ extension DaemonSuite {
             let tail = try Child(try builtBinary("attune"), ["tail", "--nats", shortNats.url, "--type", "call_end",
                                                              "--count", "2"], dir: dir, tag: "reuse-tail")
             #expect(tail.wait(timeout: 30) == 0, "tail saw \(tail.stdout.split(separator: "\n").count) call_end of 2; \(tail.stderr)")
+
+            // A daemon configured with a 1 s window against the first stream, which remembers ids for 120 s: the
+            // stream's own window decides, so the third run's seqs still continue and none is dropped.
+            let third = try runC1(nats, short, 5)
+            let all = try readStream(nats).filter { $0.call == "c1" }
+            #expect(callEnds(all) == 3, "the stream holds \(callEnds(all)) call_end records of c1; seqs \(all.map(\.seq).suffix(40))")
+            if let problem = sameAsSocket(all, first + second + third, node: "r1", call: "c1") { Issue.record("\(problem)") }
         }
 
         /// One of three nodes SIGKILLed mid-call: the heartbeat view shows it missing within three intervals, its
