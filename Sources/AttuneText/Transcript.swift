@@ -123,25 +123,14 @@ public struct Transcript: Sendable, Equatable {
     /// source in errors. A directory is missing input (66), a failing read an I/O error (74), more than
     /// ``maxBytes`` bad data (65): reading stops there, so `/dev/zero` or a runaway pipe cannot exhaust memory.
     public init(reading fd: Int32, path: String, channels: ChannelMap = ChannelMap()) throws(TranscriptError) {
-        var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            throw TranscriptError(path: path, "is a directory, not a transcript", missing: true)
-        }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes.append(contentsOf: chunk[0..<n])
-                if bytes.count > Self.maxBytes {
-                    throw TranscriptError(path: path, "transcript is larger than \(Self.maxBytes >> 20) MiB; split it by call")
-                }
-                continue
+        let bytes: [UInt8]
+        do throws(BoundedReadFailure) { bytes = try readWhole(fd, limit: Self.maxBytes) } catch {
+            switch error {
+            case .directory: throw TranscriptError(path: path, "is a directory, not a transcript", missing: true)
+            case .tooLarge: throw TranscriptError(path: path, "transcript is larger than \(Self.maxBytes >> 20) MiB; split it by call")
+            case .read(let code, let after):
+                throw TranscriptError(path: path, "read failed after \(after) bytes: read: \(String(cString: strerror(code)))", kind: .io)
             }
-            if n == 0 { break }
-            if errno == EINTR { continue }
-            let why = String(cString: strerror(errno))
-            throw TranscriptError(path: path, "read failed after \(bytes.count) bytes: read: \(why)", kind: .io)
         }
         try self.init(data: bytes, path: path, channels: channels)
     }

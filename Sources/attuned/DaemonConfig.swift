@@ -2,6 +2,7 @@ import AttuneAudio
 import AttuneBus
 import AttuneEvents
 import AttuneFleet
+import AttuneText
 import Foundation
 import Logging
 import TOMLKit
@@ -103,26 +104,24 @@ struct DaemonConfig: Sendable {
     }
 
     /// The bytes of the file at `path`, read with the system calls themselves: Foundation's `contents(atPath:)`
-    /// gives no reason when it fails, and on a directory left errno 0 ("cannot be read (Success)").
+    /// gives no reason when it fails, and on a directory left errno 0 ("cannot be read (Success)"). At most
+    /// ``maxConfigBytes``: `--config /dev/zero` is refused, not read until memory runs out.
     static func contents(of path: String) throws(ConfigError) -> [UInt8] {
         func failure(_ code: Int32) -> ConfigError { ConfigError("\(path): cannot be read: \(String(cString: strerror(code)))") }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure(errno) }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw failure(errno) }
-        // A directory opens fine for reading; only read(2) would say EISDIR.
-        guard st.st_mode & S_IFMT != S_IFDIR else { throw failure(EISDIR) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw failure(errno) }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
+        do throws(BoundedReadFailure) { return try readWhole(fd, limit: maxConfigBytes) } catch {
+            switch error {
+            case .directory: throw failure(EISDIR)
+            case .tooLarge(let limit): throw ConfigError("\(path): larger than \(limit >> 10) KiB; not a config file")
+            case .read(let code, _): throw failure(code)
+            }
         }
     }
+
+    /// The largest config file read: a full one with comments is a few KiB.
+    static let maxConfigBytes = 1 << 20
 
     /// Applies `--set KEY=VALUE` flags (and the dedicated flags spelt as such) over what the file gave, through
     /// the same checks as the file, so every setting has a flag and a bad one is refused the same way, naming

@@ -128,6 +128,21 @@ extension DaemonSuite {
             #expect(!FileManager.default.fileExists(atPath: dir.file("run")))
         }
 
+        /// An endless "file" is refused after a bound, not read until memory runs out (the daemon was killed by the
+        /// allocator before); a file of text over the bound too.
+        @Test("--config /dev/zero or an oversized file exits 78 at once, naming the bound")
+        func endlessConfig() throws {
+            let dir = TempDir(prefix: "attuned-confzero")
+            let big = dir.file("big.toml")
+            try String(repeating: "# padding line of a config file that will never end well\n", count: 20_000)
+                .write(toFile: big, atomically: true, encoding: .utf8)
+            for path in ["/dev/zero", big] {
+                let child = try runAttuned(["--config", path, "--check-config"], dir: dir)
+                #expect(child.status == 78, "\(path): \(child.stderr)")
+                #expect(child.stderr == "attuned: \(path): larger than 1024 KiB; not a config file\n", "\(child.stderr)")
+            }
+        }
+
         /// The sockets live in the run directory, and a socket path may have at most 103 bytes (swift-nio's limit, below
         /// Linux's 107-byte `sun_path`), counting the temporary name a socket is bound under before its rename.
         /// A run directory too long for them is the configuration's fault, found by `--check-config` and at startup
