@@ -44,21 +44,22 @@ public struct FleetSettings: Sendable {
         return nil
     }
 
-    /// A call id as a subject token: each UTF-8 byte of a character a token may not hold (`.`, `*`, `>`, white
-    /// space, control characters), and of `%` itself, is written `%XX`, so `a.b` is `a%2Eb` and `a_b` stays `a_b`.
-    /// One token per id and one id per token: a consumer can subscribe to one call, and the restart lookup finds
-    /// only the call's own records. The record's `call` field and `Nats-Msg-Id` keep the id as it is.
+    /// Why `name` cannot name a node, or nil when it can: a subject token without `:`, since `Nats-Msg-Id` is
+    /// `<node>:<call>:<seq>` and call ids may hold `:` (node `n1:a` with call `b` and node `n1` with call `a:b`
+    /// would share ids, and the stream would drop one call's records as duplicates).
+    public static func nodeProblem(_ name: String) -> String? {
+        tokenProblem(name) ?? (name.contains(":") ? "contains ':', which would make its message ids ambiguous" : nil)
+    }
+
+    /// A call id as a subject token. The ids the engine accepts (letters, digits, `- _ : @ + =`) are tokens as they
+    /// are; anything else a token may not hold would become `_` (the record's `call` field and `Nats-Msg-Id` keep the
+    /// id as it is).
     public static func token(_ call: String) -> String {
-        guard !call.isEmpty else { return "%" }
-        var out = ""
+        var out = String.UnicodeScalarView()
         for c in call.unicodeScalars {
-            if c == "%" || ".*>".unicodeScalars.contains(c) || c.properties.isWhitespace || c.value < 0x20 || c.value == 0x7F {
-                for byte in String(c).utf8 { out += String(format: "%%%02X", byte) }
-            } else {
-                out.unicodeScalars.append(c)
-            }
+            out.append(".*>".unicodeScalars.contains(c) || c.properties.isWhitespace || c.value < 0x20 ? "_" : c)
         }
-        return out
+        return out.isEmpty ? "_" : String(out)
     }
 }
 
@@ -446,8 +447,8 @@ public final class FleetNode: Sendable {
         let subject = "\(settings.stream.prefix).\(node).\(FleetSettings.token(call)).*"
         guard let last = try js.lastMessage(stream: settings.stream.name, subject: subject, timeout: settings.ackTimeout),
               let id = last.msgID, let stored = last.timestampNanoseconds else { return 0 }
-        // The subject is this call's alone (`token` is one-to-one), but a stream another tool also writes to may
-        // hold a record there without this node's id: only the call's own id says where it stopped.
+        // A stream that other tools write to as well may hold a record there without this node's id for the call:
+        // only the call's own id says where it stopped.
         let own = "\(node):\(call):"
         guard id.hasPrefix(own), let seq = UInt64(id.dropFirst(own.count)) else { return 0 }
         // Continuing is always safe; counting from 1 only once the server has forgotten the ids. Its timer purges

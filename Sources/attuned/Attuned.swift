@@ -47,7 +47,7 @@ struct Attuned: AsyncParsableCommand {
     @Option(help: "DSP worker threads (default: one per core).")
     var workers: Int?
 
-    @Option(help: "Node name in hello records and fleet subjects (default: the host name).")
+    @Option(help: "Node name in hello records and fleet subjects (default: the short host name, up to its first dot).")
     var node: String?
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT, e.g. 127.0.0.1:9464 (port 0: a free one, logged). Loopback only unless the config file's [metrics] says allow_remote = true.")

@@ -78,11 +78,17 @@ struct DaemonConfig: Sendable {
     /// The fleet link when a url is set (`[nats] url` or `--nats URL`); nil publishes to the Unix socket only.
     var fleet: NatsConfig? { nats.flatMap { $0.urls.isEmpty ? nil : $0 } }
 
+    /// The default node name: the short host name (`hostname -s`), since an FQDN's dots cannot be in a subject token.
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "attune" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "attune" : name
+        return shortHostName(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    /// `name` up to its first dot, or `attune` when that leaves nothing.
+    static func shortHostName(_ name: String) -> String {
+        let short = name.prefix { $0 != "." }
+        return short.isEmpty ? "attune" : String(short)
     }
 
     /// The keys a config file may hold, so a typo is an error rather than a silently ignored setting.
@@ -457,7 +463,7 @@ struct NatsConfig: Sendable {
     /// The fleet settings for node `node`, after checking that everything fits in a subject.
     func settings(node: String, version: String) throws(ConfigError) -> FleetSettings {
         guard !urls.isEmpty else { throw ConfigError("nats: no url (set [nats] url or --nats URL)") }
-        if let problem = FleetSettings.tokenProblem(node) {
+        if let problem = FleetSettings.nodeProblem(node) {
             throw ConfigError("node '\(node)' \(problem); with NATS the node name is a subject token (set node or --node)")
         }
         var c = NatsConnectionSettings(urls: urls)

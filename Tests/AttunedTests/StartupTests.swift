@@ -6,6 +6,17 @@ import Testing
 import Glibc
 #endif
 
+/// Whether this process may make a UTS namespace, to run the daemon under another host name.
+let hostNamespaceAvailable: Bool = {
+    guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return false }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+    p.arguments = ["-u", "true"]
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}()
+
 /// Runs `attuned ARGUMENTS` expecting it to exit by itself (a startup failure, `--check-config`).
 func runAttuned(_ arguments: [String], dir: TempDir, environment: [String: String] = [:]) throws -> Child {
     let child = try Child(try builtBinary("attuned"), arguments, environment: environment, dir: dir, tag: "attuned-\(UUID().uuidString)")
@@ -126,6 +137,19 @@ extension DaemonSuite {
                 }
             }
             #expect(!FileManager.default.fileExists(atPath: dir.file("run")))
+        }
+
+        /// The default node name is the host name; on a host named by its FQDN (common on RHEL-style systems) the
+        /// dots made it an invalid subject token, and the fleet quick start without `--node` exited 78.
+        @Test("the default node is the short host name, so an FQDN host runs with NATS without --node",
+              .enabled(if: hostNamespaceAvailable, "needs root for a UTS namespace (unshare -u)"))
+        func fqdnHost() throws {
+            let dir = TempDir(prefix: "attuned-fqdn")
+            let child = try Child("/usr/bin/unshare", ["-u", "sh", "-c", #"hostname attune1.example.com && exec "$0" "$@""#,
+                                                       try builtBinary("attuned"), "--check-config", "--nats", "nats://127.0.0.1:4222"],
+                                  dir: dir, tag: "fqdn")
+            #expect(child.wait(timeout: 60) == 0, "\(child.stderr)")
+            #expect(child.stdout.contains("node attune1,"), "\(child.stdout) \(child.stderr)")
         }
 
         /// An endless "file" is refused after a bound, not read until memory runs out (the daemon was killed by the
