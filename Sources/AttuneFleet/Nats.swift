@@ -72,6 +72,30 @@ public struct NatsConnectionSettings: Sendable, Equatable {
     /// The URLs as logs and error messages may show them: see ``redacted(_:)``.
     public var redactedURLs: String { urls.map(Self.redacted).joined(separator: ",") }
 
+    /// Why libnats could never connect to `url`, or nil when it may: a scheme other than `nats://` or `tls://`, no
+    /// host, or a port outside 1…65535. Checked with the configuration (`--check-config`), since at run time a bad
+    /// URL only shows as a connect that fails for ever. Whether the host answers is only known by connecting.
+    public static func urlProblem(_ url: String) -> String? {
+        var rest = Substring(url)
+        if let scheme = url.range(of: "://") {
+            guard ["nats", "tls"].contains(url[..<scheme.lowerBound].lowercased()) else {
+                return "has scheme '\(url[..<scheme.lowerBound])'; NATS URLs are nats://HOST:PORT or tls://HOST:PORT"
+            }
+            rest = url[scheme.upperBound...]
+        }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let hostPort = authority.lastIndex(of: "@").map { authority[authority.index(after: $0)...] } ?? authority
+        // An IPv6 literal keeps its colons inside brackets.
+        let portColon = hostPort.lastIndex(of: ":").flatMap { c in hostPort[c...].contains("]") ? nil : c }
+        let host = portColon.map { hostPort[..<$0] } ?? hostPort
+        guard !host.isEmpty else { return "has no host" }
+        if let portColon {
+            let port = hostPort[hostPort.index(after: portColon)...]
+            guard let n = Int(port), (1...65535).contains(n) else { return "has port '\(port)', not 1-65535" }
+        }
+        return nil
+    }
+
     /// `url` with its user information (`user:password@` or a `TOKEN@`) replaced by `***@`, so a secret in a
     /// configured URL never reaches a log, a terminal or an error line.
     public static func redacted(_ url: String) -> String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttuneBus
+import AttuneEngine
 import AttuneEvents
 import Foundation
 #if canImport(Glibc)
@@ -111,6 +112,12 @@ func checkName(_ value: String, _ what: String) throws {
     }
 }
 
+/// A call id as the daemon accepts it (LiveEngine's rule), checked before connecting so a bad one is a usage error
+/// here rather than a refusal (65) from the daemon.
+func checkCall(_ call: String) throws {
+    do { try LiveEngine.checkCallID(call) } catch { throw ValidationError("CALL: \(error.message)") }
+}
+
 struct CtlStart: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "start",
@@ -143,7 +150,7 @@ struct CtlStart: ParsableCommand {
     @OptionGroup var options: ControlOptions
 
     func validate() throws {
-        try checkName(call, "CALL")
+        try checkCall(call)
         try checkName(source, "SOURCE")
         _ = try parsedRoles()
         if let lang, !["en", "vi"].contains(lang) {
@@ -192,7 +199,7 @@ struct CtlStop: ParsableCommand {
 
     @OptionGroup var options: ControlOptions
 
-    func validate() throws { try checkName(call, "CALL") }
+    func validate() throws { try checkCall(call) }
 
     func run() throws {
         options.exchange(["cmd": "stop", "call": .string(call)], what: "stop \(call)")
@@ -243,7 +250,7 @@ struct CtlASR: ParsableCommand {
     @OptionGroup var options: ControlOptions
 
     func validate() throws {
-        try checkName(call, "CALL")
+        try checkCall(call)
         guard (0...255).contains(channel) else { throw ValidationError("--channel must be 0…255, not \(channel)") }
         for (flag, value) in [("--start", start), ("--end", end)] where !(value.isFinite && value >= 0) {
             throw ValidationError("\(flag) must be a number of seconds ≥ 0, not \(value)")

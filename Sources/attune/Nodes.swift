@@ -9,7 +9,7 @@ struct CtlNodes: ParsableCommand {
         commandName: "nodes",
         abstract: "List the fleet's nodes from their NATS heartbeats (PREFIX.nodes.*).",
         discussion: """
-            Listens for --listen seconds (long enough to hear every node's heartbeat once: 5 s by default), then \
+            Listens for --listen seconds (long enough to hear every node's heartbeat once: 6 s by default, beside the 5 s heartbeat), then \
             prints one line per node: name, seconds since its heartbeat, calls, workers, load, version. With \
             --watch it goes on and prints a line whenever a node appears or goes missing (no heartbeat for three \
             of its intervals). On a pipe or with --json each node is its last heartbeat, as sent.

@@ -138,7 +138,7 @@ struct Attuned: AsyncParsableCommand {
             if let n = settings.fleet { _ = try n.settings(node: settings.node, version: Daemon.version) }
             if !natsSetup {
                 try settings.checkRunDir()
-                try settings.checkStandardInput()
+                try settings.checkSources()
             }
         } catch {
             Self.fail(78, "attuned: \(error)")

@@ -1,5 +1,6 @@
 import AttuneAudio
 import AttuneBus
+import AttuneEngine
 import AttuneEvents
 import AttuneFleet
 import AttuneText
@@ -241,6 +242,7 @@ struct DaemonConfig: Sendable {
             guard let call = try s.string("call"), let uri = try s.string("uri") else {
                 throw ConfigError("\(path): source[\(i)]: needs both call and uri")
             }
+            try Self.checkCall(call, "\(path): source[\(i)].call")
             let parsed = try Self.checkSource(uri, "\(path): source[\(i)].uri: '\(uri)'")
             let roles = try s.strings("roles").map { v throws(ConfigError) in try Self.roles(v, "\(path): source[\(i)].roles") }
             let asr = try s.string("asr").map { v throws(ConfigError) in try Self.recognizer(v, "\(path): source[\(i)].asr") }
@@ -306,6 +308,7 @@ struct DaemonConfig: Sendable {
             throw ConfigError("--source '\(flag)': expected CALL=URI, e.g. c1=alsa:hw:1,0 or c1=file:call.wav")
         }
         let uri = String(flag[flag.index(after: eq)...])
+        try checkCall(String(flag[..<eq]), "--source '\(flag)'")
         let parsed = try checkSource(uri, "--source '\(flag)'")
         return StartupSource(call: String(flag[..<eq]), uri: uri, roles: nil, asr: nil, origin: "--source '\(flag)'", parsed: parsed)
     }
@@ -317,12 +320,23 @@ struct DaemonConfig: Sendable {
         do { return try SourceURI(parsing: uri) } catch { throw ConfigError("\(key): \(error.reason)") }
     }
 
-    /// Refuses a second startup source on standard input, from the file or the flags: it is one stream, and the
-    /// engine would refuse that call at launch anyway (LiveEngine: one reader of stdin per run).
-    func checkStandardInput() throws(ConfigError) {
+    /// Refuses a startup call id the engine would refuse at launch, as configuration, from `--check-config` too.
+    static func checkCall(_ call: String, _ key: String) throws(ConfigError) {
+        do { try LiveEngine.checkCallID(call) } catch { throw ConfigError("\(key): \(error.message)") }
+    }
+
+    /// Refuses startup sources the engine would refuse at launch: a second one on standard input (one stream; one
+    /// reader of stdin per run) or a call id given twice, from the file or the flags.
+    func checkSources() throws(ConfigError) {
         let readers = sources.filter { if case .stdin = $0.parsed.kind { true } else { false } }
-        guard readers.count > 1 else { return }
-        throw ConfigError("\(readers[1].origin): only one call can read standard input, and \(readers[0].origin) does")
+        if readers.count > 1 {
+            throw ConfigError("\(readers[1].origin): only one call can read standard input, and \(readers[0].origin) does")
+        }
+        var seen: [String: String] = [:]
+        for s in sources {
+            if let first = seen[s.call] { throw ConfigError("\(s.origin): call '\(s.call)' is also \(first)") }
+            seen[s.call] = s.origin
+        }
     }
 }
 
@@ -426,6 +440,11 @@ struct NatsConfig: Sendable {
     mutating func load(_ n: ConfigReader) throws(ConfigError) {
         if let v = try n.string("url") { urls = [v] }
         if let v = try n.strings("urls") { urls = v }
+        for url in urls {
+            if let problem = NatsConnectionSettings.urlProblem(url) {
+                throw ConfigError("\(n.path): nats.url '\(NatsConnectionSettings.redacted(url))' \(problem)")
+            }
+        }
         if let v = try n.string("token") { token = v }
         if let v = try n.string("credentials") { credentials = try Self.readable(v, n, "credentials") }
         if let v = try n.string("tls_ca") { tlsCA = try Self.readable(v, n, "tls_ca") }
@@ -463,6 +482,11 @@ struct NatsConfig: Sendable {
     /// The fleet settings for node `node`, after checking that everything fits in a subject.
     func settings(node: String, version: String) throws(ConfigError) -> FleetSettings {
         guard !urls.isEmpty else { throw ConfigError("nats: no url (set [nats] url or --nats URL)") }
+        for url in urls {
+            if let problem = NatsConnectionSettings.urlProblem(url) {
+                throw ConfigError("--nats: url '\(NatsConnectionSettings.redacted(url))' \(problem)")
+            }
+        }
         if let problem = FleetSettings.nodeProblem(node) {
             throw ConfigError("node '\(node)' \(problem); with NATS the node name is a subject token (set node or --node)")
         }

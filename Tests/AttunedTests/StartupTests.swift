@@ -113,6 +113,11 @@ extension DaemonSuite {
             ("[[source]]\ncall = \"c1\"\nuri = \"http://x\"\n", "source[0].uri: 'http://x': unknown scheme 'http'"),
             ("[[source]]\ncall = \"c1\"\nuri = \"stdin:s16le:8000:2\"\n[[source]]\ncall = \"c2\"\nuri = \"stdin:s16le:8000:1\"\n",
              "source[1].uri: only one call can read standard input, and "),
+            ("[[source]]\ncall = \"a.b\"\nuri = \"file:x.wav\"\n", "source[0].call: call id 'a.b' may hold only letters"),
+            ("[[source]]\ncall = \"c1\"\nuri = \"file:x.wav\"\n[[source]]\ncall = \"c1\"\nuri = \"file:y.wav\"\n",
+             "source[1].uri: call 'c1' is also "),
+            ("[nats]\nurl = \"http://127.0.0.1:4222\"\n", "nats.url 'http://127.0.0.1:4222' has scheme 'http'"),
+            ("[nats]\nurls = [\"nats://a:4222\", \"nats://b:99999\"]\n", "nats.url 'nats://b:99999' has port '99999', not 1-65535"),
         ])
         func badConfig(_ text: String, _ expected: String) throws {
             let dir = TempDir(prefix: "attuned-badconf")
@@ -201,6 +206,10 @@ extension DaemonSuite {
             (["--source", "t1=stdin:s16le:8000"], "--source 't1=stdin:s16le:8000': "),
             (["--source", "a=stdin:s16le:8000:1", "--source", "b=stdin:s16le:8000:1"],
              "--source 'b=stdin:s16le:8000:1': only one call can read standard input, and --source 'a=stdin:s16le:8000:1' does"),
+            // The engine refused these only at launch (64, after --check-config had said ok).
+            (["--source", "a.b=file:x.wav"], "--source 'a.b=file:x.wav': call id 'a.b' may hold only letters, digits and - _ : @ + ="),
+            (["--source", "c1=file:x.wav", "--source", "c1=file:y.wav"], "--source 'c1=file:y.wav': call 'c1' is also --source 'c1=file:x.wav'"),
+            (["--nats", "nats://127.0.0.1:99999", "--node", "n1"], "--nats: url 'nats://127.0.0.1:99999' has port '99999'"),
         ])
         func badSourceFlag(_ flags: [String], _ expected: String) throws {
             let dir = TempDir(prefix: "attuned-badsource")

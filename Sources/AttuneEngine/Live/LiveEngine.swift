@@ -278,7 +278,7 @@ public final class LiveEngine: Sendable {
     public var callCount: Int { calls.withLock { $0.count } }
 
     /// Call ids go into JSON and NATS subjects: a short printable name without spaces, dots or wildcards.
-    static func checkCallID(_ id: String) throws(LiveEngineError) {
+    public static func checkCallID(_ id: String) throws(LiveEngineError) {
         guard !id.isEmpty, id.utf8.count <= 128 else {
             throw LiveEngineError("call id must be 1-128 bytes long", exitCode: 64)
         }
