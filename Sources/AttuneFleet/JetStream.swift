@@ -116,16 +116,33 @@ public final class JetStream: @unchecked Sendable {
             let c = info.pointee.Config!.pointee
             let subjects = (0..<Int(c.SubjectsLen)).map { String(cString: c.Subjects[$0]!) }
             let limits = Self.describe(subjects: subjects, age: c.MaxAge, bytes: c.MaxBytes, dup: c.Duplicates)
-            guard subjects.contains(settings.subjects) || subjects.contains("\(settings.prefix).>") else {
-                throw NatsError(call: "js_GetStreamInfo(\(settings.name))",
-                                message: "stream \(settings.name) exists but does not take \(settings.subjects) (\(limits))")
+                + (c.Storage == js_MemoryStorage ? ", memory storage" : ", file storage")
+            func refuse(_ why: String) -> NatsError { NatsError(call: "js_GetStreamInfo(\(settings.name))", message: why) }
+            // `attune.>` would take the records, but also the control requests and heartbeats: JetStream would
+            // answer every request on attune.control before any node, and store the asr text they carry.
+            if let wide = subjects.first(where: { $0 == ">" || $0 == "\(settings.prefix).>" }) {
+                throw refuse("stream \(settings.name) takes \(wide), which captures the control subjects \(settings.prefix).control* "
+                             + "and heartbeats too (JetStream would answer control requests before any node); give it \(settings.subjects)")
+            }
+            guard subjects.contains(settings.subjects) else {
+                throw refuse("stream \(settings.name) exists but does not take \(settings.subjects) (\(limits))")
             }
             guard c.Duplicates > 0 else {
-                throw NatsError(call: "js_GetStreamInfo(\(settings.name))",
-                                message: "stream \(settings.name) has no duplicate window, so a retried publish would be stored twice")
+                throw refuse("stream \(settings.name) has no duplicate window, so a retried publish would be stored twice")
+            }
+            // Fits, with what the operator should know: each is a choice a stream's owner may make on purpose.
+            var notes: [String] = []
+            if c.Duplicates < Int64(settings.duplicateWindowSeconds * 1e9) {
+                notes.append("its duplicate window is shorter than duplicate_window_s (\(Int(settings.duplicateWindowSeconds)) s): "
+                             + "a batch resent after it would be stored twice")
+            }
+            if c.Storage == js_MemoryStorage { notes.append("memory storage: a server restart loses every record") }
+            if c.MaxMsgSize > 0 && c.MaxMsgSize < 1 << 20 {
+                notes.append("max message size \(c.MaxMsgSize) bytes: longer records are refused and lost")
             }
             let state = info.pointee.State
-            return .existed("stream \(settings.name) exists and fits: \(limits); holds \(state.Msgs) messages, \(state.Bytes) bytes")
+            return .existed("stream \(settings.name) exists and fits: \(limits); holds \(state.Msgs) messages, \(state.Bytes) bytes"
+                            + notes.map { "; note: \($0)" }.joined())
         }
         guard code == JSStreamNotFoundErr || s == NATS_NOT_FOUND else {
             throw NatsError("js_GetStreamInfo(\(settings.name))", s, jsCode: code)
@@ -152,7 +169,7 @@ public final class JetStream: @unchecked Sendable {
         if a != NATS_OK { throw NatsError("js_AddStream(\(settings.name))", a, jsCode: code) }
         jsStreamInfo_Destroy(created)
         return .created("created stream \(settings.name): "
-            + Self.describe(subjects: [settings.subjects], age: cfg.MaxAge, bytes: cfg.MaxBytes, dup: cfg.Duplicates))
+            + Self.describe(subjects: [settings.subjects], age: cfg.MaxAge, bytes: cfg.MaxBytes, dup: cfg.Duplicates) + ", file storage")
     }
 
     static func describe(subjects: [String], age: Int64, bytes: Int64, dup: Int64) -> String {

@@ -29,6 +29,15 @@ public struct NatsError: Error, CustomStringConvertible, Sendable {
         self.jsCode = Int32(jsCode.rawValue)
     }
 
+    /// The server is not there to serve the request (69, EX_UNAVAILABLE, rather than a configuration's fault): no
+    /// connection, no answer in time, or no responder, as when the server runs without JetStream (`-js`).
+    public var unavailable: Bool {
+        call.hasPrefix("natsConnection_Connect") || noResponders || status == Int32(NATS_TIMEOUT.rawValue)
+    }
+
+    /// No one answered a request: for the JetStream API, a server without JetStream.
+    public var noResponders: Bool { status == Int32(NATS_NO_RESPONDERS.rawValue) }
+
     public init(call: String, message: String) {
         self.call = call; self.status = -1; self.text = message; self.cause = ""; self.jsCode = 0
     }

@@ -164,7 +164,8 @@ struct Attuned: AsyncParsableCommand {
                 print("attuned: \(outcome)")
                 return
             } catch let error as NatsError {
-                Self.fail(error.call.hasPrefix("natsConnection_Connect") ? 69 : 78, "attuned: --nats-setup: \(error)")
+                let hint = error.noResponders ? " (is JetStream enabled on the server, nats-server -js?)" : ""
+                Self.fail(error.unavailable ? 69 : 78, "attuned: --nats-setup: \(error)\(hint)")
             }
         }
         DaemonLogLevel.current.store(settings.logLevel.index, ordering: .relaxed)

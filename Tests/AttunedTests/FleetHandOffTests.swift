@@ -109,6 +109,46 @@ extension DaemonSuite {
             }
         }
 
+        /// README, Fleet: `--nats-setup` "says whether it created the stream or found one that fits". A stream on
+        /// `attune.>` took the records but also every control request (JetStream answered `attune.control` before any
+        /// node), and a memory stream or one with a short duplicate window was said to fit without a word.
+        @Test("--nats-setup refuses a stream on attune.>, notes memory storage and a short duplicate window, and exits 69 without JetStream")
+        func setupChecksTheStream() throws {
+            let dir = TempDir(prefix: "fleet-setup-check")
+            let nats = try NatsServer(dir: dir)
+            let connection = try nats.connect()
+            func create(_ name: String, _ config: String) throws {
+                let reply = try connection.request("$JS.API.STREAM.CREATE.\(name)", Array(config.utf8), timeout: 5)
+                #expect(!String(decoding: reply.data, as: UTF8.self).contains("\"error\""), "\(String(decoding: reply.data, as: UTF8.self))")
+            }
+            func setup(_ stream: String) throws -> Child {
+                let child = try Child(try builtBinary("attuned"), ["--nats", nats.url, "--nats-setup", "--set", "nats.stream=\(stream)"],
+                                      dir: dir, tag: "setup-\(stream)")
+                #expect(child.wait(timeout: 60) != nil)
+                return child
+            }
+            try create("WIDE", #"{"name":"WIDE","subjects":["attune.>"],"storage":"file","duplicate_window":120000000000}"#)
+            let wide = try setup("WIDE")
+            #expect(wide.status == 78, "\(wide.stdout) \(wide.stderr)")
+            #expect(wide.stderr.contains("takes attune.>, which captures the control subjects"), "\(wide.stderr)")
+            _ = try connection.request("$JS.API.STREAM.DELETE.WIDE", [], timeout: 5)  // streams may not overlap
+            try create("MEM", #"{"name":"MEM","subjects":["attune.*.*.*"],"storage":"memory","duplicate_window":2000000000}"#)
+            let memory = try setup("MEM")
+            #expect(memory.status == 0, "\(memory.stderr)")
+            #expect(memory.stdout.contains("memory storage: a server restart loses every record"), "\(memory.stdout)")
+            #expect(memory.stdout.contains("duplicate window is shorter than duplicate_window_s (120 s)"), "\(memory.stdout)")
+            nats.kill()
+
+            // A server without JetStream is a service that is not there (69), not a stream that does not fit (78).
+            let port = try freePort()
+            let plain = try Child("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", "\(port)"], dir: dir, tag: "plain-nats")
+            defer { plain.signal(SIGKILL); _ = plain.wait(timeout: 10) }
+            #expect(eventually(timeout: 20) { plain.stderr.contains("Server is ready") })
+            let noJS = try Child(try builtBinary("attuned"), ["--nats", "nats://127.0.0.1:\(port)", "--nats-setup"], dir: dir, tag: "setup-nojs")
+            #expect(noJS.wait(timeout: 60) == 69, "\(noJS.stderr)")
+            #expect(noJS.stderr.contains("JetStream"), "\(noJS.stderr)")
+        }
+
         @Test("subject tokens: node names are checked, call ids made safe")
         func tokens() {
             #expect(FleetSettings.tokenProblem("n1") == nil)
