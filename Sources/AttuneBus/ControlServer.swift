@@ -160,6 +160,7 @@ public final class ControlServer: Sendable {
         let state = self.state
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
+            .loggingFailedAccepts(configuration.socketPath, logger: logger)
             // Reads are asked for one batch at a time (see `maximumPipelined`).
             .childChannelOption(ChannelOptions.autoRead, value: false)
             // `echo '{"cmd":"list"}' | socat - UNIX-CONNECT:…` closes its side before the reply comes.

@@ -144,6 +144,7 @@ public final class EventBus: Sendable {
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .loggingFailedAccepts(configuration.socketPath, logger: logger)
             // A subscriber that sends its filter and shuts down its sending side (`echo … | socat`) still reads.
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelOption(

@@ -94,10 +94,16 @@ final class Daemon: Service, Sendable {
             await bus.shutdown()
             throw DaemonFailure(description: "attuned: \(error)", exitCode: error.exitCode)
         }
+        let openFiles = OpenFilesLimit.raise()
         logger.info("attuned started", metadata: [
             "version": "\(Self.version)", "node": "\(config.node)", "run_dir": "\(runDir)", "workers": "\(config.workers)",
-            "emotion_roles": "\(config.emotionRoles.map(\.rawValue).joined(separator: ","))",
+            "emotion_roles": "\(config.emotionRoles.map(\.rawValue).joined(separator: ","))", "open_files": "\(openFiles)",
         ])
+        if openFiles < OpenFilesLimit.comfortable {
+            // About three descriptors a call and one a subscriber: a shell's usual 1024 runs out near 330 calls.
+            logger.warning("the open-files limit allows only about \(openFiles / 3) calls; raise it (LimitNOFILE, ulimit -Hn)",
+                           metadata: ["open_files": "\(openFiles)"])
+        }
         if config.emotionsBeyondCustomer {
             // design.md, Privacy: inferring employees' emotions is prohibited in the EU; anything beyond the
             // customer channel is the operator's explicit choice, and it is logged.

@@ -86,6 +86,7 @@ final class DaemonMetrics: Sendable {
         let registry = self.registry
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .loggingFailedAccepts("metrics \(host):\(port)", logger: logger)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(MetricsHTTPHandler(registry: registry))
