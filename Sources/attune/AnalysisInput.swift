@@ -91,9 +91,8 @@ struct AnalysisInput: ParsableArguments {
         }
         do {
             let source = try openSource(audio)
-            if parsedRoles.count > source.channelCount {
-                fail(64, "attune: --roles: \(parsedRoles.count) roles given but \(audio.name) has "
-                         + "\(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")")
+            if !parsedRoles.isEmpty, let problem = roleCountProblem(given: parsedRoles.count, channels: source.channelCount, source: audio.name) {
+                fail(64, "attune: --roles: \(problem)")
             }
             if let words {
                 do { try words.check(channelCount: source.channelCount, audio: audio.name, path: transcriptName) }

@@ -317,8 +317,14 @@ struct AnalyzeCLITests {
         #expect(empty.status == 64)
         let tooMany = try runAttune(["analyze", Self.sampleHello, "--roles", "agent,customer"])
         #expect(tooMany.status == 64)
-        #expect(tooMany.stderr == "attune: --roles: 2 roles given but \(Self.sampleHello) has 1 channel\n")
+        #expect(tooMany.stderr == "attune: --roles: 2 roles given but \(Self.sampleHello) has 1 channel; "
+                + "name one role per channel (unknown for one to leave out)\n")
         #expect(tooMany.stdout.isEmpty)
+        // Too few were padded with unknown: the customer channel of a stereo call lost its emotion events unsaid.
+        let tooFew = try runAttune(["analyze", Self.sampleCall, "--roles", "agent"])
+        #expect(tooFew.status == 64)
+        #expect(tooFew.stderr.contains("--roles: 1 role given but \(Self.sampleCall) has 2 channels"), "\(tooFew.stderr)")
+        #expect(tooFew.stdout.isEmpty)
         let ok = try runAttune(["analyze", Self.sampleCall, "--roles", "agent, customer"])
         #expect(ok.status == 0)
         #expect(decodeRecords(ok.stdout).summaries.map(\.role) == [.agent, .customer])

@@ -102,11 +102,11 @@ public final class LiveEngine: Sendable {
         }
         let roles: [Role]
         if let r = request.roles {
-            guard r.count <= source.channelCount else {
+            if let problem = roleCountProblem(given: r.count, channels: source.channelCount, source: source.name) {
                 source.stop()
-                throw LiveEngineError("\(r.count) roles given but \(source.name) has \(source.channelCount) channel\(source.channelCount == 1 ? "" : "s")", exitCode: 64)
+                throw LiveEngineError(problem, exitCode: 64)
             }
-            roles = r + Array(repeating: .unknown, count: source.channelCount - r.count)
+            roles = r
         } else {
             roles = source.roles.map { Role(rawValue: $0.rawValue) ?? .unknown }
         }

@@ -92,3 +92,12 @@ public struct LiveEngineConfiguration: Sendable {
 
     public init(workers: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) { self.workers = workers }
 }
+
+/// Why `given` roles cannot label a source of `channels` channels named `source`, or nil when they can: one role per
+/// channel, as a URI's `roles=` must be. Padding fewer with `unknown` left a customer channel without emotion events
+/// and said nothing; a channel to leave out is named `unknown`.
+public func roleCountProblem(given: Int, channels: Int, source: String) -> String? {
+    guard given != channels else { return nil }
+    return "\(given) role\(given == 1 ? "" : "s") given but \(source) has \(channels) channel\(channels == 1 ? "" : "s"); "
+        + "name one role per channel (unknown for one to leave out)"
+}
