@@ -69,7 +69,7 @@ public struct FleetStats: Sendable, Equatable {
     public var published = 0
     /// Records waiting in the per-call buffers.
     public var buffered = 0
-    /// Records dropped because their call's buffer was full.
+    /// Records dropped: their call's buffer was full, or the stream refused them for good (too large, …).
     public var dropped = 0
     /// `gap` records published to report drops.
     public var gaps = 0
@@ -117,7 +117,12 @@ public final class FleetNode: Sendable {
         /// the stream for this call id within the duplicate window, else 0. Decided by the publisher thread before
         /// the call's first publish (nil until then), so the record thread numbers records without asking NATS.
         var seqOffset: UInt64?
+        /// Records lost since the last `gap` record: the buffer was full, or the stream refused them for good.
         var dropped = 0
+        /// Of `dropped`, those the stream refused.
+        var refused = 0
+        /// Whether a refusal of this call's records has been logged (once per call, with the reason).
+        var refusalLogged = false
         var ended = false
         var subjectBase: String?
     }
@@ -136,7 +141,7 @@ public final class FleetNode: Sendable {
         /// longer (a stream made by another node or tool). Read on each connect.
         var duplicateWindow: Double
         /// Gap records queued and not yet logged (the publisher thread logs; the record thread must not wait on it).
-        var gapsToLog: [(call: String, count: Int)] = []
+        var gapsToLog: [(call: String, count: Int, refused: Int)] = []
     }
 
     /// The connection and what hangs on it, made by the publisher thread once it connects.
@@ -336,10 +341,9 @@ public final class FleetNode: Sendable {
     /// Sends one batch and waits for its acks; false when there was nothing to send.
     private func publishBatch(_ js: JetStream) -> Bool {
         resolveSeqOffsets(js)
-        struct Taken { var call: String; var count: Int }
         // Only references are copied under the lock (the record thread waits on it); subjects and ids are built after.
         var picked: [(base: String, call: String, offset: UInt64, item: Item)] = []
-        var taken: [Taken] = []
+        var taken: [(call: String, count: Int)] = []
         let node = settings.node
         let prefix = settings.stream.prefix
         let limit = settings.batchRecords
@@ -356,7 +360,7 @@ public final class FleetNode: Sendable {
                     picked.append((base, call, offset, b.items[b.items.index(b.items.startIndex, offsetBy: k)]))
                 }
                 s.calls[call] = b
-                taken.append(Taken(call: call, count: n))
+                taken.append((call, n))
             }
             s.cursor = (s.cursor + 1) % s.order.count
         }
@@ -364,49 +368,92 @@ public final class FleetNode: Sendable {
             finishEndedCalls()
             return false
         }
-        var sent = true
+        var ids: [String] = []
+        ids.reserveCapacity(picked.count)
+        var sendFailure: NatsError?
         for m in picked {
-            do {
-                let subject = m.base + m.item.type
-                let id = "\(node):\(m.call):\(m.item.seq + m.offset)"
-                // A typed-throws closure through withUnsafeBytes crashes Swift 6.3's IRGen; carry the error out instead.
-                let failure: NatsError? = m.item.bytes.withUnsafeBytes { p in
-                    do throws(NatsError) { try js.publishAsync(subject: subject, msgID: id, data: p) } catch { return error }
-                    return nil
-                }
-                if let failure { throw failure }
-            } catch {
-                sent = false
-                logger.debug("publish failed", metadata: ["error": "\(error)"])
+            let subject = m.base + m.item.type
+            let id = "\(node):\(m.call):\(m.item.seq + m.offset)"
+            ids.append(id)
+            // A typed-throws closure through withUnsafeBytes crashes Swift 6.3's IRGen; carry the error out instead.
+            let failure: NatsError? = m.item.bytes.withUnsafeBytes { p in
+                do throws(NatsError) { try js.publishAsync(subject: subject, msgID: id, data: p) } catch { return error }
+                return nil
+            }
+            if let failure {
+                sendFailure = failure
+                logger.debug("publish failed", metadata: ["error": "\(failure)"])
                 break
             }
         }
-        var refused = 0
-        do {
-            refused = try js.waitForAcks(timeout: settings.ackTimeout)
-        } catch {
-            sent = false
-        }
-        guard sent && refused == 0 else {
-            state.withLockedValue { $0.stats.retries += 1 }
-            if refused > 0 {
-                logger.warning("JetStream refused records; sending the batch again",
-                               metadata: ["refused": "\(refused)", "code": "\(js.failures.lastCode.load(ordering: .relaxed))"])
+        let acks = js.waitForAcks(timeout: settings.ackTimeout)
+        // A refusal about the message itself (too large for the stream, …) gets the same answer however often the
+        // record is sent: it is dropped and reported like a buffer-full drop, or it would hold up its call (and
+        // the batch) for ever. Anything else (no ack, a full disk, no stream) may pass later: the batch goes again.
+        var refusedAt: [Int: PublishRefusal] = [:]
+        var retryReason = sendFailure.map { "\($0)" } ?? acks.unanswered.map { "\($0)" }
+        if !acks.refusals.isEmpty {
+            let index = Dictionary(ids.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
+            for r in acks.refusals {
+                guard let i = index[r.msgID] else { continue }      // an answer to an earlier, abandoned batch
+                if r.kind == .message { refusedAt[i] = r } else if retryReason == nil { retryReason = r.description }
             }
+        }
+        let complete = retryReason == nil
+        settle(taken, picked.map(\.item.type), refusedAt: refusedAt, complete: complete)
+        guard complete else {
+            state.withLockedValue { $0.stats.retries += 1 }
+            logger.warning("JetStream did not take every record; sending the batch again", metadata: ["reason": "\(retryReason!)"])
             usleep(100_000)
             return true
-        }
-        state.withLockedValue { s in
-            for t in taken {
-                s.calls[t.call]!.items.removeFirst(t.count)
-                s.stats.buffered -= t.count
-                s.stats.published += t.count
-            }
         }
         reportDrops()
         // Also under constant load, when batches are never empty: ended calls must not pile up in `order`.
         finishEndedCalls()
         return true
+    }
+
+    /// Takes a sent batch out of the buffers: all of it when `complete`, else only the records refused for good
+    /// (`refusedAt`, by position in the batch), which are counted as dropped and reported in the call's next `gap`
+    /// record. `taken` is each call's share of the batch, in batch order; `types` each record's type.
+    private func settle(_ taken: [(call: String, count: Int)], _ types: [String], refusedAt: [Int: PublishRefusal], complete: Bool) {
+        if refusedAt.isEmpty && !complete { return }
+        var firstRefusals: [(call: String, count: Int, reason: String)] = []
+        state.withLockedValue { s in
+            var start = 0
+            for t in taken {
+                defer { start += t.count }
+                let refused = (start..<(start + t.count)).filter { refusedAt[$0] != nil }
+                if refused.isEmpty {
+                    guard complete else { continue }
+                    s.calls[t.call]!.items.removeFirst(t.count)
+                    s.stats.buffered -= t.count
+                    s.stats.published += t.count
+                    continue
+                }
+                // The batch is the first `count` records of the call's buffer (the record thread only appends).
+                let sent = Array(s.calls[t.call]!.items.prefix(t.count))
+                s.calls[t.call]!.items.removeFirst(t.count)
+                if !complete {
+                    for k in (0..<t.count).reversed() where refusedAt[start + k] == nil { s.calls[t.call]!.items.prepend(sent[k]) }
+                }
+                s.stats.buffered -= complete ? t.count : refused.count
+                if complete { s.stats.published += t.count - refused.count }
+                s.stats.dropped += refused.count
+                // A refused gap record is counted but not reported by another gap, which could be refused in turn.
+                let records = refused.filter { types[$0] != "gap" }.count
+                s.calls[t.call]!.dropped += records
+                s.calls[t.call]!.refused += records
+                if !s.calls[t.call]!.refusalLogged {
+                    s.calls[t.call]!.refusalLogged = true
+                    firstRefusals.append((t.call, refused.count, refusedAt[refused[0]]!.description))
+                }
+            }
+        }
+        for r in firstRefusals {
+            logger.warning("JetStream refuses records of this call for good: they are dropped, counted, and reported in a gap record",
+                           metadata: ["call": "\(r.call)", "records": "\(r.count)", "reason": "\(r.reason)"])
+        }
     }
 
     /// Decides the seq offset of every call new to this run, asking the stream for each, before the call's first
@@ -462,14 +509,15 @@ public final class FleetNode: Sendable {
 
     /// Puts a `gap` record behind the records of each call that lost some, now that records flow again.
     private func reportDrops() {
-        let reports: [(String, Int)] = state.withLockedValue { s in
+        let reports: [(call: String, count: Int, refused: Int)] = state.withLockedValue { s in
             for call in s.order where (s.calls[call]?.dropped ?? 0) > 0 { Self.queueGap(call: call, &s) }
             defer { s.gapsToLog.removeAll() }
             return s.gapsToLog
         }
-        for (call, count) in reports {
-            logger.warning("records dropped for NATS while its buffer was full; gap record queued",
-                           metadata: ["call": "\(call)", "records": "\(count)"])
+        for r in reports {
+            logger.warning(r.refused == r.count ? "records dropped for NATS, refused by the stream; gap record queued"
+                           : "records dropped for NATS while its buffer was full\(r.refused > 0 ? " or refused by the stream" : ""); gap record queued",
+                           metadata: ["call": "\(r.call)", "records": "\(r.count)", "refused": "\(r.refused)"])
         }
     }
 
@@ -483,9 +531,10 @@ public final class FleetNode: Sendable {
         s.calls[call]!.items.append(Item(seq: b.nextSeq, type: "gap", bytes: line.bytes))
         s.calls[call]!.nextSeq += 1
         s.calls[call]!.dropped = 0
+        s.calls[call]!.refused = 0
         s.stats.buffered += 1
         s.stats.gaps += 1
-        s.gapsToLog.append((call, b.dropped))
+        s.gapsToLog.append((call, b.dropped, b.refused))
     }
 
     /// Forgets calls whose `call_end` has been published, keeping their next sequence for the duplicate window.

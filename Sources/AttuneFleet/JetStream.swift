@@ -4,18 +4,63 @@ import Synchronization
 import Glibc
 #endif
 
-/// Counts the asynchronous publishes the server refused or that timed out. libnats calls its handler on its own
-/// threads, so the count is an atomic that the publisher thread reads after `js_PublishAsyncComplete`.
+/// One asynchronous publish the server refused, as libnats' error handler saw it.
+struct PublishRefusal: Sendable, CustomStringConvertible {
+    /// The refused message's `Nats-Msg-Id` (empty if it had none).
+    var msgID: String
+    /// The `natsStatus` of the ack: `NATS_NO_RESPONDERS` when nothing took the subject, `NATS_ERR` for a JetStream
+    /// API error.
+    var status: Int32
+    /// JetStream's error code (e.g. 10054), 0 when the answer carried none.
+    var jsCode: Int32
+    /// The server's description, e.g. "message size exceeds maximum allowed".
+    var text: String
+
+    /// How the publisher treats a refusal.
+    enum Kind: Equatable {
+        /// Nothing took the subject, or the stream is not found: the stream may be gone (the caller checks).
+        case streamMissing
+        /// About this message (too large, headers too large, …): sending it again gets the same answer.
+        case message
+        /// About the stream or the server at the moment (disk full, no leader, …), or no code to judge by: the
+        /// same message may be stored later.
+        case transient
+    }
+
+    /// JetStream codes that describe the stream or the server, not the message: a full disk or an account over its
+    /// limits refuses every message alike, and dropping them all would lose the call rather than one record.
+    static let streamWide: Set<Int32> = [
+        10002, 10008, 10009, 10023, 10028, 10039, 10047, 10053, 10076, 10077, 10109, 10118, 10120,
+    ]
+
+    var kind: Kind {
+        if status == Int32(NATS_NO_RESPONDERS.rawValue) || jsCode == Int32(JSStreamNotFoundErr.rawValue) { return .streamMissing }
+        if jsCode != 0 && !Self.streamWide.contains(jsCode) { return .message }
+        return .transient
+    }
+
+    var description: String {
+        "js_PublishMsgAsync ack: \(text)" + (jsCode != 0 ? " [JetStream error \(jsCode)]" : "")
+    }
+}
+
+/// The asynchronous publishes the server refused since the publisher last looked. libnats calls its handler on its
+/// own threads, so they wait under a lock until the publisher thread takes them after `js_PublishAsyncComplete`.
 final class PublishFailures: Sendable {
-    let count = Atomic<Int>(0)
-    let lastCode = Atomic<Int32>(0)
+    let refusals = Mutex<[PublishRefusal]>([])
 }
 
 private let publishFailed: jsPubAckErrHandler = { _, pae, closure in
-    guard let closure else { return }
+    guard let closure, let pae else { return }
     let failures = Unmanaged<PublishFailures>.fromOpaque(closure).takeUnretainedValue()
-    failures.count.add(1, ordering: .relaxed)
-    if let pae { failures.lastCode.store(Int32(pae.pointee.ErrCode.rawValue), ordering: .relaxed) }
+    // The message is libnats' until the handler returns: its id is copied out now.
+    var id: UnsafePointer<CChar>?
+    var msgID = ""
+    if let msg = pae.pointee.Msg, natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK, let id { msgID = String(cString: id) }
+    let text = pae.pointee.ErrText.map { String(cString: $0) } ?? String(cString: natsStatus_GetText(pae.pointee.Err))
+    let refusal = PublishRefusal(msgID: msgID, status: Int32(pae.pointee.Err.rawValue),
+                                 jsCode: Int32(pae.pointee.ErrCode.rawValue), text: text)
+    failures.refusals.withLock { $0.append(refusal) }
 }
 
 /// The limits and subjects of the records stream (design.md "Fleet").
@@ -89,21 +134,45 @@ public final class JetStream: @unchecked Sendable {
         }
     }
 
-    /// Waits up to `timeout` seconds for every asynchronous publish to be acknowledged. Returns how many were
-    /// refused by the server since the last call; throws on timeout, after forgetting the unacknowledged ones
-    /// (they are sent again by the caller; `Nats-Msg-Id` keeps the stream free of the copies).
-    func waitForAcks(timeout: Double) throws(NatsError) -> Int {
+    /// What became of the asynchronous publishes since the last wait.
+    struct Acks {
+        /// The publishes the server answered with an error.
+        var refusals: [PublishRefusal]
+        /// Set when some publishes got no answer within the wait (timeout, connection lost); they were forgotten.
+        var unanswered: NatsError?
+    }
+
+    /// Waits up to `timeout` seconds for every asynchronous publish to be answered. Publishes still unanswered then
+    /// are forgotten (the caller sends them again; `Nats-Msg-Id` keeps the stream free of the copies).
+    func waitForAcks(timeout: Double) -> Acks {
         var opts = jsPubOptions()
         jsPubOptions_Init(&opts)
         opts.MaxWait = Int64(timeout * 1000)
         let s = js_PublishAsyncComplete(handle, &opts)
+        var unanswered: NatsError?
         if s != NATS_OK {
+            unanswered = NatsError("js_PublishAsyncComplete", s)
             // Taking them out of the pending list frees their slots; a late ack for one is simply ignored.
             var pending = natsMsgList()
             if js_PublishAsyncGetPendingList(&pending, handle) == NATS_OK { natsMsgList_Destroy(&pending) }
-            throw NatsError("js_PublishAsyncComplete", s)
         }
-        return failures.count.exchange(0, ordering: .relaxed)
+        // Taken after the pending list is emptied: no refusal of this round comes later.
+        let refusals = failures.refusals.withLock { r in
+            defer { r.removeAll() }
+            return r
+        }
+        return Acks(refusals: refusals, unanswered: unanswered)
+    }
+
+    /// Whether the stream exists now; throws when the server does not say (no answer, no permission).
+    func streamExists(_ stream: String) throws(NatsError) -> Bool {
+        do throws(NatsError) {
+            try streamInfo(stream) { _ in }
+            return true
+        } catch {
+            if error.jsCode == Int32(JSStreamNotFoundErr.rawValue) || error.status == Int32(NATS_NOT_FOUND.rawValue) { return false }
+            throw error
+        }
     }
 
     /// Creates the stream, or checks that an existing one takes our subjects and deduplicates.

@@ -30,14 +30,8 @@ extension DaemonSuite {
             let threads = (0..<2).map { t in
                 Thread {
                     for i in 1...perCall {
-                        var line = JSONLine()
-                        line.begin()
-                        line.field("type", i == perCall ? "call_end" : "segment")
-                        line.field("v", 1)
-                        line.field("call", "c\(t)")
-                        line.field("i", i)
-                        line.end()
-                        node.publish(line.bytes, call: "c\(t)", type: i == perCall ? "call_end" : "segment")
+                        let type = i == perCall ? "call_end" : "segment"
+                        node.publish(recordLine(type, call: "c\(t)", i: i), call: "c\(t)", type: type)
                     }
                     node.publish(Array("{\"type\":\"hello\"}\n".utf8), call: nil, type: "hello")
                 }
@@ -160,6 +154,48 @@ extension DaemonSuite {
             #expect(FleetSettings.nodeProblem("n1") == nil)
             #expect(FleetSettings.nodeProblem("n1:a") != nil)
             #expect(FleetSettings.nodeProblem("n1.a") != nil)
+        }
+    }
+
+    /// FleetNode in-process against a real nats-server that refuses records: how the publisher tells a refusal it
+    /// cannot get past from one it can wait out, and what it counts, logs and publishes in each case.
+    @Suite("FleetFaults") struct FleetFaultTests {
+        /// README, Fleet (Publishing): a record the stream refuses for good (here larger than its `max_msg_size`,
+        /// JetStream error 10054) is dropped, counted in `dropped`, logged once for its call with the reason, and
+        /// reported in the call's `gap` record, as buffer-full drops are; the call's other records and every other
+        /// call go on. Before, the batch holding it was sent again ten times a second for ever.
+        @Test("a record the stream refuses for good is dropped, counted and reported in a gap record; the rest flows")
+        func permanentRefusal() async throws {
+            let dir = TempDir(prefix: "fleet-refused")
+            let nats = try NatsServer(dir: dir)
+            try createStream(nats, #""subjects":["attune.*.*.*"],"storage":"file","max_msg_size":300,"duplicate_window":120000000000"#)
+            let log = LogCapture()
+            let node = FleetNode(settings: FleetSettings(connection: nats.settings, node: "r1"), logger: log.logger)
+            // Records 4 and 7 of p1 are too large for the stream; p2 is all small.
+            for i in 1...10 {
+                let type = i == 10 ? "call_end" : "event"
+                node.publish(recordLine(type, call: "p1", i: i, pad: i == 4 || i == 7 ? 400 : 0), call: "p1", type: type)
+                node.publish(recordLine(type, call: "p2", i: i), call: "p2", type: type)
+            }
+            node.start(handler: nil)
+
+            #expect(try await offPool { eventually(timeout: 30) { node.stats.buffered == 0 } }, "\(node.stats)")
+            let stats = node.stats
+            #expect(stats.dropped == 2 && stats.gaps == 1 && stats.published == 8 + 1 + 10, "\(stats)")
+            let stored = try await offPool { [settings = nats.settings] in try readStream(settings) }
+            #expect(stored.count == stats.published)
+            let p1 = stored.filter { $0.call == "p1" }
+            // The refused seqs are holes; the gap record that counts them follows what was sent with them.
+            #expect(p1.map(\.seq) == [1, 2, 3, 5, 6, 8, 9, 10, 11], "\(p1.map(\.seq))")
+            #expect(p1.last?.line.contains(#""type":"gap","v":1,"what":"records","count":2,"call":"p1""#) == true, "\(p1.last?.line ?? "")")
+            #expect(stored.filter { $0.call == "p2" }.map(\.seq) == Array(1...10))
+            let refusals = log.lines(containing: "refuses records of this call for good")
+            #expect(refusals.count == 1, "\(refusals)")
+            #expect(refusals.first.map { $0.contains("call=p1") && $0.contains("10054") && $0.contains("js_PublishMsgAsync") } == true,
+                    "\(refusals)")
+            #expect(log.lines(containing: "gap record queued").count == 1)
+            #expect(log.lines(containing: "sending the batch again").isEmpty)
+            await node.shutdown(timeout: 2)
         }
     }
 }

@@ -1,6 +1,8 @@
 import AttuneFleet
 import AttuneTestSupport
 import Foundation
+import Logging
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -138,4 +140,47 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
+}
+
+/// Every line a `Logger` was given (level, message, metadata), for tests that read what an in-process FleetNode
+/// logged; the daemon's own tests read its stderr instead.
+final class LogCapture: Sendable {
+    fileprivate let lines = Mutex<[String]>([])
+
+    var logger: Logger { Logger(label: "test") { _ in Handler(capture: self) } }
+
+    /// The lines so far that contain `text`.
+    func lines(containing text: String) -> [String] { lines.withLock { $0.filter { $0.contains(text) } } }
+
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            capture.lines.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
+        }
+    }
+}
+
+/// Makes a stream as an operator's tool would, through `$JS.API.STREAM.CREATE`, so a test can give it settings
+/// `ensureStream` never writes (`max_msg_size`, …). `config` is the stream's JSON config without its name.
+func createStream(_ nats: NatsServer, name: String = "ATTUNE", _ config: String) throws {
+    let request = #"{"name":"\#(name)",\#(config)}"#
+    let reply = try nats.connect().request("$JS.API.STREAM.CREATE.\(name)", Array(request.utf8), timeout: 10)
+    let answer = String(decoding: reply.data, as: UTF8.self)
+    guard !answer.contains(#""error""#) else { throw DaemonTestFailure("$JS.API.STREAM.CREATE.\(name): \(answer)") }
+}
+
+/// One record line as the engine writes them (`type`, `v`, `call`, then `i`), with `pad` bytes of padding to make it
+/// as long as a test needs.
+func recordLine(_ type: String, call: String, i: Int, pad: Int = 0) -> [UInt8] {
+    let padding = pad > 0 ? #","pad":"\#(String(repeating: "x", count: pad))""# : ""
+    return Array((#"{"type":"\#(type)","v":1,"call":"\#(call)","i":\#(i)\#(padding)}"# + "\n").utf8)
 }
