@@ -77,6 +77,9 @@ public struct FleetStats: Sendable, Equatable {
     public var retries = 0
     /// Whether the connection is up now.
     public var connected = false
+    /// The stream was not there at the last publish and could not be created again (this node does not create
+    /// streams, or creating it failed): nothing is published until it is back; records wait in the buffers.
+    public var streamMissing = false
 }
 
 /// A node's link to the fleet: publishes every record of every call to JetStream, answers control requests from
@@ -237,12 +240,19 @@ public final class FleetNode: Sendable {
         var nextAttempt = 0.0
         var wasConnected = false
         var lastHeartbeat = 0.0
+        // Rounds that failed in a row and when the next may start: a stream that refuses everything (gone, full) is
+        // asked again with backoff, and said so in the log now and then, not ten times a second.
+        var failedRounds = 0
+        var retryAt = 0.0
+        var lastRetryLog = -Double.infinity
+        var lastMissingLog = -Double.infinity
         while true {
             let now = Date().timeIntervalSince1970
             if stop.load(ordering: .acquiring) {
                 let buffered = state.withLockedValue { $0.stats.buffered }
                 let deadline = drainDeadline.withLockedValue { $0 }
-                if current == nil || buffered == 0 || now > deadline || !current!.connection.isConnected { break }
+                let missing = state.withLockedValue { $0.stats.streamMissing }
+                if current == nil || buffered == 0 || now > deadline || !current!.connection.isConnected || missing { break }
             }
             guard let l = current else {
                 if now < nextAttempt {
@@ -279,13 +289,46 @@ public final class FleetNode: Sendable {
             }
             if !wasConnected {
                 wasConnected = true
+                retryAt = 0
                 logger.info("publishing to NATS", metadata: ["url": "\(l.connection.connectedURL)", "stream": "\(settings.stream.name)"])
             }
             if now - lastHeartbeat >= settings.heartbeatSeconds {
                 lastHeartbeat = now
                 heartbeat(l.connection, status: status)
             }
-            if !publishBatch(l.jetStream) { usleep(2_000) }
+            if now < retryAt {
+                usleep(20_000)
+                continue
+            }
+            switch publishBatch(l.jetStream) {
+            case .idle:
+                usleep(2_000)
+            case .published, .streamCreated:
+                if lastRetryLog > -Double.infinity || lastMissingLog > -Double.infinity {
+                    logger.notice("JetStream takes records again", metadata: ["failed_rounds": "\(failedRounds)"])
+                }
+                failedRounds = 0
+                lastRetryLog = -Double.infinity
+                lastMissingLog = -Double.infinity
+            case .retry(let reason):
+                failedRounds += 1
+                let wait = Self.backoff(failedRounds)
+                retryAt = now + wait
+                if now - lastRetryLog >= 30 {
+                    lastRetryLog = now
+                    logger.warning("JetStream did not take every record; the batch goes again after a backoff",
+                                   metadata: ["reason": "\(reason)", "failed_rounds": "\(failedRounds)", "wait_s": "\(wait)"])
+                }
+            case .streamMissing(let reason):
+                failedRounds += 1
+                retryAt = now + Self.backoff(failedRounds)
+                if now - lastMissingLog >= 60 {
+                    lastMissingLog = now
+                    logger.error("JetStream stream \(settings.stream.name) does not exist: nothing is published, records wait in the buffers (bounded) until it is back",
+                                 metadata: ["stream": "\(settings.stream.name)", "reason": "\(reason)",
+                                            "buffered": "\(state.withLockedValue { $0.stats.buffered })"])
+                }
+            }
         }
         connected.store(false, ordering: .relaxed)
         link.withLockedValue { $0 = nil }
@@ -302,20 +345,7 @@ public final class FleetNode: Sendable {
             let outcome = try js.ensureStream(settings.stream)
             logger.info("NATS stream", metadata: ["setup": "\(outcome)"])
         }
-        // The seq decisions hang on the window the stream really has; a longer one than configured only makes a
-        // reused call id continue where counting from 1 would also have been safe.
-        let configured = settings.stream.duplicateWindowSeconds
-        do throws(NatsError) {
-            let window = try js.duplicateWindow(settings.stream.name)
-            if window > configured {
-                logger.notice("the stream's duplicate window is longer than duplicate_window_s; reused call ids are judged by the stream's",
-                              metadata: ["stream": "\(settings.stream.name)", "window_s": "\(window)", "duplicate_window_s": "\(configured)"])
-            }
-            state.withLockedValue { $0.duplicateWindow = max(configured, window) }
-        } catch {
-            logger.notice("could not read the stream's duplicate window; duplicate_window_s stands for it",
-                          metadata: ["error": "\(error)"])
-        }
+        readDuplicateWindow(js)
         var subs: [NatsSubscription] = []
         if handler != nil {
             let prefix = settings.stream.prefix
@@ -338,8 +368,42 @@ public final class FleetNode: Sendable {
         return made
     }
 
-    /// Sends one batch and waits for its acks; false when there was nothing to send.
-    private func publishBatch(_ js: JetStream) -> Bool {
+    /// Reads the stream's duplicate window, on which the seq decisions hang; a longer one than configured only makes
+    /// a reused call id continue where counting from 1 would also have been safe.
+    private func readDuplicateWindow(_ js: JetStream) {
+        let configured = settings.stream.duplicateWindowSeconds
+        do throws(NatsError) {
+            let window = try js.duplicateWindow(settings.stream.name)
+            if window > configured {
+                logger.notice("the stream's duplicate window is longer than duplicate_window_s; reused call ids are judged by the stream's",
+                              metadata: ["stream": "\(settings.stream.name)", "window_s": "\(window)", "duplicate_window_s": "\(configured)"])
+            }
+            state.withLockedValue { $0.duplicateWindow = max(configured, window) }
+        } catch {
+            logger.notice("could not read the stream's duplicate window; duplicate_window_s stands for it",
+                          metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// What one round of the publisher came to; the run loop decides when the next starts.
+    private enum Round {
+        /// Nothing was waiting.
+        case idle
+        /// Every record sent was acknowledged, or dropped as refused for good.
+        case published
+        /// Some records go again after a backoff; why, for the log.
+        case retry(String)
+        /// The stream is gone and was not created again; why, for the log.
+        case streamMissing(String)
+        /// The stream was gone and has been created again: the buffered records go out at once.
+        case streamCreated
+    }
+
+    /// Seconds before the next round after `failed` rounds failed in a row: 0.1 s doubling up to 5 s.
+    static func backoff(_ failed: Int) -> Double { min(5, 0.1 * Double(1 << min(max(failed - 1, 0), 6))) }
+
+    /// Sends one batch and waits for its acks.
+    private func publishBatch(_ js: JetStream) -> Round {
         resolveSeqOffsets(js)
         // Only references are copied under the lock (the record thread waits on it); subjects and ids are built after.
         var picked: [(base: String, call: String, offset: UInt64, item: Item)] = []
@@ -366,7 +430,7 @@ public final class FleetNode: Sendable {
         }
         guard !picked.isEmpty else {
             finishEndedCalls()
-            return false
+            return .idle
         }
         var ids: [String] = []
         ids.reserveCapacity(picked.count)
@@ -391,26 +455,60 @@ public final class FleetNode: Sendable {
         // record is sent: it is dropped and reported like a buffer-full drop, or it would hold up its call (and
         // the batch) for ever. Anything else (no ack, a full disk, no stream) may pass later: the batch goes again.
         var refusedAt: [Int: PublishRefusal] = [:]
+        var missing: PublishRefusal?
         var retryReason = sendFailure.map { "\($0)" } ?? acks.unanswered.map { "\($0)" }
         if !acks.refusals.isEmpty {
             let index = Dictionary(ids.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
             for r in acks.refusals {
                 guard let i = index[r.msgID] else { continue }      // an answer to an earlier, abandoned batch
                 if r.kind == .message { refusedAt[i] = r } else if retryReason == nil { retryReason = r.description }
+                if r.kind == .streamMissing && missing == nil { missing = r }
             }
         }
         let complete = retryReason == nil
         settle(taken, picked.map(\.item.type), refusedAt: refusedAt, complete: complete)
         guard complete else {
             state.withLockedValue { $0.stats.retries += 1 }
-            logger.warning("JetStream did not take every record; sending the batch again", metadata: ["reason": "\(retryReason!)"])
-            usleep(100_000)
-            return true
+            if let missing { return streamGone(js, missing) }
+            return .retry(retryReason!)
         }
+        state.withLockedValue { $0.stats.streamMissing = false }
         reportDrops()
         // Also under constant load, when batches are never empty: ended calls must not pile up in `order`.
         finishEndedCalls()
-        return true
+        return .published
+    }
+
+    /// After publishes found no stream: whether it is really gone (not a leader election in a cluster) and, when
+    /// this node creates streams, creates it again, so the records buffered meanwhile go out. libnats reconnects to a
+    /// nats-server restarted without its store as to any other, so only publishing finds the stream gone.
+    private func streamGone(_ js: JetStream, _ refusal: PublishRefusal) -> Round {
+        let name = settings.stream.name
+        do throws(NatsError) {
+            if try js.streamExists(name) {
+                state.withLockedValue { $0.stats.streamMissing = false }
+                return .retry("\(refusal)")
+            }
+        } catch {
+            return .retry("\(refusal); \(error)")
+        }
+        var reason = "\(refusal); js_GetStreamInfo(\(name)): stream not found"
+        if settings.createStream {
+            do throws(NatsError) {
+                let outcome = try js.ensureStream(settings.stream)
+                logger.warning("JetStream stream \(name) was missing (deleted, or nats-server lost its store): created it again; the buffered records follow",
+                               metadata: ["stream": "\(name)", "setup": "\(outcome)"])
+                readDuplicateWindow(js)
+                state.withLockedValue { $0.stats.streamMissing = false }
+                return .streamCreated
+            } catch {
+                reason += "; creating it failed: \(error)"
+            }
+        } else {
+            reason += "; this node does not create streams (attuned --nats-setup does)"
+        }
+        state.withLockedValue { $0.stats.streamMissing = true }
+        return .streamMissing(reason)
     }
 
     /// Takes a sent batch out of the buffers: all of it when `complete`, else only the records refused for good

@@ -125,6 +125,7 @@ struct DaemonControl: ControlHandler {
                     "connected": .bool(f.connected), "published": .number(Double(f.published)),
                     "buffered": .number(Double(f.buffered)), "dropped": .number(Double(f.dropped)),
                     "gaps": .number(Double(f.gaps)), "retries": .number(Double(f.retries)),
+                    "stream_missing": .bool(f.streamMissing),
                 ]))
                 fields = .object(members)
             }

@@ -30,6 +30,7 @@ final class DaemonMetrics: Sendable {
 
     private struct NATSSeries {
         let connected: CoreMetrics.Gauge
+        let streamMissing: CoreMetrics.Gauge
         let buffered: CoreMetrics.Gauge
         let published: CoreMetrics.Counter
         let dropped: CoreMetrics.Counter
@@ -49,6 +50,7 @@ final class DaemonMetrics: Sendable {
         lag = CoreMetrics.Recorder(label: "attune_call_lag_seconds", aggregate: true, factory: factory)
         self.nats = !nats ? nil : NATSSeries(
             connected: CoreMetrics.Gauge(label: "attune_nats_connected", factory: factory),
+            streamMissing: CoreMetrics.Gauge(label: "attune_nats_stream_missing", factory: factory),
             buffered: CoreMetrics.Gauge(label: "attune_nats_buffered_records", factory: factory),
             published: CoreMetrics.Counter(label: "attune_nats_records_published_total", factory: factory),
             dropped: CoreMetrics.Counter(label: "attune_nats_records_dropped_total", factory: factory))
@@ -58,6 +60,7 @@ final class DaemonMetrics: Sendable {
     func sample(engine: LiveEngine, bus: EventBus, fleet: FleetNode?) async {
         if let f = fleet?.stats, let nats {
             nats.connected.record(f.connected ? 1 : 0)
+            nats.streamMissing.record(f.streamMissing ? 1 : 0)
             nats.buffered.record(f.buffered)
             lastNats.withLock { l in
                 nats.published.increment(by: max(0, f.published - l.published))

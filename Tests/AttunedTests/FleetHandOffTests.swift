@@ -197,5 +197,46 @@ extension DaemonSuite {
             #expect(log.lines(containing: "sending the batch again").isEmpty)
             await node.shutdown(timeout: 2)
         }
+
+        /// README, Fleet (Publishing): a node that does not create streams, whose stream is deleted while it
+        /// publishes, says so once in an error naming the stream (not ten warnings a second), shows it in
+        /// `stream_missing` while `connected` stays true, keeps the records buffered without dropping any, and
+        /// publishes them once the stream is back.
+        @Test("a deleted stream this node may not create: one error naming it, stream_missing, records kept and published once it is back")
+        func streamDeletedNotCreated() async throws {
+            let dir = TempDir(prefix: "fleet-deleted")
+            let nats = try NatsServer(dir: dir)
+            _ = try JetStream(nats.connect()).ensureStream(StreamSettings())
+            let log = LogCapture()
+            var settings = FleetSettings(connection: nats.settings, node: "d1")
+            settings.createStream = false
+            let node = FleetNode(settings: settings, logger: log.logger)
+            node.start(handler: nil)
+            for i in 1...5 { node.publish(recordLine("event", call: "m1", i: i), call: "m1", type: "event") }
+            #expect(try await offPool { eventually(timeout: 30) { node.stats.published == 5 } }, "\(node.stats)")
+
+            let deleted = try nats.connect().request("$JS.API.STREAM.DELETE.ATTUNE", [], timeout: 10)
+            #expect(String(decoding: deleted.data, as: UTF8.self).contains(#""success":true"#))
+            for i in 6...20 {
+                let type = i == 20 ? "call_end" : "event"
+                node.publish(recordLine(type, call: "m1", i: i), call: "m1", type: type)
+            }
+            #expect(try await offPool { eventually(timeout: 30) { node.stats.streamMissing } }, "\(node.stats)")
+            // Long enough for the old hot loop's dozens of warnings.
+            try await Task.sleep(for: .seconds(4))
+            let stats = node.stats
+            #expect(stats.connected && stats.buffered == 15 && stats.dropped == 0 && stats.published == 5, "\(stats)")
+            let errors = log.lines(containing: "does not exist")
+            #expect(errors.count == 1 && errors[0].hasPrefix("error") && errors[0].contains("stream ATTUNE"), "\(errors)")
+            #expect(log.lines(containing: "the batch goes again").count <= 1)
+
+            _ = try JetStream(nats.connect()).ensureStream(StreamSettings())
+            #expect(try await offPool { eventually(timeout: 30) { node.stats.buffered == 0 } }, "\(node.stats)")
+            #expect(!node.stats.streamMissing && node.stats.published == 20)
+            let stored = try await offPool { [settings = nats.settings] in try readStream(settings) }
+            #expect(stored.map(\.seq) == Array(6...20))
+            #expect(log.lines(containing: "takes records again").count == 1)
+            await node.shutdown(timeout: 2)
+        }
     }
 }

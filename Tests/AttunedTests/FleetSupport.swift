@@ -126,6 +126,19 @@ func socketRecords(_ client: UnixClient) -> [String: [String]] {
     return out
 }
 
+/// How most fleet tests begin: a temp dir, a nats-server of the test's own storing in it, and a short call WAV in it.
+func fleetSetup(_ prefix: String, callSeconds: Double) throws -> (dir: TempDir, nats: NatsServer, wav: String) {
+    let dir = TempDir(prefix: prefix)
+    return (dir, try NatsServer(dir: dir), try shortCall(dir, seconds: callSeconds))
+}
+
+/// Writes `text` to the file `name` in `dir` and returns its path, for `--config`.
+func configFile(_ dir: TempDir, _ name: String, _ text: String) throws -> String {
+    let path = dir.file(name)
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
 /// A short "voice" WAV for file: sources.
 func shortCall(_ dir: TempDir, seconds: Double, name: String = "short.wav") throws -> String {
     let path = dir.file(name)

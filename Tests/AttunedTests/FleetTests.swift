@@ -155,13 +155,9 @@ extension DaemonSuite {
         /// with the count once NATS is back; the sockets never notice.
         @Test("NATS killed and restarted: nothing lost within the bound, no duplicates, drops published")
         func natsRestart() throws {
-            let dir = TempDir(prefix: "fleet-restart")
-            let nats = try NatsServer(dir: dir)
-            let wav = try shortCall(dir, seconds: 6)
-            let roomy = dir.file("roomy.toml")
-            try "[nats]\nframes = true\nheartbeat_s = 0.5\n".write(toFile: roomy, atomically: true, encoding: .utf8)
-            let tight = dir.file("tight.toml")
-            try "[nats]\nframes = true\nheartbeat_s = 0.5\nbuffer_records = 50\n".write(toFile: tight, atomically: true, encoding: .utf8)
+            let (dir, nats, wav) = try fleetSetup("fleet-restart", callSeconds: 6)
+            let roomy = try configFile(dir, "roomy.toml", "[nats]\nframes = true\nheartbeat_s = 0.5\n")
+            let tight = try configFile(dir, "tight.toml", "[nats]\nframes = true\nheartbeat_s = 0.5\nbuffer_records = 50\n")
             let a = try Daemon(["--config", roomy, "--nats", nats.url, "--node", "roomy", "--workers", "1"], dir: TempDir(prefix: "fleet-roomy"))
             let b = try Daemon(["--config", tight, "--nats", nats.url, "--node", "tight", "--workers", "1"], dir: TempDir(prefix: "fleet-tight"))
             let subA = try a.subscribe(#"{"subscribe":{"frames":true}}"#)
@@ -222,6 +218,43 @@ extension DaemonSuite {
             for node in [a, b] { #expect(node.terminate() == 0) }
         }
 
+        /// README, Fleet (Start-up): nats-server restarted without its store (a container without a volume) comes
+        /// back without the stream. libnats reconnects as to any server; the first publish finds no stream, the
+        /// daemon creates it again and publishes the records of the meantime from its buffers, saying so once. Before,
+        /// every publish was refused for ever ("no responders") while stats said connected with nothing dropped.
+        @Test("nats-server restarted without its store: the stream is created again and the buffered records published")
+        func streamLostWithStore() throws {
+            let (dir, nats, wav) = try fleetSetup("fleet-nostore", callSeconds: 1)
+            let config = try configFile(dir, "fleet.toml", "[metrics]\nlisten = \"127.0.0.1:0\"\n")
+            let node = try Daemon(["--config", config, "--nats", nats.url, "--node", "s1", "--workers", "1"],
+                                  dir: TempDir(prefix: "fleet-s1"), logLevel: "info")
+            let sub = try node.subscribe()
+            func run(_ call: String) throws {
+                try node.start(call, "file:\(wav)?speed=max")
+                #expect(try UnixClient.pump([sub], timeout: 60) { sub.hasReceived(lineContaining: #""type":"call_end","v":1,"call":"\#(call)""#) })
+            }
+            try run("c1")
+            #expect(try eventually(timeout: 30) { try drained([node]) })
+
+            nats.kill()
+            try FileManager.default.removeItem(atPath: nats.store)
+            try nats.start()
+            try run("c2")
+            #expect(try eventually(timeout: 30) { try drained([node]) }, "\(node.process.stderr.suffix(3000))")
+            let stats = try natsStats(node)
+            #expect(stats["connected"] as? Bool == true && stats["stream_missing"] as? Bool == false && stats["dropped"] as? Int == 0,
+                    "\(stats)")
+            // c1 went with the old store; c2, published while the stream was missing, is all there.
+            let stored = try readStream(nats)
+            #expect(Set(stored.map(\.call)) == ["c2"])
+            if let problem = sameAsSocket(stored, socketRecords(sub)["c2"] ?? [], node: "s1", call: "c2") { Issue.record("\(problem)") }
+            #expect(node.loggedLines("created it again").count == 1, "\(node.process.stderr.suffix(3000))")
+            #expect(node.loggedLines("the batch goes again").count <= 1)
+            let port = try MetricsTests.metricsPort(node)
+            #expect(try eventually(timeout: 10) { metric("attune_nats_stream_missing", in: try httpGet(port: port, "/metrics").body) == 0 })
+            #expect(node.terminate() == 0)
+        }
+
         /// README, Fleet (the restart paragraph): a call id a node used before a restart and starts again within the
         /// duplicate window continues its seqs after the last one the stream holds, so none of its message ids
         /// repeats one the stream would drop as a duplicate; once the window has passed it counts from 1 again.
@@ -247,8 +280,7 @@ extension DaemonSuite {
 
             // Within the window (120 s): the second run's records follow the first's, seqs 1, 2, 3… over both.
             let nats = try NatsServer(dir: TempDir(prefix: "fleet-reuse-nats"))
-            let config = dir.file("fleet.toml")
-            try "[nats]\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let config = try configFile(dir, "fleet.toml", "[nats]\n")
             let first = try runC1(nats, config, 1)
             let second = try runC1(nats, config, 2)
             let stored = try readStream(nats).filter { $0.call == "c1" }
@@ -257,8 +289,7 @@ extension DaemonSuite {
 
             // After the window (1 s here): the stream has forgotten the ids, so the call counts from 1 again.
             let shortNats = try NatsServer(dir: TempDir(prefix: "fleet-reuse-nats-short"))
-            let short = dir.file("short.toml")
-            try "[nats]\nduplicate_window_s = 1\n".write(toFile: short, atomically: true, encoding: .utf8)
+            let short = try configFile(dir, "short.toml", "[nats]\nduplicate_window_s = 1\n")
             let before = try runC1(shortNats, short, 3)
             usleep(2_500_000)
             let after = try runC1(shortNats, short, 4)
@@ -284,11 +315,8 @@ extension DaemonSuite {
         /// calls have no call_end in the stream, and the other nodes' calls are complete and untouched.
         @Test("a node killed with SIGKILL goes missing; the others' calls are untouched")
         func nodeKilled() throws {
-            let dir = TempDir(prefix: "fleet-kill")
-            let nats = try NatsServer(dir: dir)
-            let wav = try shortCall(dir, seconds: 4)
-            let config = dir.file("fleet.toml")
-            try "[nats]\nheartbeat_s = 0.3\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let (dir, nats, wav) = try fleetSetup("fleet-kill", callSeconds: 4)
+            let config = try configFile(dir, "fleet.toml", "[nats]\nheartbeat_s = 0.3\n")
             let names = ["k1", "k2", "k3"]
             let nodes = try names.map { name in
                 try Daemon(["--config", config, "--nats", nats.url, "--node", name, "--workers", "1"], dir: TempDir(prefix: "fleet-\(name)"))
@@ -347,9 +375,7 @@ extension DaemonSuite {
         /// over NATS would land on an arbitrary machine's device or stdin: it is refused naming the rule.
         @Test("the attune.control queue group refuses alsa: and stdin: sources; the node's own control socket takes them")
         func machineBoundSourcesStayLocal() throws {
-            let dir = TempDir(prefix: "fleet-local")
-            let nats = try NatsServer(dir: dir)
-            let wav = try shortCall(dir, seconds: 1.5)
+            let (dir, nats, wav) = try fleetSetup("fleet-local", callSeconds: 1.5)
             let node = try Daemon(["--nats", nats.url, "--node", "n1", "--workers", "1"], dir: dir)
             let connection = try nats.connect()
             #expect(eventually(timeout: 30) {
@@ -384,8 +410,7 @@ extension DaemonSuite {
             let dir = TempDir(prefix: "fleet-auth")
             let nats = try NatsServer(dir: dir, token: "s3cret")
             let wav = try shortCall(dir, seconds: 1)
-            let wrong = dir.file("wrong.toml")
-            try "[nats]\ntoken = \"wrong\"\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+            let wrong = try configFile(dir, "wrong.toml", "[nats]\ntoken = \"wrong\"\n")
             let unreachable = "nats://127.0.0.1:\(try freePort())"
             for (tag, args, cause) in [("wrong", ["--config", wrong, "--nats", nats.url], "Authorization Violation"),
                                        ("down", ["--nats", unreachable], "No server available")] {
@@ -403,8 +428,7 @@ extension DaemonSuite {
                 #expect((stats?["buffered"] as? Int ?? 0) > 0, "records wait for NATS: \(stats ?? [:])")
                 #expect(node.terminate() == 0)
             }
-            let right = dir.file("right.toml")
-            try "[nats]\ntoken = \"s3cret\"\n".write(toFile: right, atomically: true, encoding: .utf8)
+            let right = try configFile(dir, "right.toml", "[nats]\ntoken = \"s3cret\"\n")
             let node = try Daemon(["--config", right, "--nats", nats.url, "--node", "good"], dir: TempDir(prefix: "fleet-good"))
             try node.start("good1", "file:\(wav)?speed=max")
             #expect(eventually(timeout: 30) { (try? readStream(nats))?.contains { $0.line.contains(#""type":"call_end""#) } == true })
