@@ -332,9 +332,24 @@ public final class FleetNode: Sendable {
         }
         connected.store(false, ordering: .relaxed)
         link.withLockedValue { $0 = nil }
-        let left = state.withLockedValue { $0.stats.buffered }
-        if left > 0 { logger.warning("stopped with records not published to NATS", metadata: ["records": "\(left)"]) }
+        // Nothing is kept on disk (design.md, Privacy): what is still buffered is lost, and the operator is told
+        // which calls lost what, so they can be replayed from their recordings.
+        let (left, calls): (Int, [(call: String, records: Int)]) = state.withLockedValue { s in
+            (s.stats.buffered, s.order.compactMap { c in s.calls[c].flatMap { $0.items.isEmpty ? nil : (c, $0.items.count) } })
+        }
+        if left > 0 {
+            let named = Self.lostCallsShown
+            var metadata: Logger.Metadata = [
+                "records": "\(left)",
+                "calls": "\(calls.prefix(named).map { "\($0.call) (\($0.records))" }.joined(separator: ", "))",
+            ]
+            if calls.count > named { metadata["more_calls"] = "\(calls.count - named)" }
+            logger.warning("stopped with records not published to NATS: they are lost (nothing is kept on disk)", metadata: metadata)
+        }
     }
+
+    /// Calls the shutdown warning names with their count of lost records; the rest are counted.
+    static let lostCallsShown = 20
 
     private func connect(handler: (any ControlHandler)?) throws(NatsError) -> Link {
         var cs = settings.connection

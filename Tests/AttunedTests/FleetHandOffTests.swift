@@ -238,5 +238,27 @@ extension DaemonSuite {
             #expect(log.lines(containing: "takes records again").count == 1)
             await node.shutdown(timeout: 2)
         }
+
+        /// README, Fleet (Shutdown): records still buffered when the daemon stops while NATS is away are lost, and
+        /// the warning names each call that lost some, with how many (the first 20 calls, then a count of the rest),
+        /// not just a total.
+        @Test("stopping while NATS is away names the calls whose records are lost, and how many")
+        func lossAtShutdownNamed() async throws {
+            let log = LogCapture()
+            let node = FleetNode(settings: FleetSettings(connection: NatsConnectionSettings(urls: ["nats://127.0.0.1:\(try freePort())"]),
+                                                         node: "z1"), logger: log.logger)
+            node.start(handler: nil)
+            // Call k has k + 1 records, the last its call_end: 325 in all.
+            for k in 0..<25 {
+                let call = "b\(k)"
+                for i in 0...k { node.publish(recordLine(i == k ? "call_end" : "event", call: call, i: i), call: call, type: i == k ? "call_end" : "event") }
+            }
+            await node.shutdown(timeout: 1)
+            let lost = log.lines(containing: "not published to NATS")
+            #expect(lost.count == 1 && lost[0].hasPrefix("warning"), "\(lost)")
+            let calls = (0..<20).map { "b\($0) (\($0 + 1))" }.joined(separator: ", ")
+            #expect(lost.first.map { $0.contains("records=325") && $0.contains("calls=\(calls) ") && $0.contains("more_calls=5") } == true,
+                    "\(lost)")
+        }
     }
 }
