@@ -16,6 +16,14 @@ public enum ControlCommand: Sendable, Equatable {
     case asr(call: String, utterance: TranscriptUtterance)
 
     /// The command's name as replies and logs spell it.
+    /// The call a `stop` or `asr` is about; nil for the others (a `start` names a call it creates, not one that runs).
+    public var call: String? {
+        switch self {
+        case .stop(let call), .asr(let call, _): return call
+        case .start, .list, .stats: return nil
+        }
+    }
+
     public var name: String {
         switch self {
         case .start: return "start"

@@ -38,6 +38,14 @@ public enum ControlReply: Sendable, Equatable {
 /// connections may run concurrently.
 public protocol ControlHandler: Sendable {
     func handle(_ command: ControlCommand, from peer: PeerCredentials) async -> ControlReply
+    /// Whether the call `id` runs here: a command about a call sent to every node (NATS `attune.control.all`) is
+    /// answered only by the node that has it.
+    func owns(call id: String) -> Bool
+}
+
+extension ControlHandler {
+    /// Handlers that serve one daemon's socket only own every call they are asked about.
+    public func owns(call id: String) -> Bool { true }
 }
 
 /// A `ControlHandler` made of a closure.

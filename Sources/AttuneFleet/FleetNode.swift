@@ -729,6 +729,10 @@ public final class FleetNode: Sendable {
                 try? sub.respond(to: message, Self.reply(.failure("\(command.name) goes to \(subject) over NATS"), node: node))
                 continue
             }
+            // A stop or asr for a call another node has: only the owner answers, so a requester taking the first
+            // reply (`nats req`) gets its answer, not "no call" from a node that was quicker (a stop's owner replies
+            // only once the call has ended). No reply at all means no node has the call.
+            if all, let call = command.call, !handler.owns(call: call) { continue }
             // High priority for the reason ControlConnectionHandler gives: a command must not queue behind
             // whatever holds the cooperative pool.
             Task(priority: .high) {

@@ -22,6 +22,8 @@ struct DaemonControl: ControlHandler {
     static let stopWait: Duration = .seconds(5)
     /// How long a `start` may take before it is refused and abandoned (`start_timeout_s`).
     let startTimeout: Double
+
+    func owns(call id: String) -> Bool { engine.info(call: id) != nil }
     /// False for commands from the fleet's queue group (``overFleet``): sources tied to this machine are started on
     /// its own control socket.
     var takesMachineBoundSources = true

@@ -259,6 +259,30 @@ extension DaemonSuite {
             #expect(node.terminate() == 0)
         }
 
+        /// README, Fleet (Control): a `stop` on `attune.control.all` is answered by the node that has the call only.
+        /// The owner replies once the call has ended, so the other nodes' "no call" used to come first: a requester
+        /// taking the first reply (`nats req`) was told the call existed nowhere while it was being stopped.
+        @Test("stop on attune.control.all: only the node with the call answers; no node has it, no answer")
+        func stopOnAll() throws {
+            let setup = try fleetSetup("fleet-stop-all", callSeconds: 20)
+            let (nats, wav) = (setup.nats, setup.wav)
+            let nodes = try ["a1", "a2", "a3"].map { name in
+                try Daemon(["--nats", nats.url, "--node", name, "--workers", "1"], dir: TempDir(prefix: "fleet-\(name)"))
+            }
+            let connection = try nats.connect()
+            #expect(eventually(timeout: 30) {
+                ((try? connection.gather("attune.control.all", Array(#"{"cmd":"list"}"#.utf8), timeout: 0.5)) ?? []).count == 3
+            })
+            try nodes[1].start("s1", "file:\(wav)")
+            let reply = try connection.request("attune.control.all", Array(#"{"cmd":"stop","call":"s1"}"#.utf8), timeout: 10)
+            let object = try jsonObject(String(decoding: reply.data, as: UTF8.self))
+            #expect(object["ok"] as? Bool == true && object["node"] as? String == "a2" && object["ended"] as? Bool == true, "\(object)")
+            #expect(try nodes[1].calls().isEmpty)
+            let nobody = try connection.gather("attune.control.all", Array(#"{"cmd":"stop","call":"nope"}"#.utf8), timeout: 1)
+            #expect(nobody.isEmpty, "\(nobody.map { String(decoding: $0.data, as: UTF8.self) })")
+            for node in nodes { #expect(node.terminate() == 0) }
+        }
+
         /// README, Fleet (the restart paragraph): a call id a node used before a restart and starts again within the
         /// duplicate window continues its seqs after the last one the stream holds, so none of its message ids
         /// repeats one the stream would drop as a duplicate; once the window has passed it counts from 1 again.
