@@ -41,11 +41,16 @@ public protocol ControlHandler: Sendable {
     /// Whether the call `id` runs here: a command about a call sent to every node (NATS `attune.control.all`) is
     /// answered only by the node that has it.
     func owns(call id: String) -> Bool
+    /// Whether a `start` could be taken now: a node without room leaves the NATS start queue group, so another
+    /// node takes the start.
+    var hasRoom: Bool { get }
 }
 
 extension ControlHandler {
     /// Handlers that serve one daemon's socket only own every call they are asked about.
     public func owns(call id: String) -> Bool { true }
+    /// Without a limit of their own, handlers always have room.
+    public var hasRoom: Bool { true }
 }
 
 /// A `ControlHandler` made of a closure.

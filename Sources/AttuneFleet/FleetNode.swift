@@ -106,6 +106,8 @@ public final class FleetNode: Sendable {
     private let drainDeadline = NIOLockedValueBox<Double>(0)
     private let link = NIOLockedValueBox<Link?>(nil)
     private let connected = Atomic<Bool>(false)
+    /// Set by `stopControl`: the node takes no more control requests, and does not rejoin the start queue group.
+    private let controlStopped = Atomic<Bool>(false)
 
     private struct Item {
         var seq: UInt64
@@ -152,6 +154,8 @@ public final class FleetNode: Sendable {
         var connection: NatsConnection
         var jetStream: JetStream
         var subscriptions: [NatsSubscription]
+        /// The membership of the start queue group (`attune.control`), nil while this node has no room for a call.
+        var queue: NatsSubscription?
     }
 
     public init(settings: FleetSettings, logger: Logger) {
@@ -229,7 +233,12 @@ public final class FleetNode: Sendable {
 
     /// Unsubscribes from the control subjects, so no new call lands here while the daemon shuts down.
     public func stopControl() {
-        link.withLockedValue { l in l?.subscriptions.removeAll() }
+        controlStopped.store(true, ordering: .releasing)
+        let queue: NatsSubscription? = link.withLockedValue { l in
+            defer { l?.subscriptions.removeAll(); l?.queue = nil }
+            return l?.queue
+        }
+        queue?.drain()
     }
 
     // MARK: - The publisher thread
@@ -296,6 +305,7 @@ public final class FleetNode: Sendable {
                 lastHeartbeat = now
                 heartbeat(l.connection, status: status)
             }
+            if let handler { followRoom(l.connection, handler) }
             if now < retryAt {
                 usleep(20_000)
                 continue
@@ -361,26 +371,60 @@ public final class FleetNode: Sendable {
             logger.info("NATS stream", metadata: ["setup": "\(outcome)"])
         }
         readDuplicateWindow(js)
-        var subs: [NatsSubscription] = []
-        if handler != nil {
+        var all: NatsSubscription?
+        var queue: NatsSubscription?
+        if let handler, !controlStopped.load(ordering: .acquiring) {
             let prefix = settings.stream.prefix
-            subs.append(try connection.subscribe("\(prefix).control", queue: "attune"))
-            subs.append(try connection.subscribe("\(prefix).control.all"))
+            if handler.hasRoom { queue = try connection.subscribe("\(prefix).control", queue: "attune") }
+            all = try connection.subscribe("\(prefix).control.all")
             // libnats sends SUB without waiting: until the server has it, a request to this node finds "no
             // responders". Once the flush returns the node answers, so `connected` never says so too early.
             try connection.flush(timeout: 5)
         }
-        let made = Link(connection: connection, jetStream: js, subscriptions: subs)
+        let made = Link(connection: connection, jetStream: js, subscriptions: all.map { [$0] } ?? [], queue: queue)
         // Published before the responders start: each runs while its subscription is in the link.
         link.withLockedValue { $0 = made }
         if let handler {
-            for (sub, all) in zip(subs, [false, true]) {
-                let t = Thread { [self] in serveControl(sub, all: all, handler: handler) }
-                t.name = "attune-fleet-ctl"
-                t.start()
-            }
+            if let queue { serve(queue, all: false, handler: handler) }
+            if let all { serve(all, all: true, handler: handler) }
         }
         return made
+    }
+
+    private func serve(_ sub: NatsSubscription, all: Bool, handler: any ControlHandler) {
+        let t = Thread { [self] in serveControl(sub, all: all, handler: handler) }
+        t.name = "attune-fleet-ctl"
+        t.start()
+    }
+
+    /// Leaves the start queue group while this node has no room for another call, and joins it again once it has.
+    /// NATS hands each queued request to any one member: a full member refused starts (69) that an idle node would
+    /// have taken, and nothing sent them on. A request already handed over when the node fills is still refused.
+    private func followRoom(_ connection: NatsConnection, _ handler: any ControlHandler) {
+        guard !stop.load(ordering: .acquiring), !controlStopped.load(ordering: .acquiring) else { return }
+        let room = handler.hasRoom
+        let member = link.withLockedValue { $0?.queue != nil }
+        if room == member { return }
+        guard room else {
+            // Drained, not dropped: a start already on its way to this node is answered (refused, the node is full)
+            // rather than lost to its requester's timeout.
+            let queue: NatsSubscription? = link.withLockedValue { l in
+                defer { l?.queue = nil }
+                return l?.queue
+            }
+            queue?.drain()
+            logger.info("full: left the start queue group until a call ends", metadata: ["subject": "\(settings.stream.prefix).control"])
+            return
+        }
+        do throws(NatsError) {
+            let queue = try connection.subscribe("\(settings.stream.prefix).control", queue: "attune")
+            try connection.flush(timeout: 5)
+            link.withLockedValue { $0?.queue = queue }
+            serve(queue, all: false, handler: handler)
+            logger.info("room for calls again: rejoined the start queue group", metadata: ["subject": "\(settings.stream.prefix).control"])
+        } catch {
+            logger.warning("could not rejoin the start queue group; trying again", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Reads the stream's duplicate window, on which the seq decisions hang; a longer one than configured only makes
@@ -708,15 +752,28 @@ public final class FleetNode: Sendable {
         // Not a local peer: the control socket's SO_PEERCRED has no meaning here, the NATS account is the check.
         let peer = PeerCredentials(pid: 0, uid: UInt32.max, gid: UInt32.max)
         let node = settings.node
+        // Once the subscription is out of the link, the start queue's is drained (see `followRoom`): what reached
+        // it is still answered, then the thread ends.
+        var draining = false
         while !stop.load(ordering: .acquiring) {
-            let still = link.withLockedValue { l in l?.subscriptions.contains { $0 === sub } ?? false }
-            guard still else { return }
+            if !draining {
+                let still = link.withLockedValue { l in l.map { $0.queue === sub || $0.subscriptions.contains { $0 === sub } } ?? false }
+                if !still {
+                    guard !all else { return }
+                    draining = true
+                }
+            }
             let message: NatsMessage?
-            do { message = try sub.next(timeout: 0.2) } catch {
+            do { message = try sub.next(timeout: draining ? 0.5 : 0.2) } catch {
+                if draining { return }
                 usleep(100_000)
                 continue
             }
-            guard let message, message.reply != nil else { continue }
+            guard let message else {
+                if draining { return }
+                continue
+            }
+            guard message.reply != nil else { continue }
             var line = message.data[...]
             while let last = line.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { line = line.dropLast() }
             let command: ControlCommand

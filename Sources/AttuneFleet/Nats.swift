@@ -337,6 +337,12 @@ public final class NatsSubscription: @unchecked Sendable {
         return NatsMessage(msg!)
     }
 
+    /// Stops interest at the server while the messages already on their way are still read by `next` (which then
+    /// fails once they are all taken): leaving a queue group without losing a request it was handed.
+    public func drain() {
+        natsSubscription_Drain(handle)
+    }
+
     /// Answers a request message on its reply subject.
     public func respond(to message: NatsMessage, _ data: [UInt8]) throws(NatsError) {
         guard let reply = message.reply else { return }

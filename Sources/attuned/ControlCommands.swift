@@ -24,6 +24,7 @@ struct DaemonControl: ControlHandler {
     let startTimeout: Double
 
     func owns(call id: String) -> Bool { engine.info(call: id) != nil }
+    var hasRoom: Bool { engine.hasRoom }
     /// False for commands from the fleet's queue group (``overFleet``): sources tied to this machine are started on
     /// its own control socket.
     var takesMachineBoundSources = true

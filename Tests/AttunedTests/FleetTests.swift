@@ -283,6 +283,34 @@ extension DaemonSuite {
             for node in nodes { #expect(node.terminate() == 0) }
         }
 
+        /// README, Fleet (Control): a start on `attune.control` goes to whichever node of the queue group takes it.
+        /// A full node (`--max-calls`) stayed in the group and refused half the starts while another node idled.
+        @Test("a full node leaves the start queue group, so another takes every start, and rejoins when a call ends")
+        func fullNodeLeavesQueue() throws {
+            let setup = try fleetSetup("fleet-full", callSeconds: 30)
+            let (nats, wav) = (setup.nats, setup.wav)
+            let full = try Daemon(["--nats", nats.url, "--node", "f1", "--workers", "1", "--max-calls", "1"],
+                                  dir: TempDir(prefix: "fleet-f1"), logLevel: "info")
+            let idle = try Daemon(["--nats", nats.url, "--node", "f2", "--workers", "1"], dir: TempDir(prefix: "fleet-f2"))
+            let connection = try nats.connect()
+            #expect(eventually(timeout: 30) {
+                ((try? connection.gather("attune.control.all", Array(#"{"cmd":"list"}"#.utf8), timeout: 0.5)) ?? []).count == 2
+            })
+            try full.start("held", "file:\(wav)")
+            #expect(eventually(timeout: 10) { full.process.stderr.contains("full: left the start queue group") }, "\(full.process.stderr)")
+            var takers: [String] = []
+            for i in 0..<12 {
+                let start = #"{"cmd":"start","call":"q\#(i)","source":"file:\#(wav)?speed=max"}"#
+                let reply = try jsonObject(String(decoding: try connection.request("attune.control", Array(start.utf8), timeout: 10).data, as: UTF8.self))
+                #expect(reply["ok"] as? Bool == true, "\(reply)")
+                takers.append(reply["node"] as? String ?? "")
+            }
+            #expect(takers == Array(repeating: "f2", count: 12))
+            try full.command(#"{"cmd":"stop","call":"held"}"#)
+            #expect(eventually(timeout: 10) { full.process.stderr.contains("rejoined the start queue group") }, "\(full.process.stderr)")
+            for node in [full, idle] { #expect(node.terminate() == 0) }
+        }
+
         /// README, Fleet (the restart paragraph): a call id a node used before a restart and starts again within the
         /// duplicate window continues its seqs after the last one the stream holds, so none of its message ids
         /// repeats one the stream would drop as a duplicate; once the window has passed it counts from 1 again.

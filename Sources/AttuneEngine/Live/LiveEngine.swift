@@ -277,6 +277,9 @@ public final class LiveEngine: Sendable {
     /// Calls running now.
     public var callCount: Int { calls.withLock { $0.count } }
 
+    /// Whether a call could start now (fewer than `maximumCalls` run, and the engine is not shutting down).
+    public var hasRoom: Bool { !shuttingDown.load(ordering: .acquiring) && callCount < configuration.maximumCalls }
+
     /// Call ids go into JSON and NATS subjects: a short printable name without spaces, dots or wildcards.
     public static func checkCallID(_ id: String) throws(LiveEngineError) {
         guard !id.isEmpty, id.utf8.count <= 128 else {
