@@ -29,6 +29,12 @@ public final class SoundFileReader: AudioSource {
     public private(set) var warnings: [String] = []
     /// Frames delivered so far.
     public private(set) var framesRead = 0
+    /// The descriptor libsndfile reads.
+    let descriptor: Int32
+    /// Whether a read may wait for data that never comes: the descriptor is a FIFO, socket or character device,
+    /// not a regular file. (libsndfile's read loop retries EINTR until its buffer is full or the data ends, so a
+    /// capture thread stops such a read by cutting the descriptor off: see `CaptureThread`.)
+    let readsMayBlock: Bool
     private let handle: OpaquePointer
     private var ended = false
     /// An Ogg file whose length libsndfile could not find (see ``init(fileDescriptor:name:closeWhenDone:unrecognisedHint:)``).
@@ -74,6 +80,8 @@ public final class SoundFileReader: AudioSource {
             if let unrecognisedHint { notes.append(sentence(unrecognisedHint)) }
             throw Self.openError(path: name, call: "sf_open_fd", notes: notes)
         }
+        descriptor = fd
+        readsMayBlock = kind != S_IFREG
         (handle, sampleRate, channelCount, declaredFrames) = try Self.adopt(h, info, path: name, seekable: info.seekable != 0)
         // libsndfile takes an Ogg stream's length from its last page; a file cut inside a page has no last page, and
         // the length comes back unknown although the file can be sought. That is the only sign libsndfile gives of a

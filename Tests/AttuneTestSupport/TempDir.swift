@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A fresh temporary directory per test, removed when the value goes away. Tests write real files into it
 /// (audio, transcripts, ALSA configs) rather than mocking the file system.
@@ -14,4 +17,11 @@ public final class TempDir {
 
     /// The path of `name` inside the directory.
     public func file(_ name: String) -> String { path + "/" + name }
+
+    /// Makes a FIFO named `name` inside the directory and returns its path.
+    public func fifo(_ name: String) throws -> String {
+        let path = file(name)
+        guard mkfifo(path, 0o600) == 0 else { throw DaemonTestFailure("mkfifo \(path): \(String(cString: strerror(errno)))") }
+        return path
+    }
 }

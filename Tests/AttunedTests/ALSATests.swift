@@ -19,8 +19,7 @@ extension DaemonSuite {
     @Suite("ALSA capture through the daemon") struct ALSATests {
         /// A FIFO in `dir` and an ALSA config (for ALSA_CONFIG_PATH) whose `pcm.tap` captures from it.
         func fifoTap(_ dir: TempDir) throws -> (fifo: String, config: String) {
-            let fifo = dir.file("tap.fifo")
-            guard mkfifo(fifo, 0o600) == 0 else { throw DaemonTestFailure("mkfifo \(fifo): \(String(cString: strerror(errno)))") }
+            let fifo = try dir.fifo("tap.fifo")
             let config = dir.file("asound.conf")
             try """
             pcm.tap {

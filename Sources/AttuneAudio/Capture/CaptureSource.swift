@@ -180,6 +180,14 @@ public struct CaptureOptions: Sendable, Equatable {
 /// does nothing, so that call fails with EINTR and the loop sees the flag, and again every interval until it ends.
 /// Wherever else the signal lands (poll, the pacing sleep, a lossless sink waiting for ring space) EINTR is
 /// already handled by retrying or by checking the flag.
+///
+/// A read in a library that retries EINTR itself is out of the signal's reach: libsndfile's read loop (a `file:`
+/// source on a FIFO whose writer went quiet, or stalled in the middle of a read) goes straight back into read(2).
+/// For such a source the thread is given its input descriptor, and `stop()` first points that descriptor at
+/// /dev/null (dup2): the read the signal interrupts is retried on a file at its end, returns 0, and the loop sees
+/// the flag. (Polling before each read, as `PipeCapture` does, would not be enough: libsndfile reads until its
+/// buffer is full, so one byte from the writer lets it into a read that then waits for the rest. Nor does its
+/// virtual I/O help: it takes every virtual stream for a seekable file and skips a WAV's data chunk by seeking.)
 final class CaptureThread: @unchecked Sendable {
     // @unchecked Sendable: `started` and `handle` are read and written only with `lock` held; the rest is
     // immutable or atomic.
@@ -187,6 +195,9 @@ final class CaptureThread: @unchecked Sendable {
     let wakeDescriptor: Int32
     /// Write end: stop() writes one byte.
     private let wakeWriter: Int32
+    /// The descriptor stop() cuts off (points at /dev/null) before joining, for a loop whose reads the signal
+    /// cannot end; the source keeps it open for as long as this thread object lives.
+    private let input: Int32?
     private let stopFlag = Atomic<Bool>(false)
     /// Guards `started` and `handle`, and serialises concurrent stop()/waitUntilEnded() callers so every one of
     /// them returns only after the join. Control-plane only: the capture loop never takes it. A pthread mutex
@@ -205,7 +216,9 @@ final class CaptureThread: @unchecked Sendable {
     /// sigaction's errno.
     private static let interruptInstallError: Int32 = attune_capture_install_interrupt() == 0 ? 0 : errno
 
-    init(name: String) throws(AudioError) {
+    /// `input`: the descriptor to cut off on stop, for a source read by a library that retries EINTR.
+    init(name: String, input: Int32? = nil) throws(AudioError) {
+        self.input = input
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw AudioError(.io, path: name, "pipe: \(String(cString: strerror(errno)))") }
         for fd in fds {
@@ -266,7 +279,18 @@ final class CaptureThread: @unchecked Sendable {
         stopFlag.store(true, ordering: .releasing)
         var one: UInt8 = 1
         _ = write(wakeWriter, &one, 1)
+        if let input { Self.cutOff(input) }
         join()
+    }
+
+    /// Points `fd` at /dev/null, so that every later read of it (the retry after the interrupt among them) finds
+    /// the end of the data. The descriptor stays open under the same number, so whoever owns it closes it as usual;
+    /// the stream it named (a FIFO's reading end) is closed here. Idempotent.
+    private static func cutOff(_ fd: Int32) {
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard null >= 0 else { return }
+        if dup2(null, fd) == fd { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        close(null)
     }
 
     /// Joins the thread if it was started and not yet joined; from the moment a stop is asked (by this caller or

@@ -36,6 +36,10 @@ public enum PacedTiming {
 ///
 /// The end of the data is ``CaptureEnd/eof``; a decode or read failure, or the data ending in a file that has
 /// shrunk since it was opened (truncated while it was replayed), is ``CaptureEnd/error(_:)``.
+///
+/// A FIFO, socket or character device is read as it comes (a writer paces it), and ``stop()`` is prompt however
+/// long the writer stays quiet, also in the middle of a read: the descriptor is cut off under libsndfile (see
+/// `CaptureThread`).
 public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sendable {
     // @unchecked Sendable: `reader` and `buffer` are used by `init` and then only by the capture thread (handed
     // over once by `start`; pthread_create/join order the accesses); everything else is immutable or atomic.
@@ -84,7 +88,7 @@ public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sen
             let frames = Double(reader.sampleRate) * factor * Double(ms) / 1000
             blockFrames = min(PacedTiming.maxSpeedBlockFrames, max(1, Int(frames)))
         }
-        control = try CaptureThread(name: name)
+        control = try CaptureThread(name: name, input: reader.readsMayBlock ? reader.descriptor : nil)
         let blocksPerRead = speed == .max ? 1 : max(1, PacedTiming.readAheadFrames / blockFrames)
         buffer = .allocate(capacity: blocksPerRead * blockFrames * reader.channelCount)
         buffer.initialize(repeating: 0)
@@ -125,7 +129,8 @@ public final class FileReplayCapture: CaptureSource, CaptureLoop, @unchecked Sen
                     return .error(error)
                 }
                 taken = 0
-                if held == 0 { return endOfData() }
+                // A stop cuts a FIFO's read short, ending its data (see CaptureThread): that is the stop, not EOF.
+                if held == 0 { return control.stopRequested ? .stopped : endOfData() }
             }
             let frames = min(blockFrames, held - taken)
             let block = UnsafeBufferPointer(rebasing: buffer[(taken * channels)..<((taken + frames) * channels)])
