@@ -13,6 +13,7 @@ public final class CallRings: Sendable {
     /// One ring per channel.
     public let rings: [SPSCRingBuffer]
     private let ended = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
     /// Rung after every write, skip and finish, so a consumer serving many calls visits only those with news.
     private let bell = AtomicLazyReference<Doorbell>()
 
@@ -74,6 +75,17 @@ public final class CallRings: Sendable {
         for c in 0..<rings.count { rings[c].skip(frames) }
         bell.load()?.ring()
     }
+
+    /// Says the stream is ending because its capture was stopped, before ``finish()`` (which may have to wait for
+    /// the consumer to read past a gap): a consumer that knows analyses what it has up to the next gap and drops
+    /// the rest rather than stand silence in for it (see `CallSession.pull`). **Producer only.**
+    public func markStopped() {
+        stopped.store(true, ordering: .releasing)
+        bell.load()?.ring()
+    }
+
+    /// Whether ``markStopped()`` was called. Any thread.
+    public var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
     /// Ends the stream: publishes a trailing gap and lets the consumer see the end once it has read
     /// everything. Returns false (call again later) while a ring's gap log is full. **Producer only.**

@@ -10,7 +10,8 @@ public enum SessionOutput: Sendable, Equatable {
     /// A stretch of speech of one channel, closed.
     case segment(channel: Int, SegmentStats)
     /// Input audio lost before analysis (the capture side found the rings full), in seconds on the call's
-    /// timeline. The analysis heard silence there, so every later time stays where it belongs.
+    /// timeline. The analysis heard silence there, so every later time stays where it belongs; except in the last
+    /// gap of a stopped call, which nothing follows and which is not analysed (see `CallSession.cutAt`).
     case gap(start: Double, end: Double)
     /// A channel's totals, after ``CallSession/finish()``.
     case summary(channel: Int, ChannelTotals)
@@ -210,6 +211,26 @@ public final class CallSession {
         while total < budget {
             let room = min(acceptableFrames, Self.stepFrames)
             if room == 0 { break }
+            if cutAt == nil, pendingGapFrames > 0, rings.isStopped { cutAt = timelineFrames + pendingGapFrames }
+            if let at = cutAt {
+                // Stopped, and past the samples before the first gap: drop the rest, told as one gap at the end.
+                pendingGapFrames = 0
+                switch rings.read(into: planar, maxFrames: Self.stepFrames) {
+                case .samples(let n), .gap(let n):
+                    cutFrames += n
+                    continue
+                case .empty:
+                    stoppedShort = false
+                    return total > 0 ? .analysed(total) : .idle
+                case .ended:
+                    if cutFrames > 0 {
+                        outputs.push(.gap(start: Double(at) / Double(inputRate), end: Double(at + cutFrames) / Double(inputRate)))
+                        cutFrames = 0
+                    }
+                    stoppedShort = total > 0
+                    return total > 0 ? .analysed(total) : .ended
+                }
+            }
             if pendingGapFrames > 0 {
                 // A lost stretch is analysed as silence step by step, within the output room like audio.
                 let n = min(room, pendingGapFrames)
@@ -224,7 +245,12 @@ public final class CallSession {
                 step(n)
                 total += n
             case .gap(let n):
-                announceGap(frames: n)
+                if rings.isStopped {
+                    cutAt = timelineFrames + pendingGapFrames
+                    cutFrames = n
+                } else {
+                    announceGap(frames: n)
+                }
             case .empty:
                 stoppedShort = false
                 return total > 0 ? .analysed(total) : .idle
@@ -244,6 +270,16 @@ public final class CallSession {
 
     /// Input frames lost before analysis and not yet analysed as silence.
     private var pendingGapFrames = 0
+
+    /// Once the capture was stopped (``CallRings/markStopped()``) and the analysis meets a gap — a stand-in for
+    /// lost audio, which a source running faster than real time (a device without a clock) makes far longer than
+    /// the time that passed, hours of silence for the worker behind seconds of a call — the call ends there: the
+    /// samples before the gap were analysed, the silence still owed for earlier gaps is dropped, and so is
+    /// everything the rings hold from the gap on, told as one gap (`what` "samples") from `cutAt` over
+    /// `cutFrames` when the end is read. Without a stop nothing changes: every gap is analysed as silence so
+    /// later frames keep their times.
+    private var cutAt: Int?
+    private var cutFrames = 0
 
     /// Accounts for `frames` input frames lost before analysis: announces the gap in ``outputs`` now and
     /// queues silence in its place (analysed by ``pull(from:budget:)``), so every later frame keeps its time.

@@ -155,6 +155,35 @@ struct CallSessionTests {
         #expect(!session.stoppedShort)
     }
 
+    /// A stopped capture whose rings hold samples, then an hour lost (a device faster than real time, its blocks
+    /// dropped), then more: the samples before the gap are analysed, and the rest is one gap, not an hour of silence
+    /// analysed before the call may end. Without the stop the same rings are analysed gap and all.
+    @Test("after a stop the analysis ends at the first gap, the rest one gap; without a stop the gap is analysed")
+    func stopEndsAtTheFirstGap() throws {
+        let hour = 8000 * 3600
+        for stopped in [true, false] {
+            let (session, rings) = try Self.mono(holding: 400)
+            rings.skip(frames: stopped ? hour : 800)
+            Self.write(400, to: rings)
+            rings.skip(frames: 300)
+            if stopped { rings.markStopped() }
+            #expect(rings.finish())
+            var out: [SessionOutput] = []
+            var pulls = 0
+            while session.pull(from: rings) != .ended, pulls < 100 {
+                Self.drain(session, into: &out)
+                pulls += 1
+            }
+            session.finish()
+            Self.drain(session, into: &out)
+            let gaps = out.compactMap { o -> [Double]? in if case .gap(let s, let e) = o { return [s, e] } else { return nil } }
+            let expected = stopped ? [[0.05, Double(400 + hour + 400 + 300) / 8000]] : [[0.05, 0.15], [0.2, 0.2375]]
+            #expect(gaps.count == expected.count && zip(gaps.joined(), expected.joined()).allSatisfy { abs($0 - $1) < 1e-9 }, "\(gaps)")
+            #expect(session.timelineFrames == (stopped ? 400 : 400 + 800 + 400 + 300))
+            #expect(out.contains { if case .summary = $0 { true } else { false } })
+        }
+    }
+
     /// With nothing more in the rings and the producer still running, a pull says so and asks for no revisit:
     /// the next write rings.
     @Test("a pull that empties the rings of a running producer waits for the next ring")

@@ -20,18 +20,23 @@ extension DaemonSuite {
         /// A FIFO in `dir` and an ALSA config (for ALSA_CONFIG_PATH) whose `pcm.tap` captures from it.
         func fifoTap(_ dir: TempDir) throws -> (fifo: String, config: String) {
             let fifo = try dir.fifo("tap.fifo")
+            return (fifo, try tapConfig(dir, infile: fifo))
+        }
+
+        /// An ALSA config in `dir` (for ALSA_CONFIG_PATH) whose `pcm.tap` captures `infile`'s raw S16_LE frames.
+        func tapConfig(_ dir: TempDir, infile: String) throws -> String {
             let config = dir.file("asound.conf")
             try """
             pcm.tap {
                 type file
                 slave.pcm "attune_null"
                 file "/dev/null"
-                infile "\(fifo)"
+                infile "\(infile)"
                 format "raw"
             }
             pcm.attune_null { type null }
             """.write(toFile: config, atomically: true, encoding: .utf8)
-            return (fifo, config)
+            return config
         }
 
         /// The daemon's threads named `name` (in /proc/PID/task/TID/comm), each with the system call it is in
@@ -225,6 +230,46 @@ extension DaemonSuite {
             // Voiced frames with a pitch prove the comparison is over real analysis, not two runs of silence.
             #expect(live.filter { !$0.contains(#""f0_hz":null"#) }.count > 100)
             #expect(published(subscriber).first?.contains(#""source":"alsa:tap?rate=8000&channels=2"#) == true)
+            #expect(daemon.terminate() == 0)
+        }
+
+        /// A regular infile over the `null` slave, which has no clock: the device hands over frames as fast as the
+        /// capture loop reads them, the call's audio in a few milliseconds and then silence for ever, thousands of
+        /// times faster than real time. The 2 s rings drop nearly all of it, each dropped stretch a gap the worker
+        /// analysed as silence so later samples keep their times, so the analysis fell further behind the capture
+        /// with every second: after a stop the worker went on analysing silence (hours of it, at full CPU) for
+        /// minutes, and the call kept its id. A stop now ends the call at once: what the rings held up to the
+        /// first gap is analysed, the rest is reported lost (`gap`, what "samples"), then summaries and `call_end`.
+        @Test("a stopped call from a device faster than real time ends at once, its lost audio a gap; the id is free")
+        func stopFasterThanRealTime() throws {
+            let dir = TempDir(prefix: "attuned-alsa-fast")
+            let raw = dir.file("call.s16")
+            try pcmBytes(voiceLikeSamples(rate: 8000, seconds: 10, channels: 2)).write(to: URL(fileURLWithPath: raw))
+            let daemon = try Daemon(environment: ["ALSA_CONFIG_PATH": try tapConfig(dir, infile: raw)], dir: dir)
+            let subscriber = try daemon.subscribe(#"{"subscribe":{"calls":["a1"],"types":["gap","summary","call_end"]}}"#)
+            try daemon.start("a1", "alsa:tap?rate=8000&channels=2")
+            usleep(3_000_000)
+            let listed = try daemon.command(#"{"cmd":"list"}"#)
+            let before = try #require((listed["calls"] as? [[String: Any]])?.first?["analysed_s"] as? Double, "\(listed)")
+
+            let asked = Date()
+            let reply = try daemon.command(#"{"cmd":"stop","call":"a1"}"#, timeout: 30)
+            let took = Date().timeIntervalSince(asked)
+            #expect(reply["ok"] as? Bool == true, "\(reply)")
+            #expect(reply["ended"] as? Bool == true, "\(reply)")
+            #expect(took < 3, "stop took \(took) s")
+            #expect(try UnixClient.pump([subscriber], timeout: 10) { subscriber.hasReceived(lineContaining: #""type":"call_end""#) })
+            let lines = published(subscriber)
+            let end = try jsonObject(try #require(lines.last))
+            #expect(end["type"] as? String == "call_end" && end["reason"] as? String == "stopped", "\(end)")
+            #expect(lines.filter { $0.contains(#""type":"summary""#) }.count == 2, "\(lines)")
+            let gaps = try lines.filter { $0.contains(#""type":"gap""#) }.map { try jsonObject($0) }
+            #expect(!gaps.isEmpty && gaps.allSatisfy { $0["what"] as? String == "samples" }, "\(gaps)")
+            // After the stop the call analysed what its rings held (2 s) and the little the worker did between `list`
+            // and the stop, not the silence standing in for everything else the device delivered (hours of it).
+            let analysed = end["t"] as? Double ?? .infinity
+            #expect(analysed - before < 120, "analysed \(before) s before the stop, \(analysed) s at the end")
+            try daemon.start("a1", "file:\(sampleCall)?speed=max")
             #expect(daemon.terminate() == 0)
         }
     }

@@ -37,6 +37,9 @@ final class RingSink: CaptureSink {
 
     func captureEnded(_ reason: CaptureEnd) {
         end.withLock { $0 = reason }
+        // Before the finish, which waits while the gap log is full: the worker stops standing silence in for gaps
+        // and so reads past them at once.
+        if reason == .stopped { rings.markStopped() }
         // The gap log has room again as soon as the worker reads past a gap; the end is rare, so wait politely.
         while !rings.finish() { usleep(1000) }
     }
