@@ -116,8 +116,8 @@ public final class JetStream: @unchecked Sendable {
 
     deinit { jsCtx_Destroy(handle) }
 
-    /// Publishes asynchronously with a `Nats-Msg-Id` header; the ack comes later (see `waitForAcks`).
-    func publishAsync(subject: String, msgID: String, data: UnsafeRawBufferPointer) throws(NatsError) {
+    /// A message for `subject` with a `Nats-Msg-Id` header; the caller publishes or destroys it.
+    private static func message(subject: String, msgID: String, data: UnsafeRawBufferPointer) throws(NatsError) -> OpaquePointer? {
         var msg: OpaquePointer?
         try check("natsMsg_Create(\(subject))",
                   natsMsg_Create(&msg, subject, nil, data.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(data.count)))
@@ -126,6 +126,24 @@ public final class JetStream: @unchecked Sendable {
             natsMsg_Destroy(msg)
             throw NatsError("natsMsgHeader_Set(Nats-Msg-Id)", h)
         }
+        return msg
+    }
+
+    /// Publishes with a `Nats-Msg-Id` header and waits for the stream's ack (for tests and tools; the daemon
+    /// publishes asynchronously).
+    public func publish(subject: String, msgID: String, data: [UInt8]) throws(NatsError) {
+        let msg = try data.withUnsafeBytes { bytes in Result { () throws(NatsError) in try Self.message(subject: subject, msgID: msgID, data: bytes) } }.get()
+        defer { natsMsg_Destroy(msg) }
+        var ack: UnsafeMutablePointer<jsPubAck>?
+        var code = jsErrCode(rawValue: 0)
+        let s = js_PublishMsg(&ack, handle, msg, nil, &code)
+        jsPubAck_Destroy(ack)
+        if s != NATS_OK { throw NatsError("js_PublishMsg(\(subject))", s, jsCode: code) }
+    }
+
+    /// Publishes asynchronously with a `Nats-Msg-Id` header; the ack comes later (see `waitForAcks`).
+    func publishAsync(subject: String, msgID: String, data: UnsafeRawBufferPointer) throws(NatsError) {
+        var msg = try Self.message(subject: subject, msgID: msgID, data: data)
         // On success libnats owns the message (and sets `msg` to NULL); on failure it is still ours.
         let s = js_PublishMsgAsync(handle, &msg, nil)
         if s != NATS_OK {
@@ -257,37 +275,97 @@ public final class JetStream: @unchecked Sendable {
         case time(Double)
     }
 
-    /// A push consumer on `subject` (wildcards allowed). Without `durable` it is an ordered, ephemeral consumer:
-    /// the server delivers in stream order with no acks, and libnats recreates it if a message goes missing.
-    /// With `durable` it survives this process: acknowledge each message (`next(ack: true)`), and the next run
-    /// goes on where this one stopped.
-    public func subscribe(stream: String, subject: String, start: Start, durable: String? = nil) throws(NatsError) -> NatsSubscription {
+    /// An ordered, ephemeral push consumer on `subject` (wildcards allowed): the server delivers in stream order
+    /// with no acks, and libnats recreates it if a message goes missing. `durableConsumer` is the one that
+    /// survives this process.
+    public func subscribe(stream: String, subject: String, start: Start) throws(NatsError) -> NatsSubscription {
         var so = jsSubOptions()
         try check("jsSubOptions_Init", jsSubOptions_Init(&so))
         let streamName = strdup(stream)
-        let durableName = durable.map { strdup($0) }
-        defer { free(streamName); free(durableName ?? nil) }
+        defer { free(streamName) }
         so.Stream = UnsafePointer(streamName)
-        switch start {
-        case .all: so.Config.DeliverPolicy = js_DeliverAll
-        case .new: so.Config.DeliverPolicy = js_DeliverNew
-        case .time(let t):
-            so.Config.DeliverPolicy = js_DeliverByStartTime
-            so.Config.OptStartTime = Int64(t * 1e9)
-        }
-        if let durableName {
-            so.Config.Durable = UnsafePointer(durableName)
-            so.Config.AckPolicy = js_AckExplicit
-            so.Config.MaxAckPending = 1
-            so.ManualAck = true
-        } else {
-            so.Ordered = true
-        }
+        Self.apply(start, to: &so.Config)
+        so.Ordered = true
         var sub: OpaquePointer?
         var code = jsErrCode(rawValue: 0)
         let s = js_SubscribeSync(&sub, handle, subject, nil, &so, &code)
         if s != NATS_OK { throw NatsError("js_SubscribeSync(\(subject))", s, jsCode: code) }
-        return NatsSubscription(sub!, connection: connection, jetStream: self, keepsConsumer: durable != nil)
+        return NatsSubscription(sub!, connection: connection, jetStream: self)
+    }
+
+    /// The durable pull consumer `name` on `subject`, made if missing (starting at `start`); an existing one
+    /// goes on where it was and `start` is not used. A push consumer of that name (older attune versions made
+    /// those, one record in flight at a time) is remade as a pull consumer from its first unacked record.
+    public func durableConsumer(stream: String, subject: String, start: Start, name: String) throws(NatsError) -> DurableConsumer {
+        var backlog = DurableConsumer.Backlog()
+        var notice: String?
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        var code = jsErrCode(rawValue: 0)
+        let looked = js_GetConsumerInfo(&info, handle, stream, name, nil, &code)
+        if looked == NATS_OK, let info {
+            defer { jsConsumerInfo_Destroy(info) }
+            let config = info.pointee.Config!.pointee
+            if let deliver = config.DeliverSubject, deliver.pointee != 0 {
+                let next = info.pointee.AckFloor.Stream + 1
+                try check("js_DeleteConsumer(\(name))", js_DeleteConsumer(handle, stream, name, nil, &code))
+                try addPullConsumer(stream: stream, subject: subject, name: name, start: .all, sequence: next)
+                notice = "consumer \(name) was a push consumer (an older attune); remade as a pull consumer from stream sequence \(next)"
+            } else {
+                backlog.unacked = Int(info.pointee.NumAckPending)
+                backlog.deliveredUpTo = info.pointee.Delivered.Stream
+                backlog.lastDelivery = info.pointee.Delivered.Last
+                if config.AckWait > 0 { backlog.ackWait = Double(config.AckWait) / 1e9 }
+            }
+        } else if code == JSConsumerNotFoundErr || looked == NATS_NOT_FOUND {
+            try addPullConsumer(stream: stream, subject: subject, name: name, start: start)
+        } else {
+            throw NatsError("js_GetConsumerInfo(\(stream), \(name))", looked, jsCode: code)
+        }
+        var so = jsSubOptions()
+        try check("jsSubOptions_Init", jsSubOptions_Init(&so))
+        let streamName = strdup(stream), consumerName = strdup(name)
+        defer { free(streamName); free(consumerName) }
+        so.Stream = UnsafePointer(streamName)
+        so.Consumer = UnsafePointer(consumerName)
+        so.ManualAck = true
+        var sub: OpaquePointer?
+        let s = js_PullSubscribe(&sub, handle, subject, name, nil, &so, &code)
+        if s != NATS_OK { throw NatsError("js_PullSubscribe(\(subject), \(name))", s, jsCode: code) }
+        return DurableConsumer(NatsSubscription(sub!, connection: connection, jetStream: self, keepsConsumer: true),
+                               backlog: backlog, notice: notice)
+    }
+
+    private func addPullConsumer(stream: String, subject: String, name: String, start: Start, sequence: UInt64 = 0) throws(NatsError) {
+        var cfg = jsConsumerConfig()
+        try check("jsConsumerConfig_Init", jsConsumerConfig_Init(&cfg))
+        let durable = strdup(name), filter = strdup(subject)
+        defer { free(durable); free(filter) }
+        cfg.Durable = UnsafePointer(durable)
+        cfg.FilterSubject = UnsafePointer(filter)
+        cfg.AckPolicy = js_AckExplicit
+        cfg.AckWait = Int64(DurableConsumer.ackWait * 1e9)
+        cfg.MaxAckPending = Int64(DurableConsumer.maximumInFlight)
+        if sequence > 0 {
+            cfg.DeliverPolicy = js_DeliverByStartSequence
+            cfg.OptStartSeq = sequence
+        } else {
+            Self.apply(start, to: &cfg)
+        }
+        var created: UnsafeMutablePointer<jsConsumerInfo>?
+        var code = jsErrCode(rawValue: 0)
+        let s = js_AddConsumer(&created, handle, stream, &cfg, nil, &code)
+        jsConsumerInfo_Destroy(created)
+        if s != NATS_OK { throw NatsError("js_AddConsumer(\(stream), \(name))", s, jsCode: code) }
+    }
+
+    private static func apply(_ start: Start, to cfg: inout jsConsumerConfig) {
+        switch start {
+        case .all: cfg.DeliverPolicy = js_DeliverAll
+        case .new: cfg.DeliverPolicy = js_DeliverNew
+        case .time(let t):
+            cfg.DeliverPolicy = js_DeliverByStartTime
+            cfg.OptStartTime = Int64(t * 1e9)
+        }
     }
 
     /// The last message `stream` holds on `subject` (wildcards allowed), or nil when it holds none there. Waits at
@@ -323,4 +401,71 @@ public final class JetStream: @unchecked Sendable {
         defer { jsStreamInfo_Destroy(info) }
         return read(info!.pointee)
     }
+}
+
+/// A durable pull consumer (`attune tail --durable NAME`): the server remembers which records were acknowledged,
+/// so the next run with the same name goes on from there. Records come only when asked for (`fetch`), so all that
+/// the server has handed out is in the caller's hands, and on exit it gives back (`nak`) what it did not print: the
+/// next run gets those first, at once, instead of after the ack wait.
+public final class DurableConsumer: @unchecked Sendable {
+    /// Records handed out and neither acked nor given back before the server hands them out again: what a run
+    /// killed outright (SIGKILL) holds up its successor for, at most.
+    public static let ackWait = 5.0
+    /// Records handed out and not yet acked, at most: a run asks for fewer at a time.
+    public static let maximumInFlight = 1024
+
+    /// What the consumer looked like when this run bound to it: a run before this one that ended without
+    /// acking or giving back what it held (killed) leaves `unacked` records, all at or below `deliveredUpTo`
+    /// (stream sequence), which the server hands out again once `ackWait` has passed since `lastDelivery`.
+    public struct Backlog: Sendable {
+        public var unacked = 0
+        public var deliveredUpTo: UInt64 = 0
+        /// Unix time in nanoseconds of the last delivery, 0 when none.
+        public var lastDelivery: Int64 = 0
+        public var ackWait = DurableConsumer.ackWait
+    }
+
+    public let backlog: Backlog
+    /// Said once on bind when the consumer was remade (an older attune made push consumers).
+    public let notice: String?
+    let subscription: NatsSubscription
+
+    init(_ subscription: NatsSubscription, backlog: Backlog, notice: String?) {
+        self.subscription = subscription; self.backlog = backlog; self.notice = notice
+    }
+
+    /// Up to `limit` records in stream order (redeliveries first): at once what is there, else the first to come
+    /// within `timeout` seconds; empty when none came.
+    public func fetch(limit: Int, timeout: Double) throws(NatsError) -> [NatsMessage] {
+        var list = natsMsgList()
+        var request = jsFetchRequest()
+        jsFetchRequest_Init(&request)
+        request.Batch = Int32(limit)
+        request.NoWait = true
+        request.Expires = Int64(max(timeout, 0.5) * 1e9)
+        var s = natsSubscription_FetchRequest(&list, subscription.handle, &request)
+        if list.Count == 0 && (s == NATS_OK || s == NATS_NOT_FOUND || s == NATS_TIMEOUT) {
+            // Nothing there: wait for one record (a larger batch would wait for the whole batch or the timeout).
+            natsMsgList_Destroy(&list)
+            s = natsSubscription_Fetch(&list, subscription.handle, 1, Int64(max(1, timeout * 1000)), nil)
+        }
+        defer { natsMsgList_Destroy(&list) }
+        if list.Count == 0 && (s == NATS_NOT_FOUND || s == NATS_TIMEOUT) { return [] }
+        try check("natsSubscription_Fetch", s)
+        return (0..<Int(list.Count)).map { NatsMessage(list.Msgs[$0]!) }
+    }
+
+    /// Done with `message`: the server never hands it out again.
+    public func ack(_ message: NatsMessage) throws(NatsError) { try reply(message, "+ACK") }
+
+    /// Not printed: the server hands it out again at once, to the next fetch (of this run or the next).
+    public func nak(_ message: NatsMessage) throws(NatsError) { try reply(message, "-NAK") }
+
+    private func reply(_ message: NatsMessage, _ verb: String) throws(NatsError) {
+        guard let subject = message.reply else { return }
+        try subscription.connection.publish(subject, Array(verb.utf8))
+    }
+
+    /// Waits until the server has every ack and nak sent so far.
+    public func flush(timeout: Double = 2) throws(NatsError) { try subscription.connection.flush(timeout: timeout) }
 }

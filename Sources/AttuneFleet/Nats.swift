@@ -315,7 +315,7 @@ public final class NatsSubscription: @unchecked Sendable {
 
     deinit {
         if keepsConsumer {
-            // Acks are published without waiting; make sure the server has them before the connection goes.
+            // Acks and naks are published without waiting; make sure the server has them before the connection goes.
             natsConnection_FlushTimeout(connection.handle, 2000)
         } else {
             natsSubscription_Unsubscribe(handle)
@@ -323,9 +323,8 @@ public final class NatsSubscription: @unchecked Sendable {
         natsSubscription_Destroy(handle)
     }
 
-    /// The next message, or nil when none came within `timeout` seconds. With `ack`, a JetStream message is
-    /// acknowledged before it is returned.
-    public func next(timeout: Double, ack: Bool = false) throws(NatsError) -> NatsMessage? {
+    /// The next message, or nil when none came within `timeout` seconds.
+    public func next(timeout: Double) throws(NatsError) -> NatsMessage? {
         var msg: OpaquePointer?
         let s = natsSubscription_NextMsg(&msg, handle, Int64(max(1, timeout * 1000)))
         if s == NATS_TIMEOUT {
@@ -333,7 +332,6 @@ public final class NatsSubscription: @unchecked Sendable {
         }
         try check("natsSubscription_NextMsg", s)
         defer { natsMsg_Destroy(msg) }
-        if ack { try check("natsMsg_Ack", natsMsg_Ack(msg, nil)) }
         return NatsMessage(msg!)
     }
 

@@ -211,20 +211,31 @@ final class PipeOutput {
     func write(_ bytes: some Sequence<UInt8>) { buffer.append(contentsOf: bytes) }
     func write(_ text: String) { buffer.append(contentsOf: text.utf8) }
 
+    /// Bytes written and not flushed yet.
+    var buffered: Int { buffer.count }
+
+    /// Exits 0 when the reader has gone (EPIPE), as `head` expects of a writer.
     func flush() {
+        if flushUntilClosed() != nil { exit(0) }
+    }
+
+    /// Writes out what is buffered. Returns nil once it is all written, or how many of its bytes were written
+    /// before the reader went away (EPIPE), for a caller with something to settle before it exits.
+    func flushUntilClosed() -> Int? {
         var offset = 0
+        defer { buffer.removeAll(keepingCapacity: true) }
         while offset < buffer.count {
             let n = buffer[offset...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EPIPE { exit(0) }
+                if errno == EPIPE { return offset }
                 let why = String(cString: strerror(errno))
                 buffer.removeAll()
                 fail(74, "attune: write to stdout: \(why)")
             }
             offset += n
         }
-        buffer.removeAll(keepingCapacity: true)
+        return nil
     }
 }
 
