@@ -436,7 +436,10 @@ struct RecordPrinter {
         default:
             break
         }
-        if let filter = unacknowledged, let record, type != "gap" {
+        // A gap is filtered like any record by its type and call, as the daemon does; only a subscriber's own
+        // notice of records dropped for it has no call and gets past the filter. (The stream holds only calls'
+        // gaps, so tail --nats filters them all.)
+        if let filter = unacknowledged, let record, type != "gap" || record.string("call") != nil {
             let route = RecordRoute(type: type ?? "", call: record.string("call"), kind: record.string("kind"))
             if !filter.matches(route) { return .more }
         }

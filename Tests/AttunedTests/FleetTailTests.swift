@@ -100,5 +100,37 @@ extension DaemonSuite {
             #expect(after.first == stream.lines[before.count], "run 2 began with \(after.first ?? "nothing")")
             #expect(before + after == stream.lines)
         }
+
+        /// README, Fleet: "The same --call, --kind, --type and --frames filters apply" to `tail --nats`: gap records
+        /// of other calls, or with --type that leaves gap out, are not printed (the daemon's socket filters them
+        /// the same way; only a subscriber's own overflow notice, which has no call, gets past a filter).
+        @Test("tail --nats filters gap records by --call and --type")
+        func gapRecordsFiltered() throws {
+            let stream = try FakeFleetStream(prefix: "tail-gaps")
+            let (dir, nats) = (stream.dir, stream.nats)
+            for call in ["a", "b", "c"] { try stream.publish(call: call, type: "call_start") }
+            try stream.segments(6)
+            for call in ["a", "b", "c"] { try stream.publish(call: call, type: "gap") }
+            try stream.segments(6)
+            for call in ["a", "b", "c"] { try stream.publish(call: call, type: "call_end") }
+            func tail(_ tag: String, _ filters: [String]) throws -> [String] {
+                let child = try Child(try builtBinary("attune"), ["tail", "--nats", nats.url] + filters, dir: dir, tag: tag)
+                #expect(child.wait(timeout: 20) == 0, "\(filters): \(child.stderr)")
+                return outputLines(child)
+            }
+            func expected(calls: Set<String>, types: Set<String>) -> [String] {
+                stream.lines.filter { line in
+                    calls.contains { line.contains(#""call":"\#($0)""#) } && types.contains { line.hasPrefix(#"{"type":"\#($0)""#) }
+                }
+            }
+            let all: Set = ["call_start", "segment", "gap", "call_end"]
+            #expect(try tail("a", ["--call", "a"]) == expected(calls: ["a"], types: all))
+            #expect(try tail("ab", ["--call", "a", "--call", "b", "--type", "segment", "--type", "call_end"])
+                    == expected(calls: ["a", "b"], types: ["segment", "call_end"]))
+            #expect(try tail("types", ["--type", "segment", "--type", "call_end", "--count", "15"])
+                    == expected(calls: ["a", "b", "c"], types: ["segment", "call_end"]))
+            #expect(try tail("gaps-b", ["--call", "b", "--type", "gap", "--type", "call_end"])
+                    == expected(calls: ["b"], types: ["gap", "call_end"]))
+        }
     }
 }
