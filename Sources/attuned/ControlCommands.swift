@@ -23,6 +23,9 @@ struct DaemonControl: ControlHandler {
     /// How long a `start` may take before it is refused and abandoned (`start_timeout_s`).
     let startTimeout: Double
 
+    /// Starts refused for their timeout whose source open has not returned yet.
+    let hungStarts = HungStarts()
+
     func owns(call id: String) -> Bool { engine.info(call: id) != nil }
     var hasRoom: Bool { engine.hasRoom }
     /// False for commands from the fleet's queue group (``overFleet``): sources tied to this machine are started on
@@ -67,7 +70,17 @@ struct DaemonControl: ControlHandler {
             let request = LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
                                           language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,
                                           asr: Self.recognizer(s.asr ?? defaultASR))
+            // Each abandoned start keeps a thread (and what the device opened) until its open returns: a dispatcher
+            // retrying a dead tap every 10 s made 8,600 of them a day. Past a few, starts are refused until one returns.
+            let hung = hungStarts.count.load(ordering: .relaxed)
+            if hung >= HungStarts.limit {
+                let refusal = "\(hung) earlier starts are still waiting for sources that did not open (a hung device?); "
+                    + "no more are tried until one returns"
+                logger.warning("start refused", metadata: ["call": "\(s.call)", "error": "\(refusal)"])
+                return .failure(refusal)
+            }
             let engine = self.engine
+            let hungStarts = self.hungStarts
             // Opening a source can block for as long as the device likes (an ALSA `file` PCM on a FIFO nobody
             // writes), and loading a recogniser takes about a second: on the cooperative pool (two threads here)
             // two such starts would stall every other command and the event socket's `stats`.
@@ -79,11 +92,15 @@ struct DaemonControl: ControlHandler {
                 named: "attune-start", timeout: timeout,
                 onTimeout: {
                     guard deadline.expire() else { return nil }
+                    hungStarts.count.add(1, ordering: .relaxed)
                     return .failure(LiveEngineError("the source did not open within \(timeout) s (start_timeout_s); the start "
                                                     + "is abandoned and the call will not run", exitCode: 69))
                 }) {
                 do throws(LiveEngineError) { return .success(try engine.start(request, commit: deadline.commit)) } catch {
-                    if deadline.expired { logger.notice("abandoned start ended", metadata: ["call": "\(s.call)", "error": "\(error.message)"]) }
+                    if deadline.expired {
+                        hungStarts.count.subtract(1, ordering: .relaxed)
+                        logger.notice("abandoned start ended", metadata: ["call": "\(s.call)", "error": "\(error.message)"])
+                    }
                     return .failure(error)
                 }
             }
@@ -122,6 +139,7 @@ struct DaemonControl: ControlHandler {
                 "frames_analysed": .number(Double(e.framesAnalysed)), "samples_dropped": .number(Double(e.droppedFrames)),
                 "xruns": .number(Double(e.xruns)), "records_published": .number(Double(e.recordsPublished)),
                 "subscribers": .number(Double(b.subscribers)), "subscriber_records_dropped": .number(Double(b.droppedForSubscribers)),
+                "starts_hung": .number(Double(hungStarts.count.load(ordering: .relaxed))),
             ]
             if let f = fleet?.stats, case .object(var members) = fields {
                 members.append(("nats", [
@@ -196,6 +214,13 @@ private final class ResumeOnce<T: Sendable>: Sendable {
             c = nil
         }
     }
+}
+
+/// How many abandoned starts (see `StartDeadline`) still wait in a blocked open, each on a thread of its own.
+final class HungStarts: Sendable {
+    let count = Atomic<Int>(0)
+    /// Past this many, new starts are refused at once.
+    static let limit = 8
 }
 
 /// Who wins between a start that finishes and the client's timeout, decided once: the engine commits the call

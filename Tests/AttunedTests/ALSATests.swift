@@ -172,6 +172,34 @@ extension DaemonSuite {
             #expect(daemon.terminate() == 0)
         }
 
+        /// Every abandoned start keeps a thread blocked in the device's open until it returns; a dispatcher
+        /// retrying a dead tap piled them up without bound (60 refused starts: 60 threads, 60 more descriptors).
+        @Test("past eight starts still blocked in a hung open, further starts are refused at once, and stats counts them")
+        func hungStartsBounded() throws {
+            let dir = TempDir(prefix: "attuned-alsa-hung")
+            let (fifo, config) = try fifoTap(dir)
+            let daemon = try Daemon(["--set", "start_timeout_s=1"], environment: ["ALSA_CONFIG_PATH": config], dir: dir)
+            for i in 0..<8 {
+                let reply = try daemon.command(#"{"cmd":"start","call":"h\#(i)","source":"alsa:tap?rate=8000&channels=1"}"#, timeout: 30)
+                #expect((reply["error"] as? String ?? "").contains("did not open within 1.0 s"), "\(reply)")
+            }
+            #expect(try daemon.command(#"{"cmd":"stats"}"#)["starts_hung"] as? Int == 8)
+            let threads = { (try? String(contentsOfFile: "/proc/\(daemon.pid)/status", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("Threads:") } ?? "" }
+            let before = threads()
+            let asked = Date()
+            let refused = try daemon.command(#"{"cmd":"start","call":"h8","source":"alsa:tap?rate=8000&channels=1"}"#, timeout: 30)
+            #expect(Date().timeIntervalSince(asked) < 0.9, "the ninth start waited for its own timeout")
+            #expect((refused["error"] as? String ?? "").contains("8 earlier starts are still waiting for sources that did not open"), "\(refused)")
+            #expect(threads() == before)
+            // The device answers: the blocked opens return, their calls are torn down unseen, and starts are tried again.
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            defer { if writer >= 0 { close(writer) } }
+            #expect(eventually(timeout: 20) { (try? daemon.command(#"{"cmd":"stats"}"#)["starts_hung"] as? Int) == 0 }, "\(daemon.process.stderr)")
+            #expect(try daemon.calls().isEmpty)
+            #expect(daemon.terminate() == 0)
+        }
+
         @Test("frames published for alsa:tap equal attune analyze --frames of the same audio")
         func tapFramesMatchAnalyze() throws {
             let dir = TempDir(prefix: "attuned-alsa")
