@@ -141,8 +141,10 @@ final class Daemon: Service, Sendable {
                                                             asr: DaemonControl.recognizer(s.asr ?? config.asr)))
                 logger.info("call started", metadata: ["call": "\(s.call)", "source": "\(info.source)"])
             } catch {
-                throw await abandon(DaemonFailure(description: "attuned: --source \(s.call)=\(s.uri): \(error.message)",
-                                                  exitCode: error.exitCode))
+                // What the engine calls a usage error (roles that do not fit the source) is, in a startup source,
+                // the configuration's (78); a device or file that fails to open keeps its own code (69, 66).
+                throw await abandon(DaemonFailure(description: "attuned: \(s.origin): \(error.message)",
+                                                  exitCode: error.exitCode == 64 ? 78 : error.exitCode))
             }
         }
 

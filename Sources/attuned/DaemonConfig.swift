@@ -254,6 +254,8 @@ struct DaemonConfig: Sendable {
     /// Refuses a run directory too long for the sockets in it, naming where it came from and how long it may be,
     /// before anything is created: the bind would fail only after the directory was made.
     func checkRunDir() throws(ConfigError) {
+        // An empty path would put the sockets at /events.sock; refused as configuration, not found out at stat (74).
+        guard !runDir.isEmpty else { throw ConfigError("\(runDirOrigin): the run directory is empty") }
         let limit = RunDirectory.maximumSocketPathLength
         let (socket, length) = [eventsSocket, controlSocket].map { ($0, RunDirectory.boundLength(ofSocket: $0)) }.max { $0.1 < $1.1 }!
         guard length > limit else { return }

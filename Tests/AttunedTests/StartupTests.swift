@@ -157,6 +157,30 @@ extension DaemonSuite {
             #expect(child.stdout.contains("node attune1,"), "\(child.stdout) \(child.stderr)")
         }
 
+        /// A startup source whose roles do not fit its channels is known only once it opens; the error names the
+        /// file and key (it named a `--source` flag that was never given) and exits 78, as configuration.
+        @Test("a [[source]] whose roles do not fit its channels exits 78 naming the file and key")
+        func startupRolesMismatch() throws {
+            let dir = TempDir(prefix: "attuned-src-roles")
+            let config = dir.file("attune.toml")
+            try "[[source]]\ncall = \"t1\"\nuri = \"file:\(sampleCall)\"\nroles = [\"agent\", \"customer\", \"customer\"]\n"
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let child = try runAttuned(["--config", config, "--run-dir", dir.file("run")], dir: dir)
+            #expect(child.status == 78, "\(child.stderr)")
+            #expect(child.stderr.contains("\(config): source[0].uri: 3 roles given but"), "\(child.stderr)")
+        }
+
+        /// An empty run directory put the sockets at /events.sock: --check-config said ok, the run failed at stat (74).
+        @Test("an empty run_dir exits 78 from --check-config and at startup")
+        func emptyRunDir() throws {
+            let dir = TempDir(prefix: "attuned-emptyrun")
+            for extra in [["--check-config"], []] {
+                let child = try runAttuned(["--set", "run_dir=\"\""] + extra, dir: dir)
+                #expect(child.status == 78, "\(extra): \(child.stderr)")
+                #expect(child.stderr == "attuned: --set: run_dir: the run directory is empty\n", "\(child.stderr)")
+            }
+        }
+
         /// An endless "file" is refused after a bound, not read until memory runs out (the daemon was killed by the
         /// allocator before); a file of text over the bound too.
         @Test("--config /dev/zero or an oversized file exits 78 at once, naming the bound")
