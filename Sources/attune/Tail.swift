@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttuneBus
+import AttuneEngine
 import AttuneEvents
 import AttuneFleet
 import Foundation
@@ -94,6 +95,10 @@ struct Tail: ParsableCommand {
             for name in names where name.isEmpty || name.utf8.count > ControlCommand.maximumNameLength {
                 throw ValidationError("\(flag) must be 1…\(ControlCommand.maximumNameLength) bytes: '\(name)'")
             }
+        }
+        // A call id the daemon could never run would be waited for for ever.
+        for call in calls {
+            do { try LiveEngine.checkCallID(call) } catch { throw ValidationError("--call: \(error.message)") }
         }
         // The daemon refuses an unknown type or kind too (the same vocabularies), but a typo is better caught before
         // connecting.

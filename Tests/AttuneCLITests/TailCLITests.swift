@@ -191,6 +191,8 @@ import Glibc
         (["tail", "--type", "segmnet"], "unknown record type 'segmnet'"),
         (["tail", "--count", "0"], "--count must be at least 1"),
         (["tail", "--call", ""], "--call must be 1…256 bytes"),
+        // An id no daemon would run: tail waited for it for ever.
+        (["tail", "--call", "a.b"], "--call: call id 'a.b' may hold only letters, digits and - _ : @ + ="),
         (["tail", "--color", "sometimes"], "sometimes"),
         (["tail", "--json", "--pretty"], "--json and --pretty exclude each other"),
         (["tail", "--bogus"], "--bogus"),
