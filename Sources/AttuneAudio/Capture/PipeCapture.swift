@@ -36,7 +36,11 @@ public final class PipeCapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         }
         self.roles = roles
         reader = try RawPCMReader(fileDescriptor: fd, name: name, format: format)
-        control = try CaptureThread(name: name)
+        // A writer that stalls inside a frame leaves the reader retrying read(2) for the frame's rest, where the
+        // stop's signal cannot end it: as for libsndfile's reads (see CaptureThread), stop cuts the descriptor off.
+        var st = stat()
+        let regular = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+        control = try CaptureThread(name: name, input: regular ? nil : fd)
         buffer = .allocate(capacity: RawPCMReader.blockFrames * format.channelCount)
         buffer.initialize(repeating: 0)
         pollDescriptors = .allocate(capacity: 2)
@@ -71,7 +75,8 @@ public final class PipeCapture: CaptureSource, CaptureLoop, @unchecked Sendable 
             } catch {
                 return .error(error)
             }
-            if frames == 0 { return .eof }
+            // A stop cuts a stalled pipe's read short, ending its data: that is the stop, not the end of input.
+            if frames == 0 { return control.stopRequested ? .stopped : .eof }
             sink.capture(UnsafeBufferPointer(rebasing: buffer[0..<(frames * channels)]), frames: frames, at: streamFrame)
             streamFrame += Int64(frames)
             counters.addFrames(frames)
