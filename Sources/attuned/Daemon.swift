@@ -80,7 +80,7 @@ final class Daemon: Service, Sendable {
             await bus.shutdown()
             throw DaemonFailure(description: "attuned: \(error)", exitCode: 78)
         }
-        let engine = LiveEngine(configuration: engineConfig, sink: BusSink(bus: bus, fleet: fleet))
+        let engine = LiveEngine(configuration: engineConfig, sink: BusSink(bus: bus, fleet: fleet, logger: logger))
 
         var controlConfig = ControlServerConfiguration(socketPath: config.controlSocket)
         controlConfig.mode = config.controlMode

@@ -92,6 +92,10 @@ extension DaemonSuite {
             #expect(end["reason"] as? String == "error")
             let message = end["message"] as? String ?? ""
             #expect(message.contains("victim.wav") && message.contains("truncated"), "\(message)")
+            // The operator's log says so too (a call ending by itself was seen only by subscribers before).
+            let logged = daemon.loggedLines("call ended").filter { $0.contains("call=victim") }
+            #expect(logged.count == 1 && logged.first?.contains("warning") == true && logged.first?.contains("reason=error") == true,
+                    "\(daemon.process.stderr.suffix(2000))")
             // The victim still got its summaries: what it analysed is flushed, not thrown away.
             #expect(lines.filter { $0.hasPrefix(#"{"type":"summary","v":1,"call":"victim""#) }.count == 2)
 
