@@ -70,12 +70,18 @@ struct DaemonControl: ControlHandler {
             let request = LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
                                           language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,
                                           asr: Self.recognizer(s.asr ?? defaultASR))
-            // Each abandoned start keeps a thread (and what the device opened) until its open returns: a dispatcher
-            // retrying a dead tap every 10 s made 8,600 of them a day. Past a few, starts are refused until one returns.
+            // Each start opens its source on a thread of its own, which stays while the open blocks, past the
+            // start's timeout too: a dispatcher retrying a dead tap every 10 s made 8,600 such threads a day, and 60
+            // starts at once made 60. Past a few abandoned ones, or more opening at once than calls may yet run,
+            // starts are refused at once.
             let hung = hungStarts.count.load(ordering: .relaxed)
-            if hung >= HungStarts.limit {
-                let refusal = "\(hung) earlier starts are still waiting for sources that did not open (a hung device?); "
-                    + "no more are tried until one returns"
+            let opening = hungStarts.opening.add(1, ordering: .relaxed).newValue
+            // A full daemon is the engine's to refuse (its message says so); this is about opens piling up.
+            if hung >= HungStarts.limit || opening > max(1, engine.maximumCalls - engine.callCount) {
+                hungStarts.opening.subtract(1, ordering: .relaxed)
+                let refusal = hung >= HungStarts.limit
+                    ? "\(hung) earlier starts are still waiting for sources that did not open (a hung device?); no more are tried until one returns"
+                    : "\(opening - 1) starts are opening their sources beside \(engine.callCount) running calls; max_calls is \(engine.maximumCalls)"
                 logger.warning("start refused", metadata: ["call": "\(s.call)", "error": "\(refusal)"])
                 return .failure(refusal)
             }
@@ -96,6 +102,7 @@ struct DaemonControl: ControlHandler {
                     return .failure(LiveEngineError("the source did not open within \(timeout) s (start_timeout_s); the start "
                                                     + "is abandoned and the call will not run", exitCode: 69))
                 }) {
+                defer { hungStarts.opening.subtract(1, ordering: .relaxed) }
                 do throws(LiveEngineError) { return .success(try engine.start(request, commit: deadline.commit)) } catch {
                     if deadline.expired {
                         hungStarts.count.subtract(1, ordering: .relaxed)
@@ -218,7 +225,10 @@ private final class ResumeOnce<T: Sendable>: Sendable {
 
 /// How many abandoned starts (see `StartDeadline`) still wait in a blocked open, each on a thread of its own.
 final class HungStarts: Sendable {
+    /// Abandoned starts still blocked in their open.
     let count = Atomic<Int>(0)
+    /// Starts whose open has not returned yet, abandoned or not.
+    let opening = Atomic<Int>(0)
     /// Past this many, new starts are refused at once.
     static let limit = 8
 }

@@ -200,6 +200,30 @@ extension DaemonSuite {
             #expect(daemon.terminate() == 0)
         }
 
+        /// Sixty starts at once on a hung device made sixty threads, each waiting in the open: the abandoned-start
+        /// bound only counts those already past their timeout. No more opens run at once than calls may yet start.
+        @Test("starts at once on a hung device: no more open at a time than max_calls allows, the rest refused at once")
+        func hungStartsAtOnce() throws {
+            let dir = TempDir(prefix: "attuned-alsa-burst")
+            let (fifo, config) = try fifoTap(dir)
+            let daemon = try Daemon(["--set", "start_timeout_s=2", "--max-calls", "3"], environment: ["ALSA_CONFIG_PATH": config], dir: dir)
+            // Twelve connections, each sending its start before any reply comes.
+            let clients = try (0..<12).map { _ in try UnixClient(path: daemon.control) }
+            for (i, client) in clients.enumerated() {
+                try client.send(#"{"cmd":"start","call":"b\#(i)","source":"alsa:tap?rate=8000&channels=1"}"# + "\n")
+            }
+            let errors = try clients.map { client in
+                let reply = try jsonObject(try client.readLine(timeout: 30) ?? "{}")
+                return reply["error"] as? String ?? "\(reply)"
+            }
+            #expect(errors.filter { $0.contains("did not open within 2.0 s") }.count == 3, "\(errors)")
+            #expect(errors.filter { $0.contains("starts are opening their sources beside 0 running calls; max_calls is 3") }.count == 9, "\(errors)")
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            defer { if writer >= 0 { close(writer) } }
+            #expect(eventually(timeout: 20) { (try? daemon.command(#"{"cmd":"stats"}"#)["starts_hung"] as? Int) == 0 }, "\(daemon.process.stderr)")
+            #expect(daemon.terminate() == 0)
+        }
+
         @Test("frames published for alsa:tap equal attune analyze --frames of the same audio")
         func tapFramesMatchAnalyze() throws {
             let dir = TempDir(prefix: "attuned-alsa")

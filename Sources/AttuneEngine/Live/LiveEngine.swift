@@ -277,6 +277,9 @@ public final class LiveEngine: Sendable {
     /// Calls running now.
     public var callCount: Int { calls.withLock { $0.count } }
 
+    /// The most calls that may run at once (`max_calls`).
+    public var maximumCalls: Int { configuration.maximumCalls }
+
     /// Whether a call could start now (fewer than `maximumCalls` run, and the engine is not shutting down).
     public var hasRoom: Bool { !shuttingDown.load(ordering: .acquiring) && callCount < configuration.maximumCalls }
 
