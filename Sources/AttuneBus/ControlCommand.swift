@@ -15,7 +15,6 @@ public enum ControlCommand: Sendable, Equatable {
     /// recognised text for a stretch of one channel, in AttuneText's own type so the daemon stores it as is.
     case asr(call: String, utterance: TranscriptUtterance)
 
-    /// The command's name as replies and logs spell it.
     /// The call a `stop` or `asr` is about; nil for the others (a `start` names a call it creates, not one that runs).
     public var call: String? {
         switch self {
@@ -24,6 +23,7 @@ public enum ControlCommand: Sendable, Equatable {
         }
     }
 
+    /// The command's name as replies and logs spell it.
     public var name: String {
         switch self {
         case .start: return "start"

@@ -258,9 +258,8 @@ public final class FleetNode: Sendable {
         while true {
             let now = Date().timeIntervalSince1970
             if stop.load(ordering: .acquiring) {
-                let buffered = state.withLockedValue { $0.stats.buffered }
+                let (buffered, missing) = state.withLockedValue { ($0.stats.buffered, $0.stats.streamMissing) }
                 let deadline = drainDeadline.withLockedValue { $0 }
-                let missing = state.withLockedValue { $0.stats.streamMissing }
                 if current == nil || buffered == 0 || now > deadline || !current!.connection.isConnected || missing { break }
             }
             guard let l = current else {

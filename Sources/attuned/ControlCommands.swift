@@ -22,15 +22,14 @@ struct DaemonControl: ControlHandler {
     static let stopWait: Duration = .seconds(5)
     /// How long a `start` may take before it is refused and abandoned (`start_timeout_s`).
     let startTimeout: Double
-
-    /// Starts refused for their timeout whose source open has not returned yet.
-    let hungStarts = HungStarts()
-
-    func owns(call id: String) -> Bool { engine.info(call: id) != nil }
-    var hasRoom: Bool { engine.hasRoom }
+    /// Starts whose source open has not returned yet, the abandoned among them.
+    let opens = SourceOpens()
     /// False for commands from the fleet's queue group (``overFleet``): sources tied to this machine are started on
     /// its own control socket.
     var takesMachineBoundSources = true
+
+    func owns(call id: String) -> Bool { engine.info(call: id) != nil }
+    var hasRoom: Bool { engine.hasRoom }
 
     /// This handler for commands that come over NATS. The queue group hands a `start` to whichever node takes it,
     /// so an `alsa:` device or `stdin:` there would be an arbitrary machine's (README, Fleet): those are refused.
@@ -70,23 +69,12 @@ struct DaemonControl: ControlHandler {
             let request = LiveCallRequest(call: s.call, source: s.source, roles: s.roles, consent: s.consent,
                                           language: s.lang.flatMap(Language.init(rawValue:)) ?? .en,
                                           asr: Self.recognizer(s.asr ?? defaultASR))
-            // Each start opens its source on a thread of its own, which stays while the open blocks, past the
-            // start's timeout too: a dispatcher retrying a dead tap every 10 s made 8,600 such threads a day, and 60
-            // starts at once made 60. Past a few abandoned ones, or more opening at once than calls may yet run,
-            // starts are refused at once.
-            let hung = hungStarts.count.load(ordering: .relaxed)
-            let opening = hungStarts.opening.add(1, ordering: .relaxed).newValue
-            // A full daemon is the engine's to refuse (its message says so); this is about opens piling up.
-            if hung >= HungStarts.limit || opening > max(1, engine.maximumCalls - engine.callCount) {
-                hungStarts.opening.subtract(1, ordering: .relaxed)
-                let refusal = hung >= HungStarts.limit
-                    ? "\(hung) earlier starts are still waiting for sources that did not open (a hung device?); no more are tried until one returns"
-                    : "\(opening - 1) starts are opening their sources beside \(engine.callCount) running calls; max_calls is \(engine.maximumCalls)"
+            if let refusal = opens.admit(engine) {
                 logger.warning("start refused", metadata: ["call": "\(s.call)", "error": "\(refusal)"])
                 return .failure(refusal)
             }
             let engine = self.engine
-            let hungStarts = self.hungStarts
+            let opens = self.opens
             // Opening a source can block for as long as the device likes (an ALSA `file` PCM on a FIFO nobody
             // writes), and loading a recogniser takes about a second: on the cooperative pool (two threads here)
             // two such starts would stall every other command and the event socket's `stats`.
@@ -98,16 +86,13 @@ struct DaemonControl: ControlHandler {
                 named: "attune-start", timeout: timeout,
                 onTimeout: {
                     guard deadline.expire() else { return nil }
-                    hungStarts.count.add(1, ordering: .relaxed)
+                    opens.abandoned()
                     return .failure(LiveEngineError("the source did not open within \(timeout) s (start_timeout_s); the start "
                                                     + "is abandoned and the call will not run", exitCode: 69))
                 }) {
-                defer { hungStarts.opening.subtract(1, ordering: .relaxed) }
+                defer { opens.returned(abandoned: deadline.expired) }
                 do throws(LiveEngineError) { return .success(try engine.start(request, commit: deadline.commit)) } catch {
-                    if deadline.expired {
-                        hungStarts.count.subtract(1, ordering: .relaxed)
-                        logger.notice("abandoned start ended", metadata: ["call": "\(s.call)", "error": "\(error.message)"])
-                    }
+                    if deadline.expired { logger.notice("abandoned start ended", metadata: ["call": "\(s.call)", "error": "\(error.message)"]) }
                     return .failure(error)
                 }
             }
@@ -146,7 +131,7 @@ struct DaemonControl: ControlHandler {
                 "frames_analysed": .number(Double(e.framesAnalysed)), "samples_dropped": .number(Double(e.droppedFrames)),
                 "xruns": .number(Double(e.xruns)), "records_published": .number(Double(e.recordsPublished)),
                 "subscribers": .number(Double(b.subscribers)), "subscriber_records_dropped": .number(Double(b.droppedForSubscribers)),
-                "starts_hung": .number(Double(hungStarts.count.load(ordering: .relaxed))),
+                "starts_hung": .number(Double(opens.hung)),
             ]
             if let f = fleet?.stats, case .object(var members) = fields {
                 members.append(("nats", [
@@ -223,14 +208,40 @@ private final class ResumeOnce<T: Sendable>: Sendable {
     }
 }
 
-/// How many abandoned starts (see `StartDeadline`) still wait in a blocked open, each on a thread of its own.
-final class HungStarts: Sendable {
-    /// Abandoned starts still blocked in their open.
-    let count = Atomic<Int>(0)
-    /// Starts whose open has not returned yet, abandoned or not.
-    let opening = Atomic<Int>(0)
-    /// Past this many, new starts are refused at once.
+/// The starts whose source open has not returned yet, each on a thread of its own that stays while the open
+/// blocks, past the start's timeout too (an abandoned start, see `StartDeadline`): a dispatcher retrying a dead tap
+/// every 10 s made 8,600 such threads a day, and 60 starts at once made 60. Past a few abandoned ones, or more
+/// opening at once than calls may yet run, a start is refused before it opens anything.
+final class SourceOpens: Sendable {
+    private let opening = Atomic<Int>(0)
+    private let abandonedCount = Atomic<Int>(0)
+    /// Abandoned starts past this many refuse new ones.
     static let limit = 8
+
+    /// Abandoned starts still blocked in their open (`stats`: `starts_hung`).
+    var hung: Int { abandonedCount.load(ordering: .relaxed) }
+
+    /// Counts a start in before its open, or says why it may not open: too many abandoned opens, or more opening
+    /// than `engine` has room for. A full daemon is the engine's to refuse (its message says so): one start always
+    /// gets that far.
+    func admit(_ engine: LiveEngine) -> String? {
+        let hung = self.hung
+        let opening = self.opening.add(1, ordering: .relaxed).newValue
+        if hung < Self.limit && opening <= max(1, engine.maximumCalls - engine.callCount) { return nil }
+        self.opening.subtract(1, ordering: .relaxed)
+        return hung >= Self.limit
+            ? "\(hung) earlier starts are still waiting for sources that did not open (a hung device?); no more are tried until one returns"
+            : "\(opening - 1) starts are opening their sources beside \(engine.callCount) running calls; max_calls is \(engine.maximumCalls)"
+    }
+
+    /// The start's timeout fired while its open was still blocked.
+    func abandoned() { abandonedCount.add(1, ordering: .relaxed) }
+
+    /// The open of an admitted start returned (`abandoned`: after its timeout had fired).
+    func returned(abandoned: Bool) {
+        opening.subtract(1, ordering: .relaxed)
+        if abandoned { abandonedCount.subtract(1, ordering: .relaxed) }
+    }
 }
 
 /// Who wins between a start that finishes and the client's timeout, decided once: the engine commits the call

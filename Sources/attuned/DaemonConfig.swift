@@ -442,11 +442,7 @@ struct NatsConfig: Sendable {
     mutating func load(_ n: ConfigReader) throws(ConfigError) {
         if let v = try n.string("url") { urls = [v] }
         if let v = try n.strings("urls") { urls = v }
-        for url in urls {
-            if let problem = NatsConnectionSettings.urlProblem(url) {
-                throw ConfigError("\(n.path): nats.url '\(NatsConnectionSettings.redacted(url))' \(problem)")
-            }
-        }
+        try checkURLs("\(n.path): nats.url")
         if let v = try n.string("token") { token = v }
         if let v = try n.string("credentials") { credentials = try Self.readable(v, n, "credentials") }
         if let v = try n.string("tls_ca") { tlsCA = try Self.readable(v, n, "tls_ca") }
@@ -474,6 +470,15 @@ struct NatsConfig: Sendable {
         }
     }
 
+    /// Refuses a URL libnats could never connect to, naming it (redacted) after `key`.
+    private func checkURLs(_ key: String) throws(ConfigError) {
+        for url in urls {
+            if let problem = NatsConnectionSettings.urlProblem(url) {
+                throw ConfigError("\(key) '\(NatsConnectionSettings.redacted(url))' \(problem)")
+            }
+        }
+    }
+
     private static func readable(_ path: String, _ n: ConfigReader, _ key: String) throws(ConfigError) -> String {
         guard access(path, R_OK) == 0 else {
             throw ConfigError("\(n.path): nats.\(key): \(path): \(String(cString: strerror(errno)))")
@@ -484,11 +489,8 @@ struct NatsConfig: Sendable {
     /// The fleet settings for node `node`, after checking that everything fits in a subject.
     func settings(node: String, version: String) throws(ConfigError) -> FleetSettings {
         guard !urls.isEmpty else { throw ConfigError("nats: no url (set [nats] url or --nats URL)") }
-        for url in urls {
-            if let problem = NatsConnectionSettings.urlProblem(url) {
-                throw ConfigError("--nats: url '\(NatsConnectionSettings.redacted(url))' \(problem)")
-            }
-        }
+        // The file's were checked as it was read; `--nats` replaces them.
+        try checkURLs("--nats: url")
         if let problem = FleetSettings.nodeProblem(node) {
             throw ConfigError("node '\(node)' \(problem); with NATS the node name is a subject token (set node or --node)")
         }

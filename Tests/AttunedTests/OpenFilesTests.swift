@@ -6,6 +6,12 @@ import Testing
 import Glibc
 #endif
 
+/// `attuned --run-dir RUNDIR` started under the open-files limit `SOFT:HARD` (prlimit), left running.
+private func attuned(openFiles: String, runDir: String, dir: TempDir) throws -> Child {
+    try Child("/usr/bin/prlimit", ["--nofile=\(openFiles)", try builtBinary("attuned"), "--run-dir", runDir],
+              dir: dir, tag: "attuned-nofile-\(openFiles)")
+}
+
 extension DaemonSuite {
     @Suite("Open files") struct OpenFilesTests {
         /// Every call holds about three descriptors and every subscriber one; a shell's or container's soft limit
@@ -13,9 +19,7 @@ extension DaemonSuite {
         @Test("the daemon raises its soft open-files limit to the hard one and says so")
         func raisesTheLimit() throws {
             let dir = TempDir(prefix: "attuned-nofile-raise")
-            let runDir = dir.file("run")
-            let child = try Child("/usr/bin/prlimit", ["--nofile=64:8192", try builtBinary("attuned"), "--run-dir", runDir],
-                                  dir: dir, tag: "attuned-raise")
+            let child = try attuned(openFiles: "64:8192", runDir: dir.file("run"), dir: dir)
             defer { child.signal(SIGKILL); _ = child.wait(timeout: 10) }
             #expect(eventually(timeout: 60) { child.stderr.contains("attuned started") }, "\(child.stderr)")
             let limits = try String(contentsOfFile: "/proc/\(child.pid)/limits", encoding: .utf8)
@@ -32,8 +36,7 @@ extension DaemonSuite {
         func outOfDescriptors() throws {
             let dir = TempDir(prefix: "attuned-nofile")
             let runDir = dir.file("run")
-            let child = try Child("/usr/bin/prlimit", ["--nofile=48:48", try builtBinary("attuned"), "--run-dir", runDir],
-                                  dir: dir, tag: "attuned-nofile")
+            let child = try attuned(openFiles: "48:48", runDir: runDir, dir: dir)
             defer { child.signal(SIGKILL); _ = child.wait(timeout: 10) }
             #expect(eventually(timeout: 60) { (try? UnixClient(path: runDir + "/control.sock")) != nil }, "\(child.stderr)")
             #expect(child.stderr.contains("the open-files limit allows only about 16 calls"), "\(child.stderr)")

@@ -281,7 +281,7 @@ public final class LiveEngine: Sendable {
     public var maximumCalls: Int { configuration.maximumCalls }
 
     /// Whether a call could start now (fewer than `maximumCalls` run, and the engine is not shutting down).
-    public var hasRoom: Bool { !shuttingDown.load(ordering: .acquiring) && callCount < configuration.maximumCalls }
+    public var hasRoom: Bool { !shuttingDown.load(ordering: .acquiring) && callCount < maximumCalls }
 
     /// Call ids go into JSON and NATS subjects: a short printable name without spaces, dots or wildcards.
     public static func checkCallID(_ id: String) throws(LiveEngineError) {
