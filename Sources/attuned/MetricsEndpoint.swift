@@ -107,7 +107,8 @@ final class DaemonMetrics: Sendable {
     }
 }
 
-/// Answers `GET /metrics` with the Prometheus text format; anything else with 404.
+/// Answers `GET /metrics` with the Prometheus text format and `HEAD /metrics` with its headers (uptime checks and
+/// load balancers probe with HEAD); another method on `/metrics` with 405, naming the two; any other path with 404.
 private final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -117,14 +118,23 @@ private final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let request) = unwrapInboundIn(data) else { return }
-        let found = request.method == .GET && (request.uri == "/metrics" || request.uri.hasPrefix("/metrics?"))
-        let body = found ? registry.emitToBuffer() : Array("not found; try /metrics\n".utf8)
+        let metrics = request.uri == "/metrics" || request.uri.hasPrefix("/metrics?")
+        let readable = request.method == .GET || request.method == .HEAD
+        let status: HTTPResponseStatus = !metrics ? .notFound : readable ? .ok : .methodNotAllowed
+        let body = switch status {
+        case .ok: registry.emitToBuffer()
+        case .methodNotAllowed: Array("method not allowed; use GET or HEAD\n".utf8)
+        default: Array("not found; try /metrics\n".utf8)
+        }
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4" : "text/plain")
+        headers.add(name: "Content-Type", value: status == .ok ? "text/plain; version=0.0.4" : "text/plain")
         headers.add(name: "Content-Length", value: "\(body.count)")
+        if status == .methodNotAllowed { headers.add(name: "Allow", value: "GET, HEAD") }
         headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: found ? .ok : .notFound, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
         // The channel, not the context, in the completion: a `Channel` is Sendable, and closing it from there
         // after the response is flushed is the same close.
         let channel = context.channel

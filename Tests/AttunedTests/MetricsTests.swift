@@ -6,9 +6,9 @@ import Testing
 import Glibc
 #endif
 
-/// `GET path` over a real TCP connection to 127.0.0.1:`port`; the status code and the body. The endpoint closes
-/// the connection after one response, so the body is everything after the header up to end-of-file.
-func httpGet(port: Int, _ path: String, timeout: Double = 10) throws -> (status: Int, body: String) {
+/// `METHOD path` (GET by default) over a real TCP connection to 127.0.0.1:`port`; the status code and the body. The
+/// endpoint closes the connection after one response, so the body is everything after the header up to end-of-file.
+func httpGet(port: Int, _ path: String, method: String = "GET", timeout: Double = 10) throws -> (status: Int, body: String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw DaemonTestFailure("socket: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
@@ -20,7 +20,7 @@ func httpGet(port: Int, _ path: String, timeout: Double = 10) throws -> (status:
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw DaemonTestFailure("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n".utf8)
+    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n".utf8)
     guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
         throw DaemonTestFailure("send to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
     }
@@ -31,7 +31,7 @@ func httpGet(port: Int, _ path: String, timeout: Double = 10) throws -> (status:
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let left = deadline.timeIntervalSinceNow
         guard left > 0, poll(&pfd, 1, Int32(left * 1000)) > 0 else {
-            throw DaemonTestFailure("GET \(path) on port \(port): no complete response in \(timeout) s")
+            throw DaemonTestFailure("\(method) \(path) on port \(port): no complete response in \(timeout) s")
         }
         let n = recv(fd, &chunk, chunk.count, 0)
         if n <= 0 { break }
@@ -39,7 +39,7 @@ func httpGet(port: Int, _ path: String, timeout: Double = 10) throws -> (status:
     }
     let text = String(decoding: response, as: UTF8.self)
     guard let end = text.range(of: "\r\n\r\n"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
-        throw DaemonTestFailure("GET \(path): not an HTTP response: \(text.prefix(200))")
+        throw DaemonTestFailure("\(method) \(path): not an HTTP response: \(text.prefix(200))")
     }
     return (status, String(text[end.upperBound...]))
 }
@@ -124,6 +124,10 @@ extension DaemonSuite {
             #expect(metric("attune_capture_xruns_total", in: final) == 0)
 
             #expect(try httpGet(port: port, "/other").status == 404)
+            // Uptime checks probe with HEAD: the headers of a GET, no body. Another method is 405, not 404.
+            let head = try httpGet(port: port, "/metrics", method: "HEAD")
+            #expect(head.status == 200 && head.body.isEmpty, "\(head)")
+            #expect(try httpGet(port: port, "/metrics", method: "POST").status == 405)
             withExtendedLifetime(stalled) {}
             #expect(daemon.terminate() == 0)
         }
