@@ -726,6 +726,7 @@ public final class FleetNode: Sendable {
         fields.append(("nats", .object([
             ("published", .number(Double(st.published))), ("buffered", .number(Double(st.buffered))),
             ("dropped", .number(Double(st.dropped))), ("gaps", .number(Double(st.gaps))),
+            ("stream_missing", .bool(st.streamMissing)),
         ])))
         var out: [UInt8] = []
         JSONValue.object(fields).write(to: &out)

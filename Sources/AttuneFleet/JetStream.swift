@@ -188,9 +188,14 @@ public final class JetStream: @unchecked Sendable {
             try streamInfo(stream) { _ in }
             return true
         } catch {
-            if error.jsCode == Int32(JSStreamNotFoundErr.rawValue) || error.status == Int32(NATS_NOT_FOUND.rawValue) { return false }
+            if Self.isStreamNotFound(status: error.status, jsCode: error.jsCode) { return false }
             throw error
         }
+    }
+
+    /// A stream-info request's answer that the stream is not there: JetStream's own code, or libnats' status.
+    static func isStreamNotFound(status: Int32, jsCode: Int32) -> Bool {
+        jsCode == Int32(JSStreamNotFoundErr.rawValue) || status == Int32(NATS_NOT_FOUND.rawValue)
     }
 
     /// Creates the stream, or checks that an existing one takes our subjects and deduplicates.
@@ -231,7 +236,7 @@ public final class JetStream: @unchecked Sendable {
             return .existed("stream \(settings.name) exists and fits: \(limits); holds \(state.Msgs) messages, \(state.Bytes) bytes"
                             + notes.map { "; note: \($0)" }.joined())
         }
-        guard code == JSStreamNotFoundErr || s == NATS_NOT_FOUND else {
+        guard Self.isStreamNotFound(status: Int32(s.rawValue), jsCode: Int32(code.rawValue)) else {
             throw NatsError("js_GetStreamInfo(\(settings.name))", s, jsCode: code)
         }
         var cfg = jsStreamConfig()

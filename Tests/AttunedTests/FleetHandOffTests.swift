@@ -210,6 +210,7 @@ extension DaemonSuite {
             let log = LogCapture()
             var settings = FleetSettings(connection: nats.settings, node: "d1")
             settings.createStream = false
+            settings.heartbeatSeconds = 0.2
             let node = FleetNode(settings: settings, logger: log.logger)
             node.start(handler: nil)
             for i in 1...5 { node.publish(recordLine("event", call: "m1", i: i), call: "m1", type: "event") }
@@ -229,6 +230,13 @@ extension DaemonSuite {
             let errors = log.lines(containing: "does not exist")
             #expect(errors.count == 1 && errors[0].hasPrefix("error") && errors[0].contains("stream ATTUNE"), "\(errors)")
             #expect(log.lines(containing: "the batch goes again").count <= 1)
+            // The fleet's operators watch heartbeats, not each node's stats.
+            let beat = try await offPool { [server = nats.settings] in
+                let view = try FleetView(connection: NatsConnection(server))
+                try view.update(for: 0.6)
+                return view.nodes["d1"]?.heartbeat
+            }
+            #expect(beat?["nats"]?["stream_missing"] == .bool(true), "\(String(describing: beat))")
 
             _ = try JetStream(nats.connect()).ensureStream(StreamSettings())
             #expect(try await offPool { eventually(timeout: 30) { node.stats.buffered == 0 } }, "\(node.stats)")
