@@ -13,7 +13,13 @@ setting may be tuned on, with --tune), speakers 12 13 14 15 16 the TEST split; t
 ones to quote. --tune also reports leave-one-speaker-out: each speaker judged with the threshold the other nine
 would have chosen.
 
+--condition takes the calls through what a call center's tap delivers instead of EmoDB's studio audio: `tel` is the
+telephone line of the pitch evaluations (8 kHz, 300-3400 Hz band-pass, μ-law; pitch_eval_synth.telephone),
+`telnoise` the same with pink noise at 10 dB SNR, `amr` and `amrlow` the telephone line through AMR-NB at 12.2 and
+4.75 kbit/s (a mobile call). The settings were chosen on clean audio, so these conditions are held out as a whole.
+
 usage: Tools/emotion_eval.py [--attune PATH] [--emodb DIR] [--settings 'arousalOn=0.5,...'] [--tune] [--jobs N]
+                             [--condition clean|tel|telnoise|amr|amrlow]
 """
 import argparse, csv, json, os, subprocess, sys, tempfile, collections
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +45,37 @@ def build_calls(emodb, workdir):
             calls.append(dict(file=r["file"], speaker=spk, emotion=r["emotion"], path=out,
                               test_start=2.0 * len(base), baseline_s=2.0 * len(base)))
     return calls
+
+
+CONDITIONS = ("clean", "tel", "telnoise", "amr", "amrlow")
+
+
+def degrade(call, condition):
+    """The call through `condition`, written once beside the clean call; the pink noise draws from a stream seeded by
+    the file name, so a rerun makes the same copy."""
+    if condition == "clean":
+        return call
+    import numpy as np
+    import soundfile as sf
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import pitch_eval_synth as synth
+    stem = call["path"][:-len(".wav")]
+    line = "telnoise" if condition == "telnoise" else "tel"
+    tel = f"{stem}_{line}.wav"
+    if not os.path.exists(tel):
+        from math import gcd
+        from scipy import signal
+        x, fs = sf.read(call["path"], dtype="float64")
+        if x.ndim > 1:
+            x = x.mean(axis=1)
+        # The telephone line starts from 16 kHz (this copy of EmoDB is 22.05 kHz).
+        x = signal.resample_poly(x, 16000 // gcd(16000, fs), fs // gcd(16000, fs))
+        rng = np.random.default_rng([12, sum(map(ord, call["file"]))])
+        y, rate = synth.telephone(x, rng, noise_db=10 if line == "telnoise" else None)
+        sf.write(tel + ".part.wav", y, rate, subtype="ULAW")
+        os.replace(tel + ".part.wav", tel)
+    path = synth.amr_condition(stem, condition) if condition in synth.AMR_MODES else tel
+    return dict(call, path=path)
 
 
 def run(attune, call, settings):
@@ -101,9 +138,13 @@ def main():
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "attune-emodb-calls"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--tune", action="store_true", help="grid-search arousalOn on the FIT split only, then report TEST")
+    ap.add_argument("--condition", choices=CONDITIONS, default="clean",
+                    help="clean (EmoDB as recorded), tel, telnoise, amr or amrlow (see above)")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     calls = build_calls(a.emodb, a.workdir)
+    with ThreadPoolExecutor(a.jobs) as ex:
+        calls = list(ex.map(lambda c: degrade(c, a.condition), calls))
     settings = a.settings
     if a.tune:
         # Every grid value over every call once; the choices below only select among these runs.
@@ -138,7 +179,7 @@ def main():
         summarise(loso, FIT | TEST, "leave-one-speaker-out (each speaker with the threshold the other nine chose)")
         settings = runs[chosen][0]
     results = evaluate(a.attune, calls, settings, a.jobs)
-    print(f"settings: {settings or 'defaults'}")
+    print(f"settings: {settings or 'defaults'}; condition: {a.condition}")
     summarise(results, FIT, "FIT split (tuning allowed)")
     summarise(results, TEST, "TEST split (report this)")
     summarise(results, FIT | TEST, "all speakers")
