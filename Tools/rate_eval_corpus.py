@@ -160,8 +160,9 @@ def run(cmd):
 
 
 def to_telephone(src, dst):
-    """8 kHz μ-law, 300–3400 Hz: the narrow band of a phone call."""
-    run(["sox", src, "-r", "8000", "-c", "1", "-e", "u-law", dst, "sinc", "300-3400"])
+    """8 kHz μ-law, 300–3400 Hz: the narrow band of a phone call. Without dither (-D): sox dithers a reduction in
+    bit depth with a random seed by default, so every regeneration of the corpus differed and its figures with it."""
+    run(["sox", "-D", src, "-r", "8000", "-c", "1", "-e", "u-law", dst, "sinc", "300-3400"])
 
 
 def add_noise(src, dst, snr_db, seed):
@@ -192,7 +193,8 @@ def add_noise(src, dst, snr_db, seed):
 
 def add_real_speech(workdir, items, tasks, unknown):
     """Adds the real recordings: read English from pocketsphinx-testdata and, when present, acted German from EmoDB."""
-    # Real read speech: pocketsphinx test data with transcripts. Too few files to split: both splits report it.
+    # Real read speech: pocketsphinx test data with transcripts. Too few files to split (11), so both splits report
+    # it and nothing is fitted on it (rate_train.fitted): it tests how the counter carries over to real speech.
     for sub in ("librivox", "cards"):
         tfile = os.path.join(PS_DATA, sub, "transcription" if sub == "librivox" else "cards.transcription")
         if not os.path.exists(tfile):
