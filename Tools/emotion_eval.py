@@ -41,7 +41,7 @@ def build_calls(emodb, workdir):
             base = [n for n in neutrals if n != r["file"]]
             out = os.path.join(workdir, r["file"])
             if not os.path.exists(out):
-                subprocess.run(["sox"] + [os.path.join(emodb, n) for n in base] + [os.path.join(emodb, r["file"]), out], check=True)
+                subprocess.run(["sox", "-D"] + [os.path.join(emodb, n) for n in base] + [os.path.join(emodb, r["file"]), out], check=True)
             calls.append(dict(file=r["file"], speaker=spk, emotion=r["emotion"], path=out,
                               test_start=2.0 * len(base), baseline_s=2.0 * len(base)))
     return calls

@@ -103,7 +103,7 @@ def make_audio(path, seconds):
             mono = os.path.join(tmp, f"m{i}.wav")
             # Channel 1 starts 1.5 s later so the two sides overlap only partly, like a conversation.
             pad = ["pad", "0", "1"] if i == 0 else ["pad", "1.5", "0"]
-            subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", mono, *pad], check=True,
+            subprocess.run(["sox", "-D", raw, "-r", str(RATE), "-c", "1", "-b", "16", mono, *pad], check=True,
                            capture_output=True)
             chans.append(mono)
         lens = [float(subprocess.run(["soxi", "-D", c], check=True, capture_output=True, text=True).stdout)
@@ -112,13 +112,13 @@ def make_audio(path, seconds):
         fixed = []
         for c, ln in zip(chans, lens):
             f = c + ".fix.wav"
-            subprocess.run(["sox", c, f, "pad", "0", f"{longest - ln:.3f}"], check=True, capture_output=True)
+            subprocess.run(["sox", "-D", c, f, "pad", "0", f"{longest - ln:.3f}"], check=True, capture_output=True)
             fixed.append(f)
         base = os.path.join(tmp, "base.wav")
-        subprocess.run(["sox", "-M", *fixed, base], check=True, capture_output=True)
+        subprocess.run(["sox", "-D", "-M", *fixed, base], check=True, capture_output=True)
         repeats = max(0, int(seconds / longest + 0.999) - 1)
         out_tmp = path + ".tmp.wav"
-        subprocess.run(["sox", base, out_tmp, "repeat", str(repeats)], check=True, capture_output=True)
+        subprocess.run(["sox", "-D", base, out_tmp, "repeat", str(repeats)], check=True, capture_output=True)
         os.replace(out_tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

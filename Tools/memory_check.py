@@ -35,7 +35,8 @@ def main():
         rows = []
         for seconds in (60, int(args.hours * 3600)):
             path = os.path.join(work, f"long-{seconds}s.wav")
-            subprocess.run(["sox", "-n", "-r", "8000", "-c", "2", "-e", "u-law", path,
+            # -D: no dither; -R: sox's noise and dither from a fixed seed, so every run writes the same bytes.
+            subprocess.run(["sox", "-D", "-R", "-n", "-r", "8000", "-c", "2", "-e", "u-law", path,
                             "synth", str(seconds), "sine", "180-220", "pinknoise", "remix", "1,2", "1v0.3,2v0.7",
                             "tremolo", "4", "90", "gain", "-n", "-6"], check=True)
             # Each run in its own child process, so ru_maxrss of the children is that run's peak.

@@ -293,8 +293,8 @@ def amr_nb(src, dst, mode):
     `src`: the round trip's delay is cut from the start and as much silence added at the end."""
     with tempfile.TemporaryDirectory() as tmp:
         coded, decoded = os.path.join(tmp, "x.amr-nb"), os.path.join(tmp, "x.wav")
-        subprocess.run(["sox", src, "-C", str(mode), coded], check=True)
-        subprocess.run(["sox", coded, "-e", "signed", "-b", "16", decoded], check=True)
+        subprocess.run(["sox", "-D", src, "-C", str(mode), coded], check=True)
+        subprocess.run(["sox", "-D", coded, "-e", "signed", "-b", "16", decoded], check=True)
         y, fs = sf.read(decoded, dtype="float64")
     if fs != 8000:
         raise RuntimeError("amr_nb %s: decoded at %d Hz, expected 8000" % (src, fs))

@@ -77,7 +77,7 @@ def speak(text, lang, voice, path):
     raw = path + ".raw.wav"
     v = "en-us" if lang == "en" else "vi"
     subprocess.run(["espeak-ng", "-v", v, "-s", str(voice["s"]), "-p", str(voice["p"]), "-a", str(voice["a"]), "-w", raw, text], check=True)
-    subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", path], check=True)
+    subprocess.run(["sox", "-D", raw, "-r", str(RATE), "-c", "1", "-b", "16", path], check=True)
     with wave.open(path) as w:
         return w.getnframes() / w.getframerate()
 
@@ -98,20 +98,20 @@ def build(name, lang, turns, work):
         parts = [p for p in placed if p[0] == ch]
         out = os.path.join(work, f"{name}-ch{ch}.wav")
         if not parts:
-            subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", out, "trim", "0", f"{total:.3f}"], check=True)
+            subprocess.run(["sox", "-D", "-n", "-r", str(RATE), "-c", "1", "-b", "16", out, "trim", "0", f"{total:.3f}"], check=True)
         else:
             padded = []
             for k, (_, _, start, _, path) in enumerate(parts):
                 pp = os.path.join(work, f"{name}-ch{ch}-{k}.wav")
-                subprocess.run(["sox", path, pp, "pad", f"{start:.3f}", "0"], check=True)
+                subprocess.run(["sox", "-D", path, pp, "pad", f"{start:.3f}", "0"], check=True)
                 padded.append(pp)
             silence = os.path.join(work, f"{name}-ch{ch}-len.wav")
-            subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", silence, "trim", "0", f"{total:.3f}"], check=True)
+            subprocess.run(["sox", "-D", "-n", "-r", str(RATE), "-c", "1", "-b", "16", silence, "trim", "0", f"{total:.3f}"], check=True)
             # sox -m needs two inputs at least; the silence of the full length gives every channel the same length.
-            subprocess.run(["sox", "-m", "-v", "1", silence] + sum([["-v", "1", p] for p in padded], []) + [out], check=True)
+            subprocess.run(["sox", "-D", "-m", "-v", "1", silence] + sum([["-v", "1", p] for p in padded], []) + [out], check=True)
         chans.append(out)
     call = os.path.join(work, f"{name}.wav")
-    subprocess.run(["sox", "-M", chans[0], chans[1], call], check=True)
+    subprocess.run(["sox", "-D", "-M", chans[0], chans[1], call], check=True)
     transcript = os.path.join(work, f"{name}.ndjson")
     with open(transcript, "w") as f:
         for ch, text, start, end, _ in placed:

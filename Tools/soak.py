@@ -51,13 +51,13 @@ def make_clip(path, seconds):
             raw = os.path.join(tmp, f"{i}.wav")
             subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True, capture_output=True)
             mono = os.path.join(tmp, f"m{i}.wav")
-            subprocess.run(["sox", raw, "-r", "8000", "-c", "1", "-b", "16", mono, "pad", "0.2", "0",
+            subprocess.run(["sox", "-D", raw, "-r", "8000", "-c", "1", "-b", "16", mono, "pad", "0.2", "0",
                             "trim", "0", str(seconds), "pad", "0", str(seconds)], check=True, capture_output=True)
             cut = os.path.join(tmp, f"c{i}.wav")
-            subprocess.run(["sox", mono, cut, "trim", "0", str(seconds)], check=True, capture_output=True)
+            subprocess.run(["sox", "-D", mono, cut, "trim", "0", str(seconds)], check=True, capture_output=True)
             chans.append(cut)
         out = path + ".tmp.wav"
-        subprocess.run(["sox", "-M", *chans, out], check=True, capture_output=True)
+        subprocess.run(["sox", "-D", "-M", *chans, out], check=True, capture_output=True)
         os.replace(out, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

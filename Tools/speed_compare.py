@@ -101,9 +101,10 @@ def prepared(args, prefix):
 
 
 def resampled(work, path, rate):
-    """`path` resampled by sox (its default, high-quality linear-phase filter) to `rate` Hz."""
+    """`path` resampled by sox (its default, high-quality linear-phase filter) to `rate` Hz. -D: sox would add random
+    dither to the 16-bit output, so every run would write other bytes."""
     out = os.path.join(work, f"speech-{rate}.wav")
-    run(["sox", path, "-r", str(rate), out])
+    run(["sox", "-D", path, "-r", str(rate), out])
     return out
 
 
@@ -163,7 +164,8 @@ def main():
         wide = os.path.join(work, "speech-16k.wav")
         tel = os.path.join(work, "speech-8k-mulaw.wav")
         sf.write(wide, x16, 16000, subtype="PCM_16")
-        run(["sox", wide, "-r", "8000", "-e", "u-law", tel, "sinc", "300-3400"])
+        # -D (no dither): sox dithers μ-law output with a random stream by default, so each copy would differ.
+        run(["sox", "-D", wide, "-r", "8000", "-e", "u-law", tel, "sinc", "300-3400"])
         files = [("8 kHz μ-law", tel), ("16 kHz PCM", wide)]
         files += [(f"{rate / 1000:g} kHz PCM", resampled(work, wide, rate)) for rate in (44100, 48000)]
         seconds = args.minutes * 60
