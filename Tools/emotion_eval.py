@@ -8,10 +8,12 @@ one test utterance. Runs the built `attune analyze --roles customer` on every ca
   * false events per hour of neutral baseline speech (events starting before the test utterance);
   * what else fires (urgency, hesitation, ...).
 
-Splits, fixed before any result was looked at: speakers 03 08 09 10 11 are the FIT split (the only ones any
-setting may be tuned on, with --tune), speakers 12 13 14 15 16 the TEST split; the test split's figures are the
-ones to quote. --tune also reports leave-one-speaker-out: each speaker judged with the threshold the other nine
-would have chosen.
+Splits, fixed before any result was looked at (Tools/emodb_splits.py): speakers 03 08 09 10 11 are the FIT split
+(the only ones any setting may be tuned on, with --tune), speakers 12 13 14 15 16 the TEST split, whose figures are
+the ones to quote. The pitch tracker and the syllable counter, which the events are built on, were tuned on other
+halves (pitch on 13, rate on 13 and 15), so only speakers 12 14 16 are held out by every tool: their row
+(emodb_splits.STRICT_HELD_OUT) is printed beside TEST. --tune also reports leave-one-speaker-out: each speaker
+judged with the threshold the other nine would have chosen.
 
 --condition takes the calls through what a call center's tap delivers instead of EmoDB's studio audio: `tel` is the
 telephone line of the pitch evaluations (8 kHz, 300-3400 Hz band-pass, μ-law; pitch_eval_synth.telephone),
@@ -24,8 +26,10 @@ usage: Tools/emotion_eval.py [--attune PATH] [--emodb DIR] [--settings 'arousalO
 import argparse, csv, json, os, subprocess, sys, tempfile, collections
 from concurrent.futures import ThreadPoolExecutor
 
-FIT = {"03", "08", "09", "10", "11"}
-TEST = {"12", "13", "14", "15", "16"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import emodb_splits  # noqa: E402
+
+FIT, TEST = emodb_splits.EMOTION_FIT, emodb_splits.EMOTION_TEST
 HIGH_AROUSAL_NEGATIVE = {"frustration"}
 
 
@@ -57,7 +61,6 @@ def degrade(call, condition):
         return call
     import numpy as np
     import soundfile as sf
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import pitch_eval_synth as synth
     stem = call["path"][:-len(".wav")]
     line = "telnoise" if condition == "telnoise" else "tel"
@@ -141,6 +144,7 @@ def main():
     ap.add_argument("--condition", choices=CONDITIONS, default="clean",
                     help="clean (EmoDB as recorded), tel, telnoise, amr or amrlow (see above)")
     a = ap.parse_args()
+    emodb_splits.check_rate_split()
     os.makedirs(a.workdir, exist_ok=True)
     calls = build_calls(a.emodb, a.workdir)
     with ThreadPoolExecutor(a.jobs) as ex:
@@ -182,6 +186,8 @@ def main():
     print(f"settings: {settings or 'defaults'}; condition: {a.condition}")
     summarise(results, FIT, "FIT split (tuning allowed)")
     summarise(results, TEST, "TEST split (report this)")
+    strict = emodb_splits.STRICT_HELD_OUT
+    summarise(results, strict, f"speakers held out by every tool ({' '.join(sorted(strict))})")
     summarise(results, FIT | TEST, "all speakers")
 
 

@@ -19,7 +19,9 @@ mobile calls, at 12.2 and 4.75 kbit/s (pitch_eval_synth.amr_nb).
 
 Tune/test split by speaker (SPLITS): tune on EmoDB speakers 03, 10 (male), 08, 09, 13 (female) and the pocketsphinx
 CMU and cards recordings; report on EmoDB speakers 11, 12, 15 (male), 14, 16 (female), librivox and tidigits.
-No tuning run may use --split test. --every-file takes all EmoDB files of the split's speakers (about 50 each, 412
+No tuning run may use --split test. --split strict takes only EmoDB speakers 12, 14, 16, the ones no evaluation tool
+tuned on (pitch, rate and the emotion events; Tools/emodb_splits.py), with the same four files each as --split test
+and no pocketsphinx recordings. --every-file takes all EmoDB files of the split's speakers (about 50 each, 412
 of them cut at 2.0 s, which does not matter here) instead of four: with --split tune, a tune set ten times larger,
 so a change is judged on more than 20 utterances. The fixed subset stays the reported figure.
 
@@ -44,13 +46,16 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import emodb_splits  # noqa: E402
 import pitch_eval as pe  # noqa: E402
 import pitch_eval_synth as synth  # noqa: E402
 
 POCKETSPHINX = os.environ.get("ATTUNE_POCKETSPHINX_DATA", "/usr/share/pocketsphinx/test/data")
+# strict: only the EmoDB speakers that no evaluation tool tuned on (emodb_splits.STRICT_HELD_OUT), no pocketsphinx.
 SPLITS = {
-    "tune": {"emodb": {"03", "10", "08", "09", "13"}, "ps": {"cmu", "cards"}},
-    "test": {"emodb": {"11", "12", "15", "14", "16"}, "ps": {"librivox", "tidigits"}},
+    "tune": {"emodb": emodb_splits.PITCH_TUNE, "ps": {"cmu", "cards"}},
+    "test": {"emodb": emodb_splits.PITCH_TEST, "ps": {"librivox", "tidigits"}},
+    "strict": {"emodb": emodb_splits.STRICT_HELD_OUT, "ps": set()},
 }
 PS_FILES = {  # group -> files (raw = 16 kHz 16-bit little-endian mono)
     "cmu": ["goforward.raw", "numbers.raw", "something.raw"],
@@ -63,7 +68,7 @@ CONDITIONS = {"clean": "clean 16 kHz", "noise": "16 kHz + white 5 dB", "tel": "8
 
 
 def pick_files(split, every_emodb_file=False):
-    """The fixed subset: [(id, path, group, speaker)] for the speakers of `split` (tune, test or all); with
+    """The fixed subset: [(id, path, group, speaker)] for the speakers of `split` (tune, test, strict or all); with
     `every_emodb_file`, all of those speakers' EmoDB files instead of four each."""
     splits = ["tune", "test"] if split == "all" else [split]
     speakers = set().union(*(SPLITS[s]["emodb"] for s in splits))
@@ -184,7 +189,8 @@ def main():
     ap.add_argument("--attune", required=True, help="attune binary under test")
     ap.add_argument("--reference-attune", help="attune binary whose clean track enters the 3-way consensus "
                     "(default --attune; cached per file on first use, so pin it to compare builds)")
-    ap.add_argument("--split", default="test", choices=["tune", "test", "all"], help="speakers (default test)")
+    ap.add_argument("--split", default="test", choices=["tune", "test", "strict", "all"],
+                    help="speakers (strict: EmoDB 12 14 16, held out by every tool; default test)")
     ap.add_argument("--conditions", default="clean,noise,tel,telnoise")
     ap.add_argument("--trackers", default="attune,praat,rapt")
     ap.add_argument("--cache", help="keep degraded audio, reference tracks and Praat/RAPT tracks here")

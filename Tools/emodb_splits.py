@@ -1,0 +1,38 @@
+"""EmoDB's speaker splits, one per evaluation tool.
+
+Each tool split EmoDB's ten speakers (male 03 10 11 12 15, female 08 09 13 14 16) on its own, before any result was
+looked at, and its settings were chosen on its tune half; the splits stay as they are:
+
+  rate     Tools/rate_eval.py, rate_eval_emotion.py, rate_train*.py: the syllable counter (the nucleus model's
+           fine-tuning sees the tune half)                      tune 03 08 10 13 15, test 09 11 12 14 16
+  emotion  Tools/emotion_eval.py: the arousal threshold of the emotion events (--tune picks it on FIT)
+                                                                FIT  03 08 09 10 11, TEST 12 13 14 15 16
+  pitch    Tools/pitch_eval_real.py (and pitch_edges.py): the pitch tracker's settings
+                                                                tune 03 08 09 10 13, test 11 12 14 15 16
+
+The emotion events are built on pitch and rate, so a speaker one of those tools tuned on is not held out from the
+emotion events either. STRICT_HELD_OUT, the speakers in every tool's test half (12 14 16), is the only set no
+setting was chosen on; its figures are the ones that hold for the whole chain.
+"""
+import os
+import sys
+
+# A copy of rate_eval_corpus.EMODB_TUNE_SPEAKERS / EMODB_TEST_SPEAKERS, which must match (check_rate_split): this
+# module imports nothing from the rate tools.
+RATE_TUNE = frozenset({"03", "08", "10", "13", "15"})
+RATE_TEST = frozenset({"09", "11", "12", "14", "16"})
+EMOTION_FIT = frozenset({"03", "08", "09", "10", "11"})
+EMOTION_TEST = frozenset({"12", "13", "14", "15", "16"})
+PITCH_TUNE = frozenset({"03", "08", "09", "10", "13"})
+PITCH_TEST = frozenset({"11", "12", "14", "15", "16"})
+STRICT_HELD_OUT = RATE_TEST & EMOTION_TEST & PITCH_TEST
+
+
+def check_rate_split():
+    """Exits with a message when RATE_TUNE / RATE_TEST no longer match the rate tools' own split."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import rate_eval_corpus
+    if (set(rate_eval_corpus.EMODB_TUNE_SPEAKERS), set(rate_eval_corpus.EMODB_TEST_SPEAKERS)) != (RATE_TUNE, RATE_TEST):
+        sys.exit("emodb_splits.RATE_TUNE/RATE_TEST differ from rate_eval_corpus.EMODB_TUNE_SPEAKERS/"
+                 "EMODB_TEST_SPEAKERS: update Tools/emodb_splits.py (and STRICT_HELD_OUT's readers)")
+
