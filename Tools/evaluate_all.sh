@@ -31,9 +31,9 @@ which=("$@")
 status=0
 for name in "${which[@]}"; do
     case "$name" in
-        pitch)  cmd=(python3 Tools/pitch_eval.py --attune "$attune") ;;
+        pitch)  cmd=(python3 Tools/pitch_eval.py --attune "$attune" --seed 2026) ;;
         pitch-real) cmd=(python3 Tools/pitch_eval_real.py --attune "$attune" --split test --by-group) ;;
-        rate)   cmd=(python3 Tools/rate_eval.py --attune "$attune") ;;
+        rate)   cmd=(python3 Tools/rate_eval.py --attune "$attune" --split test) ;;
         rate-heldout) cmd=(python3 Tools/rate_eval.py --heldout --attune "$attune") ;;
         speed)  cmd=(python3 Tools/speed_compare.py --attune "$attune") ;;
         wideband) cmd=(python3 Tools/wideband_check.py --attune "$attune") ;;

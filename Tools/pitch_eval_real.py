@@ -19,7 +19,7 @@ mobile calls, at 12.2 and 4.75 kbit/s (pitch_eval_synth.amr_nb).
 
 Tune/test split by speaker (SPLITS): tune on EmoDB speakers 03, 10 (male), 08, 09, 13 (female) and the pocketsphinx
 CMU and cards recordings; report on EmoDB speakers 11, 12, 15 (male), 14, 16 (female), librivox and tidigits.
-No tuning run may use --split test. --split strict takes only EmoDB speakers 12, 14, 16, the ones no evaluation tool
+No tuning run may use --split test; the default is tune, so the report must be asked for. --split strict takes only EmoDB speakers 12, 14, 16, the ones no evaluation tool
 tuned on (pitch, rate and the emotion events; Tools/emodb_splits.py), with the same four files each as --split test
 and no pocketsphinx recordings. --every-file takes all EmoDB files of the split's speakers (about 50 each, 412
 of them cut at 2.0 s, which does not matter here) instead of four: with --split tune, a tune set ten times larger,
@@ -189,8 +189,8 @@ def main():
     ap.add_argument("--attune", required=True, help="attune binary under test")
     ap.add_argument("--reference-attune", help="attune binary whose clean track enters the 3-way consensus "
                     "(default --attune; cached per file on first use, so pin it to compare builds)")
-    ap.add_argument("--split", default="test", choices=["tune", "test", "strict", "all"],
-                    help="speakers (strict: EmoDB 12 14 16, held out by every tool; default test)")
+    ap.add_argument("--split", default="tune", choices=["tune", "test", "strict", "all"],
+                    help="speakers (default tune; the report is test; strict: EmoDB 12 14 16, held out by every tool)")
     ap.add_argument("--conditions", default="clean,noise,tel,telnoise")
     ap.add_argument("--trackers", default="attune,praat,rapt")
     ap.add_argument("--cache", help="keep degraded audio, reference tracks and Praat/RAPT tracks here")

@@ -27,11 +27,11 @@ With --amr, every telephone file without noise is also heard through AMR-NB, the
 Audio is cached in --workdir (default out/rate_eval, git-ignored). Nothing is written into the repository.
 
 Examples:
-  Tools/rate_eval.py                      # release build, test split, with baseline
-  Tools/rate_eval.py --split tune --no-baseline
+  Tools/rate_eval.py --split test         # the report: release build, test split, with baseline
+  Tools/rate_eval.py --no-baseline        # tune split (the default)
   Tools/rate_eval.py --attune .build/release/attune --csv out/rate.csv
   Tools/rate_eval.py --heldout            # other sentences, voices and rates, never used for tuning
-  Tools/rate_eval.py --group EmoDB --no-baseline --split tune   # EmoDB per emotion and speaker, tune half
+  Tools/rate_eval.py --group EmoDB --no-baseline   # EmoDB per emotion and speaker, tune half
   Tools/rate_eval.py --no-baseline --amr --group tel     # telephone groups, μ-law and through AMR-NB
 """
 import argparse
@@ -107,8 +107,9 @@ def attune_syllables(attune, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=["tune", "test", "all"], default="test",
-                    help="which sentences to report on (default: test; tune on 'tune')")
+    ap.add_argument("--split", choices=["tune", "test", "all"], default="tune",
+                    help="which sentences to report on (default: tune, the only split to tune on; "
+                         "the reported figures are --split test)")
     ap.add_argument("--heldout", action="store_true",
                     help="evaluate on the held-out corpus instead (other sentences, voices and rates; synthetic only; "
                          "audio in out/rate_eval_heldout unless --workdir)")
