@@ -20,6 +20,9 @@ telephone line of the pitch evaluations (8 kHz, 300-3400 Hz band-pass, μ-law; p
 `telnoise` the same with pink noise at 10 dB SNR, `amr` and `amrlow` the telephone line through AMR-NB at 12.2 and
 4.75 kbit/s (a mobile call). The settings were chosen on clean audio, so these conditions are held out as a whole.
 
+Without --attune it builds attune (release, into --scratch-path, default .build-release) as rate_eval.py and
+rate_eval_emotion.py do.
+
 usage: Tools/emotion_eval.py [--attune PATH] [--emodb DIR] [--settings 'arousalOn=0.5,...'] [--tune] [--jobs N]
                              [--condition clean|tel|telnoise|amr|amrlow]
 """
@@ -28,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emodb_splits  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FIT, TEST = emodb_splits.EMOTION_FIT, emodb_splits.EMOTION_TEST
 HIGH_AROUSAL_NEGATIVE = {"frustration"}
@@ -133,7 +138,9 @@ def summarise(results, speakers, label, out=print):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--attune", default=".build-release/release/attune")
+    ap.add_argument("--attune", help="attune binary (default: build release into --scratch-path)")
+    ap.add_argument("--scratch-path", default=os.path.join(REPO, ".build-release"),
+                    help="swift build scratch path when building attune")
     # As the other evaluation tools: $ATTUNE_EMODB, else the workspace's shared/ folder beside the repository.
     ap.add_argument("--emodb", default=os.environ.get("ATTUNE_EMODB") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "emodb"))
@@ -145,6 +152,12 @@ def main():
                     help="clean (EmoDB as recorded), tel, telnoise, amr or amrlow (see above)")
     a = ap.parse_args()
     emodb_splits.check_rate_split()
+    if a.attune is None:
+        from rate_eval import build_attune
+        a.attune = build_attune(a.scratch_path)
+    elif not os.access(a.attune, os.X_OK):
+        sys.exit(f"attune not found: {a.attune} (build it with `swift build -c release --product attune`, "
+                 "or leave out --attune to have this tool build it)")
     os.makedirs(a.workdir, exist_ok=True)
     calls = build_calls(a.emodb, a.workdir)
     with ThreadPoolExecutor(a.jobs) as ex:
