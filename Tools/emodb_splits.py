@@ -1,4 +1,4 @@
-"""EmoDB's speaker splits, one per evaluation tool.
+"""EmoDB's speaker splits, one per evaluation tool, and where EmoDB is (EMODB, labels_csv).
 
 Each tool split EmoDB's ten speakers (male 03 10 11 12 15, female 08 09 13 14 16) on its own, before any result was
 looked at, and its settings were chosen on its tune half; the splits stay as they are:
@@ -36,3 +36,27 @@ def check_rate_split():
         sys.exit("emodb_splits.RATE_TUNE/RATE_TEST differ from rate_eval_corpus.EMODB_TUNE_SPEAKERS/"
                  "EMODB_TEST_SPEAKERS: update Tools/emodb_splits.py (and STRICT_HELD_OUT's readers)")
 
+
+
+def find_emodb():
+    """$ATTUNE_EMODB, else shared/data/emodb in the nearest folder above the repository that has one (the
+    workspace's shared/ folder sits beside the repository, and a git worktree may sit a level deeper)."""
+    if os.environ.get("ATTUNE_EMODB"):
+        return os.environ["ATTUNE_EMODB"]
+    tools = os.path.dirname(os.path.abspath(__file__))
+    parents = [os.path.dirname(tools)]
+    while os.path.dirname(parents[-1]) != parents[-1]:
+        parents.append(os.path.dirname(parents[-1]))
+    found = [os.path.join(p, "shared", "data", "emodb") for p in parents[1:]]
+    return next((d for d in found if os.path.isdir(d)), found[0])
+
+
+EMODB = find_emodb()
+
+
+def labels_csv(emodb=EMODB):
+    """EmoDB's labels.csv under `emodb`; exits with a one-line message when it is not there."""
+    path = os.path.join(emodb, "labels.csv")
+    if not os.path.exists(path):
+        sys.exit(f"EmoDB not found: {path} (set ATTUNE_EMODB)")
+    return path

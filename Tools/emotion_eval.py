@@ -39,7 +39,8 @@ HIGH_AROUSAL_NEGATIVE = {"frustration"}
 
 
 def build_calls(emodb, workdir):
-    rows = list(csv.DictReader(open(os.path.join(emodb, "labels.csv"))))
+    with open(emodb_splits.labels_csv(emodb)) as f:
+        rows = list(csv.DictReader(f))
     by_speaker = collections.defaultdict(list)
     for r in rows:
         by_speaker[r["speaker"]].append(r)
@@ -142,8 +143,7 @@ def main():
     ap.add_argument("--scratch-path", default=os.path.join(REPO, ".build-release"),
                     help="swift build scratch path when building attune")
     # As the other evaluation tools: $ATTUNE_EMODB, else the workspace's shared/ folder beside the repository.
-    ap.add_argument("--emodb", default=os.environ.get("ATTUNE_EMODB") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "emodb"))
+    ap.add_argument("--emodb", default=emodb_splits.EMODB)
     ap.add_argument("--settings", default="")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "attune-emodb-calls"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)

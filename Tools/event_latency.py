@@ -17,6 +17,7 @@ usage: Tools/event_latency.py [--attuned PATH] [--attune PATH] [--emodb DIR] [--
 import argparse, json, os, socket, subprocess, sys, tempfile, time, threading, csv, statistics
 
 sys.path.insert(0, os.path.dirname(__file__))
+import emodb_splits  # noqa: E402
 from emotion_eval import build_calls  # noqa: E402
 
 
@@ -35,7 +36,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--attuned", default=".build-release/release/attuned")
     ap.add_argument("--attune", default=".build-release/release/attune")
-    ap.add_argument("--emodb", default="../shared/data/emodb")
+    ap.add_argument("--emodb", default=emodb_splits.EMODB)
     ap.add_argument("--calls", type=int, default=40)
     a = ap.parse_args()
 

@@ -32,6 +32,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import emodb_splits  # noqa: E402
 import pitch_eval as pe  # noqa: E402
 import pitch_eval_real as per  # noqa: E402
 import pitch_eval_synth as synth  # noqa: E402
@@ -110,7 +111,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     os.makedirs(args.cache, exist_ok=True)
-    with open(os.path.join(pe.EMODB, "labels.csv")) as f:
+    with open(emodb_splits.labels_csv(pe.EMODB)) as f:
         rows = [r for r in csv.DictReader(f) if r["speaker"] in SPEAKERS[args.speakers]]
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(lambda r: analyse_file(r, args), rows))

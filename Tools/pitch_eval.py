@@ -65,12 +65,12 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import emodb_splits  # noqa: E402
 import pitch_eval_synth as synth  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # EmoDB lives in the workspace's shared/ folder, beside the repository (never inside it); ATTUNE_EMODB overrides.
-EMODB = os.environ.get("ATTUNE_EMODB") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
+EMODB = emodb_splits.EMODB
 HOP = 0.01
 FLOOR, CEILING = 50.0, 500.0
 CONDITIONS = {
@@ -293,6 +293,7 @@ def main():
     ap.add_argument("--errors", action="store_true", help="print a breakdown of every tracker's gross errors")
     ap.add_argument("--jobs", type=int, default=1, help="files analysed in parallel")
     args = ap.parse_args()
+    emodb_splits.labels_csv(EMODB)   # a missing EmoDB ends the run here, with one line
 
     conds = [(c, CONDITIONS[c]) for c in args.conditions.split(",")]
     trackers = args.trackers.split(",")

@@ -73,7 +73,7 @@ def pick_files(split, every_emodb_file=False):
     splits = ["tune", "test"] if split == "all" else [split]
     speakers = set().union(*(SPLITS[s]["emodb"] for s in splits))
     ps_groups = set().union(*(SPLITS[s]["ps"] for s in splits))
-    with open(os.path.join(pe.EMODB, "labels.csv")) as f:
+    with open(emodb_splits.labels_csv(pe.EMODB)) as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["file"])
     out = []
     rng = np.random.default_rng(0)   # fixed: the subset never changes

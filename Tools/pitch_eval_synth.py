@@ -23,6 +23,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+import emodb_splits
+
 FS = 16000
 HOP = 160
 VOWELS = [  # F1, F2, F3, F4 (Hz), adult average
@@ -50,7 +52,7 @@ def pick_sources(root, n, rng, voices=False):
 
     With `voices`, file i belongs to voice group VOICES[i % 4]: `low` takes male contours, `high` female ones,
     the others alternate by their index within the group."""
-    with open(os.path.join(root, "labels.csv")) as f:
+    with open(emodb_splits.labels_csv(root)) as f:
         rows = [r for r in csv.DictReader(f)]
     by_gender = {g: [r for r in rows if r["gender"] == g] for g in ("male", "female")}
     out = []

@@ -22,11 +22,11 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import emodb_splits  # noqa: E402
 import pitch_eval_synth as synth  # noqa: E402
 
 # EmoDB lives in the workspace's shared/ folder, beside the repository (never inside it); ATTUNE_EMODB overrides.
-EMODB = os.environ.get("ATTUNE_EMODB") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
+EMODB = emodb_splits.EMODB
 
 
 def make_audio(minutes, workdir, seed):

@@ -25,6 +25,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import emodb_splits  # noqa: E402
 import rate_eval_corpus as rc  # noqa: E402
 import rate_train as rt  # noqa: E402
 
@@ -36,7 +37,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     items = []
-    with open(os.path.join(rc.EMODB, "labels.csv")) as f:
+    with open(emodb_splits.labels_csv(rc.EMODB)) as f:
         for row in csv.DictReader(f):
             if "truncated" in row["note"] or row["text_id"] not in rc.EMODB_SYLLABLES:
                 continue

@@ -52,9 +52,7 @@ SIGNED_TARGET, MAPE_TARGET = 5.0, 10.0
 
 def emodb_items():
     """Whole EmoDB files with their hand-counted syllables, emotion and speaker."""
-    labels = os.path.join(rate_eval_corpus.EMODB, "labels.csv")
-    if not os.path.exists(labels):
-        sys.exit(f"EmoDB not found: {labels} (set ATTUNE_EMODB)")
+    labels = emodb_splits.labels_csv(rate_eval_corpus.EMODB)
     items = []
     with open(labels) as f:
         for row in csv.DictReader(f):
