@@ -34,11 +34,15 @@ import emodb_splits  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Per user: /tmp is shared, and another user's calls could be stale or not writable.
+WORKDIR = os.path.join(tempfile.gettempdir(), f"attune-emodb-calls-{os.getuid()}")
 FIT, TEST = emodb_splits.EMOTION_FIT, emodb_splits.EMOTION_TEST
 HIGH_AROUSAL_NEGATIVE = {"frustration"}
 
 
 def build_calls(emodb, workdir):
+    """The calls (see above) as WAV files in `workdir`; a call older than any of its EmoDB files is made again."""
+    import pitch_eval_synth as synth
     with open(emodb_splits.labels_csv(emodb)) as f:
         rows = list(csv.DictReader(f))
     by_speaker = collections.defaultdict(list)
@@ -50,8 +54,9 @@ def build_calls(emodb, workdir):
         for r in sorted(items, key=lambda r: r["file"]):
             base = [n for n in neutrals if n != r["file"]]
             out = os.path.join(workdir, r["file"])
-            if not os.path.exists(out):
-                subprocess.run(["sox", "-D"] + [os.path.join(emodb, n) for n in base] + [os.path.join(emodb, r["file"]), out], check=True)
+            sources = [os.path.join(emodb, n) for n in base + [r["file"]]]
+            if synth.out_of_date(out, *sources):
+                synth.write_atomically(out, lambda tmp: subprocess.run(["sox", "-D"] + sources + [tmp], check=True))
             calls.append(dict(file=r["file"], speaker=spk, emotion=r["emotion"], path=out,
                               test_start=2.0 * len(base), baseline_s=2.0 * len(base)))
     return calls
@@ -61,8 +66,8 @@ CONDITIONS = ("clean", "tel", "telnoise", "amr", "amrlow")
 
 
 def degrade(call, condition):
-    """The call through `condition`, written once beside the clean call; the pink noise draws from a stream seeded by
-    the file name, so a rerun makes the same copy."""
+    """The call through `condition`, written beside the clean call and made again when the call is newer; the pink
+    noise draws from a stream seeded by the file name, so a rerun makes the same copy."""
     if condition == "clean":
         return call
     import numpy as np
@@ -71,7 +76,7 @@ def degrade(call, condition):
     stem = call["path"][:-len(".wav")]
     line = "telnoise" if condition == "telnoise" else "tel"
     tel = f"{stem}_{line}.wav"
-    if not os.path.exists(tel):
+    if synth.out_of_date(tel, call["path"]):
         from math import gcd
         from scipy import signal
         x, fs = sf.read(call["path"], dtype="float64")
@@ -81,8 +86,7 @@ def degrade(call, condition):
         x = signal.resample_poly(x, 16000 // gcd(16000, fs), fs // gcd(16000, fs))
         rng = np.random.default_rng([12, sum(map(ord, call["file"]))])
         y, rate = synth.telephone(x, rng, noise_db=10 if line == "telnoise" else None)
-        sf.write(tel + ".part.wav", y, rate, subtype="ULAW")
-        os.replace(tel + ".part.wav", tel)
+        synth.write_atomically(tel, lambda tmp: sf.write(tmp, y, rate, subtype="ULAW"))
     path = synth.amr_condition(stem, condition) if condition in synth.AMR_MODES else tel
     return dict(call, path=path)
 
@@ -145,7 +149,7 @@ def main():
     # As the other evaluation tools: $ATTUNE_EMODB, else the workspace's shared/ folder beside the repository.
     ap.add_argument("--emodb", default=emodb_splits.EMODB)
     ap.add_argument("--settings", default="")
-    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "attune-emodb-calls"))
+    ap.add_argument("--workdir", default=WORKDIR, help=f"calls and their degraded copies (default {WORKDIR})")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--tune", action="store_true", help="grid-search arousalOn on the FIT split only, then report TEST")
     ap.add_argument("--condition", choices=CONDITIONS, default="clean",

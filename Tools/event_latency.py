@@ -18,7 +18,7 @@ import argparse, json, os, socket, subprocess, sys, tempfile, time, threading, c
 
 sys.path.insert(0, os.path.dirname(__file__))
 import emodb_splits  # noqa: E402
-from emotion_eval import build_calls  # noqa: E402
+from emotion_eval import WORKDIR, build_calls  # noqa: E402
 
 
 def last_speech_end(attune, path):
@@ -40,9 +40,8 @@ def main():
     ap.add_argument("--calls", type=int, default=40)
     a = ap.parse_args()
 
-    workdir = os.path.join(tempfile.gettempdir(), "attune-emodb-calls")
-    os.makedirs(workdir, exist_ok=True)
-    calls = [c for c in build_calls(a.emodb, workdir) if c["emotion"] == "angry"][: a.calls]
+    os.makedirs(WORKDIR, exist_ok=True)
+    calls = [c for c in build_calls(a.emodb, WORKDIR) if c["emotion"] == "angry"][: a.calls]
     speech_end = {c["file"][:-4]: last_speech_end(a.attune, c["path"]) for c in calls}
 
     run = tempfile.mkdtemp(prefix="attune-latency-")

@@ -290,6 +290,23 @@ AMR_MODES = {"amr": 7, "amrlow": 0}
 AMR_DELAY = 40
 
 
+def out_of_date(path, *sources):
+    """True when `path` is missing or older than any of `sources` (so a copy made from them must be made again)."""
+    return not os.path.exists(path) or os.path.getmtime(path) < max(os.path.getmtime(s) for s in sources)
+
+
+def write_atomically(path, write):
+    """Calls write(tmp) with a temporary name beside `path` (same extension), then renames it to `path`: an
+    interrupted run leaves no half file under the name a later run would reuse."""
+    tmp = "%s.%d.part%s" % (path, os.getpid(), os.path.splitext(path)[1])
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def amr_nb(src, dst, mode):
     """Codes the 8 kHz file `src` with AMR-NB in `mode` (0-7) and decodes it into `dst` (16-bit WAV), aligned with
     `src`: the round trip's delay is cut from the start and as much silence added at the end."""
@@ -300,14 +317,15 @@ def amr_nb(src, dst, mode):
         y, fs = sf.read(decoded, dtype="float64")
     if fs != 8000:
         raise RuntimeError("amr_nb %s: decoded at %d Hz, expected 8000" % (src, fs))
-    sf.write(dst, np.concatenate([y[AMR_DELAY:], np.zeros(AMR_DELAY)]), fs, subtype="PCM_16")
+    write_atomically(dst, lambda tmp: sf.write(tmp, np.concatenate([y[AMR_DELAY:], np.zeros(AMR_DELAY)]), fs,
+                                               subtype="PCM_16"))
 
 
 def amr_condition(stem, condition):
     """The path of AMR-NB condition `condition` ("amr" or "amrlow") of the files named `stem`_<condition>.wav,
-    coded from `stem`_tel.wav the first time it is asked for."""
+    coded from `stem`_tel.wav the first time it is asked for, and again when the telephone file is newer."""
     path = "%s_%s.wav" % (stem, condition)
-    if not os.path.exists(path):
+    if out_of_date(path, stem + "_tel.wav"):
         amr_nb(stem + "_tel.wav", path, AMR_MODES[condition])
     return path
 
