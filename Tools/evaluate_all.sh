@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs every accuracy and speed comparison of the offline engine on a release build, one after the other,
+# Runs the accuracy and speed comparisons named below on a release build, one after the other,
 # and leaves their tables in out/evaluation-<date>.txt. Takes roughly 15–30 minutes on 2 cores.
 #   Tools/evaluate_all.sh            all of them
-#   Tools/evaluate_all.sh speed      only the named ones (pitch, pitch-real, rate, rate-heldout, speed, wideband, memory)
+#   Tools/evaluate_all.sh speed      only the named ones (pitch, pitch-real, rate, rate-heldout, speed, wideband, memory,
+#                                    emotion: Tools/emotion_eval.py on EmoDB as recorded, then with --condition tel)
 #   Tools/evaluate_all.sh load soak  the daemon's load sweep and 10,000-call soak (optional, never in the default set;
 #                                    load takes ~10 minutes, soak ~5-20; run them on a quiet machine)
 set -euo pipefail
-known=" pitch pitch-real rate rate-heldout speed wideband memory load soak "
+known=" pitch pitch-real rate rate-heldout speed wideband memory emotion load soak "
+unknown="(pitch, pitch-real, rate, rate-heldout, speed, wideband, memory, emotion, load, soak)"
 # Names are checked before anything is installed or built: a typo or --help costs nothing.
 for name in "$@"; do
     if [[ "$name" == -h || "$name" == --help ]]; then
@@ -14,7 +16,7 @@ for name in "$@"; do
         exit 0
     fi
     if [[ "$known" != *" $name "* ]]; then
-        echo "unknown evaluation '$name' (pitch, pitch-real, rate, rate-heldout, speed, wideband, memory, load, soak)" >&2
+        echo "unknown evaluation '$name' $unknown" >&2
         exit 64
     fi
 done
@@ -27,8 +29,12 @@ if [[ " $* " == *" load "* || " $* " == *" soak "* ]]; then swift build -c relea
 mkdir -p out
 log="out/evaluation-$(date +%Y%m%d-%H%M%S).txt"
 which=("$@")
-[[ ${#which[@]} -eq 0 ]] && which=(pitch pitch-real rate rate-heldout speed wideband memory)
+[[ ${#which[@]} -eq 0 ]] && which=(pitch pitch-real rate rate-heldout speed wideband memory emotion)
 status=0
+run() {
+    echo "== $name: $*" | tee -a "$log"
+    "$@" 2>&1 | tee -a "$log" || status=1
+}
 for name in "${which[@]}"; do
     case "$name" in
         pitch)  cmd=(python3 Tools/pitch_eval.py --attune "$attune" --seed 2026) ;;
@@ -40,10 +46,12 @@ for name in "${which[@]}"; do
         memory) cmd=(python3 Tools/memory_check.py --attune "$attune") ;;
         load)   cmd=(python3 Tools/load.py --attuned "$attuned" --sweep 100,200,400,700,1000) ;;
         soak)   cmd=(python3 Tools/soak.py --attuned "$attuned") ;;
-        *) echo "unknown evaluation '$name' (pitch, pitch-real, rate, rate-heldout, speed, wideband, memory, load, soak)" >&2; exit 64 ;;
+        emotion) cmd=(python3 Tools/emotion_eval.py --attune "$attune") ;;
+        *) echo "unknown evaluation '$name' $unknown" >&2; exit 64 ;;
     esac
-    echo "== $name: ${cmd[*]}" | tee -a "$log"
-    "${cmd[@]}" 2>&1 | tee -a "$log" || status=1
+    run "${cmd[@]}"
+    # The emotion events once more on the telephone line a call center's tap delivers.
+    if [[ "$name" == emotion ]]; then run "${cmd[@]}" --condition tel; fi
 done
 echo "tables saved in $log"
 exit $status
