@@ -17,8 +17,8 @@ leave-one-speaker-out, so as little as possible is fitted on EmoDB at all.
 Truth: EmoDB's ten sentences have published texts; their syllables are hand counts, word by word, in
 rate_eval_corpus.EMODB_SYLLABLES (Duden syllabification, diphthongs one nucleus, -en/-el endings one syllable). The
 shared copy cut 412 of the 535 files at 2.0 s mid-sentence (labels.csv says which); only the 123 whole files are
-used, because how much of the sentence a cut file holds is not known. Sad and disgust keep only 1-3 files per half:
-their rows are printed but say little.
+used, because how much of the sentence a cut file holds is not known. Sad keeps 3 files (all fit, none held-out),
+disgust 3 (1 fit, 2 held-out): rows with fewer than rate_eval.EMODB_MIN_FILES (4) files are printed but not judged.
 
 Examples:
   Tools/rate_eval_emotion.py --after .build-release/release/attune --before /tmp/attune-main
@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import emodb_splits  # noqa: E402
 import rate_eval_corpus  # noqa: E402
-from rate_eval import attune_syllables, build_attune  # noqa: E402
+from rate_eval import EMODB_MIN_FILES, attune_syllables, build_attune  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 # Unstressed schwa syllables of each sentence (-e, -en, -el, -er, ge-, be-), the ones a speaker may reduce to a
@@ -132,15 +132,15 @@ def main():
         for n in names:
             # Emotions with fewer than 4 files (sad, disgust) are shown but one syllable moves them 10 %: the verdict
             # and the spread are over the others.
-            judged = [(e, s, m) for e, s, m, k in signed[n] if k >= 4]
+            judged = [(e, s, m) for e, s, m, k in signed[n] if k >= EMODB_MIN_FILES]
             if not judged:
-                print(f"{n}: no emotion has >= 4 files, nothing to judge")
+                print(f"{n}: no emotion has >= {EMODB_MIN_FILES} files, nothing to judge")
                 continue
             spread = max(s for _, s, _ in judged) - min(s for _, s, _ in judged)
             bad = [e for e, s, m in judged if abs(s) > SIGNED_TARGET or m > MAPE_TARGET]
             verdict[(split, n)] = bad
             print(f"{n}: signed error from {min(s for _, s, _ in judged):+.1f}% to {max(s for _, s, _ in judged):+.1f}% "
-                  f"(spread {spread:.1f} points, emotions with >= 4 files); |signed| <= {SIGNED_TARGET:g}% and "
+                  f"(spread {spread:.1f} points, emotions with >= {EMODB_MIN_FILES} files); |signed| <= {SIGNED_TARGET:g}% and "
                   f"MAPE <= {MAPE_TARGET:g}%: " + ("met" if not bad else "missed by " + ", ".join(bad)))
     # Where the missing syllables are: per sentence against its schwa syllables, and per emotion the syllables
     # missing per schwa syllable (all files, both halves: a description of the data, nothing is fitted on it).
