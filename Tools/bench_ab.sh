@@ -6,10 +6,8 @@
 # Usage: Tools/bench_ab.sh A B [PAIRS (default 8)] [FILE (default Samples/call-8k-mulaw.wav)]
 # Example: Tools/bench_ab.sh /tmp/attune.before .build/release/attune 8 /tmp/speech-48000.wav
 set -eu
-if [ $# -lt 2 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-    exit 64
-fi
+. "$(dirname "$0")/usage.sh"
+check_args 2 "$@"
 A=$1; B=$2; PAIRS=${3:-8}; FILE=${4:-$(dirname "$0")/../Samples/call-8k-mulaw.wav}
 i=0
 while [ "$i" -lt "$PAIRS" ]; do

@@ -7,12 +7,13 @@
 #   Tools/evaluate_all.sh load soak  the daemon's load sweep and 10,000-call soak (optional, never in the default set;
 #                                    load takes ~10 minutes, soak ~5-20; run them on a quiet machine)
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
 known=" pitch pitch-real rate rate-heldout speed wideband memory emotion load soak "
 unknown="(pitch, pitch-real, rate, rate-heldout, speed, wideband, memory, emotion, load, soak)"
 # Names are checked before anything is installed or built: a typo or --help costs nothing.
 for name in "$@"; do
     if [[ "$name" == -h || "$name" == --help ]]; then
-        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+        usage
         exit 0
     fi
     if [[ "$known" != *" $name "* ]]; then

@@ -6,10 +6,8 @@
 # Usage: Tools/load_ab.sh A B [PAIRS (default 3)] [N (default 1000)]
 # Example: Tools/load_ab.sh /tmp/attuned.before .build-eval/release/attuned 3 1000
 set -eu
-if [ $# -lt 2 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-    exit 64
-fi
+. "$(dirname "$0")/usage.sh"
+check_args 2 "$@"
 A=$1; B=$2; PAIRS=${3:-3}; N=${4:-1000}
 TOOLS=$(dirname "$0")
 OUT=$(mktemp -d /tmp/attune-load-ab.XXXXXX)

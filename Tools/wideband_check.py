@@ -96,7 +96,8 @@ def main():
                     ok = False
                     print(f"  MOVED on {label}: {k} = {r[k]:.3f} (limit {limit})")
         print("\nlimits: " + ", ".join(f"{k} {'≥' if k.endswith('agree_pct') else '≤'} {v}" for k, v in LIMITS.items()))
-        print("all figures unchanged" if ok else "some figures moved")
+        print("every wide-band run within the limits of the 16 kHz run" if ok
+              else "some wide-band figures outside the limits")
         return 0 if ok else 1
 
 
