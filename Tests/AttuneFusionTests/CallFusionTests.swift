@@ -27,6 +27,25 @@ import Testing
         #expect(ends.map(\.id) == starts.map(\.id))
     }
 
+    /// A window where noise or a telephone line hid F0 from two thirds of the speech frames: its pitch is the
+    /// caller's normal, only its spectral balance is sharper. At a 0.35 voiced-share floor F0 went unread and balance
+    /// alone (4.5 dB over a 6 dB scale, past the 0.6 threshold) started frustration; a third voiced is enough to
+    /// read F0, and a normal pitch with a sharper balance is not anger.
+    @Test func aSharperBalanceAloneDoesNotStartFrustrationWhenTheFewVoicedFramesShowANormalPitch() {
+        var call = SyntheticCall(roles: [.customer])
+        call.run(seconds: 20, [Self.calm])
+        call.run(seconds: 4, [(f0: Self.calm.f0, balance: Self.calm.balance + 4.5)], voicedShare: 0.3)
+        call.finish()
+        #expect(call.starts(.frustration).isEmpty, "\(call.events.map { ($0.kind, $0.state, $0.evidence) })")
+        // The same window with its pitch raised is frustration: F0 is read from the third of frames that have it.
+        var raised = SyntheticCall(roles: [.customer])
+        raised.run(seconds: 20, [Self.calm])
+        raised.run(seconds: 4, [(f0: Self.heated.f0, balance: Self.calm.balance + 4.5)], voicedShare: 0.3)
+        raised.finish()
+        #expect(raised.starts(.frustration).count == 1)
+        #expect(raised.starts(.frustration).first?.evidence.f0St ?? 0 > 5)
+    }
+
     @Test func noEmotionWhileTheBaselineIsLearning() {
         var call = SyntheticCall(roles: [.customer])
         call.run(seconds: 3, [Self.heated])

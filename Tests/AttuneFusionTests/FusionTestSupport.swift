@@ -19,21 +19,24 @@ struct SyntheticCall {
     }
 
     /// One frame per channel: `voice[c]` nil is silence, else (F0 Hz, balance dB). A slow 1.5 st wobble keeps the
-    /// pitch alive like speech's intonation.
-    static func frame(_ index: Int, _ voice: (f0: Double, balance: Double)?) -> FrameFeatures {
+    /// pitch alive like speech's intonation. `voiced` false is a speech frame without F0 (a consonant, or a vowel
+    /// noise hid from the pitch tracker).
+    static func frame(_ index: Int, _ voice: (f0: Double, balance: Double)?, voiced: Bool = true) -> FrameFeatures {
         guard let v = voice else { return FrameFeatures(index: index, energyDB: -70, bandsDB: SIMD8(repeating: -80)) }
         let wobble = 1.5 * sin(Double(index) * 0.05)
-        let f0 = v.f0 * pow(2, wobble / 12)
-        return FrameFeatures(index: index, f0: Float(f0), voicing: 0.9, energyDB: -25, bandsDB: SIMD8(repeating: -30),
-                             speech: true, balanceDB: Float(v.balance), hnrDB: 15)
+        let f0 = voiced ? v.f0 * pow(2, wobble / 12) : 0
+        return FrameFeatures(index: index, f0: Float(f0), voicing: voiced ? 0.9 : 0.2, energyDB: -25, bandsDB: SIMD8(repeating: -30),
+                             speech: true, balanceDB: Float(v.balance), hnrDB: voiced ? 15 : nil)
     }
 
-    /// Runs `seconds` with each channel's voice (nil: silent).
-    mutating func run(seconds: Double, _ voices: [(f0: Double, balance: Double)?]) {
+    /// Runs `seconds` with each channel's voice (nil: silent); `voicedShare` of the speech frames carry F0, spread
+    /// evenly (3 in every 10 at 0.3).
+    mutating func run(seconds: Double, _ voices: [(f0: Double, balance: Double)?], voicedShare: Double = 1) {
         let n = Int((seconds / Self.hop).rounded())
         for _ in 0..<n {
+            let voiced = Double(index % 10) < voicedShare * 10
             for c in 0..<channels {
-                let f = Self.frame(index, voices[c])
+                let f = Self.frame(index, voices[c], voiced: voiced)
                 fusion.observe(frame: f, channel: c) { events.append($0) }
             }
             index += 1
