@@ -18,7 +18,8 @@ judged with the threshold the other nine would have chosen.
 --condition takes the calls through what a call center's tap delivers instead of EmoDB's studio audio: `tel` is the
 telephone line of the pitch evaluations (8 kHz, 300-3400 Hz band-pass, μ-law; pitch_eval_synth.telephone),
 `telnoise` the same with pink noise at 10 dB SNR, `amr` and `amrlow` the telephone line through AMR-NB at 12.2 and
-4.75 kbit/s (a mobile call). The settings were chosen on clean audio, so these conditions are held out as a whole.
+4.75 kbit/s (a mobile call). Since session 25 the settings are chosen on the FIT speakers in clean, tel and
+telnoise at once (FusionSettings.minimumVoicedShare, rateScale); amr and amrlow were never looked at for a choice.
 
 Without --attune it builds attune (release, into --scratch-path, default .build-release) as rate_eval.py and
 rate_eval_emotion.py do.
