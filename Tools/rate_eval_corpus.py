@@ -40,7 +40,9 @@ ESPEAK_RATES = {"slow": (80, 110), "normal": (160, 185), "fast": (240, 290), "ve
 FLITE_STRETCH = {"slow": (1.8, 1.45), "normal": (1.0, 1.1), "fast": (0.75, 0.8), "very fast": (0.5, 0.6)}
 ESPEAK_EN_VOICES = ["en-us", "en", "en+f3", "en+m3", "en-us+f2", "en+m7"]
 ESPEAK_VI_VOICES = ["vi", "vi-vn-x-central", "vi-vn-x-south", "vi+f3"]
-# Held-out corpus (--heldout): other sentences, voices and rates inside the same bands, never used for tuning.
+# Held-out corpus (--heldout): other sentences, voices and rates inside the same bands, never used to choose a setting
+# (gains, thresholds). The nucleus network's training (rate_train_corpus.py) did hear vi+m4, vi-vn-x-south+f2 and all
+# four flite voices, though never these sentences; its English espeak voices are unheard.
 HELDOUT_SENTENCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rate_eval_heldout_sentences.txt")
 HELDOUT_ESPEAK_RATES = {"slow": (95,), "normal": (175,), "fast": (265,), "very fast": (400,)}
 HELDOUT_FLITE_STRETCH = {"slow": (1.6,), "normal": (1.05,), "fast": (0.7,), "very fast": (0.55,)}

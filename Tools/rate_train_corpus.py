@@ -4,7 +4,9 @@ and flite, with each vowel's time span as the synthesiser itself reports it.
 Nothing here overlaps the evaluation corpus (rate_eval_corpus.py): English sentences are random word sequences
 (frequent function words mixed with words drawn from the CMU dictionary), Vietnamese ones random well-formed
 syllables with random tones, so no evaluation sentence is ever heard in training. espeak-ng voices are accent and
-variant combinations other than the evaluation's, at any rate from 80 to 500 words per minute; flite uses its five
+variant combinations, at any rate from 80 to 500 words per minute; some are also evaluation voices (en, en-us,
+en-us+f2, vi, vi-vn-x-central and vi-vn-x-south of the evaluation corpus; vi+m4 and vi-vn-x-south+f2 of the held-out
+one), so the evaluation's voices are not all unheard, only its sentences and exact rates; flite uses its five
 voices (it has no others) with random duration stretch (0.4-1.9) and pitch. Each utterance is kept clean and in
 one derived condition (8 kHz μ-law telephone band, 10 dB pink noise, or both), like the evaluation's groups.
 
@@ -89,7 +91,8 @@ VI_RIMES = ("a ai ao au ay an am ang anh at ac ach ăn ăm ăng ăt ăc âu ây 
             "ut uc ua uôi uôn uông ư ưa ưi ưu ưng ươi ương ươc y uy uyên").split()
 VI_TONES = ["", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323"]  # ngang, huyền, sắc, hỏi, ngã, nặng
 VI_VOWELS = "aăâeêioôơuưy"
-# Accents and variants; none of the evaluation's combinations (rate_eval_corpus.py) is among them.
+# Accents and variants. Their products include some evaluation voices (see the module docstring): the evaluation
+# corpus's en, en-us, en-us+f2, vi, vi-vn-x-central, vi-vn-x-south and the held-out corpus's vi+m4, vi-vn-x-south+f2.
 ESPEAK_VARIANTS = ["", "+m2", "+m4", "+m5", "+m6", "+m8", "+f2", "+Annie", "+Alicia", "+Andy", "+Steph", "+Mike"]
 ESPEAK_EN = ["en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc", "en-us", "en"]
 ESPEAK_VI = ["vi", "vi-vn-x-central", "vi-vn-x-south"]
