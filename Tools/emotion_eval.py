@@ -5,7 +5,8 @@ one test utterance. Runs the built `attune analyze --roles customer` on every ca
 
   * per emotion: how often a high-arousal negative event (frustration) starts inside the test utterance;
   * the unweighted average recall of angry (should fire) vs neutral (should not);
-  * false events per hour of neutral baseline speech (events starting before the test utterance);
+  * false events per hour of neutral baseline speech (events starting before the test utterance), and how many
+    speakers they come from (a speaker's calls share one baseline, so one false event repeats in most of them);
   * what else fires (urgency, hesitation, ...).
 
 Splits, fixed before any result was looked at (Tools/emodb_splits.py): speakers 03 08 09 10 11 are the FIT split
@@ -137,8 +138,13 @@ def summarise(results, speakers, label, out=print):
     baseline_h = sum(r["baseline_s"] for r in rs) / 3600
     false = sum(r["false"] for r in rs)
     kinds = collections.Counter(k for r in rs for k in r["false_kinds"])
+    # A speaker's calls share one neutral baseline, so one false event there repeats in nearly every call of theirs:
+    # how many speakers it comes from says more than the hourly rate.
+    firing = sorted({r["speaker"] for r in rs if r["false"]})
+    speakers = len({r["speaker"] for r in rs})
     out(f"UAR angry vs neutral {uar:.3f} (recall angry {recall_a:.3f}, neutral {recall_n:.3f}); "
-        f"false events in neutral baselines: {false} in {baseline_h:.2f} h = {false / baseline_h:.2f}/h {dict(kinds)}")
+        f"false events in neutral baselines: {false} in {baseline_h:.2f} h = {false / baseline_h:.2f}/h {dict(kinds)}, "
+        f"from {len(firing)} of {speakers} speakers{' (' + ' '.join(firing) + ')' if firing else ''}")
     return uar, false / baseline_h
 
 

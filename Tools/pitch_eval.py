@@ -72,6 +72,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # EmoDB lives in the workspace's shared/ folder, beside the repository (never inside it); ATTUNE_EMODB overrides.
 EMODB = emodb_splits.EMODB
 HOP = 0.01
+# The seeds tuning may use, and the most files per seed any tuning run took (--strict-sources leaves out every
+# contour they draw).
+TUNE_SEEDS = range(1, 10)
+TUNE_FILES = 96
 FLOOR, CEILING = 50.0, 500.0
 CONDITIONS = {
     "clean": "clean 16 kHz",
@@ -279,6 +283,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1,
                     help="synthesis seed (default 1; tune on 1..9; 2026 is the report seed, never tuned on)")
+    ap.add_argument("--strict-sources", action="store_true",
+                    help="draw the F0 contours only from EmoDB files that no tuning seed (1-9, up to %d files) draws: "
+                         "seed 2026 otherwise shares 27 of its 44 source utterances with them" % 96)
     ap.add_argument("--files", type=int, default=48,
                     help="synthetic files per condition, 12 per voice group at the default 48")
     ap.add_argument("--attune", help="attune binary (default: build release into .build-pitch-eval-rel)")
@@ -299,13 +306,18 @@ def main():
     trackers = args.trackers.split(",")
     voices = args.voices.split(",")
     binary = args.attune or (build_attune() if "attune" in trackers else None)
+    exclude = frozenset()
+    if args.strict_sources:
+        # The contours any tuning run could have drawn: seeds 1-9 at up to TUNE_FILES files (a prefix of the picks).
+        exclude = frozenset(src["name"] for s in TUNE_SEEDS
+                            for src in synth.pick_sources(EMODB, TUNE_FILES, np.random.default_rng(s), voices=True))
     if args.cache:
         # Every condition is synthesised, so cached audio does not depend on --conditions.
-        workdir = os.path.join(args.cache, "voices-seed%d" % args.seed)
+        workdir = os.path.join(args.cache, "voices-seed%d%s" % (args.seed, "-strict" if args.strict_sources else ""))
     else:
         workdir = args.keep or tempfile.mkdtemp(prefix="pitch_eval_")
     os.makedirs(workdir, exist_ok=True)
-    sources = synth.pick_sources(EMODB, args.files, np.random.default_rng(args.seed), voices=True)
+    sources = synth.pick_sources(EMODB, args.files, np.random.default_rng(args.seed), voices=True, exclude=exclude)
     started = time.time()
     jobs = [(i, src) for i, src in enumerate(sources) if src["voice"] in voices]
     work = functools.partial(evaluate_file, args=args, binary=binary, conds=conds, trackers=trackers, workdir=workdir)
@@ -324,8 +336,9 @@ def main():
             add_breakdown(breakdown[k], acc)
         for line in lines:
             print(line)
-    print("synthetic: %d files x %d conditions, seed %d, %.0f s" % (len(jobs), len(conds), args.seed,
-                                                                     time.time() - started))
+    print("synthetic: %d files x %d conditions, seed %d%s, %.0f s" % (
+        len(jobs), len(conds), args.seed, " (strict sources: no contour a tuning seed draws)" if args.strict_sources else "",
+        time.time() - started))
     for c, label in conds:
         rows = {(v, t): totals[(c, v, t)] for v in voices + ["all"] for t in trackers if (c, v, t) in totals}
         groups = [(v, "%s (%d files)" % (v, sum(1 for _, s in jobs if s["voice"] == v))) for v in voices]

@@ -47,13 +47,14 @@ class Item:
     voiced: np.ndarray   # bool per frame
 
 
-def pick_sources(root, n, rng, voices=False):
-    """n EmoDB files, alternating male and female, any speaker and emotion.
+def pick_sources(root, n, rng, voices=False, exclude=frozenset()):
+    """n EmoDB files, alternating male and female, any speaker and emotion, none named in `exclude` (file names
+    without .wav). The first k of n picks are the k picks (a subset is a prefix).
 
     With `voices`, file i belongs to voice group VOICES[i % 4]: `low` takes male contours, `high` female ones,
     the others alternate by their index within the group."""
     with open(emodb_splits.labels_csv(root)) as f:
-        rows = [r for r in csv.DictReader(f)]
+        rows = [r for r in csv.DictReader(f) if r["file"][:-4] not in exclude]
     by_gender = {g: [r for r in rows if r["gender"] == g] for g in ("male", "female")}
     out = []
     for i in range(n):

@@ -313,7 +313,8 @@ public final class FleetNode: Sendable {
         return made
     }
 
-
+    /// Publishes one heartbeat on `PREFIX.nodes.<node>`: who this node is, its load, the daemon's `status` fields
+    /// and the publisher's counters. Best effort: a heartbeat that cannot go is only logged at debug level.
     func heartbeat(_ connection: NatsConnection, status: @Sendable () -> [(String, JSONValue)]) {
         var load = [Double](repeating: 0, count: 3)
         _ = getloadavg(&load, 3)
