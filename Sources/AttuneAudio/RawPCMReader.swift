@@ -74,6 +74,10 @@ public final class RawPCMReader: AudioSource {
     public private(set) var warnings: [String] = []
     /// Frames delivered so far.
     public private(set) var framesRead = 0
+    /// Whether a read may wait for data that never comes: the descriptor is a FIFO, socket or character device, not
+    /// a regular file. (A writer that stalls inside a frame leaves ``read(into:)`` retrying for the frame's rest, so a
+    /// capture thread stops such a read by cutting the descriptor off, as for ``SoundFileReader``: see `CaptureThread`.)
+    let readsMayBlock: Bool
 
     private let fd: Int32
     private let ownsDescriptor: Bool
@@ -91,13 +95,14 @@ public final class RawPCMReader: AudioSource {
     /// gone. A directory is missing input (66).
     public convenience init(fileDescriptor fd: Int32, name: String, format: RawFormat, closeWhenDone: Bool = false)
         throws(AudioError) {
+        let kind: mode_t
         do {
-            try checkReadable(fd, name: name, allowEmpty: true)
+            kind = try checkReadable(fd, name: name, allowEmpty: true).st_mode & S_IFMT
         } catch {
             if closeWhenDone { close(fd) }
             throw error
         }
-        self.init(fd: fd, owned: closeWhenDone, name: name, format: format)
+        self.init(fd: fd, owned: closeWhenDone, name: name, format: format, readsMayBlock: kind != S_IFREG)
     }
 
     /// Opens `path` and reads it as headerless `format`; missing or unreadable → 66.
@@ -105,8 +110,9 @@ public final class RawPCMReader: AudioSource {
         try self.init(fileDescriptor: openForReading(Array(path.utf8CString), name: path), name: path, format: format, closeWhenDone: true)
     }
 
-    private init(fd: Int32, owned: Bool, name: String, format: RawFormat) {
+    private init(fd: Int32, owned: Bool, name: String, format: RawFormat, readsMayBlock: Bool) {
         self.fd = fd
+        self.readsMayBlock = readsMayBlock
         self.name = name
         self.format = format
         ownsDescriptor = owned

@@ -36,11 +36,7 @@ public final class PipeCapture: CaptureSource, CaptureLoop, @unchecked Sendable 
         }
         self.roles = roles
         reader = try RawPCMReader(fileDescriptor: fd, name: name, format: format)
-        // A writer that stalls inside a frame leaves the reader retrying read(2) for the frame's rest, where the
-        // stop's signal cannot end it: as for libsndfile's reads (see CaptureThread), stop cuts the descriptor off.
-        var st = stat()
-        let regular = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
-        control = try CaptureThread(name: name, input: regular ? nil : fd)
+        control = try CaptureThread(name: name, input: reader.readsMayBlock ? fd : nil)
         buffer = .allocate(capacity: RawPCMReader.blockFrames * format.channelCount)
         buffer.initialize(repeating: 0)
         pollDescriptors = .allocate(capacity: 2)
