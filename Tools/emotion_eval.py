@@ -162,7 +162,6 @@ def main():
     ap.add_argument("--condition", choices=CONDITIONS, default="clean",
                     help="clean (EmoDB as recorded), tel, telnoise, amr or amrlow (see above)")
     a = ap.parse_args()
-    emodb_splits.check_rate_split()
     if a.attune is None:
         from rate_eval import build_attune
         a.attune = build_attune(a.scratch_path)

@@ -14,26 +14,15 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
 
+import emodb_splits
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SENTENCES = os.path.join(HERE, "rate_eval_sentences.txt")
 CMUDICT = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
 PS_DATA = "/usr/share/pocketsphinx/test/data"
 
 
-def _find_emodb():
-    """EmoDB lives in the workspace's shared/ folder beside the repository, never inside it; a git worktree may sit
-    a level deeper, so every parent folder is tried. ATTUNE_EMODB overrides."""
-    if os.environ.get("ATTUNE_EMODB"):
-        return os.environ["ATTUNE_EMODB"]
-    d = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    while os.path.dirname(d) != d:
-        d = os.path.dirname(d)
-        if os.path.isdir(os.path.join(d, "shared", "data", "emodb")):
-            return os.path.join(d, "shared", "data", "emodb")
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "emodb")
-
-
-EMODB = _find_emodb()
+EMODB = emodb_splits.EMODB
 
 # espeak-ng words per minute and flite duration stretch for each rate band (two settings per band, alternated by sentence).
 ESPEAK_RATES = {"slow": (80, 110), "normal": (160, 185), "fast": (240, 290), "very fast": (360, 450)}
@@ -67,10 +56,10 @@ EMODB_SYLLABLES = {
     "b09": 17,  # Ich(1) will(1) das(1) e-ben(2) weg-brin-gen(3) und(1) dann(1) mit(1) Karl(1) was(1) trin-ken(2) ge-hen(2).
     "b10": 14,  # Die(1) wird(1) auf(1) dem(1) Platz(1) sein(1), wo(1) wir(1) sie(1) im-mer(2) hin-le-gen(3).
 }
-# EmoDB speakers (5 male: 03 10 11 12 15; 5 female: 08 09 13 14 16) split in halves: the tune half may be used to
-# calibrate or train anything, the test half never. Fixed by hand, three of one sex and two of the other each.
-EMODB_TUNE_SPEAKERS = ("03", "08", "10", "13", "15")
-EMODB_TEST_SPEAKERS = ("09", "11", "12", "14", "16")
+# EmoDB speakers split in halves (emodb_splits.RATE_TUNE, RATE_TEST): the tune half may be used to calibrate or
+# train anything, the test half never.
+EMODB_TUNE_SPEAKERS = tuple(sorted(emodb_splits.RATE_TUNE))
+EMODB_TEST_SPEAKERS = tuple(sorted(emodb_splits.RATE_TEST))
 # Emotion names in report order (labels.csv spelling -> EmoDB's letter: W angry, F happy, A fearful, L boredom,
 # T sad, E disgust, N neutral).
 EMODB_EMOTIONS = ("angry", "happy", "fearful", "boredom", "sad", "disgust", "neutral")
