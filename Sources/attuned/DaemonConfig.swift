@@ -102,7 +102,7 @@ struct DaemonConfig: Sendable {
             throw ConfigError("\(path): not UTF-8 text")
         }
         let table: TOMLTable
-        do { table = try TOMLTable(string: text) } catch let error as TOMLParseError {
+        do { table = try parseTOML(text) } catch let error as TOMLParseError {
             throw ConfigError("\(path):\(error.source.begin.line): \(error.description)")
         } catch {
             throw ConfigError("\(path): \(error)")
@@ -163,12 +163,12 @@ struct DaemonConfig: Sendable {
                                   + (segments.first == "source" ? " (use --source CALL=URI)" : ""))
             }
             var line = "\(key) = \(value)"
-            if (try? TOMLTable(string: line)) == nil { line = "\(key) = \(quoted(value))" }
+            if (try? parseTOML(line)) == nil { line = "\(key) = \(quoted(value))" }
             if lines[key] == nil { order.append(key) }
             lines[key] = line
         }
         let text = order.map { lines[$0]! }.joined(separator: "\n")
-        do { return try TOMLTable(string: text) } catch let error as TOMLParseError {
+        do { return try parseTOML(text) } catch let error as TOMLParseError {
             // Each key parsed alone; together they clash only when one names a table another sets inside.
             throw ConfigError("--set: \(error.description) (\(order.joined(separator: ", ")))")
         } catch {

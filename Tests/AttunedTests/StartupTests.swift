@@ -289,6 +289,29 @@ extension DaemonSuite {
             #expect(child.stderr.contains(expected), "\(child.stderr)")
         }
 
+        /// toml++ (under TOMLKit) aborted on a `}` where an array expects a value, in release builds too: the fuzz
+        /// below found `--set 'queue_records=[}source#customer"'` killing the daemon with SIGABRT (134). Text of that
+        /// shape is never TOML, and is now refused as configuration, in a file and in `--set`, strings and comments
+        /// with braces left alone.
+        @Test("a '}' where an array expects a value is a configuration error (78), not an abort")
+        func braceInArray() throws {
+            let dir = TempDir(prefix: "attuned-brace")
+            for (i, (toml, line)) in [("workers = 2\nx = [}\n", 2), ("x = [1,\n # c\n }\n", 3), ("[privacy]\nemotion_roles = [[}]]\n", 2)].enumerated() {
+                let file = dir.file("c\(i).toml")
+                try toml.write(toFile: file, atomically: true, encoding: .utf8)
+                let child = try runAttuned(["--config", file, "--check-config"], dir: dir)
+                #expect(child.status == 78, "\(toml): \(child.stderr)")
+                #expect(child.stderr.contains("line \(line): '}' where a value is expected"), "\(toml): \(child.stderr)")
+            }
+            // Inside strings and comments a brace is text: the file is accepted (a node name is free text without NATS).
+            let quoted = dir.file("q.toml")
+            try "# [}\nnode = \"a[}\"\n".write(toFile: quoted, atomically: true, encoding: .utf8)
+            let ok = try runAttuned(["--config", quoted, "--check-config"], dir: dir)
+            #expect(ok.status == 0, "\(ok.stderr)")
+            let set = try runAttuned(["--set=events.queue_records=[}source#customer\"", "--check-config"], dir: dir)
+            #expect(set.status == 78 && set.stderr.hasPrefix("attuned: --set"), "\(set.stderr)")
+        }
+
         /// The `--set` parser fuzzed: random keys and values (dots, quotes, brackets, `=`, control bytes, UTF-8)
         /// end in 0 or 78 with one error line, never a crash or a usage error.
         @Test("fuzzed --set flags exit 0 or 78 with one line, never crash")
