@@ -20,6 +20,13 @@ shared copy cut 412 of the 535 files at 2.0 s mid-sentence (labels.csv says whic
 used, because how much of the sentence a cut file holds is not known. Sad keeps 3 files (all fit, none held-out),
 disgust 3 (1 fit, 2 held-out): rows with fewer than rate_eval.EMODB_MIN_FILES (4) files are printed but not judged.
 
+Beside each signed error: a 95 % bootstrap interval over the row's files (with 6-13 files a row, a 5-point miss can
+be noise; files of one speaker are not independent, so the interval is if anything too narrow). Under each table:
+each emotion's signed error minus that of the same speaker's neutral reading of the same sentence, which takes out
+what the speaker and sentence do to the count (German schwa syllables that every reading reduces) and leaves what
+the emotion does: the part the emotion layer, comparing a caller with their own neutral baseline, would read as a
+rate change.
+
 Examples:
   Tools/rate_eval_emotion.py --after .build-release/release/attune --before /tmp/attune-main
   Tools/rate_eval_emotion.py --before-rev main      # builds main in a detached worktree under out/ first
@@ -31,6 +38,8 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -83,6 +92,30 @@ def stats(rows, key):
     return sum(errs) / len(errs), sum(abs(e) for e in errs) / len(errs)
 
 
+def signed_interval(rows, key, draws=2000):
+    """95 % percentile bootstrap interval of the mean signed error (%), files resampled within the row (fixed seed,
+    so reruns print the same). Files of one speaker are not independent, so the true interval is wider still."""
+    errs = np.array([(r[key] - r["truth"]) / r["truth"] * 100 for r in rows])
+    means = np.random.default_rng(2026).choice(errs, size=(draws, len(errs))).mean(axis=1)
+    return np.percentile(means, 2.5), np.percentile(means, 97.5)
+
+
+def against_neutral(rows, key):
+    """Per emotion, the signed error of each file minus that of the same speaker's neutral reading of the same
+    sentence (the mean of them if several), in points: how much the emotion alone moves the count, with speaker and
+    sentence (a German schwa the speaker always reduces, a voice the model reads low) taken out. {emotion: [points]}"""
+    neutral = {}
+    for r in rows:
+        if r["emotion"] == "neutral":
+            neutral.setdefault((r["speaker"], r["text"]), []).append((r[key] - r["truth"]) / r["truth"] * 100)
+    out = {}
+    for r in rows:
+        base = neutral.get((r["speaker"], r["text"]))
+        if r["emotion"] != "neutral" and base:
+            out.setdefault(r["emotion"], []).append((r[key] - r["truth"]) / r["truth"] * 100 - sum(base) / len(base))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--after", help="attune binary to evaluate (default: build this tree, release, .build-release)")
@@ -112,7 +145,8 @@ def main():
     for split, speakers in SPLITS:
         rows = [it for it in items if it["speaker"] in speakers]
         print(f"\nEmoDB {split} speakers ({' '.join(speakers)}), {len(rows)} whole files; signed error / MAPE (%)")
-        head = f"{'emotion':10s} {'files':>5s}" + "".join(f" | {n + ' signed':>13s} {'MAPE':>6s}" for n in names)
+        head = f"{'emotion':10s} {'files':>5s}" + "".join(f" | {n + ' signed':>13s} {'95% interval':>15s} {'MAPE':>6s}"
+                                                        for n in names)
         print(head)
         print("-" * len(head))
         signed = {n: [] for n in names}
@@ -123,7 +157,8 @@ def main():
             line = f"{emotion:10s} {len(group):5d}"
             for n in names:
                 s, m = stats(group, n)
-                line += f" | {s:+12.1f}% {m:5.1f}%"
+                lo, hi = signed_interval(group, n)
+                line += f" | {s:+12.1f}% {'[' + f'{lo:+.1f}, {hi:+.1f}' + ']':>15s} {m:5.1f}%"
                 if emotion != "all":
                     signed[n].append((emotion, s, m, len(group)))
             if emotion == "all":
@@ -142,6 +177,10 @@ def main():
             print(f"{n}: signed error from {min(s for _, s, _ in judged):+.1f}% to {max(s for _, s, _ in judged):+.1f}% "
                   f"(spread {spread:.1f} points, emotions with >= {EMODB_MIN_FILES} files); |signed| <= {SIGNED_TARGET:g}% and "
                   f"MAPE <= {MAPE_TARGET:g}%: " + ("met" if not bad else "missed by " + ", ".join(bad)))
+            paired = against_neutral(rows, n)
+            print(f"{n}: against the same speaker's neutral reading of the same sentence (points; pairs): " +
+                  ", ".join(f"{e} {sum(v) / len(v):+.1f} ({len(v)})" for e in rate_eval_corpus.EMODB_EMOTIONS
+                            if (v := paired.get(e))))
     # Where the missing syllables are: per sentence against its schwa syllables, and per emotion the syllables
     # missing per schwa syllable (all files, both halves: a description of the data, nothing is fitted on it).
     for n in names:
