@@ -45,7 +45,7 @@ def analyse_file(row, args):
     stem, x16, n, clean, cached = per.clean_copy(name, os.path.join(pe.EMODB, row["file"]), args.cache)
     praat = cached("praat", lambda: pe.run_praat(x16, 16000, n))
     rapt_clean = cached("rapt", lambda: pe.run_rapt(x16, 16000, n, args.cache))
-    ref, kept = per.consensus([praat, rapt_clean])
+    ref, kept, _ = per.consensus([praat, rapt_clean])
     if args.condition == "clean":
         path, rapt = clean, rapt_clean
     else:

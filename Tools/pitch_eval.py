@@ -195,15 +195,17 @@ def shared_frames(truth, ests, valid=None):
     return shared
 
 
-def scores(truth, est, valid=None, shared=None):
+def scores(truth, est, valid=None, shared=None, known=None):
     """Counts over frames (optionally only where `valid`): see FIELDS. Truth 0 = unvoiced. `shared`: the frames
-    of the shared fine error (shared_frames), or None to leave it out."""
+    of the shared fine error (shared_frames), or None to leave it out. `known`: the frames whose true value is known
+    (default all); a voiced frame outside it counts for voicing (VDE, miss, FV) but not for GPE or fine error."""
     n = min(len(truth), len(est))
     truth, est = truth[:n], est[:n]
     valid = np.ones(n, dtype=bool) if valid is None else valid[:n]
+    known = np.ones(n, dtype=bool) if known is None else known[:n]
     tv, ev = truth > 0, est > 0
-    both = tv & ev & valid
-    fine = fine_frames(truth, est) & valid
+    both = tv & ev & valid & known
+    fine = fine_frames(truth, est) & valid & known
     gross = both & ~fine
     cents = 1200 * np.log2(np.where(fine, est, 1) / np.where(fine, truth, 1))
     shared = np.zeros(n, dtype=bool) if shared is None else shared[:n] & fine
