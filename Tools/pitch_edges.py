@@ -4,7 +4,8 @@ them, for attune against SPTK RAPT, on the 8 kHz μ-law telephone version of rea
 16 kHz original with --condition clean).
 
 Reference: Praat and RAPT on the clean 16 kHz audio (Tools/pitch_eval_real.py's two-tracker consensus: voiced
-where both are voiced within 5 %, unvoiced where both are unvoiced, the rest left out). RAPT is part of that
+where both are voiced within 5 %, unvoiced where both are unvoiced, the rest left out; with --voicing-reference,
+voiced where both are voiced whatever their values, which keeps more of the runs' edges). RAPT is part of that
 reference, so its figures here are flattered; attune is not. The question this tool answers is not "how good"
 (pitch_eval_real.py does that) but "where": a tracker that starts its voiced runs late and ends them late has
 as many misses as one that drops frames inside runs, and needs a different fix.
@@ -45,7 +46,7 @@ def analyse_file(row, args):
     stem, x16, n, clean, cached = per.clean_copy(name, os.path.join(pe.EMODB, row["file"]), args.cache)
     praat = cached("praat", lambda: pe.run_praat(x16, 16000, n))
     rapt_clean = cached("rapt", lambda: pe.run_rapt(x16, 16000, n, args.cache))
-    ref, kept, _ = per.consensus([praat, rapt_clean])
+    ref, kept, _ = per.consensus([praat, rapt_clean], voicing_only=args.voicing_reference)
     if args.condition == "clean":
         path, rapt = clean, rapt_clean
     else:
@@ -108,6 +109,9 @@ def main():
                     help="EmoDB speakers (default tune; test only to report a finished change)")
     ap.add_argument("--condition", default="tel", choices=["tel", "clean"])
     ap.add_argument("--cache", default=os.path.join("out", "pitch_edges"), help="degraded audio and reference tracks")
+    ap.add_argument("--voicing-reference", action="store_true",
+                    help="voiced where Praat and RAPT both are, whatever their values (pitch_eval_real.py's 'Praat+RAPT "
+                         "voicing'), which keeps the run edges a value consensus drops")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     os.makedirs(args.cache, exist_ok=True)
@@ -115,8 +119,9 @@ def main():
         rows = [r for r in csv.DictReader(f) if r["speaker"] in SPEAKERS[args.speakers]]
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(lambda r: analyse_file(r, args), rows))
-    print("pitch_edges: %s speakers (%s), condition %s, reference Praat+RAPT on clean 16 kHz"
-          % (args.speakers, " ".join(sorted(SPEAKERS[args.speakers])), args.condition))
+    print("pitch_edges: %s speakers (%s), condition %s, reference Praat+RAPT %s on clean 16 kHz"
+          % (args.speakers, " ".join(sorted(SPEAKERS[args.speakers])), args.condition,
+             "voicing" if args.voicing_reference else "consensus"))
     for sex in ("male", "female"):
         mine = [r[1:] for r in results if r[0] == sex]
         if mine:
