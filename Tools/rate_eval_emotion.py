@@ -85,8 +85,13 @@ def build_rev(rev, jobs):
     return os.path.join(scratch, "release", "attune")
 
 
+def signed_error(row, key):
+    """The file's count by binary `key` against its hand count, in % (negative: counted low)."""
+    return (row[key] - row["truth"]) / row["truth"] * 100
+
+
 def stats(rows, key):
-    errs = [(r[key] - r["truth"]) / r["truth"] * 100 for r in rows]
+    errs = [signed_error(r, key) for r in rows]
     if not errs:
         return float("nan"), float("nan")
     return sum(errs) / len(errs), sum(abs(e) for e in errs) / len(errs)
@@ -95,7 +100,7 @@ def stats(rows, key):
 def signed_interval(rows, key, draws=2000):
     """95 % percentile bootstrap interval of the mean signed error (%), files resampled within the row (fixed seed,
     so reruns print the same). Files of one speaker are not independent, so the true interval is wider still."""
-    errs = np.array([(r[key] - r["truth"]) / r["truth"] * 100 for r in rows])
+    errs = np.array([signed_error(r, key) for r in rows])
     means = np.random.default_rng(2026).choice(errs, size=(draws, len(errs))).mean(axis=1)
     return np.percentile(means, 2.5), np.percentile(means, 97.5)
 
@@ -107,12 +112,12 @@ def against_neutral(rows, key):
     neutral = {}
     for r in rows:
         if r["emotion"] == "neutral":
-            neutral.setdefault((r["speaker"], r["text"]), []).append((r[key] - r["truth"]) / r["truth"] * 100)
+            neutral.setdefault((r["speaker"], r["text"]), []).append(signed_error(r, key))
     out = {}
     for r in rows:
         base = neutral.get((r["speaker"], r["text"]))
         if r["emotion"] != "neutral" and base:
-            out.setdefault(r["emotion"], []).append((r[key] - r["truth"]) / r["truth"] * 100 - sum(base) / len(base))
+            out.setdefault(r["emotion"], []).append(signed_error(r, key) - sum(base) / len(base))
     return out
 
 
