@@ -31,9 +31,9 @@ No tuning run may use --split test; the default is tune, so the report must be a
 tuned on (pitch, rate and the emotion events; Tools/emodb_splits.py), with the same four files each as --split test
 and no pocketsphinx recordings. --pypi-speech adds the split's half of Tools/pypi_speech.py's recordings (tune:
 pyannote's trn* meeting recordings and five read sentences; test: dev*, tst*, pyannote's sample and amfm_decompy's),
-the only material here that is minutes of a channel with room noise between turns, as a call is. --every-file takes all EmoDB files of the split's speakers (about 50 each, 412
-of them cut at 2.0 s, which does not matter here) instead of four: with --split tune, a tune set ten times larger,
-so a change is judged on more than 20 utterances. The fixed subset stays the reported figure.
+the only material here that is minutes of a channel with room noise between turns, as a call is. --every-file takes
+all EmoDB files of the split's speakers (about 50 each, 412 of them cut at 2.0 s, which does not matter here) instead
+of four: with --split tune, a tune set ten times larger, so a change is judged on more than 20 utterances. The fixed subset stays the reported figure.
 
 Metrics as in pitch_eval.py (reading, GPE, VDE = miss + FV, FVin, fine and shared fine RMS cents; shared: over the frames
 every tracker reads voiced without a gross error, against each reference), over the kept frames.

