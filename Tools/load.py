@@ -26,7 +26,7 @@ Lag, per frame record (steady window only):
            reads low by that much. The table's `cs-skew` column shows (call_start arrival - start command
            sent) p50/max so the bias is visible; it is an upper bound of it.
   D      = the engine's fixed look-ahead, ChannelAnalyzer.fixedDelaySamples = (PitchTracker.latency 35 +
-           SpeechActivityAnalyzer.lookAhead 31) * hop 80 + framer reach 200 = 5,480 samples = 685.0 ms at
+           SpeechActivityAnalyzer.lookAhead 16) * hop 80 + framer reach 200 = 4,280 samples = 535.0 ms at
            8 kHz (README "Fixed delay"); --calibrate measures it as the minimum of arrival - (zero + t) on one
            quiet call and prints both.
   The frame centred on t needs the stream up to sample c + D (c = t * rate). Paced replay delivers audio
@@ -64,7 +64,7 @@ import threading
 import time
 
 RATE = 8000
-CODE_LOOKAHEAD_SAMPLES = (35 + 31) * 80 + 200  # ChannelAnalyzer.fixedDelaySamples at 8 kHz
+CODE_LOOKAHEAD_SAMPLES = (35 + 16) * 80 + 200  # ChannelAnalyzer.fixedDelaySamples at 8 kHz
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The reader pauses this long after a read that found less than SPOOL_BATCH_BYTES waiting, so it wakes about a
 # thousand times a second instead of once per daemon write: the CPU it saves is the daemon's on a 2-core machine.
@@ -568,7 +568,7 @@ def main():
     ap.add_argument("--calibrate", action="store_true",
                     help="one quiet call: measure the fixed look-ahead as min(arrival - (zero + t)) and exit")
     ap.add_argument("--lookahead-ms", type=float,
-                    help="override the look-ahead subtracted (default: the code's 685.0 ms = 5,480 samples)")
+                    help="override the look-ahead subtracted (default: the code's 535.0 ms = 4,280 samples)")
     ap.add_argument("--engine-lag-every", type=int, default=5,
                     help="ask `list` for every call's backlog every this many seconds (0: never; default 5)")
     ap.add_argument("--keep", action="store_true",

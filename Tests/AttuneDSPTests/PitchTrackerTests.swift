@@ -116,6 +116,40 @@ struct PitchTrackerTests {
                 "quiet frames: \(quietFrames.filter { $0.voicing != 0 }.count) with voicing, \(quietFrames.filter { $0.f0 > 0 }.count) voiced")
     }
 
+    @Test("the provisional path, 19 frames after a frame, has its periodicity and nearly always its voicing", arguments: [8000, 16000])
+    func provisionalVoicing(rate: Int) {
+        // Pause, voice, pause, voice under noise, pause: what the activity stage reads before frames are decided.
+        let settings = AnalysisSettings(sampleRate: rate)
+        let tracker = PitchTracker(settings: settings)
+        let framer = Framer(hop: settings.hopSize, maxWindow: tracker.windowLength)
+        let gap = [Float](repeating: 0, count: rate / 2)
+        let voice = harmonic(rate: rate, seconds: 1, lowCut: 300) { t in 140 + 20 * sin(4 * t) }
+        let noisy = zip(voice, noise(count: voice.count, amplitude: 0.05)).map { 0.5 * $0 + $1 }
+        let samples = gap + voice + gap + noisy + gap
+        var early: [Int: (voiced: Bool, periodicity: Float)] = [:]
+        var decided: [Decision] = []
+        let record = { (k: Int, f0: Float, v: Float, hnr: Float?) in decided.append(Decision(index: k, f0: f0, voicing: v, hnrDB: hnr)) }
+        let analyze = { (k: Int) in
+            tracker.analyze(index: k, window: framer.window(length: tracker.windowLength), decided: record)
+            if k >= 19 { early[k - 19] = tracker.provisional(k - 19) }
+        }
+        samples.withUnsafeBufferPointer { all in framer.push(all, onFrame: analyze) }
+        framer.finish(onFrame: analyze)
+        tracker.finish(decided: record)
+        let compared = decided.filter { early[$0.index] != nil }
+        #expect(compared.count == decided.count - 19, "every frame but the last 19 had a provisional reading")
+        #expect(compared.allSatisfy { early[$0.index]?.periodicity == $0.voicing }, "the same periodicity as decided")
+        let disagree = compared.filter { early[$0.index]?.voiced != ($0.f0 > 0) }
+        #expect(disagree.count <= 4, "voicing differs on frames \(disagree.map(\.index))")
+        // Inside each voice and each pause, the early reading is the decision.
+        for range in [60..<140, 210..<290] {
+            #expect(range.allSatisfy { early[$0]?.voiced == true }, "voiced inside \(range)")
+        }
+        for range in [10..<40, 160..<190, 310..<330] {
+            #expect(range.allSatisfy { early[$0]?.voiced == false }, "unvoiced inside \(range)")
+        }
+    }
+
     @Test("a glide from 100 to 200 Hz is followed", arguments: [8000, 16000])
     func glide(rate: Int) {
         let seconds = 1.5

@@ -217,8 +217,8 @@ struct DelayTests {
         #expect(live > 100 && emittedAt.count == (audio.count - 1) / hop + 1)
         let late = (0..<live).filter { emittedAt[$0] - $0 * hop != analyzer.fixedDelaySamples }
         #expect(late.isEmpty, "\(late.count) frames off the fixed delay, first \(late.first.map { emittedAt[$0] - $0 * hop } ?? 0)")
-        // 66 hops (pitch path 35, activity 31) and the framer's half-window (25 ms at 8 kHz, 24.4 ms at 16 kHz).
-        #expect(analyzer.fixedDelaySamples == 66 * hop + (rate == 8000 ? 200 : 390))
+        // 51 hops (pitch path 35, activity 16) and the framer's half-window (25 ms at 8 kHz, 24.4 ms at 16 kHz).
+        #expect(analyzer.fixedDelaySamples == 51 * hop + (rate == 8000 ? 200 : 390))
     }
 
     @Test("the syllable tap sees every frame and segment, and its lines are the trace rate_train.py reads")

@@ -551,7 +551,21 @@ public final class PitchTracker {
         if target > lastDecided {
             trace(from: pathFrame, downTo: target)
             emit(through: target, tracedTo: pathFrame, decided: decided)
+        } else if pathFrame >= 0 {
+            // Before the first decision: traced all the same, so `provisional` has a path from the start.
+            trace(from: pathFrame, downTo: 0)
         }
+    }
+
+    /// Frame `index`'s periodicity and whether the newest traced path voices it, before the frame is decided:
+    /// for a consumer that cannot wait `latency` frames and can live with a voicing that may still change
+    /// (the path has looked `lastAnalysed − peakLead − index` frames past it, and the onset extension of
+    /// stage 5 has not run). The periodicity is the one the decision will report. `index` must lie after the
+    /// newest decided frame and no later than the newest traced one, `lastAnalysed − peakLead`.
+    public func provisional(_ index: Int) -> (voiced: Bool, periodicity: Float) {
+        precondition(index > lastDecided && index <= tracedFrom, "PitchTracker: frame \(index) is not on the traced path")
+        let slot = index & slotMask
+        return (path[slot] != 0, periodicity[slot])
     }
 
     /// Decides every frame still pending.
