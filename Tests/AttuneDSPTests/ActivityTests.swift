@@ -159,6 +159,36 @@ struct ActivityTests {
         #expect(run.totals.syllables <= 1)
     }
 
+    /// Low-frequency noise that swells and fades, as a room sounds through a handset while its caller listens.
+    static func roomNoise(sampleRate: Int, seconds: Double, rmsDB: Float, seed: UInt32) -> [Float] {
+        var rng = LCG(state: seed)
+        let n = Int(Double(sampleRate) * seconds)
+        var low: Float = 0, slow: Float = 0
+        var out = (0..<n).map { i -> Float in
+            low += 0.02 * (rng.next() - low)          // a rumble under ~25 Hz…
+            slow += 0.002 * (low - slow)              // …without its drift
+            let t = Double(i) / Double(sampleRate)
+            return (low - slow) * Float(1 + 0.8 * sin(2 * .pi * 0.7 * t) * sin(2 * .pi * 0.23 * t))
+        }
+        let rms = (out.reduce(Float(0)) { $0 + $1 * $1 } / Float(n)).squareRoot()
+        let gain = powf(10, rmsDB / 20) / rms
+        for i in out.indices { out[i] *= gain }
+        return out
+    }
+
+    @Test("room noise 45 dB below the caller, before they speak, is no segment; their voice is", arguments: [8000, 16000])
+    func quietRoomBeforeSpeech(rate: Int) {
+        // 6 s of a room at about -66 dBFS (room noise through a handset; active telephone speech sits near
+        // -26 dBFS), then 2 s of voice at about -21 dBFS over the same room, then the room again.
+        var audio = Self.roomNoise(sampleRate: rate, seconds: 10, rmsDB: -66, seed: 5)
+        let voice = Self.modulatedVowel(sampleRate: rate, seconds: 2, rate: 4, level: 0.3)
+        for i in voice.indices { audio[6 * rate + i] += voice[i] }
+        let run = Self.analyze(audio, sampleRate: rate)
+        #expect(run.segments.allSatisfy { $0.start >= 5.8 && $0.end <= 8.3 },
+                "segments at \(run.segments.map { String(format: "%.2f-%.2f", $0.start, $0.end) })")
+        #expect(abs(run.totals.speechS - 2) < 0.3, "speech \(run.totals.speechS) s")
+    }
+
     @Test("speech-like bursts in noise at 10 dB SNR are found")
     func burstsInNoise() {
         let rate = 8000
