@@ -229,18 +229,22 @@ def add_real_speech(workdir, items, tasks, unknown):
                 items.append(dict(path=wav, truth=english_syllables(text), split=split, text=text,
                                   groups=["real words EN (alsa, tidigits)"]))
 
-    # EmoDB: real acted German, split by speaker; only files holding the whole sentence (412 of 535 were cut at
-    # 2 s mid-sentence, and how much of the text they hold is not known).
-    labels = os.path.join(EMODB, "labels.csv")
-    if os.path.exists(labels):
-        with open(labels) as f:
-            for row in csv.DictReader(f):
-                if "truncated" in row["note"] or row["text_id"] not in EMODB_SYLLABLES:
-                    continue
-                split = "tune" if row["speaker"] in EMODB_TUNE_SPEAKERS else "test"
-                items.append(dict(path=os.path.join(EMODB, row["file"]), truth=EMODB_SYLLABLES[row["text_id"]], split=split,
-                                  text=row["text_id"], emotion=row["emotion"], speaker=row["speaker"],
-                                  groups=["real acted DE (EmoDB)", f"EmoDB {row['emotion']}", f"EmoDB speaker {row['speaker']}"]))
+    # EmoDB: real acted German, split by speaker.
+    if os.path.exists(os.path.join(EMODB, "labels.csv")):
+        for item in emodb_whole_files(os.path.join(EMODB, "labels.csv")):
+            item.pop("file")
+            items.append(dict(item, split="tune" if item["speaker"] in EMODB_TUNE_SPEAKERS else "test",
+                              groups=["real acted DE (EmoDB)", f"EmoDB {item['emotion']}", f"EmoDB speaker {item['speaker']}"]))
+
+
+def emodb_whole_files(labels):
+    """EmoDB's files that hold the whole sentence, from its `labels` csv (412 of 535 were cut at 2 s mid-sentence, and
+    how much of the text they hold is not known): path, file name, hand-counted syllables (truth), text id, emotion
+    and speaker of each."""
+    with open(labels) as f:
+        return [dict(path=os.path.join(EMODB, row["file"]), file=row["file"], truth=EMODB_SYLLABLES[row["text_id"]],
+                     text=row["text_id"], emotion=row["emotion"], speaker=row["speaker"])
+                for row in csv.DictReader(f) if "truncated" not in row["note"] and row["text_id"] in EMODB_SYLLABLES]
 
 
 def build(workdir, include_noisy=True, jobs=2, heldout=False):

@@ -61,16 +61,7 @@ SIGNED_TARGET, MAPE_TARGET = 5.0, 10.0
 
 def emodb_items():
     """Whole EmoDB files with their hand-counted syllables, emotion and speaker."""
-    labels = emodb_splits.labels_csv(rate_eval_corpus.EMODB)
-    items = []
-    with open(labels) as f:
-        for row in csv.DictReader(f):
-            if "truncated" in row["note"] or row["text_id"] not in rate_eval_corpus.EMODB_SYLLABLES:
-                continue
-            items.append(dict(path=os.path.join(rate_eval_corpus.EMODB, row["file"]), file=row["file"],
-                              truth=rate_eval_corpus.EMODB_SYLLABLES[row["text_id"]], emotion=row["emotion"],
-                              speaker=row["speaker"], text=row["text_id"]))
-    return items
+    return rate_eval_corpus.emodb_whole_files(emodb_splits.labels_csv(rate_eval_corpus.EMODB))
 
 
 def build_rev(rev, jobs):
