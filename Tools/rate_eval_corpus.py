@@ -230,8 +230,9 @@ def add_real_speech(workdir, items, tasks, unknown):
                                   groups=["real words EN (alsa, tidigits)"]))
 
     # EmoDB: real acted German, split by speaker.
-    if os.path.exists(os.path.join(EMODB, "labels.csv")):
-        for item in emodb_whole_files(os.path.join(EMODB, "labels.csv")):
+    labels = os.path.join(EMODB, "labels.csv")
+    if os.path.exists(labels):
+        for item in emodb_whole_files(labels):
             item.pop("file")
             items.append(dict(item, split="tune" if item["speaker"] in EMODB_TUNE_SPEAKERS else "test",
                               groups=["real acted DE (EmoDB)", f"EmoDB {item['emotion']}", f"EmoDB speaker {item['speaker']}"]))

@@ -55,11 +55,12 @@ struct ActivityParameters: Sendable {
 ///    level above a threshold placed between the floor and
 ///    the loudest recent level (30 % of the distance, 4–12 dB above the floor, at most 40 dB below the peak),
 ///    so it works both at 5–10 dB SNR and on clean audio with digital silence; a voiced frame a few dB above
-///    the floor also counts; nothing under `speechFloorDB` (−60 dBFS) does. With a level lead, "voiced" is the pitch path as it stands then, before the
-///    frame is decided (``takeCue(voiced:periodicity:)``), so every frame leaves 150 ms sooner. Against the
-///    decided voicing that changes 3 of EmoDB's 107,000 speech flags; on the 570 telephone copies in pink
-///    noise of `Tools/pitch_eval_real.py` 330 of 91,239 speech frames go (169 of them voiced by the
-///    reference), 3 come; no syllable count of `Tools/rate_eval.py --split tune` moves.
+///    the floor also counts; nothing under `speechFloorDB` (−60 dBFS) does. With a level lead, "voiced" is the
+///    pitch path as it stands then, before the frame is decided (``takeCue(voiced:periodicity:)``), so every
+///    frame leaves 150 ms sooner. Against the decided voicing that changes 3 of EmoDB's 107,000 speech flags;
+///    on the 570 telephone copies in pink noise of `Tools/pitch_eval_real.py` 330 of 91,239 speech frames go
+///    (169 of them voiced by the reference), 3 come; no syllable count of `Tools/rate_eval.py --split tune`
+///    moves.
 /// 3. **Smoothing with look-ahead**: runs shorter than 50 ms are dropped, gaps shorter than 250 ms between
 ///    speech are filled. A segment is a maximal run of speech frames; a pause is a gap of ≥ 250 ms (stop
 ///    closures and word joins stay inside a segment; breath and hesitation pauses separate segments).
@@ -92,6 +93,9 @@ public final class SpeechActivityAnalyzer {
     /// caller hands each frame's voicing cue over `levelLead − rawLag` frames before the frame
     /// (``takeCue(voiced:periodicity:)``); without one, stage 2 decides frame `n − rawLag` when frame `n` arrives.
     private let rawAhead: Int
+    /// Raw decisions stage 3 needs past a frame before deciding it: a pause's worth to bridge a gap, a burst's to
+    /// confirm one, and the frame after.
+    private let rawNeeded: Int
     /// Raw decisions are made for frames `..< rawDecided`.
     private var rawDecided = 0
     /// Frames `..< nextFinal` have been emitted.
@@ -172,11 +176,11 @@ public final class SpeechActivityAnalyzer {
         self.levelLead = levelLead
         rawAhead = levelLead > 0 ? levelLead - parameters.rawLag : -parameters.rawLag
         precondition(levelLead == 0 || rawAhead >= 0, "SpeechActivityAnalyzer: a level lead shorter than rawLag")
-        // Stage 3 decides frame k once raw decisions reach k + pauseFrames + minBurstFrames + 1; the model needs
-        // the inputs of k + reach.
-        lookAhead = max(parameters.pauseFrames + parameters.minBurstFrames + 1 - rawAhead, NucleusModel.reach + 1)
+        rawNeeded = parameters.pauseFrames + parameters.minBurstFrames + 1
+        // Stage 3 decides frame k once raw decisions reach k + rawNeeded; the model needs the inputs of k + reach.
+        lookAhead = max(rawNeeded - rawAhead, NucleusModel.reach + 1)
         var capacity = 1
-        while capacity < lookAhead + max(levelLead, parameters.rawLag) + parameters.pauseFrames + 2 * NucleusModel.reach + 8 { capacity <<= 1 }
+        while capacity < lookAhead + max(levelLead, parameters.rawLag) + 2 * NucleusModel.reach + 8 { capacity <<= 1 }
         mask = capacity - 1
         ring = .allocate(capacity, filledWith: FrameFeatures(index: -1))
         raw = .allocate(capacity, filledWith: false)
@@ -286,8 +290,7 @@ public final class SpeechActivityAnalyzer {
 
         // 3 and 4 for the frames whose raw decisions reach far enough (during the finish, frames wait here
         // until stage 2 has caught up).
-        let reach = params.pauseFrames + params.minBurstFrames + 1
-        while nextFinal <= n - lookAhead && nextFinal + reach < rawDecided {
+        while nextFinal <= n - lookAhead && nextFinal + rawNeeded < rawDecided {
             finalize(nextFinal, decidedThrough: rawDecided - 1, onFrame: onFrame, onSegment: onSegment)
             nextFinal += 1
         }

@@ -281,6 +281,7 @@ public final class PitchTracker {
     /// 60 ms around them, and at an onset, which six of the eight frames ahead already hear, the reference
     /// is the plain running peak.
     static let referenceFrames = 8
+    static let referenceMargin: Float = 3.16
     /// Frames the path search looks past a frame before deciding it (`latency` − `peakLead`): the traced-back
     /// paths have merged by then. It was 25; on the tune material 20 decides the same (real speech,
     /// `Tools/pitch_eval_real.py --split tune --every-file`, 257 files, Praat+RAPT consensus: GPE clean 0.22 →
@@ -290,7 +291,6 @@ public final class PitchTracker {
     /// GPE in telephone + pink noise by 0.10 (synthetic), 15 doubled it on clean real speech (0.22 → 0.32 %:
     /// halvings inside runs), and a shorter `peakLead` (10, 12) added false voicing on clean real speech.
     static let pathLookAhead = 20
-    static let referenceMargin: Float = 3.16
     /// Samples (at `searchRate`, 16 ms; a multiple of 8 for the vector loop) of each stretch in `shortPeriodicity`.
     static let shortLength = 64
     /// Voiced candidates kept per frame.
